@@ -1,0 +1,33 @@
+# Set-up is automatic: every target creates .venv and installs the pinned dependencies first.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# one BLAS thread per test worker: two workers on two cores
+TEST_ENV := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m backprop.demo
+
+test: $(STAMP)
+	$(TEST_ENV) $(PY) -m pytest -n 2 -q
+
+# benchmarks need PyTorch (CPU build) as the peer to compare with; it is never a runtime dependency
+$(VENV)/.torch: $(STAMP)
+	$(PY) -m pip install -q torch==2.13.0
+	touch $@
+
+bench: $(VENV)/.torch
+	$(PY) benchmarks/bench_gradient.py
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis

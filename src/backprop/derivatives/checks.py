@@ -1,0 +1,157 @@
+"""Finite-difference checks of backpropagated derivatives, with a readable report."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..engine.objective import Objective
+from ..errors import ConfigError
+
+
+@dataclass
+class CheckReport:
+    """Outcome of comparing analytic derivatives with finite differences.
+
+    ``rel_error`` of one entry is |analytic - numeric| / max(|analytic|, |numeric|, floor), where
+    ``floor`` is a small fraction (default 1e-3) of the largest entry: entries far smaller than the
+    derivative's scale, which finite differences cannot resolve relatively, are measured against that scale.
+    ``bool(report)`` is ``report.passed``.
+    """
+
+    what: str
+    max_rel_error: float
+    worst: str
+    analytic: float
+    numeric: float
+    n_checked: int
+    n_total: int
+    tol: float
+    eps: float
+    method: str = "central differences, O(eps^2)"
+    errors: np.ndarray = field(default=None, repr=False)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.max_rel_error <= self.tol)
+
+    def __bool__(self):
+        return self.passed
+
+    def __str__(self):
+        verdict = "PASS" if self.passed else "FAIL"
+        return "\n".join([
+            f"{self.what} check: {verdict}  ({self.method}, eps={self.eps:g})",
+            f"  entries checked     {self.n_checked} of {self.n_total}",
+            f"  max relative error  {self.max_rel_error:.3e}  (tolerance {self.tol:.1e})",
+            f"  worst entry         {self.worst}",
+            f"    analytic {self.analytic:+.12e}",
+            f"    numeric  {self.numeric:+.12e}",
+        ])
+
+
+def relative_errors(analytic, numeric, floor):
+    a, n = np.asarray(analytic, np.float64), np.asarray(numeric, np.float64)
+    return np.abs(a - n) / np.maximum(np.maximum(np.abs(a), np.abs(n)), floor)
+
+
+def default_eps(dtype, order=2):
+    """Step that balances truncation (eps^order) against rounding (u / eps): about u^(1/(order+1))."""
+    u = np.finfo(dtype).eps
+    return float(u ** (1.0 / (order + 1)))
+
+
+def central_difference(f, k, eps, order, perturb):
+    """df/dp_k by central differences: O(eps^2) with 2 evaluations, or O(eps^4) with 4 (order=4)."""
+    if order == 2:
+        return (perturb(k, eps, f) - perturb(k, -eps, f)) / (2 * eps)
+    return (8 * (perturb(k, eps, f) - perturb(k, -eps, f))
+            - (perturb(k, 2 * eps, f) - perturb(k, -2 * eps, f))) / (12 * eps)
+
+
+def scaled_floor(analytic, numeric, rel=1e-3):
+    scale = max(float(np.max(np.abs(analytic), initial=0.0)), float(np.max(np.abs(numeric), initial=0.0)))
+    return max(rel * scale, np.finfo(np.float64).tiny)
+
+
+def default_tol(dtype):
+    return 1e-6 if np.dtype(dtype) == np.float64 else 2e-2
+
+
+def pick_indices(n_total, n, seed):
+    if n is None or n >= n_total:
+        return np.arange(n_total)
+    if not isinstance(n, (int, np.integer)) or n < 1:
+        raise ConfigError(f"n must be a positive integer or None; got {n!r}")
+    return np.sort(np.random.default_rng(seed).choice(n_total, size=int(n), replace=False))
+
+
+def make_report(what, analytic, numeric, labels, n_total, tol, eps, floor, method=None):
+    err = relative_errors(analytic, numeric, floor)
+    k = int(np.argmax(err)) if err.size else 0
+    kw = {"method": method} if method else {}
+    return CheckReport(what, float(err[k]) if err.size else 0.0, labels(k) if err.size else "-",
+                       float(np.ravel(analytic)[k]) if err.size else 0.0,
+                       float(np.ravel(numeric)[k]) if err.size else 0.0,
+                       int(err.size), int(n_total), tol, eps, errors=err, **kw)
+
+
+def param_perturber(net):
+    """perturb(k, delta, f): evaluate f() with params[k] shifted by delta, then restore it exactly."""
+    p = net.params
+
+    def perturb(k, delta, f):
+        old = p[k]
+        try:
+            p[k] = old + delta
+            return f()
+        finally:
+            p[k] = old
+    return perturb
+
+
+def check_gradient(net, loss, X, T, eps=None, n=None, tol=None, seed=0, order=2, floor=None):
+    """Compare the backpropagated gradient with central finite differences.
+
+    dE/dw_k ~ (E(w_k + eps) - E(w_k - eps)) / (2 eps), error O(eps^2); 2 forward passes per entry
+    (``order=4``: the 4-point central stencil, error O(eps^4), 4 forward passes per entry).
+
+    Parameters
+    ----------
+    net, loss, X, T
+        As for ``loss_and_grad``.
+    eps : float, optional
+        Step; default u^(1/(order+1)) (6e-6 in float64 for order 2, 7e-4 for order 4).
+    n : int or None
+        Check a random subset of n parameters (all when None).
+    tol : float, optional
+        Largest acceptable relative error (default 1e-6 in float64, 2e-2 in float32).
+    seed : int
+        Seed of the random subset.
+    order : {2, 4}
+        Order of the central difference.
+    floor : float, optional
+        Magnitude below which errors are measured absolutely (default 1e-3 of the largest entry).
+
+    Returns
+    -------
+    CheckReport
+        Prints as a short table; ``report.passed`` against ``tol``.
+    """
+    if order not in (2, 4):
+        raise ConfigError(f"order must be 2 or 4; got {order!r}")
+    obj = Objective(net, loss, X, T)
+    analytic = obj.gradient()
+    eps = default_eps(net.dtype, order) if eps is None else float(eps)
+    tol = default_tol(net.dtype) if tol is None else float(tol)
+    idx = pick_indices(net.n_params, n, seed)
+
+    def E():
+        return Objective(net, obj.loss, obj.X, obj.D, validate=False).value()
+
+    perturb = param_perturber(net)
+    numeric = np.array([central_difference(E, k, eps, order, perturb) for k in idx])
+    floor = scaled_floor(analytic[idx], numeric) if floor is None else float(floor)
+    method = f"central differences, O(eps^{order})"
+    return make_report("gradient", analytic[idx], numeric, lambda i: net.locate(int(idx[i])),
+                       net.n_params, tol, eps, floor, method=method)

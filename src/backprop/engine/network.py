@@ -1,0 +1,326 @@
+"""A network: a feed-forward graph of operations whose nodes are in order.
+
+Node 0 is the input X (B, d). Node i >= 1 is the output of ``ops[i-1]`` applied to the
+nodes listed in ``inputs[i-1]``, all of which come earlier (the "nodes in order" rule:
+the input of node i can be computed from the outputs of nodes 0..i-1). The last node
+is the network's output Y. A layered MLP is the chain special case:
+dense, activation, dense, activation, ...
+
+Every parameter of every op lives in ONE contiguous 1-D array ``net.params``, op by
+op in node order, each op's arrays row-major one after another (a dense layer: W of
+shape (out, in), then b) — the order of a torch ``nn.Sequential`` state_dict. Each op
+sees views into it, so ``net.params[:] = v`` changes the network.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..ops.base import Op
+from ..ops.dense import Dense
+from ..ops.elementwise import Elementwise
+from ..ops.softmax import Softmax
+from ..validation import check_X
+
+_DTYPES = (np.float32, np.float64)
+
+
+def _check_dtype(dtype):
+    dt = np.dtype(dtype)
+    if dt.type not in _DTYPES:
+        raise ConfigError(f"dtype must be float32 or float64; got {dt}")
+    return dt
+
+
+class Network:
+    """A feed-forward graph of operations with all parameters in one flat vector.
+
+    Parameters
+    ----------
+    n_inputs : int
+        Width d of the input node.
+    ops : list of Op
+        The operations, in order; ``ops[i]`` computes node ``i + 1``.
+    inputs : list of tuple of int, optional
+        ``inputs[i]`` lists the nodes ``ops[i]`` reads; default: the chain ``(i,)``.
+    seed : int or None
+        Seed of the random initialisation.
+    dtype : float32 or float64
+    params : array, optional
+        Initial parameter vector (otherwise initialised from ``seed``).
+    """
+
+    def __init__(self, n_inputs, ops, inputs=None, seed=0, dtype=np.float64, params=None):
+        if not isinstance(n_inputs, (int, np.integer)) or isinstance(n_inputs, bool) or n_inputs < 1:
+            raise ConfigError(f"the number of inputs must be an integer >= 1; got {n_inputs!r}")
+        if not ops:
+            raise ConfigError("a network needs at least one operation")
+        self.dtype = _check_dtype(dtype)
+        self.n_inputs = int(n_inputs)
+        self.ops: list[Op] = list(ops)
+        self.inputs = [tuple(ix) for ix in inputs] if inputs is not None else [(i,) for i in range(len(ops))]
+        self._check_graph()
+        # parameter layout: op j owns params[offsets[j]:offsets[j+1]]
+        sizes = [op.n_params for op in self.ops]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        self._params = np.zeros(int(self.offsets[-1]), dtype=self.dtype)
+        self._views = [self.split(self._params, j) for j in range(len(self.ops))]
+        if params is not None:
+            self.params = params
+        else:
+            rng = np.random.default_rng(seed)
+            for op, views in zip(self.ops, self._views):
+                op.init_params(rng, views)
+        self._reg_mask = None
+
+    # ---- structure ------------------------------------------------------------------------
+    def _check_graph(self):
+        if len(self.inputs) != len(self.ops):
+            raise ConfigError(f"inputs lists {len(self.inputs)} entries for {len(self.ops)} operations")
+        widths = [self.n_inputs]
+        for j, (op, ix) in enumerate(zip(self.ops, self.inputs)):
+            node = j + 1
+            if not isinstance(op, Op):
+                raise ConfigError(f"node {node}: {op!r} is not an operation")
+            if len(ix) != op.arity:
+                raise ConfigError(f"node {node} ({op.describe()}) takes {op.arity} input(s); got {len(ix)}")
+            for i in ix:
+                if not 0 <= i < node:
+                    raise ConfigError(f"node {node} reads node {i}; a node may only read earlier nodes 0..{node - 1}")
+            for k, i in enumerate(ix):
+                want = op.input_width(k)
+                if want is not None and want != widths[i]:
+                    raise ConfigError(f"node {node} ({op.describe()}) expects input {k} of width {want}; "
+                                      f"node {i} has width {widths[i]}")
+            widths.append(op.size)
+        self.widths = widths
+        # nodes whose value depends on some parameter: only those need adjoints in the backward pass
+        dep = [False]
+        for op, ix in zip(self.ops, self.inputs):
+            dep.append(op.n_params > 0 or any(dep[i] for i in ix))
+        self.depends_on_params = dep
+
+    @property
+    def n_outputs(self) -> int:
+        return self.widths[-1]
+
+    @property
+    def n_params(self) -> int:
+        return int(self.offsets[-1])
+
+    def split(self, flat, j):
+        """The parameter arrays of op j as views of ``flat``, whose last axis is the parameter index.
+
+        ``flat`` may have leading axes (e.g. m directions): views then have shape (m, *shape).
+        """
+        lead = flat.shape[:-1]
+        out, pos = [], int(self.offsets[j])
+        for shape in self.ops[j].param_shapes:
+            n = int(np.prod(shape, dtype=int))
+            out.append(flat[..., pos:pos + n].reshape(lead + tuple(shape)))
+            pos += n
+        return tuple(out) if out else None
+
+    @property
+    def params(self) -> np.ndarray:
+        """All weights and biases as one contiguous 1-D array (layer by layer, W row-major then b)."""
+        return self._params
+
+    @params.setter
+    def params(self, value):
+        v = np.asarray(value)
+        if v.shape != self._params.shape:
+            raise ConfigError(f"params must have shape ({self.n_params},); got {v.shape}")
+        if v.dtype.kind not in "biuf" or not np.all(np.isfinite(v)):
+            raise ConfigError("params must be finite numbers")
+        self._params[...] = v
+
+    def views(self, j):
+        """Parameter views of op j into ``net.params``."""
+        return self._views[j]
+
+    @property
+    def reg_mask(self) -> np.ndarray:
+        """Boolean mask over ``params``: True for weights (L2-regularised), False for biases."""
+        if self._reg_mask is None:
+            mask = np.zeros(self.n_params, dtype=bool)
+            for j, op in enumerate(self.ops):
+                for view, reg in zip(self.split(mask, j) or (), op.regularized):
+                    view[...] = reg
+            self._reg_mask = mask
+        return self._reg_mask
+
+    @property
+    def layers(self):
+        """(index, op, parameter views) for every op that has parameters."""
+        return [(j, op, self._views[j]) for j, op in enumerate(self.ops) if op.n_params]
+
+    def locate(self, k: int) -> str:
+        """Describe flat parameter index k, e.g. ``'layer 2 (dense 32->10) W[3, 7]'``."""
+        j = int(np.searchsorted(self.offsets, k, side="right") - 1)
+        op = self.ops[j]
+        layer = [jj for jj, _, _ in self.layers].index(j) + 1
+        pos = k - int(self.offsets[j])
+        names = getattr(op, "param_names", ("W", "b"))
+        for name, shape in zip(names, op.param_shapes):
+            n = int(np.prod(shape, dtype=int))
+            if pos < n:
+                idx = np.unravel_index(pos, shape)
+                return f"layer {layer} ({op.describe()}) {name}[{', '.join(str(int(i)) for i in idx)}]"
+            pos -= n
+        return f"parameter {k}"
+
+    # ---- evaluation -----------------------------------------------------------------------
+    def forward_values(self, X):
+        """All node values for a validated batch X: list of arrays, node 0 first."""
+        values, caches = [X], []
+        for op, ix, p in zip(self.ops, self.inputs, self._views):
+            y, cache = op.forward([values[i] for i in ix], p)
+            values.append(y)
+            caches.append(cache)
+        return values, caches
+
+    def predict(self, X):
+        """Network output for a batch.
+
+        Parameters
+        ----------
+        X : array-like of shape (B, d)
+
+        Returns
+        -------
+        ndarray of shape (B, c)
+        """
+        X = check_X(X, self.n_inputs, self.dtype)
+        return self.forward_values(X)[0][-1]
+
+    __call__ = predict
+
+    @property
+    def output_activation(self) -> str | None:
+        """Name of the last op's activation ('softmax', 'sigmoid', ...), or None."""
+        op = self.ops[-1]
+        if isinstance(op, Softmax):
+            return "softmax"
+        if isinstance(op, Elementwise):
+            return op.act.name
+        return None
+
+    def config(self) -> dict:
+        return {"n_inputs": self.n_inputs, "dtype": self.dtype.name,
+                "ops": [op.config() for op in self.ops], "inputs": [list(ix) for ix in self.inputs]}
+
+    def copy(self) -> "Network":
+        """An independent network with the same structure and a copy of the parameters."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new._params = self._params.copy()
+        new._views = [new.split(new._params, j) for j in range(len(new.ops))]
+        return new
+
+    def summary(self) -> str:
+        lines = [f"{type(self).__name__}: {self.n_inputs} inputs -> {self.n_outputs} outputs, "
+                 f"{self.n_params} parameters, {self.dtype.name}"]
+        for j, (op, ix) in enumerate(zip(self.ops, self.inputs)):
+            src = ",".join(map(str, ix))
+            lines.append(f"  node {j + 1:>3} <- {src:<6} {op.describe():<22} width {op.size:>5}  params {op.n_params}")
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.n_inputs}->{self.n_outputs}, {self.n_params} params, {self.dtype.name}>"
+
+
+def _activation_op(size, spec):
+    if isinstance(spec, str) and spec == "softmax":
+        return Softmax(size)
+    return Elementwise(size, spec)
+
+
+def _init_for(spec):
+    if isinstance(spec, str) and spec == "softmax":
+        return "glorot"
+    from ..ops.activations import get_activation
+    return get_activation(spec).init
+
+
+class MLP(Network):
+    """Multilayer perceptron: z_k = y_{k-1} W_k^T + b_k, y_k = f_k(z_k).
+
+    Parameters
+    ----------
+    sizes : list of int
+        Layer widths ``[d, h1, ..., hL, c]``: inputs, hidden layers, outputs.
+    hidden : str, ScalarActivation, or list of them
+        Hidden activation, one for all hidden layers or one per hidden layer.
+    output : str or ScalarActivation
+        Output activation: "softmax", "sigmoid", "identity", ...
+    seed : int or None
+        Seed of the initialisation (Glorot uniform for tanh/sigmoid/identity/softmax layers,
+        He normal for relu-like layers; biases zero).
+    dtype : float64 (default) or float32
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> net = bp.MLP([64, 32, 10], hidden="tanh", output="softmax", seed=0)
+    >>> net.n_params
+    2410
+    """
+
+    def __init__(self, sizes, hidden="tanh", output="softmax", seed=0, dtype=np.float64, params=None):
+        sizes = list(sizes) if not isinstance(sizes, (str, bytes)) else sizes
+        if not isinstance(sizes, list) or len(sizes) < 2:
+            raise ConfigError(f"sizes must list at least [n_inputs, n_outputs]; got {sizes!r}")
+        for s in sizes:
+            if not isinstance(s, (int, np.integer)) or isinstance(s, bool) or s < 1:
+                raise ConfigError(f"every layer size must be an integer >= 1; got sizes={sizes!r}")
+        n_hidden = len(sizes) - 2
+        acts = list(hidden) if isinstance(hidden, (list, tuple)) else [hidden] * n_hidden
+        if len(acts) != n_hidden:
+            raise ConfigError(f"hidden lists {len(acts)} activations for {n_hidden} hidden layers")
+        acts.append(output)
+        ops = []
+        for k, act in enumerate(acts):
+            ops.append(Dense(int(sizes[k]), int(sizes[k + 1]), init=_init_for(act)))
+            ops.append(_activation_op(int(sizes[k + 1]), act))
+        self.sizes = [int(s) for s in sizes]
+        super().__init__(int(sizes[0]), ops, seed=seed, dtype=dtype, params=params)
+
+
+def Sequential(n_inputs, layers, seed=0, dtype=np.float64, params=None) -> Network:
+    """Compose a chain network from layer specifications.
+
+    Parameters
+    ----------
+    n_inputs : int
+    layers : list
+        Each entry is ``("dense", n_out)`` (or just an int ``n_out``), an activation
+        name or ScalarActivation (``"relu"``, ``"softmax"``, ``bp.activation(...)``), or an Op.
+
+    Returns
+    -------
+    Network
+
+    Examples
+    --------
+    >>> net = Sequential(2, [4, "relu", 3, "tanh", 1, "sigmoid"])
+    """
+    ops, width = [], int(n_inputs) if isinstance(n_inputs, (int, np.integer)) else n_inputs
+    pending_dense = None
+    for spec in layers:
+        if isinstance(spec, tuple) and spec and spec[0] == "dense":
+            spec = spec[1]
+        if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
+            pending_dense = int(spec)
+            ops.append(("dense", width, pending_dense))
+            width = pending_dense
+        elif isinstance(spec, Op):
+            ops.append(spec)
+            width = spec.size
+        else:
+            # the initialisation of the dense layer before an activation suits that activation
+            if ops and isinstance(ops[-1], tuple):
+                ops[-1] = ops[-1] + (_init_for(spec),)
+            ops.append(_activation_op(width, spec))
+    built = [Dense(t[1], t[2], init=t[3] if len(t) > 3 else "glorot") if isinstance(t, tuple) else t for t in ops]
+    return Network(n_inputs, built, seed=seed, dtype=dtype, params=params)

@@ -1,0 +1,107 @@
+"""The training objective of one network on one batch: validation, forward pass, loss, and the sweeps.
+
+    E(w) = 1/B sum_n Div(Y_n, d_n) + lambda/2 ||W||^2
+
+When the loss fuses with the output activation (softmax + cross_entropy, sigmoid + bce)
+the divergence is evaluated on that activation's input z, and the backward sweep starts
+there with delta = (y - d) / B.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..losses import get_loss
+from ..validation import check_X
+from . import passes
+
+
+class Objective:
+    """E(w) for ``net`` on the batch (X, T); every check happens before anything is computed.
+
+    Attributes
+    ----------
+    X, D : arrays
+        Validated inputs (B, d) and targets in the loss's format (B, c).
+    head : Loss
+        The loss as applied at ``seed_node`` (the fused form where one exists).
+    seed_node : int
+        Node at which the divergence is evaluated (the output, or the logits before it).
+    values, caches : lists
+        Forward-pass values of every node.
+    """
+
+    def __init__(self, net, loss, X, T, *, validate=True):
+        self.net = net
+        self.loss = get_loss(loss)
+        if validate:
+            X = check_X(X, net.n_inputs, net.dtype)
+            self.D = self.loss.prepare(T, X.shape[0], net.n_outputs, net.dtype)
+        else:
+            self.D = T
+        self.X = X
+        self.B = X.shape[0]
+        fused = self.loss.fused() if self.loss.fuses_with == net.output_activation else None
+        self.head = fused or self.loss
+        self.seed_node = len(net.ops) - 1 if fused is not None else len(net.ops)
+        self.values, self.caches = net.forward_values(X)
+        self.adjoints = None
+
+    @property
+    def output(self):
+        """Network output Y (B, c)."""
+        return self.values[-1]
+
+    def divergences(self):
+        """Per-instance divergence Div(Y_n, d_n), shape (B,)."""
+        return self.head.div(self.values[self.seed_node], self.D)
+
+    def regularization(self) -> float:
+        lam = self.loss.l2
+        if not lam:
+            return 0.0
+        w = self.net.params[self.net.reg_mask]
+        return 0.5 * lam * float(w @ w)
+
+    def value(self) -> float:
+        """E(w): mean divergence plus the L2 term."""
+        return float(np.mean(self.divergences(), dtype=np.float64)) + self.regularization()
+
+    def seed_adjoint(self):
+        """dE/d(seed node) = (1/B) dDiv/d(seed node)."""
+        g = self.head.grad(self.values[self.seed_node], self.D)
+        g *= 1.0 / self.B
+        return g
+
+    def gradient(self, need_input=False):
+        """Backpropagate; return dE/dw as one flat array (and keep the adjoints of every node)."""
+        net = self.net
+        grad = np.zeros(net.n_params, dtype=net.dtype)
+        self.adjoints = passes.backward(net, self.values, self.caches, self.seed_node, self.seed_adjoint(),
+                                        grad, need_input=need_input)
+        if self.loss.l2:
+            grad += self.loss.l2 * np.where(net.reg_mask, net.params, 0)
+        return grad
+
+    def tangents(self, V=None, seeds=None):
+        """Forward sweep of directional derivatives (see ``passes.forward_tangent``)."""
+        return passes.forward_tangent(self.net, self.values, self.caches, V=V, seeds=seeds)
+
+    def seed_tadjoint(self, tan):
+        """R{dE/d(seed node)} = (1/B) (d2Div/d(seed)^2) R{seed}, or None if R{seed} is zero."""
+        t = tan[self.seed_node]
+        if t is None:
+            return None
+        return self.head.hvp(self.values[self.seed_node], self.D, t) * (1.0 / self.B)
+
+    def hvp(self, V):
+        """Hessian-vector products H V for directions V of shape (m, n_params); returns (m, n_params)."""
+        net = self.net
+        if self.adjoints is None:
+            self.gradient()
+        tan = self.tangents(V=V)
+        tgrad = np.zeros(V.shape, dtype=net.dtype)
+        passes.backward_tangent(net, self.values, self.caches, self.adjoints, tan, self.seed_node,
+                                self.seed_tadjoint(tan), V=V, tgrad=tgrad)
+        if self.loss.l2:
+            tgrad += self.loss.l2 * np.where(net.reg_mask, V, 0)
+        return tgrad

@@ -1,0 +1,133 @@
+"""The sweeps over a network's graph, written once for every kind of network.
+
+* ``backward``          reverse sweep of vector-Jacobian products: adjoints dE/d(node), gradient dE/dp
+* ``forward_tangent``   forward sweep of Jacobian-vector products: R{node} for m directions at once
+* ``backward_tangent``  reverse sweep of the second-order terms: R{dE/d(node)} and R{dE/dp}
+
+Node values come from ``Network.forward_values``. A sweep skips every op whose incoming
+adjoint or tangent is zero (None), so work starts where a perturbation enters.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _accumulate(acc, term):
+    # a node read by several ops sums their contributions; never modify a stored array in place
+    if term is None:
+        return acc
+    return term if acc is None else acc + term
+
+
+def backward(net, values, caches, seed_node, seed_adjoint, grad=None, need_input=False):
+    """Backpropagate ``seed_adjoint`` = dE/d(node seed_node) down to the inputs.
+
+    Parameters
+    ----------
+    grad : 1-D array or None
+        Zero-filled array of length n_params that receives dE/dp; None skips parameter gradients.
+    need_input : bool
+        Also compute dE/dX at node 0 (and at nodes that depend on X only).
+
+    Returns
+    -------
+    list
+        ``adj[i]`` = dE/d(node i), shape (B, width), or None where not needed.
+    """
+    adj = [None] * (len(net.ops) + 1)
+    adj[seed_node] = seed_adjoint
+    dep = net.depends_on_params
+    for j in range(seed_node - 1, -1, -1):
+        dy = adj[j + 1]
+        if dy is None:
+            continue
+        op, ix = net.ops[j], net.inputs[j]
+        gp = net.split(grad, j) if grad is not None and op.n_params else None
+        need = [need_input or dep[i] for i in ix]
+        dxs = op.vjp(dy, [values[i] for i in ix], values[j + 1], caches[j], net.views(j), gp, need)
+        for i, dx, nd in zip(ix, dxs, need):
+            if nd:
+                adj[i] = _accumulate(adj[i], dx)
+    return adj
+
+
+def forward_tangent(net, values, caches, V=None, seeds=None, upto=None):
+    """Propagate directional derivatives forward: R{node} for m directions.
+
+    Parameters
+    ----------
+    V : array of shape (m, n_params) or None
+        Parameter directions.
+    seeds : dict {node: array (m, B, width)} or None
+        Tangents injected directly at nodes (a perturbation of that node's value).
+    upto : int or None
+        Last node to compute (default: the output).
+
+    Returns
+    -------
+    list
+        ``tan[i]`` = R{node i} of shape (m, B, width), or None where it is zero.
+    """
+    last = len(net.ops) if upto is None else upto
+    tan = [None] * (len(net.ops) + 1)
+    for node, t in (seeds or {}).items():
+        tan[node] = t
+    for j in range(last):
+        op, ix = net.ops[j], net.inputs[j]
+        txs = [tan[i] for i in ix]
+        tp = net.split(V, j) if V is not None and op.n_params else None
+        if tp is None and all(t is None for t in txs):
+            continue
+        ty = op.jvp(txs, tp, [values[i] for i in ix], values[j + 1], caches[j], net.views(j))
+        tan[j + 1] = _accumulate(tan[j + 1], ty)
+    return tan
+
+
+def backward_tangent(net, values, caches, adj, tan, seed_node, seed_tadjoint, V=None, tgrad=None,
+                     need_input=False):
+    """Propagate the tangents of the adjoints backward (the R-operator applied to ``backward``).
+
+    Parameters
+    ----------
+    adj : list
+        Adjoints from ``backward``.
+    tan : list
+        Node tangents from ``forward_tangent``.
+    seed_tadjoint : array (m, B, width) or None
+        R{dE/d(node seed_node)}, from the loss's second derivative.
+    V : array (m, n_params) or None
+        Parameter directions (the same as given to ``forward_tangent``).
+    tgrad : array (m, n_params) or None
+        Zero-filled; receives R{dE/dp} (Hessian-vector products).
+
+    Returns
+    -------
+    list
+        ``tadj[i]`` = R{dE/d(node i)}, shape (m, B, width), or None where zero.
+    """
+    tadj = [None] * (len(net.ops) + 1)
+    tadj[seed_node] = seed_tadjoint
+    dep = net.depends_on_params
+    for j in range(seed_node - 1, -1, -1):
+        dy = adj[j + 1]
+        if dy is None:
+            continue
+        op, ix = net.ops[j], net.inputs[j]
+        tdy, txs = tadj[j + 1], [tan[i] for i in ix]
+        tp = net.split(V, j) if V is not None and op.n_params else None
+        if tdy is None and tp is None and all(t is None for t in txs):
+            continue
+        tgp = net.split(tgrad, j) if tgrad is not None and op.n_params else None
+        need = [need_input or dep[i] for i in ix]
+        tdxs = op.vjp_tangent(dy, tdy, txs, tan[j + 1], [values[i] for i in ix], values[j + 1], caches[j],
+                              net.views(j), tp, tgp, need)
+        for i, tdx, nd in zip(ix, tdxs, need):
+            if nd:
+                tadj[i] = _accumulate(tadj[i], tdx)
+    return tadj
+
+
+def as_directions(V, n_params, dtype):
+    """Parameter directions as a C-contiguous (m, n_params) array, whether given as (n_params,) or (n_params, m)."""
+    V = np.asarray(V, dtype=dtype)
+    return np.ascontiguousarray(V[None, :] if V.ndim == 1 else V.T)

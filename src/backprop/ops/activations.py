@@ -1,0 +1,169 @@
+"""Scalar activation functions y = f(z), each with its first and second derivative.
+
+Derivatives receive both z and y = f(z) so that they can reuse the forward value
+(sigmoid' = y (1 - y), tanh' = 1 - y^2) instead of recomputing it.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from scipy.special import expit
+
+from ..errors import ConfigError
+
+Fn = Callable[[np.ndarray], np.ndarray]
+
+
+class ScalarActivation:
+    """An elementwise activation with f, f' and f''.
+
+    Parameters
+    ----------
+    name : str
+        Name used in reports and saved models.
+    f : callable
+        ``f(z) -> y``, elementwise.
+    df : callable
+        ``df(z, y) -> f'(z)``, elementwise (``y`` is ``f(z)``, already computed).
+    d2f : callable or None
+        ``d2f(z, y) -> f''(z)``; needed only for second-order derivatives.
+    piecewise_linear : bool
+        True when f'' is identically zero (almost everywhere), so second-order
+        code can skip the f'' term.
+    init : {"glorot", "he"}
+        Weight initialisation that suits a layer feeding this activation.
+    """
+
+    def __init__(self, name: str, f, df, d2f=None, piecewise_linear=False, init="glorot", params=None):
+        self.name = name
+        self._f, self._df, self._d2f = f, df, d2f
+        self.piecewise_linear = piecewise_linear
+        self.init = init
+        self.params = dict(params or {})
+
+    def f(self, z):
+        return self._f(z)
+
+    def df(self, z, y):
+        return self._df(z, y)
+
+    def d2f(self, z, y):
+        if self.piecewise_linear:
+            return np.zeros_like(z)
+        if self._d2f is None:
+            raise ConfigError(f"activation {self.name!r} has no second derivative d2f; "
+                              "pass d2f= to use it for Hessians or Hessian-vector products")
+        return self._d2f(z, y)
+
+    @property
+    def has_d2f(self) -> bool:
+        return self.piecewise_linear or self._d2f is not None
+
+    def config(self) -> dict:
+        return {"name": self.name, **self.params}
+
+    def __repr__(self) -> str:
+        extra = "".join(f", {k}={v!r}" for k, v in self.params.items())
+        return f"{type(self).__name__}({self.name!r}{extra})"
+
+
+def user_activation(name: str, f: Fn, df: Fn, d2f: Fn | None = None, init: str = "glorot") -> ScalarActivation:
+    """Define an activation from plain functions of z.
+
+    Parameters
+    ----------
+    name : str
+        A name for reports; it must not clash with a built-in activation.
+    f, df, d2f : callable
+        ``f(z)``, ``f'(z)`` and optionally ``f''(z)`` as vectorised numpy functions.
+    init : {"glorot", "he"}
+        Initialisation scheme for the weights feeding this activation.
+
+    Returns
+    -------
+    ScalarActivation
+    """
+    if name in _BUILTIN:
+        raise ConfigError(f"activation name {name!r} is taken by a built-in activation; choose another name")
+    if not (callable(f) and callable(df)) or (d2f is not None and not callable(d2f)):
+        raise ConfigError("a user-defined activation needs callables f(z), df(z) and optionally d2f(z)")
+    d2 = (lambda z, y: d2f(z)) if d2f is not None else None
+    act = ScalarActivation(name, f, lambda z, y: df(z), d2, init=init)
+    act.user_defined = True
+    return act
+
+
+# --- the built-in activations: f, f', f'' side by side -------------------------------------------
+
+def _identity() -> ScalarActivation:
+    # y = z;  f' = 1;  f'' = 0
+    return ScalarActivation("identity", lambda z: z, lambda z, y: np.ones_like(z), piecewise_linear=True)
+
+
+def _sigmoid() -> ScalarActivation:
+    # y = 1 / (1 + e^-z);  f' = y (1 - y);  f'' = y (1 - y) (1 - 2y)
+    return ScalarActivation("sigmoid", expit, lambda z, y: y * (1 - y),
+                            lambda z, y: y * (1 - y) * (1 - 2 * y))
+
+
+def _tanh() -> ScalarActivation:
+    # y = tanh z;  f' = 1 - y^2;  f'' = -2 y (1 - y^2)
+    return ScalarActivation("tanh", np.tanh, lambda z, y: 1 - y * y, lambda z, y: -2 * y * (1 - y * y))
+
+
+def _relu() -> ScalarActivation:
+    # y = max(z, 0);  subgradient f' = 1 for z >= 0, 0 below;  f'' = 0
+    return ScalarActivation("relu", lambda z: np.maximum(z, 0), lambda z, y: (z >= 0).astype(z.dtype),
+                            piecewise_linear=True, init="he")
+
+
+def leaky_relu(slope: float = 0.01) -> ScalarActivation:
+    """Leaky ReLU: y = z for z >= 0, slope * z below; f'(0) = 1 by convention; f'' = 0."""
+    slope = float(slope)
+    if not np.isfinite(slope) or slope < 0:
+        raise ConfigError(f"leaky_relu slope must be a finite number >= 0; got {slope}")
+    return ScalarActivation("leaky_relu", lambda z: np.where(z >= 0, z, slope * z),
+                            lambda z, y: np.where(z >= 0, 1, slope).astype(z.dtype),
+                            piecewise_linear=True, init="he", params={"slope": slope})
+
+
+def _softplus() -> ScalarActivation:
+    # y = log(1 + e^z);  f' = sigmoid(z);  f'' = sigmoid(z) (1 - sigmoid(z))
+    def d2(z, y):
+        s = expit(z)
+        return s * (1 - s)
+    return ScalarActivation("softplus", lambda z: np.logaddexp(0, z), lambda z, y: expit(z), d2)
+
+
+_BUILTIN = {
+    "identity": _identity,
+    "sigmoid": _sigmoid,
+    "tanh": _tanh,
+    "relu": _relu,
+    "leaky_relu": leaky_relu,
+    "softplus": _softplus,
+}
+ALIASES = {"linear": "identity", "logistic": "sigmoid"}
+SCALAR_NAMES = tuple(_BUILTIN)
+
+
+def get_activation(spec) -> ScalarActivation:
+    """Return the scalar activation named ``spec`` (or ``spec`` itself if already one).
+
+    ``spec`` may be a name, a ScalarActivation, or a dict from a saved model
+    (``{"name": "leaky_relu", "slope": 0.1}``).
+    """
+    if isinstance(spec, ScalarActivation):
+        return spec
+    params = {}
+    if isinstance(spec, dict):
+        params = {k: v for k, v in spec.items() if k != "name"}
+        spec = spec.get("name")
+    if not isinstance(spec, str):
+        raise ConfigError(f"an activation is a name or a ScalarActivation; got {spec!r}")
+    name = ALIASES.get(spec, spec)
+    if name not in _BUILTIN:
+        raise ConfigError(f"unknown activation {spec!r}; expected one of "
+                          f"{', '.join(SCALAR_NAMES + ('softmax',))} or bp.activation(name, f, df, d2f)")
+    return _BUILTIN[name](**params)

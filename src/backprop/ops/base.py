@@ -1,0 +1,91 @@
+"""The operation interface: every node of a network's graph is one Op.
+
+An op maps the values of its input nodes, xs[0], xs[1], ... (each of shape (B, width)),
+and its own parameters p to its output y (B, size). It knows four things about itself:
+
+* ``forward``      y = op(xs; p)
+* ``vjp``          backward pass: from dE/dy to dE/dxs and dE/dp (vector-Jacobian product)
+* ``jvp``          forward directional derivative: from R{xs}, R{p} to R{y} (Jacobian-vector product)
+* ``vjp_tangent``  the second-order terms: R{dE/dxs} and R{dE/dp}, the directional derivative
+                   of the backward pass itself (used by Hessian-vector products and the Hessian)
+
+R{.} is Pearlmutter's R-operator, d/dr (.)(w + r v) at r = 0. Tangent arrays carry a leading
+axis of m directions: shape (m, B, width) for nodes and (m, *shape) for parameters. ``None``
+stands for a zero tangent or an adjoint nobody needs, so whole branches of work are skipped.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class Op:
+    """Base class of graph operations. Subclasses set ``arity`` (number of input nodes) and ``size``."""
+
+    arity = 1
+    kind = "op"
+    #: shapes of the parameter arrays, in their order in the flat parameter vector
+    param_shapes: tuple = ()
+    #: for each parameter array, whether L2 regularisation applies to it (weights yes, biases no)
+    regularized: tuple = ()
+
+    @property
+    def n_params(self) -> int:
+        return int(sum(np.prod(s, dtype=int) for s in self.param_shapes))
+
+    # ---- the four passes -------------------------------------------------------------------
+    def forward(self, xs, p):
+        """Return (y, cache); cache is anything the other passes need beyond xs and y."""
+        raise NotImplementedError
+
+    def vjp(self, dy, xs, y, cache, p, gp, need):
+        """Accumulate dE/dp into the views ``gp`` (when not None); return [dE/dx or None for x in xs].
+
+        ``need[i]`` says whether the adjoint of input i is wanted.
+        """
+        raise NotImplementedError
+
+    def jvp(self, txs, tp, xs, y, cache, p):
+        """Return R{y} (m, B, size) from the input tangents ``txs`` and parameter tangents ``tp``.
+
+        Entries of ``txs`` and ``tp`` may be None (zero). Return None if R{y} is zero.
+        """
+        raise NotImplementedError
+
+    def vjp_tangent(self, dy, tdy, txs, ty, xs, y, cache, p, tp, tgp, need):
+        """Return [R{dE/dx} or None for x in xs] and accumulate R{dE/dp} into ``tgp`` (when not None).
+
+        ``dy`` is dE/dy (B, size), ``tdy`` its tangent R{dE/dy} (m, B, size) or None, ``txs`` and
+        ``ty`` the forward tangents, ``tp`` the parameter tangents.
+        """
+        raise NotImplementedError
+
+    # ---- description -----------------------------------------------------------------------
+    def config(self) -> dict:
+        """A JSON-able description from which the op can be rebuilt."""
+        raise NotImplementedError
+
+    def init_params(self, rng, views) -> None:
+        """Fill the parameter views with initial values (nothing to do for ops without parameters)."""
+
+    def input_width(self, k: int):
+        """Width expected of input k, or None if any width will do."""
+        return self.size
+
+    def describe(self) -> str:
+        return self.kind
+
+
+def add_into(acc, term):
+    """Accumulate ``term`` into the adjoint/tangent ``acc``, treating None as zero."""
+    if term is None:
+        return acc
+    if acc is None:
+        return term
+    acc += term
+    return acc
+
+
+def matmul_right(t, M):
+    """t @ M for a tangent t of shape (m, B, k), as one matrix product over all m*B rows."""
+    m, B, k = t.shape
+    return (t.reshape(m * B, k) @ M).reshape(m, B, M.shape[1])

@@ -1,0 +1,96 @@
+"""Dense (affine) layer: z = y_prev W^T + b, with W of shape (out, in)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError
+from .base import Op, matmul_right
+
+INIT_SCHEMES = ("glorot", "he")
+
+
+class Dense(Op):
+    """Fully connected affine map from ``n_in`` to ``n_out`` units.
+
+    Parameters
+    ----------
+    n_in, n_out : int
+        Input and output widths.
+    init : {"glorot", "he"}
+        Glorot (Xavier) uniform, for tanh/sigmoid/linear/softmax units, or He normal, for relu units.
+    """
+
+    kind = "dense"
+    regularized = (True, False)
+
+    def __init__(self, n_in: int, n_out: int, init: str = "glorot"):
+        for name, v in (("n_in", n_in), ("n_out", n_out)):
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise ConfigError(f"Dense {name} must be an integer >= 1; got {v!r}")
+        if init not in INIT_SCHEMES:
+            raise ConfigError(f"unknown init {init!r}; expected one of {', '.join(INIT_SCHEMES)}")
+        self.n_in, self.size, self.init = int(n_in), int(n_out), init
+        self.param_shapes = ((self.size, self.n_in), (self.size,))
+
+    def init_params(self, rng, views):
+        W, b = views
+        if self.init == "he":    # He et al. 2015: N(0, 2 / fan_in)
+            W[...] = rng.standard_normal(W.shape) * np.sqrt(2.0 / self.n_in)
+        else:                    # Glorot & Bengio 2010: U(-a, a), a = sqrt(6 / (fan_in + fan_out))
+            a = np.sqrt(6.0 / (self.n_in + self.size))
+            W[...] = rng.uniform(-a, a, W.shape)
+        b[...] = 0
+
+    # z = x W^T + b
+    def forward(self, xs, p):
+        W, b = p
+        z = xs[0] @ W.T
+        z += b
+        return z, None
+
+    # dE/dW = delta^T x,  dE/db = sum_n delta,  dE/dx = delta W
+    def vjp(self, dy, xs, y, cache, p, gp, need):
+        if gp is not None:
+            gW, gb = gp
+            np.matmul(dy.T, xs[0], out=gW)
+            np.sum(dy, axis=0, out=gb)
+        return [dy @ p[0] if need[0] else None]
+
+    # R{z} = R{x} W^T + x R{W}^T + R{b}
+    def jvp(self, txs, tp, xs, y, cache, p):
+        W = p[0]
+        tz = None if txs[0] is None else matmul_right(txs[0], W.T)
+        if tp is not None:
+            tW, tb = tp
+            term = np.matmul(xs[0], tW.transpose(0, 2, 1))
+            term += tb[:, None, :]
+            tz = term if tz is None else tz + term
+        return tz
+
+    # R{dE/dW} = R{delta}^T x + delta^T R{x},  R{dE/db} = sum_n R{delta},  R{dE/dx} = R{delta} W + delta R{W}
+    def vjp_tangent(self, dy, tdy, txs, ty, xs, y, cache, p, tp, tgp, need):
+        W = p[0]
+        tx = txs[0]
+        if tgp is not None:
+            tgW, tgb = tgp
+            if tdy is not None:
+                tgW += np.matmul(tdy.transpose(0, 2, 1), xs[0])
+                tgb += tdy.sum(axis=1)
+            if tx is not None:
+                tgW += np.matmul(dy.T, tx)
+        if not need[0]:
+            return [None]
+        tdx = None if tdy is None else matmul_right(tdy, W)
+        if tp is not None:
+            term = np.matmul(dy, tp[0])
+            tdx = term if tdx is None else tdx + term
+        return [tdx]
+
+    def input_width(self, k):
+        return self.n_in
+
+    def config(self):
+        return {"op": "dense", "n_in": self.n_in, "n_out": self.size, "init": self.init}
+
+    def describe(self):
+        return f"dense {self.n_in}->{self.size}"

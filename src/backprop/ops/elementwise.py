@@ -1,0 +1,42 @@
+"""Scalar activation applied unit by unit: y = f(z)."""
+from __future__ import annotations
+
+from .activations import ScalarActivation, get_activation
+from .base import Op
+
+
+class Elementwise(Op):
+    """Apply a scalar activation to every unit of its input node."""
+
+    kind = "activation"
+
+    def __init__(self, size: int, activation):
+        self.size = int(size)
+        self.act: ScalarActivation = get_activation(activation)
+
+    # y = f(z)
+    def forward(self, xs, p):
+        return self.act.f(xs[0]), None
+
+    # dE/dz = dE/dy * f'(z)
+    def vjp(self, dy, xs, y, cache, p, gp, need):
+        return [dy * self.act.df(xs[0], y)]
+
+    # R{y} = f'(z) R{z}
+    def jvp(self, txs, tp, xs, y, cache, p):
+        return None if txs[0] is None else self.act.df(xs[0], y) * txs[0]
+
+    # R{dE/dz} = R{dE/dy} f'(z) + dE/dy f''(z) R{z}
+    def vjp_tangent(self, dy, tdy, txs, ty, xs, y, cache, p, tp, tgp, need):
+        z, tz = xs[0], txs[0]
+        out = None if tdy is None else tdy * self.act.df(z, y)
+        if tz is not None and not self.act.piecewise_linear:
+            term = (dy * self.act.d2f(z, y)) * tz
+            out = term if out is None else out + term
+        return [out]
+
+    def config(self):
+        return {"op": "activation", "size": self.size, "activation": self.act.config()}
+
+    def describe(self):
+        return self.act.name
