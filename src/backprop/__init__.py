@@ -18,6 +18,12 @@ from .ops.dense import Dense
 from .ops.elementwise import Elementwise
 from .ops.softmax import Softmax
 
+# --- training, data, save/load, command line -----------------------------------------------------
+
+# --- Jacobian, Hessian, Hessian-vector products, second-order uses -------------------------------
+
+# --- neuron graphs, special units, trace ----------------------------------------------------------
+
 __version__ = "0.1.0"
 
 __all__ = [

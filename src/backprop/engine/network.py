@@ -210,6 +210,11 @@ class Network:
         return {"n_inputs": self.n_inputs, "dtype": self.dtype.name,
                 "ops": [op.config() for op in self.ops], "inputs": [list(ix) for ix in self.inputs]}
 
+    def save(self, path) -> None:
+        """Save architecture (JSON) and parameters (.npz) to ``path``, atomically; see ``backprop.load``."""
+        from .serialize import save
+        save(self, path)
+
     def copy(self) -> "Network":
         """An independent network with the same structure and a copy of the parameters."""
         new = object.__new__(type(self))

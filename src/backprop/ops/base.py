@@ -64,6 +64,11 @@ class Op:
         """A JSON-able description from which the op can be rebuilt."""
         raise NotImplementedError
 
+    @classmethod
+    def from_config(cls, cfg: dict):
+        """Rebuild the op from ``config()`` (the keys other than "op" are constructor arguments)."""
+        return cls(**{k: v for k, v in cfg.items() if k != "op"})
+
     def init_params(self, rng, views) -> None:
         """Fill the parameter views with initial values (nothing to do for ops without parameters)."""
 

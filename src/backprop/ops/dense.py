@@ -5,10 +5,12 @@ import numpy as np
 
 from ..errors import ConfigError
 from .base import Op, matmul_right
+from .registry import register
 
 INIT_SCHEMES = ("glorot", "he")
 
 
+@register("dense")
 class Dense(Op):
     """Fully connected affine map from ``n_in`` to ``n_out`` units.
 

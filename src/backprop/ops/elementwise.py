@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from .activations import ScalarActivation, get_activation
 from .base import Op
+from .registry import register
 
 
+@register("activation")
 class Elementwise(Op):
     """Apply a scalar activation to every unit of its input node."""
 

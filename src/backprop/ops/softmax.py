@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Op
+from .registry import register
 
 
 def softmax(z):
@@ -23,6 +24,7 @@ def _dot(a, b):
     return np.einsum("...i,...i->...", a, b)[..., None]
 
 
+@register("softmax")
 class Softmax(Op):
     """Softmax over all units of its input node. Jacobian dy_j/dz_i = y_i (delta_ij - y_j)."""
 
