@@ -60,9 +60,18 @@ class Network:
         self.ops: list[Op] = list(ops)
         self.inputs = [tuple(ix) for ix in inputs] if inputs is not None else [(i,) for i in range(len(ops))]
         self._check_graph()
-        # parameter layout: op j owns params[offsets[j]:offsets[j+1]]
+        # parameter layout: op j owns params[offsets[j]:offsets[j+1]], one (start, stop, shape) per array
         sizes = [op.n_params for op in self.ops]
+        self.param_counts = sizes
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        self._layout = []
+        for j, op in enumerate(self.ops):
+            pos, parts = int(self.offsets[j]), []
+            for shape in op.param_shapes:
+                n = int(np.prod(shape, dtype=int))
+                parts.append((pos, pos + n, tuple(shape)))
+                pos += n
+            self._layout.append(parts)
         self._params = np.zeros(int(self.offsets[-1]), dtype=self.dtype)
         self._views = [self.split(self._params, j) for j in range(len(self.ops))]
         if params is not None:
@@ -114,12 +123,8 @@ class Network:
         ``flat`` may have leading axes (e.g. m directions): views then have shape (m, *shape).
         """
         lead = flat.shape[:-1]
-        out, pos = [], int(self.offsets[j])
-        for shape in self.ops[j].param_shapes:
-            n = int(np.prod(shape, dtype=int))
-            out.append(flat[..., pos:pos + n].reshape(lead + tuple(shape)))
-            pos += n
-        return tuple(out) if out else None
+        out = tuple(flat[..., a:b].reshape(lead + shape) for a, b, shape in self._layout[j])
+        return out or None
 
     @property
     def params(self) -> np.ndarray:

@@ -75,7 +75,7 @@ class Objective:
     def gradient(self, need_input=False):
         """Backpropagate; return dE/dw as one flat array (and keep the adjoints of every node)."""
         net = self.net
-        grad = np.zeros(net.n_params, dtype=net.dtype)
+        grad = np.empty(net.n_params, dtype=net.dtype)
         self.adjoints = passes.backward(net, self.values, self.caches, self.seed_node, self.seed_adjoint(),
                                         grad, need_input=need_input)
         if self.loss.l2:

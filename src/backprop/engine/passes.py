@@ -25,7 +25,8 @@ def backward(net, values, caches, seed_node, seed_adjoint, grad=None, need_input
     Parameters
     ----------
     grad : 1-D array or None
-        Zero-filled array of length n_params that receives dE/dp; None skips parameter gradients.
+        Array of length n_params that receives dE/dp (its contents are overwritten, and the
+        parameters of ops that the sweep does not reach are set to zero); None skips them.
     need_input : bool
         Also compute dE/dX at node 0 (and at nodes that depend on X only).
 
@@ -36,13 +37,15 @@ def backward(net, values, caches, seed_node, seed_adjoint, grad=None, need_input
     """
     adj = [None] * (len(net.ops) + 1)
     adj[seed_node] = seed_adjoint
-    dep = net.depends_on_params
-    for j in range(seed_node - 1, -1, -1):
-        dy = adj[j + 1]
+    dep, counts = net.depends_on_params, net.param_counts
+    for j in range(len(net.ops) - 1, -1, -1):
+        dy = adj[j + 1] if j < seed_node else None
         if dy is None:
+            if grad is not None and counts[j]:
+                grad[net.offsets[j]:net.offsets[j + 1]] = 0
             continue
         op, ix = net.ops[j], net.inputs[j]
-        gp = net.split(grad, j) if grad is not None and op.n_params else None
+        gp = net.split(grad, j) if grad is not None and counts[j] else None
         need = [need_input or dep[i] for i in ix]
         dxs = op.vjp(dy, [values[i] for i in ix], values[j + 1], caches[j], net.views(j), gp, need)
         for i, dx, nd in zip(ix, dxs, need):
@@ -75,7 +78,7 @@ def forward_tangent(net, values, caches, V=None, seeds=None, upto=None):
     for j in range(last):
         op, ix = net.ops[j], net.inputs[j]
         txs = [tan[i] for i in ix]
-        tp = net.split(V, j) if V is not None and op.n_params else None
+        tp = net.split(V, j) if V is not None and net.param_counts[j] else None
         if tp is None and all(t is None for t in txs):
             continue
         ty = op.jvp(txs, tp, [values[i] for i in ix], values[j + 1], caches[j], net.views(j))
@@ -114,10 +117,10 @@ def backward_tangent(net, values, caches, adj, tan, seed_node, seed_tadjoint, V=
             continue
         op, ix = net.ops[j], net.inputs[j]
         tdy, txs = tadj[j + 1], [tan[i] for i in ix]
-        tp = net.split(V, j) if V is not None and op.n_params else None
+        tp = net.split(V, j) if V is not None and net.param_counts[j] else None
         if tdy is None and tp is None and all(t is None for t in txs):
             continue
-        tgp = net.split(tgrad, j) if tgrad is not None and op.n_params else None
+        tgp = net.split(tgrad, j) if tgrad is not None and net.param_counts[j] else None
         need = [need_input or dep[i] for i in ix]
         tdxs = op.vjp_tangent(dy, tdy, txs, tan[j + 1], [values[i] for i in ix], values[j + 1], caches[j],
                               net.views(j), tp, tgp, need)

@@ -38,7 +38,8 @@ class Op:
         raise NotImplementedError
 
     def vjp(self, dy, xs, y, cache, p, gp, need):
-        """Accumulate dE/dp into the views ``gp`` (when not None); return [dE/dx or None for x in xs].
+        """Write dE/dp into the views ``gp`` (when not None), overwriting what they hold (the engine does
+        not zero them); return [dE/dx or None for x in xs].
 
         ``need[i]`` says whether the adjoint of input i is wanted.
         """
