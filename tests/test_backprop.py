@@ -219,3 +219,20 @@ def test_extreme_inputs_give_no_warnings_with_unfused_heads():
     X = np.array([[1e6, -1e6], [-800, 800]])
     v, g = bp.loss_and_grad(net, "l2", X, np.zeros((2, 2)))
     assert np.isfinite(v) and np.isfinite(g).all()
+
+
+def test_sample_weights_equal_repeated_rows():
+    from backprop.engine.objective import Objective
+    rng = np.random.default_rng(6)
+    net = bp.MLP([3, 4, 3], hidden="tanh", output="softmax", seed=0)
+    X, y = rng.normal(size=(4, 3)), np.array([0, 1, 2, 1])
+    w = np.array([2.0, 1.0, 0.0, 3.0])
+    rep = np.repeat(np.arange(4), w.astype(int))
+    a = Objective(net, "cross_entropy", X, y, sample_weight=w)
+    b = Objective(net, "cross_entropy", X[rep], y[rep])
+    assert a.value() == pytest.approx(b.value(), rel=1e-14)
+    np.testing.assert_allclose(a.gradient(), b.gradient(), rtol=1e-13, atol=1e-16)
+    V = rng.normal(size=(2, net.n_params))
+    np.testing.assert_allclose(a.hvp(V), b.hvp(V), rtol=1e-12, atol=1e-15)
+    with pytest.raises(ValueError, match="sample_weight"):
+        Objective(net, "cross_entropy", X, y, sample_weight=[1, -1, 1, 1])

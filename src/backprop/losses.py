@@ -146,9 +146,10 @@ class _SigmoidBCE(Loss):
         self.base, self.name = base, base.name
 
     def div(self, z, d):
-        # softplus(z) = max(z, 0) + log(1 + e^-|z|), finite for every finite z
-        sp = np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
-        return (sp - d * z).sum(axis=1) + self.base._entropy(d)
+        # softplus(z) - d z = (1 - d) softplus(z) + d softplus(-z): no cancellation, finite for every finite z
+        tail = np.log1p(np.exp(-np.abs(z)))
+        return ((1 - d) * (np.maximum(z, 0) + tail) + d * (np.maximum(-z, 0) + tail)).sum(axis=1) \
+            + self.base._entropy(d)
 
     def grad(self, z, d):
         return expit(z) - d

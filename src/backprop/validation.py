@@ -44,3 +44,18 @@ def check_X(X, n_features: int, dtype, name: str = "X") -> np.ndarray:
         raise InputError(f"{name} contains NaN or inf (first at row {bad[0]}, column {bad[1]}); "
                          "every input must be finite")
     return arr
+
+
+def check_sample_weight(w, n_samples: int, dtype) -> np.ndarray:
+    """Return sample weights as a (n_samples,) array of ``dtype``: finite, >= 0, not all zero."""
+    try:
+        w = np.asarray(w, dtype=dtype)
+    except (TypeError, ValueError):
+        raise InputError(f"sample_weight must be numbers, shape ({n_samples},)") from None
+    if w.ndim == 0:
+        w = np.full(n_samples, w, dtype=dtype)
+    if w.shape != (n_samples,):
+        raise InputError(f"sample_weight must have shape ({n_samples},); got {w.shape}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or not np.any(w > 0):
+        raise InputError("sample_weight must be finite, >= 0 and not all zero")
+    return w

@@ -13,9 +13,10 @@ from ..errors import ConfigError
 class CheckReport:
     """Outcome of comparing analytic derivatives with finite differences.
 
-    ``rel_error`` of one entry is |analytic - numeric| / max(|analytic|, |numeric|, floor), where
-    ``floor`` is a small fraction (default 1e-3) of the largest entry: entries far smaller than the
-    derivative's scale, which finite differences cannot resolve relatively, are measured against that scale.
+    ``rel_error`` of one entry is |analytic - numeric| / max(|analytic|, |numeric|, floor). The floor is
+    the larger of 1e-3 times the largest entry and the smallest magnitude the differences resolve to the
+    tolerance (rounding of E(w) puts noise of about 16 u |E| / eps on a difference quotient, u the unit roundoff):
+    entries below it cannot be compared relatively and are measured on that scale instead.
     ``bool(report)`` is ``report.passed``.
     """
 
@@ -69,9 +70,18 @@ def central_difference(f, k, eps, order, perturb):
             - (perturb(k, 2 * eps, f) - perturb(k, -2 * eps, f))) / (12 * eps)
 
 
-def scaled_floor(analytic, numeric, rel=1e-3):
+def scaled_floor(analytic, numeric, rel=1e-3, noise=0.0, tol=1.0):
+    """max(rel * largest entry, noise / tol): see CheckReport."""
     scale = max(float(np.max(np.abs(analytic), initial=0.0)), float(np.max(np.abs(numeric), initial=0.0)))
-    return max(rel * scale, np.finfo(np.float64).tiny)
+    return max(rel * scale, noise / tol, np.finfo(np.float64).tiny)
+
+
+def rounding_noise(value, eps, dtype, ulps=16):
+    """Noise that rounding of a function value ``value`` puts on a difference quotient with step eps.
+
+    Evaluating E(w) rounds a few ulps of its magnitude (sums of many terms, exp and log): ``ulps`` of them.
+    """
+    return ulps * float(np.finfo(dtype).eps) * max(abs(float(value)), float(np.finfo(dtype).tiny)) / eps
 
 
 def default_tol(dtype):
@@ -131,7 +141,7 @@ def check_gradient(net, loss, X, T, eps=None, n=None, tol=None, seed=0, order=2,
     order : {2, 4}
         Order of the central difference.
     floor : float, optional
-        Magnitude below which errors are measured absolutely (default 1e-3 of the largest entry).
+        Magnitude below which errors are measured absolutely (default: see CheckReport).
 
     Returns
     -------
@@ -151,7 +161,8 @@ def check_gradient(net, loss, X, T, eps=None, n=None, tol=None, seed=0, order=2,
 
     perturb = param_perturber(net)
     numeric = np.array([central_difference(E, k, eps, order, perturb) for k in idx])
-    floor = scaled_floor(analytic[idx], numeric) if floor is None else float(floor)
+    if floor is None:
+        floor = scaled_floor(analytic[idx], numeric, noise=rounding_noise(obj.value(), eps, net.dtype), tol=tol)
     method = f"central differences, O(eps^{order})"
     return make_report("gradient", analytic[idx], numeric, lambda i: net.locate(int(idx[i])),
                        net.n_params, tol, eps, floor, method=method)

@@ -2,6 +2,8 @@
 
     E(w) = 1/B sum_n Div(Y_n, d_n) + lambda/2 ||W||^2
 
+or, with sample weights s_n, the weighted mean 1/S sum_n s_n Div(Y_n, d_n) + lambda/2 ||W||^2, S = sum_n s_n.
+
 When the loss fuses with the output activation (softmax + cross_entropy, sigmoid + bce)
 the divergence is evaluated on that activation's input z, and the backward sweep starts
 there with delta = (y - d) / B.
@@ -11,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..losses import get_loss
-from ..validation import check_X
+from ..validation import check_sample_weight, check_X
 from . import passes
 
 
@@ -30,16 +32,21 @@ class Objective:
         Forward-pass values of every node.
     """
 
-    def __init__(self, net, loss, X, T, *, validate=True):
+    def __init__(self, net, loss, X, T, *, sample_weight=None, validate=True):
         self.net = net
         self.loss = get_loss(loss)
         if validate:
             X = check_X(X, net.n_inputs, net.dtype)
             self.D = self.loss.prepare(T, X.shape[0], net.n_outputs, net.dtype)
+            if sample_weight is not None:
+                sample_weight = check_sample_weight(sample_weight, X.shape[0], net.dtype)
         else:
             self.D = T
         self.X = X
         self.B = X.shape[0]
+        # per-instance factor of dE/dDiv_n: 1/B, or s_n / S with sample weights
+        self.scale = 1.0 / self.B if sample_weight is None else (sample_weight / sample_weight.sum())[:, None]
+        self.sample_weight = sample_weight
         fused = self.loss.fused() if self.loss.fuses_with == net.output_activation else None
         self.head = fused or self.loss
         self.seed_node = len(net.ops) - 1 if fused is not None else len(net.ops)
@@ -64,12 +71,17 @@ class Objective:
 
     def value(self) -> float:
         """E(w): mean divergence plus the L2 term."""
-        return float(np.mean(self.divergences(), dtype=np.float64)) + self.regularization()
+        div = self.divergences()
+        if self.sample_weight is None:
+            mean = np.mean(div, dtype=np.float64)
+        else:
+            mean = np.dot(self.scale[:, 0].astype(np.float64), div)
+        return float(mean) + self.regularization()
 
     def seed_adjoint(self):
-        """dE/d(seed node) = (1/B) dDiv/d(seed node)."""
+        """dE/d(seed node) = (1/B) dDiv/d(seed node)  (s_n / S with sample weights)."""
         g = self.head.grad(self.values[self.seed_node], self.D)
-        g *= 1.0 / self.B
+        g *= self.scale
         return g
 
     def gradient(self, need_input=False):
@@ -91,7 +103,7 @@ class Objective:
         t = tan[self.seed_node]
         if t is None:
             return None
-        return self.head.hvp(self.values[self.seed_node], self.D, t) * (1.0 / self.B)
+        return self.head.hvp(self.values[self.seed_node], self.D, t) * self.scale
 
     def hvp(self, V):
         """Hessian-vector products H V for directions V of shape (m, n_params); returns (m, n_params)."""

@@ -15,9 +15,16 @@ def softmax(z):
 
 
 def log_softmax(z):
-    """Row-wise log softmax, z - logsumexp(z), stable for any finite z."""
-    s = z - z.max(axis=-1, keepdims=True)
-    return s - np.log(np.exp(s).sum(axis=-1, keepdims=True))
+    """Row-wise log softmax, z - logsumexp(z), stable for any finite z.
+
+    With s = z - max(z), sum_j e^{s_j} = 1 + (the terms of the other entries), so its log is
+    log1p(others): full relative precision even when one class takes almost all the mass.
+    """
+    k = z.argmax(axis=-1)[..., None]
+    s = z - np.take_along_axis(z, k, axis=-1)
+    e = np.exp(s)
+    np.put_along_axis(e, k, 0, axis=-1)
+    return s - np.log1p(e.sum(axis=-1, keepdims=True))
 
 
 def _dot(a, b):
