@@ -16,7 +16,7 @@ import numpy as np
 from scipy.special import expit, xlogy
 
 from .errors import ConfigError, InputError
-from .ops.softmax import log_softmax, softmax
+from .ops.softmax import log_softmax, log_sum_exp_shifted, softmax
 
 
 def _as_targets(T, B, c, dtype, what):
@@ -63,9 +63,22 @@ class Loss:
         """(d2Div/dy2) R{y} per instance for tangents ty of shape (m, B, c)."""
         raise NotImplementedError
 
+    def div_grad(self, y, d):
+        """(div, grad) together; losses that share work between the two override this."""
+        return self.div(y, d), self.grad(y, d)
+
     def fused(self):
         """The same loss taking the logits z of the ``fuses_with`` activation, or None."""
         return None
+
+    def fused_head(self):
+        """``fused()``, built once per loss and its current options."""
+        key = (self.l2, tuple(sorted(self.config().items())))
+        cached = getattr(self, "_fused_cache", None)
+        if cached is None or cached[0] != key:
+            cached = (key, self.fused())
+            self._fused_cache = cached
+        return cached[1]
 
     def config(self) -> dict:
         cfg = {"name": self.name}
@@ -250,6 +263,17 @@ class _SoftmaxCrossEntropy(Loss):
         g *= d.sum(axis=1, keepdims=True)
         g -= d
         return g
+
+    def div_grad(self, z, d):
+        # one pass: s = z - max z, e = e^s, lse = log sum e; Div = lse sum(d) - d.s; dDiv/dz = sum(d) e / sum(e) - d
+        s = z - z.max(axis=1, keepdims=True)
+        e = np.exp(s)
+        total = e.sum(axis=1, keepdims=True)
+        sd = d.sum(axis=1, keepdims=True)
+        div = log_sum_exp_shifted(e, s)[:, 0] * sd[:, 0] - np.einsum("ij,ij->i", d, s) + self.base._entropy(d)
+        e *= sd / total
+        e -= d
+        return div, e
 
     def hvp(self, z, d, tz):
         y = softmax(z)

@@ -158,7 +158,7 @@ class Network:
     @property
     def layers(self):
         """(index, op, parameter views) for every op that has parameters."""
-        return [(j, op, self._views[j]) for j, op in enumerate(self.ops) if op.n_params]
+        return [(j, op, self._views[j]) for j, op in enumerate(self.ops) if self.param_counts[j]]
 
     def locate(self, k: int) -> str:
         """Describe flat parameter index k, e.g. ``'layer 2 (dense 32->10) W[3, 7]'``."""
@@ -176,10 +176,11 @@ class Network:
         return f"parameter {k}"
 
     # ---- evaluation -----------------------------------------------------------------------
-    def forward_values(self, X):
-        """All node values for a validated batch X: list of arrays, node 0 first."""
+    def forward_values(self, X, upto=None):
+        """Node values for a validated batch X: list of arrays, node 0 first (up to node ``upto``)."""
         values, caches = [X], []
-        for op, ix, p in zip(self.ops, self.inputs, self._views):
+        n = len(self.ops) if upto is None else upto
+        for op, ix, p in zip(self.ops[:n], self.inputs[:n], self._views[:n]):
             y, cache = op.forward([values[i] for i in ix], p)
             values.append(y)
             caches.append(cache)

@@ -20,6 +20,17 @@ from . import passes
 class Objective:
     """E(w) for ``net`` on the batch (X, T); every check happens before anything is computed.
 
+    Parameters
+    ----------
+    sample_weight : array (B,), optional
+        Weights s_n of the weighted mean.
+    l2 : float, optional
+        L2 strength for this evaluation, instead of the loss's own.
+    validate : bool
+        Check X and T (False: X is a validated array and T the loss's prepared targets).
+    full_forward : bool
+        Compute every node (False: stop at the node where the loss is evaluated; ``output`` completes it).
+
     Attributes
     ----------
     X, D : arrays
@@ -32,9 +43,11 @@ class Objective:
         Forward-pass values of every node.
     """
 
-    def __init__(self, net, loss, X, T, *, sample_weight=None, validate=True):
+    def __init__(self, net, loss, X, T, *, sample_weight=None, l2=None, validate=True, full_forward=True):
         self.net = net
         self.loss = get_loss(loss)
+        # the L2 strength: the loss's own, or ``l2`` for this evaluation only (e.g. scaled per batch)
+        self.l2 = self.loss.l2 if l2 is None else float(l2)
         if validate:
             X = check_X(X, net.n_inputs, net.dtype)
             self.D = self.loss.prepare(T, X.shape[0], net.n_outputs, net.dtype)
@@ -47,27 +60,41 @@ class Objective:
         # per-instance factor of dE/dDiv_n: 1/B, or s_n / S with sample weights
         self.scale = 1.0 / self.B if sample_weight is None else (sample_weight / sample_weight.sum())[:, None]
         self.sample_weight = sample_weight
-        fused = self.loss.fused() if self.loss.fuses_with == net.output_activation else None
+        fused = self.loss.fused_head() if self.loss.fuses_with == net.output_activation else None
         self.head = fused or self.loss
         self.seed_node = len(net.ops) - 1 if fused is not None else len(net.ops)
-        self.values, self.caches = net.forward_values(X)
+        # with a fused head the last op (softmax or sigmoid) is not needed for E or its derivatives:
+        # full_forward=False (hot loops) skips it until someone asks for ``output``
+        self.values, self.caches = net.forward_values(X, upto=None if full_forward else self.seed_node)
         self.adjoints = None
+        self._div = None
 
     @property
     def output(self):
         """Network output Y (B, c)."""
+        net = self.net
+        if len(self.values) <= len(net.ops):         # complete the forward pass past the fused head
+            for j in range(len(self.values) - 1, len(net.ops)):
+                y, cache = net.ops[j].forward([self.values[i] for i in net.inputs[j]], net.views(j))
+                self.values.append(y)
+                self.caches.append(cache)
         return self.values[-1]
 
     def divergences(self):
         """Per-instance divergence Div(Y_n, d_n), shape (B,)."""
-        return self.head.div(self.values[self.seed_node], self.D)
+        if self._div is None:
+            self._div = self.head.div(self.values[self.seed_node], self.D)
+        return self._div
 
     def regularization(self) -> float:
-        lam = self.loss.l2
+        """lambda/2 sum_k ||W_k||^2 over the weights (not the biases)."""
+        lam = self.l2
         if not lam:
             return 0.0
-        w = self.net.params[self.net.reg_mask]
-        return 0.5 * lam * float(w @ w)
+        net = self.net
+        total = sum(float(np.vdot(w, w)) for _, op, views in net.layers
+                    for w, reg in zip(views, op.regularized) if reg)
+        return 0.5 * lam * total
 
     def value(self) -> float:
         """E(w): mean divergence plus the L2 term."""
@@ -80,7 +107,7 @@ class Objective:
 
     def seed_adjoint(self):
         """dE/d(seed node) = (1/B) dDiv/d(seed node)  (s_n / S with sample weights)."""
-        g = self.head.grad(self.values[self.seed_node], self.D)
+        self._div, g = self.head.div_grad(self.values[self.seed_node], self.D)
         g *= self.scale
         return g
 
@@ -90,13 +117,17 @@ class Objective:
         grad = np.empty(net.n_params, dtype=net.dtype)
         self.adjoints = passes.backward(net, self.values, self.caches, self.seed_node, self.seed_adjoint(),
                                         grad, need_input=need_input)
-        if self.loss.l2:
-            grad += self.loss.l2 * np.where(net.reg_mask, net.params, 0)
+        lam = self.l2
+        if lam:     # + lambda W on the weights, layer by layer in place (biases are not regularised)
+            for j, op, views in net.layers:
+                for g, w, reg in zip(net.split(grad, j), views, op.regularized):
+                    if reg:
+                        g += lam * w
         return grad
 
     def tangents(self, V=None, seeds=None):
-        """Forward sweep of directional derivatives (see ``passes.forward_tangent``)."""
-        return passes.forward_tangent(self.net, self.values, self.caches, V=V, seeds=seeds)
+        """Forward sweep of directional derivatives up to the loss's node (see ``passes.forward_tangent``)."""
+        return passes.forward_tangent(self.net, self.values, self.caches, V=V, seeds=seeds, upto=self.seed_node)
 
     def seed_tadjoint(self, tan):
         """R{dE/d(seed node)} = (1/B) (d2Div/d(seed)^2) R{seed}, or None if R{seed} is zero."""
@@ -114,6 +145,6 @@ class Objective:
         tgrad = np.zeros(V.shape, dtype=net.dtype)
         passes.backward_tangent(net, self.values, self.caches, self.adjoints, tan, self.seed_node,
                                 self.seed_tadjoint(tan), V=V, tgrad=tgrad)
-        if self.loss.l2:
-            tgrad += self.loss.l2 * np.where(net.reg_mask, V, 0)
+        if self.l2:
+            tgrad += self.l2 * np.where(net.reg_mask, V, 0)
         return tgrad

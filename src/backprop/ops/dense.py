@@ -2,12 +2,24 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.sparse import issparse
 
 from ..errors import ConfigError
 from .base import Op, matmul_right
 from .registry import register
 
 INIT_SCHEMES = ("glorot", "he")
+_ONES: dict = {}
+
+
+def _ones(B, dtype):
+    """A cached vector of B ones: sum_n delta_n as one matrix-vector product."""
+    key = (B, dtype)
+    if key not in _ONES:
+        if len(_ONES) > 64:
+            _ONES.clear()
+        _ONES[key] = np.ones(B, dtype=dtype)
+    return _ONES[key]
 
 
 @register("dense")
@@ -43,10 +55,10 @@ class Dense(Op):
             W[...] = rng.uniform(-a, a, W.shape)
         b[...] = 0
 
-    # z = x W^T + b
+    # z = x W^T + b   (x may be a scipy sparse matrix: the first layer of sparse data)
     def forward(self, xs, p):
         W, b = p
-        z = xs[0] @ W.T
+        z = np.asarray(xs[0] @ W.T)
         z += b
         return z, None
 
@@ -54,8 +66,11 @@ class Dense(Op):
     def vjp(self, dy, xs, y, cache, p, gp, need):
         if gp is not None:
             gW, gb = gp
-            np.matmul(dy.T, xs[0], out=gW)
-            np.sum(dy, axis=0, out=gb)
+            if issparse(xs[0]):
+                gW[...] = np.asarray(xs[0].T @ dy).T
+            else:
+                np.matmul(dy.T, xs[0], out=gW)
+            np.matmul(_ones(dy.shape[0], dy.dtype), dy, out=gb)
         return [dy @ p[0] if need[0] else None]
 
     # R{z} = R{x} W^T + x R{W}^T + R{b}

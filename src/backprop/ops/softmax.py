@@ -14,17 +14,21 @@ def softmax(z):
     return e
 
 
-def log_softmax(z):
-    """Row-wise log softmax, z - logsumexp(z), stable for any finite z.
+def log_sum_exp_shifted(e, s):
+    """log sum_j e^{s_j} for rows s = z - max(z) with e = e^s, as log1p of the terms other than the maximum's.
 
-    With s = z - max(z), sum_j e^{s_j} = 1 + (the terms of the other entries), so its log is
-    log1p(others): full relative precision even when one class takes almost all the mass.
+    sum_j e^{s_j} = 1 + (the others): taking log1p of the others keeps full relative precision even when one
+    class takes almost all the mass (a plain log of the sum would round the small remainder away).
     """
-    k = z.argmax(axis=-1)[..., None]
-    s = z - np.take_along_axis(z, k, axis=-1)
-    e = np.exp(s)
-    np.put_along_axis(e, k, 0, axis=-1)
-    return s - np.log1p(e.sum(axis=-1, keepdims=True))
+    others = np.where(s < 0, e, 0).sum(axis=-1, keepdims=True)
+    ties = (s == 0).sum(axis=-1, keepdims=True) - 1          # further entries equal to the maximum
+    return np.log1p(others + ties)
+
+
+def log_softmax(z):
+    """Row-wise log softmax, z - logsumexp(z), stable for any finite z and accurate near probability 1."""
+    s = z - z.max(axis=-1, keepdims=True)
+    return s - log_sum_exp_shifted(np.exp(s), s)
 
 
 def _dot(a, b):
