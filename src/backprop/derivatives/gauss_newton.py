@@ -1,0 +1,139 @@
+"""The (generalised) Gauss-Newton matrix: the Hessian without the second derivatives of the network.
+
+    G = 1/B sum_n J_n^T (d2Div/dz2)_n J_n + lambda I_W,     J_n = dz_n/dw
+
+where z is the node at which the loss is evaluated (the logits for softmax + cross-entropy and
+sigmoid + bce, otherwise the output y). It keeps the outer-product term of the Hessian and drops
+the terms delta * d2z/dw2, so it is positive semi-definite for the convex heads (squared error,
+cross-entropy on logits) and equals the Hessian wherever the network is linear in its parameters.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..engine import passes
+from ..engine.objective import Objective
+from ..engine.passes import as_directions
+from .hessian import MIN_BUDGET, add_l2_diagonal, mirror_upper
+from .hvp import check_vectors
+from .jacobian import batch_slices, param_jacobian
+
+
+def _head_products(obj, sl, J):
+    """J (n, c, W) at the loss node for the samples ``sl``; return A = (d2Div/dz2) J / B as (n*c, W)."""
+    n, c, W = J.shape
+    z, D = obj.values[obj.seed_node][sl], obj.D[sl]
+    A = obj.head.hvp(z, D, J.transpose(2, 0, 1))          # directions are the W columns: (W, n, c)
+    # a new array in any case: a loss's hvp may hand back its argument (the squared error does)
+    out = np.empty((n, c, W), dtype=J.dtype)
+    np.multiply(A.transpose(1, 2, 0), 1.0 / obj.B, out=out)
+    return out.reshape(n * c, W)
+
+
+def gauss_newton_matrix(obj, budget=None):
+    """G for a validated Objective (see ``gauss_newton``); ``budget`` in elements of working memory."""
+    net = obj.net
+    W, c = net.n_params, net.widths[obj.seed_node]
+    budget = max(W * W, MIN_BUDGET) if budget is None else int(budget)
+    G = np.zeros((W, W), dtype=net.dtype)
+    for sl in batch_slices(obj.B, 3 * c * W + 2 * c * sum(net.widths), budget):
+        J = param_jacobian(net, obj.X[sl], node=obj.seed_node)
+        A = _head_products(obj, sl, J)
+        G += J.reshape(-1, W).T @ A
+    mirror_upper(G)
+    add_l2_diagonal(G, net, obj.l2)
+    return G
+
+
+def gauss_newton(net, loss, X, T):
+    """Generalised Gauss-Newton matrix G = 1/B sum_n J_n^T (d2Div/dz2) J_n + lambda (on the weights).
+
+    J_n is the Jacobian of the loss node z (logits for fused softmax/sigmoid heads, else the output)
+    with respect to every weight and bias, obtained by backpropagation from the output units.
+    Positive semi-definite for every built-in loss; equal to the Hessian where the network is linear
+    in its parameters (e.g. identity output, squared error, no hidden layer).
+
+    Parameters
+    ----------
+    net : Network
+    loss : str or Loss
+    X : array-like of shape (B, d)
+    T : array-like
+        Targets, as for ``loss_and_grad``.
+
+    Returns
+    -------
+    ndarray of shape (n_params, n_params)
+        Exactly symmetric.
+    """
+    return gauss_newton_matrix(Objective(net, loss, X, T))
+
+
+def gauss_newton_diagonal(obj, budget=None):
+    """diag(G) for a validated Objective, from per-sample Jacobians in batch chunks."""
+    net = obj.net
+    W, c = net.n_params, net.widths[obj.seed_node]
+    budget = max(16 * W, MIN_BUDGET, 1 << 20) if budget is None else int(budget)
+    diag = np.zeros(W, dtype=net.dtype)
+    for sl in batch_slices(obj.B, 3 * c * W + 2 * c * sum(net.widths), budget):
+        J = param_jacobian(net, obj.X[sl], node=obj.seed_node)
+        A = _head_products(obj, sl, J)
+        diag += np.einsum("rw,rw->w", J.reshape(-1, W), A)
+    if obj.l2:
+        diag += obj.l2 * net.reg_mask
+    return diag
+
+
+def gauss_newton_diag(net, loss, X, T):
+    """Diagonal of the Gauss-Newton matrix, without forming the matrix.
+
+    Parameters
+    ----------
+    net, loss, X, T
+        As for ``gauss_newton``.
+
+    Returns
+    -------
+    ndarray of shape (n_params,)
+    """
+    return gauss_newton_diagonal(Objective(net, loss, X, T))
+
+
+def gnvp(net, loss, X, T, v):
+    """Gauss-Newton-vector product G v, O(W) per vector, without forming G.
+
+    A forward sweep of directional derivatives gives R{z} = J v at the loss node, the loss's
+    second derivative turns it into (d2Div/dz2) J v / B, and a plain backward sweep of that
+    (first-order terms only) gives J^T (d2Div/dz2) J v / B; plus lambda v on the weights.
+
+    Parameters
+    ----------
+    net, loss, X, T
+        As for ``gauss_newton``.
+    v : array-like of shape (n_params,) or (n_params, m)
+
+    Returns
+    -------
+    ndarray of shape (n_params,) or (n_params, m)
+    """
+    obj = Objective(net, loss, X, T)
+    v = check_vectors(v, net.n_params, net.dtype)
+    V = as_directions(v, net.n_params, net.dtype)
+    GV = gauss_newton_products(obj, V)
+    return GV[0] if v.ndim == 1 else GV.T
+
+
+def gauss_newton_products(obj, V):
+    """G V for directions V of shape (m, n_params) on a validated Objective; returns (m, n_params)."""
+    net = obj.net
+    if obj.adjoints is None:
+        obj.gradient()
+    tan = obj.tangents(V=V)
+    u = obj.seed_tadjoint(tan)                             # (d2Div/dz2) J v / B at the loss node
+    GV = np.zeros(V.shape, dtype=net.dtype)
+    # no forward tangents: every op's second-order sweep reduces to its plain vector-Jacobian product
+    passes.backward_tangent(net, obj.values, obj.caches, obj.adjoints, [None] * len(tan), obj.seed_node,
+                            u, V=None, tgrad=GV)
+    if obj.l2:
+        GV += obj.l2 * np.where(net.reg_mask, V, 0)
+    return GV

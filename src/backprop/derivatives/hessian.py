@@ -1,0 +1,331 @@
+"""The exact Hessian of the error with respect to all weights and biases, by backpropagating M.
+
+All weights and biases are relabelled with one consecutive index (the order of ``net.params``), and
+
+    H[(p,j,i), (q,k,l)] = d2E / dW_p[j,i] dW_q[k,l]
+
+for dense layers p and q (z^p = x^p W_p^T + b_p). W_p[j,i] enters E only through the
+pre-activation a^p_j = z^p_j of each sample, with dz^p_j/dW_p[j,i] = x^p_i. Differentiating the
+gradient dE/dW_q[k,l] = sum_n delta^q_{n,k} x^q_{n,l} with respect to W_p[j,i] therefore gives,
+for p at or before q in node order,
+
+    H[(p,j,i), (q,k,l)] = sum_n x^p_{n,i} ( M^{qp}_{n,kj} x^q_{n,l} + delta^q_{n,k} dx^q_{n,l}/da^p_{n,j} )
+
+with M^{qp}_{kj} = d2E / (da^q_k da^p_j), the second derivatives of the notes, and x = 1 for a
+bias. This is the notes' two-layer result, (a) M_kk' z_j z_j', (b) M_jj' x_i x_i', (c) M_jk x_i z_j'
++ delta_k h'(a_j) delta_jj' x_i, for any depth and any op between the layers (softmax included).
+
+M is backpropagated exactly as the notes describe, by the engine's second-order sweep: seeding
+the forward tangent at a^p with the identity (one direction per unit j) makes the forward sweep
+compute dx^q/da^p_j at every later layer, and the backward sweep of second-order terms (each op's
+``vjp_tangent``: h''(a) delta-terms and h'(a) h'(a') w w' M-terms, the softmax's own second-order
+terms for vector activations) then yields R_j{delta^q} = M^{qp}_{:,j} at every layer q.
+The adjoints already contain the 1/B of the batch mean, so the blocks need no further scaling;
+lambda is added to the diagonal of the weights for the L2 term.
+
+Ops with parameters that are not dense layers get their rows from Hessian-vector products with
+unit vectors (correct for every op). The result is made exactly symmetric by copying its upper
+triangle; working memory stays within about the size of the result (units and samples in chunks).
+"""
+from __future__ import annotations
+
+
+import numpy as np
+
+from ..engine import passes
+from ..engine.objective import Objective
+from .jacobian import is_dense
+
+#: working memory of the sweeps and products, in elements, at least this much (512 kB in float64)
+MIN_BUDGET = 1 << 16
+#: units of a layer whose block rows are formed by one matrix product: up to this many elements of C
+GROUP_ELEMENTS = 1 << 17
+
+
+def mirror_upper(H, tile=256):
+    """Copy the upper triangle of H onto the lower one, tile by tile (cache-sized, no W x W temporary)."""
+    W = H.shape[0]
+    if W <= 32:
+        low = np.tril_indices(W, -1)
+        H[low] = H.T[low]
+        return
+    for r0 in range(0, W, tile):
+        r1 = min(r0 + tile, W)
+        for c0 in range(0, r0, tile):
+            H[r0:r1, c0:c0 + tile] = H[c0:c0 + tile, r0:r1].T
+        mirror_upper(H[r0:r1, r0:r1], tile=max(32, tile // 8))     # the diagonal tile, in smaller tiles
+
+
+def add_l2_diagonal(H, net, lam):
+    if lam:
+        idx = np.flatnonzero(net.reg_mask)
+        H[idx, idx] += lam
+
+
+class _Layout:
+    """Where each dense layer's parameters live and which nodes it reads and writes."""
+
+    def __init__(self, net, j):
+        op = net.ops[j]
+        self.j, self.op = j, op
+        self.inp, self.out = net.inputs[j][0], j + 1          # node of x^p and node of z^p = a^p
+        self.n_in, self.n_out = op.n_in, op.size
+        self.off = int(net.offsets[j])
+        self.nW = op.n_in * op.size
+        self.size = op.n_params
+
+
+def unit_sweeps(obj, seeds):
+    """Forward and second-order backward sweeps seeded with unit tangents at pre-activations.
+
+    ``seeds`` maps node -> (rows, units): direction r = rows[t] perturbs unit units[t] of that node
+    for every sample at once (the samples are independent). Returns (tan, tadj): tan[i] = da_i/da_j
+    and tadj[i] = R_j{dE/d node i}, each (m, B, width) or None, direction-major.
+    """
+    net, B = obj.net, obj.B
+    m = sum(len(r) for r, _ in seeds.values())
+    seed_arrays = {}
+    for node, (rows, units) in seeds.items():
+        t = np.zeros((m, B, net.widths[node]), dtype=net.dtype)
+        t[rows, :, units] = 1
+        seed_arrays[node] = t
+    tan = obj.tangents(seeds=seed_arrays)
+    tadj = passes.backward_tangent(net, obj.values, obj.caches, obj.adjoints, tan, obj.seed_node,
+                                   obj.seed_tadjoint(tan))
+    return tan, tadj
+
+
+def _unit_chunks(layers, per_unit, budget):
+    """Group the (layer, unit) pairs of all dense layers, in order, into chunks of directions."""
+    size = max(1, int(budget // max(1, per_unit)))
+    flat = [(li, u) for li, L in enumerate(layers) for u in range(L.n_out)]
+    return [flat[s:s + size] for s in range(0, len(flat), size)]
+
+
+def _segments(chunk):
+    """Split a chunk of (layer, unit) pairs into runs of one layer: (layer, first row, unit0, unit1)."""
+    out, start = [], 0
+    for t in range(1, len(chunk) + 1):
+        if t == len(chunk) or chunk[t][0] != chunk[start][0]:
+            out.append((chunk[start][0], start, chunk[start][1], chunk[t - 1][1] + 1))
+            start = t
+    return out
+
+
+def _add_block(H, P, Q, r, obj, tan, tadj, j0, j1, scale, first, buf):
+    """Rows of units j0..j1 of layer P times the columns of layer Q (Q at or after P) of H.
+
+    ``r`` selects the sweep directions of those units. With C of shape (B, units, W_q),
+
+        C[n, j, (k, l)] = M_{n,kj} x^q_{n,l} + delta^q_{n,k} dx^q_{n,l}/da^p_j ,   C[n, j, b_k] = M_{n,kj}
+        H[(j, i), Q] = sum_n x^p_{n,i} C[n, j, :] ,   H[b_j, Q] = sum_n C[n, j, :]
+
+    one matrix product for a group of units (small layers), or one per unit written straight into H
+    (large ones). Within a layer's own block only the columns from the group's first unit on are
+    needed (the rest is lower triangle, copied at the end). ``first``: the block is still zero.
+    """
+    M = tadj[Q.out]                                        # M_{n,kj} = R_j{delta^q}_{n,k}, (m, B, n_out_q)
+    if M is None:
+        return
+    M = M[r]
+    xq = obj.values[Q.inp]
+    dxq = tan[Q.inp][r] if tan[Q.inp] is not None else None    # dx^q/da^p_j, (J, B, n_in_q)
+    delta = obj.adjoints[Q.out]
+    xpT = obj.values[P.inp].T
+    if scale != 1:
+        xpT = xpT * scale
+    B = xpT.shape[1]
+    half = buf.size // 2
+    g = max(1, min(j1 - j0, half // (B * Q.size)))
+    for a in range(j0, j1, g):
+        b = min(a + g, j1)
+        m, t = b - a, slice(a - j0, b - j0)
+        k0 = a if P is Q else 0                            # first unit k of the columns needed
+        c0 = k0 * Q.n_in
+        w = Q.size - c0
+        C = buf[:B * m * w].reshape(B, m, w)
+        CW = C[:, :, :Q.nW - c0].reshape(B, m, Q.n_out - k0, Q.n_in)
+        Mt = M[t].transpose(1, 0, 2)                       # (B, m, n_out_q)
+        np.multiply(Mt[:, :, k0:, None], xq[:, None, None, :], out=CW)
+        if dxq is not None:
+            T = buf[half:half + CW.size].reshape(CW.shape)
+            np.multiply(delta[:, None, k0:, None], dxq[t].transpose(1, 0, 2)[:, :, None, :], out=T)
+            CW += T
+        C[:, :, Q.nW - c0:] = Mt
+        cols = slice(Q.off + c0, Q.off + Q.size)
+        rows = H[P.off + a * P.n_in:P.off + b * P.n_in, cols]
+        brows = H[P.off + P.nW + a:P.off + P.nW + b, cols]
+        if m == 1:
+            C2 = C.reshape(B, w)
+            if first:
+                np.matmul(xpT, C2, out=rows)
+            else:
+                rows += xpT @ C2
+        else:
+            R = (xpT @ C.reshape(B, m * w)).reshape(P.n_in, m, w).transpose(1, 0, 2)
+            if first:
+                rows.reshape(m, P.n_in, w)[...] = R
+            else:
+                rows.reshape(m, P.n_in, w)[...] += R
+        bsum = C.sum(axis=0)
+        if scale != 1:
+            bsum *= scale
+        if first:
+            brows[...] = bsum
+        else:
+            brows += bsum
+
+
+def _hvp_rows(H, net, obj, ops, scale, budget):
+    """Rows of ops that are not dense layers: H e_w for each of their parameters, by the R-operator."""
+    W = net.n_params
+    step = max(1, int(budget // max(1, 2 * W + 4 * obj.B * sum(net.widths))))
+    for j in ops:
+        start, stop = int(net.offsets[j]), int(net.offsets[j + 1])
+        for a in range(start, stop, step):
+            b = min(a + step, stop)
+            V = np.zeros((b - a, W), dtype=net.dtype)
+            V[np.arange(b - a), np.arange(a, b)] = 1
+            Hv = obj.hvp(V)
+            H[a:b] += Hv * scale if scale != 1 else Hv
+
+
+def hessian_matrix(obj, budget=None):
+    """The exact Hessian for a validated Objective ``obj`` (see ``hessian``); ``budget`` in elements."""
+    net = obj.net
+    W, B = net.n_params, obj.B
+    budget = max(W * W, MIN_BUDGET) if budget is None else int(budget)
+    H = np.zeros((W, W), dtype=net.dtype)
+    layers = [_Layout(net, j) for j, op in enumerate(net.ops) if op.n_params and is_dense(op)]
+    others = [j for j, op in enumerate(net.ops) if op.n_params and not is_dense(op)]
+    widths = sum(net.widths)
+    biggest = max((L.size for L in layers), default=0)
+    # elements per (direction, sample): tangents, their adjoints and op temporaries
+    per = 4 * widths
+    n_dir = sum(L.n_out for L in layers)
+    Bc = min(B, max(1, int(budget // (per * max(1, min(n_dir, 16)) + 2 * biggest))))
+    for s in range(0, B, Bc):
+        sl = slice(s, min(s + Bc, B))
+        n = sl.stop - sl.start
+        o = Objective(net, obj.loss, obj.X[sl], obj.D[sl], l2=0.0, validate=False)   # L2 added once below
+        o.gradient()
+        scale = n / B                                      # the chunk's adjoints carry 1/n, H wants 1/B
+        if layers:
+            # C and a scratch term for the products, reused; the sweeps' tangents get the rest of the budget
+            group = min(GROUP_ELEMENTS, budget // 4)
+            buf = np.empty(2 * max(n * biggest, group), dtype=net.dtype)
+            for chunk in _unit_chunks(layers, per * n, budget - 2 * group):
+                segs = _segments(chunk)
+                seeds = {}
+                for li, r0, u0, u1 in segs:
+                    rows = np.arange(r0, r0 + u1 - u0)
+                    seeds[layers[li].out] = (rows, np.arange(u0, u1))
+                tan, tadj = unit_sweeps(o, seeds)
+                for li, r0, u0, u1 in segs:
+                    r = slice(r0, r0 + u1 - u0)
+                    for Q in layers[li:]:
+                        _add_block(H, layers[li], Q, r, o, tan, tadj, u0, u1, scale, s == 0, buf)
+        if others:
+            _hvp_rows(H, net, o, others, scale, budget)
+    for j in others:                                       # the rows computed above are also the columns
+        a, b = int(net.offsets[j]), int(net.offsets[j + 1])
+        H[:, a:b] = H[a:b, :].T
+    mirror_upper(H)
+    add_l2_diagonal(H, net, obj.l2)
+    return H
+
+
+def hessian(net, loss, X, T):
+    """Exact Hessian of the training loss with respect to all weights and biases.
+
+    E(w) = 1/B sum_n Div(y_n, t_n) + lambda/2 ||W||^2, with every weight and bias relabelled by
+    one consecutive index (the order of ``net.params``). Evaluated by backpropagating the second
+    derivatives M = d2E/(da da') through the layers and combining them with the first-order
+    deltas for the mixed terms, summed over the batch; O(B W^2) work.
+
+    Parameters
+    ----------
+    net : Network
+    loss : str or Loss
+    X : array-like of shape (B, d)
+    T : array-like
+        Targets, as for ``loss_and_grad``.
+
+    Returns
+    -------
+    ndarray of shape (n_params, n_params)
+        Exactly symmetric.
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 3, 1], hidden="tanh", output="identity", seed=0)
+    >>> H = bp.hessian(net, "l2", np.ones((4, 2)), np.zeros(4))
+    >>> H.shape, bool((H == H.T).all())
+    ((13, 13), True)
+    """
+    return hessian_matrix(Objective(net, loss, X, T))
+
+
+def hessian_diagonal(obj, budget=None):
+    """diag(H) for a validated Objective: only the (p, p) blocks' diagonals M_jj x_i^2, no W x W matrix."""
+    net = obj.net
+    W, B = net.n_params, obj.B
+    budget = max(16 * W, MIN_BUDGET, 1 << 20) if budget is None else int(budget)
+    diag = np.zeros(W, dtype=net.dtype)
+    layers = [_Layout(net, j) for j, op in enumerate(net.ops) if op.n_params and is_dense(op)]
+    others = [j for j, op in enumerate(net.ops) if op.n_params and not is_dense(op)]
+    per = 4 * sum(net.widths)
+    Bc = min(B, max(1, int(budget // (per * 16))))
+    for s in range(0, B, Bc):
+        sl = slice(s, min(s + Bc, B))
+        n = sl.stop - sl.start
+        o = Objective(net, obj.loss, obj.X[sl], obj.D[sl], l2=0.0, validate=False)   # L2 added once below
+        o.gradient()
+        scale = n / B
+        if layers:
+            for chunk in _unit_chunks(layers, per * n, budget):
+                segs = _segments(chunk)
+                seeds = {layers[li].out: (np.arange(r0, r0 + u1 - u0), np.arange(u0, u1))
+                         for li, r0, u0, u1 in segs}
+                _, tadj = unit_sweeps(o, seeds)
+                for li, r0, u0, u1 in segs:
+                    P = layers[li]
+                    if tadj[P.out] is None:
+                        continue
+                    units = np.arange(u0, u1)
+                    Mjj = tadj[P.out][r0 + units - u0, :, units] * scale     # M_{n,jj}, (J, n)
+                    x = o.values[P.inp]
+                    # H[(j,i),(j,i)] = sum_n M_{n,jj} x_{n,i}^2 ;  H[b_j, b_j] = sum_n M_{n,jj}
+                    diag[P.off + u0 * P.n_in:P.off + u1 * P.n_in] += (Mjj @ (x * x)).ravel()
+                    diag[P.off + P.nW + u0:P.off + P.nW + u1] += Mjj.sum(axis=1)
+        if others:
+            step = max(1, int(budget // max(1, 2 * W + 4 * n * sum(net.widths))))
+            for j in others:
+                start, stop = int(net.offsets[j]), int(net.offsets[j + 1])
+                for a in range(start, stop, step):
+                    b = min(a + step, stop)
+                    V = np.zeros((b - a, W), dtype=net.dtype)
+                    V[np.arange(b - a), np.arange(a, b)] = 1
+                    diag[a:b] += o.hvp(V)[np.arange(b - a), np.arange(a, b)] * scale
+    if obj.l2:
+        diag += obj.l2 * net.reg_mask
+    return diag
+
+
+def hessian_diag(net, loss, X, T):
+    """Diagonal of the exact Hessian, d2E/dw_k^2 for every weight and bias, without forming the matrix.
+
+    The same per-layer backward sweeps of M as ``hessian``, keeping only M_jj:
+    d2E/dW[j,i]^2 = sum_n M_{n,jj} x_{n,i}^2 and d2E/db_j^2 = sum_n M_{n,jj}; O(B W n_units) work.
+
+    Parameters
+    ----------
+    net, loss, X, T
+        As for ``hessian``.
+
+    Returns
+    -------
+    ndarray of shape (n_params,)
+    """
+    return hessian_diagonal(Objective(net, loss, X, T))

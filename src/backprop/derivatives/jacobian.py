@@ -1,0 +1,137 @@
+"""Jacobians of the network outputs, by backpropagation from the output units.
+
+The notes' algorithm for J_ki = dy_k/dx_i: forward-propagate x, then for each output k start a
+backward sweep at the output units with the one-hot adjoint e_k, which yields dy_k/da_j for every
+unit j on the way down, and finally J_ki = sum_j (dy_k/da_j) w_ji at the inputs. All c sweeps run
+at once: the batch is repeated c times and row k*B + n of the repeated batch carries the seed e_k
+of sample n, so one backward sweep over c*B rows gives the whole (B, c, d) Jacobian.
+
+The same sweeps give the Jacobian with respect to the parameters, one sample at a time: for a dense
+layer z = x W^T + b, dy_k/dW[o, i] = (dy_k/dz_o) x_i and dy_k/db[o] = dy_k/dz_o (the first-order
+deltas of the notes with the output's one-hot seed instead of the loss). Ops that are not dense
+layers get their columns from forward sweeps of directional derivatives (``passes.forward_tangent``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..engine import passes
+from ..errors import ConfigError
+from ..ops.dense import Dense
+from ..validation import check_X
+
+#: elements of working memory one chunk of the batch may use (about 32 MB in float64)
+CHUNK_ELEMENTS = 1 << 22
+
+
+def is_dense(op) -> bool:
+    """True for a Dense op or a subclass that computes z = x W^T + b the same way (same passes)."""
+    return (isinstance(op, Dense) and op.arity == 1 and len(op.param_shapes) == 2
+            and all(getattr(type(op), name) is getattr(Dense, name) for name in ("forward", "vjp", "jvp")))
+
+
+def batch_slices(B, rows_per_sample, budget=CHUNK_ELEMENTS):
+    """Split range(B) into slices whose working memory, ``rows_per_sample`` elements a sample, fits ``budget``."""
+    size = max(1, min(B, int(budget // max(1, rows_per_sample))))
+    return [slice(s, min(s + size, B)) for s in range(0, B, size)]
+
+
+def one_hot_sweeps(net, X, node, need_input):
+    """Forward X repeated once per unit of ``node`` and backpropagate one-hot seeds from that node.
+
+    Returns (values, adj) over the c*B repeated rows: row k*B + n of ``adj[i]`` is d node_k / d node_i
+    at sample n (the adjoint of the sweep seeded with e_k at sample n).
+    """
+    c, B = net.widths[node], X.shape[0]
+    values, caches = net.forward_values(np.tile(X, (c, 1)))
+    seed = np.repeat(np.eye(c, dtype=net.dtype), B, axis=0)      # row k*B + n = e_k
+    adj = passes.backward(net, values, caches, node, seed, grad=None, need_input=need_input)
+    return values, adj
+
+
+def input_jacobian(net, X, node=None):
+    """J[n, k, i] = d node_k / d x_i at X[n] for a validated batch X (default node: the output)."""
+    node = len(net.ops) if node is None else node
+    B, c, d = X.shape[0], net.widths[node], net.n_inputs
+    J = np.empty((B, c, d), dtype=net.dtype)
+    for sl in batch_slices(B, 2 * c * sum(net.widths)):
+        _, adj = one_hot_sweeps(net, X[sl], node, need_input=True)
+        n = sl.stop - sl.start
+        # rows are (k, n); J wants (n, k)
+        J[sl] = adj[0].reshape(c, n, d).transpose(1, 0, 2)
+    return J
+
+
+def param_jacobian(net, X, node=None):
+    """J[n, k, w] = d node_k / d params[w] at X[n] for a validated batch X (default node: the output)."""
+    node = len(net.ops) if node is None else node
+    B, c, W = X.shape[0], net.widths[node], net.n_params
+    J = np.zeros((B, c, W), dtype=net.dtype)
+    others = [j for j, op in enumerate(net.ops) if op.n_params and not is_dense(op) and j < node]
+    for sl in batch_slices(B, 2 * c * sum(net.widths) + c * W):
+        n = sl.stop - sl.start
+        values, adj = one_hot_sweeps(net, X[sl], node, need_input=False)
+        Jn = J[sl].transpose(1, 0, 2)                             # (c, n, W) view of this chunk
+        for j, op in enumerate(net.ops[:node]):
+            if not op.n_params or not is_dense(op) or adj[j + 1] is None:
+                continue
+            delta = adj[j + 1].reshape(c, n, op.size)             # dy_k/dz_o, rows (k, n)
+            x = values[net.inputs[j][0]][:n]                      # the repeats of x are identical
+            off, n_in = int(net.offsets[j]), op.n_in
+            # dy_k/dW[o, i] = (dy_k/dz_o) x_i ;  dy_k/db[o] = dy_k/dz_o
+            JW = Jn[:, :, off:off + op.size * n_in].reshape(c, n, op.size, n_in)
+            np.multiply(delta[..., None], x[None, :, None, :], out=JW)
+            Jn[:, :, off + op.size * n_in:off + op.n_params] = delta
+        if others:
+            _tangent_columns(net, X[sl], node, others, Jn)
+    return J
+
+
+def _tangent_columns(net, X, node, ops, Jn):
+    """Columns of ops that are not dense layers, by forward sweeps along unit parameter directions."""
+    values, caches = net.forward_values(X)
+    W = net.n_params
+    for j in ops:
+        start, stop = int(net.offsets[j]), int(net.offsets[j + 1])
+        step = max(1, CHUNK_ELEMENTS // max(1, W + X.shape[0] * sum(net.widths)))
+        for a in range(start, stop, step):
+            b = min(a + step, stop)
+            V = np.zeros((b - a, W), dtype=net.dtype)
+            V[np.arange(b - a), np.arange(a, b)] = 1
+            t = passes.forward_tangent(net, values, caches, V=V, upto=node)[node]
+            if t is not None:
+                Jn[:, :, a:b] = t.transpose(2, 1, 0)              # (m, n, c) -> (c, n, m)
+
+
+def jacobian(net, X, wrt="inputs"):
+    """Jacobian of the network outputs y (after the output activation), one sample at a time.
+
+    Computed by backpropagation: one backward sweep from the output units per output k, seeded with
+    the one-hot adjoint e_k, all outputs and samples in one vectorised sweep.
+
+    Parameters
+    ----------
+    net : Network
+    X : array-like of shape (B, d)
+    wrt : {"inputs", "params"}
+        Differentiate with respect to the inputs (J[n, k, i] = dy_k/dx_i, the local sensitivity
+        of output k to input i) or to every weight and bias (J[n, k, w] = dy_k/dw, in the order
+        of ``net.params``).
+
+    Returns
+    -------
+    ndarray of shape (B, c, d) or (B, c, n_params)
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([4, 8, 3], hidden="tanh", output="softmax", seed=0)
+    >>> bp.jacobian(net, np.ones((5, 4))).shape
+    (5, 3, 4)
+    """
+    X = check_X(X, net.n_inputs, net.dtype)
+    if wrt == "inputs":
+        return input_jacobian(net, X)
+    if wrt == "params":
+        return param_jacobian(net, X)
+    raise ConfigError(f"wrt must be 'inputs' or 'params'; got {wrt!r}")

@@ -1,0 +1,1 @@
+"""Uses of second derivatives: Newton-type training through scipy.optimize and the Laplace approximation."""

@@ -1,0 +1,145 @@
+"""Second-order training through scipy.optimize, with the exact gradient and Hessian-vector products.
+
+scipy sees E(w) as a function of the flat parameter vector: ``fun`` returns E and its
+backpropagated gradient together, ``hessp`` the R-operator product H p (exact, O(W)), ``hess``
+(trust-exact only) the exact Hessian. Both reuse the forward and backward pass of the last point
+evaluated, so a Newton-CG inner iteration costs one forward and one backward sweep of tangents.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.optimize
+
+from ..derivatives.hessian import hessian_matrix
+from ..engine.objective import Objective
+from ..errors import ConfigError
+from ..losses import get_loss
+from ..validation import check_X
+
+#: method -> which second-order information scipy takes
+METHODS = {"trust-ncg": "hessp", "trust-krylov": "hessp", "newton-cg": "hessp", "trust-exact": "hess",
+           "l-bfgs-b": None, "bfgs": None, "cg": None}
+
+
+class _Evaluator:
+    """E, dE/dw and H p at the points scipy asks for; remembers the last point and the best one."""
+
+    def __init__(self, net, loss, X, D):
+        self.net, self.loss, self.X, self.D = net, loss, X, D
+        self.w = None
+        self.obj = None
+        self.best_f, self.best_w = np.inf, None
+        self.n_hvp = 0
+
+    def at(self, w):
+        if self.w is None or not np.array_equal(w, self.w):
+            net = self.net
+            self.w = np.array(w, dtype=np.float64)
+            if not np.all(np.isfinite(w)):
+                self.obj, self.f, self.g = None, np.inf, np.zeros(net.n_params)
+                return self
+            net.params[:] = w                      # cast to the network's dtype
+            self.obj = Objective(net, self.loss, self.X, self.D, validate=False)
+            g = self.obj.gradient()
+            self.f = self.obj.value()
+            self.g = g.astype(np.float64)
+            if np.isfinite(self.f) and self.f < self.best_f:
+                self.best_f, self.best_w = self.f, self.w.copy()
+        return self
+
+    def fun(self, w):
+        e = self.at(w)
+        return e.f, e.g.copy()
+
+    def hessp(self, w, p):
+        e = self.at(w)
+        if e.obj is None:
+            return np.zeros_like(p)
+        self.n_hvp += 1
+        V = np.asarray(p, dtype=self.net.dtype)[None, :]
+        return e.obj.hvp(V)[0].astype(np.float64)
+
+    def hess(self, w):
+        e = self.at(w)
+        if e.obj is None:
+            return np.eye(self.net.n_params)
+        return hessian_matrix(e.obj).astype(np.float64)
+
+
+def minimize(net, loss, X, T, method="trust-ncg", maxiter=100, tol=None, callback=None, options=None):
+    """Train ``net`` on (X, T) by a second-order method of ``scipy.optimize.minimize``.
+
+    The objective is the training loss E(w) = 1/B sum_n Div(y_n, t_n) + lambda/2 ||W||^2 over the
+    whole batch, with its exact backpropagated gradient and, for the Newton-type methods, exact
+    Hessian-vector products by the R-operator (``trust-ncg``, ``trust-krylov``, ``newton-cg``) or
+    the exact Hessian (``trust-exact``, small networks).
+
+    Parameters
+    ----------
+    net : Network
+        Trained in place: on return it holds the parameters with the lowest loss seen.
+    loss : str or Loss
+    X : array-like of shape (B, d)
+    T : array-like
+        Targets, as for ``loss_and_grad``.
+    method : {"trust-ncg", "trust-krylov", "newton-cg", "trust-exact", "L-BFGS-B", "BFGS", "CG"}
+    maxiter : int
+        Largest number of iterations (outer iterations for the Newton methods).
+    tol : float, optional
+        Tolerance passed to scipy (its meaning depends on the method).
+    callback : callable, optional
+        Passed to scipy unchanged.
+    options : dict, optional
+        Further solver options for scipy (``maxiter`` is set from the argument).
+
+    Returns
+    -------
+    scipy.optimize.OptimizeResult
+        ``x`` (the parameters left in ``net``), ``fun``, ``nit``, ``nfev``, ``success``, ``message``,
+        and ``nhvp``, the number of Hessian-vector products.
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> X = np.linspace(-1, 1, 20)[:, None]
+    >>> net = bp.MLP([1, 8, 1], hidden="tanh", output="identity", seed=0)
+    >>> res = bp.minimize(net, "l2", X, np.sin(3 * X), maxiter=50)
+    >>> res.fun < 0.01
+    True
+    """
+    key = method.lower() if isinstance(method, str) else None
+    if key not in METHODS:
+        raise ConfigError(f"unknown method {method!r}; expected one of trust-ncg, trust-krylov, newton-cg, "
+                          "trust-exact, L-BFGS-B, BFGS, CG")
+    if not isinstance(maxiter, (int, np.integer)) or isinstance(maxiter, bool) or maxiter < 1:
+        raise ConfigError(f"maxiter must be an integer >= 1; got {maxiter!r}")
+    if tol is not None and not (np.isfinite(tol) and tol > 0):
+        raise ConfigError(f"tol must be a positive number or None; got {tol!r}")
+    if callback is not None and not callable(callback):
+        raise ConfigError("callback must be callable")
+    loss = get_loss(loss)
+    X = check_X(X, net.n_inputs, net.dtype)
+    D = loss.prepare(T, X.shape[0], net.n_outputs, net.dtype)
+    opts = dict(options or {})
+    opts["maxiter"] = int(maxiter)
+    ev = _Evaluator(net, loss, X, D)
+    kw = {}
+    if METHODS[key] == "hessp":
+        kw["hessp"] = ev.hessp
+    elif METHODS[key] == "hess":
+        kw["hess"] = ev.hess
+    w0 = net.params.astype(np.float64)
+    try:
+        res = scipy.optimize.minimize(ev.fun, w0, method=method, jac=True, tol=tol, callback=callback,
+                                      options=opts, **kw)
+    except BaseException:
+        net.params[:] = w0                         # no partial change on a failed call
+        raise
+    best = ev.best_w if ev.best_w is not None else w0
+    if np.isfinite(res.fun) and res.fun <= ev.best_f:
+        best = np.asarray(res.x, dtype=np.float64)
+    else:
+        res.x, res.fun = best, float(ev.best_f)
+    net.params[:] = best
+    res.nhvp = ev.n_hvp
+    return res
