@@ -1,0 +1,117 @@
+"""Reading single units out of several nodes: the plumbing shared by the neuron-level ops.
+
+A neuron graph compiles into nodes that each hold many units (columns). Ops such as a product
+or a max unit read F individual columns from several earlier nodes: factor f is column
+``col[f]`` of input ``src[f]``. ``ColumnGather`` does that read for a whole batch at once
+(``take``) and its adjoint, the scatter-add back into the nodes (``put``); both accept
+leading axes, so tangents of shape (m, B, width) go through the same code.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError
+
+
+def as_index(values, what) -> np.ndarray:
+    """A 1-D integer index array, or ConfigError."""
+    a = np.asarray(values)
+    if a.size == 0:
+        return np.zeros(0, dtype=np.intp)
+    if a.ndim != 1 or a.dtype.kind not in "iu":
+        raise ConfigError(f"{what} must be a 1-D list of integers; got {values!r:.80}")
+    return a.astype(np.intp)
+
+
+def check_widths(in_widths, what) -> tuple:
+    widths = tuple(int(w) for w in in_widths)
+    if not widths or any(w < 1 for w in widths):
+        raise ConfigError(f"{what}: in_widths must list at least one width >= 1; got {list(in_widths)!r}")
+    return widths
+
+
+class ColumnGather:
+    """V[..., f] = xs[src[f]][..., col[f]] for f = 0..F-1, and its adjoint.
+
+    Parameters
+    ----------
+    in_widths : sequence of int
+        Widths of the input nodes.
+    src, col : sequence of int
+        For every picked column f: which input it comes from and which column of it.
+    """
+
+    def __init__(self, in_widths, src, col):
+        self.in_widths = check_widths(in_widths, "gather")
+        self.src, self.col = as_index(src, "src"), as_index(col, "col")
+        if self.src.shape != self.col.shape:
+            raise ConfigError(f"src and col must have the same length; got {self.src.size} and {self.col.size}")
+        if self.src.size and (self.src.min() < 0 or self.src.max() >= len(self.in_widths)):
+            raise ConfigError(f"src entries must lie in [0, {len(self.in_widths) - 1}]")
+        widths = np.asarray(self.in_widths)[self.src]
+        if self.col.size and (np.any(self.col < 0) or np.any(self.col >= widths)):
+            raise ConfigError("col entries must lie inside the width of the input they index")
+        self.size = int(self.src.size)
+        # per input k: the positions f it serves and the columns it gives them
+        self.parts = []
+        for k in range(len(self.in_widths)):
+            pos = np.flatnonzero(self.src == k)
+            cols = self.col[pos]
+            unique = np.unique(cols).size == cols.size
+            self.parts.append((k, pos, cols, unique))
+        # the common case: every column of every input, in order (a concatenation)
+        self.concat = bool(np.array_equal(self.col, np.concatenate(
+            [np.arange(w) for w in self.in_widths])) and np.array_equal(
+            self.src, np.repeat(np.arange(len(self.in_widths)), self.in_widths))) if self.size else False
+
+    def take(self, xs):
+        """Gather; entries of ``xs`` may be None (zero tangents). Returns None if all are None."""
+        first = next((x for x in xs if x is not None), None)
+        if first is None:
+            return None
+        if self.concat and all(x is not None for x in xs):
+            return np.concatenate(xs, axis=-1)
+        out = np.zeros(first.shape[:-1] + (self.size,), dtype=first.dtype)
+        for k, pos, cols, _ in self.parts:
+            if xs[k] is not None and pos.size:
+                out[..., pos] = xs[k][..., cols]
+        return out
+
+    def put(self, dV, need):
+        """Adjoint of ``take``: dx_k[..., c] = sum of dV[..., f] over the f that read column c of input k."""
+        out = []
+        lead = dV.shape[:-1]
+        for k, pos, cols, unique in self.parts:
+            if not need[k]:
+                out.append(None)
+                continue
+            dx = np.zeros(lead + (self.in_widths[k],), dtype=dV.dtype)
+            if pos.size:
+                if unique:
+                    dx[..., cols] = dV[..., pos]
+                else:          # a column read more than once sums its adjoints
+                    flat = dx.reshape(-1, dx.shape[-1])
+                    np.add.at(flat, (slice(None), cols), dV[..., pos].reshape(-1, pos.size))
+            out.append(dx)
+        return out
+
+
+def padded_slots(unit, n_units):
+    """Lay the factors of each unit out in a (n_units, K) table, K = most factors of any unit.
+
+    ``unit[f]`` is the unit factor f belongs to; factors of one unit keep their listed order
+    (their slot). Returns (slot, K, table, mask): ``slot[f]``, the table of factor indices
+    (padding -1) and its mask.
+    """
+    unit = as_index(unit, "unit")
+    counts = np.bincount(unit, minlength=n_units)
+    if n_units and counts.min() < 1:
+        raise ConfigError(f"every unit needs at least one input; unit {int(np.argmin(counts))} has none")
+    order = np.argsort(unit, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    slot = np.empty(unit.size, dtype=np.intp)
+    slot[order] = np.arange(unit.size) - np.repeat(starts, counts)
+    K = int(counts.max()) if n_units else 0
+    table = np.full((n_units, K), -1, dtype=np.intp)
+    table[unit, slot] = np.arange(unit.size)
+    return slot, K, table, table >= 0

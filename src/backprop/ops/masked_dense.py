@@ -1,0 +1,234 @@
+"""Masked dense op: the weighted sums of one level of a neuron graph, x_j = sum_{i in in(j)} w_ij y_i + b_j.
+
+The op reads k earlier nodes (widths n_1..n_k) and computes n_out sums. Only the edges that
+exist are parameters: edge e connects column ``col[e]`` of input ``src[e]`` to unit ``row[e]``
+with weight ``w[e]``. On every pass the edges are scattered into one dense block
+W_k (n_out, n_k) per input, zero where there is no edge, so the work is k matrix products:
+
+    x = sum_k y_k W_k^T + b
+
+and the gradient of each block, dE/dW_k = delta^T y_k, is gathered back at the edges
+(dE/dw_ij = y_i dE/dx_j, summed over the batch). A block whose edges are all present and
+listed row-major in a contiguous run of ``w`` (a fully connected layer) is used in place,
+with no scatter or gather at all.
+
+Units listed in ``bias_rows`` have a bias b_j; the others have none.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError
+from .base import Op, matmul_right
+from .dense import INIT_SCHEMES
+from .gather import as_index, check_widths
+from .registry import register
+
+
+class _Block:
+    """The edges of one input k: flat indices ``idx`` into w, their rows and columns."""
+
+    def __init__(self, idx, rows, cols, n_out, width):
+        self.idx, self.rows, self.cols = idx, rows, cols
+        self.shape = (n_out, width)
+        n = n_out * width
+        # contiguous and complete, row-major: W_k is a view of w[start:start + n]
+        self.full = bool(idx.size == n and n and np.array_equal(idx, np.arange(idx[0], idx[0] + n))
+                         and np.array_equal(rows, np.repeat(np.arange(n_out), width))
+                         and np.array_equal(cols, np.tile(np.arange(width), n_out)))
+        self.start = int(idx[0]) if idx.size else 0
+
+    def scatter(self, w):
+        """The dense block from edge values ``w`` (..., n_edges) -> (..., n_out, width)."""
+        lead = w.shape[:-1]
+        if self.full:
+            return w[..., self.start:self.start + self.idx.size].reshape(lead + self.shape)
+        W = np.zeros(lead + self.shape, dtype=w.dtype)
+        W[..., self.rows, self.cols] = w[..., self.idx]
+        return W
+
+    def write_grad(self, g, dy, x):
+        """g[idx] = (delta^T y_k)[rows, cols]: the batch-summed dE/dw of this block's edges."""
+        if self.full:
+            np.matmul(dy.T, x, out=g[self.start:self.start + self.idx.size].reshape(self.shape))
+        else:
+            g[self.idx] = (dy.T @ x)[self.rows, self.cols]
+
+    def gather_into(self, g, G):
+        """g[..., idx] += G[..., rows, cols] (the gradient at the edges from the dense block gradient)."""
+        if self.full:
+            g[..., self.start:self.start + self.idx.size] += G.reshape(G.shape[:-2] + (-1,))
+        else:
+            g[..., self.idx] += G[..., self.rows, self.cols]
+
+
+@register("masked_dense")
+class MaskedDense(Op):
+    """Weighted sums over the edges that exist: x_j = sum_{i in in(j)} w_ij y_i + b_j.
+
+    Parameters
+    ----------
+    in_widths : list of int
+        Widths of the input nodes it reads.
+    n_out : int
+        Number of units (sums) it computes.
+    src, row, col : list of int
+        Edge e goes from column ``col[e]`` of input ``src[e]`` to unit ``row[e]``; the edge's weight
+        is parameter ``w[e]``. No (src, row, col) may repeat.
+    bias_rows : list of int, optional
+        Units that have a bias b_j (default: none).
+    init : {"glorot", "he"}
+        Initialisation; the fan-in of a unit is its number of incoming edges.
+    names, input_names : list of str, optional
+        Names of the units, and of the columns of node 0 when this op reads it (labels only).
+    """
+
+    kind = "masked_dense"
+    regularized = (True, False)
+    param_names = ("w", "b")
+
+    def __init__(self, in_widths, n_out, src, row, col, bias_rows=(), init="glorot", names=None,
+                 input_names=None):
+        self.in_widths = check_widths(in_widths, "masked_dense")
+        if not isinstance(n_out, (int, np.integer)) or isinstance(n_out, bool) or n_out < 1:
+            raise ConfigError(f"masked_dense n_out must be an integer >= 1; got {n_out!r}")
+        if init not in INIT_SCHEMES:
+            raise ConfigError(f"unknown init {init!r}; expected one of {', '.join(INIT_SCHEMES)}")
+        self.size, self.init = int(n_out), init
+        self.arity = len(self.in_widths)
+        self.src, self.row, self.col = as_index(src, "src"), as_index(row, "row"), as_index(col, "col")
+        self.bias_rows = as_index(bias_rows, "bias_rows")
+        n = self.src.size
+        if not (self.row.size == n and self.col.size == n):
+            raise ConfigError(f"src, row and col must have one entry per edge; got {n}, {self.row.size}, "
+                              f"{self.col.size}")
+        if n and (self.src.min() < 0 or self.src.max() >= self.arity or self.row.min() < 0
+                  or self.row.max() >= self.size or self.col.min() < 0
+                  or np.any(self.col >= np.asarray(self.in_widths)[self.src])):
+            raise ConfigError("an edge of masked_dense points outside its inputs or units")
+        keys = (self.src * self.size + self.row) * max(self.in_widths) + self.col
+        if np.unique(keys).size != n:
+            raise ConfigError("masked_dense lists the same edge twice")
+        if self.bias_rows.size and (np.unique(self.bias_rows).size != self.bias_rows.size
+                                    or self.bias_rows.min() < 0 or self.bias_rows.max() >= self.size):
+            raise ConfigError("bias_rows must be distinct unit indices")
+        self.names = list(names) if names is not None else None
+        self.input_names = list(input_names) if input_names is not None else None
+        self.param_shapes = ((n,), (int(self.bias_rows.size),))
+        self.blocks = []
+        for k, width in enumerate(self.in_widths):
+            idx = np.flatnonzero(self.src == k)
+            self.blocks.append(_Block(idx, self.row[idx], self.col[idx], self.size, width))
+        self.all_bias = bool(np.array_equal(self.bias_rows, np.arange(self.size)))
+        self.fan_in = np.bincount(self.row, minlength=self.size)
+
+    def init_params(self, rng, views):
+        w, b = views
+        fan_in = np.maximum(self.fan_in[self.row], 1)
+        if self.init == "he":    # N(0, 2 / fan_in) per unit
+            w[...] = rng.standard_normal(w.shape) * np.sqrt(2.0 / fan_in)
+        else:                    # U(-a, a), a = sqrt(6 / (fan_in + fan_out))
+            a = np.sqrt(6.0 / (fan_in + self.size))
+            w[...] = rng.uniform(-a, a, w.shape)
+        b[...] = 0
+
+    def _add_bias(self, z, b):
+        if self.all_bias:
+            z += b
+        elif b.size:
+            z[..., self.bias_rows] += b
+
+    # x = sum_k y_k W_k^T + b
+    def forward(self, xs, p):
+        w, b = p
+        Ws = [blk.scatter(w) if blk.idx.size else None for blk in self.blocks]
+        z = None
+        for x, W in zip(xs, Ws):
+            if W is not None:
+                z = x @ W.T if z is None else z + x @ W.T
+        if z is None:
+            z = np.zeros((xs[0].shape[0], self.size), dtype=xs[0].dtype)
+        self._add_bias(z, b)
+        return z, Ws
+
+    # dE/dw_ij = y_i dE/dx_j (summed over the batch);  dE/db_j = sum_n dE/dx_j;  dE/dy_k = delta W_k
+    def vjp(self, dy, xs, y, Ws, p, gp, need):
+        if gp is not None:
+            gw, gb = gp
+            for x, blk in zip(xs, self.blocks):      # the blocks' edges partition w
+                if blk.idx.size:
+                    blk.write_grad(gw, dy, x)
+            gb[...] = dy[:, self.bias_rows].sum(axis=0) if not self.all_bias else dy.sum(axis=0)
+        out = []
+        for k, W in enumerate(Ws):
+            if not need[k]:
+                out.append(None)
+            elif W is None:
+                out.append(np.zeros((dy.shape[0], self.in_widths[k]), dtype=dy.dtype))
+            else:
+                out.append(dy @ W)
+        return out
+
+    # R{x} = sum_k (R{y_k} W_k^T + y_k R{W_k}^T) + R{b}
+    def jvp(self, txs, tp, xs, y, Ws, p):
+        tz = None
+        for tx, W in zip(txs, Ws):
+            if tx is not None and W is not None:
+                term = matmul_right(tx, W.T)
+                tz = term if tz is None else tz + term
+        if tp is not None:
+            tw, tb = tp
+            m = tw.shape[0]
+            term = np.zeros((m,) + y.shape, dtype=y.dtype)
+            for x, blk in zip(xs, self.blocks):
+                if blk.idx.size:
+                    term += np.matmul(x, blk.scatter(tw).transpose(0, 2, 1))
+            self._add_bias(term, tb[:, None, :])
+            tz = term if tz is None else tz + term
+        return tz
+
+    # R{dE/dW_k} = R{delta}^T y_k + delta^T R{y_k};  R{dE/db} = sum_n R{delta};
+    # R{dE/dy_k} = R{delta} W_k + delta R{W_k}
+    def vjp_tangent(self, dy, tdy, txs, ty, xs, y, Ws, p, tp, tgp, need):
+        if tgp is not None:
+            tgw, tgb = tgp
+            for x, tx, blk in zip(xs, txs, self.blocks):
+                if not blk.idx.size:
+                    continue
+                G = None
+                if tdy is not None:
+                    G = np.matmul(tdy.transpose(0, 2, 1), x)
+                if tx is not None:
+                    term = np.matmul(dy.T, tx)
+                    G = term if G is None else G + term
+                if G is not None:
+                    blk.gather_into(tgw, G)
+            if tdy is not None:
+                tgb += tdy.sum(axis=1) if self.all_bias else tdy[..., self.bias_rows].sum(axis=1)
+        out = []
+        for k, (W, blk) in enumerate(zip(Ws, self.blocks)):
+            if not need[k] or W is None:
+                out.append(None)
+                continue
+            t = None if tdy is None else matmul_right(tdy, W)
+            if tp is not None:
+                term = np.matmul(dy, blk.scatter(tp[0]))
+                t = term if t is None else t + term
+            out.append(t)
+        return out
+
+    def input_width(self, k):
+        return self.in_widths[k]
+
+    def config(self):
+        cfg = {"op": "masked_dense", "in_widths": list(self.in_widths), "n_out": self.size,
+               "src": self.src.tolist(), "row": self.row.tolist(), "col": self.col.tolist(),
+               "bias_rows": self.bias_rows.tolist(), "init": self.init}
+        if self.names is not None:
+            cfg["names"] = list(self.names)
+        if self.input_names is not None:
+            cfg["input_names"] = list(self.input_names)
+        return cfg
+
+    def describe(self):
+        return f"masked dense {'+'.join(map(str, self.in_widths))}->{self.size} ({self.src.size} edges)"

@@ -1,0 +1,102 @@
+"""Max units: x_u = max over a subset S_u of earlier units' outputs (maxout is a max over affine units).
+
+The max is not differentiable where two inputs tie; backprop uses the subgradient
+
+    dx_u/dz_i = 1 if i = argmax_{l in S_u} z_l, else 0
+
+Ties are broken deterministically: the arg-max is the FIRST of the tied inputs in the order
+the unit's inputs were listed (the lowest index), and only it receives the gradient. The max
+is piecewise linear, so its second-order terms are zero: R{dE/dz} routes R{dE/dx} to the
+arg-max input exactly as the backward pass routes dE/dx.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError
+from .base import Op
+from .gather import ColumnGather, as_index, check_widths, padded_slots
+from .registry import register
+
+
+@register("max")
+class MaxUnit(Op):
+    """Units x_u = max of their inputs, each input a column of an earlier node.
+
+    Parameters
+    ----------
+    in_widths : list of int
+        Widths of the input nodes.
+    unit, src, col : list of int
+        Input f of unit ``unit[f]`` is column ``col[f]`` of input ``src[f]``; the listed order
+        decides ties (the first listed of the tied inputs wins).
+    n_units : int, optional
+        Number of units (default ``max(unit) + 1``).
+    names, input_names : list of str, optional
+        Labels of the units and of node 0's columns (for reports only).
+    """
+
+    kind = "max"
+
+    def __init__(self, in_widths, unit, src, col, n_units=None, names=None, input_names=None):
+        self.in_widths = check_widths(in_widths, "max")
+        self.arity = len(self.in_widths)
+        self.unit = as_index(unit, "unit")
+        self.size = int(n_units) if n_units is not None else int(self.unit.max()) + 1 if self.unit.size else 0
+        if self.size < 1:
+            raise ConfigError("a max op needs at least one unit with at least one input")
+        self.gather = ColumnGather(self.in_widths, src, col)
+        if self.gather.size != self.unit.size:
+            raise ConfigError("unit, src and col must have one entry per input")
+        self.names = list(names) if names is not None else None
+        self.input_names = list(input_names) if input_names is not None else None
+        self.slot, self.K, self.table, self.mask = padded_slots(self.unit, self.size)
+
+    # x_u = max_{l in S_u} z_l;  cache: the index f of the winning input of every (instance, unit)
+    def forward(self, xs, p):
+        V = self.gather.take(xs)
+        Vp = np.full(V.shape[:-1] + (self.size, self.K), -np.inf, dtype=V.dtype)
+        Vp[..., self.unit, self.slot] = V
+        a = np.argmax(Vp, axis=-1)                     # first maximum: ties go to the lowest slot
+        win = self.table[np.arange(self.size), a]      # (B, units): factor index of the arg-max
+        return np.take_along_axis(V, win, axis=-1), win
+
+    def _route(self, g, win):
+        """Put g (..., B, units) at the winning inputs: (..., B, F), zero elsewhere."""
+        out = np.zeros(g.shape[:-1] + (self.gather.size,), dtype=g.dtype)
+        np.put_along_axis(out, np.broadcast_to(win, g.shape), g, axis=-1)
+        return out
+
+    # dE/dz_i = dE/dx_u for the arg-max input i, 0 for the others
+    def vjp(self, dy, xs, y, win, p, gp, need):
+        if not any(need):
+            return [None] * self.arity
+        return self.gather.put(self._route(dy, win), need)
+
+    # R{x_u} = R{z_argmax}
+    def jvp(self, txs, tp, xs, y, win, p):
+        tV = self.gather.take(txs)
+        if tV is None:
+            return None
+        return np.take_along_axis(tV, np.broadcast_to(win, tV.shape[:-1] + win.shape[-1:]), axis=-1)
+
+    # R{dE/dz_i} = R{dE/dx_u} at the arg-max input (piecewise linear: no curvature term)
+    def vjp_tangent(self, dy, tdy, txs, ty, xs, y, win, p, tp, tgp, need):
+        if tdy is None or not any(need):
+            return [None] * self.arity
+        return self.gather.put(self._route(tdy, win), need)
+
+    def input_width(self, k):
+        return self.in_widths[k]
+
+    def config(self):
+        cfg = {"op": "max", "in_widths": list(self.in_widths), "unit": self.unit.tolist(),
+               "src": self.gather.src.tolist(), "col": self.gather.col.tolist(), "n_units": self.size}
+        if self.names is not None:
+            cfg["names"] = list(self.names)
+        if self.input_names is not None:
+            cfg["input_names"] = list(self.input_names)
+        return cfg
+
+    def describe(self):
+        return f"max of {self.unit.size} inputs -> {self.size}"

@@ -1,0 +1,111 @@
+"""Segmented activation: different activations on consecutive runs of units of one node.
+
+A level of a compiled neuron graph may hold units with different activations (relu units,
+tanh units, a softmax group, a user vector group). The compiler orders the level so that each
+activation covers one consecutive run [start, stop) of columns, and this op applies each run's
+activation op to its slice: one array operation per run, not per unit. Identity runs are
+passed through unchanged.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError
+from .base import Op
+from .elementwise import Elementwise
+from .registry import op_from_config, register
+
+
+def _is_identity(op):
+    return isinstance(op, Elementwise) and op.act.name == "identity"
+
+
+@register("segments")
+class Segmented(Op):
+    """Apply ``segments[r] = (start, stop, op)`` to columns [start, stop) of the input.
+
+    Parameters
+    ----------
+    size : int
+        Width of the input and of the output.
+    segments : list of (int, int, Op or dict)
+        Consecutive runs covering 0..size, each with a one-input activation op of width stop - start
+        (Elementwise, Softmax, VectorActivation) or its config.
+    """
+
+    kind = "segments"
+
+    def __init__(self, size, segments):
+        self.size = int(size)
+        runs, pos = [], 0
+        for start, stop, op in segments:
+            if isinstance(op, dict):
+                op = op_from_config(op)
+            if int(start) != pos or int(stop) <= int(start) or getattr(op, "size", None) != int(stop) - int(start) \
+                    or op.arity != 1 or op.n_params:
+                raise ConfigError(f"segments must be consecutive runs covering 0..{self.size}, each with a "
+                                  f"parameter-free activation of the run's width; got ({start}, {stop}, {op!r})")
+            runs.append((int(start), int(stop), op))
+            pos = int(stop)
+        if pos != self.size:
+            raise ConfigError(f"segments cover 0..{pos}; expected 0..{self.size}")
+        self.segments = runs
+
+    def _each(self, *arrays):
+        """Yield (op, column slice, slices of every array) per run; None arrays stay None."""
+        for start, stop, op in self.segments:
+            yield op, slice(start, stop), [None if a is None else a[..., start:stop] for a in arrays]
+
+    # y[s] = f_s(z[s]) for every run s
+    def forward(self, xs, p):
+        z = xs[0]
+        y = np.empty_like(z)
+        caches = []
+        for op, sl, (zs,) in self._each(z):
+            if _is_identity(op):
+                y[..., sl] = zs
+                caches.append(None)
+                continue
+            ys, c = op.forward([zs], None)
+            y[..., sl] = ys
+            caches.append(c)
+        return y, caches
+
+    # dE/dz[s] = vjp_s(dE/dy[s])
+    def vjp(self, dy, xs, y, caches, p, gp, need):
+        dz = np.empty_like(dy)
+        for (op, sl, (dys, zs, ysl)), c in zip(self._each(dy, xs[0], y), caches):
+            dz[..., sl] = dys if _is_identity(op) else op.vjp(dys, [zs], ysl, c, None, None, [True])[0]
+        return [dz]
+
+    def jvp(self, txs, tp, xs, y, caches, p):
+        tz = txs[0]
+        if tz is None:
+            return None
+        ty = np.empty_like(tz)
+        for (op, sl, (tzs, zs, ysl)), c in zip(self._each(tz, xs[0], y), caches):
+            ty[..., sl] = tzs if _is_identity(op) else op.jvp([tzs], None, [zs], ysl, c, None)
+        return ty
+
+    def vjp_tangent(self, dy, tdy, txs, ty, xs, y, caches, p, tp, tgp, need):
+        if tdy is None and txs[0] is None:
+            return [None]
+        m = (tdy if tdy is not None else txs[0]).shape[0]
+        out = np.zeros((m,) + dy.shape, dtype=dy.dtype)
+        for (op, sl, (dys, tdys, tzs, tys, zs, ysl)), c in zip(self._each(dy, tdy, txs[0], ty, xs[0], y), caches):
+            if _is_identity(op):
+                if tdys is not None:
+                    out[..., sl] = tdys
+                continue
+            r = op.vjp_tangent(dys, tdys, [tzs], tys, [zs], ysl, c, None, None, None, [True])[0]
+            if r is not None:
+                out[..., sl] = r
+        return [out]
+
+    def config(self):
+        return {"op": "segments", "size": self.size,
+                "segments": [[start, stop, op.config()] for start, stop, op in self.segments]}
+
+    def describe(self):
+        return "+".join(f"{op.describe()}[{stop - start}]" for start, stop, op in self.segments)
+

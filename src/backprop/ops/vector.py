@@ -1,0 +1,192 @@
+"""User vector activations over a group of units: y = f(z), every output may depend on every input.
+
+For a vector activation the backward pass sums over the outputs,
+
+    dE/dz_i = sum_j dE/dy_j dy_j/dz_i      (dE/dz = J^T dE/dy)
+
+and the second-order terms add the curvature of f:
+
+    R{dE/dz} = J^T R{dE/dy} + (sum_j dE/dy_j d2y_j/dz dz) R{z}
+
+A user function is given either with its Jacobian, or with Jacobian-vector and
+vector-Jacobian products; the second-order terms need its Hessian (or the contraction
+``vhp``) and are only asked for by Hessians and Hessian-vector products.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError, FileFormatError
+from .base import Op
+from .registry import register
+
+#: vector activations defined in this process, by name, so that saved models can be rebuilt
+VECTOR_FUNCTIONS: dict = {}
+
+
+class VectorFunction:
+    """A vector function y = f(z) of a group of units, with its derivatives.
+
+    Every callable acts on 2-D arrays whose rows are instances: ``z`` (N, n) and ``y = f(z)`` (N, n).
+
+    Parameters
+    ----------
+    name : str
+    f : callable
+        ``f(z) -> y``.
+    jacobian : callable, optional
+        ``jacobian(z, y) -> J`` of shape (N, n, n), ``J[:, j, i] = dy_j/dz_i``.
+    jvp, vjp : callable, optional
+        ``jvp(z, y, tz) -> J tz`` and ``vjp(z, y, dy) -> J^T dy``, both (N, n); an alternative to
+        ``jacobian`` (give both).
+    hessian : callable, optional
+        ``hessian(z, y) -> H`` of shape (N, n, n, n), ``H[:, j, i, k] = d2y_j/dz_i dz_k``.
+    vhp : callable, optional
+        ``vhp(z, y, dy, tz) -> sum_j dy_j H_j tz`` (N, n); an alternative to ``hessian``.
+    """
+
+    def __init__(self, name, f, jacobian=None, jvp=None, vjp=None, hessian=None, vhp=None):
+        self.name, self._f = name, f
+        self._jac, self._jvp, self._vjp = jacobian, jvp, vjp
+        self._hess, self._vhp = hessian, vhp
+
+    @property
+    def has_second_order(self) -> bool:
+        return self._hess is not None or self._vhp is not None
+
+    def _checked(self, what, out, shape):
+        out = np.asarray(out)
+        if out.shape != shape:
+            raise ConfigError(f"vector activation {self.name!r}: {what} returned shape {out.shape}; expected {shape}")
+        return out
+
+    def f(self, z):
+        return self._checked("f", self._f(z), z.shape)
+
+    def jacobian(self, z, y):
+        if self._jac is None:
+            return None
+        return self._checked("jacobian", self._jac(z, y), z.shape + (z.shape[-1],))
+
+    @staticmethod
+    def _rows(t, *arrays):
+        """Flatten the leading (m,) axis of a tangent into rows, repeating the (N, n) arrays to match."""
+        m = t.shape[0]
+        return [np.broadcast_to(a, (m,) + a.shape).reshape(-1, a.shape[-1]) for a in arrays]
+
+    # R{y} = J R{z}
+    def jvp(self, z, y, J, tz):
+        if J is not None:
+            return np.einsum("bji,mbi->mbj", J, tz)
+        zz, yy = self._rows(tz, z, y)
+        return self._checked("jvp", self._jvp(zz, yy, tz.reshape(zz.shape)), zz.shape).reshape(tz.shape)
+
+    # dE/dz = J^T dE/dy (also for tangents with a leading axis)
+    def vjp(self, z, y, J, dy):
+        if J is not None:
+            return np.einsum("...bj,bji->...bi", dy, J)
+        if dy.ndim == 2:
+            return self._checked("vjp", self._vjp(z, y, dy), z.shape)
+        zz, yy = self._rows(dy, z, y)
+        return self._checked("vjp", self._vjp(zz, yy, dy.reshape(zz.shape)), zz.shape).reshape(dy.shape)
+
+    # (sum_j dy_j H_j) R{z}
+    def vhp(self, z, y, dy, tz):
+        if self._hess is not None:
+            H = self._checked("hessian", self._hess(z, y), z.shape + (z.shape[-1],) * 2)
+            return np.einsum("bj,bjik,mbk->mbi", dy, H, tz)
+        if self._vhp is None:
+            raise ConfigError(f"vector activation {self.name!r} has no second derivatives; pass hessian= or "
+                              "vhp= to bp.vector_activation to use it for Hessians or Hessian-vector products")
+        zz, yy, gg = self._rows(tz, z, y, dy)
+        return self._checked("vhp", self._vhp(zz, yy, gg, tz.reshape(zz.shape)), zz.shape).reshape(tz.shape)
+
+    def __repr__(self):
+        return f"VectorFunction({self.name!r})"
+
+
+def vector_activation(name, f, jacobian=None, *, jvp=None, vjp=None, hessian=None, vhp=None) -> VectorFunction:
+    """Define a vector activation for a group of units (``NeuronGraph.vector_group``).
+
+    Parameters
+    ----------
+    name : str
+        Name in reports and saved models; a model that uses it can be loaded again in a process
+        where it has been defined.
+    f : callable
+        ``f(z) -> y`` on arrays (N, n), rows are instances.
+    jacobian : callable, optional
+        ``jacobian(z, y) -> (N, n, n)`` with entry [:, j, i] = dy_j/dz_i.
+    jvp, vjp : callable, optional
+        ``jvp(z, y, tz)`` and ``vjp(z, y, dy)``, instead of ``jacobian``.
+    hessian, vhp : callable, optional
+        Second derivatives, for Hessians: ``hessian(z, y) -> (N, n, n, n)`` or
+        ``vhp(z, y, dy, tz) -> (N, n)`` = sum_j dy_j (d2y_j/dz2) tz.
+
+    Returns
+    -------
+    VectorFunction
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> square = bp.vector_activation("square", lambda z: z * z,
+    ...     jacobian=lambda z, y: 2 * z[:, :, None] * np.eye(z.shape[1]))
+    """
+    if not isinstance(name, str) or not name or name == "softmax":
+        raise ConfigError(f"a vector activation needs a name other than 'softmax'; got {name!r}")
+    if not callable(f):
+        raise ConfigError("vector_activation needs a callable f(z)")
+    for label, fn in (("jacobian", jacobian), ("jvp", jvp), ("vjp", vjp), ("hessian", hessian), ("vhp", vhp)):
+        if fn is not None and not callable(fn):
+            raise ConfigError(f"vector_activation {label}= must be callable")
+    if jacobian is None and (jvp is None or vjp is None):
+        raise ConfigError(f"vector activation {name!r} needs jacobian=, or both jvp= and vjp=")
+    fn = VectorFunction(name, f, jacobian, jvp, vjp, hessian, vhp)
+    VECTOR_FUNCTIONS[name] = fn
+    return fn
+
+
+@register("vector_activation")
+class VectorActivation(Op):
+    """A user vector activation applied to all units of its input node: y = f(z)."""
+
+    kind = "vector_activation"
+
+    def __init__(self, size, fn):
+        self.size = int(size)
+        if isinstance(fn, str):
+            if fn not in VECTOR_FUNCTIONS:
+                raise FileFormatError(f"vector activation {fn!r} is not defined in this process; define it with "
+                                      "bp.vector_activation(name, f, ...) before loading the model")
+            fn = VECTOR_FUNCTIONS[fn]
+        if not isinstance(fn, VectorFunction):
+            raise ConfigError(f"expected a vector activation from bp.vector_activation; got {fn!r}")
+        self.fn = fn
+
+    def forward(self, xs, p):
+        z = xs[0]
+        y = self.fn.f(z)
+        return y, self.fn.jacobian(z, y)
+
+    # dE/dz_i = sum_j dE/dy_j dy_j/dz_i
+    def vjp(self, dy, xs, y, J, p, gp, need):
+        return [self.fn.vjp(xs[0], y, J, dy)]
+
+    # R{y} = J R{z}
+    def jvp(self, txs, tp, xs, y, J, p):
+        return None if txs[0] is None else self.fn.jvp(xs[0], y, J, txs[0])
+
+    # R{dE/dz} = J^T R{dE/dy} + (sum_j dE/dy_j H_j) R{z}
+    def vjp_tangent(self, dy, tdy, txs, ty, xs, y, J, p, tp, tgp, need):
+        out = None if tdy is None else self.fn.vjp(xs[0], y, J, tdy)
+        if txs[0] is not None:
+            term = self.fn.vhp(xs[0], y, dy, txs[0])
+            out = term if out is None else out + term
+        return [out]
+
+    def config(self):
+        return {"op": "vector_activation", "size": self.size, "fn": self.fn.name}
+
+    def describe(self):
+        return self.fn.name
