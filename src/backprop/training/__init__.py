@@ -1,0 +1,13 @@
+"""Training: optimisers, learning-rate schedules, the training loop, its history and checkpoints."""
+from .history import History
+from .loop import run_epoch, train
+from .metrics import Metric, get_metric
+from .optimizers import GD, SGD, Adam, Optimizer, get_optimizer
+from .schedules import Constant, Cosine, FromCallable, InverseScaling, Schedule, StepDecay, get_schedule
+
+__all__ = [
+    "train", "run_epoch", "History",
+    "Optimizer", "GD", "SGD", "Adam", "get_optimizer",
+    "Schedule", "Constant", "StepDecay", "InverseScaling", "Cosine", "FromCallable", "get_schedule",
+    "Metric", "get_metric",
+]

@@ -1,0 +1,118 @@
+"""Figures of a training run, drawn with matplotlib's Agg canvas straight to PNG.
+
+No pyplot and no global backend switch: importing this module changes nothing in a user's
+matplotlib set-up, and it works on machines without a display.
+"""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from ..engine.serialize import atomic_write
+
+
+def _figure(width, height):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _write_png(fig, path, dpi):
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    atomic_write(path, lambda f: f.write(buf.getvalue()))
+
+
+def _positive(a):
+    a = np.asarray(a, dtype=float)
+    return np.isfinite(a).any() and np.nanmin(a) > 0
+
+
+def plot_history(history, path=None, title=None, dpi=110):
+    """Loss curves, the metric, and per-layer gradient norms of a training run.
+
+    Parameters
+    ----------
+    history : History
+        As returned by ``train`` (or ``History.load``).
+    path : str or path, optional
+        Write the figure as PNG to this file (atomically).
+    title : str, optional
+    dpi : int
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    epochs = history["epoch"]
+    loss, val_loss = history["loss"], history["val_loss"]
+    tm, vm = history["train_metric"], history["val_metric"]
+    has_metric = bool(history.metric) and (np.isfinite(tm).any() or np.isfinite(vm).any())
+    n = 3 if has_metric else 2
+    fig = _figure(4.2 * n, 3.6)
+    axes = fig.subplots(1, n)
+
+    ax = axes[0]
+    ax.plot(epochs, loss, label="training", color="C0")
+    if np.isfinite(val_loss).any():
+        ax.plot(epochs, val_loss, label="validation", color="C1")
+    if history.best_epoch is not None:
+        ax.axvline(history.best_epoch, color="0.6", linestyle=":", label=f"best (epoch {history.best_epoch})")
+    if _positive(np.concatenate([loss, val_loss])):
+        ax.set_yscale("log")
+    ax.set(xlabel="epoch", ylabel="loss", title="loss")
+    ax.legend(frameon=False)
+
+    if has_metric:
+        ax = axes[1]
+        if np.isfinite(tm).any():
+            ax.plot(epochs, tm, label="training (running)", color="C0")
+        if np.isfinite(vm).any():
+            ax.plot(epochs, vm, label="validation", color="C1")
+        ax.set(xlabel="epoch", ylabel=history.metric, title=history.metric)
+        ax.legend(frameon=False)
+
+    ax = axes[-1]
+    norms = history["grad_norms"]
+    for k, name in enumerate(history.layers):
+        ax.plot(epochs, norms[:, k], label=name, color=f"C{k % 10}")
+    if norms.size and _positive(norms):
+        ax.set_yscale("log")
+    ax.set(xlabel="epoch", ylabel="mean ||dL/dp|| per batch", title="gradient norm per layer")
+    if history.layers:
+        ax.legend(frameon=False, fontsize="small")
+    if title:
+        fig.suptitle(title)
+    if path is not None:
+        _write_png(fig, path, dpi)
+    return fig
+
+
+def plot_confusion(cm, labels=None, path=None, title="confusion matrix", dpi=110):
+    """A confusion matrix (rows: true class, columns: predicted class) as a heat map with counts.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    cm = np.asarray(cm)
+    labels = [str(c) for c in (labels if labels is not None else range(cm.shape[0]))]
+    fig = _figure(4.8, 4.4)
+    ax = fig.subplots()
+    ax.imshow(cm, cmap="Blues")
+    ticks = np.arange(len(labels))
+    ax.set_xticks(ticks, labels)
+    ax.set_yticks(ticks, labels)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    top = cm.max() if cm.size else 0
+    for (i, j), v in np.ndenumerate(cm):
+        if v:
+            ax.text(j, i, str(int(v)), ha="center", va="center", fontsize="small",
+                    color="white" if v > 0.6 * top else "black")
+    if path is not None:
+        _write_png(fig, path, dpi)
+    return fig

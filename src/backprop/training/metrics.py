@@ -1,0 +1,110 @@
+"""Quality measures reported during training: accuracy for classifiers, R^2 or RMSE for regression.
+
+A metric compares network outputs Y (B, c) with prepared targets D (B, c) (``loss.prepare`` output).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..losses import BinaryCrossEntropy, CrossEntropy
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A named measure ``fn(Y, D) -> float``.
+
+    ``higher_is_better`` orders values; ``per_sample`` says the value is a mean over samples,
+    so a running average over an epoch's batches is meaningful (accuracy: yes, R^2: no).
+    """
+
+    name: str
+    fn: Callable
+    higher_is_better: bool = True
+    per_sample: bool = False
+
+    def __call__(self, Y, D) -> float:
+        return float(self.fn(Y, D))
+
+
+def class_accuracy(Y, D):
+    """Fraction of rows whose largest output is the target's largest entry (one-hot or probabilities)."""
+    return np.count_nonzero(Y.argmax(axis=1) == D.argmax(axis=1)) / Y.shape[0]
+
+
+def threshold_accuracy(Y, D):
+    """Fraction of outputs on the same side of 1/2 as their target (sigmoid outputs, 0/1 targets)."""
+    return np.count_nonzero((Y > 0.5) == (D > 0.5)) / Y.size
+
+
+def r2_score(Y, D):
+    """Coefficient of determination 1 - SS_res / SS_tot, averaged over the outputs."""
+    ss_res = ((D - Y) ** 2).sum(axis=0)
+    ss_tot = ((D - D.mean(axis=0)) ** 2).sum(axis=0)
+    constant = ss_tot == 0
+    r2 = np.where(constant, np.where(ss_res == 0, 1.0, 0.0), 1.0 - ss_res / np.where(constant, 1.0, ss_tot))
+    return float(np.mean(r2))
+
+
+def rmse(Y, D):
+    """Root mean squared error over all outputs."""
+    return float(np.sqrt(np.mean((D - Y) ** 2)))
+
+
+METRIC_NAMES = ("auto", "accuracy", "r2", "rmse")
+
+
+def get_metric(spec, loss, n_outputs) -> Metric | None:
+    """Resolve ``spec`` for a loss: "auto" gives accuracy for classification losses and R^2 for l2.
+
+    Parameters
+    ----------
+    spec : None, str or callable
+        None (no metric), ``"auto"``, ``"accuracy"``, ``"r2"``, ``"rmse"``, a Metric, or a
+        callable ``f(Y, D) -> float`` (higher taken as better).
+    loss : Loss
+    n_outputs : int
+
+    Returns
+    -------
+    Metric or None
+    """
+    if spec is None or isinstance(spec, Metric):
+        return spec
+    if callable(spec) and not isinstance(spec, str):
+        return Metric(getattr(spec, "__name__", "metric"), spec)
+    if not isinstance(spec, str) or spec not in METRIC_NAMES:
+        raise ConfigError(f"unknown metric {spec!r}; expected one of {', '.join(METRIC_NAMES)}, None "
+                          "or a callable f(Y, D) -> float")
+    classification = isinstance(loss, (CrossEntropy, BinaryCrossEntropy))
+    if spec == "auto":
+        spec = "accuracy" if classification else "r2"
+    if spec == "accuracy":
+        per_row = isinstance(loss, CrossEntropy) or (not isinstance(loss, BinaryCrossEntropy) and n_outputs > 1)
+        return Metric("accuracy", class_accuracy if per_row else threshold_accuracy, per_sample=True)
+    if spec == "r2":
+        return Metric("r2", r2_score)
+    return Metric("rmse", rmse, higher_is_better=False)
+
+
+def confusion_matrix(y_true, y_pred, n_classes) -> np.ndarray:
+    """Counts C[i, j] of samples of class i predicted as class j (classes 0..n_classes-1)."""
+    y_true = np.asarray(y_true, dtype=np.intp)
+    y_pred = np.asarray(y_pred, dtype=np.intp)
+    return np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def format_confusion(cm, labels=None) -> str:
+    """A confusion matrix as a text table: rows are true classes, columns predicted ones."""
+    cm = np.asarray(cm)
+    labels = [str(c) for c in (labels if labels is not None else range(cm.shape[0]))]
+    width = max(max(len(str(int(v))) for v in cm.ravel()), max(len(x) for x in labels)) + 1
+    head = "true \\ predicted"
+    first = max(len(head), max(len(x) for x in labels))
+    lines = [head.ljust(first) + "".join(x.rjust(width) for x in labels)]
+    for lab, row in zip(labels, cm):
+        lines.append(lab.ljust(first) + "".join(str(int(v)).rjust(width) for v in row))
+    return "\n".join(lines)
