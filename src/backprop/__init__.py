@@ -18,19 +18,47 @@ from .ops.dense import Dense
 from .ops.elementwise import Elementwise
 from .ops.softmax import Softmax
 
-# --- training, data, save/load, command line -----------------------------------------------------
+# training, save/load
+from .engine.serialize import load
+from .training import schedules
+from .training.history import History
+from .training.loop import run_epoch, train
+from .training.optimizers import GD, SGD, Adam, Optimizer, get_optimizer
+from .training.schedules import get_schedule
 
-# --- Jacobian, Hessian, Hessian-vector products, second-order uses -------------------------------
+# Jacobian, Hessian, Hessian-vector products, second-order uses
+from .derivatives.gauss_newton import gauss_newton, gauss_newton_diag, gnvp
+from .derivatives.hessian import hessian, hessian_diag
+from .derivatives.hvp import hvp
+from .derivatives.jacobian import jacobian
+from .derivatives.second_checks import check_hessian, check_jacobian
+from .second_order.laplace import Laplace
+from .second_order.minimize import minimize
 
-# --- neuron graphs, special units, trace ----------------------------------------------------------
+# neuron graphs, special units, trace
+from .derivatives.trace import Trace, neuron_backprop, trace
+from .engine.neuron_layout import NeuronPass, neuron_layout
+from .engine.neurons import NeuronGraph, NeuronNetwork
+from .faces.trace_render import draw_trace, save_trace
+from .ops.vector import vector_activation
 
 __version__ = "0.1.0"
 
 __all__ = [
+    # networks, losses, the gradient
     "MLP", "Network", "Sequential", "Dense", "Elementwise", "Softmax",
     "loss_and_grad", "backprop", "check_gradient", "CheckReport",
     "Loss", "L2", "BinaryCrossEntropy", "CrossEntropy", "get_loss",
     "ScalarActivation", "activation", "get_activation", "leaky_relu",
     "InputError", "ConfigError", "FileFormatError", "DivergenceError",
     "datasets",
+    # training, save/load
+    "train", "run_epoch", "History", "load", "Optimizer", "GD", "SGD", "Adam", "get_optimizer",
+    "get_schedule", "schedules",
+    # second order
+    "jacobian", "hessian", "hessian_diag", "hvp", "gauss_newton", "gauss_newton_diag", "gnvp",
+    "check_jacobian", "check_hessian", "minimize", "Laplace",
+    # neuron graphs
+    "NeuronGraph", "NeuronNetwork", "NeuronPass", "neuron_backprop", "neuron_layout", "trace", "Trace",
+    "draw_trace", "save_trace", "vector_activation",
 ]
