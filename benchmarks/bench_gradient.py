@@ -3,7 +3,8 @@ cross-entropy: backprop vs PyTorch's CPU eager mode, same thread count, same dty
 
     make bench            # or: .venv/bin/python benchmarks/bench_gradient.py [--threads N] [--repeat R]
 
-Prints the median time per step of each and the ratio torch / backprop (> 1: backprop is faster).
+Prints the median time per step of each (timed in alternating blocks) and the ratio
+torch / backprop (> 1: backprop is faster).
 """
 from __future__ import annotations
 
@@ -19,15 +20,24 @@ import backprop as bp
 SIZES = [784, 256, 128, 10]
 
 
-def median_time(fn, repeat, warmup=5):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+def paired_median_times(fns, repeat, block=25, pause=0.05):
+    """Median time of each function, timed in alternating blocks of ``block`` calls.
+
+    Blocks alternate so that a drifting machine speed affects every function alike; within a block the
+    calls run back to back, and a pause between blocks lets the other library's thread pool go idle
+    (thread pools that spin-wait would otherwise steal the cores). The first calls of a block are warm-up.
+    """
+    warm = 3
+    times = [[] for _ in fns]
+    for _ in range(max(1, repeat // block)):
+        for fn, ts in zip(fns, times):
+            time.sleep(pause)
+            for k in range(block + warm):
+                t0 = time.perf_counter()
+                fn()
+                if k >= warm:
+                    ts.append(time.perf_counter() - t0)
+    return [float(np.median(ts)) for ts in times]
 
 
 def torch_model(net, dtype):
@@ -75,8 +85,7 @@ def main(argv=None):
                     loss.backward()
                     return loss
 
-                t_ours = median_time(ours, args.repeat)
-                t_torch = median_time(theirs, args.repeat)
+                t_ours, t_torch = paired_median_times([ours, theirs], args.repeat)
                 _, g = ours()
                 theirs()
                 gt = np.concatenate([p.grad.numpy().ravel() for p in model.parameters()])

@@ -89,3 +89,9 @@ def test_graph_rules():
         bp.Network(2, [bp.Dense(2, 2)], inputs=[(1,)])
     with pytest.raises(ValueError, match="expects input 0 of width 3"):
         bp.Network(2, [bp.Dense(3, 2)])
+
+
+def test_huge_but_finite_inputs_are_accepted_without_warnings(net):
+    X = np.array([[1e300, -1e300, 1.0], [0.0, 1e200, 2.0]])
+    v, g = bp.loss_and_grad(bp.MLP([3, 2], output="softmax", seed=0), "cross_entropy", X, [0, 1])
+    assert np.isfinite(v) and np.isfinite(g).all()

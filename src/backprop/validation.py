@@ -7,11 +7,17 @@ from .errors import InputError
 
 
 def all_finite(a: np.ndarray) -> bool:
-    """True if every entry is finite. One cheap reduction first; the full scan only when it is not finite
-    (a sum of finite numbers may overflow, so a non-finite sum alone proves nothing)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(np.add.reduce(a, axis=None)):
-            return True
+    """True if every entry is finite.
+
+    One BLAS dot product x.x first: it is finite when every entry is, and NaN or inf spreads into it.
+    Only when it is not finite (which huge but finite entries can also cause, by overflow) does the
+    full elementwise scan decide.
+    """
+    flat = a.ravel()
+    if flat.dtype.kind == "f":
+        with np.errstate(over="ignore", invalid="ignore"):
+            if np.isfinite(np.dot(flat, flat)):
+                return True
     return bool(np.isfinite(a).all())
 
 
