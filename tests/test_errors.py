@@ -95,3 +95,16 @@ def test_huge_but_finite_inputs_are_accepted_without_warnings(net):
     X = np.array([[1e300, -1e300, 1.0], [0.0, 1e200, 2.0]])
     v, g = bp.loss_and_grad(bp.MLP([3, 2], output="softmax", seed=0), "cross_entropy", X, [0, 1])
     assert np.isfinite(v) and np.isfinite(g).all()
+
+
+def test_allocator_tuning_is_applied_and_can_be_turned_off():
+    import os
+    import subprocess
+    import sys
+    code = "import backprop._allocator as a; print(a.TUNED)"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    on = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip()
+    off = subprocess.run([sys.executable, "-c", code], env={**env, "BACKPROP_MALLOC_TUNING": "0"},
+                         capture_output=True, text=True).stdout.strip()
+    assert off == "False"
+    assert on == ("True" if sys.platform.startswith("linux") else "False")

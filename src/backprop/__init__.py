@@ -7,6 +7,7 @@
 >>> grad.shape == net.params.shape
 True
 """
+from . import _allocator  # noqa: F401  (keeps large temporaries in the heap; BACKPROP_MALLOC_TUNING=0 opts out)
 from . import data as datasets
 from .derivatives.checks import CheckReport, check_gradient
 from .derivatives.gradient import backprop, loss_and_grad
