@@ -22,7 +22,7 @@ from ..errors import ConfigError, InputError
 PICTURE_FORMATS = ("svg", "png")
 KIND_COLOURS = {"input": "#dbe9f6", "neuron": "#fff4cc", "product": "#dff2d8", "max": "#f8dde6"}
 OUTPUT_COLOUR = "#fde0c5"
-LEVEL_GAP = 4.0          # data units between levels (about an inch in the default figure size)
+LEVEL_GAP = 5.5          # data units between levels: room for the edge labels between the boxes
 
 
 def render_text(tr: Trace) -> str:
@@ -88,7 +88,7 @@ def draw_trace(tr: Trace, path=None, *, ax=None, edge_labels=None, title=True):
     show_edges = len(lay.edges) <= 20 if edge_labels is None else bool(edge_labels)
     small = len(lay.units) > 30
     if ax is None:
-        fig = Figure(figsize=(max(6.0, 4.3 * n_levels), max(4.0, 1.9 * tallest + 1.0)))
+        fig = Figure(figsize=(max(6.0, 5.6 * n_levels), max(4.0, 1.9 * tallest + 1.0)))
         ax = fig.add_subplot()
     else:
         fig = ax.figure
