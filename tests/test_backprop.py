@@ -4,31 +4,11 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import backprop as bp
+from helpers import nudge_off_kinks, targets
 
 HIDDEN = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus"]
 HEADS = [("softmax", "cross_entropy"), ("sigmoid", "bce"), ("identity", "l2"), ("softmax", "l2"),
          ("tanh", "l2"), ("sigmoid", "l2"), ("softmax", "kl")]
-
-
-def targets(loss, B, c, rng):
-    if loss in ("cross_entropy", "kl"):
-        return rng.integers(0, c, size=B)
-    if loss == "bce":
-        return rng.integers(0, 2, size=(B, c)).astype(float)
-    return rng.normal(size=(B, c))
-
-
-def nudge_off_kinks(net, X, act):
-    """Move relu-like pre-activations away from 0, where f' jumps and finite differences mean nothing."""
-    if act not in ("relu", "leaky_relu"):
-        return
-    for j, op, (W, b) in net.layers:
-        for _ in range(50):             # shift a unit's bias until all its pre-activations are off the kink
-            z = net.forward_values(X)[0][j + 1]
-            close = np.abs(z).min(axis=0) < 0.05
-            if not close.any():
-                break
-            b[close] += 0.037
 
 
 @settings(max_examples=60, deadline=None)

@@ -9,33 +9,13 @@ from backprop.derivatives.hessian import hessian_matrix
 from backprop.engine.objective import Objective
 from backprop.ops.base import Op
 from backprop.ops.dense import Dense
+from helpers import nudge_off_kinks, targets
 
 HIDDEN = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus"]
 # every loss, fused with its output activation (softmax + CE, sigmoid + BCE) and not
 HEADS = [("softmax", "cross_entropy"), ("sigmoid", "bce"), ("identity", "l2"), ("softmax", "l2"),
          ("tanh", "l2"), ("softmax", "kl"), ("softmax", "bce"), ("sigmoid", "cross_entropy")]
 FUSED = [("softmax", "cross_entropy"), ("sigmoid", "bce"), ("softmax", "kl")]
-
-
-def targets(loss, B, c, rng):
-    if loss in ("cross_entropy", "kl"):
-        return rng.integers(0, c, size=B)
-    if loss == "bce":
-        return rng.integers(0, 2, size=(B, c)).astype(float)
-    return rng.normal(size=(B, c))
-
-
-def nudge_off_kinks(net, X, act):
-    """Move relu-like pre-activations away from 0, where f' jumps and finite differences mean nothing."""
-    if act not in ("relu", "leaky_relu"):
-        return
-    for j, op, (W, b) in net.layers:
-        for _ in range(50):
-            z = net.forward_values(X)[0][j + 1]
-            close = np.abs(z).min(axis=0) < 0.05
-            if not close.any():
-                break
-            b[close] += 0.037
 
 
 @settings(max_examples=80, deadline=None)

@@ -5,22 +5,10 @@ from hypothesis import assume, given, settings, strategies as st
 
 import backprop as bp
 from backprop.engine import passes
+from helpers import nudge_off_kinks
 
 HIDDEN = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus"]
 OUTPUTS = ["identity", "sigmoid", "tanh", "softmax", "softplus"]
-
-
-def nudge_off_kinks(net, X, act):
-    """Move relu-like pre-activations away from 0, where f' jumps and finite differences mean nothing."""
-    if act not in ("relu", "leaky_relu"):
-        return
-    for j, op, (W, b) in net.layers:
-        for _ in range(50):
-            z = net.forward_values(X)[0][j + 1]
-            close = np.abs(z).min(axis=0) < 0.05
-            if not close.any():
-                break
-            b[close] += 0.037
 
 
 @settings(max_examples=60, deadline=None)
