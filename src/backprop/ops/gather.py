@@ -115,3 +115,33 @@ def padded_slots(unit, n_units):
     table = np.full((n_units, K), -1, dtype=np.intp)
     table[unit, slot] = np.arange(unit.size)
     return slot, K, table, table >= 0
+
+
+class NamedNodes:
+    """Mixin for ops that carry the names of their units and inputs (neuron graphs), kept in ``config()``."""
+
+    def _set_names(self, names, input_names):
+        self.names = list(names) if names is not None else None
+        self.input_names = list(input_names) if input_names is not None else None
+
+    def _with_names(self, cfg: dict) -> dict:
+        if self.names is not None:
+            cfg["names"] = list(self.names)
+        if self.input_names is not None:
+            cfg["input_names"] = list(self.input_names)
+        return cfg
+
+
+class GatheredUnits(NamedNodes):
+    """Mixin for ops whose unit ``unit[f]`` reads column ``col[f]`` of input node ``src[f]`` (max, product)."""
+
+    def _set_units(self, in_widths, unit, src, col, n_units, kind, member):
+        self.in_widths = check_widths(in_widths, kind)
+        self.arity = len(self.in_widths)
+        self.unit = as_index(unit, "unit")
+        self.size = int(n_units) if n_units is not None else int(self.unit.max()) + 1 if self.unit.size else 0
+        if self.size < 1:
+            raise ConfigError(f"a {kind} op needs at least one unit with at least one {member}")
+        self.gather = ColumnGather(self.in_widths, src, col)
+        if self.gather.size != self.unit.size:
+            raise ConfigError(f"unit, src and col must have one entry per {member}")

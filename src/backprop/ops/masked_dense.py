@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import ConfigError
 from .base import Op, matmul_right
 from .dense import INIT_SCHEMES
-from .gather import as_index, check_widths
+from .gather import NamedNodes, as_index, check_widths
 from .registry import register
 
 
@@ -63,7 +63,7 @@ class _Block:
 
 
 @register("masked_dense")
-class MaskedDense(Op):
+class MaskedDense(NamedNodes, Op):
     """Weighted sums over the edges that exist: x_j = sum_{i in in(j)} w_ij y_i + b_j.
 
     Parameters
@@ -112,8 +112,7 @@ class MaskedDense(Op):
         if self.bias_rows.size and (np.unique(self.bias_rows).size != self.bias_rows.size
                                     or self.bias_rows.min() < 0 or self.bias_rows.max() >= self.size):
             raise ConfigError("bias_rows must be distinct unit indices")
-        self.names = list(names) if names is not None else None
-        self.input_names = list(input_names) if input_names is not None else None
+        self._set_names(names, input_names)
         self.param_shapes = ((n,), (int(self.bias_rows.size),))
         self.blocks = []
         for k, width in enumerate(self.in_widths):
@@ -224,11 +223,7 @@ class MaskedDense(Op):
         cfg = {"op": "masked_dense", "in_widths": list(self.in_widths), "n_out": self.size,
                "src": self.src.tolist(), "row": self.row.tolist(), "col": self.col.tolist(),
                "bias_rows": self.bias_rows.tolist(), "init": self.init}
-        if self.names is not None:
-            cfg["names"] = list(self.names)
-        if self.input_names is not None:
-            cfg["input_names"] = list(self.input_names)
-        return cfg
+        return self._with_names(cfg)
 
     def describe(self):
         return f"masked dense {'+'.join(map(str, self.in_widths))}->{self.size} ({self.src.size} edges)"

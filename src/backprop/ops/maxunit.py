@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ConfigError
 from .base import Op
-from .gather import ColumnGather, as_index, check_widths, padded_slots
+from .gather import GatheredUnits, padded_slots
 from .registry import register
 
 
 @register("max")
-class MaxUnit(Op):
+class MaxUnit(GatheredUnits, Op):
     """Units x_u = max of their inputs, each input a column of an earlier node.
 
     Parameters
@@ -39,17 +38,8 @@ class MaxUnit(Op):
     kind = "max"
 
     def __init__(self, in_widths, unit, src, col, n_units=None, names=None, input_names=None):
-        self.in_widths = check_widths(in_widths, "max")
-        self.arity = len(self.in_widths)
-        self.unit = as_index(unit, "unit")
-        self.size = int(n_units) if n_units is not None else int(self.unit.max()) + 1 if self.unit.size else 0
-        if self.size < 1:
-            raise ConfigError("a max op needs at least one unit with at least one input")
-        self.gather = ColumnGather(self.in_widths, src, col)
-        if self.gather.size != self.unit.size:
-            raise ConfigError("unit, src and col must have one entry per input")
-        self.names = list(names) if names is not None else None
-        self.input_names = list(input_names) if input_names is not None else None
+        self._set_units(in_widths, unit, src, col, n_units, "max", "input")
+        self._set_names(names, input_names)
         self.slot, self.K, self.table, self.mask = padded_slots(self.unit, self.size)
 
     # x_u = max_{l in S_u} z_l;  cache: the index f of the winning input of every (instance, unit)
@@ -92,11 +82,7 @@ class MaxUnit(Op):
     def config(self):
         cfg = {"op": "max", "in_widths": list(self.in_widths), "unit": self.unit.tolist(),
                "src": self.gather.src.tolist(), "col": self.gather.col.tolist(), "n_units": self.size}
-        if self.names is not None:
-            cfg["names"] = list(self.names)
-        if self.input_names is not None:
-            cfg["input_names"] = list(self.input_names)
-        return cfg
+        return self._with_names(cfg)
 
     def describe(self):
         return f"max of {self.unit.size} inputs -> {self.size}"

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import ConfigError, InputError
 from .base import Op
-from .gather import ColumnGather, as_index, check_widths, padded_slots
+from .gather import GatheredUnits, padded_slots
 from .registry import register
 
 
@@ -41,7 +41,7 @@ def _power(v, e, where):
 
 
 @register("product")
-class Product(Op):
+class Product(GatheredUnits, Op):
     """Units x_u = prod over the factors f of u of z_f^alpha_f, z_f read from earlier nodes.
 
     Parameters
@@ -62,22 +62,13 @@ class Product(Op):
     kind = "product"
 
     def __init__(self, in_widths, unit, src, col, alpha=None, n_units=None, names=None, input_names=None):
-        self.in_widths = check_widths(in_widths, "product")
-        self.arity = len(self.in_widths)
-        self.unit = as_index(unit, "unit")
-        self.size = int(n_units) if n_units is not None else int(self.unit.max()) + 1 if self.unit.size else 0
-        if self.size < 1:
-            raise ConfigError("a product op needs at least one unit with at least one factor")
-        self.gather = ColumnGather(self.in_widths, src, col)
-        if self.gather.size != self.unit.size:
-            raise ConfigError("unit, src and col must have one entry per factor")
+        self._set_units(in_widths, unit, src, col, n_units, "product", "factor")
         a = np.ones(self.unit.size) if alpha is None else np.asarray(alpha, dtype=np.float64)
         if a.shape != self.unit.shape or not np.all(np.isfinite(a)) or np.any(a == 0):
             raise ConfigError("product exponents alpha must be finite, non-zero and one per factor; "
                               f"got {np.asarray(alpha).tolist()!r:.120}")
         self.alpha = a
-        self.names = list(names) if names is not None else None
-        self.input_names = list(input_names) if input_names is not None else None
+        self._set_names(names, input_names)
         self.slot, self.K, self.table, self.mask = padded_slots(self.unit, self.size)
         A = np.zeros((self.size, self.K))
         A[self.unit, self.slot] = a
@@ -182,11 +173,7 @@ class Product(Op):
         cfg = {"op": "product", "in_widths": list(self.in_widths), "unit": self.unit.tolist(),
                "src": self.gather.src.tolist(), "col": self.gather.col.tolist(),
                "alpha": self.alpha.tolist(), "n_units": self.size}
-        if self.names is not None:
-            cfg["names"] = list(self.names)
-        if self.input_names is not None:
-            cfg["input_names"] = list(self.input_names)
-        return cfg
+        return self._with_names(cfg)
 
     def describe(self):
         return f"product of {self.unit.size} factors -> {self.size}"
