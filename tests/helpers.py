@@ -8,6 +8,8 @@ def targets(loss, B, c, rng):
         return rng.integers(0, c, size=B)
     if loss == "bce":
         return rng.integers(0, 2, size=(B, c)).astype(float)
+    if loss == "poisson":
+        return rng.poisson(2.0, size=(B, c)).astype(float)
     return rng.normal(size=(B, c))
 
 

@@ -8,7 +8,7 @@ from helpers import nudge_off_kinks, targets
 
 HIDDEN = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus"]
 HEADS = [("softmax", "cross_entropy"), ("sigmoid", "bce"), ("identity", "l2"), ("softmax", "l2"),
-         ("tanh", "l2"), ("sigmoid", "l2"), ("softmax", "kl")]
+         ("tanh", "l2"), ("sigmoid", "l2"), ("softmax", "kl"), ("exp", "poisson"), ("softplus", "poisson")]
 
 
 @settings(max_examples=60, deadline=None)

@@ -24,7 +24,8 @@ from sklearn.preprocessing import StandardScaler
 import backprop as bp
 from backprop.engine.objective import Objective
 from backprop.faces.estimators import batch_objective
-from backprop.faces.estimators import PoissonDeviance, _exp_activation
+from backprop.losses import PoissonDeviance
+from backprop.ops.activations import get_activation
 from backprop.sklearn import MLPClassifier, MLPRegressor
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -60,7 +61,7 @@ def _loss(name):
 
 
 def _output(name):
-    return _exp_activation() if name == "exp" else name
+    return get_activation("exp") if name == "exp" else name
 
 
 def _engine_value_and_grad(net, loss, X, D, w, alpha):

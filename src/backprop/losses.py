@@ -281,7 +281,54 @@ class _SoftmaxCrossEntropy(Loss):
         return (s * y) * (tz - np.einsum("bi,mbi->mb", y, tz)[..., None])
 
 
-_LOSSES = {"l2": L2, "bce": BinaryCrossEntropy, "cross_entropy": CrossEntropy}
+class PoissonDeviance(Loss):
+    """Half the Poisson deviance for a mean mu > 0 and counts d >= 0.
+
+    Div = sum_c mu - d + d log(d / mu);  dDiv/dmu = 1 - d / mu;  d2Div/dmu2 = d / mu^2 (diagonal).
+    With an exp output mu = e^z it is evaluated on z: Div = e^z - d z + d log d - d, dDiv/dz = e^z - d.
+    """
+
+    name = "poisson"
+    fuses_with = "exp"
+
+    def prepare(self, T, B, c, dtype):
+        T = super().prepare(T, B, c, dtype)
+        if np.any(T < 0):
+            raise InputError("poisson targets must be >= 0 (counts or rates); got negative values")
+        return T
+
+    def div(self, y, d):
+        return (y - d + xlogy(d, d) - xlogy(d, y)).sum(axis=1)
+
+    def grad(self, y, d):
+        return 1 - d / y
+
+    def hvp(self, y, d, ty):
+        return (d / (y * y)) * ty
+
+    def fused(self):
+        return _ExpPoisson(self)
+
+
+class _ExpPoisson(Loss):
+    """Poisson deviance on the logits z of an exp output: Div = e^z - d z + d log d - d;  dDiv/dz = e^z - d."""
+
+    def __init__(self, base):
+        super().__init__(base.l2)
+        self.base, self.name = base, base.name
+
+    def div(self, z, d):
+        return (np.exp(z) - d * z + xlogy(d, d) - d).sum(axis=1)
+
+    def grad(self, z, d):
+        return np.exp(z) - d
+
+    # d2Div/dz2 = e^z, diagonal
+    def hvp(self, z, d, tz):
+        return np.exp(z) * tz
+
+
+_LOSSES = {"l2": L2, "bce": BinaryCrossEntropy, "cross_entropy": CrossEntropy, "poisson": PoissonDeviance}
 LOSS_ALIASES = {"mse": "l2", "squared_error": "l2", "binary_cross_entropy": "bce", "log_loss": "bce",
                 "ce": "cross_entropy", "nll": "cross_entropy"}
 LOSS_NAMES = tuple(_LOSSES) + ("kl", "binary_kl")

@@ -34,7 +34,7 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.optimize
 import scipy.sparse as sp
-from scipy.special import expit, xlogy
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
@@ -48,73 +48,19 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from ..engine.network import MLP
 from ..engine.objective import Objective
-from ..errors import ConfigError, DivergenceError, InputError
-from ..losses import BinaryCrossEntropy, CrossEntropy, Loss, get_loss
+from ..errors import ConfigError, DivergenceError
+from ..losses import BinaryCrossEntropy, CrossEntropy, Loss, PoissonDeviance, get_loss
 from ..ops.activations import ALIASES, SCALAR_NAMES, ScalarActivation, get_activation
 from ..ops.softmax import Softmax, log_softmax
 from ..training.optimizers import SGD, Adam
 
-__all__ = ["MLPClassifier", "MLPRegressor", "PoissonDeviance"]
+__all__ = ["MLPClassifier", "MLPRegressor"]
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 _FLOAT_DTYPES = (np.float64, np.float32)
 #: scikit-learn's names of the hidden activations -> backprop's
 _SKLEARN_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 _ACTIVATION_NAMES = set(_SKLEARN_ACTIVATIONS) | set(SCALAR_NAMES) | set(ALIASES)
-
-
-# --- the Poisson loss and its exp output (scikit-learn's MLPRegressor(loss="poisson")) -----------------
-
-def _exp_activation() -> ScalarActivation:
-    # y = e^z;  f' = y;  f'' = y
-    return ScalarActivation("exp", np.exp, lambda z, y: y, lambda z, y: y)
-
-
-class PoissonDeviance(Loss):
-    """Half the Poisson deviance for a mean mu > 0 and counts d >= 0.
-
-    Div = sum_c mu - d + d log(d / mu);  dDiv/dmu = 1 - d / mu;  d2Div/dmu2 = d / mu^2 (diagonal).
-    With an exp output mu = e^z it is evaluated on z: Div = e^z - d z + d log d - d, dDiv/dz = e^z - d.
-    """
-
-    name = "poisson"
-    fuses_with = "exp"
-
-    def prepare(self, T, B, c, dtype):
-        T = super().prepare(T, B, c, dtype)
-        if np.any(T < 0):
-            raise InputError("poisson targets must be >= 0 (counts or rates); got negative values")
-        return T
-
-    def div(self, y, d):
-        return (y - d + xlogy(d, d) - xlogy(d, y)).sum(axis=1)
-
-    def grad(self, y, d):
-        return 1 - d / y
-
-    def hvp(self, y, d, ty):
-        return (d / (y * y)) * ty
-
-    def fused(self):
-        return _ExpPoisson(self)
-
-
-class _ExpPoisson(Loss):
-    """Poisson deviance on the logits z of an exp output: Div = e^z - d z + d log d - d;  dDiv/dz = e^z - d."""
-
-    def __init__(self, base):
-        super().__init__(base.l2)
-        self.base, self.name = base, base.name
-
-    def div(self, z, d):
-        return (np.exp(z) - d * z + xlogy(d, d) - d).sum(axis=1)
-
-    def grad(self, z, d):
-        return np.exp(z) - d
-
-    # d2Div/dz2 = e^z, diagonal
-    def hvp(self, z, d, tz):
-        return np.exp(z) * tz
 
 
 # --- activations: names, instances, and a picklable description ---------------------------------------
@@ -124,8 +70,6 @@ def _activation(spec, what):
     if isinstance(spec, str):
         if spec == "softmax":
             return "softmax"
-        if spec == "exp":
-            return _exp_activation()
         spec = _SKLEARN_ACTIVATIONS.get(spec, spec)
     try:
         return get_activation(spec)
@@ -1116,7 +1060,7 @@ validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun
         if self.output_activation is not None:
             output = _activation(self.output_activation, "output_activation")
         elif isinstance(loss, PoissonDeviance):
-            output = _exp_activation()
+            output = get_activation("exp")
         elif isinstance(loss, BinaryCrossEntropy):
             output = _activation("sigmoid", "output")
         else:

@@ -136,6 +136,11 @@ def _softplus() -> ScalarActivation:
     return ScalarActivation("softplus", lambda z: np.logaddexp(0, z), lambda z, y: expit(z), d2)
 
 
+def _exp() -> ScalarActivation:
+    # y = e^z;  f' = y;  f'' = y   (the mean of a Poisson output)
+    return ScalarActivation("exp", np.exp, lambda z, y: y, lambda z, y: y)
+
+
 _BUILTIN = {
     "identity": _identity,
     "sigmoid": _sigmoid,
@@ -143,6 +148,7 @@ _BUILTIN = {
     "relu": _relu,
     "leaky_relu": leaky_relu,
     "softplus": _softplus,
+    "exp": _exp,
 }
 ALIASES = {"linear": "identity", "logistic": "sigmoid"}
 SCALAR_NAMES = tuple(_BUILTIN)
