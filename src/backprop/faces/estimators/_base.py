@@ -1,0 +1,445 @@
+"""What MLPClassifier and MLPRegressor share: parameters, network, solvers, fitted attributes."""
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.optimize
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.validation import _check_sample_weight, validate_data
+
+from ...engine.network import MLP
+from ...errors import DivergenceError
+from ...ops.activations import ScalarActivation
+from ...ops.softmax import Softmax
+from ...training.optimizers import SGD, Adam
+from ._common import _ACTIVATION_NAMES, _Epochs, _FLOAT_DTYPES, _STOCHASTIC_SOLVERS, _activation, _activation_spec, _glorot_init, _mean_divergence, _pickle_param, _sklearn_name, _unpickle_param, batch_objective, chain_forward, chain_layers
+
+
+class _BaseMLP(BaseEstimator):
+    """Everything MLPClassifier and MLPRegressor share: parameters, network, solvers, fitted attributes."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(_ACTIVATION_NAMES), ScalarActivation, dict, list, tuple],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam", "trust-ncg"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "output_activation": [None, StrOptions(_ACTIVATION_NAMES | {"softmax", "exp"}), ScalarActivation, dict],
+        "dtype": [None, StrOptions({"float32", "float64"}), type, np.dtype],
+    }
+
+    # ---- parameters -----------------------------------------------------------------------------
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
+        for h in sizes:
+            if not isinstance(h, (Integral, np.integer)) or isinstance(h, bool) or h <= 0:
+                raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+        return [int(h) for h in sizes]
+
+    def _hidden_activations(self, n_hidden):
+        spec = self.activation
+        if isinstance(spec, (list, tuple)):
+            if len(spec) != n_hidden:
+                raise ValueError(f"activation lists {len(spec)} activations for {n_hidden} hidden layers; "
+                                 "give one per hidden layer or a single one for all")
+            return [_activation(a, "activation") for a in spec]
+        act = _activation(spec, "activation")
+        if act == "softmax":
+            raise ValueError("softmax is an output activation; choose another hidden activation")
+        return [act] * n_hidden
+
+    def _dtype_for(self, X):
+        if self.dtype is None:
+            return X.dtype.type if X.dtype.type in _FLOAT_DTYPES else np.float64
+        dt = np.dtype(self.dtype)
+        if dt.type not in _FLOAT_DTYPES:
+            raise ValueError(f"dtype must be float32, float64 or None; got {self.dtype!r}")
+        return dt.type
+
+    def _is_logistic(self, act):
+        return not isinstance(act, str) and act.name == "sigmoid"
+
+    # ---- network and fitted attributes ----------------------------------------------------------
+    def _network(self):
+        net = self.__dict__.get("network_")
+        if net is None:
+            raise AttributeError(f"This {type(self).__name__} instance is not fitted yet; call 'fit' first.")
+        return net
+
+    @property
+    def coefs_(self):
+        """Weight matrices, one per layer, of shape (fan_in, fan_out) as in scikit-learn.
+
+        They are views (``W.T``) into ``network_.params``: writing into them changes the network, and
+        they follow it. Assigning a list of arrays copies them into the network.
+        """
+        net = self._network()
+        return [net.views(jd)[0].T for jd, _ in chain_layers(net)]
+
+    @coefs_.setter
+    def coefs_(self, value):
+        net = self._network()
+        views = [net.views(jd)[0] for jd, _ in chain_layers(net)]
+        value = list(value)
+        shapes = [W.T.shape for W in views]
+        if len(value) != len(views) or any(np.shape(c) != s for c, s in zip(value, shapes)):
+            raise ValueError(f"coefs_ must be {len(views)} arrays of shapes {shapes}")
+        for W, c in zip(views, value):
+            W[...] = np.asarray(c).T
+
+    @property
+    def intercepts_(self):
+        """Bias vectors, one per layer, of shape (fan_out,): views into ``network_.params``."""
+        net = self._network()
+        return [net.views(jd)[1] for jd, _ in chain_layers(net)]
+
+    @intercepts_.setter
+    def intercepts_(self, value):
+        net = self._network()
+        views = [net.views(jd)[1] for jd, _ in chain_layers(net)]
+        value = list(value)
+        shapes = [b.shape for b in views]
+        if len(value) != len(views) or any(np.shape(c) != s for c, s in zip(value, shapes)):
+            raise ValueError(f"intercepts_ must be {len(views)} arrays of shapes {shapes}")
+        for b, c in zip(views, value):
+            b[...] = c
+
+    def __sklearn_is_fitted__(self):
+        return "network_" in self.__dict__
+
+    def _new_network(self, sizes, hidden, output, dtype, rs):
+        # scikit-learn's factor depends on the hidden activation; the output layer takes the last hidden one's
+        logistic = [self._is_logistic(a) for a in hidden]
+        if hidden:
+            logistic.append(logistic[-1])
+        else:
+            spec = self.activation
+            logistic.append(not isinstance(spec, (list, tuple)) and self._is_logistic(_activation(spec, "activation")))
+        params = _glorot_init(sizes, logistic, rs, dtype)
+        return MLP(sizes, hidden=hidden, output=output, dtype=dtype, params=params)
+
+    # ---- fit -------------------------------------------------------------------------------------
+    def _check_solver(self):
+        if self.solver not in _STOCHASTIC_SOLVERS:
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers. "
+                                 f"{self.solver} is not stochastic.")
+        return True
+
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        """Fit, or on failure leave the estimator exactly as it was (no partial state change)."""
+        self._validate_params()
+        saved = dict(self.__dict__)
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+                self._fit_unguarded(X, y, sample_weight, incremental)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+        return self
+
+    def _fit_unguarded(self, X, y, sample_weight, incremental):
+        hidden_sizes = self._hidden_sizes()
+        hidden = self._hidden_activations(len(hidden_sizes))
+        first_pass = "network_" not in self.__dict__ or (not self.warm_start and not incremental)
+        X, Y = self._validate_input(X, y, incremental, reset=first_pass)
+        dtype = self._dtype_for(X) if first_pass else self.network_.dtype.type
+        X = X.astype(dtype, copy=False)
+        sw = None
+        if sample_weight is not None:
+            sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        output, loss = self._output_and_loss(Y.shape[1])
+        if output == "softmax" and Y.shape[1] < 2:
+            raise ValueError("a softmax over a single output is the constant 1; choose another output_activation")
+        D = self._targets(Y, loss, output, dtype)
+        sizes = [X.shape[1]] + hidden_sizes + [Y.shape[1]]
+        rs = check_random_state(self.random_state)
+
+        if first_pass:
+            net = self._new_network(sizes, hidden, output, dtype, rs)
+            self._initialize(net, output)
+        else:
+            net = self.network_
+            if net.sizes != sizes:
+                raise ValueError(f"the fitted network has layer sizes {net.sizes} but this call needs {sizes}; "
+                                 "refit with warm_start=False to change the architecture or the outputs")
+            net = net.copy()       # train a copy: a failed call leaves the fitted network untouched
+        self.network_ = net
+
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self._fit_stochastic(net, loss, X, Y, D, sw, rs, incremental)
+        else:
+            if incremental:
+                raise ValueError(f"partial_fit is not available with solver={self.solver!r}")
+            self._fit_full_batch(net, loss, X, D, sw)
+        if not np.all(np.isfinite(net.params)):
+            raise DivergenceError("Solver produced non-finite parameter weights. The input data may contain "
+                                  "large values and need to be preprocessed, or learning_rate_init is too large.")
+
+    def _initialize(self, net, output):
+        """Fitted attributes of a first fit (scikit-learn's ``_initialize``)."""
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = net.n_outputs
+        self.n_layers_ = len(net.sizes)
+        self.out_activation_ = _sklearn_name(output)
+        self._best_params = net.params.copy()
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        self.validation_loss_curve_ = None
+        if self.early_stopping and self.solver in _STOCHASTIC_SOLVERS:
+            self.validation_scores_ = []
+            self.validation_loss_curve_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+        self._optimizer = None
+
+    def _new_optimizer(self):
+        if self.solver == "sgd":
+            mu = float(self.momentum)
+            return SGD(lr=self.learning_rate_init, momentum=mu, nesterov=bool(self.nesterovs_momentum and mu > 0))
+        return Adam(lr=self.learning_rate_init, beta1=self.beta_1, beta2=self.beta_2, eps=self.epsilon)
+
+    def _batch_size(self, n):
+        if self.batch_size == "auto":
+            return min(200, n)
+        if self.batch_size > n:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
+        return int(np.clip(self.batch_size, 1, n))
+
+    def _fit_stochastic(self, net, loss, X, Y, D, sw, rs, incremental):
+        """sgd or adam: epochs of mini-batches with scikit-learn's schedules and stopping rules."""
+        if not incremental or self.__dict__.get("_optimizer") is None:
+            opt = self._new_optimizer()
+        else:
+            opt = copy.deepcopy(self._optimizer)   # the old one stays as it was if this call fails
+        self._optimizer = opt
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        for name in ("loss_curve_", "validation_scores_", "validation_loss_curve_"):
+            if isinstance(self.__dict__.get(name), list):
+                setattr(self, name, list(getattr(self, name)))    # appended to: never the old list
+        if self.__dict__.get("loss_curve_") is None:
+            self.loss_curve_ = []
+        val = None
+        if self.early_stopping:
+            X, D, sw, val = self._split_validation(X, Y, D, sw, rs)
+
+        epoch = _Epochs(net, loss, X, D, sw, self._batch_size(X.shape[0]), float(self.alpha), self.shuffle, rs)
+        self.n_iter_ = 0
+        try:
+            for _ in range(self.max_iter):
+                self.loss_ = epoch.run(opt)
+                self.n_iter_ += 1
+                if not math.isfinite(self.loss_):
+                    raise DivergenceError(f"training diverged: the loss became {self.loss_} in epoch "
+                                          f"{self.n_iter_}; lower learning_rate_init or scale the data")
+                self.t_ += epoch.n
+                self.loss_curve_.append(self.loss_)
+                if self.verbose:
+                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+                if val is not None:
+                    self._update_validation(net, loss, *val)
+                else:
+                    self._update_training_loss()
+                if self.solver == "sgd" and self.learning_rate == "invscaling":
+                    # eta = eta_0 / (t + 1)^power_t, t = samples seen
+                    opt.lr = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
+                if self._no_improvement_count > self.n_iter_no_change and self._stop_or_slow_down(opt, val):
+                    break
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                                  "optimization hasn't converged yet.", ConvergenceWarning)
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+        if val is not None:
+            net.params[...] = self._best_params     # the parameters of the best validation score
+
+    def _split_validation(self, X, Y, D, sw, rs):
+        """Hold out validation_fraction of the samples as scikit-learn does (stratified unless multi-label)."""
+        stratify = Y if self._is_classifier() and Y.shape[1] == 1 else None
+        idx_train, idx_val = train_test_split(np.arange(X.shape[0]), random_state=rs,
+                                              test_size=self.validation_fraction, stratify=stratify)
+        if idx_val.shape[0] < 2:
+            raise ValueError("The validation set is too small. Increase 'validation_fraction' "
+                             "or the size of your dataset.")
+        if self.validation_scores_ is None:
+            self.validation_scores_, self.best_validation_score_ = [], -np.inf
+        if self.validation_loss_curve_ is None:
+            self.validation_loss_curve_ = []
+        val = (X[idx_val], D[idx_val], self._labels_from_targets(Y[idx_val]), None if sw is None else sw[idx_val])
+        return X[idx_train], D[idx_train], None if sw is None else sw[idx_train], val
+
+    def _stop_or_slow_down(self, opt, val):
+        """n_iter_no_change epochs without progress: divide an adaptive sgd rate by 5, otherwise stop."""
+        what = "Validation score" if val is not None else "Training loss"
+        msg = f"{what} did not improve more than tol={self.tol:f} for {self.n_iter_no_change} consecutive epochs."
+        adaptive = self.solver == "sgd" and self.learning_rate == "adaptive"
+        if adaptive and opt.lr > 1e-6:
+            opt.lr /= 5.0
+            self._no_improvement_count = 0
+            if self.verbose:
+                print(msg + " Setting learning rate to %f" % opt.lr)
+            return False
+        if self.verbose:
+            print(msg + (" Learning rate too small. Stopping." if adaptive else " Stopping."))
+        return True
+
+    def _update_training_loss(self):
+        last = self.loss_curve_[-1]
+        if self.best_loss_ is None:
+            self.best_loss_ = np.inf
+        self._no_improvement_count = self._no_improvement_count + 1 if last > self.best_loss_ - self.tol else 0
+        if last < self.best_loss_:
+            self.best_loss_ = last
+
+    def _update_validation(self, net, loss, X_val, D_val, y_val, sw_val):
+        score = self._validation_score(net, X_val, y_val, sw_val)
+        self.validation_scores_.append(score)
+        self.validation_loss_curve_.append(_mean_divergence(net, loss, X_val, D_val, sw_val))
+        if self.verbose:
+            print("Validation score: %f" % score)
+        self._no_improvement_count = (self._no_improvement_count + 1
+                                      if score < self.best_validation_score_ + self.tol else 0)
+        if score > self.best_validation_score_:
+            self.best_validation_score_ = score
+            self._best_params = net.params.copy()
+
+    def _fit_full_batch(self, net, loss, X, D, sw):
+        """L-BFGS-B (scikit-learn's lbfgs) or trust-ncg with exact Hessian-vector products, through scipy."""
+        alpha = float(self.alpha)
+        params = net.params
+        curve = []
+
+        def record(intermediate_result):
+            curve.append(float(intermediate_result.fun))
+            if self.verbose:
+                print("Iteration %d, loss = %.8f" % (len(curve), curve[-1]))
+
+        if self.solver == "lbfgs":
+            def fun(x):
+                params[...] = x
+                obj = batch_objective(net, loss, X, D, sw, alpha)
+                grad = obj.gradient()
+                return obj.value(), grad.astype(np.float64)
+
+            res = scipy.optimize.minimize(fun, params.astype(np.float64), method="L-BFGS-B", jac=True,
+                                          callback=record, options={"maxfun": self.max_fun,
+                                                                    "maxiter": self.max_iter, "gtol": self.tol})
+        else:
+            res = self._trust_ncg(net, loss, X, D, sw, alpha, record)
+        params[...] = res.x
+        self.n_iter_ = min(int(res.nit), self.max_iter)
+        self.loss_ = float(res.fun)
+        self.loss_curve_ = curve
+        self.best_loss_ = min(curve) if curve else self.loss_
+        if res.status != 0:
+            warnings.warn(f"{self.solver} failed to converge after {self.n_iter_} iteration(s) "
+                          f"(status={res.status}): {res.message}. Increase max_iter"
+                          + (" or max_fun" if self.solver == "lbfgs" else "")
+                          + " to improve the convergence, or scale the data.", ConvergenceWarning)
+
+    def _trust_ncg(self, net, loss, X, D, sw, alpha, record):
+        for _, ja in chain_layers(net):
+            act = getattr(net.ops[ja], "act", None)
+            if act is not None and not act.has_d2f:
+                raise ValueError(f"solver='trust-ncg' needs second derivatives; activation {act.name!r} has "
+                                 "no d2f (pass d2f= to bp.activation, or use another solver)")
+        if sp.issparse(X):
+            X = X.toarray()
+        X = np.ascontiguousarray(X)
+        params = net.params
+        cache = {}
+
+        def objective(x):
+            if cache.get("x") is None or not np.array_equal(cache["x"], x):
+                params[...] = x
+                obj = batch_objective(net, loss, X, D, sw, alpha)
+                cache.update(x=np.array(x, copy=True), obj=obj, grad=obj.gradient().astype(np.float64))
+            return cache["obj"]
+
+        def fun(x):
+            obj = objective(x)
+            return obj.value(), cache["grad"]
+
+        def hessp(x, p):
+            obj = objective(x)
+            return obj.hvp(p.astype(net.dtype)[None, :])[0].astype(np.float64)
+
+        return scipy.optimize.minimize(fun, params.astype(np.float64), method="trust-ncg", jac=True,
+                                       hessp=hessp, callback=record,
+                                       options={"maxiter": self.max_iter, "gtol": self.tol})
+
+    # ---- prediction -------------------------------------------------------------------------------
+    def _validate_X_predict(self, X):
+        X = validate_data(self, X, accept_sparse=["csr", "csc"], dtype=_FLOAT_DTYPES, reset=False)
+        return X.astype(self.network_.dtype, copy=False)
+
+    def _forward(self, X, logits=False):
+        with np.errstate(over="ignore", under="ignore"):
+            return chain_forward(self.network_, X, logits=logits)
+
+    # ---- pickling: networks hold lambdas, so they travel as (sizes, activations, dtype, params) -------
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        net = state.pop("network_", None)
+        if net is not None:
+            acts = [_activation_spec(net.ops[ja].act if not isinstance(net.ops[ja], Softmax) else "softmax")
+                    for _, ja in chain_layers(net)]
+            state["_network_state"] = (list(net.sizes), acts, net.dtype.name, net.params.copy())
+        for key in ("activation", "output_activation"):
+            if key in state:
+                state[key] = _pickle_param(state[key])
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        saved = state.pop("_network_state", None)
+        for key in ("activation", "output_activation"):
+            if key in state:
+                state[key] = _unpickle_param(state[key])
+        super().__setstate__(state)
+        if saved is not None:
+            sizes, acts, dtype, params = saved
+            acts = [_activation(a, "activation") if not isinstance(a, ScalarActivation) else a for a in acts]
+            self.network_ = MLP(sizes, hidden=acts[:-1], output=acts[-1], dtype=np.dtype(dtype).type,
+                                params=params)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags

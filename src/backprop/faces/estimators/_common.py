@@ -1,0 +1,154 @@
+"""Helpers shared by the estimators: activations by name, scikit-learn's initialisation, the objective
+of one batch from the engine, and one epoch of mini-batches."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils import gen_batches
+
+from ...engine.objective import Objective
+from ...errors import ConfigError
+from ...ops.activations import ALIASES, SCALAR_NAMES, ScalarActivation, get_activation
+
+
+_STOCHASTIC_SOLVERS = ("sgd", "adam")
+_FLOAT_DTYPES = (np.float64, np.float32)
+#: scikit-learn's names of the hidden activations -> backprop's
+_SKLEARN_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+_ACTIVATION_NAMES = set(_SKLEARN_ACTIVATIONS) | set(SCALAR_NAMES) | set(ALIASES)
+
+
+# --- activations: names, instances, and a picklable description ---------------------------------------
+
+def _activation(spec, what):
+    """A ScalarActivation (or the string "softmax") from a scikit-learn or backprop name, a dict or an instance."""
+    if isinstance(spec, str):
+        if spec == "softmax":
+            return "softmax"
+        spec = _SKLEARN_ACTIVATIONS.get(spec, spec)
+    try:
+        return get_activation(spec)
+    except ConfigError as e:
+        raise ConfigError(f"{what}: {e}") from None
+
+
+def _activation_spec(act):
+    """What rebuilds ``act``: "softmax", "exp", a config dict, or the instance itself (user-defined ones)."""
+    if isinstance(act, str) or getattr(act, "user_defined", False):
+        return act
+    if act.name == "exp":
+        return "exp"
+    return act.config()
+
+
+def _sklearn_name(act) -> str:
+    """scikit-learn's name of an output activation ('logistic' for the sigmoid)."""
+    name = act if isinstance(act, str) else act.name
+    return {"sigmoid": "logistic"}.get(name, name)
+
+
+class _PickledActivation(dict):
+    """Stands for a built-in ScalarActivation parameter inside a pickle (its functions are lambdas)."""
+
+
+def _pickle_param(value):
+    if isinstance(value, ScalarActivation) and not getattr(value, "user_defined", False):
+        return _PickledActivation(_activation_spec(value) if value.name != "exp" else {"name": "exp"})
+    if isinstance(value, list):
+        return [_pickle_param(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_pickle_param(v) for v in value)
+    return value
+
+
+def _unpickle_param(value):
+    if isinstance(value, _PickledActivation):
+        return _activation(value["name"] if value.get("name") == "exp" else dict(value), "activation")
+    if isinstance(value, list):
+        return [_unpickle_param(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_unpickle_param(v) for v in value)
+    return value
+
+
+def _glorot_init(sizes, logistic, rs, dtype):
+    """scikit-learn's initialisation, draw for draw: per layer coef (fan_in, fan_out) then intercept (fan_out),
+    both U(-r, r) with r = sqrt(6 / (fan_in + fan_out)) (2 instead of 6 for logistic units).
+
+    Returns the flat parameter vector of ``MLP(sizes)``: per layer W = coef^T (out, in) row-major, then b.
+    """
+    parts = []
+    for k, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        r = math.sqrt((2.0 if logistic[k] else 6.0) / (fan_in + fan_out))
+        coef = rs.uniform(-r, r, (fan_in, fan_out))
+        intercept = rs.uniform(-r, r, fan_out)
+        parts += [coef.T.ravel(), intercept]
+    return np.concatenate(parts).astype(dtype)
+
+
+def chain_layers(net):
+    """[(dense op index, activation op index)] of the estimator's MLP, layer by layer."""
+    return [(j, j + 1) for j, _, _ in net.layers]
+
+
+def chain_forward(net, X, logits=False):
+    """Network output for validated X (dense or scipy sparse); with ``logits=True`` also the last dense output z_L."""
+    values, _ = net.forward_values(X)
+    return (values[-1], values[-2]) if logits else values[-1]
+
+
+def batch_objective(net, loss, X, D, sw, alpha):
+    """scikit-learn's objective on one batch, from the engine: 1/S sum_n s_n Div_n + alpha/(2 S) ||W||^2,
+    S = sum_n s_n (the batch size without sample weights). None when the batch's total weight is zero."""
+    S = float(X.shape[0]) if sw is None else float(sw.sum(dtype=np.float64))
+    if S <= 0:
+        return None
+    return Objective(net, loss, X, D, sample_weight=sw, l2=alpha / S, validate=False, full_forward=False)
+
+
+def _mean_divergence(net, loss, X, D, w):
+    """Weighted mean divergence of ``net`` on (X, D), without the penalty: the validation loss."""
+    y, z = chain_forward(net, X, logits=True)
+    if loss.fuses_with == net.output_activation:
+        div = loss.fused().div(z, D)
+    else:
+        div = loss.div(y, D)
+    div = div.astype(np.float64)
+    return float(div.mean()) if w is None else float(np.dot(w, div) / w.sum())
+
+
+class _Epochs:
+    """One pass over the training set in scikit-learn's mini-batches, one optimiser step per batch.
+
+    The shuffle draws from the same RandomState as scikit-learn's ``utils.shuffle``, so the batches are
+    the same; each batch's loss is taken before its update, and the epoch's loss is their mean weighted by
+    batch size (scikit-learn's ``loss_``). Each batch is gathered on its own, so that it stays in cache.
+    """
+
+    def __init__(self, net, loss, X, D, sw, batch_size, alpha, shuffle, rs):
+        self.net, self.X, self.D, self.sw = net, X, D, sw
+        self.n, self.batch_size, self.alpha, self.shuffle, self.rs = X.shape[0], batch_size, alpha, shuffle, rs
+        self.loss = loss
+        self.order = np.arange(self.n)
+        self.dense = not sp.issparse(X)
+
+    def run(self, opt):
+        """One epoch; returns the mean batch loss."""
+        if self.shuffle:
+            perm = np.arange(self.n)
+            self.rs.shuffle(perm)
+            self.order = self.order[perm]
+        X, D, sw, net, params = self.X, self.D, self.sw, self.net, self.net.params
+        total = 0.0
+        for sl in gen_batches(self.n, self.batch_size):
+            rows = self.order[sl] if self.shuffle else sl
+            Xb = X.take(rows, axis=0) if self.shuffle and self.dense else X[rows]
+            obj = batch_objective(net, self.loss, Xb, D[rows], None if sw is None else sw[rows], self.alpha)
+            if obj is None:            # every sample of this batch has weight zero: nothing to learn
+                continue
+            grad = obj.gradient()      # the whole gradient first, then the update
+            total += obj.value() * (sl.stop - sl.start)
+            opt.step(params, grad)
+        return total / self.n

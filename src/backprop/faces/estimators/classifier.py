@@ -1,0 +1,356 @@
+"""MLPClassifier: scikit-learn's multilayer-perceptron classifier on backprop's engine."""
+from __future__ import annotations
+
+from numbers import Real
+
+import numpy as np
+from scipy.special import expit
+from sklearn.base import ClassifierMixin
+from sklearn.metrics import accuracy_score
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import column_or_1d
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ...losses import BinaryCrossEntropy, CrossEntropy, Loss, get_loss
+from ...ops.softmax import log_softmax
+from ._common import _FLOAT_DTYPES, _activation, _sklearn_name, chain_forward
+from ._base import _BaseMLP
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier trained by backpropagation: scikit-learn's MLPClassifier on backprop.
+
+    The parameters mean what they mean in ``sklearn.neural_network.MLPClassifier`` and have its defaults;
+    the output is a softmax over the classes (multi-class) or one sigmoid per output (binary, multi-label),
+    trained on the (binary) cross-entropy plus alpha / (2 S) ||W||^2.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
+        Width of each hidden layer.
+    activation : {'identity', 'logistic', 'tanh', 'relu'}, backprop name, ScalarActivation, dict or list, \
+default='relu'
+        Hidden activation; also any backprop activation ('sigmoid', 'softplus', 'leaky_relu',
+        ``bp.activation(...)``), or a list with one per hidden layer.
+    solver : {'lbfgs', 'sgd', 'adam', 'trust-ncg'}, default='adam'
+        'trust-ncg' is scipy's Newton-CG trust-region method with exact Hessian-vector products.
+    alpha : float, default=0.0001
+        L2 strength; the penalty alpha / (2 S) sum ||W||^2 is divided by the batch's total sample weight S.
+    batch_size : int or 'auto', default='auto'
+        Mini-batch size of sgd and adam; 'auto' is min(200, n_samples).
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Schedule of sgd: constant, eta = learning_rate_init / (t + 1)^power_t after each epoch (t samples
+        seen), or divided by 5 whenever n_iter_no_change epochs bring no improvement larger than tol.
+    learning_rate_init : float, default=0.001
+    power_t : float, default=0.5
+    max_iter : int, default=200
+        Epochs (sgd, adam) or iterations (lbfgs, trust-ncg).
+    shuffle : bool, default=True
+    random_state : int, RandomState instance or None, default=None
+        Initialisation, validation split and shuffling.
+    tol : float, default=1e-4
+    verbose : bool, default=False
+    warm_start : bool, default=False
+    momentum : float in [0, 1), default=0.9
+    nesterovs_momentum : bool, default=True
+    early_stopping : bool, default=False
+    validation_fraction : float, default=0.1
+    beta_1, beta_2 : float, default=0.9, 0.999
+    epsilon : float, default=1e-8
+    n_iter_no_change : int, default=10
+    max_fun : int, default=15000
+        Maximum number of loss evaluations of lbfgs.
+    loss : 'log_loss', backprop loss name or Loss, default='log_loss'
+        'log_loss' is cross-entropy with a softmax output or binary cross-entropy with sigmoid outputs.
+    output_activation : str, ScalarActivation or None, default=None
+        None picks softmax (multi-class) or sigmoid (binary, multi-label).
+    label_smoothing : float, default=0.0
+        eps: targets become 1 - (K - 1) eps for the class and eps for the others (K = 2 per sigmoid output).
+    dtype : {None, 'float32', 'float64'}, default=None
+        Precision of the network; None follows X (float32 stays float32, anything else is float64).
+
+    Attributes
+    ----------
+    classes_ : ndarray
+    loss_ : float
+        The objective E at the last epoch (mean over its batches, as scikit-learn reports it).
+    best_loss_ : float or None
+    loss_curve_ : list of float
+    validation_scores_ : list of float or None
+        Accuracy on the held-out set after each epoch (early_stopping only).
+    validation_loss_curve_ : list of float or None
+        Mean divergence on the held-out set after each epoch (early_stopping only; without the penalty).
+    best_validation_score_ : float or None
+    t_ : int
+        Training samples seen.
+    coefs_ : list of ndarray (fan_in, fan_out)
+        Views of the weights in ``network_.params`` (transposes of backprop's (out, in) matrices).
+    intercepts_ : list of ndarray (fan_out,)
+        Views of the biases in ``network_.params``.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+    n_iter_ : int
+    n_layers_ : int
+    n_outputs_ : int
+    out_activation_ : str
+    network_ : backprop.MLP
+        The trained network, for ``bp.jacobian``, Hessians and everything else backprop does.
+
+    Examples
+    --------
+    >>> from backprop.sklearn import MLPClassifier
+    >>> from sklearn.datasets import load_iris
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = MLPClassifier(hidden_layer_sizes=(10,), solver="lbfgs", random_state=0).fit(X, y)
+    >>> clf.score(X, y) > 0.9
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseMLP._parameter_constraints,
+        "loss": [StrOptions({"log_loss", "cross_entropy", "kl", "bce", "binary_kl", "l2", "squared_error"}),
+                 Loss],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+    }
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
+                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
+                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
+                 momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 loss="log_loss", output_activation=None, label_smoothing=0.0, dtype=None):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.loss = loss
+        self.output_activation = output_activation
+        self.label_smoothing = label_smoothing
+        self.dtype = dtype
+
+    def _is_classifier(self):
+        return True
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                             dtype=_FLOAT_DTYPES, reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if "classes_" not in self.__dict__ or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer().fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError("warm_start can only be used where `y` has the same classes as in the "
+                                     f"previous call to fit. Previously got {self.classes_}, `y` has {classes}")
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. "
+                                 f"'y' has {classes}.")
+        Y = self._label_binarizer.transform(y)
+        return X, np.asarray(Y)
+
+    def _output_and_loss(self, n_outputs):
+        multiclass = self._label_binarizer.y_type_ == "multiclass"
+        if self.output_activation is not None:
+            output = _activation(self.output_activation, "output_activation")
+        else:
+            output = "softmax" if multiclass else _activation("sigmoid", "output")
+        if isinstance(self.loss, Loss):
+            if self.loss.l2:
+                raise ValueError("give the L2 strength as alpha, not as the loss's l2")
+            loss = self.loss
+        elif self.loss == "log_loss":
+            loss = CrossEntropy() if multiclass and output == "softmax" else BinaryCrossEntropy()
+        else:
+            loss = get_loss(self.loss)
+        if isinstance(loss, CrossEntropy) and n_outputs == 1:
+            raise ValueError(f"loss={self.loss!r} needs a softmax over 2 or more classes; a binary problem has one "
+                             "sigmoid output: use loss='log_loss' or 'bce'")
+        return output, loss
+
+    def _targets(self, Y, loss, output, dtype):
+        D = Y.astype(dtype)
+        eps = float(self.label_smoothing)
+        if eps:
+            K = D.shape[1] if output == "softmax" else 2
+            if eps * K >= 1:
+                raise ValueError(f"label_smoothing={eps} is too large for {K} classes; it must be < 1/{K}")
+            D = D * (1 - K * eps) + eps
+        return loss.prepare(D, D.shape[0], D.shape[1], dtype)
+
+    def _labels_from_targets(self, Y):
+        return self._label_binarizer.inverse_transform(Y)
+
+    def _validation_score(self, net, X, y, sw):
+        y_pred = self._predict_from_output(chain_forward(net, X))
+        return accuracy_score(y, y_pred, sample_weight=sw)
+
+    def _predict_from_output(self, y_out):
+        if self.n_outputs_ == 1:
+            y_out = y_out.ravel()
+        return self._label_binarizer.inverse_transform(y_out)
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data matrix X and targets y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Class labels (a 0/1 indicator matrix for multi-label classification).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; a weight of k counts like k copies of the sample in the objective.
+
+        Returns
+        -------
+        self : MLPClassifier
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    @available_if(lambda est: est._check_solver())
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One epoch of sgd or adam over (X, y).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+        classes : array of shape (n_classes,), default=None
+            Every class of every call; required on the first call.
+
+        Returns
+        -------
+        self : MLPClassifier
+        """
+        fitted = "classes_" in self.__dict__
+        if not fitted and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        if classes is not None and fitted and not np.array_equal(self.classes_, unique_labels(classes)):
+            raise ValueError(f"`classes={classes!r}` is not the same as on last call to partial_fit, "
+                             f"was: {self.classes_!r}")
+        if classes is not None and not fitted:
+            saved = dict(self.__dict__)
+            lb = LabelBinarizer()
+            lb.fit(y if type_of_target(y).startswith("multilabel") else classes)
+            self._label_binarizer, self.classes_ = lb, lb.classes_
+            try:
+                return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+            except BaseException:
+                self.__dict__.clear()
+                self.__dict__.update(saved)
+                raise
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Predict class labels.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        return self._predict_from_output(self._forward(self._validate_X_predict(X)))
+
+    def predict_proba(self, X):
+        """Class probabilities, columns in the order of ``classes_``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        y, z = self._forward(self._validate_X_predict(X), logits=True)
+        if self.n_outputs_ == 1:
+            if self.network_.output_activation == "sigmoid":
+                z = z.ravel()             # 1 - sigmoid(z) = sigmoid(-z), without cancellation
+                return np.column_stack([expit(-z), expit(z)])
+            p = y.ravel()
+            return np.column_stack([1 - p, p])
+        return y
+
+    def _has_logits(self):
+        out = self.output_activation
+        if out is not None and _sklearn_name(_activation(out, "output_activation")) not in ("softmax", "logistic"):
+            raise AttributeError("decision_function needs a softmax or sigmoid output: it returns their logits")
+        return True
+
+    @available_if(lambda est: est._has_logits())
+    def decision_function(self, X):
+        """Logits z_L of the output layer: softmax(z) or sigmoid(z) is ``predict_proba``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) for binary problems, else (n_samples, n_outputs)
+        """
+        check_is_fitted(self)
+        z = self._forward(self._validate_X_predict(X), logits=True)[1]
+        return z.ravel() if self.n_outputs_ == 1 else z
+
+    def predict_log_proba(self, X):
+        """Log of ``predict_proba``, computed from the logits (finite where the probability underflows).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        y, z = self._forward(self._validate_X_predict(X), logits=True)
+        out = self.network_.output_activation
+        if out == "softmax":
+            return log_softmax(z)
+        if out == "sigmoid":
+            # log sigmoid(z) = -softplus(-z),  log(1 - sigmoid(z)) = -softplus(z)
+            if self.n_outputs_ == 1:
+                z = z.ravel()
+                return np.column_stack([-np.logaddexp(0, z), -np.logaddexp(0, -z)])
+            return -np.logaddexp(0, -z)
+        p = self.predict_proba(X)
+        with np.errstate(divide="ignore"):
+            return np.log(p)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags

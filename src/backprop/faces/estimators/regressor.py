@@ -1,0 +1,183 @@
+"""MLPRegressor: scikit-learn's multilayer-perceptron regressor on backprop's engine."""
+from __future__ import annotations
+
+
+import numpy as np
+from sklearn.base import RegressorMixin
+from sklearn.metrics import r2_score
+from sklearn.utils import column_or_1d
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ...losses import BinaryCrossEntropy, Loss, PoissonDeviance, get_loss
+from ...ops.activations import get_activation
+from ._common import _FLOAT_DTYPES, _activation, chain_forward
+from ._base import _BaseMLP
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """Multi-layer perceptron regressor trained by backpropagation: scikit-learn's MLPRegressor on backprop.
+
+    Parameters are those of ``sklearn.neural_network.MLPRegressor`` with its defaults (see
+    :class:`MLPClassifier` for their meaning), plus ``output_activation`` and ``dtype``.
+
+    Parameters
+    ----------
+    loss : {'squared_error', 'poisson'}, backprop loss name or Loss, default='squared_error'
+        'squared_error' is half the squared error summed over the outputs (identity output); 'poisson' is
+        half the Poisson deviance with an exp output (targets >= 0).
+    hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate, learning_rate_init, power_t, \
+max_iter, shuffle, random_state, tol, verbose, warm_start, momentum, nesterovs_momentum, early_stopping, \
+validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun
+        As in scikit-learn; see :class:`MLPClassifier`.
+    output_activation : str, ScalarActivation or None, default=None
+        None: identity ('exp' for the Poisson loss).
+    dtype : {None, 'float32', 'float64'}, default=None
+
+    Attributes
+    ----------
+    loss_, best_loss_, loss_curve_, validation_scores_ (R^2), validation_loss_curve_, best_validation_score_,
+    t_, coefs_, intercepts_, n_features_in_, feature_names_in_, n_iter_, n_layers_, n_outputs_,
+    out_activation_, network_
+        As for :class:`MLPClassifier`. For several outputs, ``loss_`` sums the squared errors over the outputs
+        (the objective whose gradient is followed); scikit-learn reports the mean over the outputs instead.
+
+    Examples
+    --------
+    >>> from backprop.sklearn import MLPRegressor
+    >>> import numpy as np
+    >>> X = np.linspace(-1, 1, 50).reshape(-1, 1)
+    >>> reg = MLPRegressor(hidden_layer_sizes=(20,), activation="tanh", solver="lbfgs", random_state=0)
+    >>> reg = reg.fit(X, X.ravel() ** 2)
+    >>> reg.score(X, X.ravel() ** 2) > 0.95
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseMLP._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson", "l2", "bce", "binary_kl"}), Loss],
+    }
+
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant", learning_rate_init=0.001,
+                 power_t=0.5, max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
+                 warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
+                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
+                 max_fun=15000, output_activation=None, dtype=None):
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.output_activation = output_activation
+        self.dtype = dtype
+
+    def _is_classifier(self):
+        return False
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True, y_numeric=True,
+                             dtype=_FLOAT_DTYPES, reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        return X, Y
+
+    def _output_and_loss(self, n_outputs):
+        name = self.loss if isinstance(self.loss, str) else None
+        if isinstance(self.loss, Loss):
+            if self.loss.l2:
+                raise ValueError("give the L2 strength as alpha, not as the loss's l2")
+            loss = self.loss
+        elif name == "poisson":
+            loss = PoissonDeviance()
+        else:
+            loss = get_loss({"squared_error": "l2"}.get(name, name))
+        if self.output_activation is not None:
+            output = _activation(self.output_activation, "output_activation")
+        elif isinstance(loss, PoissonDeviance):
+            output = get_activation("exp")
+        elif isinstance(loss, BinaryCrossEntropy):
+            output = _activation("sigmoid", "output")
+        else:
+            output = _activation("identity", "output")
+        return output, loss
+
+    def _targets(self, Y, loss, output, dtype):
+        return loss.prepare(Y, Y.shape[0], Y.shape[1], dtype)
+
+    def _labels_from_targets(self, Y):
+        return Y
+
+    def _validation_score(self, net, X, y, sw):
+        y_pred = chain_forward(net, X)
+        if not np.all(np.isfinite(y_pred)):
+            return np.nan
+        return r2_score(y, y_pred, sample_weight=sw)
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data matrix X and targets y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; a weight of k counts like k copies of the sample in the objective.
+
+        Returns
+        -------
+        self : MLPRegressor
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    @available_if(lambda est: est._check_solver())
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch of sgd or adam over (X, y).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : MLPRegressor
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Predict targets.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
+        check_is_fitted(self)
+        y = self._forward(self._validate_X_predict(X))
+        return y.ravel() if y.shape[1] == 1 else y
