@@ -17,7 +17,7 @@ from ..engine.objective import Objective
 from ..errors import ConfigError
 from ..validation import check_X
 from .checks import (central_difference, default_eps, default_tol, make_report, param_perturber, pick_indices,
-                     scaled_floor)
+                     rounding_noise, scaled_floor)
 from .hessian import hessian_matrix
 from .jacobian import input_jacobian
 
@@ -46,7 +46,7 @@ def check_jacobian(net, X, eps=None, tol=None, order=2, floor=None):
         Largest acceptable relative error (default 1e-6 in float64, 2e-2 in float32).
     order : {2, 4}
     floor : float, optional
-        Magnitude below which errors are measured absolutely (default 1e-3 of the largest entry).
+        Magnitude below which errors are measured absolutely (default: see CheckReport).
 
     Returns
     -------
@@ -71,7 +71,9 @@ def check_jacobian(net, X, eps=None, tol=None, order=2, floor=None):
         return net.forward_values(Xp)[0][-1].astype(np.float64)
 
     numeric = np.stack([central_difference(Y, i, eps, order, perturb) for i in range(net.n_inputs)], axis=-1)
-    floor = scaled_floor(analytic, numeric) if floor is None else float(floor)
+    if floor is None:      # rounding of the outputs Y, divided by the step, is what differences resolve
+        noise = rounding_noise(np.abs(net.forward_values(X)[0][-1]).max(), eps, net.dtype)
+        floor = scaled_floor(analytic, numeric, noise=noise, tol=tol)
     shape = analytic.shape
 
     def label(k):
@@ -121,7 +123,7 @@ def check_hessian(net, loss, X, T, method="mixed", eps=None, n=None, tol=None, s
     order : {2, 4}
         Order of the finite-difference error.
     floor : float, optional
-        Magnitude below which errors are measured absolutely (default 1e-3 of the largest entry).
+        Magnitude below which errors are measured absolutely (default: see CheckReport).
 
     Returns
     -------
@@ -161,6 +163,7 @@ def check_hessian(net, loss, X, T, method="mixed", eps=None, n=None, tol=None, s
         else:
             numeric = np.array([(4 * four_point(i, j, eps) - four_point(i, j, 2 * eps)) / 3 for i, j in zip(a, b)])
         analytic = H[a, b]
+        noise = rounding_noise(obj.value(), eps * eps, net.dtype)     # rounding of E over 4 eps^2
         n_total = W * (W + 1) // 2
         method_name = f"4-point formula, O(eps^{order}), {4 * (order // 2)} forward passes per entry"
 
@@ -176,6 +179,7 @@ def check_hessian(net, loss, X, T, method="mixed", eps=None, n=None, tol=None, s
 
         numeric = np.stack([central_difference(grad, k, eps, order, perturb) for k in cols], axis=1)
         analytic = H[:, cols]
+        noise = rounding_noise(np.abs(grad()).max(), eps, net.dtype)  # rounding of the gradient over eps
         n_total = W * W
         method_name = f"central differences of backpropagated gradients, O(eps^{order})"
 
@@ -183,6 +187,7 @@ def check_hessian(net, loss, X, T, method="mixed", eps=None, n=None, tol=None, s
             r, c = np.unravel_index(k, analytic.shape)
             return f"H[{net.locate(int(r))}, {net.locate(int(cols[c]))}]"
 
-    floor = scaled_floor(analytic, numeric) if floor is None else float(floor)
+    if floor is None:
+        floor = scaled_floor(analytic, numeric, noise=noise, tol=tol)
     return make_report("Hessian", analytic.ravel(), numeric.ravel(), labels, n_total, tol, eps, floor,
                        method=method_name)
