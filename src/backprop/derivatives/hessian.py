@@ -176,8 +176,9 @@ def _add_block(H, P, Q, r, obj, tan, tadj, j0, j1, scale, first, buf):
             brows += bsum
 
 
-def _hvp_rows(H, net, obj, ops, scale, budget):
-    """Rows of ops that are not dense layers: H e_w for each of their parameters, by the R-operator."""
+def _unit_hvps(net, obj, ops, budget):
+    """For ops that are not dense layers: yield (a, b, H[a:b]) = H e_w for parameters w in a..b-1 of
+    each op, by the R-operator, as many unit directions at once as the budget allows."""
     W = net.n_params
     step = max(1, int(budget // max(1, 2 * W + 4 * obj.B * sum(net.widths))))
     for j in ops:
@@ -186,8 +187,13 @@ def _hvp_rows(H, net, obj, ops, scale, budget):
             b = min(a + step, stop)
             V = np.zeros((b - a, W), dtype=net.dtype)
             V[np.arange(b - a), np.arange(a, b)] = 1
-            Hv = obj.hvp(V)
-            H[a:b] += Hv * scale if scale != 1 else Hv
+            yield a, b, obj.hvp(V)
+
+
+def _hvp_rows(H, net, obj, ops, scale, budget):
+    """Rows of ops that are not dense layers: H e_w for each of their parameters, by the R-operator."""
+    for a, b, Hv in _unit_hvps(net, obj, ops, budget):
+        H[a:b] += Hv * scale if scale != 1 else Hv
 
 
 def hessian_matrix(obj, budget=None):
@@ -299,15 +305,8 @@ def hessian_diagonal(obj, budget=None):
                     # H[(j,i),(j,i)] = sum_n M_{n,jj} x_{n,i}^2 ;  H[b_j, b_j] = sum_n M_{n,jj}
                     diag[P.off + u0 * P.n_in:P.off + u1 * P.n_in] += (Mjj @ (x * x)).ravel()
                     diag[P.off + P.nW + u0:P.off + P.nW + u1] += Mjj.sum(axis=1)
-        if others:
-            step = max(1, int(budget // max(1, 2 * W + 4 * n * sum(net.widths))))
-            for j in others:
-                start, stop = int(net.offsets[j]), int(net.offsets[j + 1])
-                for a in range(start, stop, step):
-                    b = min(a + step, stop)
-                    V = np.zeros((b - a, W), dtype=net.dtype)
-                    V[np.arange(b - a), np.arange(a, b)] = 1
-                    diag[a:b] += o.hvp(V)[np.arange(b - a), np.arange(a, b)] * scale
+        for a, b, Hv in _unit_hvps(net, o, others, budget):
+            diag[a:b] += Hv[np.arange(b - a), np.arange(a, b)] * scale
     if obj.l2:
         diag += obj.l2 * net.reg_mask
     return diag
