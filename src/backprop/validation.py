@@ -110,9 +110,7 @@ def check_seed(seed, name: str = "seed", generator: bool = True):
     """
     if seed is None:
         return None
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)):
-        if seed < 0:
-            raise ConfigError(f"{name} must be >= 0; got {seed!r}")
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)) and seed >= 0:
         return int(seed)
     if generator and isinstance(seed, np.random.Generator):
         return seed
@@ -134,7 +132,8 @@ def check_matrix_size(n: int, dtype, max_bytes, what: str, hint: str, copies: in
     need = int(copies) * int(n) * int(n) * np.dtype(dtype).itemsize
     if need > max_bytes:
         raise MemoryLimitError(
-            f"{what} for {n} parameters needs {_bytes(need)} ({copies} x {n} x {n} {np.dtype(dtype).name}), "
+            f"{what} for {n} parameters needs {need} bytes = {_bytes(need)} ({copies} x {n} x {n} "
+            f"{np.dtype(dtype).name}), "
             f"more than the limit max_bytes={_bytes(max_bytes)}; {hint}, or pass max_bytes=None "
             "(or a larger number of bytes) to build it anyway")
 

@@ -284,6 +284,22 @@ def hessian(net, loss, X, T, max_bytes=MAX_MATRIX_BYTES):
     return hessian_matrix(Objective(net, loss, X, T))
 
 
+def weighted_squares(M, x):
+    """sum_n M[j, n] x[n, i]^2 as a (J, d) array, without forming x^2.
+
+    x^2 overflows for |x| > 1e154 even where M is 0 (a saturated unit: f' = 0) and the product is 0;
+    0 * inf would then be NaN. With s_i = max_n |x_{n,i}| the sum is (sum_n M[j, n] (x_{n,i} / s_i)^2) s_i^2,
+    whose first factor cannot overflow; it is scaled back only where it is not zero. Entries whose true value
+    exceeds the largest float come out as inf, the others finite.
+    """
+    s = np.abs(x).max(axis=0)
+    s[s == 0] = 1
+    u = x / s
+    r = M @ (u * u)
+    with np.errstate(over="ignore"):
+        return np.where(r == 0, 0, (r * s) * s)
+
+
 def hessian_diagonal(obj, budget=None):
     """diag(H) for a validated Objective: only the (p, p) blocks' diagonals M_jj x_i^2, no W x W matrix."""
     net = obj.net
@@ -315,7 +331,7 @@ def hessian_diagonal(obj, budget=None):
                     Mjj = tadj[P.out][r0 + units - u0, :, units] * scale     # M_{n,jj}, (J, n)
                     x = o.values[P.inp]
                     # H[(j,i),(j,i)] = sum_n M_{n,jj} x_{n,i}^2 ;  H[b_j, b_j] = sum_n M_{n,jj}
-                    diag[P.off + u0 * P.n_in:P.off + u1 * P.n_in] += (Mjj @ (x * x)).ravel()
+                    diag[P.off + u0 * P.n_in:P.off + u1 * P.n_in] += weighted_squares(Mjj, x).ravel()
                     diag[P.off + P.nW + u0:P.off + P.nW + u1] += Mjj.sum(axis=1)
         for a, b, Hv in _unit_hvps(net, o, others, budget):
             diag[a:b] += Hv[np.arange(b - a), np.arange(a, b)] * scale
