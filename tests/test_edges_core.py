@@ -503,6 +503,22 @@ def test_bad_seeds_are_a_config_error_naming_what_is_expected(call, seed):
         call(seed)
 
 
+@pytest.mark.parametrize("seed", [1.5, "x", -1])
+def test_estimators_refuse_bad_random_states_with_a_value_error(seed):
+    from backprop.sklearn import MLPClassifier
+    X, y = np.random.default_rng(0).normal(size=(10, 2)), np.arange(10) % 2
+    with pytest.raises(ValueError, match="random_state"):
+        MLPClassifier(random_state=seed, max_iter=2).fit(X, y)
+
+
+def test_a_bad_seed_in_train_changes_nothing():
+    net = bp.MLP([2, 3, 2], seed=0)
+    before = net.params.copy()
+    with pytest.raises(ConfigError, match="seed"):
+        bp.train(net, "cross_entropy", np.ones((4, 2)), [0, 1, 0, 1], epochs=2, seed=2.5, verbose=False)
+    assert np.array_equal(net.params, before)
+
+
 def test_good_seeds_still_work():
     assert np.array_equal(bp.MLP([2, 3, 2], seed=np.int64(3)).params, bp.MLP([2, 3, 2], seed=3).params)
     bp.MLP([2, 3, 2], seed=None)
