@@ -159,6 +159,20 @@ def test_loss_of_any_graph_is_the_loss_of_predict_and_its_gradient_the_differenc
     numeric = np.array([(E(w + h * e) - E(w - h * e)) / (2 * h) for e in np.eye(net.n_params)])
     scale = max(1.0, np.abs(numeric).max())
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-6 * scale)
+    # the second-order sweeps start at the same node: the Hessian is the differences of that gradient
+    def g(wk):
+        old = net.params.copy()
+        net.params[:] = wk
+        try:
+            return bp.loss_and_grad(net, loss, X, T)[1]
+        finally:
+            net.params[:] = old
+
+    H = bp.hessian(net, loss, X, T)
+    numeric_H = np.stack([(g(w + h * e) - g(w - h * e)) / (2 * h) for e in np.eye(net.n_params)], axis=1)
+    np.testing.assert_allclose(H, numeric_H, rtol=1e-4, atol=1e-5 * max(1.0, np.abs(numeric_H).max()))
+    v = rng.normal(size=net.n_params)
+    np.testing.assert_allclose(bp.hvp(net, loss, X, T, v), H @ v, rtol=1e-9, atol=1e-11 * max(1.0, np.abs(H).max()))
 
 
 # ---- 2. a softmax over one unit ----------------------------------------------------------------------
@@ -477,6 +491,18 @@ def test_neuron_backprop_offers_the_per_instance_deltas_beside_the_batch_adjoint
     Y = net.predict(X)
     np.testing.assert_allclose(npass.dEn_dx[:, o1], Y[:, 0] - (y == 0), rtol=1e-12, atol=1e-15)
     assert set(npass.node_deltas()) == set(npass.names)
+
+
+def test_full_batch_training_on_a_summed_loss_steps_along_the_summed_gradient():
+    rng = np.random.default_rng(3)
+    X, T = rng.normal(size=(6, 2)), rng.normal(size=(6, 1))
+    net = bp.MLP([2, 3, 1], hidden="tanh", output="identity", seed=0)
+    total = bp.get_loss("l2", reduction="sum")
+    w0 = net.params.copy()
+    E0, g0 = bp.loss_and_grad(net, total, X, T)
+    hist = bp.train(net, total, X, T, optimizer="gd", lr=0.01, epochs=1, verbose=False, shuffle=False)
+    np.testing.assert_allclose(net.params, w0 - 0.01 * g0, rtol=1e-13, atol=1e-15)
+    assert hist.records[0]["loss"] == pytest.approx(E0, rel=1e-12)
 
 
 def test_an_unknown_reduction_is_refused():
