@@ -303,6 +303,12 @@ def test_targets_that_are_not_real_numbers_are_refused(kind, loss, good):
             call()
 
 
+def test_inputs_beyond_the_float32_range_are_named():
+    net = bp.MLP([2, 3, 2], seed=0, dtype=np.float32)
+    with pytest.raises(InputError, match=r"X\[0, 1\] = 1e\+300 exceeds the range of the network's dtype float32"):
+        net.predict(np.array([[0.0, 1e300]]))
+
+
 def test_complex_sample_weights_are_refused():
     from backprop.validation import check_sample_weight
     with pytest.raises(InputError, match="sample_weight must be numeric"):

@@ -81,12 +81,15 @@ def check_X(X, n_features: int, dtype, name: str = "X") -> np.ndarray:
     if arr.shape[1] != n_features:
         raise InputError(f"{name} has {arr.shape[1]} columns; the network expects {n_features} input features")
     with np.errstate(over="ignore"):
-        arr = np.ascontiguousarray(arr, dtype=dtype)
-    if not all_finite(arr):
-        bad = np.argwhere(~np.isfinite(arr))[0]
+        cast = np.ascontiguousarray(arr, dtype=dtype)
+    if not all_finite(cast):
+        bad = np.argwhere(~np.isfinite(cast))[0]
+        if np.isfinite(arr[bad[0], bad[1]]):
+            raise InputError(f"{name}[{bad[0]}, {bad[1]}] = {float(arr[bad[0], bad[1]])!r} exceeds the range of "
+                             f"the network's dtype {np.dtype(dtype).name}; scale the inputs or use float64")
         raise InputError(f"{name} contains NaN or inf (first at row {bad[0]}, column {bad[1]}); "
                          "every input must be finite")
-    return arr
+    return cast
 
 
 def check_sample_weight(w, n_samples: int, dtype) -> np.ndarray:
