@@ -13,6 +13,10 @@ class ConfigError(ValueError):
     """Bad configuration: unknown activation or loss name, sizes < 1, bad option value."""
 
 
+class MemoryLimitError(ConfigError):
+    """A request whose result would exceed a memory limit (e.g. a W x W matrix): refused before allocating."""
+
+
 class FileFormatError(ValueError):
     """A saved model, CSV or IDX file that is missing, malformed or truncated."""
 

@@ -3,7 +3,13 @@
 The training loss is the mean over the batch of the per-instance divergence,
 plus (lambda / 2) ||W||^2 over the weights (not biases) when ``l2`` > 0:
 
-    Loss = 1/B sum_n Div(Y_n, d_n) + lambda/2 sum_k ||W_k||^2
+    Loss = 1/B sum_n Div(Y_n, d_n) + lambda/2 sum_k ||W_k||^2      (reduction="mean", the default)
+
+or, with ``reduction="sum"``, the notes' E = sum_n E_n, E_n = Div(Y_n, d_n):
+
+    Loss = sum_n Div(Y_n, d_n) + lambda/2 sum_k ||W_k||^2          (reduction="sum")
+
+Every derivative (gradient, Hessian, Hessian-vector products, Gauss-Newton) is of this Loss.
 
 Each loss gives, per instance, the divergence, its gradient dDiv/dY and its
 Hessian-vector product (d2Div/dY2) R{Y}. When softmax meets cross-entropy or
@@ -17,12 +23,13 @@ from scipy.special import expit, xlogy
 
 from .errors import ConfigError, InputError
 from .ops.softmax import log_softmax, log_sum_exp_shifted, softmax
+from .validation import as_numeric
+
+REDUCTIONS = ("mean", "sum")
 
 
 def _as_targets(T, B, c, dtype, what):
-    T = np.asarray(T)
-    if T.dtype.kind not in "biuf":
-        raise InputError(f"targets must be numeric; got an array of dtype {T.dtype}")
+    T = as_numeric(T, "targets", f"({B}, {c})" + (f" or ({B},)" if c == 1 else ""))
     if T.ndim == 1 and c == 1:
         T = T.reshape(-1, 1)
     if T.shape != (B, c):
@@ -41,11 +48,18 @@ class Loss:
     #: name of the output activation whose logits this loss can take directly
     fuses_with = None
 
-    def __init__(self, l2: float = 0.0):
-        l2 = float(l2)
+    def __init__(self, l2: float = 0.0, reduction: str = "mean"):
+        try:
+            l2 = float(l2)
+        except (TypeError, ValueError):
+            raise ConfigError(f"l2 regularisation strength must be a finite number >= 0; got {l2!r}") from None
         if not np.isfinite(l2) or l2 < 0:
             raise ConfigError(f"l2 regularisation strength must be a finite number >= 0; got {l2}")
+        if reduction not in REDUCTIONS:
+            raise ConfigError(f"reduction must be 'mean' (1/B sum_n Div_n) or 'sum' (sum_n Div_n); "
+                              f"got {reduction!r}")
         self.l2 = l2
+        self.reduction = reduction
 
     def prepare(self, T, B, c, dtype):
         """Validate targets against a batch of B outputs of width c; return them as (B, c) arrays."""
@@ -84,6 +98,8 @@ class Loss:
         cfg = {"name": self.name}
         if self.l2:
             cfg["l2"] = self.l2
+        if self.reduction != "mean":
+            cfg["reduction"] = self.reduction
         return cfg
 
     def __repr__(self):
@@ -117,8 +133,8 @@ class BinaryCrossEntropy(Loss):
     name = "bce"
     fuses_with = "sigmoid"
 
-    def __init__(self, l2=0.0, kl=False):
-        super().__init__(l2)
+    def __init__(self, l2=0.0, kl=False, reduction="mean"):
+        super().__init__(l2, reduction)
         self.kl = bool(kl)
 
     def prepare(self, T, B, c, dtype):
@@ -155,7 +171,7 @@ class _SigmoidBCE(Loss):
     """BCE evaluated on the logits z of a sigmoid output: Div = softplus(z) - d z;  dDiv/dz = sigmoid(z) - d."""
 
     def __init__(self, base: BinaryCrossEntropy):
-        super().__init__(base.l2)
+        super().__init__(base.l2, base.reduction)
         self.base, self.name = base, base.name
 
     def div(self, z, d):
@@ -184,8 +200,8 @@ class CrossEntropy(Loss):
     name = "cross_entropy"
     fuses_with = "softmax"
 
-    def __init__(self, l2=0.0, label_smoothing=0.0, kl=False):
-        super().__init__(l2)
+    def __init__(self, l2=0.0, label_smoothing=0.0, kl=False, reduction="mean"):
+        super().__init__(l2, reduction)
         eps = float(label_smoothing)
         if not np.isfinite(eps) or eps < 0:
             raise ConfigError(f"label_smoothing must be a finite number >= 0; got {label_smoothing}")
@@ -195,9 +211,7 @@ class CrossEntropy(Loss):
         eps = self.label_smoothing
         if c > 1 and eps * (c - 1) >= 1:
             raise ConfigError(f"label_smoothing={eps} is too large for {c} classes; it must be < 1/{c - 1}")
-        T = np.asarray(T)
-        if T.dtype.kind not in "biuf":
-            raise InputError(f"targets must be numeric; got an array of dtype {T.dtype}")
+        T = as_numeric(T, "targets", f"({B},) class labels or ({B}, {c})")
         if T.ndim == 1 and c > 1:      # integer class labels
             if T.shape[0] != B:
                 raise InputError(f"cross_entropy labels must have shape ({B},) or ({B}, {c}); got {T.shape}")
@@ -252,7 +266,7 @@ class _SoftmaxCrossEntropy(Loss):
     """
 
     def __init__(self, base: CrossEntropy):
-        super().__init__(base.l2)
+        super().__init__(base.l2, base.reduction)
         self.base, self.name = base, base.name
 
     def div(self, z, d):
@@ -314,7 +328,7 @@ class _ExpPoisson(Loss):
     """Poisson deviance on the logits z of an exp output: Div = e^z - d z + d log d - d;  dDiv/dz = e^z - d."""
 
     def __init__(self, base):
-        super().__init__(base.l2)
+        super().__init__(base.l2, base.reduction)
         self.base, self.name = base, base.name
 
     def div(self, z, d):
@@ -342,7 +356,9 @@ def get_loss(spec, **options) -> Loss:
     ----------
     spec : str, dict or Loss
     **options
-        ``l2``, ``label_smoothing`` (cross_entropy), ``kl`` (bce, cross_entropy).
+        ``l2``, ``label_smoothing`` (cross_entropy), ``kl`` (bce, cross_entropy), and for every loss
+        ``reduction``: ``"mean"`` (default, E = 1/B sum_n Div_n + lambda/2 ||W||^2) or ``"sum"``
+        (the notes' E = sum_n E_n + lambda/2 ||W||^2).
 
     Returns
     -------

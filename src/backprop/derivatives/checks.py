@@ -7,6 +7,7 @@ import numpy as np
 
 from ..engine.objective import Objective
 from ..errors import ConfigError
+from ..validation import check_positive, check_seed
 
 
 @dataclass
@@ -88,11 +89,18 @@ def default_tol(dtype):
     return 1e-6 if np.dtype(dtype) == np.float64 else 2e-2
 
 
+def check_options(eps, tol, floor, seed):
+    """Validate the options shared by the checks: eps finite > 0, tol finite >= 0, floor finite > 0 (each
+    or None), seed None or an integer >= 0. Returns them (floats where given)."""
+    return (check_positive(eps, "eps"), check_positive(tol, "tol", allow_zero=True),
+            check_positive(floor, "floor"), check_seed(seed, generator=False))
+
+
 def pick_indices(n_total, n, seed):
+    if n is not None and (not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1):
+        raise ConfigError(f"n must be a positive integer or None; got {n!r}")
     if n is None or n >= n_total:
         return np.arange(n_total)
-    if not isinstance(n, (int, np.integer)) or n < 1:
-        raise ConfigError(f"n must be a positive integer or None; got {n!r}")
     return np.sort(np.random.default_rng(seed).choice(n_total, size=int(n), replace=False))
 
 
@@ -150,6 +158,7 @@ def check_gradient(net, loss, X, T, eps=None, n=None, tol=None, seed=0, order=2,
     """
     if order not in (2, 4):
         raise ConfigError(f"order must be 2 or 4; got {order!r}")
+    eps, tol, floor, seed = check_options(eps, tol, floor, seed)
     obj = Objective(net, loss, X, T)
     analytic = obj.gradient()
     eps = default_eps(net.dtype, order) if eps is None else float(eps)

@@ -2,6 +2,7 @@
 
     G = 1/B sum_n J_n^T (d2Div/dz2)_n J_n + lambda I_W,     J_n = dz_n/dw
 
+(without the 1/B for a loss with reduction="sum"),
 where z is the node at which the loss is evaluated (the logits for softmax + cross-entropy and
 sigmoid + bce, otherwise the output y). It keeps the outer-product term of the Hessian and drops
 the terms delta * d2z/dw2, so it is positive semi-definite for the convex heads (squared error,
@@ -14,19 +15,22 @@ import numpy as np
 from ..engine import passes
 from ..engine.objective import Objective
 from ..engine.passes import as_directions
+from ..validation import MAX_MATRIX_BYTES, check_matrix_size
 from .hessian import MIN_BUDGET, add_l2_diagonal, mirror_upper
 from .hvp import check_vectors
 from .jacobian import batch_slices, param_jacobian
 
 
 def _head_products(obj, sl, J):
-    """J (n, c, W) at the loss node for the samples ``sl``; return A = (d2Div/dz2) J / B as (n*c, W)."""
+    """J (n, c, W) at the loss node for the samples ``sl``; return A = scale (d2Div/dz2) J as (n*c, W),
+    scale the per-instance factor of the loss (1/B for the mean, 1 for the sum)."""
     n, c, W = J.shape
     z, D = obj.values[obj.seed_node][sl], obj.D[sl]
     A = obj.head.hvp(z, D, J.transpose(2, 0, 1))          # directions are the W columns: (W, n, c)
     # a new array in any case: a loss's hvp may hand back its argument (the squared error does)
     out = np.empty((n, c, W), dtype=J.dtype)
-    np.multiply(A.transpose(1, 2, 0), 1.0 / obj.B, out=out)
+    scale = obj.instance_scale(sl)
+    np.multiply(A.transpose(1, 2, 0), scale if np.ndim(scale) == 0 else scale[:, :, None], out=out)
     return out.reshape(n * c, W)
 
 
@@ -45,7 +49,7 @@ def gauss_newton_matrix(obj, budget=None):
     return G
 
 
-def gauss_newton(net, loss, X, T):
+def gauss_newton(net, loss, X, T, max_bytes=MAX_MATRIX_BYTES):
     """Generalised Gauss-Newton matrix G = 1/B sum_n J_n^T (d2Div/dz2) J_n + lambda (on the weights).
 
     J_n is the Jacobian of the loss node z (logits for fused softmax/sigmoid heads, else the output)
@@ -60,12 +64,17 @@ def gauss_newton(net, loss, X, T):
     X : array-like of shape (B, d)
     T : array-like
         Targets, as for ``loss_and_grad``.
+    max_bytes : int or None
+        Refuse (MemoryLimitError, before any work) when the W x W result would need more bytes; default
+        2 GiB (``backprop.validation.MAX_MATRIX_BYTES``). None: no limit.
 
     Returns
     -------
     ndarray of shape (n_params, n_params)
         Exactly symmetric.
     """
+    check_matrix_size(net.n_params, net.dtype, max_bytes, "the Gauss-Newton matrix",
+                      "use bp.gnvp (products G v, O(W) memory) or bp.gauss_newton_diag (the diagonal) instead")
     return gauss_newton_matrix(Objective(net, loss, X, T))
 
 

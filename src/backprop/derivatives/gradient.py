@@ -24,7 +24,8 @@ def loss_and_grad(net, loss, X, T):
     Returns
     -------
     value : float
-        Mean divergence over the batch plus lambda/2 ||W||^2.
+        Mean divergence over the batch (their sum for a loss with ``reduction="sum"``) plus
+        lambda/2 ||W||^2.
     grad : ndarray of shape (n_params,)
         dE/dw in the order of ``net.params``.
     """
@@ -34,8 +35,37 @@ def loss_and_grad(net, loss, X, T):
 
 
 def backprop(net, loss, X, T):
-    """Run the forward and backward pass and return the Objective, with every node's value
-    (``obj.values``) and every node's adjoint dE/d(node) (``obj.adjoints``), for inspection."""
+    """Run the forward and backward pass and return the Objective, for inspection.
+
+    Parameters
+    ----------
+    net, loss, X, T
+        As for ``loss_and_grad``.
+
+    Returns
+    -------
+    Objective
+        With
+
+        * ``obj.values[i]``: node i's value, (B, width);
+        * ``obj.deltas[i]``: the per-instance deltas dE_n/d(node i), (B, width), row n for instance n
+          alone, E_n = Div(y_n, t_n), exactly the notes' delta_n (no 1/B, whichever the reduction);
+        * ``obj.adjoints[i]``: dE/d(node i) for the batch objective E (row n is ``obj.scale`` times
+          delta_n: delta_n / B for the default mean, delta_n for ``reduction="sum"``), the quantities
+          whose products with the node inputs, summed over the batch, are the gradient;
+        * ``obj.grad``: dE/dw, ``obj.value()``: E.
+
+        Entries are None for nodes the loss does not depend on.
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 3, 1], hidden="tanh", output="identity", seed=0)
+    >>> obj = bp.backprop(net, "l2", np.ones((4, 2)), np.zeros(4))
+    >>> bool(np.allclose(obj.adjoints[-1], obj.deltas[-1] / 4))
+    True
+    """
     obj = Objective(net, loss, X, T)
     obj.grad = obj.gradient(need_input=True)
+    obj.deltas = obj.instance_deltas()
     return obj

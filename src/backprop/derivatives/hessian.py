@@ -20,7 +20,8 @@ the forward tangent at a^p with the identity (one direction per unit j) makes th
 compute dx^q/da^p_j at every later layer, and the backward sweep of second-order terms (each op's
 ``vjp_tangent``: h''(a) delta-terms and h'(a) h'(a') w w' M-terms, the softmax's own second-order
 terms for vector activations) then yields R_j{delta^q} = M^{qp}_{:,j} at every layer q.
-The adjoints already contain the 1/B of the batch mean, so the blocks need no further scaling;
+The adjoints already contain the per-instance factor of the loss (1/B for the mean, 1 for the sum),
+so the blocks need no further scaling;
 lambda is added to the diagonal of the weights for the L2 term.
 
 Ops with parameters that are not dense layers get their rows from Hessian-vector products with
@@ -34,7 +35,11 @@ import numpy as np
 
 from ..engine import passes
 from ..engine.objective import Objective
+from ..validation import MAX_MATRIX_BYTES, check_matrix_size
 from .jacobian import is_dense
+
+HESSIAN_HINT = ("use bp.hvp (Hessian-vector products, O(W) memory) or bp.hessian_diag (the diagonal) "
+                "instead")
 
 #: working memory of the sweeps and products, in elements, at least this much (512 kB in float64)
 MIN_BUDGET = 1 << 16
@@ -213,9 +218,10 @@ def hessian_matrix(obj, budget=None):
     for s in range(0, B, Bc):
         sl = slice(s, min(s + Bc, B))
         n = sl.stop - sl.start
-        o = Objective(net, obj.loss, obj.X[sl], obj.D[sl], l2=0.0, validate=False)   # L2 added once below
+        # the chunk keeps the batch's per-instance factors (1/B, 1, ...); L2 is added once below
+        o = Objective(net, obj.loss, obj.X[sl], obj.D[sl], l2=0.0, validate=False, scale=obj.instance_scale(sl))
         o.gradient()
-        scale = n / B                                      # the chunk's adjoints carry 1/n, H wants 1/B
+        scale = 1
         if layers:
             # C and a scratch term for the products, reused; the sweeps' tangents get the rest of the budget
             group = min(GROUP_ELEMENTS, budget // 4)
@@ -241,7 +247,7 @@ def hessian_matrix(obj, budget=None):
     return H
 
 
-def hessian(net, loss, X, T):
+def hessian(net, loss, X, T, max_bytes=MAX_MATRIX_BYTES):
     """Exact Hessian of the training loss with respect to all weights and biases.
 
     E(w) = 1/B sum_n Div(y_n, t_n) + lambda/2 ||W||^2, with every weight and bias relabelled by
@@ -256,6 +262,10 @@ def hessian(net, loss, X, T):
     X : array-like of shape (B, d)
     T : array-like
         Targets, as for ``loss_and_grad``.
+    max_bytes : int or None
+        Refuse (MemoryLimitError, before any work) when the W x W result would need more bytes; default
+        2 GiB (``backprop.validation.MAX_MATRIX_BYTES``, a float64 Hessian of 16384 parameters). None: no
+        limit.
 
     Returns
     -------
@@ -270,7 +280,24 @@ def hessian(net, loss, X, T):
     >>> H.shape, bool((H == H.T).all())
     ((13, 13), True)
     """
+    check_matrix_size(net.n_params, net.dtype, max_bytes, "the Hessian", HESSIAN_HINT)
     return hessian_matrix(Objective(net, loss, X, T))
+
+
+def weighted_squares(M, x):
+    """sum_n M[j, n] x[n, i]^2 as a (J, d) array, without forming x^2.
+
+    x^2 overflows for |x| > 1e154 even where M is 0 (a saturated unit: f' = 0) and the product is 0;
+    0 * inf would then be NaN. With s_i = max_n |x_{n,i}| the sum is (sum_n M[j, n] (x_{n,i} / s_i)^2) s_i^2,
+    whose first factor cannot overflow; it is scaled back only where it is not zero. Entries whose true value
+    exceeds the largest float come out as inf, the others finite.
+    """
+    s = np.abs(x).max(axis=0)
+    s[s == 0] = 1
+    u = x / s
+    r = M @ (u * u)
+    with np.errstate(over="ignore"):
+        return np.where(r == 0, 0, (r * s) * s)
 
 
 def hessian_diagonal(obj, budget=None):
@@ -286,9 +313,10 @@ def hessian_diagonal(obj, budget=None):
     for s in range(0, B, Bc):
         sl = slice(s, min(s + Bc, B))
         n = sl.stop - sl.start
-        o = Objective(net, obj.loss, obj.X[sl], obj.D[sl], l2=0.0, validate=False)   # L2 added once below
+        # the chunk keeps the batch's per-instance factors (1/B, 1, ...); L2 is added once below
+        o = Objective(net, obj.loss, obj.X[sl], obj.D[sl], l2=0.0, validate=False, scale=obj.instance_scale(sl))
         o.gradient()
-        scale = n / B
+        scale = 1
         if layers:
             for chunk in _unit_chunks(layers, per * n, budget):
                 segs = _segments(chunk)
@@ -303,7 +331,7 @@ def hessian_diagonal(obj, budget=None):
                     Mjj = tadj[P.out][r0 + units - u0, :, units] * scale     # M_{n,jj}, (J, n)
                     x = o.values[P.inp]
                     # H[(j,i),(j,i)] = sum_n M_{n,jj} x_{n,i}^2 ;  H[b_j, b_j] = sum_n M_{n,jj}
-                    diag[P.off + u0 * P.n_in:P.off + u1 * P.n_in] += (Mjj @ (x * x)).ravel()
+                    diag[P.off + u0 * P.n_in:P.off + u1 * P.n_in] += weighted_squares(Mjj, x).ravel()
                     diag[P.off + P.nW + u0:P.off + P.nW + u1] += Mjj.sum(axis=1)
         for a, b, Hv in _unit_hvps(net, o, others, budget):
             diag[a:b] += Hv[np.arange(b - a), np.arange(a, b)] * scale

@@ -11,16 +11,12 @@ import numpy as np
 from ..engine.objective import Objective
 from ..engine.passes import as_directions
 from ..errors import InputError
+from ..validation import as_numeric
 
 
 def check_vectors(v, n_params, dtype, name="v"):
     """Validate directions: (n_params,) or (n_params, m), finite numbers; return them as an array of dtype."""
-    try:
-        arr = np.asarray(v)
-    except (TypeError, ValueError) as e:
-        raise InputError(f"{name} must be a numeric array of shape ({n_params},) or ({n_params}, m): {e}") from None
-    if arr.dtype.kind not in "biuf":
-        raise InputError(f"{name} must hold numbers; got an array of dtype {arr.dtype}")
+    arr = as_numeric(v, name, f"({n_params},) or ({n_params}, m)")
     if arr.ndim not in (1, 2) or arr.shape[0] != n_params or (arr.ndim == 2 and arr.shape[1] == 0):
         raise InputError(f"{name} must have shape ({n_params},) or ({n_params}, m) with m >= 1, "
                          f"one entry per parameter; got shape {arr.shape}")
@@ -31,7 +27,8 @@ def check_vectors(v, n_params, dtype, name="v"):
 
 
 def hvp(net, loss, X, T, v):
-    """Exact Hessian-vector product H v of the training loss, by the R-operator.
+    """Exact Hessian-vector product H v of the training loss (mean or, with ``reduction="sum"``, summed
+    over the batch), by the R-operator.
 
     One forward pass, one backward pass, one forward sweep of directional derivatives and one
     backward sweep of their second-order terms: about the cost of 3 gradient evaluations, for

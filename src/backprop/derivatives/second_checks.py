@@ -16,8 +16,9 @@ import numpy as np
 from ..engine.objective import Objective
 from ..errors import ConfigError
 from ..validation import check_X
-from .checks import (central_difference, default_eps, default_tol, make_report, param_perturber, pick_indices,
-                     rounding_noise, scaled_floor)
+from ..validation import MAX_MATRIX_BYTES, check_matrix_size
+from .checks import (central_difference, check_options, default_eps, default_tol, make_report, param_perturber,
+                     pick_indices, rounding_noise, scaled_floor)
 from .hessian import hessian_matrix
 from .jacobian import input_jacobian
 
@@ -53,6 +54,7 @@ def check_jacobian(net, X, eps=None, tol=None, order=2, floor=None):
     CheckReport
     """
     _check_order(order)
+    eps, tol, floor, _ = check_options(eps, tol, floor, None)
     X = check_X(X, net.n_inputs, net.dtype)
     analytic = input_jacobian(net, X)
     eps = default_eps(net.dtype, order) if eps is None else float(eps)
@@ -95,7 +97,8 @@ def _pairs(W, n, seed):
     return a, b
 
 
-def check_hessian(net, loss, X, T, method="mixed", eps=None, n=None, tol=None, seed=0, order=2, floor=None):
+def check_hessian(net, loss, X, T, method="mixed", eps=None, n=None, tol=None, seed=0, order=2, floor=None,
+                  max_bytes=MAX_MATRIX_BYTES):
     """Compare the exact (backpropagated) Hessian with finite differences.
 
     Parameters
@@ -124,6 +127,9 @@ def check_hessian(net, loss, X, T, method="mixed", eps=None, n=None, tol=None, s
         Order of the finite-difference error.
     floor : float, optional
         Magnitude below which errors are measured absolutely (default: see CheckReport).
+    max_bytes : int or None
+        The check forms the exact W x W Hessian: refuse (MemoryLimitError, before any work) when it would
+        need more bytes; default 2 GiB, None for no limit.
 
     Returns
     -------
@@ -132,6 +138,9 @@ def check_hessian(net, loss, X, T, method="mixed", eps=None, n=None, tol=None, s
     _check_order(order)
     if method not in ("fd4", "mixed"):
         raise ConfigError(f"method must be 'fd4' or 'mixed'; got {method!r}")
+    eps, tol, floor, seed = check_options(eps, tol, floor, seed)
+    check_matrix_size(net.n_params, net.dtype, max_bytes, "check_hessian (it forms the exact Hessian)",
+                      "check Hessian-vector products (bp.hvp) against differences of gradients instead")
     obj = Objective(net, loss, X, T)
     H = hessian_matrix(obj)
     W = net.n_params

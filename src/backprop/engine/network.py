@@ -20,13 +20,17 @@ from ..ops.base import Op
 from ..ops.dense import Dense
 from ..ops.elementwise import Elementwise
 from ..ops.softmax import Softmax
-from ..validation import check_X
+from ..validation import check_seed, check_X
 
 _DTYPES = (np.float32, np.float64)
 
 
 def _check_dtype(dtype):
-    dt = np.dtype(dtype)
+    try:
+        dt = np.dtype(dtype)
+    except (TypeError, ValueError):
+        raise ConfigError(f"dtype must be float32 or float64 (np.float32, np.float64 or their names); "
+                          f"got {dtype!r}") from None
     if dt.type not in _DTYPES:
         raise ConfigError(f"dtype must be float32 or float64; got {dt}")
     return dt
@@ -53,12 +57,23 @@ class Network:
     def __init__(self, n_inputs, ops, inputs=None, seed=0, dtype=np.float64, params=None):
         if not isinstance(n_inputs, (int, np.integer)) or isinstance(n_inputs, bool) or n_inputs < 1:
             raise ConfigError(f"the number of inputs must be an integer >= 1; got {n_inputs!r}")
+        try:
+            ops = list(ops)
+        except TypeError:
+            raise ConfigError(f"ops must be a list of operations; got {ops!r}") from None
         if not ops:
             raise ConfigError("a network needs at least one operation")
         self.dtype = _check_dtype(dtype)
+        seed = check_seed(seed)
         self.n_inputs = int(n_inputs)
         self.ops: list[Op] = list(ops)
-        self.inputs = [tuple(ix) for ix in inputs] if inputs is not None else [(i,) for i in range(len(ops))]
+        try:
+            self.inputs = ([tuple(int(i) if isinstance(i, (int, np.integer)) and not isinstance(i, bool) else i
+                                  for i in ix) for ix in inputs]
+                           if inputs is not None else [(i,) for i in range(len(ops))])
+        except TypeError:
+            raise ConfigError(f"inputs must list, for every operation, a tuple of the nodes it reads; "
+                              f"got {inputs!r}") from None
         self._check_graph()
         # parameter layout: op j owns params[offsets[j]:offsets[j+1]], one (start, stop, shape) per array
         sizes = [op.n_params for op in self.ops]
@@ -94,6 +109,8 @@ class Network:
             if len(ix) != op.arity:
                 raise ConfigError(f"node {node} ({op.describe()}) takes {op.arity} input(s); got {len(ix)}")
             for i in ix:
+                if not isinstance(i, int):
+                    raise ConfigError(f"node {node} reads {i!r}; nodes are integers 0..{node - 1}")
                 if not 0 <= i < node:
                     raise ConfigError(f"node {node} reads node {i}; a node may only read earlier nodes 0..{node - 1}")
             for k, i in enumerate(ix):
@@ -112,6 +129,16 @@ class Network:
     @property
     def n_outputs(self) -> int:
         return self.widths[-1]
+
+    @property
+    def head_input(self) -> int:
+        """The node the output op reads (its input z when the output op is an activation).
+
+        A loss fused with the output activation (softmax + cross-entropy, sigmoid + bce, exp + poisson)
+        is evaluated at this node. It is read from the graph, so it holds for any topology: the output
+        op may read any earlier node, with skips and other branches around it.
+        """
+        return self.inputs[-1][0]
 
     @property
     def n_params(self) -> int:
@@ -279,7 +306,10 @@ class MLP(Network):
     """
 
     def __init__(self, sizes, hidden="tanh", output="softmax", seed=0, dtype=np.float64, params=None):
-        sizes = list(sizes) if not isinstance(sizes, (str, bytes)) else sizes
+        try:
+            sizes = list(sizes) if not isinstance(sizes, (str, bytes, dict)) else sizes
+        except TypeError:
+            sizes = sizes       # not iterable: refused just below
         if not isinstance(sizes, list) or len(sizes) < 2:
             raise ConfigError(f"sizes must list at least [n_inputs, n_outputs]; got {sizes!r}")
         for s in sizes:
@@ -316,7 +346,12 @@ def Sequential(n_inputs, layers, seed=0, dtype=np.float64, params=None) -> Netwo
     --------
     >>> net = Sequential(2, [4, "relu", 3, "tanh", 1, "sigmoid"])
     """
-    ops, width = [], int(n_inputs) if isinstance(n_inputs, (int, np.integer)) else n_inputs
+    if not isinstance(n_inputs, (int, np.integer)) or isinstance(n_inputs, bool) or n_inputs < 1:
+        raise ConfigError(f"the number of inputs must be an integer >= 1; got {n_inputs!r}")
+    if isinstance(layers, (str, bytes, dict)) or not hasattr(layers, "__iter__"):
+        raise ConfigError(f"layers must be a list of layer specifications (ints, activation names, ops); "
+                          f"got {layers!r}")
+    ops, width = [], int(n_inputs)
     pending_dense = None
     for spec in layers:
         if isinstance(spec, tuple) and spec and spec[0] == "dense":

@@ -38,7 +38,7 @@ from ..ops.maxunit import MaxUnit
 from ..ops.product import Product
 from ..ops.segments import Segmented
 from ..ops.select import Select
-from ..ops.softmax import Softmax
+from ..ops.softmax import SINGLE_UNIT_MESSAGE, Softmax
 from ..ops.vector import VectorActivation, VectorFunction
 from .network import Network
 from .neuron_layout import neuron_layout, neuron_pass
@@ -257,13 +257,15 @@ class NeuronGraph:
             if spec.act_given:
                 raise ConfigError(f"node {n!r} has activation {spec.act.name!r}; a {kind} group's members must be "
                                   "identity neurons (the group's function is their activation)")
+        if kind == "softmax" and len(names) == 1:
+            raise ConfigError(f"softmax group [{names[0]}]: {SINGLE_UNIT_MESSAGE}")
         gid = len(self._groups)
         for n in names:
             self._nodes[n].group = gid
         self._groups.append(_Group(kind, names, fn))
 
     def softmax_group(self, members) -> None:
-        """Make ``members`` (identity neurons) one softmax: y_k = exp(x_k) / sum_l exp(x_l)."""
+        """Make ``members`` (identity neurons) one softmax: y_k = exp(x_k) / sum_l exp(x_l); 2 or more of them."""
         self._group("softmax", members)
 
     def vector_group(self, members, fn) -> None:

@@ -1,12 +1,22 @@
 """The training objective of one network on one batch: validation, forward pass, loss, and the sweeps.
 
-    E(w) = 1/B sum_n Div(Y_n, d_n) + lambda/2 ||W||^2
+    E(w) = 1/B sum_n Div(Y_n, d_n) + lambda/2 ||W||^2        (the loss's reduction="mean", the default)
+    E(w) = sum_n Div(Y_n, d_n) + lambda/2 ||W||^2            (reduction="sum": the notes' E = sum_n E_n)
 
-or, with sample weights s_n, the weighted mean 1/S sum_n s_n Div(Y_n, d_n) + lambda/2 ||W||^2, S = sum_n s_n.
+or, with sample weights s_n, 1/S sum_n s_n Div(Y_n, d_n) (S = sum_n s_n) or sum_n s_n Div(Y_n, d_n).
+The factor of each instance, dE/dDiv_n (1/B, 1, s_n/S or s_n), is ``scale``.
 
-When the loss fuses with the output activation (softmax + cross_entropy, sigmoid + bce)
-the divergence is evaluated on that activation's input z, and the backward sweep starts
-there with delta = (y - d) / B.
+When the loss fuses with the output activation (softmax + cross_entropy, sigmoid + bce, exp + poisson)
+the divergence is evaluated on that activation's input z, the node the output op reads
+(``net.head_input``, found from the graph, not from its position), and the backward sweep starts
+there with dE/dz = scale * (y - d).
+
+Two kinds of node derivatives come out of the backward sweep, and they are named apart:
+
+* ``adjoints[i]`` = dE/d(node i) for the batch objective E above: row n carries the factor ``scale``
+  (1/B for the mean); summed over the rows against the node's inputs they give the gradient dE/dw.
+* ``instance_deltas()[i]`` = dE_n/d(node i) with E_n = Div(Y_n, d_n), row n for instance n: the notes'
+  per-pattern deltas, the same for either reduction (no 1/B).
 """
 from __future__ import annotations
 
@@ -30,6 +40,8 @@ class Objective:
         Check X and T (False: X is a validated array and T the loss's prepared targets).
     full_forward : bool
         Compute every node (False: stop at the node where the loss is evaluated; ``output`` completes it).
+    scale : float or array (B, 1), optional
+        The per-instance factors dE/dDiv_n, instead of those of this batch (a chunk of a larger batch).
 
     Attributes
     ----------
@@ -38,12 +50,18 @@ class Objective:
     head : Loss
         The loss as applied at ``seed_node`` (the fused form where one exists).
     seed_node : int
-        Node at which the divergence is evaluated (the output, or the logits before it).
+        Node at which the divergence is evaluated: the output, or with a fused head the node the output
+        op reads (``net.head_input``).
+    scale : float or array (B, 1)
+        dE/dDiv_n per instance: 1/B for the mean, 1 for the sum, s_n/S or s_n with sample weights.
+    adjoints : list
+        After ``gradient()``: dE/d(node) of the batch objective (see the module notes).
     values, caches : lists
         Forward-pass values of every node.
     """
 
-    def __init__(self, net, loss, X, T, *, sample_weight=None, l2=None, validate=True, full_forward=True):
+    def __init__(self, net, loss, X, T, *, sample_weight=None, l2=None, validate=True, full_forward=True,
+                 scale=None):
         self.net = net
         self.loss = get_loss(loss)
         # the L2 strength: the loss's own, or ``l2`` for this evaluation only (e.g. scaled per batch)
@@ -57,12 +75,21 @@ class Objective:
             self.D = T
         self.X = X
         self.B = X.shape[0]
-        # per-instance factor of dE/dDiv_n: 1/B, or s_n / S with sample weights
-        self.scale = 1.0 / self.B if sample_weight is None else (sample_weight / sample_weight.sum())[:, None]
+        self.reduction = self.loss.reduction
+        mean = self.reduction == "mean"
+        # per-instance factor dE/dDiv_n: 1/B (mean) or 1 (sum); s_n / S (mean) or s_n (sum) with sample weights
+        if scale is not None:       # given by the caller: a chunk of a larger batch keeps the batch's factors
+            self.scale = scale
+        elif sample_weight is None:
+            self.scale = 1.0 / self.B if mean else 1.0
+        else:
+            self.scale = (sample_weight / sample_weight.sum() if mean else sample_weight)[:, None]
+        self._plain_mean = scale is None and sample_weight is None and mean
         self.sample_weight = sample_weight
         fused = self.loss.fused_head() if self.loss.fuses_with == net.output_activation else None
         self.head = fused or self.loss
-        self.seed_node = len(net.ops) - 1 if fused is not None else len(net.ops)
+        # the fused head reads the node the output op reads, wherever it is in the graph
+        self.seed_node = net.head_input if fused is not None else len(net.ops)
         # with a fused head the last op (softmax or sigmoid) is not needed for E or its derivatives:
         # full_forward=False (hot loops) skips it until someone asks for ``output``
         self.values, self.caches = net.forward_values(X, upto=None if full_forward else self.seed_node)
@@ -97,16 +124,46 @@ class Objective:
         return 0.5 * lam * total
 
     def value(self) -> float:
-        """E(w): mean divergence plus the L2 term."""
+        """E(w): the mean (or sum) of the divergences plus the L2 term."""
         div = self.divergences()
-        if self.sample_weight is None:
-            mean = np.mean(div, dtype=np.float64)
+        if self._plain_mean:
+            total = np.mean(div, dtype=np.float64)
+        elif np.ndim(self.scale) == 0:
+            total = float(self.scale) * np.sum(div, dtype=np.float64)
         else:
-            mean = np.dot(self.scale[:, 0].astype(np.float64), div)
-        return float(mean) + self.regularization()
+            total = np.dot(self.scale[:, 0].astype(np.float64), div)
+        return float(total) + self.regularization()
+
+    def instance_scale(self, rows=None):
+        """``scale`` for the instances ``rows`` (a slice): a float, or an (n, 1) array with sample weights."""
+        if np.ndim(self.scale) == 0 or rows is None:
+            return self.scale
+        return self.scale[rows]
+
+    def instance_deltas(self):
+        """Per-instance deltas: ``d[i]`` = dE_n/d(node i), shape (B, width), E_n = Div(Y_n, d_n).
+
+        The notes' deltas of each pattern n on its own (no 1/B, no sample weight, no L2 term, which does
+        not depend on any node), for every node the loss depends on (None elsewhere). With a fused
+        head, the output node's entry is dDiv_n/dY_n of the plain loss (0 where a target is 0).
+        """
+        net = self.net
+        _, g = self.head.div_grad(self.values[self.seed_node], self.D)
+        deltas = passes.backward(net, self.values, self.caches, self.seed_node, g, grad=None, need_input=True)
+        last = len(net.ops)
+        if self.seed_node != last:
+            deltas[last] = self.output_delta()
+        return deltas
+
+    def output_delta(self):
+        """dDiv_n/dY_n of the plain (unfused) loss at the output, per instance; 0 where a target is 0."""
+        y = self.output
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g = self.loss.grad(y, self.D)
+        return np.where(np.isnan(g), 0, g).astype(self.net.dtype, copy=False)
 
     def seed_adjoint(self):
-        """dE/d(seed node) = (1/B) dDiv/d(seed node)  (s_n / S with sample weights)."""
+        """dE/d(seed node) = scale * dDiv/d(seed node): (1/B) for the mean, 1 for the sum, s_n/S or s_n."""
         self._div, g = self.head.div_grad(self.values[self.seed_node], self.D)
         g *= self.scale
         return g
@@ -130,7 +187,7 @@ class Objective:
         return passes.forward_tangent(self.net, self.values, self.caches, V=V, seeds=seeds, upto=self.seed_node)
 
     def seed_tadjoint(self, tan):
-        """R{dE/d(seed node)} = (1/B) (d2Div/d(seed)^2) R{seed}, or None if R{seed} is zero."""
+        """R{dE/d(seed node)} = scale (d2Div/d(seed)^2) R{seed}, or None if R{seed} is zero."""
         t = tan[self.seed_node]
         if t is None:
             return None

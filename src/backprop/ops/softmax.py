@@ -3,8 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ConfigError
 from .base import Op
 from .registry import register
+
+SINGLE_UNIT_MESSAGE = ("a softmax over a single unit is the constant 1 (its loss and gradient are 0, nothing can "
+                       "be learned); for one output use the sigmoid with the 'bce' loss (binary classification) "
+                       "or the identity with the 'l2' loss (regression), e.g. bp.MLP([d, h, 1], "
+                       "output='sigmoid'); a softmax needs 2 or more units")
 
 
 def softmax(z):
@@ -42,6 +48,10 @@ class Softmax(Op):
     kind = "softmax"
 
     def __init__(self, size: int):
+        if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < 1:
+            raise ConfigError(f"softmax size must be an integer >= 2; got {size!r}")
+        if size == 1:
+            raise ConfigError(SINGLE_UNIT_MESSAGE)
         self.size = int(size)
 
     def forward(self, xs, p):

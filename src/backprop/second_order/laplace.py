@@ -1,7 +1,9 @@
 """The Laplace approximation: a Gaussian posterior over the weights around trained parameters.
 
-The training loss is a batch MEAN, E(w) = 1/B sum_n Div_n + lambda/2 ||W||^2, but a posterior
-needs the SUM over the data. Reading Div_n as -log p(t_n | x_n, w) (for the squared error: Gaussian
+The training loss is by default a batch MEAN, E(w) = 1/B sum_n Div_n + lambda/2 ||W||^2, but a
+posterior needs the SUM over the data. (A loss with ``reduction="sum"`` is that sum already,
+E = sum_n Div_n + lambda/2 ||W||^2: the factor B below becomes 1, and its L2 term a prior of
+precision lambda / sigma^2.) Reading Div_n as -log p(t_n | x_n, w) (for the squared error: Gaussian
 noise of variance sigma^2 = ``noise_variance``, whose negative log likelihood is Div_n / sigma^2),
 the trained loss as the negative log posterior (its L2 term a Gaussian prior of precision
 B lambda / sigma^2 on the weights), and adding a Gaussian prior of precision alpha =
@@ -31,7 +33,7 @@ from ..engine.objective import Objective
 from ..errors import ConfigError
 from ..losses import BinaryCrossEntropy, CrossEntropy, L2, get_loss
 from ..ops.softmax import softmax
-from ..validation import check_X
+from ..validation import MAX_MATRIX_BYTES, check_matrix_size, check_X
 
 
 def _positive(name, value):
@@ -70,6 +72,10 @@ class Laplace:
     noise_variance : float
         sigma^2 of the Gaussian noise of a regression target (the squared error is its negative log
         likelihood up to the factor 1/sigma^2); ignored for classification.
+    max_bytes : int or None
+        ``structure="full"`` refuses (MemoryLimitError, before any work) when its four W x W float64
+        arrays would exceed this many bytes; default 2 GiB (``backprop.validation.MAX_MATRIX_BYTES``),
+        None for no limit.
 
     Attributes
     ----------
@@ -94,7 +100,7 @@ class Laplace:
     """
 
     def __init__(self, net, loss, X, T, prior_precision=1.0, hessian="exact", structure="full",
-                 noise_variance=1.0):
+                 noise_variance=1.0, max_bytes=MAX_MATRIX_BYTES):
         if hessian not in ("exact", "gauss_newton"):
             raise ConfigError(f"hessian must be 'exact' or 'gauss_newton'; got {hessian!r}")
         if structure not in ("full", "diag"):
@@ -111,11 +117,17 @@ class Laplace:
             raise ConfigError(f"Laplace supports 'l2' regression, 'cross_entropy' with a softmax output and "
                               f"'bce' with a sigmoid output; got {loss.name!r} with output "
                               f"{net.output_activation!r}")
+        if structure == "full":
+            # A, its Cholesky factor, the covariance and one temporary: four W x W float64 arrays
+            check_matrix_size(net.n_params, np.float64, max_bytes, "the full Laplace posterior",
+                              "use structure='diag'", copies=4)
         obj = Objective(net, loss, X, T)
         B = obj.B
+        # the data term of the summed loss: (B / sigma^2) E for a mean loss, (1 / sigma^2) E for a summed one
+        factor = 1.0 / (float(obj.scale) * sigma2)
         if structure == "full":
             curv = hessian_matrix(obj) if hessian == "exact" else gauss_newton_matrix(obj)
-            A = curv.astype(np.float64) * (B / sigma2)
+            A = curv.astype(np.float64) * factor
             idx = np.arange(net.n_params)
             A[idx, idx] += alpha
             try:
@@ -126,7 +138,7 @@ class Laplace:
             self.covariance_ = 0.5 * (cov + cov.T)
         else:
             curv = hessian_diagonal(obj) if hessian == "exact" else gauss_newton_diagonal(obj)
-            A = curv.astype(np.float64) * (B / sigma2) + alpha
+            A = curv.astype(np.float64) * factor + alpha
             if not np.all(A > 0):
                 raise ConfigError(self._indefinite(hessian))
             self.covariance_ = 1.0 / A

@@ -14,7 +14,7 @@ from ..derivatives.hessian import hessian_matrix
 from ..engine.objective import Objective
 from ..errors import ConfigError
 from ..losses import get_loss
-from ..validation import check_X
+from ..validation import MAX_MATRIX_BYTES, check_matrix_size, check_X
 
 #: method -> which second-order information scipy takes
 METHODS = {"trust-ncg": "hessp", "trust-krylov": "hessp", "newton-cg": "hessp", "trust-exact": "hess",
@@ -66,11 +66,12 @@ class _Evaluator:
         return hessian_matrix(e.obj).astype(np.float64)
 
 
-def minimize(net, loss, X, T, method="trust-ncg", maxiter=100, tol=None, callback=None, options=None):
+def minimize(net, loss, X, T, method="trust-ncg", maxiter=100, tol=None, callback=None, options=None,
+             max_bytes=MAX_MATRIX_BYTES):
     """Train ``net`` on (X, T) by a second-order method of ``scipy.optimize.minimize``.
 
     The objective is the training loss E(w) = 1/B sum_n Div(y_n, t_n) + lambda/2 ||W||^2 over the
-    whole batch, with its exact backpropagated gradient and, for the Newton-type methods, exact
+    whole batch (sum_n Div(y_n, t_n) + lambda/2 ||W||^2 for a loss with ``reduction="sum"``), with its exact backpropagated gradient and, for the Newton-type methods, exact
     Hessian-vector products by the R-operator (``trust-ncg``, ``trust-krylov``, ``newton-cg``) or
     the exact Hessian (``trust-exact``, small networks).
 
@@ -91,6 +92,9 @@ def minimize(net, loss, X, T, method="trust-ncg", maxiter=100, tol=None, callbac
         Passed to scipy unchanged.
     options : dict, optional
         Further solver options for scipy (``maxiter`` is set from the argument).
+    max_bytes : int or None
+        ``trust-exact`` forms the W x W Hessian at every iteration: it is refused (MemoryLimitError, before
+        any work) when that needs more bytes; default 2 GiB, None for no limit.
 
     Returns
     -------
@@ -117,6 +121,9 @@ def minimize(net, loss, X, T, method="trust-ncg", maxiter=100, tol=None, callbac
         raise ConfigError(f"tol must be a positive number or None; got {tol!r}")
     if callback is not None and not callable(callback):
         raise ConfigError("callback must be callable")
+    if METHODS[key] == "hess":
+        check_matrix_size(net.n_params, net.dtype, max_bytes, "method='trust-exact' (it forms the exact Hessian)",
+                          "use method='trust-ncg' or 'trust-krylov' (Hessian-vector products, O(W) memory)")
     loss = get_loss(loss)
     X = check_X(X, net.n_inputs, net.dtype)
     D = loss.prepare(T, X.shape[0], net.n_outputs, net.dtype)

@@ -19,7 +19,7 @@ from ..engine.network import Network
 from ..engine.objective import Objective
 from ..errors import ConfigError, DivergenceError, InputError
 from ..losses import get_loss
-from ..validation import all_finite, check_X
+from ..validation import all_finite, check_seed, check_X
 from . import checkpoint as ckpt
 from .history import History
 from .metrics import get_metric
@@ -260,7 +260,7 @@ def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, 
     checkpoint_every = (_check_count("checkpoint_every", checkpoint_every) if checkpoint_every is not None
                         else (1 if checkpoint is not None else None))
 
-    split_seq, shuffle_seq = np.random.SeedSequence(seed).spawn(2)
+    split_seq, shuffle_seq = np.random.SeedSequence(check_seed(seed, generator=False)).spawn(2)
     if validation_data is not None and validation_fraction is not None:
         raise ConfigError("give validation_data or validation_fraction, not both")
     if early_stopping and validation_data is None and validation_fraction is None:

@@ -21,6 +21,7 @@ from ...errors import DivergenceError
 from ...ops.activations import ScalarActivation
 from ...ops.softmax import Softmax
 from ...training.optimizers import SGD, Adam
+from ._common import refuse_non_real, refuse_summed_loss
 from ._common import _ACTIVATION_NAMES, _Epochs, _FLOAT_DTYPES, _STOCHASTIC_SOLVERS, _activation, _activation_spec, _glorot_init, _mean_divergence, _pickle_param, _sklearn_name, _unpickle_param, batch_objective, chain_forward, chain_layers
 
 
@@ -170,6 +171,9 @@ class _BaseMLP(BaseEstimator):
         hidden_sizes = self._hidden_sizes()
         hidden = self._hidden_activations(len(hidden_sizes))
         first_pass = "network_" not in self.__dict__ or (not self.warm_start and not incremental)
+        refuse_non_real(X, "X")
+        if not self._is_classifier():                   # class labels may be strings; regression targets not
+            refuse_non_real(y, "y")
         X, Y = self._validate_input(X, y, incremental, reset=first_pass)
         dtype = self._dtype_for(X) if first_pass else self.network_.dtype.type
         X = X.astype(dtype, copy=False)
@@ -177,6 +181,7 @@ class _BaseMLP(BaseEstimator):
         if sample_weight is not None:
             sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         output, loss = self._output_and_loss(Y.shape[1])
+        refuse_summed_loss(loss)
         if output == "softmax" and Y.shape[1] < 2:
             raise ValueError("a softmax over a single output is the constant 1; choose another output_activation")
         D = self._targets(Y, loss, output, dtype)
@@ -406,6 +411,7 @@ class _BaseMLP(BaseEstimator):
 
     # ---- prediction -------------------------------------------------------------------------------
     def _validate_X_predict(self, X):
+        refuse_non_real(X, "X")
         X = validate_data(self, X, accept_sparse=["csr", "csc"], dtype=_FLOAT_DTYPES, reset=False)
         return X.astype(self.network_.dtype, copy=False)
 

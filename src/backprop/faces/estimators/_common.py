@@ -9,7 +9,7 @@ import scipy.sparse as sp
 from sklearn.utils import gen_batches
 
 from ...engine.objective import Objective
-from ...errors import ConfigError
+from ...errors import ConfigError, InputError
 from ...ops.activations import ALIASES, SCALAR_NAMES, ScalarActivation, get_activation
 
 
@@ -18,6 +18,50 @@ _FLOAT_DTYPES = (np.float64, np.float32)
 #: scikit-learn's names of the hidden activations -> backprop's
 _SKLEARN_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 _ACTIVATION_NAMES = set(_SKLEARN_ACTIVATIONS) | set(SCALAR_NAMES) | set(ALIASES)
+
+
+# --- input dtypes -----------------------------------------------------------------------------------
+
+#: dtype kinds never converted to numbers: complex (the imaginary part would be dropped), datetime64,
+#: timedelta64, strings and bytes. Object arrays of numbers are converted, as scikit-learn does.
+_REFUSED_KINDS = {"c": "complex", "M": "datetime64", "m": "timedelta64", "U": "string", "S": "bytes"}
+
+
+def refuse_non_real(a, name):
+    """InputError if ``a`` (array-like, DataFrame or scipy sparse matrix) holds complex numbers, datetimes,
+    timedeltas or strings; scikit-learn's own validation follows for everything else."""
+    if a is None:
+        return
+    dtypes = getattr(a, "dtypes", None)              # a pandas DataFrame: one dtype per column
+    if dtypes is not None and hasattr(dtypes, "__iter__"):
+        kinds = [np.dtype(getattr(d, "numpy_dtype", d)).kind if _is_numpy_dtype(d) else "O" for d in dtypes]
+    elif sp.issparse(a) or hasattr(a, "dtype"):
+        kinds = [np.dtype(a.dtype).kind] if _is_numpy_dtype(a.dtype) else ["O"]
+    else:
+        try:
+            kinds = [np.asarray(a).dtype.kind]
+        except (TypeError, ValueError):
+            return                                   # scikit-learn reports what it cannot read
+    for k in kinds:
+        if k in _REFUSED_KINDS:
+            what = "Complex data not supported: " if k == "c" else ""     # scikit-learn's wording, kept
+            raise InputError(f"{what}{name} must hold real numbers; got {_REFUSED_KINDS[k]} data, which is never "
+                             f"converted silently (convert it explicitly, e.g. {name}.real or to float)")
+
+
+def _is_numpy_dtype(d) -> bool:
+    try:
+        np.dtype(d)
+    except TypeError:
+        return False
+    return True
+
+
+def refuse_summed_loss(loss):
+    """The estimators minimise scikit-learn's mean loss; a Loss with reduction='sum' is refused."""
+    if getattr(loss, "reduction", "mean") != "mean":
+        raise ConfigError("the estimators minimise scikit-learn's mean loss (alpha scaled by the batch size); "
+                          f"loss has reduction={loss.reduction!r}: use a loss with reduction='mean'")
 
 
 # --- activations: names, instances, and a picklable description ---------------------------------------
@@ -94,9 +138,10 @@ def chain_layers(net):
 
 
 def chain_forward(net, X, logits=False):
-    """Network output for validated X (dense or scipy sparse); with ``logits=True`` also the last dense output z_L."""
+    """Network output for validated X (dense or scipy sparse); with ``logits=True`` also the node the output
+    op reads (z_L, the logits), taken from the graph."""
     values, _ = net.forward_values(X)
-    return (values[-1], values[-2]) if logits else values[-1]
+    return (values[-1], values[net.head_input]) if logits else values[-1]
 
 
 def batch_objective(net, loss, X, D, sw, alpha):
