@@ -69,9 +69,6 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None) -
     if rng is not None:
         perm = rng.permutation(n)
         X, D = X[perm], D[perm]          # one gather per epoch; every batch below is a view
-    if optimizer.weight_decay and optimizer.decay_mask is None:
-        optimizer.decay_mask = net.reg_mask
-    params = net.params
     total, seen = 0.0, 0
     # a diverging run overflows on its way to inf/NaN; that is detected below, not warned about
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -84,7 +81,7 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None) -
                 return value
             if not math.isfinite(grad @ grad) and not np.isfinite(grad).all():
                 return math.nan
-            optimizer.step(params, grad)
+            optimizer.step(net, grad)          # weight decay, if any, on the network's weights only
             total += value * obj.B
             seen += obj.B
             if on_batch is not None and on_batch(i, value, obj, grad):
@@ -287,8 +284,6 @@ def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, 
         loaded = ckpt.read(checkpoint, net, opt, n_samples=X.shape[0])
         state, history = loaded.state, loaded.history
         loaded.apply(net, opt, rng)
-    if opt.weight_decay and opt.decay_mask is None:
-        opt.decay_mask = net.reg_mask          # decay the weights, not the biases
 
     # ---- the loop ----------------------------------------------------------------------------
     params = net.params
