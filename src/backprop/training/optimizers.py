@@ -223,6 +223,10 @@ class Optimizer:
         missing = [k for k in ("t",) + self._hyper if k not in state]
         if missing:
             raise ConfigError(f"optimiser state lacks {', '.join(missing)}")
+        unknown = sorted(str(k) for k in state if k not in ("name", "t") + self._hyper + self._buffers)
+        if unknown:
+            raise ConfigError(f"optimiser state has unknown entries {', '.join(unknown)}; a {self.name} state holds "
+                              f"name, t, {', '.join(self._hyper + self._buffers)}")
         t = state["t"]
         if not isinstance(t, (int, np.integer)) or isinstance(t, (bool, np.bool_)) or t < 0:
             raise ConfigError(f"optimiser step count t must be an integer >= 0; got {t!r}")
