@@ -109,10 +109,13 @@ class _Desc(str):
     """A description of a bad value (shown as it is), rather than the value itself (shown with repr)."""
 
 
-def _int(field, value, low=0, high=None):
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
-        rng = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise _Bad(field, f"an integer {rng}", value)
+_MAX_COUNT = 2 ** 63 - 1
+
+
+def _int(field, value, low=0, high=_MAX_COUNT):
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        top = "2**63 - 1" if high == _MAX_COUNT else ("2**128 - 1" if high == 2 ** 128 - 1 else str(high))
+        raise _Bad(field, f"an integer in [{low}, {top}]", value)
     return value
 
 
@@ -224,7 +227,7 @@ def _read(path, saved, meta, arrays, net, optimizer, n_samples, layers, metric):
     try:
         optimizer.validated_state(opt_state)
     except ConfigError as e:
-        raise FileFormatError(f"checkpoint {path}: {e}") from None
+        raise FileFormatError(f"checkpoint {path}: field optimizer: {e}") from None
 
     # the loop's counters
     st = meta["state"]

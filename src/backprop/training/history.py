@@ -191,7 +191,7 @@ class History:
             row["time"] = number(f"{where}.time", r.get("time"), low=0.0)
             g = r.get("grad_norms")
             if not isinstance(g, list) or len(g) != len(layers):
-                raise bad(f"{where}.grad_norms", f"a list of {len(layers)} numbers (one per layer)", g)
+                raise bad(f"{where}.grad_norms", f"a list of {len(layers)} numbers (one per entry of layers)", g)
             row["grad_norms"] = [number(f"{where}.grad_norms[{j}]", x, low=0.0) for j, x in enumerate(g)]
             records.append(row)
         best = d.get("best_epoch")

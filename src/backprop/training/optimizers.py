@@ -228,8 +228,8 @@ class Optimizer:
             raise ConfigError(f"optimiser state has unknown entries {', '.join(unknown)}; a {self.name} state holds "
                               f"name, t, {', '.join(self._hyper + self._buffers)}")
         t = state["t"]
-        if not isinstance(t, (int, np.integer)) or isinstance(t, (bool, np.bool_)) or t < 0:
-            raise ConfigError(f"optimiser step count t must be an integer >= 0; got {t!r}")
+        if not isinstance(t, (int, np.integer)) or isinstance(t, (bool, np.bool_)) or not 0 <= t < 2 ** 63:
+            raise ConfigError(f"optimiser step count t must be an integer in [0, 2**63); got {t!r}")
         for k in self._hyper:
             v = state[k]
             if k == "nesterov":
