@@ -348,3 +348,22 @@ def test_a_read_only_directory_is_refused_before_the_first_update(tmp_path):
         assert list(ro.iterdir()) == []
     finally:
         ro.chmod(stat.S_IRWXU)
+
+
+@settings(max_examples=60, deadline=None)
+@given(beta1=st.floats(0, 0.999), beta2=st.floats(0, 0.9999), steps=st.integers(1, 60), seed=st.integers(0, 2**16),
+       float32=st.booleans(), spread=st.floats(-30, 30))
+def test_every_state_adam_reaches_is_accepted(beta1, beta2, steps, seed, float32, spread):
+    # the bound |m| <= sqrt(C v) that refuses impossible first moments never refuses a reachable one,
+    # whatever the betas, the number of steps, the dtype or the scale of the gradients
+    dtype = np.float32 if float32 else np.float64
+    rng = np.random.default_rng(seed)
+    opt = bp.Adam(lr=0.01, beta1=beta1, beta2=beta2)
+    W = np.zeros(6, dtype=dtype)
+    scale = 10.0 ** (spread / 3 if float32 else spread)
+    for _ in range(steps):
+        g = np.clip(rng.standard_cauchy(6), -1e3, 1e3) * scale
+        if rng.random() < 0.3:
+            g = np.full(6, scale * rng.choice([-1.0, 1.0]))      # runs of equal gradients: the bound is tightest
+        opt.step(W, g.astype(dtype))
+    bp.Adam().load_state_dict(opt.state_dict())

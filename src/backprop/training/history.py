@@ -228,4 +228,6 @@ class History:
         if self.metric and last.get("val_metric") is not None and math.isfinite(last["val_metric"]):
             parts.append(f"val_{self.metric} {last['val_metric']:.4g}")
         parts.append(f"stopped: {self.stop_reason}")
+        if self.diverged and self.stop_reason != "diverged":
+            parts.append("diverged")
         return f"<History: {', '.join(parts)}>"
