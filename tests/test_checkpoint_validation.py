@@ -6,6 +6,7 @@ import json
 import math
 import os
 import stat
+import warnings
 
 import numpy as np
 import pytest
@@ -154,11 +155,12 @@ BAD = {
     "array:params": [_nan_at_0, lambda a: a[:-1]],
     "array:optimizer.m": [_nan_at_0, _times(1e200), lambda a: a[:-1], lambda a: a.astype(np.float32), MISSING],
     "array:optimizer.v": [_nan_at_0, lambda a: -a - 1.0, _times(math.inf)],
-    "array:optimizer.delta": [_nan_at_0, _times(math.inf), lambda a: a[:-1], lambda a: a.astype(np.int64)],
+    "array:optimizer.delta": [_nan_at_0, _times(math.inf), lambda a: a[:-1], lambda a: a.astype(np.int64),
+                              _times(1e200), _times(1e3)],
 }
 # fields that must be there: removing them is a bad value too (best_params, prev_loss, the Adam moments: above)
-REQUIRED = [f for f in BAD if f.startswith("meta:") and f.split(":")[1].split(".")[0] in ("kind", "n_samples", "state", "rng")
-            and f not in ("meta:state.best_epoch",)] + ["meta:optimizer.t", "meta:optimizer.lr", "array:best_val"]
+REQUIRED = [f for f in BAD if f.startswith(("meta:kind", "meta:n_samples", "meta:state.", "meta:rng."))
+            and f != "meta:state.best_epoch"] + ["meta:optimizer.t", "meta:optimizer.lr", "array:best_val"]
 
 
 def _cases(kind, blob):
@@ -218,7 +220,8 @@ def test_every_bad_field_is_refused_naming_it_and_changes_nothing(tmp_path, writ
     for field, value in cases:
         members, meta = _mutate(blob, field, value)
         err = _resume_fails(tmp_path, kind, members, meta)
-        name = {"params": "parameter", "kind": "not a training checkpoint"}.get(*[field.split(":")[1].split(".")[-1]] * 2)
+        name = field.split(":")[1].split(".")[-1]
+        name = {"params": "parameter", "kind": "not a training checkpoint"}.get(name, name)
         assert name in str(err), (field, value, str(err))
 
 
@@ -235,6 +238,8 @@ def test_the_reported_cases(tmp_path, written):
     for field, value, match in cases:
         members, meta = _mutate(blob, field, value)
         _resume_fails(tmp_path, "adam", members, meta, match=match)
+    members, meta = _mutate(written["momentum"], "array:optimizer.delta", _times(1e200))
+    _resume_fails(tmp_path, "momentum", members, meta, match=r"optimizer\.delta must be a momentum no run")
 
 
 def test_a_checkpoint_of_another_run_is_a_config_error_and_changes_nothing(tmp_path, written):
@@ -367,3 +372,26 @@ def test_every_state_adam_reaches_is_accepted(beta1, beta2, steps, seed, float32
             g = np.full(6, scale * rng.choice([-1.0, 1.0]))      # runs of equal gradients: the bound is tightest
         opt.step(W, g.astype(dtype))
     bp.Adam().load_state_dict(opt.state_dict())
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(optimizer=st.sampled_from(["momentum", "nesterov", "adam", "sgd", "gd"]), lr=st.floats(1e-3, 0.5),
+       momentum=st.floats(0.05, 0.99), batch_size=st.integers(1, 40), l2=st.floats(0, 0.1),
+       validation=st.booleans())
+def test_every_checkpoint_a_run_writes_resumes(tmp_path, optimizer, lr, momentum, batch_size, l2, validation):
+    # the checks refuse only what no run writes: random runs' checkpoints all resume
+    X, y = _data()
+    path = tmp_path / "run.npz"
+    opts = dict(optimizer=optimizer, lr=lr, batch_size=batch_size, tol=None,
+                validation_fraction=0.25 if validation else None, early_stopping=False)
+    if optimizer in ("momentum", "nesterov"):
+        opts["momentum"] = momentum
+    loss = bp.get_loss("cross_entropy", l2=l2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bp.DivergenceWarning)
+        try:
+            train(_net(), loss, X, y, epochs=2, checkpoint=path, **opts, **QUIET)
+        except bp.DivergenceError:
+            return
+        h = train(_net(seed=3), loss, X, y, epochs=3, checkpoint=path, resume=True, **opts, **QUIET)
+    assert len(h) == 3

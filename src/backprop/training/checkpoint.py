@@ -164,6 +164,26 @@ def _check_rng(field, st, template):
 _ARRAYS = ("best_val", "prev_loss", "best_params")
 
 
+def _check_momentum(delta, history, net, step, epoch):
+    """Delta_t = sum_j mu^j g_(t-j) with mu < 1, so per layer ||Delta|| <= sum over all batches of ||g||,
+    which the history records (mean per-layer gradient norm per epoch, step / epoch batches an epoch).
+    Checked when every step of the optimiser belongs to this run (its t equals the run's step count)."""
+    if epoch == 0:
+        return
+    norms = history["grad_norms"]
+    if not np.isfinite(norms).all():
+        return
+    bound = norms.sum(axis=0) * (step / epoch)
+    for k, (j, _, _) in enumerate(net.layers):
+        part = delta[int(net.offsets[j]):int(net.offsets[j + 1])].astype(np.float64)
+        with np.errstate(over="ignore"):
+            size = float(np.sqrt(np.dot(part, part)))
+        if not size <= bound[k] * (1 + 1e-6) + 1e-300:
+            raise _Bad("optimizer.delta", f"a momentum no run of this history can build: ||Delta|| of "
+                       f"{history.layers[k]} at most {bound[k]:.4g} (the sum of its gradient norms)",
+                       _Desc(f"||Delta|| = {size:.4g}"))
+
+
 def read(path, net, optimizer, n_samples: int, layers=None, metric=None) -> Loaded:
     """Read and check a whole checkpoint against the run it should continue; change nothing.
 
@@ -243,7 +263,8 @@ def _read(path, saved, meta, arrays, net, optimizer, n_samples, layers, metric):
     # the history: one record per completed epoch, for this network's layers and this run's metric
     history = History.from_dict(meta["history"], source=f"checkpoint {path}: history")
     if len(history) != epoch:
-        raise _Bad("history.records", f"{epoch} records (one per completed epoch, state.epoch)", _Desc(f"{len(history)}"))
+        raise _Bad("history.records", f"{epoch} records (one per completed epoch, state.epoch)",
+                   _Desc(f"{len(history)}"))
     if layers is not None and history.layers != list(layers):
         raise _Bad("history.layers", f"the layers of this network ({', '.join(layers)})", history.layers)
     if history.best_epoch is not None and history.best_epoch != best_epoch:
@@ -274,6 +295,8 @@ def _read(path, saved, meta, arrays, net, optimizer, n_samples, layers, metric):
     elif best_epoch is not None:
         raise _Bad("best_params", "present when there is a best epoch", _Desc("nothing"))
 
+    if opt_state.get("delta") is not None and opt_state["t"] == step:
+        _check_momentum(opt_state["delta"], history, net, step, epoch)
     _check_rng("rng", meta["rng"], np.random.default_rng().bit_generator.state)
 
     state = TrainState(epoch=epoch, step=step, best_val=best_val, best_epoch=best_epoch, wait=wait, calm=calm,

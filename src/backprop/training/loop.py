@@ -50,6 +50,8 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None) -
     D : ndarray of shape (B, c)
         Targets prepared by ``loss.prepare``.
     optimizer : Optimizer
+        Stepped as ``optimizer.step(net, grad)``: weight decay, if any, applies to the network's
+        weights and not to its biases.
     batch_size : int or None
         Samples per update; None uses the whole set (gradient descent).
     rng : numpy.random.Generator, optional

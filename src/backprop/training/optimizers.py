@@ -107,9 +107,9 @@ class Optimizer:
 
     def _check_step(self, params, grad, mask):
         """Everything ``step`` needs, checked before anything changes."""
-        if not isinstance(params, np.ndarray) or params.ndim != 1 or params.dtype.kind != "f":
-            raise ConfigError("step updates a network or a 1-D float parameter vector; got "
-                              f"{type(params).__name__}" + (f" of shape {params.shape}" if hasattr(params, "shape") else ""))
+        if not isinstance(params, np.ndarray) or params.dtype.kind != "f":
+            got = f"{params.dtype} array" if isinstance(params, np.ndarray) else type(params).__name__
+            raise ConfigError(f"step updates a network or a float parameter array; got {got}")
         if self._shape is not None and (params.shape != self._shape or params.dtype != self._dtype):
             raise ConfigError(f"this {self.name} optimiser holds state for {self._shape[0]} {self._dtype} "
                               f"parameters; got {params.shape[0]} {params.dtype} ones (call reset() to reuse it)")
