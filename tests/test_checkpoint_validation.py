@@ -26,8 +26,8 @@ def _data():
     return X, (X[:, 0] + X[:, 1] > 0).astype(int)
 
 
-def _net(seed=0):
-    return bp.MLP([3, 4, 2], hidden="tanh", output="softmax", seed=seed)
+def _net(seed=0, dtype=np.float64):
+    return bp.MLP([3, 4, 2], hidden="tanh", output="softmax", seed=seed, dtype=dtype)
 
 
 RUNS = {
@@ -377,10 +377,13 @@ def test_every_state_adam_reaches_is_accepted(beta1, beta2, steps, seed, float32
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(optimizer=st.sampled_from(["momentum", "nesterov", "adam", "sgd", "gd"]), lr=st.floats(1e-3, 0.5),
        momentum=st.floats(0.05, 0.99), batch_size=st.integers(1, 40), l2=st.floats(0, 0.1),
-       validation=st.booleans())
-def test_every_checkpoint_a_run_writes_resumes(tmp_path, optimizer, lr, momentum, batch_size, l2, validation):
-    # the checks refuse only what no run writes: random runs' checkpoints all resume
+       validation=st.booleans(), float32=st.booleans(), epochs=st.integers(1, 2))
+def test_every_checkpoint_a_run_writes_resumes(tmp_path, optimizer, lr, momentum, batch_size, l2, validation,
+                                               float32, epochs):
+    # the checks refuse only what no run writes: random runs' checkpoints all resume (after one epoch of
+    # one full batch with momentum, ||Delta|| = ||g|| meets its bound exactly)
     X, y = _data()
+    dtype = np.float32 if float32 else np.float64
     path = tmp_path / "run.npz"
     opts = dict(optimizer=optimizer, lr=lr, batch_size=batch_size, tol=None,
                 validation_fraction=0.25 if validation else None, early_stopping=False)
@@ -390,8 +393,8 @@ def test_every_checkpoint_a_run_writes_resumes(tmp_path, optimizer, lr, momentum
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bp.DivergenceWarning)
         try:
-            train(_net(), loss, X, y, epochs=2, checkpoint=path, **opts, **QUIET)
+            train(_net(dtype=dtype), loss, X, y, epochs=epochs, checkpoint=path, **opts, **QUIET)
         except bp.DivergenceError:
             return
-        h = train(_net(seed=3), loss, X, y, epochs=3, checkpoint=path, resume=True, **opts, **QUIET)
+        h = train(_net(seed=3, dtype=dtype), loss, X, y, epochs=3, checkpoint=path, resume=True, **opts, **QUIET)
     assert len(h) == 3

@@ -376,7 +376,7 @@ def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, 
     if has_val and restore_best and state.best_epoch is not None:
         np.copyto(params, best)
     history.end_loss = _training_loss(net, loss, X, D, bs)
-    _check_worsening(history)
+    _check_worsening(history, opt)
     if stop_reason == "interrupted" and verbose:
         print(f"training interrupted after {len(history)} epoch(s); "
               + ("best parameters restored" if has_val and restore_best else "parameters kept"), file=sys.stderr)
@@ -420,7 +420,7 @@ def _training_loss(net, loss, X, D, batch_size):
         return total / n + obj.regularization()
 
 
-def _check_worsening(history):
+def _check_worsening(history, opt):
     """Flag and warn about a run that ends far worse than it started (without ever reaching NaN or inf)."""
     start, end = history.start_loss, history.end_loss
     if start is None or end is None or not math.isfinite(start):
@@ -428,11 +428,12 @@ def _check_worsening(history):
     if math.isfinite(end) and end - start <= (DIVERGED_FACTOR - 1) * max(abs(start), 1e-12):
         return
     history.diverged = True
-    lr = history.records[0]["lr"] if history.records else math.nan
+    lr = history.records[0]["lr"] if history.records else opt.lr
+    decay = f", or the weight decay {opt.weight_decay:g}," if opt.weight_decay else ""
     warnings.warn(
         f"training diverged: the training loss ended at {end:.4g}, more than {DIVERGED_FACTOR:g} times the "
-        f"{start:.4g} it started from; the learning rate {lr:g} is probably too large, try a smaller one "
-        f"(e.g. {lr / 10:g}). history.diverged is True.", DivergenceWarning, stacklevel=3)
+        f"{start:.4g} it started from; the learning rate {lr:g}{decay} is probably too large, try a smaller "
+        f"one (e.g. {lr / 10:g}). history.diverged is True.", DivergenceWarning, stacklevel=3)
 
 
 def _divergence(epoch, value, lr, history, before_update=False):
