@@ -12,7 +12,7 @@ from . import data as datasets
 from .derivatives.checks import CheckReport, check_gradient
 from .derivatives.gradient import backprop, loss_and_grad
 from .engine.network import MLP, Network, Sequential
-from .errors import ConfigError, DivergenceError, FileFormatError, InputError, MemoryLimitError
+from .errors import ConfigError, DivergenceError, DivergenceWarning, FileFormatError, InputError, MemoryLimitError
 from .losses import BinaryCrossEntropy, CrossEntropy, L2, Loss, get_loss
 from .ops.activations import ScalarActivation, get_activation, leaky_relu, user_activation as activation
 from .ops.dense import Dense
@@ -51,7 +51,7 @@ __all__ = [
     "loss_and_grad", "backprop", "check_gradient", "CheckReport",
     "Loss", "L2", "BinaryCrossEntropy", "CrossEntropy", "get_loss",
     "ScalarActivation", "activation", "get_activation", "leaky_relu",
-    "InputError", "ConfigError", "FileFormatError", "DivergenceError", "MemoryLimitError",
+    "InputError", "ConfigError", "FileFormatError", "DivergenceError", "DivergenceWarning", "MemoryLimitError",
     "datasets",
     # training, save/load
     "train", "run_epoch", "History", "load", "Optimizer", "GD", "SGD", "Adam", "get_optimizer",

@@ -23,3 +23,7 @@ class FileFormatError(ValueError):
 
 class DivergenceError(FloatingPointError, ValueError):
     """Training produced a non-finite loss; parameters were restored to their last finite values."""
+
+
+class DivergenceWarning(UserWarning):
+    """Training ended with a loss far worse than the one it started from (``history.diverged`` is True)."""

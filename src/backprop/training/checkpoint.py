@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,33 @@ def exists(path) -> bool:
     return Path(os.fspath(path)).is_file()
 
 
+def check_target(path) -> None:
+    """Check, before training starts, that a checkpoint can be written to ``path``.
+
+    Raises
+    ------
+    ConfigError
+        If ``path`` is not a path, is a directory, or its directory does not exist or is not writable.
+    """
+    try:
+        target = Path(os.fspath(path))
+    except TypeError:
+        raise ConfigError(f"checkpoint must be a file path; got {path!r}") from None
+    if target.is_dir():
+        raise ConfigError(f"checkpoint {target} is a directory; give a file name inside it, e.g. {target / 'run.npz'}")
+    parent = target.parent
+    if not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise ConfigError(f"cannot write checkpoint {target}: the directory {parent} {what}; create it or "
+                          "choose another checkpoint path")
+    try:
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as e:
+        raise ConfigError(f"cannot write checkpoint {target}: the directory {parent} is not writable "
+                          f"({e.strerror or e})") from None
+
+
 def write(path, net, optimizer, rng, state: TrainState, history: History, best, n_samples: int) -> None:
     """Save the run's state to ``path`` (atomically)."""
     opt_state = optimizer.state_dict()
@@ -65,53 +93,212 @@ class Loaded:
     rng_state: dict
 
     def apply(self, net, optimizer, rng) -> None:
-        """Put the loaded state into the network, the optimiser and the generator."""
-        mask = optimizer.decay_mask
+        """Put the loaded state into the network, the optimiser and the generator.
+
+        Everything was checked by ``read``, so none of these steps can fail half-way."""
         optimizer.load_state_dict(self.opt_state)
-        optimizer.decay_mask = mask
         rng.bit_generator.state = self.rng_state
         net.params = self.params
 
 
-def read(path, net, optimizer, n_samples: int) -> Loaded:
-    """Read and check a checkpoint against the run it should continue; change nothing yet."""
+class _Bad(Exception):
+    """A checkpoint field with a bad value: (field, what it must be, what it is)."""
+
+
+class _Desc(str):
+    """A description of a bad value (shown as it is), rather than the value itself (shown with repr)."""
+
+
+_MAX_COUNT = 2 ** 63 - 1
+
+
+def _int(field, value, low=0, high=_MAX_COUNT):
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        top = "2**63 - 1" if high == _MAX_COUNT else ("2**128 - 1" if high == 2 ** 128 - 1 else str(high))
+        raise _Bad(field, f"an integer in [{low}, {top}]", value)
+    return value
+
+
+def _scalar(field, arrays, required=True):
+    if field not in arrays:
+        if required:
+            raise _Bad(field, "present (a float64 scalar)", _Desc("nothing"))
+        return None
+    a = arrays[field]
+    if a.shape != () or a.dtype != np.float64:
+        raise _Bad(field, "a float64 scalar", _Desc(f"a {a.dtype} array of shape {a.shape}"))
+    return float(a)
+
+
+def _vector(field, a, net):
+    if a.ndim != 1 or a.shape != net.params.shape or a.dtype.kind != "f":
+        raise _Bad(field, f"a float vector of {net.n_params} entries", _Desc(f"a {a.dtype} array of shape {a.shape}"))
+    v = a.astype(net.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite = bool(np.isfinite(v).all())
+    if not finite:
+        raise _Bad(field, f"finite in {net.dtype}", _Desc("NaN or inf entries"))
+    return v
+
+
+def _check_rng(field, st, template):
+    """The state of numpy's PCG64 generator: 128-bit state, odd 128-bit increment, one buffered 32-bit word."""
+    if not isinstance(st, dict) or set(st) != set(template):
+        raise _Bad(field, f"an object with the keys {', '.join(sorted(template))}", st)
+    if st["bit_generator"] != template["bit_generator"]:
+        raise _Bad(f"{field}.bit_generator", repr(template["bit_generator"]), st["bit_generator"])
+    inner = st["state"]
+    if not isinstance(inner, dict) or set(inner) != set(template["state"]):
+        raise _Bad(f"{field}.state", f"an object with the keys {', '.join(sorted(template['state']))}", inner)
+    _int(f"{field}.state.state", inner["state"], 0, 2 ** 128 - 1)
+    if _int(f"{field}.state.inc", inner["inc"], 0, 2 ** 128 - 1) % 2 != 1:
+        raise _Bad(f"{field}.state.inc", "an odd integer (a PCG64 increment)", inner["inc"])
+    _int(f"{field}.has_uint32", st["has_uint32"], 0, 1)
+    _int(f"{field}.uinteger", st["uinteger"], 0, 2 ** 32 - 1)
+    try:
+        np.random.Generator(np.random.PCG64()).bit_generator.state = st
+    except (TypeError, ValueError, KeyError, OverflowError) as e:
+        raise _Bad(field, "a state numpy's generator accepts", _Desc(str(e))) from None
+
+
+_ARRAYS = ("best_val", "prev_loss", "best_params")
+
+
+def _check_momentum(delta, history, net, step, epoch):
+    """Delta_t = sum_j mu^j g_(t-j) with mu < 1, so per layer ||Delta|| <= sum over all batches of ||g||,
+    which the history records (mean per-layer gradient norm per epoch, step / epoch batches an epoch).
+    Checked when every step of the optimiser belongs to this run (its t equals the run's step count)."""
+    if epoch == 0:
+        return
+    norms = history["grad_norms"]
+    if not np.isfinite(norms).all():
+        return
+    bound = norms.sum(axis=0) * (step / epoch)
+    for k, (j, _, _) in enumerate(net.layers):
+        part = delta[int(net.offsets[j]):int(net.offsets[j + 1])].astype(np.float64)
+        with np.errstate(over="ignore"):
+            size = float(np.sqrt(np.dot(part, part)))
+        if not size <= bound[k] * (1 + 1e-3) + 1e-300:       # slack for float32 rounding
+            raise _Bad("optimizer.delta", f"a momentum no run of this history can build: ||Delta|| of "
+                       f"{history.layers[k]} at most {bound[k]:.4g} (the sum of its gradient norms)",
+                       _Desc(f"||Delta|| = {size:.4g}"))
+
+
+def read(path, net, optimizer, n_samples: int, layers=None, metric=None) -> Loaded:
+    """Read and check a whole checkpoint against the run it should continue; change nothing.
+
+    Every field is checked before anything is applied: a value no run can have written raises
+    FileFormatError naming the field and what it must be; a checkpoint of another run (other
+    architecture, data size, optimiser or metric) raises ConfigError.
+    """
     saved, meta, arrays = load_bundle(path)
     if meta.get("kind") != _KIND:
         raise FileFormatError(f"{path} is a model file but not a training checkpoint")
+    try:
+        return _read(path, saved, meta, arrays, net, optimizer, n_samples, layers, metric)
+    except _Bad as e:
+        field, expected, value = e.args
+        if isinstance(value, _Desc):
+            shown = str(value)
+        elif isinstance(value, (dict, list)):
+            shown = f"a JSON {'object' if isinstance(value, dict) else 'list'}"
+        else:
+            shown = repr(value)
+        raise FileFormatError(f"checkpoint {path}: {field} must be {expected}; got {shown[:120]}") from None
+
+
+def _read(path, saved, meta, arrays, net, optimizer, n_samples, layers, metric):
+    if set(meta) != {"kind", "n_samples", "optimizer", "rng", "state", "history"}:
+        raise _Bad("metadata", "an object with the keys kind, n_samples, optimizer, rng, state, history",
+                   _Desc("the keys " + ", ".join(sorted(map(str, meta)))))
+    _int("n_samples", meta["n_samples"], 1)
     if describe(saved)["network"] != describe(net)["network"]:
         raise ConfigError(f"checkpoint {path} was written for another network architecture; "
                           "resume with the network it was made for (or delete the checkpoint)")
-    if meta.get("n_samples") != n_samples:
-        raise ConfigError(f"checkpoint {path} was written for {meta.get('n_samples')} training samples; "
+    if meta["n_samples"] != n_samples:
+        raise ConfigError(f"checkpoint {path} was written for {meta['n_samples']} training samples; "
                           f"this run has {n_samples} (resume on the same data)")
+    params = _vector("params", saved.params, net)
+
+    # the optimiser: its kind must be this run's; then every value is checked on a fresh copy
+    opt_meta = meta["optimizer"]
+    if not isinstance(opt_meta, dict):
+        raise _Bad("optimizer", "an object (the optimiser's hyper-parameters)", opt_meta)
+    if opt_meta.get("name") != optimizer.name:
+        raise ConfigError(f"checkpoint {path} holds the state of optimiser {opt_meta.get('name')!r}; this run "
+                          f"uses {optimizer.name!r} (resume with the same optimiser)")
+    opt_state = dict(opt_meta)
+    for k, v in arrays.items():
+        if k.startswith("optimizer."):
+            name = k[len("optimizer."):]
+            if opt_meta.get(name) is not None or name not in optimizer._buffers:
+                raise _Bad(f"array optimizer.{name}", "one of the state arrays "
+                           f"{', '.join(optimizer._buffers)} (once)", _Desc("an array of that name"))
+            if v.shape != net.params.shape or v.dtype != net.dtype:
+                raise _Bad(f"optimizer.{name}", f"a {net.dtype} vector of {net.n_params} entries",
+                           _Desc(f"a {v.dtype} array of shape {v.shape}"))
+            opt_state[name] = v
+        elif k not in _ARRAYS:
+            raise _Bad(f"array {k}", f"absent (a checkpoint holds the arrays {', '.join(_ARRAYS)} and optimizer.*)",
+                       _Desc("an array of that name"))
+    for name in optimizer._buffers:
+        if opt_meta.get(name) is not None:
+            raise _Bad(f"optimizer.{name}", "null in the metadata (state arrays are stored as arrays)", opt_meta[name])
     try:
-        st = meta["state"]
-        opt_state = dict(meta["optimizer"])
-        for k, v in arrays.items():
-            if k.startswith("optimizer."):
-                opt_state[k[len("optimizer."):]] = v
-        state = TrainState(epoch=int(st["epoch"]), step=int(st["step"]),
-                           best_val=float(arrays["best_val"]),
-                           best_epoch=None if st["best_epoch"] is None else int(st["best_epoch"]),
-                           wait=int(st["wait"]), calm=int(st["calm"]),
-                           prev_loss=float(arrays["prev_loss"]) if "prev_loss" in arrays else None,
-                           best_params=arrays.get("best_params"))
-        rng_state = meta["rng"]
-        history = History.from_dict(meta["history"], source=str(path))
-    except (KeyError, TypeError, ValueError) as e:
-        if isinstance(e, FileFormatError):
-            raise
-        raise FileFormatError(f"checkpoint {path} is incomplete or malformed ({e})") from None
-    if state.best_params is not None and state.best_params.shape != net.params.shape:
-        raise FileFormatError(f"checkpoint {path}: best parameters have the wrong shape")
-    if state.best_params is not None:
-        state.best_params = state.best_params.astype(net.dtype).copy()
-    # check the optimiser state and the generator state on throwaway copies first
-    probe = type(optimizer).__new__(type(optimizer))
-    probe.__dict__.update(optimizer.__dict__)
-    probe.load_state_dict(opt_state)
-    try:
-        np.random.default_rng().bit_generator.state = rng_state
-    except (TypeError, ValueError, KeyError) as e:
-        raise FileFormatError(f"checkpoint {path}: bad random generator state ({e})") from None
-    return Loaded(state, history, saved.params.astype(net.dtype), opt_state, rng_state)
+        optimizer.validated_state(opt_state)
+    except ConfigError as e:
+        raise FileFormatError(f"checkpoint {path}: field optimizer: {e}") from None
+
+    # the loop's counters
+    st = meta["state"]
+    keys = ("epoch", "step", "best_epoch", "wait", "calm")
+    if not isinstance(st, dict) or set(st) != set(keys):
+        raise _Bad("state", f"an object with the keys {', '.join(keys)}", st)
+    epoch = _int("state.epoch", st["epoch"])
+    step = _int("state.step", st["step"], epoch)
+    best_epoch = None if st["best_epoch"] is None else _int("state.best_epoch", st["best_epoch"], 1, epoch)
+    wait = _int("state.wait", st["wait"], 0, epoch)
+    calm = _int("state.calm", st["calm"], 0, epoch)
+
+    # the history: one record per completed epoch, for this network's layers and this run's metric
+    history = History.from_dict(meta["history"], source=f"checkpoint {path}: history")
+    if len(history) != epoch:
+        raise _Bad("history.records", f"{epoch} records (one per completed epoch, state.epoch)",
+                   _Desc(f"{len(history)}"))
+    if layers is not None and history.layers != list(layers):
+        raise _Bad("history.layers", f"the layers of this network ({', '.join(layers)})", history.layers)
+    if history.best_epoch is not None and history.best_epoch != best_epoch:
+        raise _Bad("history.best_epoch", f"state.best_epoch ({best_epoch})", history.best_epoch)
+    if metric is not None or history.metric is not None:
+        if history.metric != metric:
+            raise ConfigError(f"checkpoint {path} was written by a run reporting metric {history.metric!r}; "
+                              f"this run reports {metric!r} (resume with the same metric)")
+
+    # the arrays beside the counters
+    best_val = _scalar("best_val", arrays)
+    if best_epoch is None:
+        if best_val != math.inf:
+            raise _Bad("best_val", "inf while there is no best epoch (state.best_epoch null)", best_val)
+    else:
+        recorded = history.records[best_epoch - 1]["val_loss"]
+        ok = best_val == recorded if math.isfinite(recorded) else (math.isnan(best_val) or best_val == math.inf)
+        if not ok:
+            raise _Bad("best_val", f"the validation loss of epoch {best_epoch} in the history ({recorded!r})", best_val)
+    prev_loss = _scalar("prev_loss", arrays, required=epoch > 0)
+    if epoch == 0 and prev_loss is not None:
+        raise _Bad("prev_loss", "absent before the first epoch", prev_loss)
+    if prev_loss is not None and not math.isfinite(prev_loss):
+        raise _Bad("prev_loss", "a finite number (the last epoch's training loss)", prev_loss)
+    best_params = None
+    if "best_params" in arrays:
+        best_params = _vector("best_params", arrays["best_params"], net)
+    elif best_epoch is not None:
+        raise _Bad("best_params", "present when there is a best epoch", _Desc("nothing"))
+
+    if opt_state.get("delta") is not None and opt_state["t"] == step:
+        _check_momentum(opt_state["delta"], history, net, step, epoch)
+    _check_rng("rng", meta["rng"], np.random.default_rng().bit_generator.state)
+
+    state = TrainState(epoch=epoch, step=step, best_val=best_val, best_epoch=best_epoch, wait=wait, calm=calm,
+                       prev_loss=prev_loss, best_params=best_params)
+    return Loaded(state, history, params, opt_state, meta["rng"])

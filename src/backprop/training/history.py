@@ -13,6 +13,10 @@ from ..errors import FileFormatError
 
 #: the columns of a history, in display order
 COLUMNS = ("epoch", "loss", "val_loss", "train_metric", "val_metric", "lr", "grad_norms", "time")
+#: why a run can end
+STOP_REASONS = ("max_epochs", "converged", "early_stopping", "callback", "interrupted", "diverged")
+#: a run that ends with a training loss more than this many times its starting loss has diverged
+DIVERGED_FACTOR = 2.0
 
 
 def _json_number(x):
@@ -51,14 +55,25 @@ class History:
     best_epoch : int or None
         Epoch with the lowest validation loss, if validation was used (its parameters are the network's
         final ones when ``train`` ran with ``restore_best=True``).
+    start_loss, end_loss : float or None
+        Training loss (over the whole training set) at the parameters the run started from and at
+        those it ended with.
+    diverged : bool
+        True when training diverged: the loss became NaN or inf (``stop_reason == "diverged"``), or
+        the run ended with a training loss more than ``DIVERGED_FACTOR`` (2) times its starting loss
+        (then ``train`` also warns with ``bp.DivergenceWarning``).
     """
 
-    def __init__(self, metric=None, layers=(), records=None, stop_reason=None, best_epoch=None):
+    def __init__(self, metric=None, layers=(), records=None, stop_reason=None, best_epoch=None,
+                 start_loss=None, end_loss=None, diverged=False):
         self.metric = metric
         self.layers = list(layers)
         self.records: list[dict] = list(records or [])
         self.stop_reason = stop_reason
         self.best_epoch = best_epoch
+        self.start_loss = start_loss
+        self.end_loss = end_loss
+        self.diverged = bool(diverged)
 
     # ---- access ------------------------------------------------------------------------------
     def append(self, record: dict) -> None:
@@ -112,27 +127,78 @@ class History:
             row["grad_norms"] = [_json_number(g) for g in r["grad_norms"]]
             rows.append(row)
         return {"format": "backprop-history", "metric": self.metric, "layers": self.layers,
-                "stop_reason": self.stop_reason, "best_epoch": self.best_epoch, "records": rows}
+                "stop_reason": self.stop_reason, "best_epoch": self.best_epoch,
+                "start_loss": _json_number(self.start_loss), "end_loss": _json_number(self.end_loss),
+                "diverged": self.diverged, "records": rows}
 
     @classmethod
     def from_dict(cls, d: dict, source="history") -> "History":
-        try:
-            if d.get("format") != "backprop-history":
-                raise ValueError("not a backprop history")
-            records = []
-            for r in d["records"]:
-                row = {k: r.get(k) for k in COLUMNS}
-                row["epoch"] = int(r["epoch"])
-                row["grad_norms"] = [np.nan if g is None else float(g) for g in r["grad_norms"]]
-                for k in ("loss", "val_loss", "train_metric", "val_metric", "lr", "time"):
-                    row[k] = np.nan if row[k] is None else float(row[k])
-                records.append(row)
-            layers = [str(x) for x in d.get("layers", [])]
-            if any(len(r["grad_norms"]) != len(layers) for r in records):
-                raise ValueError("grad_norms do not match the layers")
-        except (AttributeError, KeyError, TypeError, ValueError) as e:
-            raise FileFormatError(f"{source} is not a backprop training history ({e})") from None
-        return cls(d.get("metric"), layers, records, d.get("stop_reason"), d.get("best_epoch"))
+        """Rebuild a history from ``to_dict``'s output, checking every value (the dict may come from a file).
+
+        Raises
+        ------
+        FileFormatError
+            Naming the first bad entry and what it should be.
+        """
+        def bad(field, expected, value):
+            shown = repr(value) if not isinstance(value, (list, dict)) else type(value).__name__
+            return FileFormatError(f"{source} is not a valid backprop training history: {field} must be "
+                                   f"{expected}; got {shown[:80]}")
+
+        def number(field, value, low=None, allow_null=True):
+            if value is None and allow_null:
+                return np.nan
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise bad(field, "a number" + (" or null" if allow_null else ""), value)
+            v = float(value)
+            if not math.isfinite(v) or (low is not None and v < low):
+                raise bad(field, ("a finite number" if low is None else f"a finite number >= {low:g}")
+                          + (" or null" if allow_null else ""), value)
+            return v
+
+        if not isinstance(d, dict) or d.get("format") != "backprop-history":
+            raise FileFormatError(f"{source} is not a backprop training history (no \"format\": "
+                                  "\"backprop-history\")")
+        metric = d.get("metric")
+        if metric is not None and not isinstance(metric, str):
+            raise bad("metric", "a name or null", metric)
+        layers = d.get("layers", [])
+        if not isinstance(layers, list) or not all(isinstance(x, str) for x in layers):
+            raise bad("layers", "a list of layer names", layers)
+        stop = d.get("stop_reason")
+        if stop is not None and stop not in STOP_REASONS:
+            raise bad("stop_reason", f"null or one of {', '.join(STOP_REASONS)}", stop)
+        diverged = d.get("diverged", False)
+        if not isinstance(diverged, bool):
+            raise bad("diverged", "true or false", diverged)
+        start_loss, end_loss = (None if d.get(k) is None else number(k, d.get(k)) for k in ("start_loss", "end_loss"))
+        rows = d.get("records")
+        if not isinstance(rows, list):
+            raise bad("records", "a list of epoch records", rows)
+        records = []
+        for i, r in enumerate(rows):
+            where = f"records[{i}]"
+            if not isinstance(r, dict):
+                raise bad(where, "an object with the columns " + ", ".join(COLUMNS), r)
+            e = r.get("epoch")
+            last = records[-1]["epoch"] if records else 0
+            if isinstance(e, bool) or not isinstance(e, int) or e <= last:
+                raise bad(f"{where}.epoch", f"an integer > {last} (epochs count up from 1)", e)
+            row = {"epoch": e}
+            for k in ("loss", "val_loss", "train_metric", "val_metric"):
+                row[k] = number(f"{where}.{k}", r.get(k))
+            row["lr"] = number(f"{where}.lr", r.get("lr"), low=0.0)
+            row["time"] = number(f"{where}.time", r.get("time"), low=0.0)
+            g = r.get("grad_norms")
+            if not isinstance(g, list) or len(g) != len(layers):
+                raise bad(f"{where}.grad_norms", f"a list of {len(layers)} numbers (one per entry of layers)", g)
+            row["grad_norms"] = [number(f"{where}.grad_norms[{j}]", x, low=0.0) for j, x in enumerate(g)]
+            records.append(row)
+        best = d.get("best_epoch")
+        if best is not None and (isinstance(best, bool) or not isinstance(best, int)
+                                 or best not in {r["epoch"] for r in records}):
+            raise bad("best_epoch", "null or the number of a recorded epoch", best)
+        return cls(metric, layers, records, stop, best, start_loss, end_loss, diverged)
 
     def save(self, path) -> None:
         """Write the history as JSON, atomically."""
@@ -162,4 +228,6 @@ class History:
         if self.metric and last.get("val_metric") is not None and math.isfinite(last["val_metric"]):
             parts.append(f"val_{self.metric} {last['val_metric']:.4g}")
         parts.append(f"stopped: {self.stop_reason}")
+        if self.diverged and self.stop_reason != "diverged":
+            parts.append("diverged")
         return f"<History: {', '.join(parts)}>"

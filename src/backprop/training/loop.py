@@ -11,19 +11,21 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from contextlib import contextmanager
 
 import numpy as np
 
 from ..engine.network import Network
 from ..engine.objective import Objective
-from ..errors import ConfigError, DivergenceError, InputError
+from ..errors import ConfigError, DivergenceError, DivergenceWarning, InputError
 from ..losses import get_loss
 from ..validation import all_finite, check_seed, check_X
 from . import checkpoint as ckpt
-from .history import History
+from .history import DIVERGED_FACTOR, History
 from .metrics import get_metric
 from .optimizers import get_optimizer
+from .pairing import check_output_loss
 from .schedules import get_schedule
 
 
@@ -48,6 +50,8 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None) -
     D : ndarray of shape (B, c)
         Targets prepared by ``loss.prepare``.
     optimizer : Optimizer
+        Stepped as ``optimizer.step(net, grad)``: weight decay, if any, applies to the network's
+        weights and not to its biases.
     batch_size : int or None
         Samples per update; None uses the whole set (gradient descent).
     rng : numpy.random.Generator, optional
@@ -69,9 +73,6 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None) -
     if rng is not None:
         perm = rng.permutation(n)
         X, D = X[perm], D[perm]          # one gather per epoch; every batch below is a view
-    if optimizer.weight_decay and optimizer.decay_mask is None:
-        optimizer.decay_mask = net.reg_mask
-    params = net.params
     total, seen = 0.0, 0
     # a diverging run overflows on its way to inf/NaN; that is detected below, not warned about
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -84,7 +85,7 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None) -
                 return value
             if not math.isfinite(grad @ grad) and not np.isfinite(grad).all():
                 return math.nan
-            optimizer.step(params, grad)
+            optimizer.step(net, grad)          # weight decay, if any, on the network's weights only
             total += value * obj.B
             seen += obj.B
             if on_batch is not None and on_batch(i, value, obj, grad):
@@ -238,6 +239,7 @@ def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, 
     if not isinstance(net, Network):
         raise ConfigError(f"train needs a backprop Network; got {type(net).__name__}")
     loss = get_loss(loss)
+    check_output_loss(net, loss)          # an output the loss cannot be computed on: refused, with advice
     X = check_X(X, net.n_inputs, net.dtype)
     D = loss.prepare(T, X.shape[0], net.n_outputs, net.dtype)
     epochs = _check_count("epochs", epochs)
@@ -259,6 +261,8 @@ def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, 
         raise ConfigError("checkpoint_every and resume need a checkpoint file: pass checkpoint=PATH")
     checkpoint_every = (_check_count("checkpoint_every", checkpoint_every) if checkpoint_every is not None
                         else (1 if checkpoint is not None else None))
+    if checkpoint is not None:
+        ckpt.check_target(checkpoint)     # a checkpoint that cannot be written fails now, not after an epoch
 
     split_seq, shuffle_seq = np.random.SeedSequence(check_seed(seed, generator=False)).spawn(2)
     if validation_data is not None and validation_fraction is not None:
@@ -284,11 +288,20 @@ def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, 
     history = History(metric_fn.name if metric_fn else None, _layer_names(net))
     if resume and ckpt.exists(checkpoint):
         # checked completely before anything is applied
-        loaded = ckpt.read(checkpoint, net, opt, n_samples=X.shape[0])
+        loaded = ckpt.read(checkpoint, net, opt, n_samples=X.shape[0], layers=history.layers,
+                           metric=history.metric)
         state, history = loaded.state, loaded.history
+        history.diverged = False
+        if history.start_loss is None and history.records:
+            history.start_loss = history.records[0]["loss"]
+    else:
+        loaded = None
+        # the loss the run starts from: what the end of training is compared with
+        history.start_loss = start = _training_loss(net, loss, X, D, bs)
+        if not math.isfinite(start):
+            raise _divergence(0, start, opt.lr, history, before_update=True)
+    if loaded is not None:
         loaded.apply(net, opt, rng)
-    if opt.weight_decay and opt.decay_mask is None:
-        opt.decay_mask = net.reg_mask          # decay the weights, not the biases
 
     # ---- the loop ----------------------------------------------------------------------------
     params = net.params
@@ -362,6 +375,8 @@ def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, 
     history.best_epoch = state.best_epoch
     if has_val and restore_best and state.best_epoch is not None:
         np.copyto(params, best)
+    history.end_loss = _training_loss(net, loss, X, D, bs)
+    _check_worsening(history, opt)
     if stop_reason == "interrupted" and verbose:
         print(f"training interrupted after {len(history)} epoch(s); "
               + ("best parameters restored" if has_val and restore_best else "parameters kept"), file=sys.stderr)
@@ -392,14 +407,50 @@ def _update_stopping(state, record, has_val, early_stopping, tol, n_iter_no_chan
     return reason
 
 
-def _divergence(epoch, value, lr, history):
-    where = f"the end of epoch {epoch}" if epoch else "the start of training"
-    what = f"the training loss became {value}" if not math.isfinite(value) else "the parameters became NaN or inf"
-    err = DivergenceError(
-        f"training diverged in epoch {epoch + 1}: {what}; the learning rate "
-        f"{lr:g} is probably too large, try a smaller one (e.g. {lr / 10:g}). The network keeps its "
-        f"parameters from {where}, the last finite ones.")
+def _training_loss(net, loss, X, D, batch_size):
+    """The loss over the whole training set at the current parameters, in batches (forward passes only)."""
+    n = X.shape[0]
+    bs = max(n if batch_size is None else batch_size, 4096)
+    total = 0.0
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for start in range(0, n, bs):
+            obj = Objective(net, loss, X[start:start + bs], D[start:start + bs], validate=False,
+                            full_forward=False)
+            total += float(np.sum(obj.divergences(), dtype=np.float64))
+        return total / n + obj.regularization()
+
+
+def _check_worsening(history, opt):
+    """Flag and warn about a run that ends far worse than it started (without ever reaching NaN or inf)."""
+    start, end = history.start_loss, history.end_loss
+    if start is None or end is None or not math.isfinite(start):
+        return
+    if math.isfinite(end) and end - start <= (DIVERGED_FACTOR - 1) * max(abs(start), 1e-12):
+        return
+    history.diverged = True
+    lr = history.records[0]["lr"] if history.records else opt.lr
+    decay = f", or the weight decay {opt.weight_decay:g}," if opt.weight_decay else ""
+    warnings.warn(
+        f"training diverged: the training loss ended at {end:.4g}, more than {DIVERGED_FACTOR:g} times the "
+        f"{start:.4g} it started from; the learning rate {lr:g}{decay} is probably too large, try a smaller "
+        f"one (e.g. {lr / 10:g}). history.diverged is True.", DivergenceWarning, stacklevel=3)
+
+
+def _divergence(epoch, value, lr, history, before_update=False):
+    if before_update:
+        err = DivergenceError(
+            f"the training loss is already {value} at the initial parameters, before any update, so the "
+            "learning rate is not the cause: check the data (targets far out of the output's range?) and "
+            "that the output activation suits the loss. Nothing was changed.")
+    else:
+        where = f"the end of epoch {epoch}" if epoch else "the start of training"
+        what = f"the training loss became {value}" if not math.isfinite(value) else "the parameters became NaN or inf"
+        err = DivergenceError(
+            f"training diverged in epoch {epoch + 1}: {what}; the learning rate "
+            f"{lr:g} is probably too large, try a smaller one (e.g. {lr / 10:g}). The network keeps its "
+            f"parameters from {where}, the last finite ones.")
     err.epoch = epoch + 1
     err.history = history
     history.stop_reason = "diverged"
+    history.diverged = True
     return err

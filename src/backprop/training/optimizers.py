@@ -7,8 +7,11 @@ The update rules, with g = dL/dW for the current batch and eta the learning rate
 * Nesterov momentum       Delta <- mu Delta + g ;  W <- W - eta (g + mu Delta)
 * Adam                    m <- b1 m + (1 - b1) g ;  v <- b2 v + (1 - b2) g^2 ;
                           W <- W - eta m_hat / (sqrt(v_hat) + eps),  m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t)
-* weight decay (any)      W <- W - eta (step) - lambda W      (applied to the weights, not the biases, when
-                          ``decay_mask`` is set; ``train`` sets it from ``net.reg_mask``)
+* weight decay (any)      W <- W - eta (step) - lambda W      (on the weights, not the biases)
+
+Weight decay needs to know which entries of the flat vector are weights: ``step(net, grad)`` reads
+that from the network (``net.reg_mask``), which is what ``train`` does. A bare array carries no such
+layout, so ``step(array, grad)`` with weight decay is refused unless ``decay_mask`` says it explicitly.
 
 Every step works in place on preallocated buffers: no copy of the parameter vector per step.
 """
@@ -18,6 +21,7 @@ import math
 
 import numpy as np
 
+from ..engine.network import Network
 from ..errors import ConfigError
 
 
@@ -49,8 +53,9 @@ class Optimizer:
     weight_decay : float
         lambda in W <- W - eta (step) - lambda W.
     decay_mask : ndarray of bool or None
-        Which parameters weight decay applies to (None: all of them). ``train`` and ``run_epoch``
-        set it to ``net.reg_mask`` (weights yes, biases no) when it is None.
+        Which parameters weight decay applies to. None (the default): the weights of the network
+        given to ``step(net, grad)``, i.e. ``net.reg_mask`` (weights yes, biases no). Set it only to
+        decay other entries, or to use weight decay on a bare array.
     full_batch : bool
         True for plain gradient descent: ``train`` then uses the whole training set as one batch.
     t : int
@@ -77,7 +82,13 @@ class Optimizer:
 
     @decay_mask.setter
     def decay_mask(self, mask):
-        self._decay_mask = None if mask is None else np.asarray(mask, dtype=bool)
+        if mask is not None:
+            m = np.asarray(mask)
+            if m.dtype != bool or m.ndim != 1:
+                raise ConfigError(f"decay_mask must be a 1-D boolean array over the parameters (or None); "
+                                  f"got {m.dtype} of shape {m.shape}")
+            mask = m.copy()
+        self._decay_mask = mask
         self._decay = None
 
     def _state_names(self) -> tuple:
@@ -94,49 +105,83 @@ class Optimizer:
         for name in self._buffers:
             setattr(self, name, None)
 
-    def _prepare(self, params, grad):
-        """Allocate the state on the first step; afterwards only check that it still fits."""
-        if self._shape is None:
-            self._shape, self._dtype = params.shape, params.dtype
-        elif params.shape != self._shape or params.dtype != self._dtype:
+    def _check_step(self, params, grad, mask):
+        """Everything ``step`` needs, checked before anything changes."""
+        if not isinstance(params, np.ndarray) or params.dtype.kind != "f":
+            got = f"{params.dtype} array" if isinstance(params, np.ndarray) else type(params).__name__
+            raise ConfigError(f"step updates a network or a float parameter array; got {got}")
+        if self._shape is not None and (params.shape != self._shape or params.dtype != self._dtype):
             raise ConfigError(f"this {self.name} optimiser holds state for {self._shape[0]} {self._dtype} "
                               f"parameters; got {params.shape[0]} {params.dtype} ones (call reset() to reuse it)")
-        if grad.shape != params.shape:
-            raise ConfigError(f"gradient of shape {grad.shape} does not match parameters of shape {params.shape}")
-        if self.weight_decay and self._decay_mask is not None and self._decay_mask.shape != params.shape:
-            raise ConfigError(f"decay_mask has shape {self._decay_mask.shape}; the parameters have shape "
-                              f"{params.shape}")
+        if not isinstance(grad, np.ndarray) or grad.shape != params.shape:
+            raise ConfigError(f"gradient of shape {getattr(grad, 'shape', None)} does not match parameters of "
+                              f"shape {params.shape}")
+        if self.weight_decay:
+            if mask is None:
+                raise ConfigError(
+                    f"weight_decay={self.weight_decay:g} applies to the weights, not the biases, and a bare "
+                    "parameter array does not say which entries are which: pass the network, "
+                    "opt.step(net, grad), or set opt.decay_mask (e.g. to net.reg_mask)")
+            if mask.shape != params.shape:
+                raise ConfigError(f"decay_mask has shape {mask.shape}; the parameters have shape {params.shape}")
+
+    def _prepare(self, params):
+        """Allocate the state on the first step (after ``_check_step``)."""
+        if self._shape is None:
+            self._shape, self._dtype = params.shape, params.dtype
         if self._scratch is None:
             self._scratch = np.empty(params.shape, dtype=params.dtype)
             for name in self._state_names():
                 if getattr(self, name) is None:
                     setattr(self, name, np.zeros(params.shape, dtype=params.dtype))
 
-    def _apply_decay(self, params):
-        """W <- W - lambda W (on the masked entries), from the W before this step's update."""
+    def _apply_decay(self, params, mask):
+        """W <- W - lambda W on the entries of ``mask`` (the weights), from the W before this step's update."""
         lam = self.weight_decay
         if not lam:
             return
-        if self.decay_mask is None:
-            params *= 1.0 - lam
-            return
-        if self._decay is None:
-            self._decay = np.where(self._decay_mask, 1.0 - lam, 1.0).astype(params.dtype)
-        params *= self._decay
+        key = (mask, lam, params.dtype)
+        if self._decay is None or self._decay[0] is not mask or self._decay[1:3] != key[1:]:
+            self._decay = key + (np.where(mask, 1.0 - lam, 1.0).astype(params.dtype),)
+        params *= self._decay[3]
 
-    def step(self, params: np.ndarray, grad: np.ndarray) -> None:
-        """Update ``params`` in place from the gradient ``grad`` = dL/dW (same shape).
+    def step(self, params, grad: np.ndarray) -> None:
+        """Update the parameters in place from the gradient ``grad`` = dL/dW (same shape).
 
         Parameters
         ----------
-        params : ndarray of shape (n_params,)
-            The flat parameter vector, e.g. ``net.params``; modified in place.
+        params : Network or ndarray of shape (n_params,)
+            The network (its ``net.params`` are updated, and weight decay applies to its weights,
+            ``net.reg_mask``, not to its biases), or a flat float vector, modified in place. A bare
+            vector with ``weight_decay`` > 0 needs ``decay_mask`` set, since it does not say which
+            entries are weights.
         grad : ndarray of shape (n_params,)
-            dL/dW at ``params``, computed completely before the update.
+            dL/dW at the parameters, computed completely before the update.
+
+        Raises
+        ------
+        ConfigError
+            For mismatched shapes, or weight decay on a bare vector without ``decay_mask``; nothing
+            is changed then.
+
+        Examples
+        --------
+        >>> import numpy as np, backprop as bp
+        >>> net = bp.MLP([2, 3, 1], output="sigmoid", seed=0)
+        >>> b = net.views(0)[1].copy()
+        >>> bp.SGD(lr=0.1, weight_decay=0.5).step(net, np.zeros(net.n_params))
+        >>> bool(np.array_equal(net.views(0)[1], b))        # the biases are not decayed
+        True
         """
-        self._prepare(params, grad)
+        if isinstance(params, Network):
+            net, params = params, params.params
+            mask = self._decay_mask if self._decay_mask is not None else net.reg_mask
+        else:
+            mask = self._decay_mask
+        self._check_step(params, grad, mask)
+        self._prepare(params)
         self.t += 1
-        self._apply_decay(params)
+        self._apply_decay(params, mask)
         self._update(params, grad)
 
     def _update(self, params, grad):
@@ -154,7 +199,23 @@ class Optimizer:
     def load_state_dict(self, state: dict) -> None:
         """Restore what ``state_dict`` returned (from an optimiser of the same kind).
 
-        Everything is checked before anything changes: a bad state leaves the optimiser as it was.
+        Everything is checked before anything changes: a bad state (wrong kind, missing or non-numeric
+        entries, hyper-parameters out of range, state arrays that are not finite or that no sequence of
+        gradients could have produced) raises ConfigError naming the entry, and leaves the optimiser
+        as it was. ``decay_mask`` is kept.
+        """
+        probe = self.validated_state(state)
+        mask = self._decay_mask
+        self.__dict__.update(probe.__dict__)
+        self._decay_mask, self._decay = mask, None
+
+    def validated_state(self, state: dict) -> "Optimizer":
+        """Check ``state`` completely; return a fresh optimiser of this kind holding it (self is untouched).
+
+        Raises
+        ------
+        ConfigError
+            Naming the first bad entry and what it should be.
         """
         if not isinstance(state, dict) or state.get("name") != self.name:
             got = state.get("name") if isinstance(state, dict) else type(state).__name__
@@ -162,27 +223,52 @@ class Optimizer:
         missing = [k for k in ("t",) + self._hyper if k not in state]
         if missing:
             raise ConfigError(f"optimiser state lacks {', '.join(missing)}")
+        unknown = sorted(str(k) for k in state if k not in ("name", "t") + self._hyper + self._buffers)
+        if unknown:
+            raise ConfigError(f"optimiser state has unknown entries {', '.join(unknown)}; a {self.name} state holds "
+                              f"name, t, {', '.join(self._hyper + self._buffers)}")
         t = state["t"]
-        if not isinstance(t, (int, np.integer)) or isinstance(t, bool) or t < 0:
-            raise ConfigError(f"optimiser step count t must be an integer >= 0; got {t!r}")
-        probe = type(self).__new__(type(self))      # validates the hyper-parameters without touching self
+        if not isinstance(t, (int, np.integer)) or isinstance(t, (bool, np.bool_)) or not 0 <= t < 2 ** 63:
+            raise ConfigError(f"optimiser step count t must be an integer in [0, 2**63); got {t!r}")
+        for k in self._hyper:
+            v = state[k]
+            if k == "nesterov":
+                continue                                 # checked by _set_hyper: True or False
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+                raise ConfigError(f"optimiser hyper-parameter {k} must be a number; got {v!r}")
+        probe = type(self).__new__(type(self))
         probe._set_hyper({k: state[k] for k in self._hyper})
-        arrays = {k: state.get(k) for k in probe._state_names()}
-        given = [np.asarray(a) for a in arrays.values() if a is not None]
+        probe._decay_mask = None
+        probe.reset()
+        names = probe._state_names()
+        arrays = {k: state.get(k) for k in names}
+        given = {k: np.asarray(a) for k, a in arrays.items() if a is not None}
         if given and len(given) != len(arrays):
             raise ConfigError(f"optimiser state must hold all of {', '.join(arrays)} or none of them")
-        if given and (len({a.shape for a in given}) > 1 or given[0].ndim != 1
-                      or any(a.dtype.kind != "f" for a in given)):
-            raise ConfigError("optimiser state arrays must be 1-D float arrays of one length")
-        mask = self._decay_mask
-        self.reset()
-        self._set_hyper({k: state[k] for k in self._hyper})
-        self._decay_mask = mask
-        self.t = int(t)
+        if names and t > 0 and not given:
+            raise ConfigError(f"optimiser state has taken t={t} steps but holds no {', '.join(names)}")
         if given:
-            self._shape, self._dtype = given[0].shape, given[0].dtype
-            for name, a in arrays.items():
-                setattr(self, name, np.array(a, dtype=given[0].dtype))
+            first = next(iter(given.values()))
+            for k, a in given.items():
+                if a.ndim != 1 or a.dtype.kind != "f" or a.shape != first.shape or a.dtype != first.dtype:
+                    raise ConfigError(f"optimiser state {k} must be a 1-D float array like {names[0]} "
+                                      f"({first.dtype}, {first.shape}); got {a.dtype} of shape {a.shape}")
+                if not np.isfinite(a).all():
+                    raise ConfigError(f"optimiser state {k} contains NaN or inf; every entry must be finite")
+                if t == 0 and np.any(a):
+                    raise ConfigError(f"optimiser state {k} must be zero before the first step (t = 0)")
+            problem = probe._check_buffers(given, int(t))
+            if problem:
+                raise ConfigError(problem)
+            probe._shape, probe._dtype = first.shape, first.dtype
+            for k, a in given.items():
+                setattr(probe, k, a.copy())
+        probe.t = int(t)
+        return probe
+
+    def _check_buffers(self, arrays: dict, t: int):
+        """A message if the state arrays are impossible for this rule after t steps, else None."""
+        return None
 
     def _set_hyper(self, hyper):
         self.lr = _check_rate("learning rate lr", hyper["lr"])
@@ -306,6 +392,26 @@ class Adam(Optimizer):
     def _set_hyper(self, hyper):
         self._set_betas(hyper["beta1"], hyper["beta2"], hyper["eps"])
         super()._set_hyper(hyper)
+
+    def _check_buffers(self, arrays, t):
+        # m_t = sum_j (1-b1) b1^j g_(t-j) and v_t = sum_j (1-b2) b2^j g_(t-j)^2 over j < t, so by
+        # Cauchy-Schwarz m_t^2 <= C v_t with C = (1-b1)^2 / (1-b2) * sum_(j<t) (b1^2 / b2)^j. A first
+        # moment beyond that bound (a NaN-free but "huge" m) is no state Adam can reach.
+        m, v = arrays["m"], arrays["v"]
+        if np.any(v < 0):
+            return "optimiser state v (Adam's second moment) must be >= 0"
+        b1, b2 = self.beta1, self.beta2
+        r = b1 * b1 / b2 if b2 > 0 else math.inf
+        if r >= 1:
+            return None                                  # no bound independent of the gradients
+        C = (1 - b1) ** 2 / (1 - b2) * (1 - r ** t) / (1 - r)
+        with np.errstate(over="ignore"):
+            bad = m * m > C * v * (1 + 1e-3)
+        if np.any(bad):
+            k = int(np.argmax(bad))
+            return (f"optimiser state m (Adam's first moment) is inconsistent with v: m^2 <= {C:.4g} v must "
+                    f"hold after {t} steps with beta1={b1:g}, beta2={b2:g}; entry {k} has m={m[k]!r}, v={v[k]!r}")
+        return None
 
     def _update(self, params, grad):
         b1, b2, buf, m, v = self.beta1, self.beta2, self._scratch, self.m, self.v
