@@ -294,7 +294,8 @@ def test_inputs_that_are_not_real_numbers_are_refused_everywhere_and_change_noth
 @pytest.mark.parametrize("loss, good", [("l2", np.zeros((4, 2))), ("cross_entropy", np.array([0, 1, 1, 0])),
                                         ("bce", np.zeros((4, 2)))])
 def test_targets_that_are_not_real_numbers_are_refused(kind, loss, good):
-    net = bp.MLP([3, 4, 2], hidden="tanh", output="identity", seed=0)
+    output = {"l2": "identity", "cross_entropy": "softmax", "bce": "sigmoid"}[loss]    # a pairing train accepts
+    net = bp.MLP([3, 4, 2], hidden="tanh", output=output, seed=0)
     X = np.random.default_rng(0).normal(size=(4, 3))
     T = _bad_X(kind, good.astype(float))
     for call in (lambda: bp.loss_and_grad(net, loss, X, T), lambda: bp.hvp(net, loss, X, T, np.ones(net.n_params)),
@@ -641,3 +642,24 @@ def test_the_limit_can_be_lowered_raised_and_lifted():
     bp.Laplace(net, "l2", X, T, hessian="gauss_newton", structure="diag", max_bytes=1)      # the diagonal needs no W x W array
     with pytest.raises(ConfigError, match="max_bytes must be a positive number"):
         bp.hessian(net, "l2", X, T, max_bytes=-5)
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(2, 9), batch=st.integers(1, 9), l2=st.sampled_from([0.0, 0.3]),
+       name=st.sampled_from(["l2", "bce", "cross_entropy"]))
+def test_the_epoch_loss_of_a_summed_loss_is_the_summed_loss(n, batch, l2, name):
+    """With a learning rate too small to move the parameters, the epoch loss and the history's start
+    loss equal the loss of the whole set, for either reduction."""
+    output = {"l2": "identity", "bce": "sigmoid", "cross_entropy": "softmax"}[name]
+    net = bp.MLP([3, 4, 2], hidden="tanh", output=output, seed=1)
+    rng = np.random.default_rng(n)
+    X = rng.normal(size=(n, 3))
+    T = {"l2": rng.normal(size=(n, 2)), "bce": rng.integers(0, 2, size=(n, 2)).astype(float),
+         "cross_entropy": rng.integers(0, 2, size=n)}[name]
+    for reduction in ("mean", "sum"):
+        loss = bp.get_loss(name, l2=l2, reduction=reduction)
+        whole, _ = bp.loss_and_grad(net, loss, X, T)
+        history = bp.train(net, loss, X, T, optimizer="sgd", lr=1e-300, batch_size=batch, epochs=1,
+                           shuffle=False, verbose=False)
+        assert history["loss"][0] == pytest.approx(whole, rel=1e-12)
+        assert history.start_loss == pytest.approx(whole, rel=1e-12)

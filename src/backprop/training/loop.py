@@ -63,8 +63,9 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None) -
     Returns
     -------
     float
-        Mean training loss over the samples of the batches processed, each batch's loss taken at the
-        parameters before its update. If a batch's loss or gradient is NaN or inf, the epoch stops
+        Training loss over the samples of the batches processed, each batch's loss taken at the
+        parameters before its update: their mean for a loss with reduction "mean", their sum (plus
+        the L2 term once) for reduction "sum". If a batch's loss or gradient is NaN or inf, the epoch stops
         before updating with it and the non-finite value is returned.
     """
     loss = get_loss(loss)
@@ -74,6 +75,7 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None) -
         perm = rng.permutation(n)
         X, D = X[perm], D[perm]          # one gather per epoch; every batch below is a view
     total, seen = 0.0, 0
+    summed = loss.reduction == "sum"
     # a diverging run overflows on its way to inf/NaN; that is detected below, not warned about
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for i, start in enumerate(range(0, n, bs)):
@@ -85,12 +87,14 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None) -
                 return value
             if not math.isfinite(grad @ grad) and not np.isfinite(grad).all():
                 return math.nan
+            penalty = obj.regularization() if summed else 0.0
             optimizer.step(net, grad)          # weight decay, if any, on the network's weights only
-            total += value * obj.B
+            # mean: the batch means weighted by batch size; sum: the batch sums added, the L2 term once
+            total += value - penalty if summed else value * obj.B
             seen += obj.B
             if on_batch is not None and on_batch(i, value, obj, grad):
                 break
-    return total / seen
+    return total + penalty if summed else total / seen
 
 
 @contextmanager
@@ -417,7 +421,7 @@ def _training_loss(net, loss, X, D, batch_size):
             obj = Objective(net, loss, X[start:start + bs], D[start:start + bs], validate=False,
                             full_forward=False)
             total += float(np.sum(obj.divergences(), dtype=np.float64))
-        return total / n + obj.regularization()
+        return (total if obj.reduction == "sum" else total / n) + obj.regularization()
 
 
 def _check_worsening(history, opt):
