@@ -63,3 +63,8 @@ __all__ = [
     "NeuronGraph", "NeuronNetwork", "NeuronPass", "neuron_backprop", "neuron_layout", "trace", "Trace",
     "draw_trace", "save_trace", "vector_activation",
 ]
+
+# models that travel: PyTorch, safetensors, scikit-learn, ONNX (each library imported only when used)
+from .faces.exports.torch_io import from_torch, to_torch
+
+__all__ += ["to_torch", "from_torch"]
