@@ -246,7 +246,11 @@ class Network:
         load_state_dict(self, state_dict)
 
     def save(self, path) -> None:
-        """Save architecture (JSON) and parameters (.npz) to ``path``, atomically; see ``backprop.load``."""
+        """Save architecture (JSON) and parameters to ``path``, atomically; see ``backprop.load``.
+
+        A path ending in ``.safetensors`` writes the safetensors format (parameters under the
+        ``state_dict()`` keys, readable by PyTorch); any other path a backprop ``.npz`` model file.
+        """
         from .serialize import save
         save(self, path)
 
