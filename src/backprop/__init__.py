@@ -68,3 +68,6 @@ __all__ = [
 from .faces.exports.torch_io import from_torch, to_torch
 
 __all__ += ["to_torch", "from_torch"]
+from .faces.exports.sklearn_io import from_sklearn, to_sklearn
+
+__all__ += ["to_sklearn", "from_sklearn"]
