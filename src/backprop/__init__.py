@@ -71,3 +71,6 @@ __all__ += ["to_torch", "from_torch"]
 from .faces.exports.sklearn_io import from_sklearn, to_sklearn
 
 __all__ += ["to_sklearn", "from_sklearn"]
+from .faces.exports.onnx_io import to_onnx
+
+__all__ += ["to_onnx"]
