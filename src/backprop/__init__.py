@@ -74,3 +74,6 @@ __all__ += ["to_sklearn", "from_sklearn"]
 from .faces.exports.onnx_io import to_onnx
 
 __all__ += ["to_onnx"]
+from .faces.exports.skl2onnx_io import register_skl2onnx
+
+__all__ += ["register_skl2onnx"]
