@@ -203,7 +203,7 @@ def _tensor_type(dtype):
     return TensorProto.FLOAT if np.dtype(dtype) == np.float32 else TensorProto.DOUBLE
 
 
-def to_onnx(net_or_estimator, path=None, opset=DEFAULT_OPSET):
+def to_onnx(net_or_estimator, path=None, opset=DEFAULT_OPSET, *, standardize=None):
     """Export a network or a fitted backprop estimator as an ONNX model.
 
     Parameters
@@ -213,6 +213,9 @@ def to_onnx(net_or_estimator, path=None, opset=DEFAULT_OPSET):
         Where to write the model (atomically); None only returns it.
     opset : int
         ONNX opset, at least 13 (default 17).
+    standardize : (mean, scale), optional
+        Standardise the inputs first, ``(X - mean) / scale`` (arrays of n_inputs), as a model file
+        written by ``backprop train`` does.
 
     Returns
     -------
@@ -266,7 +269,15 @@ def to_onnx(net_or_estimator, path=None, opset=DEFAULT_OPSET):
 
     used.add("X")
     writer = GraphWriter(net.dtype, int(opset), unique, add_node, add_init)
-    values = writer.network(net, "X")
+    x = "X"
+    if standardize is not None:
+        mean, scale = (np.asarray(a, dtype=net.dtype).reshape(-1) for a in standardize)
+        if mean.shape != (net.n_inputs,) or scale.shape != (net.n_inputs,) or not (
+                np.all(np.isfinite(mean)) and np.all(np.isfinite(scale)) and np.all(scale != 0)):
+            raise ConfigError(f"standardize must be (mean, scale), finite arrays of {net.n_inputs} entries, "
+                              "scale non-zero")
+        x = writer.op("Div", [writer.op("Sub", [x, writer.const("mean", mean)]), writer.const("scale", scale)])
+    values = writer.network(net, x)
     t = _tensor_type(net.dtype)
     if est is None:
         nodes.append(helper.make_node("Identity", [values[-1]], ["Y"], name="output"))
