@@ -181,8 +181,8 @@ def estimator_outputs(writer, est, values, probabilities_dtype=None):
         cls_init = classes.astype(object)
     else:
         raise ConfigError(f"ONNX export takes integer or string class labels; classes_ has dtype {classes.dtype}")
-    half = writer.const("half", np.array(0.5, writer.dtype))
     if est.n_outputs_ == 1:
+        half = writer.const("half", np.array(0.5, writer.dtype))
         if net.output_activation == "sigmoid":       # 1 - sigmoid(z) = sigmoid(-z), as predict_proba computes it
             z = values[-2]
             p0, p1 = writer.op("Sigmoid", [writer.op("Neg", [z])]), y
