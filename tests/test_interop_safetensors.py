@@ -159,3 +159,27 @@ def test_any_damaged_byte_is_read_right_or_refused(tmp_path, pos, value, cut):
     # a byte in a parameter (or in unused JSON whitespace) may change: the result is what the file says
     tensors = safetensors_numpy.load_file(str(path))
     np.testing.assert_array_equal(back.params, np.concatenate([tensors[k].ravel() for k in back.state_dict()]))
+
+
+def test_a_header_naming_a_tensor_twice_or_a_bad_dtype_is_refused(tmp_path):
+    net = bp.MLP([3, 4, 2], seed=0)
+    path, header, data = _file(net, tmp_path)
+    key = _first_tensor(header)
+    text = json.dumps(header)
+    text = text[:-1] + f', "{key}": ' + json.dumps(header[key]) + "}"
+    raw = text.encode()
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + data)
+    with pytest.raises(bp.FileFormatError, match="appears twice"):
+        bp.load(path)
+    model = json.loads(header["__metadata__"]["model"])
+    model["network"]["dtype"] = [1]
+    _write(path, {**header, "__metadata__": {**header["__metadata__"], "model": json.dumps(model)}}, data)
+    with pytest.raises(bp.FileFormatError, match=r"dtype \[1\]"):
+        bp.load(path)
+
+
+def test_a_network_without_parameters_round_trips(tmp_path):
+    net = bp.Sequential(2, ["tanh"])
+    net.save(tmp_path / "z.safetensors")
+    back = bp.load(tmp_path / "z.safetensors")
+    assert back.config() == net.config() and back.n_params == 0

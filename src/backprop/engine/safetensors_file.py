@@ -73,6 +73,13 @@ def _fail(path, why):
     raise FileFormatError(f"{path} is not a readable backprop .safetensors model: {why}")
 
 
+def _no_duplicates(pairs):
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"a key appears twice: {sorted(k for k in set(keys) if keys.count(k) > 1)}")
+    return dict(pairs)
+
+
 def _read_header(f, path, size):
     """The parsed header and the length of the data section, every entry checked against ``size``."""
     if size < 8:
@@ -81,7 +88,7 @@ def _read_header(f, path, size):
     if n > min(size - 8, MAX_HEADER):
         _fail(path, f"the header declares {n} bytes; the file has {size - 8} after the length field")
     try:
-        header = json.loads(f.read(n).decode("utf-8"))
+        header = json.loads(f.read(n).decode("utf-8"), object_pairs_hook=_no_duplicates)
     except (UnicodeDecodeError, ValueError) as e:
         _fail(path, f"the header is not JSON ({e})")
     if not isinstance(header, dict):
@@ -146,6 +153,8 @@ def load_safetensors(path, activations=None):
         _fail(path, f"{type(e).__name__}: {e}")
     dtype = desc.get("network", {}).get("dtype") if isinstance(desc, dict) and isinstance(desc.get("network"), dict) \
         else None
+    if dtype not in ("float32", "float64"):
+        _fail(path, f"the architecture names dtype {dtype!r}; expected float32 or float64")
     wrong = [k for k, v in tensors.items() if v.dtype.name != dtype]
     if wrong:
         _fail(path, f"tensors {wrong} are not of the network's dtype {dtype!r}")
