@@ -7,6 +7,8 @@ layer, one of identity, logistic, tanh, relu, and an output activation from the 
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from ...engine.network import MLP, Network
@@ -34,8 +36,7 @@ def _spec(name):
 def _copy_fitted(src, dst):
     for key in _FITTED:
         if key in src.__dict__:
-            value = src.__dict__[key]
-            dst.__dict__[key] = list(value) if isinstance(value, list) else value
+            dst.__dict__[key] = copy.deepcopy(src.__dict__[key])
 
 
 def from_sklearn(est):
