@@ -117,3 +117,25 @@ def test_what_onnx_cannot_express_is_named():
         bp.to_onnx(bp.MLP([2, 1]), opset=12)
     with pytest.raises(bp.ConfigError, match="not fitted"):
         bp.to_onnx(MLPClassifier())
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_neuron_graphs_with_special_units(seed):
+    from test_neurons import random_graph
+    rng = np.random.default_rng(seed)
+    head = ("l2", "bce", "cross_entropy")[seed % 3]
+    net = random_graph(rng, 3, 6, 2, 0.5, head, True)[0].compile(seed=seed)
+    X = np.abs(rng.normal(size=(9, 3))) + 0.3          # fractional powers need positive factors
+    out = session(bp.to_onnx(net, opset=(13, 17, 18)[seed % 3])).run(None, {"X": X})[0]
+    np.testing.assert_allclose(out, net.predict(X), rtol=1e-12, atol=1e-12)
+
+
+def test_products_of_negative_factors_with_integer_exponents():
+    g = bp.NeuronGraph()
+    x1, x2 = g.inputs("x1", "x2")
+    p = g.product([x1, x2], name="p", exponents=[-1, 3])
+    o = g.neuron("o", output=True)
+    g.connect(p, o)
+    net = g.compile(seed=0)
+    X = np.array([[-2.0, -0.5], [3, -1.5], [-0.7, 2]])
+    np.testing.assert_allclose(session(bp.to_onnx(net)).run(None, {"X": X})[0], net.predict(X), rtol=1e-12)
