@@ -118,11 +118,11 @@ class VectorFunction:
     def __getstate__(self):
         # pickling stores the functions by reference: each must be importable (no lambda, no local function)
         from .activations import _picklable
-        for role in ("f", "jac", "jvp", "vjp", "hess", "vhp"):
-            fn = getattr(self, "_" + role)
+        for role, fn in (("f", self._f), ("jacobian", self._jac), ("jvp", self._jvp), ("vjp", self._vjp),
+                         ("hessian", self._hess), ("vhp", self._vhp)):
             if fn is not None and not _picklable(fn):
-                raise ConfigError(f"vector activation {self.name!r} cannot be pickled: its {role.replace('jac', 'jacobian').replace('hess', 'hessian')} "
-                                  f"({fn!r}) is not an importable function; define it at the top level of a module")
+                raise ConfigError(f"vector activation {self.name!r} cannot be pickled: its {role} ({fn!r}) is not an "
+                                  "importable function; define it at the top level of a module")
         return self.__dict__.copy()
 
     def __repr__(self):
