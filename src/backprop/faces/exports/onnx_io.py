@@ -175,7 +175,7 @@ def estimator_outputs(writer, est, values, probabilities_dtype=None):
         label = writer.op("Cast", [writer.op("Greater", [y, writer.const("half", np.array(0.5, writer.dtype))])],
                           to=7)      # int64
         return [(label, "label"), (y, "probabilities")]
-    if classes.dtype.kind in "iub":
+    if classes.dtype.kind in "iu":
         cls_init = classes.astype(np.int64)
     elif classes.dtype.kind in "UO":
         cls_init = classes.astype(object)
