@@ -63,3 +63,11 @@ __all__ = [
     "NeuronGraph", "NeuronNetwork", "NeuronPass", "neuron_backprop", "neuron_layout", "trace", "Trace",
     "draw_trace", "save_trace", "vector_activation",
 ]
+
+# models that travel: PyTorch, safetensors, scikit-learn, ONNX (each library imported only when used)
+from .faces.exports.onnx_io import to_onnx
+from .faces.exports.skl2onnx_io import register_skl2onnx
+from .faces.exports.sklearn_io import from_sklearn, to_sklearn
+from .faces.exports.torch_io import from_torch, to_torch
+
+__all__ += ["to_torch", "from_torch", "to_sklearn", "from_sklearn", "to_onnx", "register_skl2onnx"]

@@ -243,8 +243,41 @@ class Network:
         return {"n_inputs": self.n_inputs, "dtype": self.dtype.name,
                 "ops": [op.config() for op in self.ops], "inputs": [list(ix) for ix in self.inputs]}
 
+    def state_dict(self) -> dict:
+        """The parameters by name, with the keys of the equivalent PyTorch ``nn.Sequential``.
+
+        Returns
+        -------
+        dict of str -> ndarray
+            Copies, in the order of ``params``: ``"{j}.weight"`` (out, in) and ``"{j}.bias"`` for a dense
+            op j; ops without parameters keep their index (``0.weight, 0.bias, 2.weight, 2.bias``).
+
+        Examples
+        --------
+        >>> import backprop as bp
+        >>> list(bp.MLP([3, 4, 2]).state_dict())
+        ['0.weight', '0.bias', '2.weight', '2.bias']
+        """
+        from .state_dict import state_dict
+        return state_dict(self)
+
+    def load_state_dict(self, state_dict) -> None:
+        """Set the parameters from a ``state_dict()``-shaped mapping (NumPy arrays or torch tensors).
+
+        Parameters
+        ----------
+        state_dict : mapping of str -> array
+            Exactly this network's keys, each with its shape; otherwise ConfigError and nothing changes.
+        """
+        from .state_dict import load_state_dict
+        load_state_dict(self, state_dict)
+
     def save(self, path) -> None:
-        """Save architecture (JSON) and parameters (.npz) to ``path``, atomically; see ``backprop.load``."""
+        """Save architecture (JSON) and parameters to ``path``, atomically; see ``backprop.load``.
+
+        A path ending in ``.safetensors`` writes the safetensors format (parameters under the
+        ``state_dict()`` keys, readable by PyTorch); any other path a backprop ``.npz`` model file.
+        """
         from .serialize import save
         save(self, path)
 

@@ -222,6 +222,9 @@ def save(net, path, *, metadata=None, arrays=None) -> None:
     FileFormatError
         If the directory of ``path`` does not exist.
     """
+    if str(os.fspath(path)).lower().endswith(".safetensors"):   # the second pickle-free format
+        from .safetensors_file import save_safetensors
+        return save_safetensors(net, path, metadata=metadata, arrays=arrays)
     if not isinstance(net, Network):
         raise ConfigError(f"only a backprop Network can be saved; got {type(net).__name__}")
     if not all_finite(net.params):
@@ -275,6 +278,9 @@ def load_bundle(path, activations=None):
     arrays : dict of str -> ndarray
         The ``arrays`` given to ``save``.
     """
+    if str(os.fspath(path)).lower().endswith(".safetensors"):   # the second pickle-free format
+        from .safetensors_file import load_safetensors
+        return load_safetensors(path, activations)
     members = _read_members(path)
     if _JSON_KEY not in members or _PARAMS_KEY not in members:
         raise FileFormatError(f"{path} is an .npz file but not a backprop model (it lacks "

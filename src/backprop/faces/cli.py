@@ -19,6 +19,7 @@ from typing import Callable
 
 import numpy as np
 
+from .exports.cli_export import add_export_arguments, export_command
 from .trace_render import add_trace_arguments, trace_command
 
 PROG = "backprop"
@@ -561,6 +562,8 @@ register("plot", "loss curves and per-layer gradient norms of a training run as 
          _run_plot)
 register("trace", "the forward and backward pass of one instance, node by node (table, SVG or PNG)",
          add_trace_arguments, trace_command)
+register("export", "a saved model as ONNX, safetensors or a torch.export program", add_export_arguments,
+         export_command)
 
 
 # ---- entry point ----------------------------------------------------------------------------------

@@ -5,6 +5,9 @@ Derivatives receive both z and y = f(z) so that they can reuse the forward value
 """
 from __future__ import annotations
 
+import copy
+import pickle
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -63,9 +66,50 @@ class ScalarActivation:
     def config(self) -> dict:
         return {"name": self.name, **self.params}
 
+    def __deepcopy__(self, memo):
+        # copies share the functions (as deepcopy does for any function), so lambdas copy without pickling
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        new.__dict__.update({k: copy.deepcopy(v, memo) for k, v in self.__dict__.items()})
+        return new
+
+    def __copy__(self):
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
+    def __getstate__(self):
+        # pickling stores the functions by reference: each must be importable (no lambda, no local function)
+        for role, fn in (("f", self._f), ("df", self._df), ("d2f", self._d2f)):
+            g = fn.g if isinstance(fn, _OfZ) else fn
+            if g is not None and not _picklable(g):
+                raise ConfigError(f"activation {self.name!r} cannot be pickled: its {role} ({g!r}) is not an importable "
+                                  "function; define f, df and d2f as module-level functions (def at the top level of "
+                                  "a module) to pickle a network that uses it")
+        return self.__dict__.copy()
+
     def __repr__(self) -> str:
         extra = "".join(f", {k}={v!r}" for k, v in self.params.items())
         return f"{type(self).__name__}({self.name!r}{extra})"
+
+
+def _picklable(fn) -> bool:
+    """Whether the standard library can pickle ``fn`` (a module-level function, a ufunc, a partial of those)."""
+    try:
+        pickle.dumps(fn)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        return False
+    return True
+
+
+class _OfZ:
+    """A derivative ``g(z)`` of a user activation seen through the interface ``df(z, y)``."""
+
+    def __init__(self, g):
+        self.g = g
+
+    def __call__(self, z, y):
+        return self.g(z)
 
 
 def user_activation(name: str, f: Fn, df: Fn, d2f: Fn | None = None, init: str = "glorot") -> ScalarActivation:
@@ -76,46 +120,110 @@ def user_activation(name: str, f: Fn, df: Fn, d2f: Fn | None = None, init: str =
     name : str
         A name for reports; it must not clash with a built-in activation.
     f, df, d2f : callable
-        ``f(z)``, ``f'(z)`` and optionally ``f''(z)`` as vectorised numpy functions.
+        ``f(z)``, ``f'(z)`` and optionally ``f''(z)`` as vectorised numpy functions. A network using the
+        activation pickles (for ``multiprocessing``, Dask) only if they are importable module-level
+        functions; lambdas and local functions work everywhere else.
     init : {"glorot", "he"}
         Initialisation scheme for the weights feeding this activation.
 
     Returns
     -------
     ScalarActivation
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> cube = bp.activation("cube", lambda z: z ** 3, lambda z: 3 * z ** 2, lambda z: 6 * z)
     """
     if name in _BUILTIN:
         raise ConfigError(f"activation name {name!r} is taken by a built-in activation; choose another name")
     if not (callable(f) and callable(df)) or (d2f is not None and not callable(d2f)):
         raise ConfigError("a user-defined activation needs callables f(z), df(z) and optionally d2f(z)")
-    d2 = (lambda z, y: d2f(z)) if d2f is not None else None
-    act = ScalarActivation(name, f, lambda z, y: df(z), d2, init=init)
+    act = ScalarActivation(name, f, _OfZ(df), _OfZ(d2f) if d2f is not None else None, init=init)
     act.user_defined = True
     return act
 
 
-# --- the built-in activations: f, f', f'' side by side -------------------------------------------
+# --- the built-in activations: f, f', f'' side by side, as module-level functions (they pickle) ----
+
+# y = z;  f' = 1;  f'' = 0
+def _identity_f(z):
+    return z
+
+
+def _identity_df(z, y):
+    return np.ones_like(z)
+
+
+# y = 1 / (1 + e^-z);  f' = y (1 - y);  f'' = y (1 - y) (1 - 2y)
+def _sigmoid_df(z, y):
+    return y * (1 - y)
+
+
+def _sigmoid_d2f(z, y):
+    return y * (1 - y) * (1 - 2 * y)
+
+
+# y = tanh z;  f' = 1 - y^2;  f'' = -2 y (1 - y^2)
+def _tanh_df(z, y):
+    return 1 - y * y
+
+
+def _tanh_d2f(z, y):
+    return -2 * y * (1 - y * y)
+
+
+# y = max(z, 0);  subgradient f' = 1 for z >= 0, 0 below;  f'' = 0
+def _relu_f(z):
+    return np.maximum(z, 0)
+
+
+def _relu_df(z, y):
+    return (z >= 0).astype(z.dtype)
+
+
+# y = z for z >= 0, slope * z below;  f' = 1 for z >= 0, slope below;  f'' = 0
+def _leaky_relu_f(z, slope):
+    return np.where(z >= 0, z, slope * z)
+
+
+def _leaky_relu_df(z, y, slope):
+    return np.where(z >= 0, 1, slope).astype(z.dtype)
+
+
+# y = log(1 + e^z);  f' = sigmoid(z);  f'' = sigmoid(z) (1 - sigmoid(z))
+def _softplus_f(z):
+    return np.logaddexp(0, z)
+
+
+def _softplus_df(z, y):
+    return expit(z)
+
+
+def _softplus_d2f(z, y):
+    s = expit(z)
+    return s * (1 - s)
+
+
+# y = e^z;  f' = y;  f'' = y   (the mean of a Poisson output)
+def _exp_df(z, y):
+    return y
+
 
 def _identity() -> ScalarActivation:
-    # y = z;  f' = 1;  f'' = 0
-    return ScalarActivation("identity", lambda z: z, lambda z, y: np.ones_like(z), piecewise_linear=True)
+    return ScalarActivation("identity", _identity_f, _identity_df, piecewise_linear=True)
 
 
 def _sigmoid() -> ScalarActivation:
-    # y = 1 / (1 + e^-z);  f' = y (1 - y);  f'' = y (1 - y) (1 - 2y)
-    return ScalarActivation("sigmoid", expit, lambda z, y: y * (1 - y),
-                            lambda z, y: y * (1 - y) * (1 - 2 * y))
+    return ScalarActivation("sigmoid", expit, _sigmoid_df, _sigmoid_d2f)
 
 
 def _tanh() -> ScalarActivation:
-    # y = tanh z;  f' = 1 - y^2;  f'' = -2 y (1 - y^2)
-    return ScalarActivation("tanh", np.tanh, lambda z, y: 1 - y * y, lambda z, y: -2 * y * (1 - y * y))
+    return ScalarActivation("tanh", np.tanh, _tanh_df, _tanh_d2f)
 
 
 def _relu() -> ScalarActivation:
-    # y = max(z, 0);  subgradient f' = 1 for z >= 0, 0 below;  f'' = 0
-    return ScalarActivation("relu", lambda z: np.maximum(z, 0), lambda z, y: (z >= 0).astype(z.dtype),
-                            piecewise_linear=True, init="he")
+    return ScalarActivation("relu", _relu_f, _relu_df, piecewise_linear=True, init="he")
 
 
 def leaky_relu(slope: float = 0.01) -> ScalarActivation:
@@ -123,22 +231,16 @@ def leaky_relu(slope: float = 0.01) -> ScalarActivation:
     slope = float(slope)
     if not np.isfinite(slope) or slope < 0:
         raise ConfigError(f"leaky_relu slope must be a finite number >= 0; got {slope}")
-    return ScalarActivation("leaky_relu", lambda z: np.where(z >= 0, z, slope * z),
-                            lambda z, y: np.where(z >= 0, 1, slope).astype(z.dtype),
+    return ScalarActivation("leaky_relu", partial(_leaky_relu_f, slope=slope), partial(_leaky_relu_df, slope=slope),
                             piecewise_linear=True, init="he", params={"slope": slope})
 
 
 def _softplus() -> ScalarActivation:
-    # y = log(1 + e^z);  f' = sigmoid(z);  f'' = sigmoid(z) (1 - sigmoid(z))
-    def d2(z, y):
-        s = expit(z)
-        return s * (1 - s)
-    return ScalarActivation("softplus", lambda z: np.logaddexp(0, z), lambda z, y: expit(z), d2)
+    return ScalarActivation("softplus", _softplus_f, _softplus_df, _softplus_d2f)
 
 
 def _exp() -> ScalarActivation:
-    # y = e^z;  f' = y;  f'' = y   (the mean of a Poisson output)
-    return ScalarActivation("exp", np.exp, lambda z, y: y, lambda z, y: y)
+    return ScalarActivation("exp", np.exp, _exp_df, _exp_df)
 
 
 _BUILTIN = {

@@ -14,6 +14,8 @@ vector-Jacobian products; the second-order terms need its Hessian (or the contra
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from ..errors import ConfigError, FileFormatError
@@ -100,6 +102,28 @@ class VectorFunction:
                               "vhp= to bp.vector_activation to use it for Hessians or Hessian-vector products")
         zz, yy, gg = self._rows(tz, z, y, dy)
         return self._checked("vhp", self._vhp(zz, yy, gg, tz.reshape(zz.shape)), zz.shape).reshape(tz.shape)
+
+    def __deepcopy__(self, memo):
+        # copies share the functions (as deepcopy does for any function), so lambdas copy without pickling
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        new.__dict__.update({k: copy.deepcopy(v, memo) for k, v in self.__dict__.items()})
+        return new
+
+    def __copy__(self):
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
+    def __getstate__(self):
+        # pickling stores the functions by reference: each must be importable (no lambda, no local function)
+        from .activations import _picklable
+        for role, fn in (("f", self._f), ("jacobian", self._jac), ("jvp", self._jvp), ("vjp", self._vjp),
+                         ("hessian", self._hess), ("vhp", self._vhp)):
+            if fn is not None and not _picklable(fn):
+                raise ConfigError(f"vector activation {self.name!r} cannot be pickled: its {role} ({fn!r}) is not an "
+                                  "importable function; define it at the top level of a module")
+        return self.__dict__.copy()
 
     def __repr__(self):
         return f"VectorFunction({self.name!r})"

@@ -1,0 +1,308 @@
+"""ONNX export: a network (or a fitted estimator) as an ONNX graph of standard operators.
+
+Every node of the network becomes a few ONNX nodes, node by node in graph order:
+
+* dense ``z = x W^T + b``            Gemm(x, W, b, transB=1)
+* activations                        Identity, Sigmoid, Tanh, Relu, Exp, Softmax(axis=-1); leaky relu
+                                     as Where(z >= 0, z, slope z) (LeakyRelu's alpha is a 32-bit
+                                     attribute), softplus as Relu(z) + Log(1 + Exp(-|z|)) (stable)
+* masked dense level of a graph      Concat of its inputs, Gemm with the dense W that has zeros
+                                     where no edge exists
+* select                             Concat, Gather(axis=1)
+* product / max units                Concat, Gather of the factors, Pow (products), Gather into a
+                                     (units, K) table, Where (padding 1 / -inf), ReduceProd / ReduceMax
+* segmented activations              Slice per run, the run's activation, Concat
+
+User-defined activations (scalar or vector) are Python code and cannot be expressed: ConfigError.
+The graph runs in the network's dtype (float32 or float64). ``onnx`` is imported only when used.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...engine.network import Network
+from ...errors import ConfigError
+from ...ops.dense import Dense
+from ...ops.elementwise import Elementwise
+from ...ops.masked_dense import MaskedDense
+from ...ops.maxunit import MaxUnit
+from ...ops.product import Product
+from ...ops.segments import Segmented
+from ...ops.select import Select
+from ...ops.softmax import Softmax
+
+#: backprop activation -> ONNX operator (softplus is written out, see the module docstring)
+ONNX_ACTIVATIONS = {"identity": "Identity", "sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu",
+                    "leaky_relu": "Where(z >= 0, z, slope * z)", "softplus": "Relu + Log(1 + Exp(-Abs))", "exp": "Exp",
+                    "softmax": "Softmax"}
+#: the op kinds a graph may hold, besides dense layers and activations
+ONNX_OPS = ("dense", "activation", "softmax", "masked_dense", "select", "product", "max", "segments")
+MIN_OPSET = 13
+DEFAULT_OPSET = 17
+
+
+def _onnx():
+    try:
+        import onnx
+    except ImportError:
+        raise ImportError("the onnx package is needed for to_onnx: pip install 'backprop[interop]'") from None
+    return onnx
+
+
+class GraphWriter:
+    """Collects ONNX nodes and initializers; ``emit`` and ``constant`` are given by the target (a model or
+    skl2onnx's container), so the same code serves ``to_onnx`` and the skl2onnx converter."""
+
+    def __init__(self, dtype, opset, unique, add_node, add_init):
+        self.dtype, self.opset = np.dtype(dtype), opset
+        self._unique, self._add_node, self._add_init = unique, add_node, add_init
+
+    def const(self, hint, array):
+        name = self._unique(hint)
+        self._add_init(name, np.asarray(array))
+        return name
+
+    def op(self, op_type, inputs, hint=None, **attrs):
+        out = self._unique(hint or op_type.lower())
+        self._add_node(op_type, list(inputs), [out], attrs)
+        return out
+
+    def reduce(self, op_type, x, axis):
+        if self.opset >= 18:           # axes became an input in opset 18
+            return self.op(op_type, [x, self.const("axes", np.array([axis], dtype=np.int64))], keepdims=0)
+        return self.op(op_type, [x], axes=[axis], keepdims=0)
+
+    def concat(self, xs):
+        return xs[0] if len(xs) == 1 else self.op("Concat", xs, axis=1)
+
+    # ---- one network node ----------------------------------------------------------------------
+    def activation(self, op, x, where):
+        if isinstance(op, Softmax):
+            return self.op("Softmax", [x], axis=-1)
+        if not isinstance(op, Elementwise):
+            raise ConfigError(f"ONNX cannot express {where} ({op.describe()}): a user vector activation is Python code")
+        act = op.act
+        if getattr(act, "user_defined", False) or act.name not in ONNX_ACTIVATIONS:
+            raise ConfigError(f"ONNX cannot express {where}: the user-defined activation {act.name!r} is Python code")
+        if act.name == "leaky_relu":   # written out: LeakyRelu's alpha attribute is a 32-bit float
+            slope = self.const("slope", np.array(act.params["slope"], dtype=self.dtype))
+            zero = self.const("zero", np.zeros((), dtype=self.dtype))
+            return self.op("Where", [self.op("GreaterOrEqual", [x, zero]), x, self.op("Mul", [x, slope])])
+        if act.name == "softplus":     # log(1 + e^z) = max(z, 0) + log(1 + e^-|z|)
+            tail = self.op("Exp", [self.op("Neg", [self.op("Abs", [x])])])
+            one = self.const("one", np.ones((), dtype=self.dtype))
+            return self.op("Add", [self.op("Relu", [x]), self.op("Log", [self.op("Add", [tail, one])])])
+        return self.op(ONNX_ACTIVATIONS[act.name], [x])
+
+    def _offsets(self, widths):
+        return np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
+
+    def _gathered(self, gather, xs):
+        """The columns a ColumnGather picks, (B, F), from the concatenated inputs."""
+        flat = self._offsets(gather.in_widths)[gather.src] + gather.col
+        return self.op("Gather", [self.concat(xs), self.const("cols", flat.astype(np.int64))], axis=1)
+
+    def _padded(self, op, V, fill):
+        """(B, F) factor values -> (B, units, K) table, padding slots (op.table < 0) set to ``fill``."""
+        table = np.where(op.mask, op.table, 0).astype(np.int64)
+        G = self.op("Gather", [V, self.const("table", table)], axis=1)
+        if op.mask.all():
+            return G
+        return self.op("Where", [self.const("mask", op.mask), G, self.const("fill", np.array(fill, dtype=self.dtype))])
+
+    def node(self, j, op, xs, views):
+        where = f"node {j + 1}"
+        if isinstance(op, Dense):
+            W, b = views
+            return self.op("Gemm", [xs[0], self.const("W", W), self.const("b", b)], transB=1)
+        if isinstance(op, (Elementwise, Softmax)):
+            return self.activation(op, xs[0], where)
+        if isinstance(op, MaskedDense):
+            w, b = views
+            offsets = self._offsets(op.in_widths)
+            W = np.zeros((op.size, int(offsets[-1])), dtype=self.dtype)
+            W[op.row, offsets[op.src] + op.col] = w
+            bias = np.zeros(op.size, dtype=self.dtype)
+            bias[op.bias_rows] = b
+            return self.op("Gemm", [self.concat(xs), self.const("W", W), self.const("b", bias)], transB=1)
+        if isinstance(op, Select):
+            return self._gathered(op.gather, xs)
+        if isinstance(op, Product):
+            V = self.op("Pow", [self._gathered(op.gather, xs), self.const("alpha", op.alpha.astype(self.dtype))])
+            return self.reduce("ReduceProd", self._padded(op, V, 1.0), 2)
+        if isinstance(op, MaxUnit):
+            return self.reduce("ReduceMax", self._padded(op, self._gathered(op.gather, xs), -np.inf), 2)
+        if op.kind == "vector_activation":
+            raise ConfigError(f"ONNX cannot express {where} ({op.describe()}): a user vector activation is Python code")
+        if isinstance(op, Segmented):
+            parts = []
+            for start, stop, inner in op.segments:
+                part = self.op("Slice", [xs[0], self.const("start", np.array([start], np.int64)),
+                                         self.const("stop", np.array([stop], np.int64)),
+                                         self.const("axis", np.array([1], np.int64))])
+                parts.append(self.activation(inner, part, f"{where}, columns {start}..{stop - 1}"))
+            return self.concat(parts)
+        raise ConfigError(f"ONNX cannot express {where} ({op.describe()}); it takes {', '.join(ONNX_OPS)}")
+
+    def network(self, net, x):
+        """Emit the whole network on input ``x``; returns the names of all node values (node 0 = x)."""
+        values = [x]
+        for j, (op, ix) in enumerate(zip(net.ops, net.inputs)):
+            values.append(self.node(j, op, [values[i] for i in ix], net.views(j)))
+        return values
+
+
+def check_expressible(net) -> None:
+    """Raise ConfigError naming the first node of ``net`` that ONNX cannot express (nothing is built)."""
+    writer = GraphWriter(net.dtype, DEFAULT_OPSET, lambda hint: hint, lambda *a: None, lambda *a: None)
+    writer.network(net, "X")
+
+
+def estimator_outputs(writer, est, values, probabilities_dtype=None):
+    """Emit the outputs of a fitted backprop estimator from the network's node values.
+
+    Returns ``[(name, kind)]``: for a classifier ``label`` (int64 or string) and ``probabilities``;
+    for a regressor ``variable``.
+    """
+    from ..estimators import MLPClassifier
+    net = est.network_
+    y = values[-1]
+    if not isinstance(est, MLPClassifier):
+        return [(y, "variable")]
+    classes = np.asarray(est.classes_)
+    multilabel = est._label_binarizer.y_type_.startswith("multilabel")
+    if multilabel:
+        label = writer.op("Cast", [writer.op("Greater", [y, writer.const("half", np.array(0.5, writer.dtype))])],
+                          to=7)      # int64
+        return [(label, "label"), (y, "probabilities")]
+    if classes.dtype.kind in "iu":
+        cls_init = classes.astype(np.int64)
+    elif classes.dtype.kind in "UO":
+        cls_init = classes.astype(object)
+    else:
+        raise ConfigError(f"ONNX export takes integer or string class labels; classes_ has dtype {classes.dtype}")
+    if est.n_outputs_ == 1:
+        half = writer.const("half", np.array(0.5, writer.dtype))
+        if net.output_activation == "sigmoid":       # 1 - sigmoid(z) = sigmoid(-z), as predict_proba computes it
+            z = values[-2]
+            p0, p1 = writer.op("Sigmoid", [writer.op("Neg", [z])]), y
+        else:
+            p0, p1 = writer.op("Sub", [writer.const("one", np.array(1, writer.dtype)), y]), y
+        proba = writer.op("Concat", [p0, p1], axis=1)
+        index = writer.op("Cast", [writer.op("Greater", [writer.op("Flatten", [p1], axis=0), half])], to=7)
+        index = writer.op("Reshape", [index, writer.const("flat", np.array([-1], np.int64))])
+    else:
+        proba = y
+        index = writer.op("ArgMax", [y], axis=1, keepdims=0)
+    label = writer.op("Gather", [writer.const("classes", cls_init), index], axis=0)
+    return [(label, "label"), (proba, "probabilities")]
+
+
+def _tensor_type(dtype):
+    from onnx import TensorProto
+    return TensorProto.FLOAT if np.dtype(dtype) == np.float32 else TensorProto.DOUBLE
+
+
+def to_onnx(net_or_estimator, path=None, opset=DEFAULT_OPSET, *, standardize=None):
+    """Export a network or a fitted backprop estimator as an ONNX model.
+
+    Parameters
+    ----------
+    net_or_estimator : Network or fitted backprop MLPClassifier / MLPRegressor
+    path : str or os.PathLike, optional
+        Where to write the model (atomically); None only returns it.
+    opset : int
+        ONNX opset, at least 13 (default 17).
+    standardize : (mean, scale), optional
+        Standardise the inputs first, ``(X - mean) / scale`` (arrays of n_inputs), as a model file
+        written by ``backprop train`` does.
+
+    Returns
+    -------
+    onnx.ModelProto
+        Input ``X`` (batch, n_inputs) in the network's dtype. A network has the output ``Y``; a
+        classifier ``label`` (batch,) and ``probabilities`` (batch, n_classes), classes stored as an
+        initializer (no ZipMap); a regressor ``variable`` (batch, n_outputs).
+
+    Raises
+    ------
+    ConfigError
+        Naming the first node ONNX cannot express (user-defined activations), or for a bad opset.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> model = bp.to_onnx(bp.MLP([4, 8, 3]), "mlp.onnx")      # doctest: +SKIP
+    """
+    from ..estimators import MLPClassifier, MLPRegressor
+    onnx = _onnx()
+    from onnx import helper, numpy_helper
+    highest = onnx.defs.onnx_opset_version()
+    if not isinstance(opset, (int, np.integer)) or isinstance(opset, bool) or not MIN_OPSET <= opset <= highest:
+        raise ConfigError(f"opset must be an integer in [{MIN_OPSET}, {highest}]; got {opset!r}")
+    est = None
+    if isinstance(net_or_estimator, (MLPClassifier, MLPRegressor)):
+        est = net_or_estimator
+        if "network_" not in est.__dict__:
+            raise ConfigError(f"the {type(est).__name__} is not fitted; call fit first")
+        net = est.network_
+    elif isinstance(net_or_estimator, Network):
+        net = net_or_estimator
+    else:
+        raise ConfigError(f"to_onnx takes a backprop Network or estimator; got {type(net_or_estimator).__name__}")
+    check_expressible(net)
+    nodes, inits, used = [], [], set()
+
+    def unique(hint):
+        k, name = 0, hint
+        while name in used:
+            k += 1
+            name = f"{hint}_{k}"
+        used.add(name)
+        return name
+
+    def add_node(op_type, inputs, outputs, attrs):
+        nodes.append(helper.make_node(op_type, inputs, outputs, name=unique("n_" + outputs[0]), **attrs))
+
+    def add_init(name, array):
+        inits.append(numpy_helper.from_array(array, name))
+
+    used.add("X")
+    writer = GraphWriter(net.dtype, int(opset), unique, add_node, add_init)
+    x = "X"
+    if standardize is not None:
+        mean, scale = (np.asarray(a, dtype=net.dtype).reshape(-1) for a in standardize)
+        if mean.shape != (net.n_inputs,) or scale.shape != (net.n_inputs,) or not (
+                np.all(np.isfinite(mean)) and np.all(np.isfinite(scale)) and np.all(scale != 0)):
+            raise ConfigError(f"standardize must be (mean, scale), finite arrays of {net.n_inputs} entries, "
+                              "scale non-zero")
+        x = writer.op("Div", [writer.op("Sub", [x, writer.const("mean", mean)]), writer.const("scale", scale)])
+    values = writer.network(net, x)
+    t = _tensor_type(net.dtype)
+    if est is None:
+        nodes.append(helper.make_node("Identity", [values[-1]], ["Y"], name="output"))
+        outputs = [helper.make_tensor_value_info("Y", t, [None, net.n_outputs])]
+    else:
+        outputs = []
+        for name, kind in estimator_outputs(writer, est, values):
+            nodes.append(helper.make_node("Identity", [name], [kind], name=f"output_{kind}"))
+            if kind == "label":
+                classes = np.asarray(est.classes_)
+                lt = onnx.TensorProto.STRING if classes.dtype.kind in "UO" else onnx.TensorProto.INT64
+                multilabel = est._label_binarizer.y_type_.startswith("multilabel")
+                outputs.append(helper.make_tensor_value_info(kind, lt, [None, net.n_outputs] if multilabel else [None]))
+            elif kind == "probabilities":
+                outputs.append(helper.make_tensor_value_info(kind, t, [None, max(net.n_outputs, 2)]))
+            else:
+                outputs.append(helper.make_tensor_value_info(kind, t, [None, net.n_outputs]))
+    graph = helper.make_graph(nodes, "backprop", [helper.make_tensor_value_info("X", t, [None, net.n_inputs])],
+                              outputs, initializer=inits)
+    opsets = [helper.make_opsetid("", int(opset))]
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="backprop",
+                              ir_version=helper.find_min_ir_version_for(opsets))
+    onnx.checker.check_model(model, full_check=True)
+    if path is not None:
+        from ...engine.serialize import atomic_write
+        blob = model.SerializeToString()
+        atomic_write(path, lambda f: f.write(blob))
+    return model

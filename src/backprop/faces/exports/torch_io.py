@@ -1,0 +1,177 @@
+"""PyTorch both ways: a chain network <-> ``torch.nn.Sequential`` with the same weights.
+
+Op j of the network is module j of the Sequential, so ``net.state_dict()`` and the module's
+``state_dict()`` have the same keys. torch is imported only inside these functions.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...engine.network import MLP, Network
+from ...errors import ConfigError
+from ...ops.activations import get_activation
+from ...ops.dense import Dense
+from ...ops.elementwise import Elementwise
+from ...ops.softmax import Softmax
+from .chain import chain_ops, op_name
+
+#: backprop activation -> the torch.nn module class that computes it
+TORCH_MODULES = {"identity": "Identity", "sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "ReLU",
+                 "leaky_relu": "LeakyReLU", "softplus": "Softplus", "exp": "Exp", "softmax": "Softmax"}
+#: nn.Softplus switches to y = z above ``threshold``; from this threshold on that is softplus to rounding
+#: (log(1 + e^z) - z < e^-z is below half an ulp of z), per dtype
+_SOFTPLUS_EXACT = {"float32": 17.0, "float64": 37.0}
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        raise ImportError("PyTorch is needed for to_torch/from_torch: pip install 'backprop[interop]'") from None
+    return torch
+
+
+def _module_for(op, torch):
+    nn = torch.nn
+    name = op_name(op)
+    if name == "softmax":
+        return nn.Softmax(dim=-1)
+    if name == "leaky_relu":
+        return nn.LeakyReLU(negative_slope=op.act.params["slope"])
+    if name == "softplus":
+        return nn.Softplus(beta=1.0, threshold=_SOFTPLUS_EXACT["float64"])
+    if name == "exp":
+        from ._torch_modules import Exp
+        return Exp()
+    return getattr(nn, TORCH_MODULES[name])()
+
+
+def to_torch(net):
+    """The ``torch.nn.Sequential`` that computes ``net``, with the same weights (copied) and dtype.
+
+    Parameters
+    ----------
+    net : Network
+        A chain of dense layers and built-in activations (an MLP, a ``bp.Sequential``).
+
+    Returns
+    -------
+    torch.nn.Sequential
+        Module j is op j: ``nn.Linear`` for a dense op, ``nn.Tanh``, ``nn.Softmax(dim=-1)``, ... for the
+        activations (backprop's "exp" is ``backprop.faces.exports._torch_modules.Exp``).
+
+    Raises
+    ------
+    ConfigError
+        For a network that is not such a chain (compiled neuron graphs, user-defined activations).
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> module = bp.to_torch(bp.MLP([4, 8, 3], hidden="relu"))   # doctest: +SKIP
+    """
+    if not isinstance(net, Network):
+        raise ConfigError(f"to_torch takes a backprop Network; got {type(net).__name__}")
+    ops = chain_ops(net, "torch.nn.Sequential", TORCH_MODULES)
+    torch = _torch()
+    dtype = getattr(torch, net.dtype.name)
+    modules = []
+    for op in ops:
+        if isinstance(op, Dense):
+            modules.append(torch.nn.Linear(op.n_in, op.size, bias=True, dtype=dtype))
+        else:
+            modules.append(_module_for(op, torch))
+    module = torch.nn.Sequential(*modules)
+    with torch.no_grad():
+        module.load_state_dict({k: torch.from_numpy(v) for k, v in net.state_dict().items()})
+    return module
+
+
+def _activation_of(m, j, dtype, torch):
+    """The backprop activation spec of torch module m (index j), or a ConfigError naming it."""
+    nn = torch.nn
+    from ._torch_modules import Exp
+    if isinstance(m, nn.Softmax):
+        if m.dim not in (-1, 1):
+            raise ConfigError(f"module {j} is Softmax(dim={m.dim}); backprop's softmax runs over the last axis "
+                              "(dim=-1 or 1)")
+        return "softmax"
+    if isinstance(m, nn.LeakyReLU):
+        return {"name": "leaky_relu", "slope": float(m.negative_slope)}
+    if isinstance(m, nn.Softplus):
+        low = _SOFTPLUS_EXACT[dtype]
+        if m.beta != 1 or m.threshold < low:
+            raise ConfigError(f"module {j} is Softplus(beta={m.beta}, threshold={m.threshold}); backprop's softplus "
+                              f"is log(1 + e^z), which nn.Softplus computes for beta=1 and (in {dtype}) "
+                              f"threshold >= {low:g}: below that its linear branch differs from softplus")
+        return "softplus"
+    if isinstance(m, Exp):
+        return "exp"
+    for name, cls in TORCH_MODULES.items():
+        if name not in ("softmax", "leaky_relu", "softplus", "exp") and type(m) is getattr(nn, cls):
+            return name
+    supported = ", ".join(["Linear"] + [c for c in TORCH_MODULES.values()])
+    raise ConfigError(f"module {j} ({type(m).__name__}) has no backprop equivalent; supported modules: {supported}")
+
+
+def from_torch(module):
+    """The backprop network that computes a ``torch.nn.Sequential`` of Linear layers and activations.
+
+    Parameters
+    ----------
+    module : torch.nn.Sequential (or a single torch.nn.Linear)
+        Linear layers with bias and the activations of ``to_torch``; all parameters float32 or all float64.
+
+    Returns
+    -------
+    Network
+        An MLP when the modules alternate Linear, activation, ..., activation; otherwise a chain Network.
+        Its ``state_dict()`` has the module's keys; weights are copied bitwise.
+
+    Raises
+    ------
+    ConfigError
+        Naming the first module without a backprop equivalent.
+    """
+    torch = _torch()
+    nn = torch.nn
+    if isinstance(module, nn.Linear):
+        module = nn.Sequential(module)
+    if not isinstance(module, nn.Sequential):
+        raise ConfigError(f"from_torch takes a torch.nn.Sequential; got {type(module).__name__}")
+    children = list(module)
+    linears = [m for m in children if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ConfigError("from_torch needs at least one nn.Linear layer (it fixes the widths)")
+    dtypes = {p.dtype for p in module.parameters()}
+    if len(dtypes) != 1 or next(iter(dtypes)) not in (torch.float32, torch.float64):
+        raise ConfigError(f"the module's parameters must all be float32 or all float64; got {sorted(map(str, dtypes))}")
+    dtype = str(next(iter(dtypes))).replace("torch.", "")
+    ops, width, acts = [], linears[0].in_features, []
+    for j, m in enumerate(children):
+        if isinstance(m, nn.Linear):
+            if m.bias is None:
+                raise ConfigError(f"module {j} is Linear(bias=False); backprop's dense layers have a bias")
+            if m.in_features != width:
+                raise ConfigError(f"module {j} is Linear({m.in_features}, {m.out_features}) after a layer of width "
+                                  f"{width}")
+            ops.append(Dense(m.in_features, m.out_features))
+            width = m.out_features
+        else:
+            spec = _activation_of(m, j, dtype, torch)
+            acts.append(spec)
+            ops.append(Softmax(width) if spec == "softmax" else Elementwise(width, get_activation(spec)))
+    sd = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+    alternating = len(ops) % 2 == 0 and all(isinstance(op, Dense) for op in ops[::2]) \
+        and not any(isinstance(op, Dense) for op in ops[1::2])
+    if alternating:
+        sizes = [linears[0].in_features] + [m.out_features for m in linears]
+        net = MLP(sizes, hidden=[_spec(a) for a in acts[:-1]], output=_spec(acts[-1]), dtype=np.dtype(dtype))
+    else:
+        net = Network(linears[0].in_features, ops, dtype=np.dtype(dtype))
+    net.load_state_dict(sd)
+    return net
+
+
+def _spec(a):
+    return a if a == "softmax" else get_activation(a)
