@@ -54,12 +54,13 @@ class Interval:
     def __contains__(self, val):
         if not isinstance(val, Integral) and math.isnan(val):
             return False
-        if self.left is not None:
-            if val < self.left or (val == self.left and self.closed in ("right", "neither")):
-                return False
-        if self.right is not None:
-            if val > self.right or (val == self.right and self.closed in ("left", "neither")):
-                return False
+        # a missing bound is -inf or inf, which belongs to the interval only if that side is closed
+        left = -math.inf if self.left is None else self.left
+        right = math.inf if self.right is None else self.right
+        if val < left or (val == left and self.closed in ("right", "neither")):
+            return False
+        if val > right or (val == right and self.closed in ("left", "neither")):
+            return False
         return True
 
     def is_satisfied_by(self, val):
