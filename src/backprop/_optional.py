@@ -21,8 +21,12 @@ DISTRIBUTION = "backprop-exact"
 _PACKAGE = {"sklearn": "scikit-learn"}
 
 
-class MissingDependencyError(ImportError):
-    """An optional dependency of a feature is not installed; the message names the ``pip install`` to run."""
+class MissingDependencyError(ImportError, ValueError):
+    """An optional dependency of a feature is not installed; the message names the ``pip install`` to run.
+
+    An ``ImportError``, and also a ``ValueError`` like every other error a user can act on, so that the
+    command line reports it in one line.
+    """
 
 
 def install_hint(extra: str) -> str:
