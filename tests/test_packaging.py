@@ -92,13 +92,17 @@ def test_backprop_datasets_is_a_module_with_the_data_functions():
 # ---- optional dependencies -------------------------------------------------------------------------------
 
 def test_require_names_the_extra_and_keeps_other_import_errors(monkeypatch):
-    monkeypatch.setitem(sys.modules, "matplotlib", None)        # as if it were not installed
+    for name in ("matplotlib", "matplotlib.figure"):             # as if it were not installed
+        monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(_optional.MissingDependencyError) as info:
         _optional.require("matplotlib.figure", extra="plots", feature="plots")
     assert str(info.value) == ("matplotlib is needed for plots but is not installed: "
                                f"pip install '{_optional.DISTRIBUTION}[plots]'")
     assert isinstance(info.value, ImportError) and info.value.name == "matplotlib"
     assert isinstance(info.value, ValueError)           # reported in one line by the command line
+    with pytest.raises(_optional.MissingDependencyError, match=r"^no_such_package_x is needed for y but is not "
+                                                              r"installed: pip install '.*\[x\]'$"):
+        _optional.require("no_such_package_x.sub", extra="x", feature="y")
     # an installed package whose submodule does not exist is not "missing": the original error stays
     with pytest.raises(ModuleNotFoundError) as info:
         _optional.require("numpy.no_such_module", extra="core", feature="this")
