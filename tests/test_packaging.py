@@ -91,7 +91,7 @@ def _required_tops(tree):
             and getattr(c.func, "id", None) == "require" and c.args and isinstance(c.args[0], ast.Constant)}
 
 
-#: where optional dependencies are still imported without the one-line message (not reached yet)
+#: modules that still import an optional dependency directly (trace pictures: networkx and matplotlib)
 NOT_YET_THROUGH_REQUIRE = {"faces/trace_render.py"}
 
 
