@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip uninstall -q -y backprop 2>/dev/null || true   # an install under the old distribution name
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
@@ -30,4 +31,4 @@ bench: $(VENV)/.torch
 	$(PY) benchmarks/bench_gradient.py
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis

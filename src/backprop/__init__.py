@@ -8,7 +8,7 @@
 True
 """
 from . import _allocator  # noqa: F401  (keeps large temporaries in the heap; BACKPROP_MALLOC_TUNING=0 opts out)
-from . import data as datasets
+from . import datasets
 from .derivatives.checks import CheckReport, check_gradient
 from .derivatives.gradient import backprop, loss_and_grad
 from .engine.network import MLP, Network, Sequential
@@ -43,7 +43,7 @@ from .engine.neurons import NeuronGraph, NeuronNetwork
 from .faces.trace_render import draw_trace, save_trace
 from .ops.vector import vector_activation
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"   # the one place of the version (pyproject.toml reads it)
 
 __all__ = [
     # networks, losses, the gradient

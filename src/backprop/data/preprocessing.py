@@ -4,6 +4,7 @@ import numbers
 
 import numpy as np
 
+from .._optional import require
 from ..errors import ConfigError, InputError
 
 __all__ = ["one_hot", "Standardizer", "train_test_split"]
@@ -227,7 +228,8 @@ def train_test_split(X, y, test_size=0.25, seed=0, stratify=False):
     X_train, X_test, y_train, y_test : ndarray
         The two parts of ``X`` and ``y``.
     """
-    from sklearn.model_selection import train_test_split as sklearn_split
+    sklearn_split = require("sklearn.model_selection", extra="sklearn",
+                            feature="datasets.train_test_split()").train_test_split
 
     X = np.asarray(X)
     y = np.asarray(y)

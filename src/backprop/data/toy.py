@@ -8,6 +8,7 @@ import numbers
 
 import numpy as np
 
+from .._optional import require
 from ..errors import ConfigError
 from .preprocessing import _float_dtype, _is_count
 
@@ -61,7 +62,7 @@ def digits(binary=False, dtype=np.float64):
     y : ndarray of int64, shape (1797,)
         The digit 0..9, or 0/1 when ``binary`` is True.
     """
-    from sklearn.datasets import load_digits
+    load_digits = require("sklearn.datasets", extra="sklearn", feature="datasets.digits()").load_digits
 
     dtype = _float_dtype(dtype)
     images, labels = load_digits(return_X_y=True)
@@ -93,7 +94,7 @@ def moons(n_samples=200, noise=0.1, seed=0, dtype=np.float64):
     y : ndarray of int64, shape (n_samples,)
         Which moon (0 or 1) each point belongs to.
     """
-    from sklearn.datasets import make_moons
+    make_moons = require("sklearn.datasets", extra="sklearn", feature="datasets.moons()").make_moons
 
     _check_count("n_samples", n_samples, 2)
     _check_noise(noise)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._optional import require
 from ..errors import ConfigError, FileFormatError
 from ..validation import all_finite
 from .network import Network
@@ -39,12 +40,7 @@ def is_safetensors_path(path) -> bool:
 
 
 def _safetensors_numpy():
-    try:
-        import safetensors.numpy
-    except ImportError:
-        raise ImportError("the safetensors package is needed for .safetensors files: "
-                          "pip install 'backprop[interop]'") from None
-    return safetensors.numpy
+    return require("safetensors.numpy", extra="safetensors", feature=".safetensors files")
 
 
 def save_safetensors(net, path, *, metadata=None, arrays=None) -> None:

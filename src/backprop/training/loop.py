@@ -139,7 +139,7 @@ class _Progress:
     def __init__(self, verbose, total, initial):
         self.bar = None
         if verbose:
-            from tqdm import tqdm
+            from .._optional import progress_bar as tqdm     # tqdm's bar, or a plain one without tqdm
             self.bar = tqdm(total=total, initial=initial, desc="training", unit="epoch", file=sys.stderr,
                             dynamic_ncols=True, leave=True)
 

@@ -24,7 +24,11 @@ Extras: ``dtype`` (float32 training), ``label_smoothing``, any backprop activati
 Hessian-vector products, and ``network_``: the trained backprop network, for ``bp.jacobian``,
 Hessians and the Laplace approximation.
 """
-from ._common import batch_objective
+from ..._optional import require
+
+require("sklearn", extra="sklearn", feature="the scikit-learn estimators (backprop.sklearn)")
+
+from ._common import batch_objective  # noqa: E402  (after the check that scikit-learn is installed)
 from .classifier import MLPClassifier
 from .regressor import MLPRegressor
 

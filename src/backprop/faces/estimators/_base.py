@@ -13,8 +13,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.validation import _check_sample_weight, validate_data
+from sklearn.utils.validation import validate_data
 
 from ...engine.network import MLP
 from ...errors import DivergenceError
@@ -22,6 +21,7 @@ from ...ops.activations import ScalarActivation
 from ...ops.softmax import Softmax
 from ...training.optimizers import SGD, Adam
 from ._common import refuse_non_real, refuse_summed_loss
+from ._params import Interval, Options, StrOptions, check_sample_weight, validate_params
 from ._common import _ACTIVATION_NAMES, _Epochs, _FLOAT_DTYPES, _STOCHASTIC_SOLVERS, _activation, _activation_spec, _glorot_init, _mean_divergence, _pickle_param, _sklearn_name, _unpickle_param, batch_objective, chain_forward, chain_layers
 
 
@@ -55,6 +55,9 @@ class _BaseMLP(BaseEstimator):
         "output_activation": [None, StrOptions(_ACTIVATION_NAMES | {"softmax", "exp"}), ScalarActivation, dict],
         "dtype": [None, StrOptions({"float32", "float64"}), type, np.dtype],
     }
+
+    def _validate_params(self):
+        validate_params(self._parameter_constraints, self.get_params(deep=False), type(self).__name__)
 
     # ---- parameters -----------------------------------------------------------------------------
     def _hidden_sizes(self):
@@ -179,7 +182,7 @@ class _BaseMLP(BaseEstimator):
         X = X.astype(dtype, copy=False)
         sw = None
         if sample_weight is not None:
-            sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+            sw = check_sample_weight(sample_weight, X.shape[0])
         output, loss = self._output_and_loss(Y.shape[1])
         refuse_summed_loss(loss)
         if output == "softmax" and Y.shape[1] < 2:

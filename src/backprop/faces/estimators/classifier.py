@@ -9,13 +9,13 @@ from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import column_or_1d
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ...losses import BinaryCrossEntropy, CrossEntropy, Loss, get_loss
 from ...ops.softmax import log_softmax
+from ._params import Interval, StrOptions
 from ._common import _FLOAT_DTYPES, _activation, _sklearn_name, chain_forward
 from ._base import _BaseMLP
 

@@ -6,12 +6,12 @@ import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils import column_or_1d
-from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ...losses import BinaryCrossEntropy, Loss, PoissonDeviance, get_loss
 from ...ops.activations import get_activation
+from ._params import StrOptions
 from ._common import _FLOAT_DTYPES, _activation, chain_forward
 from ._base import _BaseMLP
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...engine.network import Network
+from ..._optional import require
 from ...errors import ConfigError
 from ...ops.dense import Dense
 from ...ops.elementwise import Elementwise
@@ -42,11 +43,7 @@ DEFAULT_OPSET = 17
 
 
 def _onnx():
-    try:
-        import onnx
-    except ImportError:
-        raise ImportError("the onnx package is needed for to_onnx: pip install 'backprop[interop]'") from None
-    return onnx
+    return require("onnx", extra="onnx", feature="to_onnx")
 
 
 class GraphWriter:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..._optional import require
 from ...errors import ConfigError
 from .onnx_io import GraphWriter, check_expressible, estimator_outputs
 
@@ -79,11 +80,11 @@ def register_skl2onnx() -> None:
     """
     if _REGISTERED:
         return
-    try:
-        from skl2onnx import update_registered_converter
-        from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
-    except ImportError:
-        raise ImportError("skl2onnx is needed for register_skl2onnx: pip install 'backprop[interop]'") from None
+    update_registered_converter = require("skl2onnx", extra="onnx",
+                                          feature="register_skl2onnx").update_registered_converter
+    calculate_linear_classifier_output_shapes = require(
+        "skl2onnx.common.shape_calculator", extra="onnx",
+        feature="register_skl2onnx").calculate_linear_classifier_output_shapes
     from ..estimators import MLPClassifier, MLPRegressor
     update_registered_converter(MLPClassifier, "BackpropMLPClassifier", calculate_linear_classifier_output_shapes,
                                 _convert, options={"zipmap": [True, False, "columns"], "nocl": [True, False]})

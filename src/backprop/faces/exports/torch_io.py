@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...engine.network import MLP, Network
+from ..._optional import require
 from ...errors import ConfigError
 from ...ops.activations import get_activation
 from ...ops.dense import Dense
@@ -24,11 +25,7 @@ _SOFTPLUS_EXACT = {"float32": 17.0, "float64": 37.0}
 
 
 def _torch():
-    try:
-        import torch
-    except ImportError:
-        raise ImportError("PyTorch is needed for to_torch/from_torch: pip install 'backprop[interop]'") from None
-    return torch
+    return require("torch", extra="torch", feature="to_torch/from_torch")
 
 
 def _module_for(op, torch):
