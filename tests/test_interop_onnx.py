@@ -114,7 +114,7 @@ def test_what_onnx_cannot_express_is_named():
     with pytest.raises(bp.ConfigError, match="user-defined activation 'interop_onnx_cube'"):
         bp.to_onnx(bp.MLP([2, 2, 1], hidden=act, output="identity"))
     with pytest.raises(bp.ConfigError, match="opset must be an integer in \\[13, "):
-        bp.to_onnx(bp.MLP([2, 1]), opset=12)
+        bp.to_onnx(bp.MLP([2, 1], output="sigmoid"), opset=12)
     with pytest.raises(bp.ConfigError, match="not fitted"):
         bp.to_onnx(MLPClassifier())
 

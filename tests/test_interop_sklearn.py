@@ -90,7 +90,7 @@ def test_a_bare_network_becomes_a_regressor_computing_predict(output):
     (lambda: bp.MLP([3, 4, 4, 2], hidden=["tanh", "relu"]), "one activation for all hidden layers"),
     (lambda: bp.MLP([3, 4, 2], hidden="exp"), "no exp hidden layer"),
     (lambda: bp.Sequential(3, [4, "tanh", 2]), "alternates dense layers and activations"),
-    (lambda: bp.NeuronGraph.mlp([2, 3, 1]).compile(), "cannot express node 1"),
+    (lambda: bp.NeuronGraph.mlp([2, 3, 2]).compile(), "cannot express node 1"),
     (lambda: MLPClassifier(), "not fitted"),
 ])
 def test_to_sklearn_names_what_scikit_learn_cannot_compute(make, match):

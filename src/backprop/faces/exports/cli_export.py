@@ -1,6 +1,8 @@
 """``backprop export MODEL --to onnx|safetensors|torch OUT``: a saved model in another library's format."""
 from __future__ import annotations
 
+from ..._optional import require
+
 FORMATS = ("onnx", "safetensors", "torch")
 
 
@@ -18,7 +20,7 @@ def add_export_arguments(p) -> None:
 
 
 def _torch_export(net, out) -> None:
-    import torch
+    torch = require("torch", extra="torch", feature="backprop export --to torch")
 
     from ...engine.serialize import atomic_write
     from .torch_io import to_torch

@@ -196,7 +196,7 @@ def estimator_outputs(writer, est, values, probabilities_dtype=None):
 
 
 def _tensor_type(dtype):
-    from onnx import TensorProto
+    TensorProto = _onnx().TensorProto
     return TensorProto.FLOAT if np.dtype(dtype) == np.float32 else TensorProto.DOUBLE
 
 
@@ -233,7 +233,8 @@ def to_onnx(net_or_estimator, path=None, opset=DEFAULT_OPSET, *, standardize=Non
     """
     from ..estimators import MLPClassifier, MLPRegressor
     onnx = _onnx()
-    from onnx import helper, numpy_helper
+    onnx = _onnx()
+    helper, numpy_helper = onnx.helper, require("onnx.numpy_helper", extra="onnx", feature="to_onnx")
     highest = onnx.defs.onnx_opset_version()
     if not isinstance(opset, (int, np.integer)) or isinstance(opset, bool) or not MIN_OPSET <= opset <= highest:
         raise ConfigError(f"opset must be an integer in [{MIN_OPSET}, {highest}]; got {opset!r}")

@@ -18,7 +18,9 @@ _REGISTERED = []
 
 
 def _writer(scope, container, dtype):
-    from onnx import TensorProto, numpy_helper
+    onnx = require("onnx", extra="onnx", feature="the skl2onnx converters")
+    TensorProto = onnx.TensorProto
+    numpy_helper = require("onnx.numpy_helper", extra="onnx", feature="the skl2onnx converters")
 
     def add_node(op_type, inputs, outputs, attrs):
         container.add_node(op_type, inputs, outputs, name=scope.get_unique_operator_name(op_type), **attrs)
@@ -37,7 +39,7 @@ def _elem_type(variable):
 
 
 def _convert(scope, operator, container):
-    from onnx import helper
+    helper = require("onnx.helper", extra="onnx", feature="the skl2onnx converters")
     est = operator.raw_operator
     net = est.network_
     check_expressible(net)
@@ -61,7 +63,8 @@ def _convert(scope, operator, container):
 
 def _regressor_shape(operator):
     """The prediction has the input's float type (as for scikit-learn's regressors) and n_outputs columns."""
-    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
+    types = require("skl2onnx.common.data_types", extra="onnx", feature="the skl2onnx converters")
+    DoubleTensorType, FloatTensorType = types.DoubleTensorType, types.FloatTensorType
     net = operator.raw_operator.network_
     n = operator.inputs[0].get_first_dimension()
     cls = DoubleTensorType if isinstance(operator.inputs[0].type, DoubleTensorType) else FloatTensorType

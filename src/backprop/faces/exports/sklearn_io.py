@@ -12,6 +12,7 @@ import copy
 import numpy as np
 
 from ...engine.network import MLP, Network
+from ..._optional import require
 from ...errors import ConfigError
 from ...ops.activations import get_activation
 from ...ops.dense import Dense
@@ -63,7 +64,8 @@ def from_sklearn(est):
     >>> bp.from_sklearn(sk).score(X, y) == sk.score(X, y)
     True
     """
-    from sklearn.neural_network import MLPClassifier as SkClassifier, MLPRegressor as SkRegressor
+    sk_nn = require("sklearn.neural_network", extra="sklearn", feature="scikit-learn interop")
+    SkClassifier, SkRegressor = sk_nn.MLPClassifier, sk_nn.MLPRegressor
     from ..estimators import MLPClassifier, MLPRegressor
     if isinstance(est, SkClassifier):
         cls = MLPClassifier
@@ -126,7 +128,8 @@ def to_sklearn(net_or_estimator):
     ConfigError
         Naming the activation or op scikit-learn cannot compute.
     """
-    from sklearn.neural_network import MLPClassifier as SkClassifier, MLPRegressor as SkRegressor
+    sk_nn = require("sklearn.neural_network", extra="sklearn", feature="scikit-learn interop")
+    SkClassifier, SkRegressor = sk_nn.MLPClassifier, sk_nn.MLPRegressor
     from ..estimators import MLPClassifier, MLPRegressor
     if isinstance(net_or_estimator, (MLPClassifier, MLPRegressor)):
         est = net_or_estimator
