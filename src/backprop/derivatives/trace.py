@@ -7,7 +7,12 @@ scalar node j and every edge i -> j, in the order it is computed:
     the terminal node:                  E = Div(y_out, t)
     backward, level by level in reverse: dE/dy_i = sum_{j in out(i)} w_ij dE/dx_j
                                          dE/dx_j = f'(x_j) dE/dy_j
-                                         dE/dw_ij = y_i dE/dx_j,  dE/db_j = dE/dx_j
+                                         dE/dw_ij = y_i dE/dx_j (+ lambda w_ij with L2),  dE/db_j = dE/dx_j
+
+When the loss is taken on the logits of the output activation (sigmoid + bce, softmax +
+cross_entropy, exp + poisson), as the engine does, E is written in the logits (softplus,
+logsumexp) and the backward pass starts at dE/dx_o = y_o - t_o: finite and exact however
+saturated the output is, with no log(0) or 0 * inf to redo.
 
 Every step carries the formula in symbols and with the numbers filled in, so a student can
 redo it by hand. The numbers come from the same engine that trains the network (they are not
@@ -22,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..engine.neuron_layout import neuron_pass
+from ..engine.objective import Objective
 from ..errors import InputError
 from ..losses import get_loss
 
@@ -107,7 +113,9 @@ def trace(net, x, t, loss=None, digits=6) -> "Trace":
         T = T.reshape(1, -1) if T.ndim <= 1 else T
     else:
         T = T.reshape(1)
-    return Trace(net, loss, neuron_pass(net, loss, X, T), X[0], digits)
+    npass = neuron_pass(net, loss, X, T)
+    fused = Objective(net, loss, X, T).seed_node != len(net.ops)
+    return Trace(net, loss, npass, X[0], digits, fused=fused)
 
 
 def _fmt(v, digits):
@@ -143,25 +151,32 @@ class Trace:
         dE/dw for all of ``net.params``, from the engine (includes the L2 term of the loss, if any).
     """
 
-    def __init__(self, net, loss, npass, x, digits=6):
+    def __init__(self, net, loss, npass, x, digits=6, fused=False):
         self.net, self.loss, self.digits = net, loss, int(digits)
         self.layout = lay = npass.layout
         self.pass_ = npass
         self.x_input = x
         self.E, self.grad = float(npass.value), npass.grad
         self.target = npass.D[0]
+        # the loss taken on the logits of the output activation (softmax + cross_entropy, sigmoid + bce,
+        # exp + poisson): E is written in the logits x(o) and dE/dx(o) = y(o) - t(o) directly
+        self.fused = bool(fused)
+        self.l2 = float(loss.l2)
         p = net.params
+        reg = net.reg_mask
         self.nodes, self.edges = {}, {}
         for j, u in enumerate(lay.units):
             rec = {"x": float(npass.x[0, j]), "y": float(npass.y[0, j]),
                    "dE/dy": float(npass.dE_dy[0, j]), "dE/dx": float(npass.dE_dx[0, j])}
             if u.bias is not None:
                 rec["b"] = float(p[u.bias])
-                rec["dE/db"] = rec["dE/dx"]
+                rec["dE/db"] = float(self.grad[u.bias])
             self.nodes[u.name] = rec
         for k, e in enumerate(lay.edges):
+            # dE/dw of the objective: y_i dE/dx_j, plus lambda w_ij for a regularised weight
             self.edges[(lay.names[e.src], lay.names[e.dst])] = {"w": float(p[e.param]),
-                                                                "dE/dw": float(npass.dE_dw[0, k])}
+                                                                "dE/dw": float(self.grad[e.param]),
+                                                                "l2": bool(self.l2 and reg[e.param])}
         self.steps = []
         self._forward()
         self._terminal()
@@ -243,42 +258,57 @@ class Trace:
         return [(lay.names[i], self.nodes[lay.names[i]]["y"], float(t)) for i, t in zip(lay.outputs, self.target)]
 
     def _terminal(self):
-        outs, name = self._outputs(), self.loss.name
-        if name == "l2":
-            s = " + ".join(f"(y({o}) - t({o}))^2" for o, _, _ in outs)
-            n = " + ".join(f"({self._f(y)} - {self._f(t)})^2" for _, y, t in outs)
-            s, n = (f"1/2 * {s}", f"1/2 * {n}") if len(outs) == 1 else (f"1/2 * ({s})", f"1/2 * ({n})")
-        elif name == "cross_entropy":
-            terms = [(o, y, t) for o, y, t in outs if t != 0]
-            s = " + ".join(f"-t({o})*log(y({o}))" for o, _, _ in terms) or "0"
-            n = " + ".join(f"-{self._m(t)}*log({self._f(y)})" for _, y, t in terms) or "0"
-        elif name == "bce":
-            s = " + ".join(f"-(t({o})*log(y({o})) + (1 - t({o}))*log(1 - y({o})))" for o, _, _ in outs)
-            n = " + ".join(f"-({self._m(t)}*log({self._f(y)}) + {self._m(1 - t)}*log({self._f(1 - y)}))"
-                           for _, y, t in outs)
+        outs = self._outputs()
+        form = _FUSED_E if self.fused else _E
+        rule = form.get(self.loss.name)
+        if rule is None:
+            s = f"{self.loss.name}(y, t)"
+            n = self._f(self.E - self._penalty()[1])
         else:
-            s, n = f"{name}(y, t)", f"{name}(y, t)"
-        if self.loss.l2:
+            s, n = rule(self, outs)
+        if self.l2:
+            sumsq, _ = self._penalty()
             s += " + lambda/2 * ||W||^2"
-            n += f" + {self._f(self.loss.l2)}/2 * ||W||^2"
+            n += f" + {self._f(self.l2)}/2 * {self._f(sumsq)}"
         self._add("loss", "E", s, n, self.E)
+
+    def _penalty(self):
+        """(||W||^2 over the regularised weights, lambda/2 ||W||^2)."""
+        if not self.l2:
+            return 0.0, 0.0
+        w = self.net.params[self.net.reg_mask]
+        sumsq = float(np.dot(w, w))
+        return sumsq, 0.5 * self.l2 * sumsq
 
     # ---- backward ---------------------------------------------------------------------------
     def _loss_term(self, name, y, t):
-        ln = self.loss.name
+        """dDiv/dy of one output, in symbols and numbers (terms with a zero coefficient left out)."""
+        ln, f, m = self.loss.name, self._f, self._m
         if ln == "l2":
-            return f"(y({name}) - t({name}))", f"({self._f(y)} - {self._f(t)})"
+            return f"(y({name}) - t({name}))", f"({f(y)} - {f(t)})"
         if ln == "cross_entropy":
-            return f"-t({name})/y({name})", f"-{self._m(t)}/{self._m(y)}"
+            return f"-t({name})/y({name})", (f"-{m(t)}/{m(y)}" if t != 0 else "0")
         if ln == "bce":
-            return (f"(-t({name})/y({name}) + (1 - t({name}))/(1 - y({name})))",
-                    f"(-{self._m(t)}/{self._m(y)} + {self._m(1 - t)}/{self._m(1 - y)})")
-        return f"dDiv/dy({name})", "dDiv/dy"
+            terms = ([f"-{m(t)}/{m(y)}"] if t != 0 else []) + ([f"{m(1 - t)}/{m(1 - y)}"] if t != 1 else [])
+            return f"(-t({name})/y({name}) + (1 - t({name}))/(1 - y({name})))", f"({' + '.join(terms)})"
+        if ln == "poisson":
+            return f"(1 - t({name})/y({name}))", f"(1 - {m(t)}/{m(y)})"
+        return f"dDiv/dy({name})", m(self.nodes[name]["dE/dy"])
+
+    def _fused_dx_step(self, name, t, st):
+        """dE/dx(o) of an output whose activation the loss is fused with: y(o) - t(o) (times sum t for
+        target rows of cross_entropy that do not sum to 1)."""
+        y = self.nodes[name]["y"]
+        if st is None:
+            s, n = f"y({name}) - t({name})", f"{self._f(y)} - {self._m(t)}"
+        else:
+            s, n = f"sum(t)*y({name}) - t({name})", f"{self._f(st)}*{self._m(y)} - {self._m(t)}"
+        self._add("backward", f"dE/dx({name})", s, n, self.nodes[name]["dE/dx"], node=name)
 
     def _dy_step(self, i, u):
         lay, nm, N = self.layout, self.layout.names, self.nodes
         sym, num = [], []
-        if i in lay.outputs:
+        if i in lay.outputs and not self.fused:
             k = lay.outputs.index(i)
             s, n = self._loss_term(u.name, N[u.name]["y"], float(self.target[k]))
             sym.append(s)
@@ -336,6 +366,9 @@ class Trace:
 
     def _backward(self):
         lay = self.layout
+        outputs = set(lay.outputs)
+        outs = self._outputs()
+        st = _target_sum(outs) if self.fused and self.loss.name == "cross_entropy" else None
         by_level = {}
         for j, u in enumerate(lay.units):
             by_level.setdefault(u.level, []).append(j)
@@ -344,6 +377,10 @@ class Trace:
             waiting = {}                    # vector groups: dE/dx needs dE/dy of every member first
             for j in units:
                 u = lay.units[j]
+                if self.fused and j in outputs:     # the loss starts at the logits: no dE/dy(o) needed
+                    k = lay.outputs.index(j)
+                    self._fused_dx_step(u.name, outs[k][2], st)
+                    continue
                 self._dy_step(j, u)
                 if u.kind == "input":
                     continue
@@ -357,15 +394,21 @@ class Trace:
             # the weights into this level, in the order of net.params, then its biases
             for k, e in enumerate(lay.edges):
                 if lay.units[e.dst].level == level:
-                    i, d = lay.names[e.src], lay.names[e.dst]
-                    self._add("backward", f"dE/dw({i},{d})", f"y({i})*dE/dx({d})",
-                              f"{self._m(self.nodes[i]['y'])}*{self._m(self.nodes[d]['dE/dx'])}",
-                              self.edges[(i, d)]["dE/dw"], edge=(i, d))
+                    self._dw_step(lay.names[e.src], lay.names[e.dst])
             for j in by_level[level]:
                 u = lay.units[j]
                 if u.bias is not None:
                     self._add("backward", f"dE/db({u.name})", f"dE/dx({u.name})",
-                              self._f(self.nodes[u.name]["dE/dx"]), self.nodes[u.name]["dE/dx"], node=u.name)
+                              self._f(self.nodes[u.name]["dE/dx"]), self.nodes[u.name]["dE/db"], node=u.name)
+
+    def _dw_step(self, i, d):
+        rec = self.edges[(i, d)]
+        s = f"y({i})*dE/dx({d})"
+        n = f"{self._m(self.nodes[i]['y'])}*{self._m(self.nodes[d]['dE/dx'])}"
+        if rec["l2"]:                       # the gradient of lambda/2 ||W||^2
+            s += f" + lambda*w({i},{d})"
+            n += f" + {self._f(self.l2)}*{self._m(rec['w'])}"
+        self._add("backward", f"dE/dw({i},{d})", s, n, rec["dE/dw"], edge=(i, d))
 
     # ---- text ---------------------------------------------------------------------------------
     def table(self) -> str:
@@ -384,8 +427,11 @@ class Trace:
         t = ", ".join(f"{n}={self._f(v)}" for n, _, v in self._outputs())
         out = [f"trace of one instance: {x}; target {t}; loss {self.loss.name}",
                "x(j) = sum_i w(i,j)*y(i) + b(j), y(j) = f(x(j)); "
-               "dE/dy(i) = sum_j w(i,j)*dE/dx(j), dE/dx(j) = f'(x(j))*dE/dy(j), dE/dw(i,j) = y(i)*dE/dx(j)",
-               "", line(head), line(["-" * w for w in widths])]
+               "dE/dy(i) = sum_j w(i,j)*dE/dx(j), dE/dx(j) = f'(x(j))*dE/dy(j), dE/dw(i,j) = y(i)*dE/dx(j)"
+               + (" + lambda*w(i,j)" if self.l2 else "")]
+        if self.fused:
+            out.append(_FUSED_NOTE[self.loss.name])
+        out += ["", line(head), line(["-" * w for w in widths])]
         phase = None
         for s, r in zip(self.steps, rows):
             if s.phase != phase:
@@ -407,3 +453,105 @@ class Trace:
                 "edges": [{"src": s, "dst": d, **v} for (s, d), v in self.edges.items()],
                 "steps": [s.__dict__ for s in self.steps]}
 
+
+# ---- E in symbols and numbers, per loss -------------------------------------------------------------
+# Each rule gives (formula, formula with numbers) for the outputs [(name, y, t)] (and the logits x for the
+# fused forms). Terms whose coefficient t or 1 - t is zero are left out of the numbers (0 log 0 = 0), so
+# that every printed number can be evaluated as written.
+
+def _kl(tr, outs, binary):
+    """The constant of the KL forms: + sum t log t (+ (1 - t) log(1 - t) for bce)."""
+    if not getattr(tr.loss, "kl", False):
+        return "", ""
+    s, n = [], []
+    for o, _, t in outs:
+        s.append(f"t({o})*log(t({o}))")
+        n += [f"{tr._m(t)}*log({tr._f(t)})"] if t != 0 else []
+        if binary:
+            s.append(f"(1 - t({o}))*log(1 - t({o}))")
+            n += [f"{tr._m(1 - t)}*log({tr._f(1 - t)})"] if t != 1 else []
+    return " + " + " + ".join(s), (" + " + " + ".join(n)) if n else ""
+
+
+def _e_l2(tr, outs):
+    s = " + ".join(f"(y({o}) - t({o}))^2" for o, _, _ in outs)
+    n = " + ".join(f"({tr._f(y)} - {tr._f(t)})^2" for _, y, t in outs)
+    return (f"1/2 * {s}", f"1/2 * {n}") if len(outs) == 1 else (f"1/2 * ({s})", f"1/2 * ({n})")
+
+
+def _e_bce(tr, outs):
+    s = " + ".join(f"-(t({o})*log(y({o})) + (1 - t({o}))*log(1 - y({o})))" for o, _, _ in outs)
+    parts = []
+    for _, y, t in outs:
+        terms = ([f"{tr._m(t)}*log({tr._f(y)})"] if t != 0 else []) + \
+                ([f"{tr._m(1 - t)}*log({tr._f(1 - y)})"] if t != 1 else [])
+        parts.append(f"-({' + '.join(terms)})")
+    ks, kn = _kl(tr, outs, binary=True)
+    return s + ks, " + ".join(parts) + kn
+
+
+def _e_cross_entropy(tr, outs):
+    s = " + ".join(f"-t({o})*log(y({o}))" for o, _, _ in outs)
+    n = " + ".join(f"-{tr._m(t)}*log({tr._f(y)})" for _, y, t in outs if t != 0) or "0"
+    ks, kn = _kl(tr, outs, binary=False)
+    return s + ks, n + kn
+
+
+def _e_poisson(tr, outs):
+    s = " + ".join(f"(y({o}) - t({o}) + t({o})*log(t({o})/y({o})))" for o, _, _ in outs)
+    n = " + ".join(f"({tr._f(y)} - {tr._f(t)}" + (f" + {tr._m(t)}*log({tr._f(t)}/{tr._f(y)}))" if t else ")")
+                   for _, y, t in outs)
+    return s, n
+
+
+def _logits(tr, outs):
+    return [tr.nodes[o]["x"] for o, _, _ in outs]
+
+
+def _e_sigmoid_bce(tr, outs):
+    """On the logit x of a sigmoid output: -(t log y + (1-t) log(1-y)) = softplus(x) - t x."""
+    s = " + ".join(f"(softplus(x({o})) - t({o})*x({o}))" for o, _, _ in outs)
+    n = " + ".join(f"(softplus({tr._f(x)}) - {tr._m(t)}*{tr._m(x)})" for x, (_, _, t) in zip(_logits(tr, outs), outs))
+    ks, kn = _kl(tr, outs, binary=True)
+    return s + ks, n + kn
+
+
+def _target_sum(outs):
+    st = float(sum(t for _, _, t in outs))
+    return None if abs(st - 1) <= 1e-12 else st
+
+
+def _e_softmax_cross_entropy(tr, outs):
+    """On the logits of a softmax output: -sum t log y = (sum t) logsumexp(x) - sum t x."""
+    st = _target_sum(outs)
+    lse_s = "logsumexp(" + ", ".join(f"x({o})" for o, _, _ in outs) + ")"
+    lse_n = "logsumexp(" + ", ".join(tr._f(x) for x in _logits(tr, outs)) + ")"
+    if st is not None:
+        lse_s, lse_n = f"sum(t)*{lse_s}", f"{tr._f(st)}*{lse_n}"
+    s = lse_s + " - (" + " + ".join(f"t({o})*x({o})" for o, _, _ in outs) + ")"
+    terms = [f"{tr._m(t)}*{tr._m(x)}" for x, (_, _, t) in zip(_logits(tr, outs), outs) if t != 0]
+    n = lse_n + (" - (" + " + ".join(terms) + ")" if terms else "")
+    ks, kn = _kl(tr, outs, binary=False)
+    return s + ks, n + kn
+
+
+def _e_exp_poisson(tr, outs):
+    """On the logit x of an exp output y = e^x: y - t + t log(t/y) = e^x - t x + t log t - t."""
+    s = " + ".join(f"(exp(x({o})) - t({o})*x({o}) + t({o})*log(t({o})) - t({o}))" for o, _, _ in outs)
+    n = " + ".join(f"(exp({tr._f(x)}) - {tr._m(t)}*{tr._m(x)}"
+                   + (f" + {tr._m(t)}*log({tr._f(t)}) - {tr._m(t)})" if t else ")")
+                   for x, (_, _, t) in zip(_logits(tr, outs), outs))
+    return s, n
+
+
+_E = {"l2": _e_l2, "bce": _e_bce, "cross_entropy": _e_cross_entropy, "poisson": _e_poisson}
+_FUSED_E = {"bce": _e_sigmoid_bce, "cross_entropy": _e_softmax_cross_entropy, "poisson": _e_exp_poisson}
+
+_FUSED_NOTE = {
+    "bce": "sigmoid output with bce, taken on the logit x(o): E = softplus(x) - t*x with softplus(x) = "
+           "log(1 + e^x), and dE/dx(o) = y(o) - t(o) (sigmoid' = y(1-y) cancels in dE/dy(o)*y(1-y))",
+    "cross_entropy": "softmax output with cross_entropy, taken on the logits x(o): E = logsumexp(x) - sum_k t_k*x_k "
+                     "with logsumexp(x) = log(sum_k e^x_k), and dE/dx(o) = y(o) - t(o)",
+    "poisson": "exp output with poisson, taken on the logit x(o): E = e^x - t*x + t*log(t) - t, "
+               "and dE/dx(o) = y(o) - t(o)",
+}
