@@ -188,22 +188,41 @@ def _numbers(values, what):
 
 
 def _load(model):
+    """(network, task, scaler) of a model: a network object, a file saved by ``net.save`` (no task, no
+    scaler), or a file written by ``backprop train`` (its task and input standardisation, read as
+    ``backprop predict`` reads them)."""
     if hasattr(model, "params") and hasattr(model, "ops"):
-        return model
-    try:
-        from ..engine import serialize
-    except ImportError:        # pragma: no cover - serialize is part of the package
-        raise ConfigError("loading saved models needs backprop.engine.serialize") from None
-    return serialize.load(model)
+        return model, None, None
+    from ..engine.serialize import load_bundle
+
+    net, meta, _ = load_bundle(model)
+    if "task" not in meta:
+        return net, None, None
+    from .cli import _load_model
+
+    net, _, task, scaler = _load_model(model)
+    return net, task, scaler
+
+
+def _label(text):
+    """A class label as given on the command line: a whole number, else a number, else the text."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def add_trace_arguments(parser) -> None:
     """Add the options of ``backprop trace`` to an argparse (sub)parser."""
     parser.add_argument("--model", required=True, help="saved model (from net.save / backprop train)")
     parser.add_argument("--input", required=True, nargs="+", metavar="X",
-                        help="the instance: one number per input (space or comma separated)")
+                        help="the instance: one number per input feature, as in the data (space or comma "
+                             "separated); a model from 'backprop train' standardises it as predict does")
     parser.add_argument("--target", required=True, nargs="+", metavar="T",
-                        help="target: one number per output, or a class label for cross_entropy")
+                        help="target: a class label of the model (as in the training data), or one number "
+                             "per output")
     parser.add_argument("--loss", default=None,
                         help="l2, bce, cross_entropy, ... (default: from the output activation)")
     parser.add_argument("--out", default=None,
@@ -212,17 +231,44 @@ def add_trace_arguments(parser) -> None:
 
 
 def _trace_and_save(model_path, input_values, target, out_path, loss, digits, stdout):
-    net = _load(model_path)
+    net, task, scaler = _load(model_path)
     x = np.array(_numbers(input_values, "--input"))
-    t = np.array(_numbers(target, "--target"))
     if x.size != net.n_inputs:
         raise InputError(f"--input has {x.size} numbers; the model has {net.n_inputs} inputs")
     if out_path is not None:
         fmt = Path(out_path).suffix.lower().lstrip(".")
         if fmt not in PICTURE_FORMATS + ("txt", "json"):
             raise ConfigError(f"--out {str(out_path)!r}: use a .svg, .png, .txt or .json file name")
-    if t.size == 1 and net.n_outputs > 1:
-        t = t[0]                   # a class label
+    note = None
+    if task is not None and task.kind != "regression":
+        # the target is one of the model's labels; the network's target is its class index
+        values = list(target) if not isinstance(target, (str, int, float)) else [target]
+        if len(values) != 1:
+            raise InputError(f"--target takes one class label of this model ({', '.join(map(str, task.classes))}); "
+                             f"got {len(values)} values")
+        label = _label(str(values[0]))
+        if not any(label == c or str(label) == str(c) for c in task.classes):
+            raise InputError(f"--target {values[0]} is not a class label of this model; its labels are "
+                             f"{', '.join(map(str, task.classes))}")
+        t = task.targets(np.asarray([label]))[0]
+        note = (f"target label {values[0]} is class index {t} of the model's classes "
+                f"{', '.join(map(str, task.classes))}")
+        t = float(t) if task.kind == "binary" else int(t)
+    else:
+        t = np.array(_numbers(target, "--target"))
+        if t.size == 1 and net.n_outputs > 1:
+            t = t[0]                   # a class label
+    if scaler is not None and scaler.mean is not None:
+        raw = x
+        x = scaler(x[None])[0]     # exactly the standardisation ``backprop predict`` applies
+        std = ", ".join(f"({raw[k]:.{digits}g} - {float(scaler.mean[k]):.{digits}g})/{float(scaler.scale[k]):.{digits}g}"
+                        f" = {x[k]:.{digits}g}" for k in range(min(x.size, 8)))
+        print("input standardised with the model's stored mean and scale (as backprop predict does): "
+              + std + (" ..." if x.size > 8 else ""), file=stdout)
+    if loss is None and task is not None:
+        loss = task.loss               # the loss the model was trained with (its L2, label smoothing)
+    if note:
+        print(note, file=stdout)
     tr = make_trace(net, x, t, loss=loss, digits=digits)
     print(tr.table(), file=stdout)
     if out_path is not None:
