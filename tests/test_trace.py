@@ -141,7 +141,7 @@ def test_trace_of_special_units_shows_product_and_max_rules():
     assert steps["x(p)"].symbolic == "y(a)^2 * y(b)"
     assert steps["x(m)"].symbolic == "max(y(a), y(b), y(x1))"
     assert "dx(p)/dy(a)*dE/dx(p)" in steps["dE/dy(a)"].symbolic
-    assert "[a = argmax of m]*dE/dx(m)" in steps["dE/dy(a)"].symbolic
+    assert "[y(a) is the max in x(m)]*dE/dx(m)" in steps["dE/dy(a)"].symbolic
     assert steps["y(o1)"].symbolic == "softmax(x(o1), x(o2))[1]"
     # the fused softmax + cross-entropy: E on the logits, dE/dx = y - t at the outputs, no dE/dy(o) row
     assert steps["E"].symbolic == "logsumexp(x(o1), x(o2)) - (t(o1)*x(o1) + t(o2)*x(o2))"
