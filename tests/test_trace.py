@@ -231,7 +231,7 @@ def test_run_trace_command_on_a_saved_model(tmp_path):
 @pytest.mark.parametrize("args, match", [
     ((["1"], ["1"], None), "--input has 1 numbers; the model has 2 inputs"),
     ((["1", "x"], ["1"], None), "--input must be numbers; got 'x'"),
-    ((["1,2"], ["1"], "trace.pdf"), r"use a \.svg, \.png, \.txt or \.json"),
+    ((["1,2"], ["1"], "trace.pdf"), r"use a \.svg, \.png, \.txt, \.json or \.html"),
 ])
 def test_run_trace_command_reports_errors(tmp_path, args, match):
     net = tiny_graph().compile()

@@ -501,6 +501,23 @@ class Trace:
         from .trace_layers import compare
         return compare(self, their_values, rtol=rtol, atol=atol)
 
+    def to_html(self, path=None, title=None) -> str:
+        """One self-contained HTML page to step through this trace (see ``backprop.derivatives.trace_page``).
+
+        Parameters
+        ----------
+        path : str or Path, optional
+            Where to write the page (UTF-8).
+        title : str, optional
+
+        Returns
+        -------
+        str
+            The page.
+        """
+        from .trace_page import to_html
+        return to_html(self, path, title=title)
+
     def to_dict(self) -> dict:
         """The numbers as plain Python data (for JSON)."""
         return {"E": self.E, "nodes": self.nodes,

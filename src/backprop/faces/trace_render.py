@@ -157,7 +157,8 @@ def draw_trace(tr: Trace, path=None, *, ax=None, edge_labels=None, title=True):
 
 
 def save_trace(tr: Trace, path) -> str:
-    """Save a trace by the suffix of ``path``: .svg/.png picture, .txt table, .json numbers. Returns the format."""
+    """Save a trace by the suffix of ``path``: .svg/.png picture, .txt table, .json numbers, .html page to step
+    through. Returns the format."""
     fmt = Path(path).suffix.lower().lstrip(".")
     if fmt in PICTURE_FORMATS:
         draw_trace(tr, path)
@@ -165,8 +166,10 @@ def save_trace(tr: Trace, path) -> str:
         Path(path).write_text(tr.table() + "\n", encoding="utf-8")
     elif fmt == "json":
         Path(path).write_text(json.dumps(tr.to_dict(), indent=1), encoding="utf-8")
+    elif fmt == "html":
+        tr.to_html(path)
     else:
-        raise ConfigError(f"cannot tell the format of {str(path)!r}: use .svg, .png, .txt or .json")
+        raise ConfigError(f"cannot tell the format of {str(path)!r}: use .svg, .png, .txt, .json or .html")
     return fmt
 
 
@@ -226,7 +229,8 @@ def add_trace_arguments(parser) -> None:
     parser.add_argument("--loss", default=None,
                         help="l2, bce, cross_entropy, ... (default: from the output activation)")
     parser.add_argument("--out", default=None,
-                        help="also write the trace: .svg or .png picture, .txt table, .json numbers")
+                        help="also write the trace: .svg or .png picture, .txt table, .json numbers, "
+                             ".html page to step through")
     parser.add_argument("--digits", type=int, default=6, help="significant digits in the table (default 6)")
 
 
@@ -237,8 +241,8 @@ def _trace_and_save(model_path, input_values, target, out_path, loss, digits, st
         raise InputError(f"--input has {x.size} numbers; the model has {net.n_inputs} inputs")
     if out_path is not None:
         fmt = Path(out_path).suffix.lower().lstrip(".")
-        if fmt not in PICTURE_FORMATS + ("txt", "json"):
-            raise ConfigError(f"--out {str(out_path)!r}: use a .svg, .png, .txt or .json file name")
+        if fmt not in PICTURE_FORMATS + ("txt", "json", "html"):
+            raise ConfigError(f"--out {str(out_path)!r}: use a .svg, .png, .txt, .json or .html file name")
     note = None
     if task is not None and task.kind != "regression":
         # the target is one of the model's labels; the network's target is its class index
