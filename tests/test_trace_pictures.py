@@ -79,3 +79,17 @@ def test_size_guard_summarises_per_level(tmp_path):
     assert "level 1: 32 units" in texts and "2048 edges in" in texts and "E = " in texts
     W1 = bp.neuron_layout(tr.net)
     assert f"||dE/dW|| = {tr._f(np.linalg.norm(tr.grad[:2048]))}" in texts
+
+
+def test_picture_and_command_line_in_a_notes_notation(tmp_path, capsys):
+    tr = bp.trace(bp.MLP([2, 2, 1], hidden="tanh", output="identity", seed=0), [0.5, -1.0], 0.3, notation="002")
+    bp.draw_trace(tr, tmp_path / "n.svg")
+    text = (tmp_path / "n.svg").read_text()
+    assert "a_1^(1) = " in text and "delta_1^(1) = " in text and "dE_n/dw_{1,2}^(1) = " in text
+    from backprop.faces import cli
+    model = tmp_path / "m.npz"
+    tr.net.save(model)
+    assert cli.main(["trace", "--model", str(model), "--input", "0.5", "-1", "--target", "0.3",
+                     "--notation", "cmu"]) == 0
+    out = capsys.readouterr().out
+    assert "dLdW0[0,1]" in out and "dLdZ1[0]" in out

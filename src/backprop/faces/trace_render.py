@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..derivatives.notation import NOTATIONS
 from ..derivatives.trace import Trace, trace as make_trace
 from ..errors import ConfigError, InputError
 
@@ -176,6 +177,14 @@ def _draw_nodes(tr, ax, edge_labels, title):
     def k(key):
         return f"[{num[key]}] " if key in num else ""
 
+    plain = tr.notation == "004"          # "x = ..." on node n; other notations write each quantity's symbol
+
+    def sym_of(kind, *names):
+        if plain:
+            return {"x": "x", "y": "y", "dy": "dE/dy", "dx": "dE/dx", "b": "b", "db": "dE/db", "w": "w",
+                    "dw": "dE/dw"}[kind]
+        return getattr(S, kind)(*names)
+
     pos, tallest = _positions(lay)
     n_levels = lay.n_levels
     pos["E"] = (LEVEL_GAP * n_levels, 0.0)
@@ -188,7 +197,8 @@ def _draw_nodes(tr, ax, edge_labels, title):
     for u in lay.units:
         N = tr.nodes[u.name]
         if u.kind == "input":
-            text = f"{u.name}\n{k(f'y({u.name})')}y = {f(N['y'])}\n{k(f'dE/dy({u.name})')}dE/dy = {f(N['dE/dy'])}"
+            text = (f"{u.name}\n{k(f'y({u.name})')}{sym_of('y', u.name)} = {f(N['y'])}\n"
+                    f"{k(f'dE/dy({u.name})')}{sym_of('dy', u.name)} = {f(N['dE/dy'])}")
         else:
             if u.kind == "product":
                 what = "  [product: " + " * ".join(f"y({lay.names[i]})" + (f"^{a:g}" if a != 1 else "")
@@ -198,11 +208,14 @@ def _draw_nodes(tr, ax, edge_labels, title):
             else:
                 what = ""
             act = "" if u.activation == "identity" else f"  [{u.activation}]"
-            dy = f"{k(f'dE/dy({u.name})')}dE/dy = {f(N['dE/dy'])}\n" if f"dE/dy({u.name})" in num else ""
-            text = (f"{u.name}{act}{what}\n{k(f'x({u.name})')}x = {f(N['x'])}   {k(f'y({u.name})')}y = {f(N['y'])}\n"
-                    f"{dy}{k(f'dE/dx({u.name})')}dE/dx = {f(N['dE/dx'])}")
+            dy = (f"{k(f'dE/dy({u.name})')}{sym_of('dy', u.name)} = {f(N['dE/dy'])}\n"
+                  if f"dE/dy({u.name})" in num else "")
+            text = (f"{u.name}{act}{what}\n{k(f'x({u.name})')}{sym_of('x', u.name)} = {f(N['x'])}   "
+                    f"{k(f'y({u.name})')}{sym_of('y', u.name)} = {f(N['y'])}\n"
+                    f"{dy}{k(f'dE/dx({u.name})')}{sym_of('dx', u.name)} = {f(N['dE/dx'])}")
             if "b" in N:
-                text += f"\nb = {f(N['b'])}   {k(f'dE/db({u.name})')}dE/db = {f(N['dE/db'])}"
+                text += (f"\n{sym_of('b', u.name)} = {f(N['b'])}   {k(f'dE/db({u.name})')}{sym_of('db', u.name)} = "
+                         f"{f(N['dE/db'])}")
         texts[u.name] = text
     texts["E"] = f"{S.E}\n{k('E')}{S.E} = {f(tr.E)}\nloss {tr.loss.name}"
     fs = 6 if small else 8
@@ -274,7 +287,7 @@ def _draw_nodes(tr, ax, edge_labels, title):
             colour = "#c0392b" if g > 0 else "#2563eb" if g < 0 else "#bbbbbb"
             arrow(a, b, colour, "-", 0.4 + 3.0 * abs(g) / gmax, rad)
         if show_edges:
-            label = f"w = {f(rec['w'])}\n{k(f'dE/dw({a},{b})')}dE/dw = {f(rec['dE/dw'])}"
+            label = f"{sym_of('w', a, b)} = {f(rec['w'])}\n{k(f'dE/dw({a},{b})')}{sym_of('dw', a, b)} = {f(rec['dE/dw'])}"
             t = ax.text(0, 0, label, ha="center", va="center", fontsize=6.5, family="monospace", zorder=4,
                         bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="#cccccc", alpha=0.95))
             p, q = pos[a], pos[b]
@@ -424,9 +437,11 @@ def add_trace_arguments(parser) -> None:
                         help="also write the trace: .svg or .png picture, .txt table, .json numbers, "
                              ".html page to step through")
     parser.add_argument("--digits", type=int, default=6, help="significant digits in the table (default 6)")
+    parser.add_argument("--notation", default="004", choices=NOTATIONS,
+                        help="whose symbols label the quantities: a note (000-004) or cmu (default 004)")
 
 
-def _trace_and_save(model_path, input_values, target, out_path, loss, digits, stdout):
+def _trace_and_save(model_path, input_values, target, out_path, loss, digits, stdout, notation="004"):
     net, task, scaler = _load(model_path)
     x = np.array(_numbers(input_values, "--input"))
     if x.size != net.n_inputs:
@@ -465,7 +480,7 @@ def _trace_and_save(model_path, input_values, target, out_path, loss, digits, st
         loss = task.loss               # the loss the model was trained with (its L2, label smoothing)
     if note:
         print(note, file=stdout)
-    tr = make_trace(net, x, t, loss=loss, digits=digits)
+    tr = make_trace(net, x, t, loss=loss, digits=digits, notation=notation)
     print(tr.table(), file=stdout)
     if out_path is not None:
         save_trace(tr, out_path)
@@ -474,7 +489,7 @@ def _trace_and_save(model_path, input_values, target, out_path, loss, digits, st
 
 
 def run_trace_command(model_path, input_values, target, out_path=None, *, loss=None, digits=6,
-                      stdout=None, stderr=None) -> int:
+                      notation="004", stdout=None, stderr=None) -> int:
     """``backprop trace``: print the step-by-step table of one instance and optionally save a picture.
 
     Parameters
@@ -487,7 +502,7 @@ def run_trace_command(model_path, input_values, target, out_path=None, *, loss=N
         One number per output, or one class label for a model with several outputs.
     out_path : str or Path, optional
         .svg / .png picture, .txt table or .json numbers.
-    loss, digits
+    loss, digits, notation
         As for ``bp.trace`` (default loss: from the output activation).
 
     Returns
@@ -498,7 +513,7 @@ def run_trace_command(model_path, input_values, target, out_path=None, *, loss=N
     stdout = sys.stdout if stdout is None else stdout
     stderr = sys.stderr if stderr is None else stderr
     try:
-        _trace_and_save(model_path, input_values, target, out_path, loss, digits, stdout)
+        _trace_and_save(model_path, input_values, target, out_path, loss, digits, stdout, notation=notation)
     except (ValueError, OSError) as e:
         msg = " ".join(str(e).split())
         print(f"backprop: error: {msg}", file=stderr)
@@ -511,5 +526,6 @@ def trace_command(args) -> int:
 
     Errors propagate (ValueError / OSError), for the command line's own error report.
     """
-    _trace_and_save(args.model, args.input, args.target, args.out, args.loss, args.digits, sys.stdout)
+    _trace_and_save(args.model, args.input, args.target, args.out, args.loss, args.digits, sys.stdout,
+                    notation=getattr(args, "notation", "004"))
     return 0
