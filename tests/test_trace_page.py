@@ -70,6 +70,31 @@ def test_command_line_writes_the_page(tmp_path, capsys):
     assert embedded(out.read_text())["steps"][-1]["quantity"] == "dE/dy(x1)"
 
 
+def moons_training():
+    from backprop.faces.teaching.training_view import training_view
+
+    X, y = bp.datasets.moons(n_samples=30, noise=0.1, seed=0)
+    net = bp.MLP([2, 4, 1], hidden="tanh", output="sigmoid", seed=0)
+    return net, X, y, training_view(net, X, y, optimizer="gd", lr=1.0, epochs=12, grid=12)
+
+
+def test_training_view_numbers_are_the_librarys():
+    net, X, y, tv = moons_training()
+    assert len(tv["loss"]) == 13 and tv["loss"][-1] < tv["loss"][0]
+    probe = net.copy()
+    for e in (0, 5, 12):
+        probe.params[:] = tv["params"][e]
+        assert tv["loss"][e] == bp.loss_and_grad(probe, "bce", X, y)[0]
+        S = tv["surface"]
+        G = np.column_stack([np.repeat(S["g0"], 12), np.tile(S["g1"], 12)])
+        np.testing.assert_allclose(S["values"][e], probe.predict(G)[:, 0], atol=1e-5)
+    data = embedded(bp.trace(net, X[0], y[0]).to_html(training=tv))
+    assert data["training"]["loss"] == tv["loss"]
+    with pytest.raises(bp.ConfigError, match="epochs must be between 1 and 500"):
+        from backprop.faces.teaching.training_view import training_view
+        training_view(net, X, y, epochs=0)
+
+
 def chromium(args, tmp_path):
     cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
            "--enable-logging=stderr", "--v=0", f"--user-data-dir={tmp_path / 'profile'}",
@@ -80,9 +105,12 @@ def chromium(args, tmp_path):
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="headless browser test needs /usr/bin/chromium "
                                                   "(Debian package chromium)")
 def test_every_example_page_steps_forward_and_back_in_a_browser(tmp_path):
-    for name, tr in example_traces().items():
+    net, X, y, tv = moons_training()
+    pages = {name: (tr, None) for name, tr in example_traces().items()}
+    pages["training"] = (bp.trace(net, X[0], y[0]), tv)
+    for name, (tr, training) in pages.items():
         page = tmp_path / f"{name}.html"
-        tr.to_html(page)
+        tr.to_html(page, training=training)
         run = chromium(["--dump-dom", page.as_uri() + "#selftest"], tmp_path)
         assert run.returncode == 0, run.stderr[-2000:]
         consoles = [line for line in run.stderr.splitlines() if ":CONSOLE" in line]
@@ -93,7 +121,8 @@ def test_every_example_page_steps_forward_and_back_in_a_browser(tmp_path):
         assert result.startswith(f"PASS {len(tr.steps)} steps"), (name, result[:500])
         shown = json.loads(result.split("SHOWN ", 1)[1])
         forward = [tr._f(s.value) for s in tr.steps]
-        assert shown == forward + forward[-2::-1], name           # the values shown are the trace's
+        extra = [f"epochs {len(training['loss'])}"] if training else []
+        assert shown == forward + forward[-2::-1] + extra, name   # the values shown are the trace's
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="headless browser test needs /usr/bin/chromium "

@@ -501,7 +501,7 @@ class Trace:
         from .trace_layers import compare
         return compare(self, their_values, rtol=rtol, atol=atol)
 
-    def to_html(self, path=None, title=None) -> str:
+    def to_html(self, path=None, title=None, training=None) -> str:
         """One self-contained HTML page to step through this trace (see ``backprop.derivatives.trace_page``).
 
         Parameters
@@ -509,6 +509,9 @@ class Trace:
         path : str or Path, optional
             Where to write the page (UTF-8).
         title : str, optional
+        training : dict, optional
+            A training run to show beside the trace (loss curve, weights over epochs, decision surface for
+            two inputs), from ``backprop.faces.teaching.training_view.training_view``.
 
         Returns
         -------
@@ -516,7 +519,7 @@ class Trace:
             The page.
         """
         from .trace_page import to_html
-        return to_html(self, path, title=title)
+        return to_html(self, path, title=title, training=training)
 
     def to_dict(self) -> dict:
         """The numbers as plain Python data (for JSON)."""

@@ -45,11 +45,15 @@ def page_data(tr) -> dict:
             "nodes": nodes, "edges": edges, "links": links, "steps": steps}
 
 
-def to_html(tr, path=None, title=None) -> str:
-    """The page as a string; written to ``path`` (UTF-8) when given."""
+def to_html(tr, path=None, title=None, training=None) -> str:
+    """The page as a string; written to ``path`` (UTF-8) when given. ``training`` (from
+    ``backprop.faces.teaching.training_view``) adds the training view: the loss curve, the weights over the
+    epochs and, for two inputs, the output over the input plane per epoch, with a slider over the epochs."""
     data = page_data(tr)
     if title:
         data["title"] = str(title)
+    if training is not None:
+        data["training"] = training
     payload = json.dumps(data, allow_nan=True).replace("</", "<\\/")
     text = _TEMPLATE.replace("@@TITLE@@", html.escape(data["title"])).replace("@@DATA@@", payload)
     if path is not None:
@@ -84,6 +88,11 @@ _TEMPLATE = r"""<!DOCTYPE html>
 <span id="counter"></span> <span style="color:#777">(arrow keys, Home, End)</span></div>
 <div id="panel"></div>
 <svg id="net" xmlns="http://www.w3.org/2000/svg"></svg>
+<div id="training" style="display:none"><h4>training (precomputed)</h4>
+<label>epoch <input id="epoch" type="range" min="0" value="0"> <span id="epoch-text"></span></label><br>
+<svg id="losscurve" xmlns="http://www.w3.org/2000/svg" width="360" height="200"></svg>
+<svg id="weights" xmlns="http://www.w3.org/2000/svg" width="360" height="200"></svg>
+<svg id="surface" xmlns="http://www.w3.org/2000/svg" width="260" height="260"></svg></div>
 <pre id="selftest-result" style="display:none"></pre>
 <script id="trace-data" type="application/json">@@DATA@@</script>
 <script>
@@ -213,6 +222,7 @@ document.getElementById("prev").onclick = () => go(cur - 1);
 document.getElementById("next").onclick = () => go(cur + 1);
 document.getElementById("last").onclick = () => go(D.steps.length);
 document.addEventListener("keydown", ev => {
+  if (ev.target && ev.target.tagName === "INPUT") return;       // the epoch slider keeps its own arrow keys
   if (ev.key === "ArrowRight") go(cur + 1);
   else if (ev.key === "ArrowLeft") go(cur - 1);
   else if (ev.key === "Home") go(0);
@@ -222,6 +232,59 @@ document.getElementById("title").textContent = D.title;
 document.getElementById("rules").textContent = "symbols of " + D.note + ": " + D.rules;
 draw();
 show();
+function plotLines(svg, series, W, H, title) {
+  const n = series[0].length;
+  let lo = Infinity, hi = -Infinity;
+  for (const s of series) for (const v of s) { if (isFinite(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); } }
+  if (hi <= lo) hi = lo + 1;
+  const X = i => 30 + (W - 40) * i / Math.max(n - 1, 1), Y = v => H - 20 - (H - 35) * (v - lo) / (hi - lo);
+  const t = el("text", {x: 30, y: 12}, svg); t.textContent = title;
+  el("line", {x1: 30, y1: H - 20, x2: W - 10, y2: H - 20, stroke: "#999"}, svg);
+  series.forEach((s, k) => {
+    const pts = s.map((v, i) => X(i) + "," + Y(v)).join(" ");
+    el("polyline", {points: pts, fill: "none", stroke: series.length > 1 ? "hsl(" + (k * 47 % 360) + ",60%,45%)" : "#c0392b",
+                    "stroke-width": 1.3}, svg);
+  });
+  return el("line", {x1: X(0), y1: 15, x2: X(0), y2: H - 20, stroke: "#333", "stroke-dasharray": "3 2"}, svg);
+}
+function surfaceColour(v) {
+  const r = Math.round(255 * Math.min(1, 2 * v)), b = Math.round(255 * Math.min(1, 2 * (1 - v)));
+  return "rgb(" + Math.min(255, r + 40) + "," + Math.round(255 - 120 * Math.abs(v - 0.5) * 2) + "," + Math.min(255, b + 40) + ")";
+}
+function setupTraining() {
+  const T = D.training;
+  if (!T) return;
+  document.getElementById("training").style.display = "block";
+  const E = T.loss.length - 1, slider = document.getElementById("epoch");
+  slider.max = E;
+  const lossMark = plotLines(document.getElementById("losscurve"), [T.loss], 360, 200, "loss per epoch");
+  let wMark = null;
+  if (T.params) {
+    const cols = T.params[0].map((_, k) => T.params.map(p => p[k]));
+    wMark = plotLines(document.getElementById("weights"), cols, 360, 200, "every weight and bias per epoch");
+  }
+  const rects = [];
+  if (T.surface) {
+    const S = T.surface, n = S.g0.length, svg = document.getElementById("surface"), cell = 240 / n;
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++)
+      rects.push(el("rect", {x: 10 + i * cell, y: 250 - (j + 1) * cell, width: cell + 0.5, height: cell + 0.5,
+                             class: "cell"}, svg));
+    const x0 = S.g0[0], x1 = S.g0[n - 1], y0 = S.g1[0], y1 = S.g1[n - 1];
+    S.X.forEach((p, k) => el("circle", {cx: 10 + 240 * (p[0] - x0) / (x1 - x0), cy: 250 - 240 * (p[1] - y0) / (y1 - y0),
+                                         r: 4, fill: S.t[k] > 0.5 ? "#7a0000" : "#00307a", stroke: "#fff"}, svg));
+  }
+  function epoch(e) {
+    const lossX = lossMark.getAttribute("x1") * 0 + 30 + 320 * e / Math.max(E, 1);
+    lossMark.setAttribute("x1", lossX); lossMark.setAttribute("x2", lossX);
+    if (wMark) { wMark.setAttribute("x1", lossX); wMark.setAttribute("x2", lossX); }
+    if (T.surface) T.surface.values[e].forEach((v, k) => rects[k].setAttribute("fill", surfaceColour(v)));
+    document.getElementById("epoch-text").textContent = e + " / " + E + ": loss " + T.loss[e].toPrecision(6) +
+      (T.surface ? "  (surface: " + T.surface.what + ")" : "");
+  }
+  slider.addEventListener("input", () => epoch(parseInt(slider.value, 10)));
+  epoch(0);
+}
+setupTraining();
 function selftest() {
   const errors = [], seen = [];
   function check(k) {
@@ -240,6 +303,23 @@ function selftest() {
     document.getElementById("prev").click();
     if (cur !== k) errors.push("back: at step " + cur + ", expected " + k);
     check(k);
+  }
+  if (D.training) {
+    const slider = document.getElementById("epoch"), E = D.training.loss.length - 1;
+    for (let e = 0; e <= E; e++) {
+      slider.value = e; slider.dispatchEvent(new Event("input"));
+      const txt = document.getElementById("epoch-text").textContent;
+      const shownLoss = parseFloat(txt.split("loss ")[1]);
+      if (!(Math.abs(shownLoss - D.training.loss[e]) <= 1e-5 * Math.abs(D.training.loss[e]) + 1e-12))
+        errors.push("epoch " + e + ": shows loss " + shownLoss + ", expected " + D.training.loss[e]);
+    }
+    if (D.training.surface) {
+      const cells = document.querySelectorAll("#surface rect.cell").length, n = D.training.surface.g0.length;
+      if (cells !== n * n) errors.push("surface has " + cells + " cells, expected " + n * n);
+      const filled = Array.from(document.querySelectorAll("#surface rect.cell")).filter(c => c.getAttribute("fill")).length;
+      if (filled !== n * n) errors.push("surface cells without colour: " + (n * n - filled));
+    }
+    seen.push("epochs " + (E + 1));
   }
   const out = document.getElementById("selftest-result");
   out.textContent = (errors.length ? "FAIL " + errors.join("; ") : "PASS " + D.steps.length + " steps") +
