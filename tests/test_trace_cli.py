@@ -53,11 +53,11 @@ def test_trace_output_equals_predict_for_a_regression_model(tmp_path, capsys, da
     assert cli.main(["train", "--data", str(path), "--target", "y", "--hidden", "3", "--epochs", "5",
                      "--standardize", "--out", str(model), "--quiet"]) == 0
     capsys.readouterr()
-    row = X[7]
-    head, pred = _predict(capsys, model, row, tmp_path, ["a", "b"])
-    tr, text = _trace(capsys, model, row, t[7], tmp_path)
-    assert tr["nodes"]["o1"]["y"] == float(pred[0])              # predict prints repr(float): exact
-    assert "standardised with the model's stored mean and scale" in text
+    for n in (0, 7, 41):
+        head, pred = _predict(capsys, model, X[n], tmp_path, ["a", "b"])
+        tr, text = _trace(capsys, model, X[n], t[n], tmp_path)
+        assert tr["nodes"]["o1"]["y"] == float(pred[0])          # predict prints repr(float): exact
+        assert "standardised with the model's stored mean and scale" in text
 
 
 def test_trace_takes_the_models_labels_for_a_classifier(tmp_path, capsys, data):

@@ -77,7 +77,6 @@ def test_size_guard_summarises_per_level(tmp_path):
     fig = bp.draw_trace(tr)
     texts = " ".join(t.get_text() for t in fig.axes[0].texts)
     assert "level 1: 32 units" in texts and "2048 edges in" in texts and "E = " in texts
-    W1 = bp.neuron_layout(tr.net)
     assert f"||dE/dW|| = {tr._f(np.linalg.norm(tr.grad[:2048]))}" in texts
 
 

@@ -104,7 +104,6 @@ class HessianTrace:
     def _out_jacobian(self):
         """dy_k/da_k' of the output layer at this instance."""
         tr, lay = self.first_order, self.first_order.layout
-        K = len(self.outputs)
         gid = self._unit(self.outputs[0]).group
         if gid is not None:
             return tr._group_jacobian(lay.groups[gid])

@@ -186,7 +186,10 @@ function show() {
     const g = edgeDone[e.src + ">" + e.dst];
     l.classList.remove("on");
     if (g === undefined) { l.style.stroke = "#888"; l.style.strokeWidth = 1.2; }
-    else { l.style.stroke = g > 0 ? "#c0392b" : g < 0 ? "#2563eb" : "#bbb"; l.style.strokeWidth = 1 + 5 * Math.abs(g) / big; }
+    else {
+      l.style.stroke = g > 0 ? "#c0392b" : g < 0 ? "#2563eb" : "#bbb";
+      l.style.strokeWidth = 1 + 5 * Math.abs(g) / big;
+    }
   });
   for (const n of D.nodes.concat([{name: "E"}])) {
     const rec = shown[n.name] || {x: "", y: "", back: ""};
@@ -242,14 +245,15 @@ function plotLines(svg, series, W, H, title) {
   el("line", {x1: 30, y1: H - 20, x2: W - 10, y2: H - 20, stroke: "#999"}, svg);
   series.forEach((s, k) => {
     const pts = s.map((v, i) => X(i) + "," + Y(v)).join(" ");
-    el("polyline", {points: pts, fill: "none", stroke: series.length > 1 ? "hsl(" + (k * 47 % 360) + ",60%,45%)" : "#c0392b",
-                    "stroke-width": 1.3}, svg);
+    const colour = series.length > 1 ? "hsl(" + (k * 47 % 360) + ",60%,45%)" : "#c0392b";
+    el("polyline", {points: pts, fill: "none", stroke: colour, "stroke-width": 1.3}, svg);
   });
   return el("line", {x1: X(0), y1: 15, x2: X(0), y2: H - 20, stroke: "#333", "stroke-dasharray": "3 2"}, svg);
 }
 function surfaceColour(v) {
   const r = Math.round(255 * Math.min(1, 2 * v)), b = Math.round(255 * Math.min(1, 2 * (1 - v)));
-  return "rgb(" + Math.min(255, r + 40) + "," + Math.round(255 - 120 * Math.abs(v - 0.5) * 2) + "," + Math.min(255, b + 40) + ")";
+  const g = Math.round(255 - 120 * Math.abs(v - 0.5) * 2);
+  return "rgb(" + Math.min(255, r + 40) + "," + g + "," + Math.min(255, b + 40) + ")";
 }
 function setupTraining() {
   const T = D.training;
@@ -274,7 +278,7 @@ function setupTraining() {
                                          r: 4, fill: S.t[k] > 0.5 ? "#7a0000" : "#00307a", stroke: "#fff"}, svg));
   }
   function epoch(e) {
-    const lossX = lossMark.getAttribute("x1") * 0 + 30 + 320 * e / Math.max(E, 1);
+    const lossX = 30 + 320 * e / Math.max(E, 1);
     lossMark.setAttribute("x1", lossX); lossMark.setAttribute("x2", lossX);
     if (wMark) { wMark.setAttribute("x1", lossX); wMark.setAttribute("x2", lossX); }
     if (T.surface) T.surface.values[e].forEach((v, k) => rects[k].setAttribute("fill", surfaceColour(v)));
@@ -316,7 +320,8 @@ function selftest() {
     if (D.training.surface) {
       const cells = document.querySelectorAll("#surface rect.cell").length, n = D.training.surface.g0.length;
       if (cells !== n * n) errors.push("surface has " + cells + " cells, expected " + n * n);
-      const filled = Array.from(document.querySelectorAll("#surface rect.cell")).filter(c => c.getAttribute("fill")).length;
+      const all = Array.from(document.querySelectorAll("#surface rect.cell"));
+      const filled = all.filter(c => c.getAttribute("fill")).length;
       if (filled !== n * n) errors.push("surface cells without colour: " + (n * n - filled));
     }
     seen.push("epochs " + (E + 1));

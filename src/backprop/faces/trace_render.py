@@ -140,7 +140,6 @@ def draw_trace(tr: Trace, path=None, *, ax=None, edge_labels=None, title=True, s
     matplotlib.figure.Figure
     """
     from matplotlib import rc_context
-    from matplotlib.figure import Figure
 
     fmt = None
     if path is not None:
@@ -287,7 +286,8 @@ def _draw_nodes(tr, ax, edge_labels, title):
             colour = "#c0392b" if g > 0 else "#2563eb" if g < 0 else "#bbbbbb"
             arrow(a, b, colour, "-", 0.4 + 3.0 * abs(g) / gmax, rad)
         if show_edges:
-            label = f"{sym_of('w', a, b)} = {f(rec['w'])}\n{k(f'dE/dw({a},{b})')}{sym_of('dw', a, b)} = {f(rec['dE/dw'])}"
+            label = (f"{sym_of('w', a, b)} = {f(rec['w'])}\n"
+                     f"{k(f'dE/dw({a},{b})')}{sym_of('dw', a, b)} = {f(rec['dE/dw'])}")
             t = ax.text(0, 0, label, ha="center", va="center", fontsize=6.5, family="monospace", zorder=4,
                         bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="#cccccc", alpha=0.95))
             p, q = pos[a], pos[b]
@@ -472,8 +472,9 @@ def _trace_and_save(model_path, input_values, target, out_path, loss, digits, st
     if scaler is not None and scaler.mean is not None:
         raw = x
         x = scaler(x[None])[0]     # exactly the standardisation ``backprop predict`` applies
-        std = ", ".join(f"({raw[k]:.{digits}g} - {float(scaler.mean[k]):.{digits}g})/{float(scaler.scale[k]):.{digits}g}"
-                        f" = {x[k]:.{digits}g}" for k in range(min(x.size, 8)))
+        g = f".{digits}g"
+        std = ", ".join(f"({raw[k]:{g}} - {float(scaler.mean[k]):{g}})/{float(scaler.scale[k]):{g}} = {x[k]:{g}}"
+                        for k in range(min(x.size, 8)))
         print("input standardised with the model's stored mean and scale (as backprop predict does): "
               + std + (" ..." if x.size > 8 else ""), file=stdout)
     if loss is None and task is not None:

@@ -111,7 +111,8 @@ def update_order_demo(net, x, t, loss=None, lr=0.1, digits=6) -> UpdateOrderDemo
             fp = float(u.act.df(np.array([N[u.name]["x"]]), np.array([N[u.name]["y"]]))[0]) if u.act else 1.0
             dx[u.name] = fp * dy
             S = tr.sym
-            sym = f"{u.activation}'({S.x(u.name)})*(" + " + ".join(f"{S.w(u.name, d)}_new*{S.dx(d)}" for d, _ in terms) + ")"
+            sym = (f"{u.activation}'({S.x(u.name)})*("
+                   + " + ".join(f"{S.w(u.name, d)}_new*{S.dx(d)}" for d, _ in terms) + ")")
             num = f"{_m(fp, digits)}*(" + " + ".join(f"{_m(w[p], digits)}*{_m(dx[d], digits)}" for d, p in terms) + ")"
             steps.append(TraceStep("backward", f"{S.dx(u.name)} (mistaken)", sym, num, dx[u.name], node=u.name,
                                    key=f"dE/dx({u.name})"))
@@ -225,7 +226,8 @@ def _rows(out, opt, n, before, g, prev, state, after, reg):
             out.rows.append(TraceStep(ph, f"Delta {name}", "mu*Delta + g",
                                       f"{_f(mu, d)}*{_m(prev['delta'][k], d)} + {_m(g[k], d)}", D))
             if opt.nesterov:
-                s, num = f"{keep_s} - lr*(g + mu*Delta)", f"{keep} - {_f(lr, d)}*({_m(g[k], d)} + {_f(mu, d)}*{_m(D, d)})"
+                s = f"{keep_s} - lr*(g + mu*Delta)"
+                num = f"{keep} - {_f(lr, d)}*({_m(g[k], d)} + {_f(mu, d)}*{_m(D, d)})"
             else:
                 s, num = f"{keep_s} - lr*Delta", f"{keep} - {_f(lr, d)}*{_m(D, d)}"
         elif isinstance(opt, Adam):
