@@ -61,6 +61,18 @@ def test_names_cannot_break_out_of_the_page(tmp_path):
     assert html.escape("<i>t</i>") in text
 
 
+def test_infinite_numbers_still_give_valid_json():
+    net = bp.MLP([1, 1], output="tanh")
+    net.params[:] = [1.0, 0.0]
+    with np.errstate(all="ignore"):
+        tr = bp.trace(net, [40.0], 0.0, loss="bce")              # tanh(40) = 1: -log(1 - y) is infinite
+    assert not np.isfinite(tr.E)
+    text = tr.to_html()
+    m = re.search(r'<script id="trace-data" type="application/json">(.*?)</script>', text, re.S)
+    data = json.loads(m.group(1), parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+    assert [s["value_text"] for s in data["steps"] if s["key"] == "E"] == ["inf"]
+
+
 def test_command_line_writes_the_page(tmp_path, capsys):
     model = tmp_path / "tiny.npz"
     tiny_graph().compile().save(model)

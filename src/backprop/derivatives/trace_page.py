@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from pathlib import Path
 
 
@@ -54,11 +55,22 @@ def to_html(tr, path=None, title=None, training=None) -> str:
         data["title"] = str(title)
     if training is not None:
         data["training"] = training
-    payload = json.dumps(data, allow_nan=True).replace("</", "<\\/")
+    payload = json.dumps(_finite(data), allow_nan=False).replace("</", "<\\/")
     text = _TEMPLATE.replace("@@TITLE@@", html.escape(data["title"])).replace("@@DATA@@", payload)
     if path is not None:
         Path(path).write_text(text, encoding="utf-8")
     return text
+
+
+def _finite(v):
+    """The data with every NaN or infinity as null (JSON has no such numbers; the texts still say inf)."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    return v
 
 
 _TEMPLATE = r"""<!DOCTYPE html>
