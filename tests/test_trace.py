@@ -86,8 +86,16 @@ def _namespace():
         def __getitem__(self, k):
             return list.__getitem__(self, k - 1)
 
-    return {"relu": lambda v: max(v, 0.0), "tanh": math.tanh, "sigmoid": lambda v: 1 / (1 + math.exp(-v)),
-            "softplus": lambda v: math.log1p(math.exp(v)), "identity": lambda v: v, "log": math.log,
+    def logsumexp(*z):
+        top = max(z)
+        return top + math.log(sum(math.exp(v - top) for v in z))
+
+    def sigmoid(v):
+        return 1 / (1 + math.exp(-v)) if v >= 0 else math.exp(v) / (1 + math.exp(v))
+
+    return {"relu": lambda v: max(v, 0.0), "tanh": math.tanh, "sigmoid": sigmoid,
+            "softplus": lambda v: max(v, 0.0) + math.log1p(math.exp(-abs(v))), "identity": lambda v: v,
+            "log": math.log, "exp": math.exp, "logsumexp": logsumexp,
             "max": max, "softmax": softmax, "leaky_relu": lambda v: v if v >= 0 else 0.01 * v}
 
 
@@ -133,11 +141,15 @@ def test_trace_of_special_units_shows_product_and_max_rules():
     assert steps["x(p)"].symbolic == "y(a)^2 * y(b)"
     assert steps["x(m)"].symbolic == "max(y(a), y(b), y(x1))"
     assert "dx(p)/dy(a)*dE/dx(p)" in steps["dE/dy(a)"].symbolic
-    assert "[a = argmax of m]*dE/dx(m)" in steps["dE/dy(a)"].symbolic
+    assert "[y(a) is the max in x(m)]*dE/dx(m)" in steps["dE/dy(a)"].symbolic
     assert steps["y(o1)"].symbolic == "softmax(x(o1), x(o2))[1]"
-    assert steps["dE/dx(o1)"].symbolic.startswith("dy(o1)/dx(o1)*dE/dy(o1)")
-    # the fused softmax + cross-entropy gives dE/dx = y - t at the outputs
+    # the fused softmax + cross-entropy: E on the logits, dE/dx = y - t at the outputs, no dE/dy(o) row
+    assert steps["E"].symbolic == "logsumexp(x(o1), x(o2)) - (t(o1)*x(o1) + t(o2)*x(o2))"
+    assert steps["dE/dx(o1)"].symbolic == "y(o1) - t(o1)" and "dE/dy(o1)" not in steps
     assert tr.nodes["o2"]["dE/dx"] == pytest.approx(tr.nodes["o2"]["y"] - 1, rel=1e-12)
+    # a softmax group that the loss is not fused with is backpropagated through its Jacobian
+    unfused = {s.quantity: s for s in bp.trace(special_graph(), [0.6, -1.3], [0.2, 0.7], loss="l2").steps}
+    assert unfused["dE/dx(o1)"].symbolic.startswith("dy(o1)/dx(o1)*dE/dy(o1)")
 
 
 def test_trace_of_an_mlp_names_every_unit_and_matches_backprop():
@@ -219,7 +231,7 @@ def test_run_trace_command_on_a_saved_model(tmp_path):
 @pytest.mark.parametrize("args, match", [
     ((["1"], ["1"], None), "--input has 1 numbers; the model has 2 inputs"),
     ((["1", "x"], ["1"], None), "--input must be numbers; got 'x'"),
-    ((["1,2"], ["1"], "trace.pdf"), r"use a \.svg, \.png, \.txt or \.json"),
+    ((["1,2"], ["1"], "trace.pdf"), r"use a \.svg, \.png, \.txt, \.json or \.html"),
 ])
 def test_run_trace_command_reports_errors(tmp_path, args, match):
     net = tiny_graph().compile()

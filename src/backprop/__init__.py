@@ -38,6 +38,8 @@ from .second_order.minimize import minimize
 
 # neuron graphs, special units, trace
 from .derivatives.trace import Trace, neuron_backprop, trace
+from .derivatives.trace_batch import BatchTrace, trace_batch
+from .derivatives.trace_hessian import HessianTrace, hessian_trace
 from .engine.neuron_layout import NeuronPass, neuron_layout
 from .engine.neurons import NeuronGraph, NeuronNetwork
 from .faces.trace_render import draw_trace, save_trace
@@ -61,6 +63,7 @@ __all__ = [
     "check_jacobian", "check_hessian", "minimize", "Laplace",
     # neuron graphs
     "NeuronGraph", "NeuronNetwork", "NeuronPass", "neuron_backprop", "neuron_layout", "trace", "Trace",
+    "trace_batch", "BatchTrace", "hessian_trace", "HessianTrace",
     "draw_trace", "save_trace", "vector_activation",
 ]
 

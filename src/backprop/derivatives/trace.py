@@ -7,7 +7,12 @@ scalar node j and every edge i -> j, in the order it is computed:
     the terminal node:                  E = Div(y_out, t)
     backward, level by level in reverse: dE/dy_i = sum_{j in out(i)} w_ij dE/dx_j
                                          dE/dx_j = f'(x_j) dE/dy_j
-                                         dE/dw_ij = y_i dE/dx_j,  dE/db_j = dE/dx_j
+                                         dE/dw_ij = y_i dE/dx_j (+ lambda w_ij with L2),  dE/db_j = dE/dx_j
+
+When the loss is taken on the logits of the output activation (sigmoid + bce, softmax +
+cross_entropy, exp + poisson), as the engine does, E is written in the logits (softplus,
+logsumexp) and the backward pass starts at dE/dx_o = y_o - t_o: finite and exact however
+saturated the output is, with no log(0) or 0 * inf to redo.
 
 Every step carries the formula in symbols and with the numbers filled in, so a student can
 redo it by hand. The numbers come from the same engine that trains the network (they are not
@@ -22,8 +27,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..engine.neuron_layout import neuron_pass
+from ..engine.objective import Objective
 from ..errors import InputError
 from ..losses import get_loss
+from .notation import Symbols, get_profile
 
 
 @dataclass
@@ -31,12 +38,13 @@ class TraceStep:
     """One computed number: ``quantity`` = ``symbolic`` = ``numeric`` = ``value``."""
 
     phase: str            # "forward", "loss" or "backward"
-    quantity: str         # e.g. "x(h1)", "dE/dw(x1,h1)"
+    quantity: str         # in the trace's notation, e.g. "x(h1)", "dE/dw(x1,h1)" ("004"), "delta_1^(1)" ("000")
     symbolic: str
     numeric: str
     value: float
     node: str | None = None
     edge: tuple | None = None
+    key: str | None = None  # the same quantity in node names, whatever the notation: "x(h1)", "dE/dw(x1,h1)"
 
 
 def neuron_backprop(net, loss, X, T):
@@ -72,7 +80,7 @@ def default_loss(net) -> str:
     return {"softmax": "cross_entropy", "sigmoid": "bce"}.get(act, "l2")
 
 
-def trace(net, x, t, loss=None, digits=6) -> "Trace":
+def trace(net, x, t, loss=None, digits=6, notation="004") -> "Trace":
     """Record the forward and backward pass of ONE instance node by node.
 
     Parameters
@@ -88,6 +96,10 @@ def trace(net, x, t, loss=None, digits=6) -> "Trace":
         Default: cross_entropy for a softmax output, bce for a sigmoid output, l2 otherwise.
     digits : int
         Significant digits of the numbers in the formulas.
+    notation : str
+        Whose symbols label the quantities: "004" (nodes x(j), y(j), dE/dx(j); the default), "000"
+        (z, a, w_ji, delta), "001" (a^(k), h^(k), W^(k), delta), "002" (a_j, z_j, y_k, t_k, E_n), "003"
+        (z^(k), y^(k), w_ij, Div) or "cmu" (Z0, A1, dLdZ0, dLdW0, ...); see ``backprop.derivatives.notation``.
 
     Returns
     -------
@@ -107,7 +119,10 @@ def trace(net, x, t, loss=None, digits=6) -> "Trace":
         T = T.reshape(1, -1) if T.ndim <= 1 else T
     else:
         T = T.reshape(1)
-    return Trace(net, loss, neuron_pass(net, loss, X, T), X[0], digits)
+    profile = get_profile(notation)
+    npass = neuron_pass(net, loss, X, T)
+    fused = Objective(net, loss, X, T).seed_node != len(net.ops)
+    return Trace(net, loss, npass, X[0], digits, fused=fused, notation=profile)
 
 
 def _fmt(v, digits):
@@ -143,25 +158,34 @@ class Trace:
         dE/dw for all of ``net.params``, from the engine (includes the L2 term of the loss, if any).
     """
 
-    def __init__(self, net, loss, npass, x, digits=6):
+    def __init__(self, net, loss, npass, x, digits=6, fused=False, notation="004"):
         self.net, self.loss, self.digits = net, loss, int(digits)
         self.layout = lay = npass.layout
+        self.sym = Symbols(lay, notation)
+        self.notation = self.sym.profile.name
         self.pass_ = npass
         self.x_input = x
         self.E, self.grad = float(npass.value), npass.grad
         self.target = npass.D[0]
+        # the loss taken on the logits of the output activation (softmax + cross_entropy, sigmoid + bce,
+        # exp + poisson): E is written in the logits x(o) and dE/dx(o) = y(o) - t(o) directly
+        self.fused = bool(fused)
+        self.l2 = float(loss.l2)
         p = net.params
+        reg = net.reg_mask
         self.nodes, self.edges = {}, {}
         for j, u in enumerate(lay.units):
             rec = {"x": float(npass.x[0, j]), "y": float(npass.y[0, j]),
                    "dE/dy": float(npass.dE_dy[0, j]), "dE/dx": float(npass.dE_dx[0, j])}
             if u.bias is not None:
                 rec["b"] = float(p[u.bias])
-                rec["dE/db"] = rec["dE/dx"]
+                rec["dE/db"] = float(self.grad[u.bias])
             self.nodes[u.name] = rec
         for k, e in enumerate(lay.edges):
+            # dE/dw of the objective: y_i dE/dx_j, plus lambda w_ij for a regularised weight
             self.edges[(lay.names[e.src], lay.names[e.dst])] = {"w": float(p[e.param]),
-                                                                "dE/dw": float(npass.dE_dw[0, k])}
+                                                                "dE/dw": float(self.grad[e.param]),
+                                                                "l2": bool(self.l2 and reg[e.param])}
         self.steps = []
         self._forward()
         self._terminal()
@@ -174,8 +198,8 @@ class Trace:
     def _m(self, v):
         return _factor(v, self.digits)
 
-    def _add(self, phase, quantity, symbolic, numeric, value, node=None, edge=None):
-        self.steps.append(TraceStep(phase, quantity, symbolic, numeric, float(value), node, edge))
+    def _add(self, phase, key, quantity, symbolic, numeric, value, node=None, edge=None):
+        self.steps.append(TraceStep(phase, quantity, symbolic, numeric, float(value), node, edge, key))
 
     def _group_jacobian(self, g):
         """J[k, j] = dy_k/dx_j of a vector group at this instance, from the group op's own JVP."""
@@ -206,36 +230,37 @@ class Trace:
     def _x_step(self, j, u):
         lay, nm, N = self.layout, self.layout.names, self.nodes
         if u.kind == "neuron":
-            sym = [f"w({nm[lay.edges[k].src]},{u.name})*y({nm[lay.edges[k].src]})" for k in u.edges]
+            S = self.sym
+            sym = [f"{S.w(nm[lay.edges[k].src], u.name)}*{S.y(nm[lay.edges[k].src])}" for k in u.edges]
             num = [f"{self._m(self.edges[(nm[lay.edges[k].src], u.name)]['w'])}*{self._m(N[nm[lay.edges[k].src]]['y'])}"
                    for k in u.edges]
             if u.bias is not None:
-                sym.append(f"b({u.name})")
+                sym.append(S.b(u.name))
                 num.append(self._m(N[u.name]["b"]))
             s, n = _join_sum(sym), _join_sum(num)
         elif u.kind == "product":
             parts = [(nm[i], a) for i, a in zip(u.inputs, u.exponents)]
-            s = " * ".join(f"y({i})" + (f"^{a:g}" if a != 1 else "") for i, a in parts)
+            s = " * ".join(self.sym.y(i) + (f"^{a:g}" if a != 1 else "") for i, a in parts)
             n = " * ".join(self._m(N[i]["y"]) + (f"^{a:g}" if a != 1 else "") for i, a in parts)
         else:
-            s = "max(" + ", ".join(f"y({nm[i]})" for i in u.inputs) + ")"
+            s = "max(" + ", ".join(self.sym.y(nm[i]) for i in u.inputs) + ")"
             n = "max(" + ", ".join(self._f(N[nm[i]]["y"]) for i in u.inputs) + ")"
-        self._add("forward", f"x({u.name})", s, n, N[u.name]["x"], node=u.name)
+        self._add("forward", f"x({u.name})", self.sym.x(u.name), s, n, N[u.name]["x"], node=u.name)
 
     def _y_step(self, u):
         N = self.nodes[u.name]
         if u.activation == "identity":
-            s, n = f"x({u.name})", self._f(N["x"])
+            s, n = self.sym.x(u.name), self._f(N["x"])
         else:
-            s, n = f"{u.activation}(x({u.name}))", f"{u.activation}({self._f(N['x'])})"
-        self._add("forward", f"y({u.name})", s, n, N["y"], node=u.name)
+            s, n = f"{u.activation}({self.sym.x(u.name)})", f"{u.activation}({self._f(N['x'])})"
+        self._add("forward", f"y({u.name})", self.sym.y(u.name), s, n, N["y"], node=u.name)
 
     def _y_group_step(self, u, g):
         nm = self.layout.names
         k = g.units.index(self.layout.index[u.name]) + 1
-        s = f"{g.name}(" + ", ".join(f"x({nm[i]})" for i in g.units) + f")[{k}]"
+        s = f"{g.name}(" + ", ".join(self.sym.x(nm[i]) for i in g.units) + f")[{k}]"
         n = f"{g.name}(" + ", ".join(self._f(self.nodes[nm[i]]["x"]) for i in g.units) + f")[{k}]"
-        self._add("forward", f"y({u.name})", s, n, self.nodes[u.name]["y"], node=u.name)
+        self._add("forward", f"y({u.name})", self.sym.y(u.name), s, n, self.nodes[u.name]["y"], node=u.name)
 
     # ---- the terminal node E ------------------------------------------------------------------
     def _outputs(self):
@@ -243,42 +268,59 @@ class Trace:
         return [(lay.names[i], self.nodes[lay.names[i]]["y"], float(t)) for i, t in zip(lay.outputs, self.target)]
 
     def _terminal(self):
-        outs, name = self._outputs(), self.loss.name
-        if name == "l2":
-            s = " + ".join(f"(y({o}) - t({o}))^2" for o, _, _ in outs)
-            n = " + ".join(f"({self._f(y)} - {self._f(t)})^2" for _, y, t in outs)
-            s, n = (f"1/2 * {s}", f"1/2 * {n}") if len(outs) == 1 else (f"1/2 * ({s})", f"1/2 * ({n})")
-        elif name == "cross_entropy":
-            terms = [(o, y, t) for o, y, t in outs if t != 0]
-            s = " + ".join(f"-t({o})*log(y({o}))" for o, _, _ in terms) or "0"
-            n = " + ".join(f"-{self._m(t)}*log({self._f(y)})" for _, y, t in terms) or "0"
-        elif name == "bce":
-            s = " + ".join(f"-(t({o})*log(y({o})) + (1 - t({o}))*log(1 - y({o})))" for o, _, _ in outs)
-            n = " + ".join(f"-({self._m(t)}*log({self._f(y)}) + {self._m(1 - t)}*log({self._f(1 - y)}))"
-                           for _, y, t in outs)
+        outs = self._outputs()
+        form = _FUSED_E if self.fused else _E
+        rule = form.get(self.loss.name)
+        if rule is None:
+            s = f"{self.loss.name}({', '.join(self.sym.y(o) for o, _, _ in outs)}; t)"
+            n = self._f(self.E - self._penalty()[1])
         else:
-            s, n = f"{name}(y, t)", f"{name}(y, t)"
-        if self.loss.l2:
+            s, n = rule(self, outs)
+        if self.l2:
+            sumsq, _ = self._penalty()
             s += " + lambda/2 * ||W||^2"
-            n += f" + {self._f(self.loss.l2)}/2 * ||W||^2"
-        self._add("loss", "E", s, n, self.E)
+            n += f" + {self._f(self.l2)}/2 * {self._f(sumsq)}"
+        self._add("loss", "E", self.sym.E, s, n, self.E)
+
+    def _penalty(self):
+        """(||W||^2 over the regularised weights, lambda/2 ||W||^2)."""
+        if not self.l2:
+            return 0.0, 0.0
+        w = self.net.params[self.net.reg_mask]
+        sumsq = float(np.dot(w, w))
+        return sumsq, 0.5 * self.l2 * sumsq
 
     # ---- backward ---------------------------------------------------------------------------
     def _loss_term(self, name, y, t):
-        ln = self.loss.name
+        """dDiv/dy of one output, in symbols and numbers (terms with a zero coefficient left out)."""
+        ln, f, m = self.loss.name, self._f, self._m
+        sy, st = self.sym.y(name), self.sym.t(name)
         if ln == "l2":
-            return f"(y({name}) - t({name}))", f"({self._f(y)} - {self._f(t)})"
+            return f"({sy} - {st})", f"({f(y)} - {f(t)})"
         if ln == "cross_entropy":
-            return f"-t({name})/y({name})", f"-{self._m(t)}/{self._m(y)}"
+            return f"-{st}/{sy}", (f"-{m(t)}/{m(y)}" if t != 0 else "0")
         if ln == "bce":
-            return (f"(-t({name})/y({name}) + (1 - t({name}))/(1 - y({name})))",
-                    f"(-{self._m(t)}/{self._m(y)} + {self._m(1 - t)}/{self._m(1 - y)})")
-        return f"dDiv/dy({name})", "dDiv/dy"
+            terms = ([f"-{m(t)}/{m(y)}"] if t != 0 else []) + ([f"{m(1 - t)}/{m(1 - y)}"] if t != 1 else [])
+            return f"(-{st}/{sy} + (1 - {st})/(1 - {sy}))", f"({' + '.join(terms)})"
+        if ln == "poisson":
+            return f"(1 - {st}/{sy})", f"(1 - {m(t)}/{m(y)})"
+        return f"dDiv/d{sy}", m(self.nodes[name]["dE/dy"])
+
+    def _fused_dx_step(self, name, t, st):
+        """dE/dx(o) of an output whose activation the loss is fused with: y(o) - t(o) (times sum t for
+        target rows of cross_entropy that do not sum to 1)."""
+        y = self.nodes[name]["y"]
+        if st is None:
+            s, n = f"{self.sym.y(name)} - {self.sym.t(name)}", f"{self._f(y)} - {self._m(t)}"
+        else:
+            s, n = (f"sum(t)*{self.sym.y(name)} - {self.sym.t(name)}",
+                    f"{self._f(st)}*{self._m(y)} - {self._m(t)}")
+        self._add("backward", f"dE/dx({name})", self.sym.dx(name), s, n, self.nodes[name]["dE/dx"], node=name)
 
     def _dy_step(self, i, u):
-        lay, nm, N = self.layout, self.layout.names, self.nodes
+        lay, nm, N, S = self.layout, self.layout.names, self.nodes, self.sym
         sym, num = [], []
-        if i in lay.outputs:
+        if i in lay.outputs and not self.fused:
             k = lay.outputs.index(i)
             s, n = self._loss_term(u.name, N[u.name]["y"], float(self.target[k]))
             sym.append(s)
@@ -287,19 +329,20 @@ class Trace:
             if c[0] == "edge":
                 e = lay.edges[c[1]]
                 d = nm[e.dst]
-                sym.append(f"w({u.name},{d})*dE/dx({d})")
+                sym.append(f"{S.w(u.name, d)}*{S.dx(d)}")
                 num.append(f"{self._m(self.edges[(u.name, d)]['w'])}*{self._m(N[d]['dE/dx'])}")
             elif c[0] == "product":
                 p = lay.units[c[1]]
                 part = self._product_partial(p, c[2])
-                sym.append(f"dx({p.name})/dy({u.name})*dE/dx({p.name})")
+                sym.append(f"d{S.x(p.name)}/d{S.y(u.name)}*{S.dx(p.name)}")
                 num.append(f"{self._m(part)}*{self._m(N[p.name]['dE/dx'])}")
             else:
                 m = lay.units[c[1]]
                 wins = 1 if self._max_winner(m) == c[2] else 0
-                sym.append(f"[{u.name} = argmax of {m.name}]*dE/dx({m.name})")
+                sym.append(f"[{S.y(u.name)} is the max in {S.x(m.name)}]*{S.dx(m.name)}")
                 num.append(f"{wins}*{self._m(N[m.name]['dE/dx'])}")
-        self._add("backward", f"dE/dy({u.name})", _join_sum(sym), _join_sum(num), N[u.name]["dE/dy"], node=u.name)
+        self._add("backward", f"dE/dy({u.name})", S.dy(u.name), _join_sum(sym), _join_sum(num), N[u.name]["dE/dy"],
+                  node=u.name)
 
     def _product_partial(self, p, slot):
         """dx_p/dy_slot = alpha z^(alpha-1) prod_{l != slot} z_l^alpha_l at this instance."""
@@ -317,25 +360,29 @@ class Trace:
     def _dx_step(self, u):
         N = self.nodes[u.name]
         if u.activation == "identity":
-            s, n = f"dE/dy({u.name})", self._f(N["dE/dy"])
+            s, n = self.sym.dy(u.name), self._f(N["dE/dy"])
         else:
             d = float(u.act.df(np.array([N["x"]]), np.array([N["y"]]))[0])
-            s = f"{u.activation}'(x({u.name}))*dE/dy({u.name})"
+            s = f"{u.activation}'({self.sym.x(u.name)})*{self.sym.dy(u.name)}"
             n = f"{self._m(d)}*{self._m(N['dE/dy'])}"
-        self._add("backward", f"dE/dx({u.name})", s, n, N["dE/dx"], node=u.name)
+        self._add("backward", f"dE/dx({u.name})", self.sym.dx(u.name), s, n, N["dE/dx"], node=u.name)
 
     def _dx_group_steps(self, g):
         nm = self.layout.names
         J = self._group_jacobian(g)
         for jj, j in enumerate(g.units):
             name = nm[j]
-            s = " + ".join(f"dy({nm[k]})/dx({name})*dE/dy({nm[k]})" for k in g.units)
+            S = self.sym
+            s = " + ".join(f"d{S.y(nm[k])}/d{S.x(name)}*{S.dy(nm[k])}" for k in g.units)
             n = " + ".join(f"{self._m(J[kk, jj])}*{self._m(self.nodes[nm[k]]['dE/dy'])}"
                            for kk, k in enumerate(g.units))
-            self._add("backward", f"dE/dx({name})", s, n, self.nodes[name]["dE/dx"], node=name)
+            self._add("backward", f"dE/dx({name})", S.dx(name), s, n, self.nodes[name]["dE/dx"], node=name)
 
     def _backward(self):
         lay = self.layout
+        outputs = set(lay.outputs)
+        outs = self._outputs()
+        st = _target_sum(outs) if self.fused and self.loss.name == "cross_entropy" else None
         by_level = {}
         for j, u in enumerate(lay.units):
             by_level.setdefault(u.level, []).append(j)
@@ -344,6 +391,10 @@ class Trace:
             waiting = {}                    # vector groups: dE/dx needs dE/dy of every member first
             for j in units:
                 u = lay.units[j]
+                if self.fused and j in outputs:     # the loss starts at the logits: no dE/dy(o) needed
+                    k = lay.outputs.index(j)
+                    self._fused_dx_step(u.name, outs[k][2], st)
+                    continue
                 self._dy_step(j, u)
                 if u.kind == "input":
                     continue
@@ -357,15 +408,22 @@ class Trace:
             # the weights into this level, in the order of net.params, then its biases
             for k, e in enumerate(lay.edges):
                 if lay.units[e.dst].level == level:
-                    i, d = lay.names[e.src], lay.names[e.dst]
-                    self._add("backward", f"dE/dw({i},{d})", f"y({i})*dE/dx({d})",
-                              f"{self._m(self.nodes[i]['y'])}*{self._m(self.nodes[d]['dE/dx'])}",
-                              self.edges[(i, d)]["dE/dw"], edge=(i, d))
+                    self._dw_step(lay.names[e.src], lay.names[e.dst])
             for j in by_level[level]:
                 u = lay.units[j]
                 if u.bias is not None:
-                    self._add("backward", f"dE/db({u.name})", f"dE/dx({u.name})",
-                              self._f(self.nodes[u.name]["dE/dx"]), self.nodes[u.name]["dE/dx"], node=u.name)
+                    self._add("backward", f"dE/db({u.name})", self.sym.db(u.name), self.sym.dx(u.name),
+                              self._f(self.nodes[u.name]["dE/dx"]), self.nodes[u.name]["dE/db"], node=u.name)
+
+    def _dw_step(self, i, d):
+        rec = self.edges[(i, d)]
+        S = self.sym
+        s = f"{S.y(i)}*{S.dx(d)}"
+        n = f"{self._m(self.nodes[i]['y'])}*{self._m(self.nodes[d]['dE/dx'])}"
+        if rec["l2"]:                       # the gradient of lambda/2 ||W||^2
+            s += f" + lambda*{S.w(i, d)}"
+            n += f" + {self._f(self.l2)}*{self._m(rec['w'])}"
+        self._add("backward", f"dE/dw({i},{d})", S.dw(i, d), s, n, rec["dE/dw"], edge=(i, d))
 
     # ---- text ---------------------------------------------------------------------------------
     def table(self) -> str:
@@ -380,12 +438,17 @@ class Trace:
                      r[3].ljust(widths[3]), r[4].rjust(widths[4])]
             return "  ".join(cells).rstrip()
 
-        x = ", ".join(f"{n}={self._f(v)}" for n, v in zip(self.layout.names, self.x_input))
-        t = ", ".join(f"{n}={self._f(v)}" for n, _, v in self._outputs())
-        out = [f"trace of one instance: {x}; target {t}; loss {self.loss.name}",
-               "x(j) = sum_i w(i,j)*y(i) + b(j), y(j) = f(x(j)); "
-               "dE/dy(i) = sum_j w(i,j)*dE/dx(j), dE/dx(j) = f'(x(j))*dE/dy(j), dE/dw(i,j) = y(i)*dE/dx(j)",
-               "", line(head), line(["-" * w for w in widths])]
+        S = self.sym
+        x = ", ".join(f"{S.y(n) if self.notation != '004' else n}={self._f(v)}"
+                      for n, v in zip(self.layout.names, self.x_input))
+        t = ", ".join(f"{S.t(n) if self.notation != '004' else n}={self._f(v)}" for n, _, v in self._outputs())
+        out = [f"trace of one instance: {x}; target {t}; loss {self.loss.name}"]
+        if self.notation != "004":
+            out.append(f"symbols of {S.profile.note}")
+        out.append(S.profile.rules + (" (+ lambda*w for a weight with L2)" if self.l2 else ""))
+        if self.fused:
+            out.append(_FUSED_NOTE[self.loss.name])
+        out += ["", line(head), line(["-" * w for w in widths])]
         phase = None
         for s, r in zip(self.steps, rows):
             if s.phase != phase:
@@ -401,9 +464,176 @@ class Trace:
     def __repr__(self):
         return f"<Trace {len(self.nodes)} nodes, {len(self.edges)} edges, E={self.E:.6g}>"
 
+    def layers(self) -> dict:
+        """The per-layer quantities under CMU-style names, in the order they are computed.
+
+        A0 (input), Z0, A1, Z1, ..., the loss L, then dLdA{L}, dLdZ{L-1}, dLdW{L-1}, dLdb{L-1}, dLdA{L-1}, ...,
+        dLdZ0, dLdW0, dLdb0, dLdA0; vectors of shape (units,), W and dLdW of shape (out, in) as in
+        ``net.params``. Needs a layered network (every edge from one layer to the next).
+        """
+        from .trace_layers import named_intermediates
+        return named_intermediates(self)
+
+    def compare(self, their_values, rtol=1e-6, atol=1e-8):
+        """Compare a student's own intermediates with the trace, quantity by quantity (see ``layers``).
+
+        Parameters
+        ----------
+        their_values : mapping or object
+            Names such as "Z0", "A1", "dLdZ0", "dLdW0", "dLdb0" to arrays (a leading batch axis of 1 is
+            allowed); or an object with these attributes. Names not given are skipped.
+        rtol, atol : float
+            Tolerances of ``numpy.isclose``.
+
+        Returns
+        -------
+        Comparison
+            ``bool(result)`` is True when everything given agrees; ``result.first`` names the first
+            quantity (in the order of computation) and entry that differs; ``str(result)`` says it in words.
+
+        Examples
+        --------
+        >>> tr = bp.trace(bp.MLP([2, 2, 1], seed=0, output="identity"), [1.0, 2.0], 0.5)
+        >>> mine = tr.layers(); mine["dLdZ0"] = mine["dLdZ0"] * 2
+        >>> tr.compare(mine).first["name"]
+        'dLdZ0'
+        """
+        from .trace_layers import compare
+        return compare(self, their_values, rtol=rtol, atol=atol)
+
+    def to_html(self, path=None, title=None, training=None) -> str:
+        """One self-contained HTML page to step through this trace (see ``backprop.derivatives.trace_page``).
+
+        Parameters
+        ----------
+        path : str or Path, optional
+            Where to write the page (UTF-8).
+        title : str, optional
+        training : dict, optional
+            A training run to show beside the trace (loss curve, weights over epochs, decision surface for
+            two inputs), from ``backprop.faces.teaching.training_view.training_view``.
+
+        Returns
+        -------
+        str
+            The page.
+        """
+        from .trace_page import to_html
+        return to_html(self, path, title=title, training=training)
+
     def to_dict(self) -> dict:
         """The numbers as plain Python data (for JSON)."""
         return {"E": self.E, "nodes": self.nodes,
                 "edges": [{"src": s, "dst": d, **v} for (s, d), v in self.edges.items()],
                 "steps": [s.__dict__ for s in self.steps]}
 
+
+# ---- E in symbols and numbers, per loss -------------------------------------------------------------
+# Each rule gives (formula, formula with numbers) for the outputs [(name, y, t)] (and the logits x for the
+# fused forms). Terms whose coefficient t or 1 - t is zero are left out of the numbers (0 log 0 = 0), so
+# that every printed number can be evaluated as written.
+
+def _kl(tr, outs, binary):
+    """The constant of the KL forms: + sum t log t (+ (1 - t) log(1 - t) for bce)."""
+    Y, T, X = tr.sym.y, tr.sym.t, tr.sym.x
+    if not getattr(tr.loss, "kl", False):
+        return "", ""
+    s, n = [], []
+    for o, _, t in outs:
+        s.append(f"{T(o)}*log({T(o)})")
+        n += [f"{tr._m(t)}*log({tr._f(t)})"] if t != 0 else []
+        if binary:
+            s.append(f"(1 - {T(o)})*log(1 - {T(o)})")
+            n += [f"{tr._m(1 - t)}*log({tr._f(1 - t)})"] if t != 1 else []
+    return " + " + " + ".join(s), (" + " + " + ".join(n)) if n else ""
+
+
+def _e_l2(tr, outs):
+    Y, T, X = tr.sym.y, tr.sym.t, tr.sym.x
+    s = " + ".join(f"({Y(o)} - {T(o)})^2" for o, _, _ in outs)
+    n = " + ".join(f"({tr._f(y)} - {tr._f(t)})^2" for _, y, t in outs)
+    return (f"1/2 * {s}", f"1/2 * {n}") if len(outs) == 1 else (f"1/2 * ({s})", f"1/2 * ({n})")
+
+
+def _e_bce(tr, outs):
+    Y, T, X = tr.sym.y, tr.sym.t, tr.sym.x
+    s = " + ".join(f"-({T(o)}*log({Y(o)}) + (1 - {T(o)})*log(1 - {Y(o)}))" for o, _, _ in outs)
+    parts = []
+    for _, y, t in outs:
+        terms = ([f"{tr._m(t)}*log({tr._f(y)})"] if t != 0 else []) + \
+                ([f"{tr._m(1 - t)}*log({tr._f(1 - y)})"] if t != 1 else [])
+        parts.append(f"-({' + '.join(terms)})")
+    ks, kn = _kl(tr, outs, binary=True)
+    return s + ks, " + ".join(parts) + kn
+
+
+def _e_cross_entropy(tr, outs):
+    Y, T, X = tr.sym.y, tr.sym.t, tr.sym.x
+    s = " + ".join(f"-{T(o)}*log({Y(o)})" for o, _, _ in outs)
+    n = " + ".join(f"-{tr._m(t)}*log({tr._f(y)})" for _, y, t in outs if t != 0) or "0"
+    ks, kn = _kl(tr, outs, binary=False)
+    return s + ks, n + kn
+
+
+def _e_poisson(tr, outs):
+    Y, T, X = tr.sym.y, tr.sym.t, tr.sym.x
+    s = " + ".join(f"({Y(o)} - {T(o)} + {T(o)}*log({T(o)}/{Y(o)}))" for o, _, _ in outs)
+    n = " + ".join(f"({tr._f(y)} - {tr._f(t)}" + (f" + {tr._m(t)}*log({tr._f(t)}/{tr._f(y)}))" if t else ")")
+                   for _, y, t in outs)
+    return s, n
+
+
+def _logits(tr, outs):
+    return [tr.nodes[o]["x"] for o, _, _ in outs]
+
+
+def _e_sigmoid_bce(tr, outs):
+    """On the logit x of a sigmoid output: -(t log y + (1-t) log(1-y)) = softplus(x) - t x."""
+    Y, T, X = tr.sym.y, tr.sym.t, tr.sym.x
+    s = " + ".join(f"(softplus({X(o)}) - {T(o)}*{X(o)})" for o, _, _ in outs)
+    n = " + ".join(f"(softplus({tr._f(x)}) - {tr._m(t)}*{tr._m(x)})" for x, (_, _, t) in zip(_logits(tr, outs), outs))
+    ks, kn = _kl(tr, outs, binary=True)
+    return s + ks, n + kn
+
+
+def _target_sum(outs):
+    st = float(sum(t for _, _, t in outs))
+    return None if abs(st - 1) <= 1e-12 else st
+
+
+def _e_softmax_cross_entropy(tr, outs):
+    """On the logits of a softmax output: -sum t log y = (sum t) logsumexp(x) - sum t x."""
+    Y, T, X = tr.sym.y, tr.sym.t, tr.sym.x
+    st = _target_sum(outs)
+    lse_s = "logsumexp(" + ", ".join(f"{X(o)}" for o, _, _ in outs) + ")"
+    lse_n = "logsumexp(" + ", ".join(tr._f(x) for x in _logits(tr, outs)) + ")"
+    if st is not None:
+        lse_s, lse_n = f"sum(t)*{lse_s}", f"{tr._f(st)}*{lse_n}"
+    s = lse_s + " - (" + " + ".join(f"{T(o)}*{X(o)}" for o, _, _ in outs) + ")"
+    terms = [f"{tr._m(t)}*{tr._m(x)}" for x, (_, _, t) in zip(_logits(tr, outs), outs) if t != 0]
+    n = lse_n + (" - (" + " + ".join(terms) + ")" if terms else "")
+    ks, kn = _kl(tr, outs, binary=False)
+    return s + ks, n + kn
+
+
+def _e_exp_poisson(tr, outs):
+    """On the logit x of an exp output y = e^x: y - t + t log(t/y) = e^x - t x + t log t - t."""
+    Y, T, X = tr.sym.y, tr.sym.t, tr.sym.x
+    s = " + ".join(f"(exp({X(o)}) - {T(o)}*{X(o)} + {T(o)}*log({T(o)}) - {T(o)})" for o, _, _ in outs)
+    n = " + ".join(f"(exp({tr._f(x)}) - {tr._m(t)}*{tr._m(x)}"
+                   + (f" + {tr._m(t)}*log({tr._f(t)}) - {tr._m(t)})" if t else ")")
+                   for x, (_, _, t) in zip(_logits(tr, outs), outs))
+    return s, n
+
+
+_E = {"l2": _e_l2, "bce": _e_bce, "cross_entropy": _e_cross_entropy, "poisson": _e_poisson}
+_FUSED_E = {"bce": _e_sigmoid_bce, "cross_entropy": _e_softmax_cross_entropy, "poisson": _e_exp_poisson}
+
+_FUSED_NOTE = {
+    "bce": "sigmoid output with bce, taken on the logit x(o): E = softplus(x) - t*x with softplus(x) = "
+           "log(1 + e^x), and dE/dx(o) = y(o) - t(o) (sigmoid' = y(1-y) cancels in dE/dy(o)*y(1-y))",
+    "cross_entropy": "softmax output with cross_entropy, taken on the logits x(o): E = logsumexp(x) - sum_k t_k*x_k "
+                     "with logsumexp(x) = log(sum_k e^x_k), and dE/dx(o) = y(o) - t(o)",
+    "poisson": "exp output with poisson, taken on the logit x(o): E = e^x - t*x + t*log(t) - t, "
+               "and dE/dx(o) = y(o) - t(o)",
+}

@@ -1,8 +1,9 @@
 """Showing a trace: the text table, a picture of the network (SVG or PNG), and the ``backprop trace`` command.
 
-The picture is drawn with networkx (graph layout primitives) on a matplotlib figure, which
-writes SVG and PNG without any system package. Nodes are placed by level, left to right,
-and show x, y, dE/dy and dE/dx; edges show the weight w and its gradient dE/dw.
+The picture is drawn on a matplotlib figure, which writes SVG and PNG without any system
+package. Nodes are placed by level, left to right, and show x, y, dE/dy and dE/dx with the
+step numbers of the table; edges show the weight w and its gradient dE/dw (or, when there
+are many, the gradient by colour and width); the terminal node E closes the picture.
 
 Command line (wired into ``backprop`` by faces/cli.py)::
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..derivatives.notation import NOTATIONS
 from ..derivatives.trace import Trace, trace as make_trace
 from ..errors import ConfigError, InputError
 
@@ -44,8 +46,79 @@ def _positions(layout):
     return pos, tallest
 
 
-def draw_trace(tr: Trace, path=None, *, ax=None, edge_labels=None, title=True):
-    """Draw the traced network: values on the nodes, weights and gradients on the edges.
+#: above these sizes the picture summarises each level instead of drawing every node (a size guard)
+MAX_DRAWN_UNITS, MAX_DRAWN_EDGES = 80, 600
+
+
+def _step_numbers(tr):
+    """{key: step number of the table} so that picture and table share their numbering."""
+    return {s.key: k + 1 for k, s in enumerate(tr.steps) if s.key}
+
+
+class _Placer:
+    """Edge labels beside their edge: the first spot along the edge, on either side, whose box (measured by the
+    renderer, in pixels) overlaps no node box and no label placed before; else the least overlapping one."""
+
+    def __init__(self, ax, renderer, taken):
+        self.ax, self.r, self.taken = ax, renderer, [b.padded(2) for b in taken]
+
+    def _box(self, t):
+        t.update_bbox_position_size(self.r)
+        return t.get_bbox_patch().get_window_extent(self.r)
+
+    def place(self, t, p, q):
+        """Move text ``t`` beside the segment p -> q (data coordinates)."""
+        to_px, to_data = self.ax.transData.transform, self.ax.transData.inverted().transform
+        (x1, y1), (x2, y2) = to_px(p), to_px(q)
+        t.set_position(to_data((x1, y1)))
+        b = self._box(t)
+        w, h = b.width, b.height
+        dx, dy = x2 - x1, y2 - y1
+        norm = max((dx * dx + dy * dy) ** 0.5, 1e-9)
+        nx, ny = -dy / norm, dx / norm
+        if ny < 0:
+            nx, ny = -nx, -ny
+        d = (abs(nx) * w + abs(ny) * h) / 2 + 3          # the box touches the line, beside it
+        best = None
+        spots = [(f, side, far) for far in (1.0, 2.2) for f in (0.5, 0.4, 0.6, 0.3, 0.7, 0.22, 0.78, 0.15, 0.85)
+                 for side in (1, -1)]
+        for f, side, far in spots:
+            c = (x1 + f * dx + side * nx * d * far, y1 + f * dy + side * ny * d * far)
+            t.set_position(to_data(c))
+            box = self._box(t)
+            hit = sum(_area(box, o) for o in self.taken)
+            if best is None or hit < best[0]:
+                best = (hit, c, box)
+            if hit == 0:
+                break
+        t.set_position(to_data(best[1]))
+        self.taken.append(best[2].padded(2))
+
+
+def _area(a, b):
+    w = min(a.x1, b.x1) - max(a.x0, b.x0)
+    h = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return w * h if w > 0 and h > 0 else 0.0
+
+
+def _renderer(fig):
+    """A renderer to measure text with: the figure's own, or an Agg canvas for a figure made here."""
+    get = getattr(fig.canvas, "get_renderer", None)
+    if get is None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        FigureCanvasAgg(fig)
+        get = fig.canvas.get_renderer
+    return get()
+
+
+def draw_trace(tr: Trace, path=None, *, ax=None, edge_labels=None, title=True, summary=None):
+    """Draw the traced network: values on the nodes, weights and gradients on the edges, and the terminal node E.
+
+    Each number carries its step number [k] of the table (``str(trace)``). Edge labels sit beside the
+    edge, placed so that they overlap no node and no other label; without labels (more than 20 edges)
+    an edge's colour gives the sign of dE/dw (red +, blue -) and its width |dE/dw|. Vector groups
+    (softmax) are framed, product and max units say so, and the winning input of a max unit is drawn
+    solid. Networks above 80 units or 600 edges are summarised per level (size guard).
 
     Parameters
     ----------
@@ -59,96 +132,27 @@ def draw_trace(tr: Trace, path=None, *, ax=None, edge_labels=None, title=True):
         Write w and dE/dw on every edge (default: when the network has at most 20 edges).
     title : bool
         Put E and the target above the picture.
+    summary : bool, optional
+        One box per level instead of every node (default: above the size guard).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    import networkx as nx
     from matplotlib import rc_context
-    from matplotlib.figure import Figure
 
     fmt = None
     if path is not None:
         fmt = Path(path).suffix.lower().lstrip(".")
         if fmt not in PICTURE_FORMATS:
             raise ConfigError(f"a trace picture is saved as .svg or .png; got {str(path)!r}")
-    lay, f = tr.layout, tr._f
-    G = nx.DiGraph()
-    for u in lay.units:
-        G.add_node(u.name)
-    for e in lay.edges:
-        G.add_edge(lay.names[e.src], lay.names[e.dst], weighted=True)
-    for u in lay.units:
-        if u.kind in ("product", "max"):
-            for i in u.inputs:
-                G.add_edge(lay.names[i], u.name, weighted=False)
-    pos, tallest = _positions(lay)
-    n_levels = lay.n_levels
-    show_edges = len(lay.edges) <= 20 if edge_labels is None else bool(edge_labels)
-    small = len(lay.units) > 30
-    if ax is None:
-        fig = Figure(figsize=(max(6.0, 5.6 * n_levels), max(4.0, 1.9 * tallest + 1.0)))
-        ax = fig.add_subplot()
+    lay = tr.layout
+    if summary is None:
+        summary = len(lay.units) > MAX_DRAWN_UNITS or len(lay.edges) > MAX_DRAWN_EDGES
+    if summary:
+        fig = _draw_summary(tr, ax, title)
     else:
-        fig = ax.figure
-    outputs = {lay.names[i] for i in lay.outputs}
-    labels = {}
-    for u in lay.units:
-        N = tr.nodes[u.name]
-        if u.kind == "input":
-            text = f"{u.name}\ny = {f(N['y'])}\ndE/dy = {f(N['dE/dy'])}"
-        else:
-            act = "" if u.activation == "identity" else f"  [{u.activation}]"
-            text = (f"{u.name}{act}\nx = {f(N['x'])}   y = {f(N['y'])}\n"
-                    f"dE/dy = {f(N['dE/dy'])}\ndE/dx = {f(N['dE/dx'])}")
-            if "b" in N:
-                text += f"\nb = {f(N['b'])}   dE/db = {f(N['dE/db'])}"
-        labels[u.name] = text
-    boxes = {}
-    for u in lay.units:
-        colour = OUTPUT_COLOUR if u.name in outputs else KIND_COLOURS.get(u.kind, "#eeeeee")
-        x, y = pos[u.name]
-        boxes[u.name] = ax.text(x, y, labels[u.name], ha="center", va="center", fontsize=6 if small else 8,
-                                family="monospace", zorder=2,
-                                bbox=dict(boxstyle="round,pad=0.4", facecolor=colour, edgecolor="#444444",
-                                          linewidth=0.8))
-    # edges end at the borders of the boxes (arrows clipped by the boxes' patches); an edge that skips
-    # levels bends, so that it passes between the boxes of the levels it skips
-    level = {u.name: u.level for u in lay.units}
-    bend = {}
-    for k, (a, b) in enumerate(G.edges()):
-        bend[(a, b)] = 0.0 if level[b] - level[a] <= 1 else (0.22 if k % 2 else -0.22)
-    for a, b, w in G.edges(data="weighted"):
-        ax.annotate("", xy=pos[b], xytext=pos[a], zorder=3,     # after the boxes: their patches clip it
-                    arrowprops=dict(arrowstyle="-|>", mutation_scale=11, shrinkA=1, shrinkB=1,
-                                    color="#555555" if w else "#2a7a2a", linestyle="-" if w else "--",
-                                    linewidth=1.0 if w else 1.2, connectionstyle=f"arc3,rad={bend[(a, b)]}",
-                                    patchA=boxes[a].get_bbox_patch(), patchB=boxes[b].get_bbox_patch()))
-    if show_edges:      # labels of straight edges sit nearer their source: edges crossing midway keep them apart
-        for rad in sorted(set(bend.values())):
-            elabels = {}
-            for e in lay.edges:
-                a, b = lay.names[e.src], lay.names[e.dst]
-                if bend[(a, b)] == rad:
-                    rec = tr.edges[(a, b)]
-                    elabels[(a, b)] = f"w = {f(rec['w'])}\ndE/dw = {f(rec['dE/dw'])}"
-            if not elabels:
-                continue
-            texts = nx.draw_networkx_edge_labels(
-                G, pos, edge_labels=elabels, ax=ax, label_pos=0.5 if rad else 0.38, font_size=6.5,
-                font_family="monospace", rotate=False, connectionstyle=f"arc3,rad={rad}", node_size=0,
-                bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="none", alpha=0.85))
-            for t in texts.values():          # below the boxes: node values stay readable
-                t.set_zorder(1.5)
-    if title:
-        target = ", ".join(f"{lay.names[i]}: {f(t)}" for i, t in zip(lay.outputs, tr.target))
-        ax.set_title(f"E = {f(tr.E)}   (loss {tr.loss.name}; target {target})", fontsize=10)
-    xs = [p[0] for p in pos.values()]
-    ys = [p[1] for p in pos.values()]
-    ax.set_xlim(min(xs) - 1.4, max(xs) + 1.4)
-    ax.set_ylim(min(ys) - 1.1, max(ys) + 1.1)
-    ax.set_axis_off()
+        fig = _draw_nodes(tr, ax, edge_labels, title)
     if path is not None:
         # real text in the SVG (searchable, selectable), not glyph outlines
         with rc_context({"svg.fonttype": "none"}):
@@ -156,8 +160,210 @@ def draw_trace(tr: Trace, path=None, *, ax=None, edge_labels=None, title=True):
     return fig
 
 
+def _new_axes(ax, width, height):
+    from matplotlib.figure import Figure
+
+    if ax is not None:
+        return ax.figure, ax
+    fig = Figure(figsize=(width, height))
+    return fig, fig.add_subplot()
+
+
+def _draw_nodes(tr, ax, edge_labels, title):
+    lay, f, S = tr.layout, tr._f, tr.sym
+    num = _step_numbers(tr)
+
+    def k(key):
+        return f"[{num[key]}] " if key in num else ""
+
+    plain = tr.notation == "004"          # "x = ..." on node n; other notations write each quantity's symbol
+
+    def sym_of(kind, *names):
+        if plain:
+            return {"x": "x", "y": "y", "dy": "dE/dy", "dx": "dE/dx", "b": "b", "db": "dE/db", "w": "w",
+                    "dw": "dE/dw"}[kind]
+        return getattr(S, kind)(*names)
+
+    pos, tallest = _positions(lay)
+    n_levels = lay.n_levels
+    pos["E"] = (LEVEL_GAP * n_levels, 0.0)
+    show_edges = len(lay.edges) <= 20 if edge_labels is None else bool(edge_labels)
+    small = len(lay.units) > 30
+    width, height = max(6.0, 5.6 * (n_levels + 1)), max(4.0, 1.9 * tallest + 1.0)
+    fig, ax = _new_axes(ax, width, height)
+    outputs = {lay.names[i] for i in lay.outputs}
+    texts = {}
+    for u in lay.units:
+        N = tr.nodes[u.name]
+        if u.kind == "input":
+            text = (f"{u.name}\n{k(f'y({u.name})')}{sym_of('y', u.name)} = {f(N['y'])}\n"
+                    f"{k(f'dE/dy({u.name})')}{sym_of('dy', u.name)} = {f(N['dE/dy'])}")
+        else:
+            if u.kind == "product":
+                what = "  [product: " + " * ".join(f"y({lay.names[i]})" + (f"^{a:g}" if a != 1 else "")
+                                                  for i, a in zip(u.inputs, u.exponents)) + "]"
+            elif u.kind == "max":
+                what = "  [max of " + ", ".join(lay.names[i] for i in u.inputs) + "]"
+            else:
+                what = ""
+            act = "" if u.activation == "identity" else f"  [{u.activation}]"
+            dy = (f"{k(f'dE/dy({u.name})')}{sym_of('dy', u.name)} = {f(N['dE/dy'])}\n"
+                  if f"dE/dy({u.name})" in num else "")
+            text = (f"{u.name}{act}{what}\n{k(f'x({u.name})')}{sym_of('x', u.name)} = {f(N['x'])}   "
+                    f"{k(f'y({u.name})')}{sym_of('y', u.name)} = {f(N['y'])}\n"
+                    f"{dy}{k(f'dE/dx({u.name})')}{sym_of('dx', u.name)} = {f(N['dE/dx'])}")
+            if "b" in N:
+                text += (f"\n{sym_of('b', u.name)} = {f(N['b'])}   {k(f'dE/db({u.name})')}{sym_of('db', u.name)} = "
+                         f"{f(N['dE/db'])}")
+        texts[u.name] = text
+    texts["E"] = f"{S.E}\n{k('E')}{S.E} = {f(tr.E)}\nloss {tr.loss.name}"
+    fs = 6 if small else 8
+    boxes = {}
+    for name, text in texts.items():
+        if name == "E":
+            colour = "#e6e6e6"
+        else:
+            u = lay.units[lay.index[name]]
+            colour = OUTPUT_COLOUR if name in outputs else KIND_COLOURS.get(u.kind, "#eeeeee")
+        x, y = pos[name]
+        boxes[name] = ax.text(x, y, text, ha="center", va="center", fontsize=fs, family="monospace", zorder=2,
+                              bbox=dict(boxstyle="round,pad=0.4", facecolor=colour, edgecolor="#444444",
+                                        linewidth=0.8))
+    # box extents in data units, estimated from the text (monospace): for label placement and group frames
+    xs = [p[0] for p in pos.values()]
+    ys = [p[1] for p in pos.values()]
+    x_per_in = (max(xs) - min(xs) + 2.8) / width
+    y_per_in = (max(ys) - min(ys) + 2.2) / height
+    char_w, line_h = 0.6 * fs / 72 * x_per_in, 1.25 * fs / 72 * y_per_in
+
+    def extent(name):
+        lines = texts[name].split("\n")
+        w = (max(len(s) for s in lines) + 3.0) * char_w
+        h = (len(lines) + 0.8) * line_h
+        x, y = pos[name]
+        return (x - w / 2, y - h / 2, x + w / 2, y + h / 2)
+
+    ext = {name: extent(name) for name in texts}
+    # vector groups (softmax) framed with their name
+    for g in lay.groups:
+        members = [lay.names[i] for i in g.units]
+        x0 = min(ext[m][0] for m in members) - 0.15
+        x1 = max(ext[m][2] for m in members) + 0.15
+        y0 = min(ext[m][1] for m in members) - 0.15
+        y1 = max(ext[m][3] for m in members) + 0.15
+        from matplotlib.patches import FancyBboxPatch
+        ax.add_patch(FancyBboxPatch((x0, y0), x1 - x0, y1 - y0, boxstyle="round,pad=0.05", fill=False,
+                                    edgecolor="#7a4ea8", linestyle="--", linewidth=1.0, zorder=1))
+        ax.text(x0, y1 + 0.05, g.name, fontsize=fs, color="#7a4ea8", va="bottom", ha="left", zorder=1)
+    level = {u.name: u.level for u in lay.units}
+    level["E"] = n_levels
+    grads = [abs(tr.edges[(lay.names[e.src], lay.names[e.dst])]["dE/dw"]) for e in lay.edges]
+    gmax = max(grads + [1e-300])
+
+    def arrow(a, b, colour, style, lw, rad):
+        ax.annotate("", xy=pos[b], xytext=pos[a], zorder=3,
+                    arrowprops=dict(arrowstyle="-|>", mutation_scale=11, shrinkA=1, shrinkB=1, color=colour,
+                                    linestyle=style, linewidth=lw, connectionstyle=f"arc3,rad={rad}",
+                                    patchA=boxes[a].get_bbox_patch(), patchB=boxes[b].get_bbox_patch()))
+
+    ax.set_xlim(min(xs) - 1.4, max(xs) + 1.4)
+    bulge = max([0.22 * abs(pos[lay.names[e.dst]][0] - pos[lay.names[e.src]][0]) / 2 for e in lay.edges
+                 if level[lay.names[e.dst]] - level[lay.names[e.src]] > 1] + [0.0])
+    ax.set_ylim(min(ys) - 1.1 - bulge, max(ys) + 1.1 + bulge)       # room for the arcs of edges that skip levels
+    placer = None
+    if show_edges:
+        r = _renderer(fig)
+        placer = _Placer(ax, r, [boxes[n].get_bbox_patch().get_window_extent(r)
+                                 for n in boxes if boxes[n].update_bbox_position_size(r) is None])
+    for n, e in enumerate(lay.edges):
+        a, b = lay.names[e.src], lay.names[e.dst]
+        rec = tr.edges[(a, b)]
+        rad = 0.0 if level[b] - level[a] <= 1 else (0.22 if n % 2 else -0.22)
+        if show_edges:
+            arrow(a, b, "#555555", "-", 1.0, rad)
+        else:
+            g = rec["dE/dw"]
+            colour = "#c0392b" if g > 0 else "#2563eb" if g < 0 else "#bbbbbb"
+            arrow(a, b, colour, "-", 0.4 + 3.0 * abs(g) / gmax, rad)
+        if show_edges:
+            label = (f"{sym_of('w', a, b)} = {f(rec['w'])}\n"
+                     f"{k(f'dE/dw({a},{b})')}{sym_of('dw', a, b)} = {f(rec['dE/dw'])}")
+            t = ax.text(0, 0, label, ha="center", va="center", fontsize=6.5, family="monospace", zorder=4,
+                        bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="#cccccc", alpha=0.95))
+            p, q = pos[a], pos[b]
+            if rad:                                  # a bent edge: beside the half of the arc nearer its bulge
+                mid = ((p[0] + q[0]) / 2 - rad * (q[1] - p[1]) / 2, (p[1] + q[1]) / 2 + rad * (q[0] - p[0]) / 2)
+                placer.place(t, p, mid) if n % 2 else placer.place(t, mid, q)
+            else:
+                placer.place(t, p, q)
+    for u in lay.units:                  # unweighted inputs of product and max units; a max unit's winner solid
+        if u.kind in ("product", "max"):
+            ys_in = [tr.nodes[lay.names[i]]["y"] for i in u.inputs]
+            win = int(np.argmax(ys_in)) if u.kind == "max" else None
+            for slot, i in enumerate(u.inputs):
+                solid = u.kind == "product" or slot == win
+                arrow(lay.names[i], u.name, "#2a7a2a", "-" if solid else ":", 1.6 if slot == win else 1.1, 0.0)
+    for o in outputs:
+        arrow(o, "E", "#777777", "--", 1.0, 0.0)
+    if not show_edges and lay.edges:
+        ax.text(min(xs), min(ys) - 1.0, "edges: colour = sign of dE/dw (red +, blue -), width = |dE/dw|",
+                fontsize=7, color="#555555", ha="left", va="top")
+    if title:
+        target = ", ".join(f"{lay.names[i]}: {f(t)}" for i, t in zip(lay.outputs, tr.target))
+        ax.set_title(f"E = {f(tr.E)}   (loss {tr.loss.name}; target {target}; [k] = step k of the table)",
+                     fontsize=10)
+    ax.set_axis_off()
+    return fig
+
+
+def _draw_summary(tr, ax, title):
+    """One box per level: unit count and kinds, mean |delta| and the norms of W and dE/dW into the level."""
+    lay, f = tr.layout, tr._f
+    levels = {}
+    for u in lay.units:
+        levels.setdefault(u.level, []).append(u)
+    into = {}
+    for e in lay.edges:
+        rec = tr.edges[(lay.names[e.src], lay.names[e.dst])]
+        w, g = into.setdefault(lay.units[e.dst].level, ([], []))
+        w.append(rec["w"])
+        g.append(rec["dE/dw"])
+    fig, ax = _new_axes(ax, max(6.0, 3.2 * (len(levels) + 1)), 3.6)
+    gn = {l: float(np.linalg.norm(into[l][1])) for l in into}
+    gmax = max(list(gn.values()) + [1e-300])
+    for l, units in sorted(levels.items()):
+        kinds = {}
+        for u in units:
+            kinds[u.kind] = kinds.get(u.kind, 0) + 1
+        acts = sorted({u.activation for u in units if u.kind != "input"})
+        delta = np.mean([abs(tr.nodes[u.name]["dE/dx" if u.kind != "input" else "dE/dy"]) for u in units])
+        text = (f"level {l}: {len(units)} units\n" + ", ".join(f"{v} {k}" for k, v in kinds.items())
+                + (f"\n[{', '.join(acts)}]" if acts else "") + f"\nmean |delta| = {f(delta)}")
+        if l in into:
+            text += (f"\n{len(into[l][0])} edges in: ||W|| = {f(np.linalg.norm(into[l][0]))}\n"
+                     f"||dE/dW|| = {f(gn[l])}")
+        ax.text(3.0 * l, 0, text, ha="center", va="center", fontsize=8, family="monospace",
+                bbox=dict(boxstyle="round,pad=0.4", facecolor="#fff4cc" if l else "#dbe9f6", edgecolor="#444444"))
+        if l in into:
+            ax.annotate("", xy=(3.0 * l - 1.15, 0), xytext=(3.0 * (l - 1) + 1.15, 0),
+                        arrowprops=dict(arrowstyle="-|>", color="#c0392b", linewidth=0.8 + 4 * gn[l] / gmax))
+    L = max(levels) + 1
+    ax.text(3.0 * L, 0, f"{tr.sym.E} = {f(tr.E)}\nloss {tr.loss.name}", ha="center", va="center", fontsize=8,
+            family="monospace", bbox=dict(boxstyle="round,pad=0.4", facecolor="#e6e6e6", edgecolor="#444444"))
+    ax.annotate("", xy=(3.0 * L - 0.9, 0), xytext=(3.0 * (L - 1) + 1.15, 0),
+                arrowprops=dict(arrowstyle="-|>", color="#777777", linestyle="--"))
+    if title:
+        ax.set_title(f"summary per level ({len(lay.units)} units, {len(lay.edges)} edges: too many to draw one by "
+                     f"one); arrow width = ||dE/dW||", fontsize=9)
+    ax.set_xlim(-1.6, 3.0 * L + 1.4)
+    ax.set_ylim(-1.6, 1.6)
+    ax.set_axis_off()
+    return fig
+
+
 def save_trace(tr: Trace, path) -> str:
-    """Save a trace by the suffix of ``path``: .svg/.png picture, .txt table, .json numbers. Returns the format."""
+    """Save a trace by the suffix of ``path``: .svg/.png picture, .txt table, .json numbers, .html page to step
+    through. Returns the format."""
     fmt = Path(path).suffix.lower().lstrip(".")
     if fmt in PICTURE_FORMATS:
         draw_trace(tr, path)
@@ -165,8 +371,10 @@ def save_trace(tr: Trace, path) -> str:
         Path(path).write_text(tr.table() + "\n", encoding="utf-8")
     elif fmt == "json":
         Path(path).write_text(json.dumps(tr.to_dict(), indent=1), encoding="utf-8")
+    elif fmt == "html":
+        tr.to_html(path)
     else:
-        raise ConfigError(f"cannot tell the format of {str(path)!r}: use .svg, .png, .txt or .json")
+        raise ConfigError(f"cannot tell the format of {str(path)!r}: use .svg, .png, .txt, .json or .html")
     return fmt
 
 
@@ -188,42 +396,92 @@ def _numbers(values, what):
 
 
 def _load(model):
+    """(network, task, scaler) of a model: a network object, a file saved by ``net.save`` (no task, no
+    scaler), or a file written by ``backprop train`` (its task and input standardisation, read as
+    ``backprop predict`` reads them)."""
     if hasattr(model, "params") and hasattr(model, "ops"):
-        return model
-    try:
-        from ..engine import serialize
-    except ImportError:        # pragma: no cover - serialize is part of the package
-        raise ConfigError("loading saved models needs backprop.engine.serialize") from None
-    return serialize.load(model)
+        return model, None, None
+    from ..engine.serialize import load_bundle
+
+    net, meta, _ = load_bundle(model)
+    if "task" not in meta:
+        return net, None, None
+    from .cli import _load_model
+
+    net, _, task, scaler = _load_model(model)
+    return net, task, scaler
+
+
+def _label(text):
+    """A class label as given on the command line: a whole number, else a number, else the text."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def add_trace_arguments(parser) -> None:
     """Add the options of ``backprop trace`` to an argparse (sub)parser."""
     parser.add_argument("--model", required=True, help="saved model (from net.save / backprop train)")
     parser.add_argument("--input", required=True, nargs="+", metavar="X",
-                        help="the instance: one number per input (space or comma separated)")
+                        help="the instance: one number per input feature, as in the data (space or comma "
+                             "separated); a model from 'backprop train' standardises it as predict does")
     parser.add_argument("--target", required=True, nargs="+", metavar="T",
-                        help="target: one number per output, or a class label for cross_entropy")
+                        help="target: a class label of the model (as in the training data), or one number "
+                             "per output")
     parser.add_argument("--loss", default=None,
                         help="l2, bce, cross_entropy, ... (default: from the output activation)")
     parser.add_argument("--out", default=None,
-                        help="also write the trace: .svg or .png picture, .txt table, .json numbers")
+                        help="also write the trace: .svg or .png picture, .txt table, .json numbers, "
+                             ".html page to step through")
     parser.add_argument("--digits", type=int, default=6, help="significant digits in the table (default 6)")
+    parser.add_argument("--notation", default="004", choices=NOTATIONS,
+                        help="whose symbols label the quantities: a note (000-004) or cmu (default 004)")
 
 
-def _trace_and_save(model_path, input_values, target, out_path, loss, digits, stdout):
-    net = _load(model_path)
+def _trace_and_save(model_path, input_values, target, out_path, loss, digits, stdout, notation="004"):
+    net, task, scaler = _load(model_path)
     x = np.array(_numbers(input_values, "--input"))
-    t = np.array(_numbers(target, "--target"))
     if x.size != net.n_inputs:
         raise InputError(f"--input has {x.size} numbers; the model has {net.n_inputs} inputs")
     if out_path is not None:
         fmt = Path(out_path).suffix.lower().lstrip(".")
-        if fmt not in PICTURE_FORMATS + ("txt", "json"):
-            raise ConfigError(f"--out {str(out_path)!r}: use a .svg, .png, .txt or .json file name")
-    if t.size == 1 and net.n_outputs > 1:
-        t = t[0]                   # a class label
-    tr = make_trace(net, x, t, loss=loss, digits=digits)
+        if fmt not in PICTURE_FORMATS + ("txt", "json", "html"):
+            raise ConfigError(f"--out {str(out_path)!r}: use a .svg, .png, .txt, .json or .html file name")
+    note = None
+    if task is not None and task.kind != "regression":
+        # the target is one of the model's labels; the network's target is its class index
+        values = list(target) if not isinstance(target, (str, int, float)) else [target]
+        if len(values) != 1:
+            raise InputError(f"--target takes one class label of this model ({', '.join(map(str, task.classes))}); "
+                             f"got {len(values)} values")
+        label = _label(str(values[0]))
+        if not any(label == c or str(label) == str(c) for c in task.classes):
+            raise InputError(f"--target {values[0]} is not a class label of this model; its labels are "
+                             f"{', '.join(map(str, task.classes))}")
+        t = task.targets(np.asarray([label]))[0]
+        note = (f"target label {values[0]} is class index {t} of the model's classes "
+                f"{', '.join(map(str, task.classes))}")
+        t = float(t) if task.kind == "binary" else int(t)
+    else:
+        t = np.array(_numbers(target, "--target"))
+        if t.size == 1 and net.n_outputs > 1:
+            t = t[0]                   # a class label
+    if scaler is not None and scaler.mean is not None:
+        raw = x
+        x = scaler(x[None])[0]     # exactly the standardisation ``backprop predict`` applies
+        g = f".{digits}g"
+        std = ", ".join(f"({raw[k]:{g}} - {float(scaler.mean[k]):{g}})/{float(scaler.scale[k]):{g}} = {x[k]:{g}}"
+                        for k in range(min(x.size, 8)))
+        print("input standardised with the model's stored mean and scale (as backprop predict does): "
+              + std + (" ..." if x.size > 8 else ""), file=stdout)
+    if loss is None and task is not None:
+        loss = task.loss               # the loss the model was trained with (its L2, label smoothing)
+    if note:
+        print(note, file=stdout)
+    tr = make_trace(net, x, t, loss=loss, digits=digits, notation=notation)
     print(tr.table(), file=stdout)
     if out_path is not None:
         save_trace(tr, out_path)
@@ -232,7 +490,7 @@ def _trace_and_save(model_path, input_values, target, out_path, loss, digits, st
 
 
 def run_trace_command(model_path, input_values, target, out_path=None, *, loss=None, digits=6,
-                      stdout=None, stderr=None) -> int:
+                      notation="004", stdout=None, stderr=None) -> int:
     """``backprop trace``: print the step-by-step table of one instance and optionally save a picture.
 
     Parameters
@@ -245,7 +503,7 @@ def run_trace_command(model_path, input_values, target, out_path=None, *, loss=N
         One number per output, or one class label for a model with several outputs.
     out_path : str or Path, optional
         .svg / .png picture, .txt table or .json numbers.
-    loss, digits
+    loss, digits, notation
         As for ``bp.trace`` (default loss: from the output activation).
 
     Returns
@@ -256,7 +514,7 @@ def run_trace_command(model_path, input_values, target, out_path=None, *, loss=N
     stdout = sys.stdout if stdout is None else stdout
     stderr = sys.stderr if stderr is None else stderr
     try:
-        _trace_and_save(model_path, input_values, target, out_path, loss, digits, stdout)
+        _trace_and_save(model_path, input_values, target, out_path, loss, digits, stdout, notation=notation)
     except (ValueError, OSError) as e:
         msg = " ".join(str(e).split())
         print(f"backprop: error: {msg}", file=stderr)
@@ -269,5 +527,6 @@ def trace_command(args) -> int:
 
     Errors propagate (ValueError / OSError), for the command line's own error report.
     """
-    _trace_and_save(args.model, args.input, args.target, args.out, args.loss, args.digits, sys.stdout)
+    _trace_and_save(args.model, args.input, args.target, args.out, args.loss, args.digits, sys.stdout,
+                    notation=getattr(args, "notation", "004"))
     return 0

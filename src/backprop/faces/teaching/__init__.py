@@ -1,0 +1,1 @@
+"""Teaching demonstrations built on the trace: the notes' warnings shown with numbers."""
