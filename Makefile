@@ -19,7 +19,16 @@ $(STAMP): pyproject.toml requirements-dev.txt
 demo: $(STAMP)
 	$(PY) -m backprop.demo
 
-test: $(STAMP)
+# the trace page is tested in headless Chromium: Debian's package, installed here when missing (as root)
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	else \
+		echo "note: $(CHROMIUM) is missing; the browser tests need it: sudo apt-get install -y chromium"; \
+	fi
+
+test: $(STAMP) $(CHROMIUM)
 	$(TEST_ENV) $(PY) -m pytest -n 2 -q
 
 # benchmarks need PyTorch (CPU build) as the peer to compare with; it is never a runtime dependency

@@ -91,8 +91,8 @@ def _required_tops(tree):
             and getattr(c.func, "id", None) == "require" and c.args and isinstance(c.args[0], ast.Constant)}
 
 
-#: modules that still import an optional dependency directly (trace pictures: networkx and matplotlib)
-NOT_YET_THROUGH_REQUIRE = {"faces/trace_render.py"}
+#: modules that still import an optional dependency directly (none left)
+NOT_YET_THROUGH_REQUIRE: set[str] = set()
 #: modules that subclass an optional library's classes, imported only by functions that ``require`` it first
 IMPORTED_AFTER_REQUIRE = {"faces/exports/_torch_modules.py": "faces/exports/torch_io.py"}
 

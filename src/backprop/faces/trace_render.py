@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._optional import require
 from ..derivatives.notation import NOTATIONS
 from ..derivatives.trace import Trace, trace as make_trace
 from ..errors import ConfigError, InputError
@@ -105,8 +106,7 @@ def _renderer(fig):
     """A renderer to measure text with: the figure's own, or an Agg canvas for a figure made here."""
     get = getattr(fig.canvas, "get_renderer", None)
     if get is None:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        FigureCanvasAgg(fig)
+        require("matplotlib.backends.backend_agg", extra="plots", feature="trace pictures").FigureCanvasAgg(fig)
         get = fig.canvas.get_renderer
     return get()
 
@@ -139,7 +139,7 @@ def draw_trace(tr: Trace, path=None, *, ax=None, edge_labels=None, title=True, s
     -------
     matplotlib.figure.Figure
     """
-    from matplotlib import rc_context
+    rc_context = require("matplotlib", extra="plots", feature="trace pictures").rc_context
 
     fmt = None
     if path is not None:
@@ -161,7 +161,7 @@ def draw_trace(tr: Trace, path=None, *, ax=None, edge_labels=None, title=True, s
 
 
 def _new_axes(ax, width, height):
-    from matplotlib.figure import Figure
+    Figure = require("matplotlib.figure", extra="plots", feature="trace pictures").Figure
 
     if ax is not None:
         return ax.figure, ax
@@ -251,8 +251,8 @@ def _draw_nodes(tr, ax, edge_labels, title):
         x1 = max(ext[m][2] for m in members) + 0.15
         y0 = min(ext[m][1] for m in members) - 0.15
         y1 = max(ext[m][3] for m in members) + 0.15
-        from matplotlib.patches import FancyBboxPatch
-        ax.add_patch(FancyBboxPatch((x0, y0), x1 - x0, y1 - y0, boxstyle="round,pad=0.05", fill=False,
+        patches = require("matplotlib.patches", extra="plots", feature="trace pictures")
+        ax.add_patch(patches.FancyBboxPatch((x0, y0), x1 - x0, y1 - y0, boxstyle="round,pad=0.05", fill=False,
                                     edgecolor="#7a4ea8", linestyle="--", linewidth=1.0, zorder=1))
         ax.text(x0, y1 + 0.05, g.name, fontsize=fs, color="#7a4ea8", va="bottom", ha="left", zorder=1)
     level = {u.name: u.level for u in lay.units}
