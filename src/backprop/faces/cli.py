@@ -402,9 +402,13 @@ def _select_features(data: Data, meta, n_inputs):
             hint = ("" if meta.get("named_features", True) else
                     f"; the model was trained on {meta.get('data')}, whose columns have no names: name them "
                     f"{_shown(names)} in the header, or drop the header row to take the columns by position")
+            if data.target in missing:
+                hint += (f"; --target {data.target} names a column that the model takes as a feature "
+                         f"(it was trained to predict {meta.get('target')})")
+            columns = data.columns or data.feature_names + ([data.target] if data.target else [])
             raise InputError(f"{data.name}: missing feature column{'s' if len(missing) > 1 else ''} "
                              f"{_shown(missing)} (the model's features are {_shown(names)}; the file has "
-                             f"{_shown(data.feature_names + ([data.target] if data.target else []))}){hint}")
+                             f"{_shown(columns)}){hint}")
         return data.X[:, [data.feature_names.index(n) for n in names]]
     if data.X.shape[1] != n_inputs:
         raise InputError(f"{data.name} has {data.X.shape[1]} feature columns; the model expects {n_inputs}"
@@ -611,6 +615,21 @@ def _check_split_options(args, data):
 _MIN_SPLIT = 20
 
 
+def _check_output_path(option, path):
+    """Refuse an output file that cannot be written, before any work."""
+    from ..errors import ConfigError
+
+    if not path:
+        return
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        raise ConfigError(f"{option} {path}: the directory {folder} does not exist")
+    if os.path.isdir(path):
+        raise ConfigError(f"{option} {path}: it is a directory; expected a file name")
+    if not os.access(folder, os.W_OK):
+        raise ConfigError(f"{option} {path}: the directory {folder} is not writable")
+
+
 def _run_train(args) -> int:
     from ..errors import ConfigError
     from ..training import checkpoint as ckpt
@@ -622,9 +641,7 @@ def _run_train(args) -> int:
     opt = _optimizer(args)
     _check_train_options(args, hidden, opt)
     for option, path in (("--out", args.out), ("--history", args.history), ("--checkpoint", args.checkpoint)):
-        folder = os.path.dirname(path) if path else ""
-        if folder and not os.path.isdir(folder):
-            raise ConfigError(f"{option} {path}: the directory {folder} does not exist")
+        _check_output_path(option, path)
     data = load_data(args.data, args.target)
     _check_split_options(args, data)
     _with_defaults(args, _NETWORK_DEFAULTS)
@@ -652,6 +669,7 @@ def _run_train(args) -> int:
     arch = "-".join(map(str, net.sizes))
     print(f"network  MLP {arch}, {args.activation if hidden else 'no'} hidden, {task.output} output, "
           f"{net.n_params} parameters; loss {task.loss.name}", file=log)
+    checkpoint_before = _mtime(args.checkpoint)
     t0 = time.perf_counter()
     history = train(net, task.loss, X_train, T_train, optimizer=opt, batch_size=args.batch_size,
                     epochs=args.epochs, schedule=args.schedule, seed=args.seed,
@@ -671,11 +689,12 @@ def _run_train(args) -> int:
             "data": data.name, "seed": args.seed, "test_size": args.test_size, "history": history.to_dict()}
     _save(net, args.out, meta, scaler)
     if interrupted:
-        kept = "the best epoch's parameters" if args.validation_fraction else "the parameters reached"
-        print(f"saved    {args.out}: interrupted after {len(history)} of {args.epochs} epochs, with {kept}",
-              file=log)
+        kept = ("the parameters of the best epoch on the validation part" if args.validation_fraction
+                else "the parameters at the moment of the interruption")
+        print(f"saved    {args.out}: training interrupted after {len(history)} of {args.epochs} epochs; "
+              f"the model holds {kept}", file=log)
         if args.checkpoint is not None:
-            print(f"saved    {_checkpoint_note(args.checkpoint)}", file=log)
+            print(_checkpoint_note(args.checkpoint, checkpoint_before, args.checkpoint_every or 1), file=log)
     else:
         print(f"saved    {args.out}", file=log)
     if args.history:
@@ -688,14 +707,25 @@ _INTERRUPTED = 128 + signal.SIGINT         # the shell's code for a process ende
 _BROKEN_PIPE = 128 + signal.SIGPIPE if hasattr(signal, "SIGPIPE") else 1
 
 
-def _checkpoint_note(path):
+def _mtime(path):
+    try:
+        return os.stat(path).st_mtime_ns if path is not None else None
+    except OSError:
+        return None
+
+
+def _checkpoint_note(path, mtime_before, every):
+    """What the checkpoint file holds after an interrupted run."""
     from ..engine.serialize import load_bundle
 
     try:
         epoch = int(load_bundle(path)[1]["state"]["epoch"])
     except (ValueError, KeyError, TypeError):
-        return f"no checkpoint: {path} was not written"
-    return f"{path} (checkpoint at epoch {epoch}; continue with --resume)"
+        epoch = None
+    if epoch is not None and _mtime(path) != mtime_before:
+        return f"saved    {path}: the checkpoint of epoch {epoch}; continue with --resume"
+    held = f"; it still holds epoch {epoch} of the run before" if epoch is not None else ""
+    return (f"note     {path} was not written in this run (a checkpoint is written every {every} epochs){held}")
 
 
 def _save(net, path, meta, scaler):
@@ -756,26 +786,30 @@ def _add_predict_arguments(p):
 def _run_predict(args) -> int:
     from ..engine.serialize import atomic_write
 
+    _check_output_path("--out", args.out)
     net, meta, task, scaler = _load_model(args.model)
     data = _model_data(args.data, meta, net.n_inputs, need_target=False)
     X = scaler(data.X)
     Y = net.predict(X)
     labels = task.labels(Y)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    if task.kind == "regression":
-        w.writerow(["prediction"] if Y.shape[1] == 1 else [f"y{i}" for i in range(Y.shape[1])])
-        w.writerows([[repr(float(v))] for v in labels] if Y.shape[1] == 1 else Y.tolist())
-    else:
-        probs = Y if task.kind == "multiclass" else np.column_stack([1 - Y[:, 0], Y[:, 0]])
-        w.writerow(["prediction"] + [f"p_{c}" for c in task.classes])
-        for lab, row in zip(labels, probs):
-            w.writerow([lab] + [f"{p:.6g}" for p in row])
+
+    def write(f):
+        # row by row: a reader that stops early (``| head``) is noticed at once, not after the last row
+        w = csv.writer(f, lineterminator="\n")
+        if task.kind == "regression":
+            w.writerow(["prediction"] if Y.shape[1] == 1 else [f"y{i}" for i in range(Y.shape[1])])
+            w.writerows([[repr(float(v))] for v in labels] if Y.shape[1] == 1 else Y.tolist())
+        else:
+            probs = Y if task.kind == "multiclass" else np.column_stack([1 - Y[:, 0], Y[:, 0]])
+            w.writerow(["prediction"] + [f"p_{c}" for c in task.classes])
+            for lab, row in zip(labels, probs):
+                w.writerow([lab] + [f"{p:.6g}" for p in row])
+
     if args.out:
-        atomic_write(args.out, lambda f: f.write(buf.getvalue()), binary=False)
+        atomic_write(args.out, write, binary=False)
         print(f"wrote {len(labels)} predictions to {args.out}", file=sys.stderr)
     else:
-        sys.stdout.write(buf.getvalue())
+        write(sys.stdout)
     return 0
 
 
@@ -845,6 +879,7 @@ def _run_plot(args) -> int:
         figure_format(out)                      # an unknown extension fails before any work
     except ValueError as e:
         raise UsageError(f"--out {out}: {e}") from None
+    _check_output_path("--out", out)
     if src.suffix.lower() == ".json":
         history = History.load(src)
     else:
