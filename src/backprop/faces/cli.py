@@ -418,7 +418,7 @@ def _select_features(data: Data, meta, n_inputs):
 
 # ---- train --------------------------------------------------------------------------------------
 
-def _add_network_options(p):
+def _add_network_options(p, seed_default=0):
     p.add_argument("--hidden", help="hidden layer widths, e.g. 64,32 (default 32; 'none' for none)")
     p.add_argument("--activation", help="hidden activation: tanh, sigmoid, relu, leaky_relu, "
                    "softplus, identity (default tanh)")
@@ -426,7 +426,8 @@ def _add_network_options(p):
                    "sigmoid for two, identity for regression)")
     p.add_argument("--loss", help="cross_entropy, bce or l2 (default: from the target)")
     p.add_argument("--l2", type=_non_negative, help="L2 regularisation strength lambda (default 0)")
-    p.add_argument("--seed", type=int, default=0, help="seed of initialisation, split and shuffling (default 0)")
+    p.add_argument("--seed", type=int, default=seed_default,
+                   help="seed of initialisation, split and shuffling (default 0)")
 
 
 # options left unset are None on the parsed arguments, so that an option given in a mode where it does
@@ -815,10 +816,16 @@ def _run_predict(args) -> int:
 
 # ---- check ----------------------------------------------------------------------------------------
 
+def _describe_loss(loss):
+    """``bce``, or ``cross_entropy (l2 0.1, label_smoothing 0.1)``: the loss and its non-zero options."""
+    extra = [f"{k} {_number(v)}" for k, v in loss.config().items() if k != "name" and v]
+    return loss.name + (f" ({', '.join(extra)})" if extra else "")
+
+
 def _add_check_arguments(p):
     _add_data_options(p)
     p.add_argument("--model", help="check this saved model (default: a new network from the options below)")
-    _add_network_options(p)
+    _add_network_options(p, seed_default=None)
     p.add_argument("--samples", type=_positive_int, default=100, help="samples in the batch checked (default 100)")
     p.add_argument("--params", type=_positive_int, help="check a random subset of this many parameters")
     p.add_argument("--order", type=int, choices=(2, 4), default=2, help="central difference order (default 2)")
@@ -828,6 +835,8 @@ def _run_check(args) -> int:
     from ..derivatives.checks import check_gradient
 
     _check_target_option(args)
+    seed_given = args.seed is not None
+    args.seed = args.seed if seed_given else 0
     if args.model:
         for k in _NETWORK_DEFAULTS:
             if _given(args, k):
@@ -844,10 +853,13 @@ def _run_check(args) -> int:
         X = data.X
         net = _build_network([X.shape[1], *hidden, task.n_outputs], args, task)
     n = min(args.samples, len(X))
+    if seed_given and args.model and n == len(X) and args.params is None:
+        _refuse("--seed", f"with --model and every sample and parameter checked: it only picks the "
+                f"--samples (here all {n}) and the --params subset")
     pick = np.random.default_rng(args.seed).choice(len(X), size=n, replace=False) if n < len(X) else np.arange(n)
     report = check_gradient(net, task.loss, X[pick], task.targets(data.y[pick]), n=args.params, seed=args.seed,
                             order=args.order)
-    print(f"{net!r} on {n} samples of {data.name}, loss {task.loss.name}")
+    print(f"{net!r} on {n} samples of {data.name}, loss {_describe_loss(task.loss)}")
     print(report)
     kinked = sorted({op.act.name for op in net.ops if getattr(getattr(op, "act", None), "piecewise_linear", False)
                      and op.act.name != "identity"})
