@@ -155,7 +155,9 @@ TRAIN_OPTIONS = {
     "--schedule": lambda m: (["--schedule", "cosine"], []),
     "--batch-size": lambda m: (["--batch-size", "2"], []),
     "--epochs": lambda m: (["--epochs", "5"], []),
-    "--tol": lambda m: (["--tol", "10"], []),
+    # with early stopping on a validation part of one or two samples both runs can stop at the same epoch
+    # for the same reason (no validation improvement), --tol's convergence test included
+    "--tol": lambda m: None if m[3] == "validation" else (["--tol", "10"], []),
     # --patience counts epochs for the convergence test: it needs a --tol that is met
     "--patience": lambda m: (["--patience", "2"], [] if m[3] == "tol0" else ["--tol", "10"]),
     "--test-size": lambda m: (["--test-size", "0.5"], []),
@@ -181,8 +183,13 @@ def test_every_train_option_is_listed():
     assert options - set(TRAIN_OPTIONS) == {"--data", "--optimizer", "--output"}
 
 
+# a few modes per option in the suite (the same ones on every run); BACKPROP_INERT_EXAMPLES=50 explores more
+_EXAMPLES = int(os.environ.get("BACKPROP_INERT_EXAMPLES", "4"))
+
+
 @pytest.mark.parametrize("option", sorted(TRAIN_OPTIONS))
-@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=_EXAMPLES, deadline=None, derandomize=_EXAMPLES <= 4, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(mode=st.tuples(st.sampled_from(DATA), st.sampled_from(OPTIMIZERS), st.sampled_from(HIDDEN),
                       st.sampled_from(EXTRAS)))
 def test_train_option_changes_something_or_is_refused(files, option, mode):
