@@ -288,3 +288,14 @@ def test_a_failed_write_names_the_file_not_its_temporary(small_model, capsys, tm
 def test_number_formatting():
     assert cli._number(np.float64(-0.1321)) == "-0.1321" and cli._number(np.int64(7)) == "7"
     assert cli._number(1e-6) == "1e-06" and cli._number(np.bool_(True)) == "True"
+
+
+def test_resume_that_would_train_nothing_is_refused(capsys, tmp_path):
+    args = ["train", "--data", "xor", "--checkpoint", tmp_path / "ck.npz", "--quiet", "--out", tmp_path / "m.npz"]
+    assert run(capsys, *args, "--epochs", "4")[0] == 0
+    before = (tmp_path / "m.npz").read_bytes()
+    code, _, err = run(capsys, *args, "--epochs", "4", "--resume")
+    assert code == 2 and "--epochs 4 with --resume trains nothing" in err and "at epoch 4 already" in err
+    assert (tmp_path / "m.npz").read_bytes() == before
+    code, out, _ = run(capsys, *args, "--epochs", "6", "--resume")
+    assert code == 0 and "trained  6 epochs" in out

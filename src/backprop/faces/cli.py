@@ -3,7 +3,14 @@
 Every subcommand is a pair of functions, ``add_arguments(parser)`` and ``run(args) -> exit code``,
 listed in ``SUBCOMMANDS``; to add one, write the pair and call ``register(name, help, add, run)``.
 A user mistake (a missing file, a bad option value, data of the wrong shape) prints one line
-``backprop: error: ...`` on stderr and exits with a non-zero code, without a traceback.
+``backprop: error: ...`` on stderr and exits with a non-zero code, without a traceback: 2 for the
+command line itself (including an option that would do nothing with the others given), 1 for data
+and files. Ctrl-C exits with 130 (after training: with the model saved as far as it got), a reader
+that stops early (``| head``) ends the command quietly with 141.
+
+A saved model knows its feature columns by name: ``predict``, ``evaluate`` and ``check --model`` take
+them by name from a CSV file's header (in any order, other columns ignored), and by position only
+from a file without header row or from built-in data, whose column count must then be exact.
 """
 from __future__ import annotations
 
@@ -662,6 +669,11 @@ def _run_train(args) -> int:
     if args.resume and not ckpt.exists(args.checkpoint):
         print(f"{PROG}: note: --resume: {args.checkpoint} does not exist yet; training starts from scratch",
               file=sys.stderr)
+    elif args.resume:
+        done = _checkpoint_epoch(args.checkpoint)
+        if done is not None and done >= args.epochs:
+            raise UsageError(f"--epochs {args.epochs} with --resume trains nothing: {args.checkpoint} is at epoch "
+                             f"{done} already, and --epochs counts the epochs before the resume too; ask for more")
     log = sys.stdout        # the progress bar goes to stderr
     n_test = "no" if X_test is None else len(X_test)
     what = (f"{len(task.classes)} classes" if task.classes else "regression")
@@ -715,14 +727,21 @@ def _mtime(path):
         return None
 
 
-def _checkpoint_note(path, mtime_before, every):
-    """What the checkpoint file holds after an interrupted run."""
+def _checkpoint_epoch(path):
+    """The number of epochs a checkpoint file has done, or None if it cannot tell (training's own
+    checks then say why)."""
     from ..engine.serialize import load_bundle
 
     try:
-        epoch = int(load_bundle(path)[1]["state"]["epoch"])
+        epoch = load_bundle(path)[1]["state"]["epoch"]
+        return int(epoch) if isinstance(epoch, int) else None
     except (ValueError, KeyError, TypeError):
-        epoch = None
+        return None
+
+
+def _checkpoint_note(path, mtime_before, every):
+    """What the checkpoint file holds after an interrupted run."""
+    epoch = _checkpoint_epoch(path)
     if epoch is not None and _mtime(path) != mtime_before:
         return f"saved    {path}: the checkpoint of epoch {epoch}; continue with --resume"
     held = f"; it still holds epoch {epoch} of the run before" if epoch is not None else ""
