@@ -278,7 +278,10 @@ def infer_task(y, loss="auto", output="auto", l2=0.0, label_smoothing=0.0) -> Ta
     if name == "auto":
         name = "l2" if not integral else None
     if name in ("kl", "binary_kl"):
-        raise ConfigError(f"--loss {loss}: use cross_entropy or bce (the KL forms have the same gradients)")
+        raise UsageError(f"--loss {loss}: use cross_entropy or bce (the KL forms have the same gradients)")
+    if name not in _CLI_LOSSES and name is not None:
+        raise UsageError(f"--loss {loss}: expected one of {', '.join(_CLI_LOSSES)} (or an alias such as "
+                         f"{', '.join(a for a, n in LOSS_ALIASES.items() if n in _CLI_LOSSES)})")
     if name == "l2":
         opts = {"l2": l2}
         kind, n_out, out_default, classes = "regression", 1, "identity", None
@@ -296,12 +299,9 @@ def infer_task(y, loss="auto", output="auto", l2=0.0, label_smoothing=0.0) -> Ta
                 raise ConfigError(f"--loss bce is for 2 classes; the target has {len(classes)} "
                                   "(use --loss cross_entropy)")
             kind, n_out, out_default, opts = "binary", 1, "sigmoid", {"l2": l2}
-        elif name == "cross_entropy":
+        else:
             kind, n_out, out_default = "multiclass", len(classes), "softmax"
             opts = {"l2": l2, "label_smoothing": label_smoothing}
-        else:
-            get_loss(name)             # raises the library's "unknown loss" error
-            raise ConfigError(f"unknown loss {loss!r}")
     if label_smoothing and name != "cross_entropy":
         raise UsageError(f"--label-smoothing applies to --loss cross_entropy only; the loss here is {name}")
     output = out_default if output == "auto" else output
@@ -313,6 +313,30 @@ def infer_task(y, loss="auto", output="auto", l2=0.0, label_smoothing=0.0) -> Ta
 _SOFTMAX_OVER_ONE = ("--output softmax over the single output of {what} is the constant 1 (zero loss, zero "
                      "gradient); use --output sigmoid with --loss bce for 2 classes, --loss cross_entropy for 2 "
                      "softmax outputs, or --output identity with --loss l2 for regression")
+
+
+# the losses the command line chooses between (their output activation and targets follow from the data)
+_CLI_LOSSES = ("cross_entropy", "bce", "l2")
+
+
+def _check_activation_names(args):
+    """--activation and --output name activations of the library (custom ones need the Python API)."""
+    from ..ops.activations import ALIASES, SCALAR_NAMES
+
+    names = SCALAR_NAMES + ("softmax",)
+    for option, name in (("--activation", args.activation), ("--output", args.output)):
+        if name is not None and name != "auto" and ALIASES.get(name, name) not in names:
+            raise UsageError(f"{option} {name}: unknown activation; expected one of {', '.join(names)}")
+
+
+def _seed(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return v
 
 
 def _hidden_sizes(text):
@@ -433,7 +457,7 @@ def _add_network_options(p, seed_default=0):
                    "sigmoid for two, identity for regression)")
     p.add_argument("--loss", help="cross_entropy, bce or l2 (default: from the target)")
     p.add_argument("--l2", type=_non_negative, help="L2 regularisation strength lambda (default 0)")
-    p.add_argument("--seed", type=int, default=seed_default,
+    p.add_argument("--seed", type=_seed, default=seed_default,
                    help="seed of initialisation, split and shuffling (default 0)")
 
 
@@ -450,14 +474,14 @@ def _given(args, name) -> bool:
     return value is not None and value is not False
 
 
-def _option_error(name, value, error) -> UsageError:
+def _option_error(name, value, error, option=None) -> UsageError:
     """A library error about the parameter ``name`` as an error about the option that set it."""
-    msg = str(error)
+    msg, option = str(error), option or _option(name)
     if msg.startswith(name + "="):
-        return UsageError(f"{_option(name)} {msg[len(name) + 1:]}")
+        return UsageError(f"{option} {msg[len(name) + 1:]}")
     if msg.startswith(name + " "):
-        return UsageError(_option(name) + msg[len(name):])
-    return UsageError(f"{_option(name)} {_number(value)}: {msg}")
+        return UsageError(option + msg[len(name):])
+    return UsageError(f"{option} {_number(value)}: {msg}")
 
 
 def _option(name) -> str:
@@ -646,6 +670,7 @@ def _run_train(args) -> int:
     hidden = _hidden_sizes(args.hidden if args.hidden is not None else _NETWORK_DEFAULTS["hidden"])
     if args.optimizer is None:
         args.optimizer = _TRAIN_DEFAULTS["optimizer"]
+    _check_activation_names(args)
     opt = _optimizer(args)
     _check_train_options(args, hidden, opt)
     for option, path in (("--out", args.out), ("--history", args.history), ("--checkpoint", args.checkpoint)):
@@ -684,11 +709,18 @@ def _run_train(args) -> int:
           f"{net.n_params} parameters; loss {task.loss.name}", file=log)
     checkpoint_before = _mtime(args.checkpoint)
     t0 = time.perf_counter()
-    history = train(net, task.loss, X_train, T_train, optimizer=opt, batch_size=args.batch_size,
-                    epochs=args.epochs, schedule=args.schedule, seed=args.seed,
-                    validation_fraction=args.validation_fraction, tol=args.tol, n_iter_no_change=args.patience,
-                    verbose=not args.quiet, checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
-                    resume=args.resume)
+    options = dict(batch_size=args.batch_size, epochs=args.epochs, schedule=args.schedule,
+                   validation_fraction=args.validation_fraction, tol=args.tol, n_iter_no_change=args.patience,
+                   checkpoint_every=args.checkpoint_every)
+    try:
+        history = train(net, task.loss, X_train, T_train, optimizer=opt, seed=args.seed, verbose=not args.quiet,
+                        checkpoint=args.checkpoint, resume=args.resume, **options)
+    except ValueError as e:
+        # train checks everything before the first update; name the option, not the parameter
+        for k, v in options.items():
+            if str(e).startswith((k + "=", k + " ")):
+                raise _option_error(k, v, e, "--patience" if k == "n_iter_no_change" else None) from None
+        raise
     elapsed = time.perf_counter() - t0
     interrupted = history.stop_reason == "interrupted"
     print(f"trained  {len(history)} epochs in {elapsed:.2f} s (stopped: {history.stop_reason})", file=log)
@@ -866,6 +898,7 @@ def _run_check(args) -> int:
     else:
         hidden = _hidden_sizes(args.hidden if args.hidden is not None else _NETWORK_DEFAULTS["hidden"])
         _check_activation_option(args, hidden)
+        _check_activation_names(args)
         _with_defaults(args, _NETWORK_DEFAULTS)
         data = load_data(args.data, args.target)
         task = infer_task(data.y, args.loss, args.output, args.l2)
