@@ -117,6 +117,8 @@ def test_without_header_the_column_count_must_be_exact(abc, capsys, tmp_path):
     code, by_position, _ = run(capsys, "evaluate", abc["model"], "--data", tmp_path / "all.csv")
     _, by_name, _ = run(capsys, "evaluate", abc["model"], "--data", abc["dir"] / "train.csv")
     assert code == 0 and by_position.split(":", 1)[1] == by_name.split(":", 1)[1]
+    code, out, err = run(capsys, "evaluate", abc["model"], "--data", tmp_path / "all.csv", "--target", "c")
+    assert code == 1 and "c is one of the model's features" in err
     for command, path, cols in (("predict", "all.csv", table), ("predict", "two.csv", table[:, :2]),
                                 ("evaluate", "features.csv", table[:, :3]), ("evaluate", "five.csv", None)):
         if cols is not None:

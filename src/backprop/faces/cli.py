@@ -170,7 +170,10 @@ def _model_data(spec, meta, n_inputs, target=None, need_target=True) -> Data:
         columns = meta.get("columns") or []
         if need_target and target is None:
             target = meta.get("target")
-        if need_target and (not columns or target not in columns):
+        if need_target and columns and target not in columns:
+            raise InputError(f"{spec} has no header row, so its columns are those the model was trained on, "
+                             f"{_shown(columns)}; the target {target} is not one of them")
+        if need_target and not columns:
             raise InputError(f"{spec} has no header row; the model does not record the position of its target "
                              f"column, so add a header row ({', '.join(names[:6])}{', ...' if len(names) > 6 else ''}"
                              f" and {target or 'the target'})")
@@ -180,7 +183,11 @@ def _model_data(spec, meta, n_inputs, target=None, need_target=True) -> Data:
             return Data(spec, values, None, list(names), None)
         t = columns.index(target)
         keep = [i for i in range(len(columns)) if i != t]
-        return Data(spec, values[:, keep], values[:, t], [columns[i] for i in keep], target)
+        if [columns[i] for i in keep] != list(names):
+            raise InputError(f"--target {target}: by position, the columns of {spec} (no header row) are "
+                             f"{_shown(columns)}, and {target} is one of the model's features; "
+                             f"the model was trained to predict {meta.get('target')}")
+        return Data(spec, values[:, keep], values[:, t], list(names), target)
     data = load_data(spec, target, need_target)
     data.X = _select_features(data, meta, n_inputs)
     return data
