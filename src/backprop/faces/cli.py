@@ -837,8 +837,9 @@ def _run_evaluate(args) -> int:
 
 def _add_predict_arguments(p):
     p.add_argument("model", help="a model file written by 'backprop train'")
-    p.add_argument("--data", required=True, help="PATH.csv with the model's feature columns (a target "
-                   "column is ignored), or a built-in data set")
+    p.add_argument("--data", required=True, help="PATH.csv holding the model's feature columns, taken by name "
+                   "from the header row (other columns are ignored) or, without header row, exactly the "
+                   "model's columns in order; or a built-in data set")
     p.add_argument("--out", help="write the CSV here instead of to standard output")
 
 
