@@ -126,7 +126,7 @@ def test_checkpoint_options(tmp_path, capsys):
     (["train", "--data", "nope"], "unknown data 'nope'"),
     (["train", "--data", "missing.csv", "--target", "y"], "missing.csv"),
     (["train", "--data", "digits", "--lr", "-1"], "learning rate"),
-    (["train", "--data", "digits", "--lr", "fast"], "invalid float value"),
+    (["train", "--data", "digits", "--lr", "fast"], "--lr: expected a number, got 'fast'"),
     (["train", "--data", "digits", "--hidden", "a,b"], "--hidden"),
     (["train", "--data", "digits", "--epochs", "0"], "whole number >= 1"),
     (["train", "--data", "digits", "--optimizer", "lbfgs"], "unknown optimiser"),

@@ -1,4 +1,5 @@
-"""Figures of a training run, drawn with matplotlib's Agg canvas straight to PNG.
+"""Figures of a training run, drawn with matplotlib's Agg canvas and written in the format that the
+file's extension names (PNG, SVG, PDF, ... whatever matplotlib writes).
 
 No pyplot and no global backend switch: importing this module changes nothing in a user's
 matplotlib set-up, and it works on machines without a display.
@@ -6,11 +7,13 @@ matplotlib set-up, and it works on machines without a display.
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 
 from .._optional import require
 from ..engine.serialize import atomic_write
+from ..errors import ConfigError
 
 
 def _figure(width, height):
@@ -22,9 +25,38 @@ def _figure(width, height):
     return fig
 
 
-def _write_png(fig, path, dpi):
+def figure_formats() -> dict:
+    """The file formats matplotlib can write here: extension (without dot) -> description."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    return dict(FigureCanvasAgg.get_supported_filetypes())
+
+
+def figure_format(path, format=None) -> str:
+    """The format to write ``path`` in: ``format`` if given, else the file's extension.
+
+    Raises
+    ------
+    ConfigError
+        If the format is not one matplotlib writes, or ``path`` has no extension and no format is given.
+    """
+    formats = figure_formats()
+    known = ", ".join(f".{k}" for k in formats)
+    if format is None:
+        ext = os.path.splitext(os.fspath(path))[1]
+        if not ext:
+            raise ConfigError(f"{os.fspath(path)} has no file extension to choose the figure format from; "
+                              f"expected one of {known}")
+        format = ext[1:]
+    if not isinstance(format, str) or format.lower() not in formats:
+        raise ConfigError(f"cannot write a figure as {format!r}; expected one of {known}")
+    return format.lower()
+
+
+def _write_figure(fig, path, dpi, format=None):
+    fmt = figure_format(path, format)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
+    fig.savefig(buf, format=fmt, dpi=dpi)
     atomic_write(path, lambda f: f.write(buf.getvalue()))
 
 
@@ -33,7 +65,7 @@ def _positive(a):
     return np.isfinite(a).any() and np.nanmin(a) > 0
 
 
-def plot_history(history, path=None, title=None, dpi=110):
+def plot_history(history, path=None, title=None, dpi=110, format=None):
     """Loss curves, the metric, and per-layer gradient norms of a training run.
 
     Parameters
@@ -41,14 +73,19 @@ def plot_history(history, path=None, title=None, dpi=110):
     history : History
         As returned by ``train`` (or ``History.load``).
     path : str or path, optional
-        Write the figure as PNG to this file (atomically).
+        Write the figure to this file (atomically), in the format its extension names
+        (``.png``, ``.svg``, ``.pdf``, ... see :func:`figure_formats`).
     title : str, optional
     dpi : int
+    format : str, optional
+        The file format, if not the one of the extension.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
+    if path is not None:
+        figure_format(path, format)          # an unknown format fails before drawing
     epochs = history["epoch"]
     loss, val_loss = history["loss"], history["val_loss"]
     tm, vm = history["train_metric"], history["val_metric"]
@@ -89,17 +126,21 @@ def plot_history(history, path=None, title=None, dpi=110):
     if title:
         fig.suptitle(title)
     if path is not None:
-        _write_png(fig, path, dpi)
+        _write_figure(fig, path, dpi, format)
     return fig
 
 
-def plot_confusion(cm, labels=None, path=None, title="confusion matrix", dpi=110):
+def plot_confusion(cm, labels=None, path=None, title="confusion matrix", dpi=110, format=None):
     """A confusion matrix (rows: true class, columns: predicted class) as a heat map with counts.
+
+    ``path`` and ``format`` as for :func:`plot_history`.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
+    if path is not None:
+        figure_format(path, format)
     cm = np.asarray(cm)
     labels = [str(c) for c in (labels if labels is not None else range(cm.shape[0]))]
     fig = _figure(4.8, 4.4)
@@ -115,5 +156,5 @@ def plot_confusion(cm, labels=None, path=None, title="confusion matrix", dpi=110
             ax.text(j, i, str(int(v)), ha="center", va="center", fontsize="small",
                     color="white" if v > 0.6 * top else "black")
     if path is not None:
-        _write_png(fig, path, dpi)
+        _write_figure(fig, path, dpi, format)
     return fig
