@@ -306,3 +306,16 @@ def test_resume_that_would_train_nothing_is_refused(capsys, tmp_path):
     assert (tmp_path / "m.npz").read_bytes() == before
     code, out, _ = run(capsys, *args, "--epochs", "6", "--resume")
     assert code == 0 and "trained  6 epochs" in out
+
+
+def test_training_that_ends_far_worse_than_it_started_exits_non_zero(capsys, tmp_path):
+    """The loss explodes without reaching NaN (lr 100): the model is saved, but the run says it diverged."""
+    out = tmp_path / "m.npz"
+    code = cli.main(["train", "--data", "xor", "--optimizer", "sgd", "--lr", "100", "--quiet", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1 and out.exists()
+    assert re.search(r"training diverged: the training loss ended at [\d.e+]+, more than 2 times the [\d.]+ it "
+                     r"started from; try a smaller --lr \(e\.g\. 10\)", err)
+    assert "history.diverged" not in err            # command-line wording, not the library's
+    assert cli.main(["train", "--data", "xor", "--optimizer", "sgd", "--lr", "0.5", "--quiet",
+                     "--out", str(out)]) == 0

@@ -23,12 +23,15 @@ import os
 import signal
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from ..errors import DivergenceWarning
+from ..training.loop import DIVERGED_FACTOR
 from .exports.cli_export import add_export_arguments, export_command
 from .trace_render import add_trace_arguments, trace_command
 
@@ -721,8 +724,10 @@ def _run_train(args) -> int:
                    validation_fraction=args.validation_fraction, tol=args.tol, n_iter_no_change=args.patience,
                    checkpoint_every=args.checkpoint_every)
     try:
-        history = train(net, task.loss, X_train, T_train, optimizer=opt, seed=args.seed, verbose=not args.quiet,
-                        checkpoint=args.checkpoint, resume=args.resume, **options)
+        with warnings.catch_warnings():         # said below in the command line's words
+            warnings.simplefilter("ignore", DivergenceWarning)
+            history = train(net, task.loss, X_train, T_train, optimizer=opt, seed=args.seed,
+                            verbose=not args.quiet, checkpoint=args.checkpoint, resume=args.resume, **options)
     except ValueError as e:
         # train checks everything before the first update; name the option, not the parameter
         for k, v in options.items():
@@ -753,6 +758,11 @@ def _run_train(args) -> int:
     if args.history:
         history.save(args.history)
         print(f"saved    {args.history}", file=log)
+    if history.diverged:
+        print(f"backprop: error: training diverged: the training loss ended at {history.end_loss:.4g}, more than "
+              f"{DIVERGED_FACTOR:g} times the {history.start_loss:.4g} it started from; try a smaller --lr "
+              f"(e.g. {opt.lr / 10:g})", file=sys.stderr)
+        return 1
     return _INTERRUPTED if interrupted else 0
 
 
