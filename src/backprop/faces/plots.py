@@ -27,9 +27,8 @@ def _figure(width, height):
 
 def figure_formats() -> dict:
     """The file formats matplotlib can write here: extension (without dot) -> description."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    return dict(FigureCanvasAgg.get_supported_filetypes())
+    agg = require("matplotlib.backends.backend_agg", extra="plots", feature="plots")
+    return dict(agg.FigureCanvasAgg.get_supported_filetypes())
 
 
 def figure_format(path, format=None) -> str:
