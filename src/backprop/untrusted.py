@@ -147,6 +147,57 @@ def read_array(stream, shape, dtype, what: str, fortran_order: bool = False) -> 
     return flat.reshape(shape, order="F" if fortran_order else "C")
 
 
+# ---- .npy headers ---------------------------------------------------------------------------------
+
+_NPY_MAGIC = b"\x93NUMPY"
+#: longest .npy header accepted (numpy's own reader has the same default)
+MAX_NPY_HEADER = 10_000
+
+
+def read_npy_header(stream, what: str):
+    """Read and check the header of a .npy array from ``stream``; return (shape, fortran_order, dtype, length).
+
+    The header is a Python dict literal (format versions 1.0 and 2.0); it is parsed with
+    ``ast.literal_eval`` (no code runs) after its length is bounded, and must hold exactly the
+    keys ``descr`` (a plain numeric type string), ``fortran_order`` (bool) and ``shape`` (tuple of
+    ints >= 0). ``length`` is the number of bytes the header took.
+
+    Raises
+    ------
+    FileFormatError
+        Naming what is wrong with the header.
+    """
+    import ast
+    magic = read_exact(stream, 8, what)
+    if magic[:6] != _NPY_MAGIC:
+        raise FileFormatError(f"{what} is not a .npy array (it does not start with the .npy magic bytes)")
+    version = (magic[6], magic[7])
+    if version not in ((1, 0), (2, 0)):
+        raise FileFormatError(f"{what} has .npy format version {version[0]}.{version[1]}; expected 1.0 or 2.0")
+    size_bytes = 2 if version == (1, 0) else 4
+    n = int.from_bytes(read_exact(stream, size_bytes, what), "little")
+    if n > MAX_NPY_HEADER:
+        raise FileFormatError(f"{what} has a {n}-byte .npy header; at most {MAX_NPY_HEADER} bytes are accepted")
+    text = read_exact(stream, n, what).decode("latin1")
+    try:
+        header = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        header = None
+    if not isinstance(header, dict) or set(header) != {"descr", "fortran_order", "shape"}:
+        raise FileFormatError(f"{what} has a malformed .npy header {text.strip()[:80]!r}; expected a dict with "
+                              "the keys 'descr', 'fortran_order' and 'shape'")
+    descr, fortran, shape = header["descr"], header["fortran_order"], header["shape"]
+    if not isinstance(descr, str) or not isinstance(fortran, bool):
+        raise FileFormatError(f"{what} declares descr {descr!r:.60} and fortran_order {fortran!r:.20}; expected a "
+                              "type string such as '<f8' and True or False")
+    try:
+        dtype = np.dtype(descr)
+    except (TypeError, ValueError, SyntaxError):
+        raise FileFormatError(f"{what} declares the unknown element type {descr!r:.60}") from None
+    nbytes_of(shape, dtype, what)
+    return shape, fortran, dtype, 8 + size_bytes + n
+
+
 # ---- JSON ---------------------------------------------------------------------------------------
 
 #: JSON texts longer than this are refused unread (a model description is far smaller)

@@ -30,7 +30,8 @@ import numpy as np
 from ..errors import ConfigError, FileFormatError
 from ..ops.activations import ALIASES, SCALAR_NAMES, ScalarActivation, get_activation
 from ..ops.registry import op_from_config
-from ..untrusted import MAX_JSON_BYTES, check_backed, check_budget, nbytes_of, parse_json, read_array
+from ..untrusted import (MAX_JSON_BYTES, check_backed, check_budget, nbytes_of, parse_json, read_array,
+                         read_npy_header)
 from ..validation import all_finite
 from .model_schema import check_description
 from .network import MLP, Network
@@ -49,6 +50,14 @@ _TMP_SUFFIX = ".bptmp"
 
 
 def _umask() -> int:
+    """The process umask, read without changing it where the system says it (Linux), else by setting it back."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
@@ -345,7 +354,7 @@ _EOCD64_LOCATOR = b"PK\x06\x07"
 _NPY = ".npy"
 # errors the zip and npy layers raise on damaged input; each becomes a FileFormatError
 _DAMAGED = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, KeyError, RuntimeError,
-            NotImplementedError, struct.error, SyntaxError, RecursionError, OverflowError)
+            NotImplementedError, struct.error, OverflowError)
 
 
 def _damaged(path, why):
@@ -420,16 +429,14 @@ class _Archive:
         info = self.members[key]
         what = f"{self.path}: array {key!r:.80}"
         stream = self.zip.open(info)
-        version = np.lib.format.read_magic(stream)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream, max_header_size=10000)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream, max_header_size=10000)
-        else:
-            raise FileFormatError(f"{what} has .npy format version {version}; expected 1.0 or 2.0")
+        try:
+            shape, fortran, dtype, header = read_npy_header(stream, what)
+        except BaseException:
+            stream.close()
+            raise
         nbytes = nbytes_of(shape, dtype, what)
-        header = stream.tell()
         if header + nbytes != info.file_size:
+            stream.close()
             raise FileFormatError(f"{what} declares shape {shape} of {dtype.name} ({nbytes} bytes) but the "
                                   f"member holds {info.file_size - header} data bytes; expected them to agree")
         return stream, shape, fortran, dtype, nbytes
