@@ -599,3 +599,28 @@ def test_csv_cells_give_the_numbers_or_name_the_first_bad_cell(tmp_path_factory,
     else:
         assert not bad
         np.testing.assert_array_equal(X, [[float(c) for c in r] for r in cells])
+
+
+def test_idx_bombs_stay_under_50_mb_of_resident_memory(tmp_path):
+    """The issue's 9 MB gzip IDX file that inflates to 4 GB, and an MNIST pair whose counts disagree,
+    measured as the growth of peak RSS (getrusage maxrss) in a fresh process."""
+    from model_files import peak_rss_delta_mb
+
+    bomb = tmp_path / "bomb.idx.gz"
+    bomb.write_bytes(_gzip_of(_idx_header(0x08, (4096, 1024, 1024)), 1 << 32, with_crc=False))
+    mnist = tmp_path / "mnist"
+    mnist.mkdir()
+    n = 1 << 20
+    (mnist / "train-images-idx3-ubyte.gz").write_bytes(
+        _gzip_of(_idx_header(0x08, (n, 28, 28)), n * 784, with_crc=False))
+    data.save_idx(mnist / "train-labels-idx1-ubyte", np.zeros(3, dtype=np.uint8))
+    grew = peak_rss_delta_mb("""
+        for call in (lambda: data.load_idx(FILES[0]), lambda: data.load_mnist(FILES[1])):
+            try:
+                call()
+            except bp.FileFormatError:
+                pass
+            else:
+                raise SystemExit("loaded")
+    """, bomb, mnist)
+    assert grew < 50

@@ -200,10 +200,12 @@ def read_npy_header(stream, what: str):
 
 # ---- JSON ---------------------------------------------------------------------------------------
 
-#: JSON texts longer than this are refused unread (a model description is far smaller)
-MAX_JSON_BYTES = 4 << 20
-#: arrays + objects in one JSON text; each costs ~60 bytes of Python objects, so this bounds them
-MAX_JSON_CONTAINERS = 1 << 16
+#: JSON texts longer than this are refused unread
+MAX_JSON_BYTES = 8 << 20
+#: JSON tokens (counted as commas, colons, brackets and braces) accepted in one text. Each value or
+#: key costs at most ~80 bytes of Python objects once parsed, so with the text and its decoded copy
+#: a JSON text never costs more than ~40 MB (a checkpoint's history takes ~19 tokens per epoch)
+MAX_JSON_TOKENS = 1 << 19
 #: deepest nesting of arrays/objects accepted
 MAX_JSON_DEPTH = 64
 
@@ -212,12 +214,19 @@ def _no_constants(name):
     raise ValueError(f"{name} is not a JSON number")
 
 
-def parse_json(raw: bytes, what: str, max_bytes: int = MAX_JSON_BYTES):
+def parse_json(raw, what: str, max_bytes: int = MAX_JSON_BYTES):
     """Parse UTF-8 JSON from an untrusted file with bounded memory and recursion.
 
-    Refuses texts over ``max_bytes``, more than ``MAX_JSON_CONTAINERS`` arrays/objects or keys,
-    nesting deeper than ``MAX_JSON_DEPTH``, and the non-standard constants NaN and Infinity;
-    numbers that overflow to infinity (``1e999``) are refused too.
+    Refuses texts over ``max_bytes``, more than ``MAX_JSON_TOKENS`` tokens, nesting deeper than
+    ``MAX_JSON_DEPTH``, and the non-standard constants NaN and Infinity; numbers that overflow to
+    infinity (``1e999``) are refused too.
+
+    Parameters
+    ----------
+    raw : bytes-like (bytes, a uint8 array's buffer) or str
+    what : str
+        Names the text in messages.
+    max_bytes : int
 
     Returns
     -------
@@ -233,19 +242,23 @@ def parse_json(raw: bytes, what: str, max_bytes: int = MAX_JSON_BYTES):
     >>> parse_json(b'{"a": [1, 2.5]}', "x")
     {'a': [1, 2.5]}
     """
-    if len(raw) > max_bytes:
-        raise FileFormatError(f"{what} is {len(raw)} bytes of JSON; at most {max_bytes} bytes are accepted")
-    # brackets and colons inside strings count too: the bound errs on the safe side
-    containers = raw.count(b"[") + raw.count(b"{")
-    if containers > MAX_JSON_CONTAINERS or raw.count(b":") > MAX_JSON_CONTAINERS:
-        raise FileFormatError(f"{what} has more than {MAX_JSON_CONTAINERS} JSON arrays, objects or keys; "
-                              "a model description has far fewer")
+    n = len(raw) if isinstance(raw, str) else memoryview(raw).nbytes
+    if n > max_bytes:
+        raise FileFormatError(f"{what} is {n} bytes of JSON; at most {max_bytes} bytes are accepted")
     try:
-        text = raw.decode("utf-8")
+        text = raw if isinstance(raw, str) else str(raw, "utf-8")
+    except UnicodeDecodeError as e:
+        raise FileFormatError(f"{what} is not valid JSON (not UTF-8: {e})") from None
+    # separators inside strings count too: the bound errs on the safe side
+    tokens = text.count(",") + text.count(":") + text.count("[") + text.count("{")
+    if tokens > MAX_JSON_TOKENS:
+        raise FileFormatError(f"{what} has about {tokens} JSON values and keys; at most {MAX_JSON_TOKENS} are "
+                              "accepted")
+    try:
         value = json.loads(text, parse_constant=_no_constants, parse_float=_finite_float)
     except RecursionError:
         raise FileFormatError(f"{what}: JSON nested too deeply (at most {MAX_JSON_DEPTH} levels)") from None
-    except (ValueError, UnicodeDecodeError) as e:
+    except ValueError as e:
         raise FileFormatError(f"{what} is not valid JSON ({e})") from None
     depth = json_depth(value)
     if depth > MAX_JSON_DEPTH:

@@ -18,6 +18,8 @@ from ..errors import FileFormatError
 
 #: no width, size or index in a file may exceed this, whatever the file stores
 HARD_LIMIT = 1 << 31
+#: sizes in a description may always reach this, however small the file
+MIN_LIMIT = 1 << 16
 
 _INITS = ("glorot", "he")
 _DTYPES = ("float32", "float64")
@@ -35,9 +37,13 @@ class _Checker:
 
     # ---- scalars -----------------------------------------------------------------------------
     def int_(self, v, at, lo=0, hi=None):
+        bounded_by_file = hi is None
         hi = self.limit if hi is None else hi
         if not isinstance(v, int) or isinstance(v, bool) or not lo <= v < hi:
-            self.fail(at, f"an integer in [{lo}, {hi - 1}]", v)
+            why = (f" (sizes and indices in a model file stay below the larger of the number of parameters it "
+                   f"stores, the length of its description and {MIN_LIMIT})") if bounded_by_file and \
+                isinstance(v, int) and v >= hi else ""
+            self.fail(at, f"an integer in [{lo}, {hi - 1}]{why}", v)
         return v
 
     def size(self, v, at):

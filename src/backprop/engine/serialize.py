@@ -33,7 +33,7 @@ from ..ops.registry import op_from_config
 from ..untrusted import (MAX_JSON_BYTES, check_backed, check_budget, nbytes_of, parse_json, read_array,
                          read_npy_header)
 from ..validation import all_finite
-from .model_schema import check_description
+from .model_schema import MIN_LIMIT, check_description
 from .network import MLP, Network
 
 FORMAT = "backprop-model"
@@ -271,7 +271,7 @@ def build_network(desc: dict, params, activations=None, path="<model>"):
     """
     activations = _check_activations(activations)
     params = np.asarray(params)
-    desc = _check_desc(desc, path, max(int(params.size), _MIN_LIMIT))
+    desc = _check_desc(desc, path, max(int(params.size), MIN_LIMIT))
     ops, _ = _architecture(desc, activations, path)
     return _assemble(desc, ops, params, path)
 
@@ -342,8 +342,6 @@ def save(net, path, *, metadata=None, arrays=None) -> None:
 
 # ---- reading a model file as untrusted input ----------------------------------------------------
 
-#: sizes in a description may always reach this, however small the file (see model_schema)
-_MIN_LIMIT = 1 << 16
 #: most members (arrays) a model file may hold
 MAX_MEMBERS = 1024
 #: compressed extra arrays may inflate to this many bytes in total (our writer never compresses;
@@ -466,11 +464,10 @@ def _read_model(f, path, activations):
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise FileFormatError(f"{path}: the model description is a {raw.dtype.name} array of shape {raw.shape}; "
                               "expected 1-D uint8 (UTF-8 JSON bytes)")
-    blob = raw.tobytes()
+    n_json = raw.size
+    desc = parse_json(raw.data, f"{path}: the model description")
     del raw
-    desc = _check_desc(parse_json(blob, f"{path}: the model description"), path,
-                       max(n_stored, len(blob), _MIN_LIMIT))
-    del blob
+    desc = _check_desc(desc, path, max(n_stored, n_json, MIN_LIMIT))
     ops, n_params = _architecture(desc, activations, path)
     dtype = np.dtype(desc["network"]["dtype"])
     if len(p_shape) != 1 or p_dtype != dtype:
