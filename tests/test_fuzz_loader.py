@@ -10,7 +10,7 @@ Every case must end in a loaded, finite network or a FileFormatError / ConfigErr
 50 MB of Python/NumPy memory allocated at the peak (tracemalloc, which sees every NumPy array and
 every Python object; zlib's internal window is a fixed few hundred kB on top), and the marker file
 must never appear. The cases are drawn from a fixed seed, so a failure names a reproducible case;
-set BACKPROP_FUZZ_CASES to run more.
+set BACKPROP_FUZZ_CASES (and BACKPROP_FUZZ_SEED) to run more.
 """
 import json
 import os
@@ -29,7 +29,7 @@ from backprop.errors import ConfigError, FileFormatError
 from model_files import deflate_stream, npy_bytes, npy_header, raw_zip
 
 N_CASES = int(os.environ.get("BACKPROP_FUZZ_CASES", "600"))
-SEED = 20261201
+SEED = int(os.environ.get("BACKPROP_FUZZ_SEED", "20261201"))
 MEMORY_BOUND = 50 << 20
 
 

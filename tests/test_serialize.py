@@ -629,11 +629,13 @@ net.save({str(path)!r})
     assert len(left) == 1 and left[0].startswith(".m.npz.") and left[0].endswith(".bptmp")
     assert not path.exists()
     # another live process's temporary is never touched; a dead one's is
-    live = tmp_path / f".m.npz.{os.getpid()}.abc.bptmp"
+    live = tmp_path / f".m.npz.{os.getpid()}.abcd_123.bptmp"
+    other = tmp_path / ".m.npz.bak.1.abcd_123.bptmp"          # not a temporary of m.npz
+    other.write_bytes(b"")
     live.write_bytes(b"in progress")
     net = bp.MLP([2, 2], output="identity")
     net.save(path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["m.npz", live.name])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["m.npz", live.name, other.name])
     assert bp.load(path).params.tobytes() == net.params.tobytes()
 
 

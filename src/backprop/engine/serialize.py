@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 import tempfile
 import zipfile
@@ -82,16 +83,14 @@ def remove_stale_temporaries(target) -> list:
     """
     target = Path(os.fspath(target))
     directory = target.parent if str(target.parent) else Path(".")
-    prefix = f".{target.name}."
+    ours = re.compile(re.escape(f".{target.name}.") + r"(\d+)\.[A-Za-z0-9_]{8}" + re.escape(_TMP_SUFFIX))
     removed = []
     try:
-        candidates = [e for e in os.scandir(directory) if e.name.startswith(prefix)
-                      and e.name.endswith(_TMP_SUFFIX)]
+        candidates = [(e, ours.fullmatch(e.name)) for e in os.scandir(directory)]
     except OSError:
         return removed
-    for entry in candidates:
-        pid = entry.name[len(prefix):-len(_TMP_SUFFIX)].split(".")[0]
-        if pid.isdigit() and not _pid_alive(int(pid)) and entry.is_file(follow_symlinks=False):
+    for entry, match in candidates:
+        if match and not _pid_alive(int(match.group(1))) and entry.is_file(follow_symlinks=False):
             try:
                 os.unlink(entry.path)
                 removed.append(entry.path)
