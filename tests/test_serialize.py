@@ -696,3 +696,21 @@ def test_long_training_histories_fit_and_token_floods_do_not(tmp_path):
     flood = _desc_file(tmp_path, lambda d: json.dumps({**d, "metadata": {"x": [0] * 600_000}}).encode())
     with pytest.raises(FileFormatError, match="JSON values and keys; at most 524288"):
         bp.load(flood)
+
+
+def test_members_sharing_one_stored_region_are_refused(tmp_path):
+    """Many central-directory entries pointing at the same stored bytes would multiply them."""
+    import struct
+    import zlib as _z
+    from model_files import npy_bytes, raw_zip
+    big = npy_bytes(np.zeros(100_000))
+    data = bytearray(raw_zip([("extra/a.npy", big, 0, _z.crc32(big), len(big))]))
+    # append a second central entry for the same local header, then fix the end record
+    cd_at = struct.unpack("<I", data[-6:-2])[0]
+    entry = bytes(data[cd_at:-22]).replace(b"extra/a.npy", b"extra/b.npy")
+    end = bytearray(data[-22:])
+    struct.pack_into("<HHI", end, 8, 2, 2, 2 * len(entry))
+    path = tmp_path / "overlap.npz"
+    path.write_bytes(bytes(data[:-22]) + entry + bytes(end))
+    with pytest.raises(FileFormatError, match="claim .* bytes in all, more than the file"):
+        serialize.load_bundle(path)

@@ -417,6 +417,11 @@ class _Archive:
             check_backed(info.file_size, info.compress_size, info.compress_type == zipfile.ZIP_DEFLATED,
                          f"{path}: member {name!r:.80}")
             self.members[key] = info
+        # members may not share bytes: entries pointing at one stored region would multiply it
+        stored = sum(i.compress_size for i in self.members.values())
+        if stored > size:
+            raise FileFormatError(f"{path}: its members claim {stored} bytes in all, more than the file's {size}; "
+                                  "expected members that do not overlap")
 
     def compressed(self, key):
         return self.members[key].compress_type != zipfile.ZIP_STORED
