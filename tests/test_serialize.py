@@ -318,7 +318,8 @@ def test_malformed_description_values_are_file_format_errors(tmp_path, mutate, w
 def test_whitespace_padded_description_is_refused_unread(tmp_path):
     path = _desc_file(tmp_path, lambda d: b" " * (serialize.MAX_JSON_BYTES + 10) + json.dumps(d).encode())
     n = serialize.MAX_JSON_BYTES
-    with pytest.raises(FileFormatError, match=rf"array 'model.json' declares shape \(\d+,\) of uint8, \d+ bytes; at most {n} bytes"):
+    with pytest.raises(FileFormatError,
+                       match=rf"array 'model.json' declares shape \(\d+,\) of uint8, \d+ bytes; at most {n} bytes"):
         bp.load(path)
 
 

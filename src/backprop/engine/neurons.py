@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, FileFormatError
 from ..ops.activations import ScalarActivation, get_activation
 from ..ops.elementwise import Elementwise
 from ..ops.masked_dense import MaskedDense
@@ -55,8 +55,7 @@ def check_unit_names(net, where: str) -> None:
     Every op that names its units must give one valid name per unit, every op that names the network
     inputs the same list of ``n_inputs`` valid names, and no name may appear twice in the network.
     """
-    from ..errors import FileFormatError
-    seen, input_names = {}, None
+    seen, input_names = set(), None
     for j, op in enumerate(net.ops):
         at = f"{where}: operation {j + 1} ({op.kind})"
         given = getattr(op, "input_names", None)
@@ -69,7 +68,7 @@ def check_unit_names(net, where: str) -> None:
                 for n in given:
                     if n in seen:
                         raise FileFormatError(f"{at}: input name {n!r} appears twice; node names must be unique")
-                    seen[n] = "input"
+                    seen.add(n)
             elif list(given) != input_names:
                 raise FileFormatError(f"{at} names the inputs {given!r:.80}; expected the names the earlier "
                                       f"operations gave, {input_names!r:.80}")
@@ -83,7 +82,7 @@ def check_unit_names(net, where: str) -> None:
                 raise FileFormatError(f"{at}: unit name {n!r:.60} is not a non-empty one-line string")
             if n in seen:
                 raise FileFormatError(f"{at}: unit name {n!r:.60} appears twice; node names must be unique")
-            seen[n] = "unit"
+            seen.add(n)
 
 
 class Node:
