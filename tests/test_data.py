@@ -423,3 +423,204 @@ def test_train_test_split_errors():
         data.train_test_split(X, np.zeros(10), test_size=10)
     with pytest.raises(InputError, match="stratify"):
         data.train_test_split(X, np.array([0] * 9 + [1]), stratify=True)
+
+
+# ---------------------------------------------------------------- untrusted files: bounded memory
+
+
+def _peak(fn, *args, **kwargs):
+    """(result or exception, peak bytes traced by tracemalloc) of ``fn(*args)``: tracemalloc sees every
+    NumPy array and Python object, so this is the memory the reader itself allocated."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        try:
+            out = fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - returned for the caller to check
+            out = exc
+        return out, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _gzip_of(head, n_zeros, with_crc=True):
+    """A gzip file of ``head`` then ``n_zeros`` zero bytes, built without inflating it."""
+    import struct
+
+    from model_files import deflate_stream
+
+    body, crc, size = deflate_stream(head, n_zeros, with_crc=with_crc)
+    return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + body + struct.pack("<II", crc, size & 0xFFFFFFFF)
+
+
+def _idx_header(type_code, shape):
+    return bytes([0, 0, type_code, len(shape)]) + np.array(shape, dtype=">u4").tobytes()
+
+
+def test_idx_gzip_bomb_declaring_4_gb_is_refused_before_inflating(tmp_path):
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(_gzip_of(_idx_header(0x08, (4096, 1024, 1024)), 1 << 32, with_crc=False))
+    assert path.stat().st_size < 10 << 20
+    err, peak = _peak(data.load_idx, path)
+    assert isinstance(err, FileFormatError)
+    assert "declares shape (4096, 1024, 1024) of uint8, 4294967296 bytes; at most 1073741824" in str(err)
+    assert "max_bytes" in str(err)
+    assert peak < 2 << 20
+
+
+def test_idx_gzip_claiming_more_than_deflate_can_produce_is_refused(tmp_path):
+    path = tmp_path / "a.idx.gz"
+    path.write_bytes(gzip.compress(_idx_header(0x0D, (1000, 1000, 100)) + bytes(100)))
+    err, peak = _peak(data.load_idx, path)
+    assert isinstance(err, FileFormatError) and "more than compression can produce" in str(err)
+    assert peak < 2 << 20
+
+
+def test_idx_plain_header_declaring_a_trillion_elements_is_refused_unread(tmp_path):
+    path = tmp_path / "a.idx"
+    path.write_bytes(_idx_header(0x0E, (1000000, 1000000)) + bytes(16))
+    err, peak = _peak(data.load_idx, path)
+    assert isinstance(err, FileFormatError) and "is truncated" in str(err) and "found 16" in str(err)
+    assert peak < 1 << 20
+
+
+def test_idx_gzip_inflates_as_a_stream_into_the_array(tmp_path):
+    """A legitimate 32 MB array from a small gzip file costs the array and one chunk, not a copy."""
+    path = tmp_path / "zeros.idx.gz"
+    n = 32 << 20
+    path.write_bytes(_gzip_of(_idx_header(0x08, (n,)), n))
+    out, peak = _peak(data.load_idx, path)
+    assert isinstance(out, np.ndarray) and out.shape == (n,) and not out.any()
+    assert peak < n + (8 << 20)
+    with pytest.raises(FileFormatError, match=r"at most 1000 bytes are expected \(pass max_bytes"):
+        data.load_idx(path, max_bytes=1000)
+    with pytest.raises(ConfigError, match="max_bytes"):
+        data.load_idx(path, max_bytes=-1)
+
+
+def test_idx_gzip_with_extra_or_missing_data_is_refused(tmp_path):
+    path = tmp_path / "a.idx.gz"
+    path.write_bytes(gzip.compress(_idx_header(0x08, (3,)) + b"\x01\x02\x03\x04"))
+    with pytest.raises(FileFormatError, match="extra bytes at the end: shape \\(3,\\) of uint8 needs 3"):
+        data.load_idx(path)
+    path.write_bytes(gzip.compress(_idx_header(0x08, (5,)) + b"\x01\x02"))
+    with pytest.raises(FileFormatError, match="truncated"):
+        data.load_idx(path)
+    path.write_bytes(gzip.compress(_idx_header(0x08, (3,)) + b"\x01\x02\x03")[:-6])
+    with pytest.raises(FileFormatError, match="not a valid gzip file"):
+        data.load_idx(path)
+
+
+def test_mnist_headers_are_compared_before_any_image_is_read(tmp_path):
+    n = 1 << 20        # 822 MB of images declared, consistent with its gzip size; 3 labels
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(
+        _gzip_of(_idx_header(0x08, (n, 28, 28)), n * 784, with_crc=False))
+    data.save_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros(3, dtype=np.uint8))
+    err, peak = _peak(data.load_mnist, tmp_path)
+    assert isinstance(err, FileFormatError) and f"has {n} images but" in str(err) and "3 labels" in str(err)
+    assert peak < 2 << 20
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=st.lists(st.integers(0, 4), min_size=1, max_size=3), gz=st.booleans(), data_=st.data())
+def test_damaged_idx_files_give_the_array_or_a_file_format_error(tmp_path_factory, shape, gz, data_):
+    """The class: any byte damage (flips, truncation, appended bytes) to an IDX file, plain or gzip."""
+    array = np.arange(int(np.prod(shape)), dtype=np.int16).reshape(shape)
+    path = tmp_path_factory.mktemp("idx") / ("a.idx.gz" if gz else "a.idx")
+    data.save_idx(path, array)
+    raw = bytearray(path.read_bytes())
+    how = data_.draw(st.sampled_from(["flip", "cut", "append"]))
+    if how == "flip":
+        for at in data_.draw(st.lists(st.integers(0, len(raw) - 1), min_size=1, max_size=4)):
+            raw[at] ^= data_.draw(st.integers(1, 255))
+    elif how == "cut":
+        raw = raw[:data_.draw(st.integers(0, len(raw) - 1))]
+    else:
+        raw += bytes(data_.draw(st.binary(min_size=1, max_size=20)))
+    path.write_bytes(bytes(raw))
+    out, peak = _peak(data.load_idx, path)
+    assert peak < 2 << 20
+    if isinstance(out, Exception):
+        assert isinstance(out, FileFormatError), repr(out)
+    else:
+        assert isinstance(out, np.ndarray) and out.dtype.kind in "iuf"
+
+
+def test_csv_memory_stays_close_to_the_table(tmp_path):
+    """Rows are parsed straight into one buffer of doubles: no Python object per cell survives."""
+    rows = 20_000
+    path = tmp_path / "big.csv"
+    values = np.random.default_rng(0).integers(100, 1000, size=(rows, 3))
+    path.write_text("a,b,c\n" + "\n".join(f"{a},{b}.5,{c}" for a, b, c in values) + "\n")
+    (X, y, names), peak = _peak(data.load_csv, path, target="c")
+    np.testing.assert_array_equal(y, values[:, 2])
+    np.testing.assert_array_equal(X[:, 1], values[:, 1] + 0.5)
+    table = rows * 3 * 8          # 480 kB; a Python list per row and a str per cell would be ~4 MB
+    assert peak < 2.5 * table + (512 << 10), peak
+
+
+def test_csv_with_too_many_columns_is_refused(tmp_path):
+    path = tmp_path / "wide.csv"
+    path.write_text(",".join(f"c{i}" for i in range(data.files.MAX_CSV_COLUMNS + 1)) + "\n")
+    with pytest.raises(FileFormatError, match=f"has {data.files.MAX_CSV_COLUMNS + 1} columns; at most"):
+        data.load_csv(path)
+
+
+@settings(max_examples=40, deadline=None)
+@given(cells=st.lists(st.lists(st.sampled_from(["1", "2.5", "-3e2", "", "x", "nan", " 4 ", "inf", "1_0"]),
+                               min_size=2, max_size=2), min_size=1, max_size=5),
+       trailing=st.sampled_from(["", "\n", "\n\n", "\n,\n"]))
+def test_csv_cells_give_the_numbers_or_name_the_first_bad_cell(tmp_path_factory, cells, trailing):
+    """The class: every table of cells loads as its numbers, or fails on its first bad cell in file order."""
+    import math
+
+    path = tmp_path_factory.mktemp("csv") / "t.csv"
+    path.write_text("a,b\n" + "\n".join(",".join(r) for r in cells) + trailing)
+
+    def good(cell):
+        try:
+            return math.isfinite(float(cell))
+        except ValueError:
+            return False
+
+    while cells and not any(c.strip() for c in cells[-1]):
+        cells = cells[:-1]      # blank rows at the end (",," too) are ignored
+    bad = [(i, j) for i, r in enumerate(cells) for j, c in enumerate(r) if not good(c)]
+    try:
+        X, _, _ = data.load_csv(path)
+    except FileFormatError as exc:
+        if not cells:
+            assert "no data rows" in str(exc)
+            return
+        assert bad, str(exc)
+        i, j = bad[0]
+        assert f"line {i + 2} (data row {i + 1}), column {'ab'[j]!r}" in str(exc)
+    else:
+        assert not bad
+        np.testing.assert_array_equal(X, [[float(c) for c in r] for r in cells])
+
+
+def test_idx_bombs_stay_under_50_mb_of_resident_memory(tmp_path):
+    """The issue's 9 MB gzip IDX file that inflates to 4 GB, and an MNIST pair whose counts disagree,
+    measured as the growth of peak RSS (getrusage maxrss) in a fresh process."""
+    from model_files import peak_rss_delta_mb
+
+    bomb = tmp_path / "bomb.idx.gz"
+    bomb.write_bytes(_gzip_of(_idx_header(0x08, (4096, 1024, 1024)), 1 << 32, with_crc=False))
+    mnist = tmp_path / "mnist"
+    mnist.mkdir()
+    n = 1 << 20
+    (mnist / "train-images-idx3-ubyte.gz").write_bytes(
+        _gzip_of(_idx_header(0x08, (n, 28, 28)), n * 784, with_crc=False))
+    data.save_idx(mnist / "train-labels-idx1-ubyte", np.zeros(3, dtype=np.uint8))
+    grew = peak_rss_delta_mb("""
+        for call in (lambda: data.load_idx(FILES[0]), lambda: data.load_mnist(FILES[1])):
+            try:
+                call()
+            except bp.FileFormatError:
+                pass
+            else:
+                raise SystemExit("loaded")
+    """, bomb, mnist)
+    assert grew < 50

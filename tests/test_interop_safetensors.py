@@ -106,7 +106,7 @@ DAMAGE = {
     "no architecture": (lambda h, d: ({k: v for k, v in h.items() if k != "__metadata__"}, d, None),
                         "no backprop architecture"),
     "bad architecture": (lambda h, d: ({**h, "__metadata__": {**h["__metadata__"], "model": "{"}}, d, None),
-                         "not JSON"),
+                         "not valid JSON"),
     "missing tensor": (None, "holds 24 parameters; its architecture needs 26"),
     "renamed tensor": (None, r"missing keys \['2.bias'\]; unexpected keys \['2.b'\]"),
 }
@@ -183,3 +183,16 @@ def test_a_network_without_parameters_round_trips(tmp_path):
     net.save(tmp_path / "z.safetensors")
     back = bp.load(tmp_path / "z.safetensors")
     assert back.config() == net.config() and back.n_params == 0
+
+
+def test_deeply_nested_json_in_the_header_or_the_architecture_is_a_file_format_error(tmp_path):
+    import json
+    import struct
+    deep = "[" * 100_000 + "]" * 100_000
+    for header in ('{"__metadata__": {"x": ' + deep + '}}',
+                   json.dumps({"__metadata__": {"format": "backprop", "model": deep}})):
+        raw = header.encode()
+        path = tmp_path / "deep.safetensors"
+        path.write_bytes(struct.pack("<Q", len(raw)) + raw)
+        with pytest.raises(bp.FileFormatError):
+            bp.load(path)

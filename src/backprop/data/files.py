@@ -2,6 +2,7 @@
 
 import csv
 import gzip
+from array import array
 import math
 import os
 import zlib
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, FileFormatError, InputError
+from ..untrusted import check_backed, check_budget, nbytes_of, read_array
 from .preprocessing import _float_dtype, _is_count
 
 __all__ = ["load_csv", "load_idx", "save_idx", "load_mnist"]
@@ -18,29 +20,81 @@ __all__ = ["load_csv", "load_idx", "save_idx", "load_mnist"]
 # ---------------------------------------------------------------- CSV
 
 
-def _read_rows(path, delimiter):
-    """Return ``(rows, line_numbers)`` of a CSV file, dropping blank lines at the end."""
+#: most columns a CSV file may have (MNIST as CSV has 785)
+MAX_CSV_COLUMNS = 100_000
+
+
+def _read_table(path, delimiter, target=None):
+    """Return ``(names, target column, values)`` of a CSV file: the header, the index of ``target``
+    (checked as soon as the header is read) and a float64 (rows, columns) matrix.
+
+    The file is read as a stream, one row at a time, straight into a growing buffer of doubles:
+    memory stays close to the size of the matrix itself, never a Python object per cell or row.
+    The first bad cell, in file order, is reported precisely; blank lines at the end are ignored.
+    """
     if not isinstance(delimiter, str) or len(delimiter) != 1:
         raise ConfigError(f"delimiter must be a single character such as ',' or ';', got {delimiter!r}")
     if not path.is_file():
         what = "is a directory" if path.is_dir() else "does not exist"
         raise FileFormatError(f"cannot read CSV file {path}: it {what}; expected a CSV file with a header row")
-    rows, lines = [], []
     try:
         # utf-8-sig drops the byte-order mark that some spreadsheet programs write.
         with open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle, delimiter=delimiter)
-            for row in reader:
-                rows.append(row)
-                lines.append(reader.line_num)
+            return _parse_rows(path, reader, target)
     except UnicodeDecodeError as exc:
-        raise FileFormatError(f"{path} is not a UTF-8 text file ({exc}); expected a CSV file") from exc
+        raise FileFormatError(f"{path} is not a UTF-8 text file ({exc}); expected a CSV file") from None
     except csv.Error as exc:
-        raise FileFormatError(f"{path} is not valid CSV: {exc}") from exc
-    while rows and not any(cell.strip() for cell in rows[-1]):
-        rows.pop()
-        lines.pop()
-    return rows, lines
+        raise FileFormatError(f"{path} is not valid CSV: {exc}") from None
+
+
+def _is_blank(row):
+    return not any(cell.strip() for cell in row)
+
+
+def _parse_rows(path, reader, target):
+    header = None
+    for row in reader:
+        header = row
+        break
+    if header is None or (_is_blank(header) and all(_is_blank(row) for row in reader)):
+        raise FileFormatError(f"{path} is empty; expected a header row with column names, then data rows")
+    if len(header) > MAX_CSV_COLUMNS:
+        raise FileFormatError(f"{path} has {len(header)} columns; at most {MAX_CSV_COLUMNS} are supported")
+    names = _parse_header(path, header)
+    width = len(names)
+    target_col = None if target is None else _target_index(path, names, target)
+    values = array("d")
+    n_rows, blank = 0, None                # blank: (line, row) of a blank line not yet known to be trailing
+    for row in reader:
+        line = reader.line_num
+        if _is_blank(row):
+            blank = blank or (line, row)
+            continue
+        if blank is not None:              # a blank line inside the data
+            _row_values(path, names, blank[1], blank[0], n_rows + 1)
+        n_rows += 1
+        values.extend(_row_values(path, names, row, line, n_rows))
+    if n_rows == 0:
+        raise FileFormatError(f"{path} has a header row but no data rows; expected at least one row of numbers")
+    return names, target_col, np.frombuffer(values, dtype=np.float64).reshape(n_rows, width)
+
+
+def _row_values(path, names, row, line, number):
+    """The floats of one data row, or FileFormatError for the row's first bad cell."""
+    if len(row) != len(names):
+        if _is_blank(row):
+            raise FileFormatError(f"line {line} of {path} is blank; expected {len(names)} values")
+        raise FileFormatError(f"line {line} of {path} has {len(row)} values but the header has {len(names)} columns")
+    try:
+        floats = [float(cell) for cell in row]
+        if all(map(math.isfinite, floats)):
+            return floats
+    except ValueError:
+        pass
+    for name, cell in zip(names, row):
+        _parse_cell(path, f"line {line} (data row {number})", name, cell)
+    raise AssertionError("unreachable: _parse_cell rejects the bad cell")  # pragma: no cover
 
 
 def _looks_numeric(text):
@@ -67,27 +121,6 @@ def _parse_header(path, header):
             raise FileFormatError(f"column name {name!r} appears twice in the header of {path}; names must be unique")
         seen.add(name)
     return names
-
-
-def _parse_cells(path, names, rows, lines):
-    """Convert the data rows to a float64 matrix, reporting the first bad cell precisely."""
-    for row, line in zip(rows, lines):
-        if len(row) != len(names):
-            if not any(cell.strip() for cell in row):
-                raise FileFormatError(f"line {line} of {path} is blank; expected {len(names)} values")
-            raise FileFormatError(
-                f"line {line} of {path} has {len(row)} values but the header has {len(names)} columns"
-            )
-    try:
-        values = np.array(rows, dtype=np.float64)
-    except ValueError:
-        values = None  # find the offending cell below
-    if values is None or not np.all(np.isfinite(values)):
-        for number, (row, line) in enumerate(zip(rows, lines), start=1):
-            for name, cell in zip(names, row):
-                _parse_cell(path, f"line {line} (data row {number})", name, cell)
-        values = np.array([[float(cell) for cell in row] for row in rows], dtype=np.float64)
-    return values
 
 
 def _parse_cell(path, position, name, cell):
@@ -146,23 +179,18 @@ def load_csv(path, target=None, delimiter=",", dtype=np.float64):
     """
     path = Path(os.fspath(path))
     dtype = _float_dtype(dtype)
-    rows, lines = _read_rows(path, delimiter)
-    if not rows:
-        raise FileFormatError(f"{path} is empty; expected a header row with column names, then data rows")
-    names = _parse_header(path, rows[0])
-    if len(rows) == 1:
-        raise FileFormatError(f"{path} has a header row but no data rows; expected at least one row of numbers")
-    target_col = None if target is None else _target_index(path, names, target)
-    values = _parse_cells(path, names, rows[1:], lines[1:])
+    if target is not None and not isinstance(target, str) and not _is_count(target):
+        raise ConfigError(f"target must be a column name, an integer index or None, got {target!r}")
+    names, target_col, values = _read_table(path, delimiter, target)
 
     if target_col is None:
-        return values.astype(dtype), None, names
+        return np.array(values, dtype=dtype), None, names
     if len(names) == 1:
         raise InputError(
             f"{path} has only the column {names[0]!r}; with it as the target no feature columns are left"
         )
     feature_cols = [i for i in range(len(names)) if i != target_col]
-    X = values[:, feature_cols].astype(dtype)
+    X = values[:, feature_cols].astype(dtype, copy=False)
     column = values[:, target_col]
     integral = np.all(column == np.round(column)) and np.all(np.abs(column) < 2.0**63)
     y = column.astype(np.int64) if integral else column.astype(dtype)
@@ -184,65 +212,146 @@ _IDX_CODES = {dt.newbyteorder("="): code for code, dt in _IDX_TYPES.items()}
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _read_bytes(path):
-    if not path.is_file():
-        what = "is a directory" if path.is_dir() else "does not exist"
-        raise FileFormatError(f"cannot read IDX file {path}: it {what}")
-    raw = path.read_bytes()
-    if path.name.endswith(".gz") or raw.startswith(_GZIP_MAGIC):
+#: default largest IDX array that ``load_idx`` and ``load_mnist`` accept (full MNIST images: 47 MB)
+MAX_IDX_BYTES = 1 << 30
+_GZIP_ERRORS = (OSError, EOFError, zlib.error)
+
+
+class _Idx:
+    """An open IDX file whose header has been read and checked; ``read()`` then reads the data.
+
+    A gzip file is inflated as a stream into an array of the size the header declares, after that
+    size has been checked against ``max_bytes`` and against the compressed size of the file.
+    """
+
+    def __init__(self, path, max_bytes):
+        if not path.is_file():
+            what = "is a directory" if path.is_dir() else "does not exist"
+            raise FileFormatError(f"cannot read IDX file {path}: it {what}")
+        if not _is_count(max_bytes) or max_bytes < 0:
+            raise ConfigError(f"max_bytes must be an integer >= 0; got {max_bytes!r}")
+        self.path, self.file = path, open(path, "rb")
         try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
+            self._header(max_bytes)
+        except BaseException:
+            self.close()
+            raise
+
+    def _header(self, max_bytes):
+        path, size = self.path, os.fstat(self.file.fileno()).st_size
+        self.gz = path.name.endswith(".gz") or self.file.read(2) == _GZIP_MAGIC
+        self.file.seek(0)
+        self.stream = gzip.GzipFile(fileobj=self.file, mode="rb") if self.gz else self.file
+        head = self._bytes(4)
+        if len(head) < 4:
+            raise FileFormatError(f"IDX file {path} is truncated: the header needs 4 bytes, found {len(head)}")
+        if head[0] != 0 or head[1] != 0:
+            raise FileFormatError(
+                f"{path} is not an IDX file: its first two bytes are 0x{head[0]:02x} 0x{head[1]:02x}, "
+                "expected 0x00 0x00"
+            )
+        type_code, ndim = head[2], head[3]
+        if type_code not in _IDX_TYPES:
+            known = ", ".join(f"0x{code:02x} ({dt.name})" for code, dt in _IDX_TYPES.items())
+            raise FileFormatError(f"IDX file {path} has unknown type code 0x{type_code:02x}; expected one of {known}")
+        self.element = _IDX_TYPES[type_code]
+        data_start = 4 + 4 * ndim
+        dims = self._bytes(4 * ndim)
+        if len(dims) < 4 * ndim:
+            raise FileFormatError(
+                f"IDX file {path} is truncated: the header for {ndim} dimensions needs {data_start} bytes, "
+                f"found {4 + len(dims)}"
+            )
+        self.shape = tuple(int(n) for n in np.frombuffer(dims, dtype=">u4"))
+        expected = nbytes_of(self.shape, self.element, f"IDX file {path}")
+        if self.gz:
+            check_backed(data_start + expected, size, True, f"IDX file {path}")
+        else:
+            found = size - data_start
+            if found != expected:
+                problem = "is truncated" if found < expected else "has extra bytes at the end"
+                raise FileFormatError(
+                    f"IDX file {path} {problem}: shape {self.shape} of {self.element.name} needs {expected} "
+                    f"data bytes, found {found}"
+                )
+        check_budget(self.shape, self.element, max_bytes, f"IDX file {path}",
+                     "pass max_bytes=... to accept larger arrays")
+        self.nbytes = expected
+
+    def _bytes(self, n):
+        try:
+            return self.stream.read(n)
+        except _GZIP_ERRORS as exc:
+            raise FileFormatError(
+                f"{self.path} is not a valid gzip file ({exc}); expected a gzip-compressed IDX file"
+            ) from None
+
+    def read(self):
+        """The array, in native byte order."""
+        path = self.path
+        try:
+            array = read_array(self.stream, self.shape, self.element, f"IDX file {path}")
+        except _GZIP_ERRORS as exc:
             raise FileFormatError(
                 f"{path} is not a valid gzip file ({exc}); expected a gzip-compressed IDX file"
-            ) from exc
-    return raw
+            ) from None
+        except FileFormatError as exc:
+            if "beyond" in str(exc):
+                raise FileFormatError(
+                    f"IDX file {path} has extra bytes at the end: shape {self.shape} of {self.element.name} "
+                    f"needs {self.nbytes} data bytes"
+                ) from None
+            raise
+        return array.astype(self.element.newbyteorder("="), copy=False)
+
+    def close(self):
+        if self.gz and hasattr(self, "stream"):
+            self.stream.close()
+        self.file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
-def load_idx(path):
+def load_idx(path, max_bytes=MAX_IDX_BYTES):
     """Read an array from an IDX file (the format of the MNIST files).
+
+    The file is untrusted: the header's declared size is checked against the file and against
+    ``max_bytes`` before anything is allocated, and gzip data is inflated as a stream into an array
+    of exactly that size, so a small file can never make the reader use much more memory than the
+    array it really holds.
 
     Parameters
     ----------
     path : str or os.PathLike
         The IDX file; gzip-compressed files (``.gz``) are decompressed on the fly.
+    max_bytes : int, default MAX_IDX_BYTES (1 GiB)
+        The largest array accepted; raise it to read larger files.
 
     Returns
     -------
     ndarray
         The stored array in native byte order, with its stored shape and element type
         (uint8, int8, int16, int32, float32 or float64).
-    """
-    path = Path(os.fspath(path))
-    raw = _read_bytes(path)
-    if len(raw) < 4:
-        raise FileFormatError(f"IDX file {path} is truncated: the header needs 4 bytes, found {len(raw)}")
-    if raw[0] != 0 or raw[1] != 0:
-        raise FileFormatError(
-            f"{path} is not an IDX file: its first two bytes are 0x{raw[0]:02x} 0x{raw[1]:02x}, expected 0x00 0x00"
-        )
-    type_code, ndim = raw[2], raw[3]
-    if type_code not in _IDX_TYPES:
-        known = ", ".join(f"0x{code:02x} ({dt.name})" for code, dt in _IDX_TYPES.items())
-        raise FileFormatError(f"IDX file {path} has unknown type code 0x{type_code:02x}; expected one of {known}")
-    element = _IDX_TYPES[type_code]
 
-    data_start = 4 + 4 * ndim
-    if len(raw) < data_start:
-        raise FileFormatError(
-            f"IDX file {path} is truncated: the header for {ndim} dimensions needs {data_start} bytes, "
-            f"found {len(raw)}"
-        )
-    shape = tuple(int(n) for n in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected = math.prod(shape) * element.itemsize
-    found = len(raw) - data_start
-    if found != expected:
-        problem = "is truncated" if found < expected else "has extra bytes at the end"
-        raise FileFormatError(
-            f"IDX file {path} {problem}: shape {shape} of {element.name} needs {expected} data bytes, found {found}"
-        )
-    array = np.frombuffer(raw, dtype=element, offset=data_start).reshape(shape)
-    return array.astype(element.newbyteorder("="))
+    Raises
+    ------
+    FileFormatError
+        If the file is missing, not IDX, truncated, has extra bytes, or declares more than ``max_bytes``.
+
+    Examples
+    --------
+    >>> import tempfile, os, numpy as np, backprop as bp
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.idx.gz")
+    >>> bp.datasets.save_idx(path, np.arange(6, dtype=np.uint8).reshape(2, 3))
+    >>> bp.datasets.load_idx(path).tolist()
+    [[0, 1, 2], [3, 4, 5]]
+    """
+    with _Idx(Path(os.fspath(path)), max_bytes) as idx:
+        return idx.read()
 
 
 def save_idx(path, array):
@@ -289,7 +398,7 @@ def _find_mnist_file(directory, name):
     raise FileFormatError(f"MNIST file {name!r} (or {name + '.gz'!r}) not found in {directory}")
 
 
-def load_mnist(directory, kind="train", dtype=np.float64):
+def load_mnist(directory, kind="train", dtype=np.float64, max_bytes=MAX_IDX_BYTES):
     """Load MNIST (or a data set in the same format, such as Fashion-MNIST) from IDX files.
 
     Parameters
@@ -301,6 +410,9 @@ def load_mnist(directory, kind="train", dtype=np.float64):
         Which part to load: the 60000 training or the 10000 test images.
     dtype : dtype, default np.float64
         Float type of ``X``.
+    max_bytes : int, default MAX_IDX_BYTES (1 GiB)
+        The largest IDX array accepted (as for ``load_idx``); both files' headers are checked
+        against each other and against it before any data is read.
 
     Returns
     -------
@@ -318,22 +430,25 @@ def load_mnist(directory, kind="train", dtype=np.float64):
         raise FileFormatError(f"MNIST directory {directory} does not exist or is not a directory")
     images_path = _find_mnist_file(directory, f"{kind}-images-idx3-ubyte")
     labels_path = _find_mnist_file(directory, f"{kind}-labels-idx1-ubyte")
-    images = load_idx(images_path)
-    labels = load_idx(labels_path)
-    if images.ndim != 3 or images.dtype != np.uint8:
-        raise FileFormatError(
-            f"{images_path} holds a {images.dtype.name} array of shape {images.shape}; "
-            "expected uint8 images of shape (n, rows, cols)"
-        )
-    if labels.ndim != 1 or labels.dtype != np.uint8:
-        raise FileFormatError(
-            f"{labels_path} holds a {labels.dtype.name} array of shape {labels.shape}; "
-            "expected uint8 labels of shape (n,)"
-        )
-    if images.shape[0] != labels.shape[0]:
-        raise FileFormatError(
-            f"{images_path.name} has {images.shape[0]} images but {labels_path.name} has {labels.shape[0]} labels; "
-            "expected one label per image"
-        )
-    X = images.reshape(images.shape[0], -1).astype(dtype) / dtype.type(255)
-    return X, labels.astype(np.int64)
+    # both headers are checked against each other before any data is read
+    with _Idx(images_path, max_bytes) as images, _Idx(labels_path, max_bytes) as labels:
+        if len(images.shape) != 3 or images.element.itemsize != 1 or images.element.kind != "u":
+            raise FileFormatError(
+                f"{images_path} holds a {images.element.name} array of shape {images.shape}; "
+                "expected uint8 images of shape (n, rows, cols)"
+            )
+        if len(labels.shape) != 1 or labels.element.itemsize != 1 or labels.element.kind != "u":
+            raise FileFormatError(
+                f"{labels_path} holds a {labels.element.name} array of shape {labels.shape}; "
+                "expected uint8 labels of shape (n,)"
+            )
+        if images.shape[0] != labels.shape[0]:
+            raise FileFormatError(
+                f"{images_path.name} has {images.shape[0]} images but {labels_path.name} has {labels.shape[0]} "
+                "labels; expected one label per image"
+            )
+        y = labels.read().astype(np.int64)
+        pixels = images.read()
+    X = pixels.reshape(pixels.shape[0], -1).astype(dtype)
+    X /= dtype.type(255)
+    return X, y

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, FileFormatError
 from ..ops.activations import ScalarActivation, get_activation
 from ..ops.elementwise import Elementwise
 from ..ops.masked_dense import MaskedDense
@@ -42,6 +42,47 @@ from ..ops.softmax import SINGLE_UNIT_MESSAGE, Softmax
 from ..ops.vector import VectorActivation, VectorFunction
 from .network import Network
 from .neuron_layout import neuron_layout, neuron_pass
+
+
+def is_node_name(name) -> bool:
+    """Whether ``name`` can name a node: a non-empty string on one line (no newline, no NUL)."""
+    return isinstance(name, str) and bool(name.strip()) and "\n" not in name and "\0" not in name
+
+
+def check_unit_names(net, where: str) -> None:
+    """Check the node names that the ops of a network read from a file carry; FileFormatError if bad.
+
+    Every op that names its units must give one valid name per unit, every op that names the network
+    inputs the same list of ``n_inputs`` valid names, and no name may appear twice in the network.
+    """
+    seen, input_names = set(), None
+    for j, op in enumerate(net.ops):
+        at = f"{where}: operation {j + 1} ({op.kind})"
+        given = getattr(op, "input_names", None)
+        if given is not None:
+            if input_names is None:
+                if len(given) != net.n_inputs or not all(is_node_name(n) for n in given):
+                    raise FileFormatError(f"{at} names the inputs {given!r:.80}; expected {net.n_inputs} "
+                                          "non-empty one-line strings")
+                input_names = list(given)
+                for n in given:
+                    if n in seen:
+                        raise FileFormatError(f"{at}: input name {n!r} appears twice; node names must be unique")
+                    seen.add(n)
+            elif list(given) != input_names:
+                raise FileFormatError(f"{at} names the inputs {given!r:.80}; expected the names the earlier "
+                                      f"operations gave, {input_names!r:.80}")
+        names = getattr(op, "names", None)
+        if names is None:
+            continue
+        if len(names) != op.size:
+            raise FileFormatError(f"{at} gives {len(names)} unit names for {op.size} units; expected one per unit")
+        for n in names:
+            if not is_node_name(n):
+                raise FileFormatError(f"{at}: unit name {n!r:.60} is not a non-empty one-line string")
+            if n in seen:
+                raise FileFormatError(f"{at}: unit name {n!r:.60} appears twice; node names must be unique")
+            seen.add(n)
 
 
 class Node:
@@ -122,7 +163,7 @@ class NeuronGraph:
             while name in self._nodes:
                 self._auto += 1
                 name = f"{kind}{self._auto}"
-        if not isinstance(name, str) or not name.strip() or any(c in name for c in "\n\0"):
+        if not is_node_name(name):
             raise ConfigError(f"a node name must be a non-empty string on one line; got {name!r}")
         if name in self._nodes:
             raise ConfigError(f"a node named {name!r} already exists; node names must be unique")

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .._optional import require
+from ..untrusted import parse_json
 from ..errors import ConfigError, FileFormatError
 from ..validation import all_finite
 from .network import Network
@@ -87,6 +88,8 @@ def _read_header(f, path, size):
         header = json.loads(f.read(n).decode("utf-8"), object_pairs_hook=_no_duplicates)
     except (UnicodeDecodeError, ValueError) as e:
         _fail(path, f"the header is not JSON ({e})")
+    except RecursionError:
+        _fail(path, "the header's JSON is nested too deeply")
     if not isinstance(header, dict):
         _fail(path, "the header is not a JSON object")
     data_len = size - 8 - n
@@ -139,10 +142,7 @@ def load_safetensors(path, activations=None):
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("model"), str):
         _fail(path, "its __metadata__ has no backprop architecture (a plain state_dict file: build the network "
                     "and call net.load_state_dict(safetensors.numpy.load_file(path)), or use bp.from_torch)")
-    try:
-        desc = json.loads(meta["model"])
-    except ValueError as e:
-        _fail(path, f"the architecture in __metadata__ is not JSON ({e})")
+    desc = parse_json(meta["model"], f"{path}: the architecture in __metadata__")
     try:
         tensors = _safetensors_numpy().load(blob)
     except Exception as e:  # the decoder's own errors (SafetensorError and others) for a damaged file

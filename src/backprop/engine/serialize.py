@@ -7,15 +7,20 @@ A model file is a plain numpy .npz (a zip of .npy arrays) holding
                     and optional user metadata;
 * ``extra/NAME``    optional further arrays (optimiser state in a checkpoint, a scaler's mean, ...).
 
-Nothing is pickled, and files are read with ``np.load(..., allow_pickle=False)``: loading an
-untrusted file cannot run code. Files are written to a temporary file in the same directory,
-flushed to disk, then renamed over the target, so a crash in the middle leaves any existing
-file intact.
+Reading treats every file as untrusted: nothing is unpickled (object arrays are refused from
+their header), and no size the file declares is allocated or inflated before it has been checked
+against what the model's architecture needs and what the file holds (see ``backprop.untrusted``
+and ``model_schema``). Any defect is a ``FileFormatError`` naming it.
+
+Writing goes to a temporary file in the same directory, flushed to disk, then renamed over the
+target (see ``atomic_write`` for permissions, symbolic links and interrupted saves).
 """
 from __future__ import annotations
 
 import json
 import os
+import re
+import struct
 import tempfile
 import zipfile
 import zlib
@@ -24,9 +29,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, FileFormatError
-from ..ops.activations import ScalarActivation, get_activation
+from ..ops.activations import ALIASES, SCALAR_NAMES, ScalarActivation, get_activation
 from ..ops.registry import op_from_config
+from ..untrusted import (MAX_JSON_BYTES, check_backed, check_budget, nbytes_of, parse_json, read_array,
+                         read_npy_header)
 from ..validation import all_finite
+from .model_schema import MIN_LIMIT, check_description
 from .network import MLP, Network
 
 FORMAT = "backprop-model"
@@ -38,14 +46,69 @@ _EXTRA = "extra/"
 
 # ---- atomic writing ----------------------------------------------------------------------------
 
+#: temporary files are named ``.{target name}.{pid}.{random}.bptmp`` in the target's directory
+_TMP_SUFFIX = ".bptmp"
+
+
 def _umask() -> int:
+    """The process umask, read without changing it where the system says it (Linux), else by setting it back."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True          # someone else's process, or not a pid we can judge: leave its file alone
+    return True
+
+
+def remove_stale_temporaries(target) -> list:
+    """Delete temporary files that an interrupted save of ``target`` left behind; return their paths.
+
+    Only files named like this module's temporaries for ``target`` (``.{name}.{pid}.{random}.bptmp``)
+    whose writing process no longer exists are removed, so a save running at the same time in
+    another process is never disturbed.
+    """
+    target = Path(os.fspath(target))
+    directory = target.parent if str(target.parent) else Path(".")
+    ours = re.compile(re.escape(f".{target.name}.") + r"(\d+)\.[A-Za-z0-9_]{8}" + re.escape(_TMP_SUFFIX))
+    removed = []
+    try:
+        candidates = [(e, ours.fullmatch(e.name)) for e in os.scandir(directory)]
+    except OSError:
+        return removed
+    for entry, match in candidates:
+        if match and not _pid_alive(int(match.group(1))) and entry.is_file(follow_symlinks=False):
+            try:
+                os.unlink(entry.path)
+                removed.append(entry.path)
+            except OSError:
+                pass
+    return removed
+
+
 def atomic_write(path, write, binary=True) -> None:
-    """Write a file atomically: ``write(f)`` fills a temporary file next to ``path``, which then replaces it.
+    """Write a file atomically: ``write(f)`` fills a temporary file next to the target, which then replaces it.
+
+    * A crash or kill at any moment leaves the old file (or none) intact, never a half-written one.
+      A failed or interrupted write deletes its temporary file; one left by a killed process
+      (``.{name}.{pid}.{random}.bptmp``) is deleted by the next save to the same path.
+    * Permissions are never widened: an existing file keeps its mode; a new file gets the
+      default mode for the umask (0o666 & ~umask), as ``open`` would give it.
+    * A symbolic link is written through: the file it points to is replaced (keeping its mode)
+      and the link stays as it was, still pointing there.
 
     Parameters
     ----------
@@ -57,18 +120,25 @@ def atomic_write(path, write, binary=True) -> None:
         Open the temporary file in binary (default) or text mode (UTF-8).
     """
     path = Path(os.fspath(path))
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise FileFormatError(f"cannot write {path}: the directory {directory} does not exist")
     if path.is_dir():
         raise FileFormatError(f"cannot write {path}: it is a directory")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        mode = os.stat(path).st_mode & 0o777
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=_TMP_SUFFIX, dir=directory)
     try:
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as f:
+            os.fchmod(f.fileno(), mode)
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -76,6 +146,16 @@ def atomic_write(path, write, binary=True) -> None:
         except OSError:
             pass
         raise
+    try:                       # make the rename itself durable
+        dfd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
 
 
 # ---- network <-> description ----------------------------------------------------------------
@@ -101,24 +181,27 @@ def _resolve_activation(spec, activations, path):
     if isinstance(spec, str):
         spec = {"name": spec}
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
-        raise FileFormatError(f"{path}: malformed activation description {spec!r}")
+        raise FileFormatError(f"{path}: malformed activation description {spec!r:.80}")
     name = spec["name"]
     if name in activations:
         return activations[name]
-    try:
-        return get_activation(spec)
-    except ConfigError:
-        pass
-    except TypeError as e:
-        raise FileFormatError(f"{path}: bad options for activation {name!r}: {e}") from None
+    if ALIASES.get(name, name) in SCALAR_NAMES:
+        try:
+            return get_activation(spec)
+        except ConfigError as e:
+            raise FileFormatError(f"{path}: bad options for activation {name!r}: {e}") from None
+        except TypeError:
+            options = ", ".join(repr(k) for k in spec if k != "name")
+            raise FileFormatError(f"{path}: activation {name!r} does not take the option(s) {options:.80}; "
+                                  "expected the options it was saved with") from None
     raise ConfigError(f"the model in {path} uses the user-defined activation {name!r}, which a file cannot store "
                       f"(it is code); pass it when loading: load({str(path)!r}, activations={{{name!r}: "
                       f"bp.activation({name!r}, f, df, d2f)}})")
 
 
 def _with_activations(cfg, activations, path):
-    """A copy of an op description with every ``"activation"`` entry, at any depth, turned into a
-    ScalarActivation: built-in ones by name, user-defined ones from ``activations``."""
+    """A copy of an op description with every ``"activation"`` entry (at the depths the schema allows)
+    turned into a ScalarActivation: built-in ones by name, user-defined ones from ``activations``."""
     if isinstance(cfg, list):
         return [_with_activations(v, activations, path) for v in cfg]
     if not isinstance(cfg, dict):
@@ -130,39 +213,31 @@ def _with_activations(cfg, activations, path):
 def _rebuild_ops(op_cfgs, activations, path):
     ops = []
     for k, cfg in enumerate(op_cfgs):
-        if not isinstance(cfg, dict):
-            raise FileFormatError(f"{path}: operation {k + 1} is not described by a JSON object")
         cfg = _with_activations(cfg, activations, path)
         try:
             ops.append(op_from_config(cfg))
         except FileFormatError as e:
             raise FileFormatError(f"{path}: operation {k + 1}: {e}") from None
-        except (ConfigError, TypeError, KeyError, ValueError) as e:
+        except (ConfigError, TypeError, KeyError, ValueError, IndexError) as e:
             raise FileFormatError(f"{path}: operation {k + 1} ({cfg.get('op')!r}) cannot be rebuilt: {e}") from None
     return ops
 
 
-def build_network(desc: dict, params, activations=None, path="<model>"):
-    """Rebuild a network from ``describe(net)`` and a parameter vector."""
-    activations = _check_activations(activations)
-    if not isinstance(desc, dict) or desc.get("format") != FORMAT:
-        raise FileFormatError(f"{path} is not a backprop model file (no {FORMAT!r} description)")
-    version = desc.get("version")
-    if not isinstance(version, int) or version > VERSION:
-        raise FileFormatError(f"{path} has model format version {version!r}; this backprop reads versions "
-                              f"up to {VERSION} (upgrade backprop to read it)")
-    cfg = desc.get("network")
-    try:
-        n_inputs, op_cfgs, inputs, dtype = cfg["n_inputs"], cfg["ops"], cfg["inputs"], cfg["dtype"]
-    except (TypeError, KeyError) as e:
-        raise FileFormatError(f"{path}: the network description lacks {e}") from None
-    if not isinstance(op_cfgs, list) or not isinstance(inputs, list):
-        raise FileFormatError(f"{path}: the network description has malformed 'ops' or 'inputs'")
-    if dtype not in ("float32", "float64"):
-        raise FileFormatError(f"{path}: unsupported dtype {dtype!r}; expected float32 or float64")
-    ops = _rebuild_ops(op_cfgs, activations, path)
-    params = np.asarray(params)
-    if params.ndim != 1 or params.dtype != np.dtype(dtype):
+def _check_desc(desc, path, limit):
+    return check_description(desc, str(path), limit, _network_classes(), FORMAT, VERSION)
+
+
+def _architecture(desc, activations, path):
+    """The ops of a checked description and the number of parameters they need (nothing allocated yet)."""
+    ops = _rebuild_ops(desc["network"]["ops"], activations, path)
+    return ops, sum(op.n_params for op in ops)
+
+
+def _assemble(desc, ops, params, path):
+    """The network from checked ops and a parameter vector of the right length and dtype."""
+    cfg = desc["network"]
+    n_inputs, inputs, dtype = cfg["n_inputs"], cfg["inputs"], np.dtype(cfg["dtype"])
+    if params.ndim != 1 or params.dtype != dtype:
         raise FileFormatError(f"{path}: the parameter array has shape {params.shape} and dtype {params.dtype}; "
                               f"expected a 1-D {dtype} array")
     n_params = sum(op.n_params for op in ops)
@@ -171,17 +246,33 @@ def build_network(desc: dict, params, activations=None, path="<model>"):
                               f"{n_params} (the file is damaged)")
     if not all_finite(params):
         raise FileFormatError(f"{path}: the parameter array contains NaN or inf")
-    cls = _network_classes().get(desc.get("class"), Network)
+    cls = _network_classes()[desc["class"]]
     if cls is MLP and not _is_mlp(ops, inputs):
         cls = Network
     net = cls.__new__(cls)
     if cls is MLP:
         net.sizes = [int(n_inputs)] + [op.size for op in ops[::2]]
     try:
-        Network.__init__(net, n_inputs, ops, inputs=inputs, dtype=np.dtype(dtype), params=params)
-    except (ConfigError, TypeError, ValueError) as e:
+        Network.__init__(net, n_inputs, ops, inputs=inputs, dtype=dtype, params=params)
+    except (ConfigError, TypeError, ValueError, IndexError) as e:
         raise FileFormatError(f"{path}: the network description is inconsistent: {e}") from None
+    if cls.__name__ == "NeuronNetwork":
+        from .neurons import check_unit_names
+        check_unit_names(net, str(path))
     return net
+
+
+def build_network(desc: dict, params, activations=None, path="<model>"):
+    """Rebuild a network from ``describe(net)`` and a parameter vector.
+
+    The description is checked as untrusted (see ``model_schema``); sizes are bounded by the
+    parameter vector given.
+    """
+    activations = _check_activations(activations)
+    params = np.asarray(params)
+    desc = _check_desc(desc, path, max(int(params.size), MIN_LIMIT))
+    ops, _ = _architecture(desc, activations, path)
+    return _assemble(desc, ops, params, path)
 
 
 def _is_mlp(ops, inputs):
@@ -236,6 +327,12 @@ def save(net, path, *, metadata=None, arrays=None) -> None:
         blob = json.dumps(desc, allow_nan=False).encode("utf-8")
     except (TypeError, ValueError) as e:
         raise ConfigError(f"model metadata must be JSON-serialisable (no NaN): {e}") from None
+    try:            # refuse now what loading would refuse, rather than write a file that cannot be read
+        parse_json(blob, "the model description with its metadata")
+    except FileFormatError as e:
+        raise ConfigError(f"{e}; store large data as arrays instead") from None
+    if len(arrays or {}) > MAX_MEMBERS - 2:
+        raise ConfigError(f"at most {MAX_MEMBERS - 2} extra arrays can be stored; got {len(arrays)}")
     members = {_PARAMS_KEY: net.params, _JSON_KEY: np.frombuffer(blob, dtype=np.uint8)}
     for name, a in (arrays or {}).items():
         a = np.asarray(a)
@@ -245,7 +342,196 @@ def save(net, path, *, metadata=None, arrays=None) -> None:
     atomic_write(path, lambda f: np.savez(f, **members))
 
 
-def _read_members(path):
+# ---- reading a model file as untrusted input ----------------------------------------------------
+
+#: most members (arrays) a model file may hold
+MAX_MEMBERS = 1024
+#: compressed extra arrays may inflate to this many bytes in total (our writer never compresses;
+#: stored members need no such budget: their bytes are in the file)
+MAX_COMPRESSED_EXTRAS = 32 << 20
+_EOCD = b"PK\x05\x06"
+_EOCD64_LOCATOR = b"PK\x06\x07"
+_NPY = ".npy"
+# errors the zip and npy layers raise on damaged input; each becomes a FileFormatError
+_DAMAGED = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, KeyError, RuntimeError,
+            NotImplementedError, struct.error, OverflowError)
+
+
+def _damaged(path, why):
+    return FileFormatError(f"{path} is not a readable backprop model file (malformed or truncated .npz: {why})")
+
+
+def _zip_entry_count(f, size, path):
+    """Entries the archive's central directory declares, read from its end record before zipfile
+    builds an object per entry (a forged count would cost memory)."""
+    tail_len = min(size, 22 + 0xFFFF)
+    f.seek(size - tail_len)
+    tail = f.read(tail_len)
+    at = tail.rfind(_EOCD)
+    if at < 0 or len(tail) - at < 22:
+        raise _damaged(path, "its zip end record is missing")
+    entries, cd_size = struct.unpack("<HI", tail[at + 10:at + 16])
+    if entries == 0xFFFF or cd_size == 0xFFFFFFFF:            # zip64: the count is in the zip64 end record
+        loc = tail.rfind(_EOCD64_LOCATOR, 0, at)
+        if loc < 0 or at - loc != 20:
+            raise _damaged(path, "damaged zip64 end record")
+        (offset,) = struct.unpack("<Q", tail[loc + 8:loc + 16])
+        if offset + 56 > size:
+            raise _damaged(path, "zip64 end record outside the file")
+        f.seek(offset)
+        rec = f.read(56)
+        if rec[:4] != b"PK\x06\x06":
+            raise _damaged(path, "damaged zip64 end record")
+        (entries,) = struct.unpack("<Q", rec[32:40])
+    return entries
+
+
+class _Archive:
+    """The members of a model file, each a .npy array read only after its declared size is checked."""
+
+    def __init__(self, f, path):
+        self.path = path
+        size = os.fstat(f.fileno()).st_size
+        entries = _zip_entry_count(f, size, path)
+        if entries > MAX_MEMBERS:
+            raise FileFormatError(f"{path} declares {entries} arrays; a model file holds at most {MAX_MEMBERS}")
+        f.seek(0)
+        self.zip = zipfile.ZipFile(f)
+        self.members = {}
+        for info in self.zip.infolist():
+            name = info.filename
+            if not name.endswith(_NPY):
+                raise FileFormatError(f"{path}: member {name!r:.80} is not a .npy array; a model file holds "
+                                      f"only {_PARAMS_KEY}{_NPY}, {_JSON_KEY}{_NPY} and {_EXTRA}NAME{_NPY}")
+            key = name[:-len(_NPY)]
+            if key in self.members:
+                raise FileFormatError(f"{path}: member {name!r:.80} appears twice")
+            if key not in (_PARAMS_KEY, _JSON_KEY) and not (key.startswith(_EXTRA) and len(key) > len(_EXTRA)):
+                raise FileFormatError(f"{path}: unexpected member {name!r:.80}; a model file holds only "
+                                      f"{_PARAMS_KEY}{_NPY}, {_JSON_KEY}{_NPY} and {_EXTRA}NAME{_NPY}")
+            if info.flag_bits & 0x1:
+                raise FileFormatError(f"{path}: member {name!r:.80} is encrypted")
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise FileFormatError(f"{path}: member {name!r:.80} uses compression method "
+                                      f"{info.compress_type}; expected stored (0) or deflated (8)")
+            if info.compress_size > size:
+                raise FileFormatError(f"{path}: member {name!r:.80} claims {info.compress_size} bytes, more "
+                                      f"than the whole file ({size}); the file is truncated")
+            check_backed(info.file_size, info.compress_size, info.compress_type == zipfile.ZIP_DEFLATED,
+                         f"{path}: member {name!r:.80}")
+            self.members[key] = info
+        # members may not share bytes: entries pointing at one stored region would multiply it
+        stored = sum(i.compress_size for i in self.members.values())
+        if stored > size:
+            raise FileFormatError(f"{path}: its members claim {stored} bytes in all, more than the file's {size}; "
+                                  "expected members that do not overlap")
+
+    def compressed(self, key):
+        return self.members[key].compress_type != zipfile.ZIP_STORED
+
+    def open(self, key):
+        """(stream, shape, fortran_order, dtype, data bytes) of a member, its header read and checked."""
+        info = self.members[key]
+        what = f"{self.path}: array {key!r:.80}"
+        stream = self.zip.open(info)
+        try:
+            shape, fortran, dtype, header = read_npy_header(stream, what)
+        except BaseException:
+            stream.close()
+            raise
+        nbytes = nbytes_of(shape, dtype, what)
+        if header + nbytes != info.file_size:
+            stream.close()
+            raise FileFormatError(f"{what} declares shape {shape} of {dtype.name} ({nbytes} bytes) but the "
+                                  f"member holds {info.file_size - header} data bytes; expected them to agree")
+        return stream, shape, fortran, dtype, nbytes
+
+    def read(self, key, budget=None, why=""):
+        """The array of member ``key``; its declared size checked against ``budget`` before reading."""
+        stream, shape, fortran, dtype, nbytes = self.open(key)
+        with stream:
+            what = f"{self.path}: array {key!r:.80}"
+            if budget is not None:
+                check_budget(shape, dtype, budget, what, why)
+            return read_array(stream, shape, dtype, what, fortran)
+
+
+def _read_model(f, path, activations):
+    """(net, desc, arrays) from an open model file; every size is checked before it is allocated."""
+    archive = _Archive(f, path)
+    missing = [k for k in (_JSON_KEY, _PARAMS_KEY) if k not in archive.members]
+    if missing:
+        raise FileFormatError(f"{path} is an .npz file but not a backprop model (it lacks "
+                              f"{' and '.join(map(repr, missing))}; expected arrays {_JSON_KEY!r} and {_PARAMS_KEY!r})")
+    # the parameters' header first: how many the file really stores bounds every size in the description
+    stream, p_shape, _, p_dtype, _ = archive.open(_PARAMS_KEY)
+    stream.close()
+    n_stored = p_shape[0] if len(p_shape) == 1 else 0
+    raw = archive.read(_JSON_KEY, MAX_JSON_BYTES, "a model description is far smaller")
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise FileFormatError(f"{path}: the model description is a {raw.dtype.name} array of shape {raw.shape}; "
+                              "expected 1-D uint8 (UTF-8 JSON bytes)")
+    n_json = raw.size
+    desc = parse_json(raw.data, f"{path}: the model description")
+    del raw
+    desc = _check_desc(desc, path, max(n_stored, n_json, MIN_LIMIT))
+    ops, n_params = _architecture(desc, activations, path)
+    dtype = np.dtype(desc["network"]["dtype"])
+    if len(p_shape) != 1 or p_dtype != dtype:
+        raise FileFormatError(f"{path}: the parameter array has shape {p_shape} and dtype {p_dtype.name}; "
+                              f"expected a 1-D {dtype.name} array")
+    if p_shape[0] != n_params:
+        raise FileFormatError(f"{path}: the file holds {p_shape[0]} parameters; its architecture needs "
+                              f"{n_params} (the file is damaged)")
+    params = archive.read(_PARAMS_KEY)
+    net = _assemble(desc, ops, params, path)
+    arrays, left = {}, MAX_COMPRESSED_EXTRAS
+    for key in archive.members:
+        if key.startswith(_EXTRA):
+            compressed = archive.compressed(key)
+            a = archive.read(key, left if compressed else None,
+                             f"compressed extra arrays may inflate to {MAX_COMPRESSED_EXTRAS} bytes in all")
+            if compressed:
+                left -= a.nbytes
+            if not a.dtype.isnative:
+                a = a.astype(a.dtype.newbyteorder("="))
+            arrays[key[len(_EXTRA):]] = a
+    return net, desc, arrays
+
+
+def load_bundle(path, activations=None):
+    """Load a model file with everything stored beside the network.
+
+    The file is untrusted input: nothing in it is executed (no pickle), and every size it declares
+    is checked against what its architecture needs and what the file holds before memory is spent.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    activations : dict, optional
+        As for ``load``.
+
+    Returns
+    -------
+    net : Network (an MLP if it was saved as one)
+    metadata : dict
+        The ``metadata`` given to ``save`` (empty if none); any JSON object of bounded size and depth,
+        with finite numbers only.
+    arrays : dict of str -> ndarray
+        The ``arrays`` given to ``save``: plain numeric (bool, int, uint, float) arrays in native
+        byte order.
+
+    Raises
+    ------
+    FileFormatError
+        If the file is missing, not a model file, malformed, truncated, or declares more than it holds.
+    ConfigError
+        If the model uses a user-defined activation that ``activations`` does not supply.
+    """
+    if str(os.fspath(path)).lower().endswith(".safetensors"):   # the second pickle-free format
+        from .safetensors_file import load_safetensors
+        return load_safetensors(path, activations)
+    activations = _check_activations(activations)
     path = Path(os.fspath(path))
     if not path.is_file():
         what = "is a directory" if path.is_dir() else "does not exist"
@@ -256,48 +542,14 @@ def _read_members(path):
             if magic != b"PK\x03\x04":
                 what = "is empty" if not magic else "is not an .npz archive"
                 raise FileFormatError(f"{path} is not a backprop model file: it {what}")
-            f.seek(0)
-            # the file object stays ours: closed by the with block whatever np.load does
-            with np.load(f, allow_pickle=False) as z:
-                return {k: z[k] for k in z.files}
-    except FileFormatError:
+            net, desc, arrays = _read_model(f, path, activations)
+    except (FileFormatError, ConfigError):
         raise
-    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, KeyError, RuntimeError) as e:
-        raise FileFormatError(f"{path} is not a readable backprop model file (malformed or truncated .npz: "
-                              f"{e})") from None
-
-
-def load_bundle(path, activations=None):
-    """Load a model file with everything stored beside the network.
-
-    Returns
-    -------
-    net : Network (an MLP if it was saved as one)
-    metadata : dict
-        The ``metadata`` given to ``save`` (empty if none).
-    arrays : dict of str -> ndarray
-        The ``arrays`` given to ``save``.
-    """
-    if str(os.fspath(path)).lower().endswith(".safetensors"):   # the second pickle-free format
-        from .safetensors_file import load_safetensors
-        return load_safetensors(path, activations)
-    members = _read_members(path)
-    if _JSON_KEY not in members or _PARAMS_KEY not in members:
-        raise FileFormatError(f"{path} is an .npz file but not a backprop model (it lacks "
-                              f"{_JSON_KEY!r} or {_PARAMS_KEY!r})")
-    raw = members[_JSON_KEY]
-    try:
-        if raw.dtype != np.uint8 or raw.ndim != 1:
-            raise ValueError("not a byte array")
-        desc = json.loads(raw.tobytes().decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise FileFormatError(f"{path}: the model description is not valid JSON ({e})") from None
-    net = build_network(desc, members[_PARAMS_KEY], activations, path)
-    metadata = desc.get("metadata") or {}
-    if not isinstance(metadata, dict):
-        raise FileFormatError(f"{path}: the stored metadata is not a JSON object")
-    arrays = {k[len(_EXTRA):]: v for k, v in members.items() if k.startswith(_EXTRA)}
-    return net, metadata, arrays
+    except MemoryError:
+        raise FileFormatError(f"{path}: not enough memory for the model it describes") from None
+    except _DAMAGED as e:
+        raise _damaged(path, e) from None
+    return net, desc.get("metadata") or {}, arrays
 
 
 def load(path, activations=None):
