@@ -24,7 +24,7 @@ __all__ = ["load_csv", "load_idx", "save_idx", "load_mnist"]
 MAX_CSV_COLUMNS = 100_000
 
 
-def _read_table(path, delimiter, target=None):
+def _read_table(path, delimiter, target=None, names=None):
     """Return ``(names, target column, values)`` of a CSV file: the header, the index of ``target``
     (checked as soon as the header is read) and a float64 (rows, columns) matrix.
 
@@ -41,7 +41,7 @@ def _read_table(path, delimiter, target=None):
         # utf-8-sig drops the byte-order mark that some spreadsheet programs write.
         with open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle, delimiter=delimiter)
-            return _parse_rows(path, reader, target)
+            return _parse_rows(path, reader, target, names)
     except UnicodeDecodeError as exc:
         raise FileFormatError(f"{path} is not a UTF-8 text file ({exc}); expected a CSV file") from None
     except csv.Error as exc:
@@ -52,16 +52,17 @@ def _is_blank(row):
     return not any(cell.strip() for cell in row)
 
 
-def _parse_rows(path, reader, target):
-    header = None
-    for row in reader:
-        header = row
-        break
-    if header is None or (_is_blank(header) and all(_is_blank(row) for row in reader)):
-        raise FileFormatError(f"{path} is empty; expected a header row with column names, then data rows")
-    if len(header) > MAX_CSV_COLUMNS:
-        raise FileFormatError(f"{path} has {len(header)} columns; at most {MAX_CSV_COLUMNS} are supported")
-    names = _parse_header(path, header)
+def _parse_rows(path, reader, target, names=None):
+    if names is None:                      # the first row names the columns
+        header = None
+        for row in reader:
+            header = row
+            break
+        if header is None or (_is_blank(header) and all(_is_blank(row) for row in reader)):
+            raise FileFormatError(f"{path} is empty; expected a header row with column names, then data rows")
+        if len(header) > MAX_CSV_COLUMNS:
+            raise FileFormatError(f"{path} has {len(header)} columns; at most {MAX_CSV_COLUMNS} are supported")
+        names = _parse_header(path, header)
     width = len(names)
     target_col = None if target is None else _target_index(path, names, target)
     values = array("d")
@@ -152,7 +153,7 @@ def _target_index(path, names, target):
     raise ConfigError(f"target must be a column name, an integer index or None, got {target!r}")
 
 
-def load_csv(path, target=None, delimiter=",", dtype=np.float64):
+def load_csv(path, target=None, delimiter=",", dtype=np.float64, names=None):
     """Read a numeric table from a CSV file with a header row.
 
     Parameters
@@ -167,6 +168,9 @@ def load_csv(path, target=None, delimiter=",", dtype=np.float64):
         The character between cells.
     dtype : dtype, default np.float64
         Float type of ``X`` (and of ``y`` when ``y`` holds non-integers).
+    names : list of str, optional
+        The column names of a file without header row: its first row is data, and every row must
+        have exactly ``len(names)`` values.
 
     Returns
     -------
@@ -181,7 +185,9 @@ def load_csv(path, target=None, delimiter=",", dtype=np.float64):
     dtype = _float_dtype(dtype)
     if target is not None and not isinstance(target, str) and not _is_count(target):
         raise ConfigError(f"target must be a column name, an integer index or None, got {target!r}")
-    names, target_col, values = _read_table(path, delimiter, target)
+    if names is not None:
+        names = [str(name) for name in names]
+    names, target_col, values = _read_table(path, delimiter, target, names)
 
     if target_col is None:
         return np.array(values, dtype=dtype), None, names

@@ -140,11 +140,14 @@ def atomic_write(path, write, binary=True) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError) and e.filename in (tmp, os.fspath(tmp)):
+            # name the file being written, never the temporary beside it
+            raise OSError(e.errno, f"cannot write {path}: {e.strerror}") from None
         raise
     try:                       # make the rename itself durable
         dfd = os.open(directory, os.O_RDONLY)

@@ -199,19 +199,17 @@ def _model_data(spec, meta, n_inputs, target=None, need_target=True) -> Data:
 
 def _read_headerless(path, names):
     """The numbers of a CSV file without header row whose columns must be exactly ``names``, in order."""
-    from ..data.files import _parse_cells, _read_rows
+    from ..data.files import load_csv
     from ..errors import FileFormatError
 
-    rows, lines = _read_rows(Path(path), ",")
-    if not rows:
-        raise FileFormatError(f"{path} is empty; expected rows of numbers")
-    for row, line in zip(rows, lines):
-        if len(row) != len(names):
-            raise FileFormatError(
-                f"{path} has no header row, so its columns are taken by position and must be exactly the "
-                f"model's {len(names)} ({_shown(names)}); line {line} has {len(row)} values. Add a header row "
-                "to select columns by name")
-    return _parse_cells(path, names, rows, lines)
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        for line, row in enumerate(csv.reader(handle), start=1):
+            if row and len(row) != len(names):
+                raise FileFormatError(
+                    f"{path} has no header row, so its columns are taken by position and must be exactly the "
+                    f"model's {len(names)} ({_shown(names)}); line {line} has {len(row)} values. Add a header "
+                    "row to select columns by name")
+    return load_csv(path, names=names)[0]
 
 
 def _shown(names, k=6):
@@ -1011,16 +1009,10 @@ def _one_line(message) -> str:
 
 
 def _os_message(e: OSError) -> str:
-    """An OSError as the user's file, never a temporary file next to it."""
+    """An OSError in one line, naming its file (``atomic_write`` names the target, not its temporary)."""
     if not e.strerror:
         return str(e)
     name = e.filename
-    if name is not None:
-        base = os.path.basename(os.fspath(name))
-        if base.startswith(".") and base.endswith(".tmp"):
-            # atomic_write's temporary file ".NAME.XXXX.tmp": name the file being written
-            target = base[1:].rsplit(".", 2)[0]
-            return f"cannot write {os.path.join(os.path.dirname(os.fspath(name)), target)}: {e.strerror}"
     return e.strerror + (f": {name}" if name is not None else "")
 
 
