@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import dispatch
 from ..engine import passes
 from ..engine.objective import Objective
 from ..engine.passes import as_directions
@@ -66,6 +67,8 @@ def gauss_newton(net, loss, X, T):
     ndarray of shape (n_params, n_params)
         Exactly symmetric.
     """
+    if (on_dask := dispatch.on_dask("gauss_newton", X, T)) is not None:
+        return on_dask(net, loss, X, T)
     return gauss_newton_matrix(Objective(net, loss, X, T))
 
 
@@ -96,6 +99,8 @@ def gauss_newton_diag(net, loss, X, T):
     -------
     ndarray of shape (n_params,)
     """
+    if (on_dask := dispatch.on_dask("gauss_newton_diag", X, T)) is not None:
+        return on_dask(net, loss, X, T)
     return gauss_newton_diagonal(Objective(net, loss, X, T))
 
 
@@ -116,6 +121,8 @@ def gnvp(net, loss, X, T, v):
     -------
     ndarray of shape (n_params,) or (n_params, m)
     """
+    if (on_dask := dispatch.on_dask("gnvp", X, T)) is not None:
+        return on_dask(net, loss, X, T, v)
     obj = Objective(net, loss, X, T)
     v = check_vectors(v, net.n_params, net.dtype)
     V = as_directions(v, net.n_params, net.dtype)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import dispatch
 from ..engine import passes
 from ..engine.objective import Objective
 from .jacobian import is_dense
@@ -270,6 +271,8 @@ def hessian(net, loss, X, T):
     >>> H.shape, bool((H == H.T).all())
     ((13, 13), True)
     """
+    if (on_dask := dispatch.on_dask("hessian", X, T)) is not None:
+        return on_dask(net, loss, X, T)
     return hessian_matrix(Objective(net, loss, X, T))
 
 
@@ -327,4 +330,6 @@ def hessian_diag(net, loss, X, T):
     -------
     ndarray of shape (n_params,)
     """
+    if (on_dask := dispatch.on_dask("hessian_diag", X, T)) is not None:
+        return on_dask(net, loss, X, T)
     return hessian_diagonal(Objective(net, loss, X, T))
