@@ -61,6 +61,8 @@ def _aligned(a, rows, name, n):
         a = np.asarray(a)
         if a.ndim == 0:
             a = np.full(n, a)
+        if a.shape[0] != n:
+            raise InputError(f"{name} has {a.shape[0]} rows; X has {n} (one row per sample)")
         a = da.from_array(a, chunks=(rows,) + a.shape[1:])
     if a.shape[0] != n:
         raise InputError(f"{name} has {a.shape[0]} rows; X has {n} (one row per sample)")

@@ -1,0 +1,230 @@
+"""backprop on Dask arrays: every sum over the samples equals the in-memory one, on a real 2-worker cluster."""
+import threading
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import backprop as bp
+from backprop.engine.objective import Objective
+from helpers import targets
+
+da = pytest.importorskip("dask.array")
+dask = pytest.importorskip("dask")
+distributed = pytest.importorskip("distributed")
+
+from backprop import cluster  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    """Two single-threaded worker processes on 127.0.0.1, no dashboard, for this module only."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None, worker_dashboard_address=None) as lc, \
+            distributed.Client(lc) as c:
+        c.cluster_ = lc
+        yield c
+
+
+def close(a, b, rtol):
+    """max |a - b| <= rtol max |b|: relative to the result's scale (entries can be near 0)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    assert a.shape == b.shape
+    scale = max(np.max(np.abs(b)), 1e-300)
+    err = np.max(np.abs(a - b)) / scale
+    assert err <= rtol, f"relative error {err:.3g} > {rtol:g}"
+
+
+CASES = {  # loss, network sizes, hidden, output
+    "cross_entropy": (bp.CrossEntropy(l2=0.01), [4, 6, 3], "tanh", "softmax"),
+    "l2": (bp.L2(l2=0.003), [4, 5, 2], "sigmoid", "identity"),
+    "bce": (bp.BinaryCrossEntropy(), [4, 5, 2], "tanh", "sigmoid"),
+}
+
+
+def problem(name, n=103, dtype=np.float64, seed=0):
+    loss, sizes, hidden, output = CASES[name]
+    rng = np.random.default_rng(seed)
+    net = bp.MLP(sizes, hidden=hidden, output=output, seed=seed, dtype=dtype)
+    X = rng.normal(size=(n, sizes[0])).astype(dtype)
+    T = targets(name, n, sizes[-1], rng)
+    return net, loss, X, T
+
+
+def dask_pair(X, T, chunks=(30, 25, 30, 18)):
+    return da.from_array(X, chunks=(chunks, X.shape[1])), da.from_array(T, chunks=(chunks,) + T.shape[1:])
+
+
+def all_functions(net, loss, X, T, v):
+    return {
+        "loss_and_grad": bp.loss_and_grad(net, loss, X, T),
+        "hvp": bp.hvp(net, loss, X, T, v),
+        "gnvp": bp.gnvp(net, loss, X, T, v),
+        "gauss_newton": bp.gauss_newton(net, loss, X, T),
+        "gauss_newton_diag": bp.gauss_newton_diag(net, loss, X, T),
+        "hessian": bp.hessian(net, loss, X, T),
+        "hessian_diag": bp.hessian_diag(net, loss, X, T),
+    }
+
+
+# ---- every sum equals the in-memory one ---------------------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_sum_over_a_chunked_dask_array_equals_the_in_memory_one(client, name):
+    net, loss, X, T = problem(name)
+    v = np.random.default_rng(1).normal(size=(net.n_params, 2))
+    mem = all_functions(net, loss, X, T, v)
+    on_cluster = all_functions(net, loss, *dask_pair(X, T), v)
+    for key, ref in mem.items():
+        if key == "loss_and_grad":
+            assert on_cluster[key][0] == pytest.approx(ref[0], rel=1e-12)
+            close(on_cluster[key][1], ref[1], 1e-12)
+        else:
+            close(on_cluster[key], ref, 1e-12)
+    # the L2 term is added once: without it the sums differ by exactly lambda W
+    if loss.l2:
+        g0 = bp.loss_and_grad(net, type(loss)(), *dask_pair(X, T))[1]
+        close(on_cluster["loss_and_grad"][1] - g0, loss.l2 * np.where(net.reg_mask, net.params, 0), 1e-10)
+
+
+def test_float32_sums_equal_the_in_memory_ones_to_float32_precision(client):
+    net, loss, X, T = problem("cross_entropy", dtype=np.float32)
+    v = np.random.default_rng(1).normal(size=net.n_params).astype(np.float32)
+    mem = all_functions(net, loss, X, T, v)
+    on_cluster = all_functions(net, loss, *dask_pair(X, T), v)
+    for key, ref in mem.items():
+        got = on_cluster[key][1] if key == "loss_and_grad" else on_cluster[key]
+        ref = ref[1] if key == "loss_and_grad" else ref
+        assert got.dtype == np.float32
+        close(got, ref, 1e-5)
+
+
+def test_sample_weights_weigh_the_mean_over_all_blocks(client):
+    net, loss, X, T = problem("cross_entropy")
+    sw = np.random.default_rng(2).uniform(0, 3, size=X.shape[0])
+    sw[30:55] = 0                       # the whole second block weighs nothing
+    obj = Objective(net, loss, X, T, sample_weight=sw)
+    g_ref = obj.gradient()
+    Xd, Td = dask_pair(X, T)
+    value, g = cluster.loss_and_grad(net, loss, Xd, Td, sample_weight=da.from_array(sw, chunks=20))
+    assert value == pytest.approx(obj.value(), rel=1e-12)
+    close(g, g_ref, 1e-12)
+    V = np.random.default_rng(3).normal(size=(2, net.n_params))
+    close(cluster.hvp(net, loss, Xd, Td, V.T, sample_weight=sw), obj.hvp(V).T, 1e-12)
+    with pytest.raises(bp.InputError, match="not all zero"):
+        cluster.loss_and_grad(net, loss, Xd, Td, sample_weight=np.zeros(X.shape[0]))
+    with pytest.raises(bp.InputError, match=">= 0"):
+        cluster.loss_and_grad(net, loss, Xd, Td, sample_weight=-sw)
+
+
+def test_any_chunking_of_x_and_t_gives_the_same_sums(client):
+    """Column chunks are merged, T is re-chunked to X's row blocks (or given in memory), DataFrames work."""
+    net, loss, X, T = problem("l2")
+    ref = bp.loss_and_grad(net, loss, X, T)
+    Xc = da.from_array(X, chunks=(17, 2))                   # chunks along the features too
+    for Tc in (T, da.from_array(T, chunks=(50, 1)), da.from_array(T, chunks=7)):
+        v, g = bp.loss_and_grad(net, loss, Xc, Tc)
+        assert v == pytest.approx(ref[0], rel=1e-12)
+        close(g, ref[1], 1e-12)
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    Xf = dd.from_pandas(pd.DataFrame(X), npartitions=3)
+    close(bp.loss_and_grad(net, loss, Xf, T)[1], ref[1], 1e-12)
+
+
+def test_bad_dask_inputs_are_refused_with_what_was_expected(client):
+    net, loss, X, T = problem("l2")
+    with pytest.raises(bp.InputError, match="3-D"):
+        bp.loss_and_grad(net, loss, da.ones((4, 4, 2), chunks=2), T[:4])
+    with pytest.raises(bp.InputError, match="columns"):
+        bp.loss_and_grad(net, loss, da.ones((10, 3), chunks=5), T[:10])
+    with pytest.raises(bp.InputError, match="rows"):
+        bp.loss_and_grad(net, loss, da.from_array(X, chunks=20), T[:50])
+    bad = X.copy()
+    bad[77, 1] = np.nan
+    with pytest.raises(bp.InputError, match="NaN"):      # found in its block, raised as in memory
+        bp.loss_and_grad(net, loss, da.from_array(bad, chunks=20), T)
+    with pytest.raises(bp.ConfigError, match="user-defined"):
+        act = bp.activation("cube", lambda z: z ** 3, lambda z: 3 * z ** 2, lambda z: 6 * z)
+        custom = bp.MLP([4, 3, 2], hidden=act, output="identity")
+        bp.loss_and_grad(custom, "l2", da.from_array(X, chunks=20), T)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.integers(1, 40), min_size=1, max_size=6), st.sampled_from(sorted(CASES)))
+def test_property_the_block_sum_is_the_in_memory_gradient_for_any_row_chunks(chunks, name):
+    """Any split of the samples (uneven blocks, a single row per block) gives the in-memory gradient and H v."""
+    n = sum(chunks)
+    net, loss, X, T = problem(name, n=n)
+    v = np.random.default_rng(n).normal(size=net.n_params)
+    with dask.config.set(scheduler="sync"):
+        Xd, Td = dask_pair(X, T, tuple(chunks))
+        value, g = bp.loss_and_grad(net, loss, Xd, Td)
+        Hv = bp.hvp(net, loss, Xd, Td, v)
+    ref_v, ref_g = bp.loss_and_grad(net, loss, X, T)
+    assert value == pytest.approx(ref_v, rel=1e-12)
+    close(g, ref_g, 1e-12)
+    close(Hv, bp.hvp(net, loss, X, T, v), 1e-12)
+
+
+# ---- per-sample results by blocks -----------------------------------------------------------------
+
+def test_predict_and_jacobians_by_blocks_equal_the_in_memory_ones(client):
+    net, loss, X, T = problem("cross_entropy")
+    Xd = da.from_array(X, chunks=(40, 2))
+    Y = net.predict(Xd)
+    assert isinstance(Y, da.Array) and Y.chunks[0] == (40, 40, 23)
+    close(Y.compute(), net.predict(X), 1e-12)
+    close(bp.jacobian(net, Xd).compute(), bp.jacobian(net, X), 1e-12)
+    close(bp.jacobian(net, Xd, wrt="params").compute(), bp.jacobian(net, X, wrt="params"), 1e-12)
+    with pytest.raises(bp.ConfigError, match="wrt"):
+        bp.jacobian(net, Xd, wrt="weights")
+
+
+def test_gradient_check_runs_on_a_seeded_sample(client):
+    net, loss, X, T = problem("cross_entropy")
+    Xd, Td = dask_pair(X, T)
+    report = bp.check_gradient(net, loss, Xd, Td)
+    assert report.passed
+    rows = cluster.blocks.sample_rows(X.shape[0], 40, seed=3)
+    small = cluster.check_gradient(net, loss, Xd, Td, n_samples=40, seed=3)
+    same = bp.check_gradient(net, loss, X[rows], T[rows], seed=3)
+    np.testing.assert_array_equal(small.errors, same.errors)
+    assert small.passed
+
+
+# ---- full-batch training on the cluster ---------------------------------------------------------
+
+def softmax_regression(n=120, seed=1):
+    """A convex problem (softmax regression, L2): one optimum, reached in a few Newton steps."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    y = (X @ rng.normal(size=(3, 3))).argmax(1)
+    flip = rng.random(n) < 0.2
+    y[flip] = rng.integers(0, 3, flip.sum())
+    return bp.MLP([3, 3], output="softmax", seed=seed), bp.CrossEntropy(l2=1e-2), X, y
+
+
+def test_trust_ncg_on_the_cluster_reaches_the_in_memory_optimum(client):
+    net, loss, X, y = softmax_regression()
+    mem, far = net.copy(), net.copy()
+    opts = {"gtol": 1e-9}
+    res_mem = bp.minimize(mem, loss, X, y, method="trust-ncg", maxiter=50, options=opts)
+    res = bp.minimize(far, loss, *dask_pair(X, y, (40, 40, 40)), method="trust-ncg", maxiter=50, options=opts)
+    assert res.success and res_mem.success
+    assert res.fun == pytest.approx(res_mem.fun, rel=1e-12)
+    close(far.params, mem.params, 1e-8)
+    assert np.linalg.norm(bp.loss_and_grad(far, loss, X, y)[1]) < 1e-8
+    assert res.nfev_cluster <= res.nfev + res.njev                  # one round trip per evaluation
+
+
+@pytest.mark.parametrize("method, maxiter", [("L-BFGS-B", 8), ("newton-cg", 3)])
+def test_other_solvers_on_the_cluster_follow_the_in_memory_iterates(client, method, maxiter):
+    net, loss, X, y = softmax_regression()
+    mem, far = net.copy(), net.copy()
+    res_mem = bp.minimize(mem, loss, X, y, method=method, maxiter=maxiter)
+    res = bp.minimize(far, loss, *dask_pair(X, y, (40, 40, 40)), method=method, maxiter=maxiter)
+    assert res.fun == pytest.approx(res_mem.fun, rel=1e-10)
+    assert res.nit == res_mem.nit
+    close(far.params, mem.params, 1e-8)
