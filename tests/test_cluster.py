@@ -228,3 +228,22 @@ def test_other_solvers_on_the_cluster_follow_the_in_memory_iterates(client, meth
     assert res.fun == pytest.approx(res_mem.fun, rel=1e-10)
     assert res.nit == res_mem.nit
     close(far.params, mem.params, 1e-8)
+
+
+# ---- Laplace ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("hessian, structure", [("exact", "full"), ("gauss_newton", "diag")])
+def test_laplace_from_a_dask_data_set_equals_the_in_memory_one(client, hessian, structure):
+    net, loss, X, y = softmax_regression()
+    bp.minimize(net, loss, X, y, maxiter=20)
+    mem = bp.Laplace(net, loss, X, y, prior_precision=0.5, hessian=hessian, structure=structure)
+    Xd, yd = dask_pair(X, y, (50, 50, 20))
+    far = bp.Laplace(net, loss, Xd, yd, prior_precision=0.5, hessian=hessian, structure=structure)
+    assert far.n_train == mem.n_train == X.shape[0]
+    close(far.precision_, mem.precision_, 1e-12)
+    close(far.covariance_, mem.covariance_, 1e-10)
+    mean, var = far.predict(Xd, return_var=True)
+    assert isinstance(mean, da.Array)
+    ref_mean, ref_var = mem.predict(X, return_var=True)
+    close(mean.compute(), ref_mean, 1e-10)
+    close(var.compute(), ref_var, 1e-10)

@@ -15,6 +15,7 @@ Needs the optional dependencies: ``pip install backprop[dask]``.
 """
 from .. import dispatch as _dispatch
 from .blocks import check_gradient, jacobian, predict
+from .posterior import laplace_curvature, laplace_predict
 from .shards import ClusterError, Shards
 from .solve import minimize
 from .sums import gauss_newton, gauss_newton_diag, gnvp, hessian, hessian_diag, hvp, loss_and_grad
@@ -23,5 +24,5 @@ __all__ = ["loss_and_grad", "hvp", "gnvp", "gauss_newton", "gauss_newton_diag", 
            "check_gradient", "jacobian", "predict", "minimize", "Shards", "ClusterError"]
 
 for _name in ("loss_and_grad", "hvp", "gnvp", "gauss_newton", "gauss_newton_diag", "hessian", "hessian_diag",
-              "check_gradient", "jacobian", "predict", "minimize"):
+              "check_gradient", "jacobian", "predict", "minimize", "laplace_curvature", "laplace_predict"):
     _dispatch.register_dask(_name, globals()[_name])
