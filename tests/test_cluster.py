@@ -1,4 +1,5 @@
 """backprop on Dask arrays: every sum over the samples equals the in-memory one, on a real 2-worker cluster."""
+import functools
 import threading
 import time
 
@@ -247,3 +248,93 @@ def test_laplace_from_a_dask_data_set_equals_the_in_memory_one(client, hessian, 
     ref_mean, ref_var = mem.predict(X, return_var=True)
     close(mean.compute(), ref_mean, 1e-10)
     close(var.compute(), ref_var, 1e-10)
+
+
+# ---- mini-batch training over the blocks --------------------------------------------------------
+
+def test_streaming_one_block_is_backprop_train_update_for_update(client):
+    net, loss, X, y = softmax_regression()
+    mem, far = net.copy(), net.copy()
+    h_mem = bp.train(mem, loss, X, y, optimizer="adam", lr=0.05, batch_size=16, epochs=3, seed=4, verbose=False)
+    h = bp.train(far, loss, da.from_array(X, chunks=-1), y, optimizer="adam", lr=0.05, batch_size=16, epochs=3,
+                 seed=4, verbose=False)
+    np.testing.assert_array_equal(far.params, mem.params)
+    np.testing.assert_allclose(h["loss"], h_mem["loss"], rtol=1e-14)
+    np.testing.assert_allclose(h["train_metric"], h_mem["train_metric"], rtol=1e-14)
+
+
+@pytest.mark.parametrize("data_parallel", [False, True])
+def test_seeded_training_over_many_blocks_gives_the_same_parameters_every_run(client, data_parallel):
+    net, loss, X, y = softmax_regression()
+    Xd, yd = dask_pair(X, y, (40, 40, 40))
+    runs = []
+    for seed in (7, 7, 8):
+        n = net.copy()
+        fit = functools.partial(cluster.train, data_parallel=True) if data_parallel else bp.train
+        h = fit(n, loss, Xd, yd, optimizer="sgd", lr=0.5, batch_size=30, epochs=3, seed=seed, verbose=False)
+        runs.append(n.params.copy())
+        assert len(h) == 3 and h["loss"][-1] < h["loss"][0]
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not np.array_equal(runs[0], runs[2])
+
+
+def test_data_parallel_full_batch_step_is_gradient_descent_on_the_whole_set(client):
+    """batch_size=None: each data-parallel step is one step on the exact full-batch gradient."""
+    net, loss, X, y = softmax_regression()
+    mem, far = net.copy(), net.copy()
+    for _ in range(2):
+        mem.params -= 0.5 * bp.loss_and_grad(mem, loss, X, y)[1]
+    cluster.train(far, loss, *dask_pair(X, y, (40, 40, 40)), optimizer="sgd", lr=0.5, batch_size=None,
+                  epochs=2, data_parallel=True, tol=None)
+    close(far.params, mem.params, 1e-12)
+
+
+def test_training_options_that_need_memory_are_refused_before_anything_changes(client):
+    net, loss, X, y = softmax_regression()
+    before = net.params.copy()
+    with pytest.raises(bp.ConfigError, match="validation_fraction"):
+        bp.train(net, loss, da.from_array(X, chunks=40), y, validation_fraction=0.2, verbose=False)
+    np.testing.assert_array_equal(net.params, before)
+
+
+# ---- failures ---------------------------------------------------------------------------------------
+
+def test_a_failing_task_is_a_clear_error_and_no_partial_sum():
+    def kernel(X, T, sw):
+        if X[0, 0] > 0:
+            raise RuntimeError("disk gone")
+        return 1
+    X = np.vstack([-np.ones((3, 2)), np.ones((3, 2))])
+    with dask.config.set(scheduler="sync"):
+        shards = cluster.Shards(da.from_array(X, chunks=3))
+        with pytest.raises(cluster.ClusterError, match="returned nothing.*disk gone"):
+            shards.map(kernel, what="the test sum")
+
+
+def test_a_worker_killed_mid_computation_is_retried_or_fails_never_a_partial_sum(client):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(1200, 20)), rng.integers(0, 10, 1200)
+    net = bp.MLP([20, 30, 10], seed=0)
+    ref = bp.hessian(net, "cross_entropy", X, y)
+    out = {}
+
+    def run():
+        try:
+            out["H"] = bp.hessian(net, "cross_entropy", da.from_array(X, chunks=100), y)
+        except cluster.ClusterError as e:
+            out["error"] = e
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    time.sleep(0.4)
+    running = worker.is_alive()
+    lc = client.cluster_
+    lc.sync(lc.workers[next(iter(lc.workers))].kill)          # the process dies; its blocks are lost
+    worker.join(timeout=60)
+    assert not worker.is_alive()
+    if "H" in out:
+        close(out["H"], ref, 1e-12)                           # Dask recomputed the lost blocks
+    else:
+        assert "returned nothing" in str(out["error"])
+    assert running, "the computation ended before the worker was killed"
+    client.wait_for_workers(2, timeout=30)                    # the nanny restarts the worker

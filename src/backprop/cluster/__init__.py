@@ -18,11 +18,13 @@ from .blocks import check_gradient, jacobian, predict
 from .posterior import laplace_curvature, laplace_predict
 from .shards import ClusterError, Shards
 from .solve import minimize
+from .streaming import train
 from .sums import gauss_newton, gauss_newton_diag, gnvp, hessian, hessian_diag, hvp, loss_and_grad
 
 __all__ = ["loss_and_grad", "hvp", "gnvp", "gauss_newton", "gauss_newton_diag", "hessian", "hessian_diag",
-           "check_gradient", "jacobian", "predict", "minimize", "Shards", "ClusterError"]
+           "check_gradient", "jacobian", "predict", "minimize", "train", "Shards", "ClusterError"]
 
 for _name in ("loss_and_grad", "hvp", "gnvp", "gauss_newton", "gauss_newton_diag", "hessian", "hessian_diag",
-              "check_gradient", "jacobian", "predict", "minimize", "laplace_curvature", "laplace_predict"):
+              "check_gradient", "jacobian", "predict", "minimize", "laplace_curvature", "laplace_predict",
+              "train"):
     _dispatch.register_dask(_name, globals()[_name])

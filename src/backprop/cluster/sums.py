@@ -82,13 +82,19 @@ class Sums:
         return 0.5 * lam * float(np.dot(W.astype(np.float64), W.astype(np.float64)))
 
     def value_grad(self, w=None):
+        """E(w) and dE/dw over the whole data set (at the network's parameters when ``w`` is None)."""
+        value, grad, _ = self.batch_value_grad(w)
+        return value, grad
+
+    def batch_value_grad(self, w=None, rows=None):
+        """E, dE/dw and the number of samples over the rows ``rows[b]`` of every block b (all rows: None)."""
         net = self.net
         w = net.params if w is None else np.asarray(w, dtype=net.dtype)
-        (value, grad), _ = self.terms("value_grad", params=w)
+        (value, grad), count = self.terms("value_grad", params=w, rows=rows)
         grad = grad.astype(net.dtype)
         if self.l2:
             grad += (self.l2 * np.where(net.reg_mask, w, 0)).astype(net.dtype)
-        return float(value) + self.penalty(w), grad
+        return float(value) + self.penalty(w), grad, count
 
     def products(self, what, V, w=None):
         """H V or G V for directions V (m, n_params); returns (m, n_params)."""
