@@ -338,3 +338,28 @@ def test_a_worker_killed_mid_computation_is_retried_or_fails_never_a_partial_sum
         assert "returned nothing" in str(out["error"])
     assert running, "the computation ended before the worker was killed"
     client.wait_for_workers(2, timeout=30)                    # the nanny restarts the worker
+
+
+# ---- hyper-parameter search through joblib's Dask backend ------------------------------------------
+
+def test_grid_and_randomized_search_on_the_cluster_pick_the_in_memory_best(client):
+    joblib = pytest.importorskip("joblib")
+    from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
+    from backprop.sklearn import MLPClassifier
+    net, loss, X, y = softmax_regression(n=90)
+    est = MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs", max_iter=30, random_state=0)
+    grid = {"alpha": [1e-4, 3.0], "hidden_layer_sizes": [(2,), (5,)]}
+    searches = [lambda: GridSearchCV(est, grid, cv=2, n_jobs=-1),
+                lambda: RandomizedSearchCV(est, {"alpha": [1e-4, 1e-2, 1.0, 10.0], "activation": ["tanh", "relu"]},
+                                           n_iter=3, cv=2, random_state=0, n_jobs=-1)]
+    import warnings
+    for make in searches:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")                   # lbfgs may stop at max_iter on some folds
+            mem = make().set_params(n_jobs=1).fit(X, y)
+            with joblib.parallel_backend("dask"):
+                far = make().fit(X, y)
+        assert far.best_params_ == mem.best_params_
+        assert far.best_score_ == pytest.approx(mem.best_score_, rel=1e-12)
+        np.testing.assert_allclose(far.cv_results_["mean_test_score"], mem.cv_results_["mean_test_score"],
+                                   rtol=1e-12)
