@@ -363,3 +363,17 @@ def test_grid_and_randomized_search_on_the_cluster_pick_the_in_memory_best(clien
         assert far.best_score_ == pytest.approx(mem.best_score_, rel=1e-12)
         np.testing.assert_allclose(far.cv_results_["mean_test_score"], mem.cv_results_["mean_test_score"],
                                    rtol=1e-12)
+
+
+# ---- the command line ----------------------------------------------------------------------------
+
+def test_cli_trains_on_a_running_scheduler_and_refuses_a_bad_address(client, tmp_path, capsys):
+    from backprop.faces.cli import main
+    out = tmp_path / "m.npz"
+    common = ["train", "--data", "moons", "--epochs", "2", "--quiet", "--seed", "3"]
+    assert main(common + ["--out", str(out), "--dask", client.scheduler.address]) == 0
+    assert main(common + ["--out", str(tmp_path / "ref.npz")]) == 0
+    assert bp.load(out).n_params == bp.load(tmp_path / "ref.npz").n_params
+    assert main(common + ["--out", str(out), "--dask", "local:x"]) == 1
+    assert "local:N needs a number of workers" in capsys.readouterr().err
+    assert distributed.default_client() is client               # the test's client is still the default

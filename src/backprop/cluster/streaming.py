@@ -4,7 +4,8 @@ Streaming (the default): every epoch visits the row blocks in a seeded random or
 brought to the driver (the next one is fetched while the current one trains), its rows are shuffled
 and it is cut into mini-batches, one optimiser step each, exactly as ``backprop.train`` does with
 the whole array. At most two blocks are in the driver's memory at any time; batches do not straddle
-blocks. With a single block the run is ``backprop.train``'s, update for update.
+blocks. With a single block the run is ``backprop.train``'s, update for update. Full-batch training
+(``batch_size=None`` or ``optimizer="gd"``) takes one exact gradient over all blocks per step.
 
 Data-parallel (``data_parallel=True``): every step's batch is spread over all blocks (a seeded
 slice of each block's shuffled rows, in proportion to its size), each block's gradient over its
@@ -186,7 +187,7 @@ def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, 
         snapshot = opt.state_dict()
         acc.update(norms=np.zeros(len(starts)), batches=0, metric=0.0, seen=0)
         lr0 = opt.lr = sched(state.epoch, state.step)
-        if data_parallel:
+        if data_parallel or bs is None:          # full batch: one exact gradient over every block per step
             value = _parallel_epoch(sums, opt, bs, row_rng, on_grad)
         else:
             value = _stream_epoch(net, loss, sums.shards, opt, bs, block_rng, row_rng, on_batch)

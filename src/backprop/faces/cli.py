@@ -19,6 +19,7 @@ from typing import Callable
 
 import numpy as np
 
+from .cli_dask import add_dask_option, dask_session, on_cluster
 from .trace_render import add_trace_arguments, trace_command
 
 PROG = "backprop"
@@ -334,6 +335,7 @@ def _add_train_arguments(p):
     p.add_argument("--checkpoint-every", type=_positive_int, help="epochs between checkpoints (default 1)")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_dask_option(p)
 
 
 def _build_network(sizes, args, task, dtype="float64"):
@@ -373,11 +375,13 @@ def _run_train(args) -> int:
     if args.nesterov:
         optimizer, options = _nesterov(args), {}
     t0 = time.perf_counter()
-    history = train(net, task.loss, X_train, T_train, optimizer=optimizer, batch_size=args.batch_size,
-                    epochs=args.epochs, schedule=args.schedule, seed=args.seed,
-                    validation_fraction=args.validation_fraction, tol=args.tol, n_iter_no_change=args.patience,
-                    verbose=not args.quiet, checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
-                    resume=args.resume, **options)
+    with dask_session(args.dask) as client:
+        X_fit, T_fit = on_cluster(client, X_train, T_train)
+        history = train(net, task.loss, X_fit, T_fit, optimizer=optimizer, batch_size=args.batch_size,
+                        epochs=args.epochs, schedule=args.schedule, seed=args.seed,
+                        validation_fraction=args.validation_fraction, tol=args.tol, n_iter_no_change=args.patience,
+                        verbose=not args.quiet, checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
+                        resume=args.resume, **options)
     elapsed = time.perf_counter() - t0
     print(f"trained  {len(history)} epochs in {elapsed:.2f} s (stopped: {history.stop_reason})", file=log)
     loss, mname, mval = _metric_line(task, net, X_train, T_train)
