@@ -377,3 +377,58 @@ def test_cli_trains_on_a_running_scheduler_and_refuses_a_bad_address(client, tmp
     assert main(common + ["--out", str(out), "--dask", "local:x"]) == 1
     assert "local:N needs a number of workers" in capsys.readouterr().err
     assert distributed.default_client() is client               # the test's client is still the default
+
+
+# ---- scikit-learn estimators on Dask data ----------------------------------------------------------
+
+def test_estimators_full_batch_solvers_on_dask_arrays_and_dataframes_equal_the_in_memory_fit(client):
+    import warnings
+    from backprop.sklearn import MLPClassifier, MLPRegressor
+    from sklearn.exceptions import ConvergenceWarning
+    net, loss, X, y = softmax_regression()
+    Xd, yd = dask_pair(X, y, (40, 40, 40))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mem = MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs", max_iter=6, random_state=0).fit(X, y)
+        far = MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs", max_iter=6, random_state=0).fit(Xd, yd)
+    assert far.n_iter_ == mem.n_iter_
+    assert far.loss_ == pytest.approx(mem.loss_, rel=1e-10)
+    close(far.network_.params, mem.network_.params, 1e-8)
+    np.testing.assert_array_equal(far.classes_, mem.classes_)
+    t = np.sin(X[:, 0]) + X[:, 1] ** 2
+    sw = np.random.default_rng(5).uniform(0.5, 2, size=len(t))
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    Xf = dd.from_pandas(pd.DataFrame(X), npartitions=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        make = lambda: MLPRegressor(hidden_layer_sizes=(3,), solver="trust-ncg", max_iter=2, alpha=1e-2,  # noqa: E731
+                                    random_state=0)
+        mem = make().fit(X, t, sample_weight=sw)
+        far = make().fit(Xf, da.from_array(t, chunks=50), sample_weight=sw)
+    assert far.loss_ == pytest.approx(mem.loss_, rel=1e-10)
+    close(far.predict(X), mem.predict(X), 1e-8)
+
+
+def test_estimators_stream_dask_blocks_with_sgd_and_adam_reproducibly(client):
+    import warnings
+    from backprop.sklearn import MLPClassifier
+    from sklearn.exceptions import ConvergenceWarning
+    net, loss, X, y = softmax_regression()
+    make = lambda: MLPClassifier(hidden_layer_sizes=(4,), solver="adam", max_iter=4, random_state=0)  # noqa: E731
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        one_mem = make().fit(X[:40], y[:40])                    # a single block: the in-memory fit exactly
+        one = make().fit(da.from_array(X[:40], chunks=-1), y[:40])
+        runs = [make().fit(*dask_pair(X, y, (40, 40, 40))) for _ in range(2)]
+    np.testing.assert_array_equal(one.network_.params, one_mem.network_.params)
+    np.testing.assert_allclose(one.loss_curve_, one_mem.loss_curve_, rtol=1e-14)
+    np.testing.assert_array_equal(runs[0].network_.params, runs[1].network_.params)
+    assert runs[0].n_iter_ == 4 and len(runs[0].loss_curve_) == 4
+    pf = MLPClassifier(hidden_layer_sizes=(4,), solver="sgd", random_state=0)
+    pf.partial_fit(*dask_pair(X, y, (40, 40, 40)), classes=np.arange(3))
+    before = pf.network_.params.copy()
+    pf.partial_fit(*dask_pair(X, y, (40, 40, 40)))
+    assert not np.array_equal(before, pf.network_.params) and np.isfinite(pf.loss_)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        MLPClassifier(solver="sgd").partial_fit(*dask_pair(X, y, (40, 40, 40)))

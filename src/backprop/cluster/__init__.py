@@ -15,6 +15,7 @@ Needs the optional dependencies: ``pip install backprop[dask]``.
 """
 from .. import dispatch as _dispatch
 from .blocks import check_gradient, jacobian, predict
+from .estimators import batch_objective, estimator_fit, estimator_partial_fit
 from .posterior import laplace_curvature, laplace_predict
 from .shards import ClusterError, Shards
 from .solve import minimize
@@ -26,5 +27,5 @@ __all__ = ["loss_and_grad", "hvp", "gnvp", "gauss_newton", "gauss_newton_diag", 
 
 for _name in ("loss_and_grad", "hvp", "gnvp", "gauss_newton", "gauss_newton_diag", "hessian", "hessian_diag",
               "check_gradient", "jacobian", "predict", "minimize", "laplace_curvature", "laplace_predict",
-              "train"):
+              "train", "estimator_fit", "estimator_partial_fit", "batch_objective"):
     _dispatch.register_dask(_name, globals()[_name])
