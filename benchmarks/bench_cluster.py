@@ -117,6 +117,7 @@ def main():
         # the workers start first, so that none of them inherits the local run's memory
         with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
                                       host="127.0.0.1", dashboard_address=None,
+                                      scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                                       env={"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}) as lc, \
                 distributed.Client(lc) as client:
             if not args.skip_local:

@@ -22,7 +22,8 @@ from backprop import cluster  # noqa: E402
 def client():
     """Two single-threaded worker processes on 127.0.0.1, no dashboard, for this module only."""
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None, worker_dashboard_address=None) as lc, \
+                                  dashboard_address=None, worker_dashboard_address=None,
+                                  scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as lc, \
             distributed.Client(lc) as c:
         c.cluster_ = lc
         yield c

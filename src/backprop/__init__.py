@@ -63,3 +63,11 @@ __all__ = [
     "NeuronGraph", "NeuronNetwork", "NeuronPass", "neuron_backprop", "neuron_layout", "trace", "Trace",
     "draw_trace", "save_trace", "vector_activation",
 ]
+
+
+def __getattr__(name):
+    """``backprop.cluster`` (sums over Dask blocks) loads on first use; it needs the ``dask`` extra only when called."""
+    if name == "cluster":
+        import importlib
+        return importlib.import_module(".cluster", __name__)
+    raise AttributeError(f"module 'backprop' has no attribute {name!r}")

@@ -11,6 +11,9 @@ from contextlib import contextmanager
 
 from ..errors import ConfigError
 
+#: the scheduler's HTTP endpoints on a free local port and no dashboard (port 8787 may be taken)
+NO_DASHBOARD = {"dashboard_address": "127.0.0.1:0"}
+
 #: row blocks per worker: enough to balance the load, few enough that each task has work to do
 BLOCKS_PER_WORKER = 2
 
@@ -37,7 +40,8 @@ def dask_session(spec):
         if n < 1:
             raise ConfigError(f"--dask local:N needs N >= 1 workers; got {spec!r}")
         cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                           dashboard_address=None)
+                                           dashboard_address=None,
+                                           scheduler_kwargs=NO_DASHBOARD)
         with cluster, distributed.Client(cluster) as client:
             yield client
         return
