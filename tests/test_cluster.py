@@ -433,3 +433,15 @@ def test_estimators_stream_dask_blocks_with_sgd_and_adam_reproducibly(client):
     assert not np.array_equal(before, pf.network_.params) and np.isfinite(pf.loss_)
     with pytest.raises(ValueError, match="classes must be passed"):
         MLPClassifier(solver="sgd").partial_fit(*dask_pair(X, y, (40, 40, 40)))
+
+
+def test_in_memory_calls_never_import_dask():
+    import subprocess
+    import sys
+    code = ("import sys, numpy as np, backprop as bp\n"
+            "net = bp.MLP([2, 3, 1], output='identity')\n"
+            "bp.loss_and_grad(net, 'l2', np.ones((4, 2)), np.ones((4, 1)))\n"
+            "bp.train(net, 'l2', np.ones((4, 2)), np.ones((4, 1)), epochs=1, verbose=False)\n"
+            "assert 'dask' not in sys.modules and 'distributed' not in sys.modules, 'dask was imported'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

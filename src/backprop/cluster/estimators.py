@@ -11,6 +11,7 @@ epoch's loss has not improved by ``tol`` for ``n_iter_no_change`` epochs.
 from __future__ import annotations
 
 import copy
+import threading
 import warnings
 
 import numpy as np
@@ -47,16 +48,19 @@ class _Objective:
 
 class _Data:
     """The persisted blocks of one fit, shared by every evaluation of its objective."""
-    current = None
 
     def __init__(self, X, D, sw, S):
         self.X, self.D, self.sw, self.S = X, D, sw, S
         self.shards = Shards(X, D, sw)
 
 
+#: the data of the fit in progress, per thread (fits in several threads do not see each other's)
+_fitting = threading.local()
+
+
 def batch_objective(net, loss, X, D, sw, alpha):
     """``batch_objective`` of the estimators for Dask blocks (the data of the fit in progress)."""
-    data = _Data.current
+    data = getattr(_fitting, "data", None)
     if data is None or data.X is not X:
         raise ConfigError("Dask data reach the estimators' solvers only through fit(X, y) with Dask X")
     return _Objective(Sums(net, loss, shards=data.shards), alpha, data.S)
@@ -71,8 +75,10 @@ def _block_targets(est, loss, output, dtype, Xb, yb):
 def _targets(est, X, y, loss, output, dtype, n_outputs):
     dask, da = _dask()
     from dask import delayed
+    shipped = copy.copy(est)                        # the estimator as set up, without this fit's solver
+    shipped.__dict__.pop("_fit_full_batch", None)
     task = delayed(_block_targets, pure=True)
-    parts = [da.from_delayed(task(est, loss, output, dtype, xb, yb), shape=(n, n_outputs), dtype=dtype)
+    parts = [da.from_delayed(task(shipped, loss, output, dtype, xb, yb), shape=(n, n_outputs), dtype=dtype)
              for xb, yb, n in zip(X.to_delayed().ravel(), y.to_delayed().ravel(), X.chunks[0])]
     return da.concatenate(parts)
 
@@ -120,7 +126,7 @@ def _full_batch(est, X, y, sw):
     def solve(net, loss, Xs_, Ds_, sws_):        # the estimator's own solver, on every block
         output = est._output_and_loss(net.n_outputs)[0]
         D = _targets(est, X, y, loss, output, net.dtype, net.n_outputs)
-        _Data.current = _Data(X, D, sw, S)
+        _fitting.data = _Data(X, D, sw, S)
         cls._fit_full_batch(est, net, loss, X, D, sw)
 
     est.__dict__["_fit_full_batch"] = solve        # this fit only: the blocks instead of the sample
@@ -128,7 +134,7 @@ def _full_batch(est, X, y, sw):
         cls._fit_unguarded(est, Xs, ys, None, False)
     finally:
         est.__dict__.pop("_fit_full_batch", None)
-        _Data.current = None
+        _fitting.data = None
 
 
 def _block_order(est, n_blocks, epoch):

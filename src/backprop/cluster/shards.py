@@ -71,6 +71,32 @@ def _aligned(a, rows, name, n):
     return a
 
 
+def _each_block(kernel, shared, blocks):
+    """The kernel on each of a group of blocks, in one task: [kernel(*shared, *block) for block in blocks]."""
+    return [kernel(*shared, *args) for args in blocks]
+
+
+def _groups_by_worker(X, keep):
+    """The blocks grouped by the worker that holds them (one task per group per round trip), in groups of at
+    most ceil(blocks / workers) so that the load stays balanced; one group per block without a cluster."""
+    try:
+        from distributed import default_client, futures_of, wait
+        client = default_client()
+    except (ImportError, ValueError):
+        return [[b] for b in range(len(keep))]
+    futures = {f.key: f for f in futures_of(X)}
+    block_keys = [row[0] for row in X.__dask_keys__()]      # X is 2-D with one column chunk
+    wait(list(futures.values()))                              # persisted: the blocks are where they will stay
+    where = client.who_has([futures[block_keys[i]] for i in keep if block_keys[i] in futures])
+    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+    size = max(1, -(-len(keep) // n_workers))
+    by_worker = {}
+    for b, i in enumerate(keep):
+        holders = where.get(block_keys[i]) or ("?",)
+        by_worker.setdefault(sorted(holders)[0], []).append(b)
+    return [g[s:s + size] for g in by_worker.values() for s in range(0, len(g), size)]
+
+
 class Shards:
     """(X, T[, sample_weight]) split in row blocks and persisted once.
 
@@ -114,6 +140,7 @@ class Shards:
         self.blocks = [(xb[i], tb[i], wb[i]) for i in keep]
         self.sizes = tuple(int(rows[i]) for i in keep)
         self.n = n
+        self.groups = _groups_by_worker(X, keep)
 
     def __len__(self):
         return len(self.blocks)
@@ -127,22 +154,26 @@ class Shards:
         dask, _ = _dask()
         from dask import delayed
         keys = [delayed(a, pure=True, traverse=False) if isinstance(a, np.ndarray) else a for a in shared]
-        task = delayed(kernel, pure=True)
+        task = delayed(_each_block, pure=True)
         tasks = []
-        for b, (xb, tb, wb) in enumerate(self.blocks):
-            extra = () if per_block is None else (per_block[b],)
-            tasks.append(task(*keys, xb, tb, wb, *extra))
+        for group in self.groups:                               # one task per group of blocks on one worker
+            args = [self.blocks[b] + (() if per_block is None else (per_block[b],)) for b in group]
+            tasks.append(task(kernel, keys, args))
         try:
-            results = dask.compute(*tasks)
+            parts = dask.compute(*tasks)
+            results = [None] * len(self.blocks)
+            for group, part in zip(self.groups, parts):
+                for b, r in zip(group, part):
+                    results[b] = r
         except ValueError:                                      # the data's own errors (InputError, ...) as they are
             raise
         except Exception as e:
             raise ClusterError(f"{what} on the cluster failed and returned nothing: {type(e).__name__}: {e}. "
                                "If a worker was lost, run the call again (the data are re-read from their "
                                "source)") from e
-        if len(results) != len(tasks):                          # pragma: no cover - dask returns all or raises
-            raise ClusterError(f"{what}: {len(results)} of {len(tasks)} blocks answered; nothing is returned")
-        return list(results)
+        if any(r is None for r in results):                     # pragma: no cover - dask returns all or raises
+            raise ClusterError(f"{what}: not every block answered; nothing is returned")
+        return results
 
     def fetch(self, b):
         """Block b as NumPy arrays (X_b, T_b, s_b) on the driver."""
