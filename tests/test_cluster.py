@@ -154,20 +154,24 @@ def test_bad_dask_inputs_are_refused_with_what_was_expected(client):
 
 
 @settings(max_examples=15, deadline=None)
-@given(st.lists(st.integers(1, 40), min_size=1, max_size=6), st.sampled_from(sorted(CASES)))
-def test_property_the_block_sum_is_the_in_memory_gradient_for_any_row_chunks(chunks, name):
-    """Any split of the samples (uneven blocks, a single row per block) gives the in-memory gradient and H v."""
+@given(st.lists(st.integers(1, 40), min_size=1, max_size=6), st.sampled_from(sorted(CASES)), st.booleans())
+def test_property_the_block_sum_is_the_in_memory_gradient_for_any_row_chunks(chunks, name, weighted):
+    """Any split of the samples (uneven blocks, a single row per block), with or without sample weights,
+    gives the in-memory value, gradient and H v."""
     n = sum(chunks)
     net, loss, X, T = problem(name, n=n)
-    v = np.random.default_rng(n).normal(size=net.n_params)
+    rng = np.random.default_rng(n)
+    v = rng.normal(size=net.n_params)
+    sw = rng.uniform(0.1, 2.0, size=n) if weighted else None
     with dask.config.set(scheduler="sync"):
         Xd, Td = dask_pair(X, T, tuple(chunks))
-        value, g = bp.loss_and_grad(net, loss, Xd, Td)
-        Hv = bp.hvp(net, loss, Xd, Td, v)
-    ref_v, ref_g = bp.loss_and_grad(net, loss, X, T)
-    assert value == pytest.approx(ref_v, rel=1e-12)
+        value, g = cluster.loss_and_grad(net, loss, Xd, Td, sample_weight=sw)
+        Hv = cluster.hvp(net, loss, Xd, Td, v, sample_weight=sw)
+    obj = Objective(net, loss, X, T, sample_weight=sw)
+    ref_g = obj.gradient()
+    assert value == pytest.approx(obj.value(), rel=1e-12)
     close(g, ref_g, 1e-12)
-    close(Hv, bp.hvp(net, loss, X, T, v), 1e-12)
+    close(Hv, obj.hvp(v[None, :])[0], 1e-12)
 
 
 # ---- per-sample results by blocks -----------------------------------------------------------------

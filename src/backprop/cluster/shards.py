@@ -2,9 +2,10 @@
 
 The inputs X (N, d), the targets T and the optional sample weights s are aligned on the same row
 chunks, persisted on the active scheduler (the workers of a ``distributed.Client`` if one exists, else
-Dask's default scheduler) and kept as one Dask key per block. ``Shards.map`` sends one task per block,
-with the small arguments (the network description, the parameter vector, directions) as single keys
-that every task shares, and waits for all of them: either every block answers or the call fails.
+Dask's default scheduler) and kept as one Dask key per block. ``Shards.map`` runs a kernel on every
+block where it lives (on a distributed cluster, one task per group of blocks held by one worker), with
+the small arguments (the network description, the parameter vector, directions) as single keys that
+every task shares, and waits for all of them: either every block answers or the call fails.
 """
 from __future__ import annotations
 
