@@ -77,7 +77,7 @@ def _targets(est, X, y, loss, output, dtype, n_outputs):
     from dask import delayed
     shipped = copy.copy(est)                        # the estimator as set up, without this fit's solver
     shipped.__dict__.pop("_fit_full_batch", None)
-    task = delayed(_block_targets, pure=True)
+    task = delayed(_block_targets, pure=False)
     parts = [da.from_delayed(task(shipped, loss, output, dtype, xb, yb), shape=(n, n_outputs), dtype=dtype)
              for xb, yb, n in zip(X.to_delayed().ravel(), y.to_delayed().ravel(), X.chunks[0])]
     return da.concatenate(parts)

@@ -154,8 +154,10 @@ class Shards:
         """
         dask, _ = _dask()
         from dask import delayed
-        keys = [delayed(a, pure=True, traverse=False) if isinstance(a, np.ndarray) else a for a in shared]
-        task = delayed(_each_block, pure=True)
+        # keys unique to this call: a repeated call at the same point must not meet the previous one's keys
+        # while the scheduler forgets them
+        keys = [delayed(a, pure=False, traverse=False) if isinstance(a, np.ndarray) else a for a in shared]
+        task = delayed(_each_block, pure=False)
         tasks = []
         for group in self.groups:                               # one task per group of blocks on one worker
             args = [self.blocks[b] + (() if per_block is None else (per_block[b],)) for b in group]
