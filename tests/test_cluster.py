@@ -437,6 +437,10 @@ def test_estimators_stream_dask_blocks_with_sgd_and_adam_reproducibly(client):
     assert not np.array_equal(before, pf.network_.params) and np.isfinite(pf.loss_)
     with pytest.raises(ValueError, match="classes must be passed"):
         MLPClassifier(solver="sgd").partial_fit(*dask_pair(X, y, (40, 40, 40)))
+    refused = MLPClassifier(solver="adam", early_stopping=True)
+    with pytest.raises(ValueError, match="early_stopping"):
+        refused.fit(*dask_pair(X, y, (40, 40, 40)))
+    assert "network_" not in refused.__dict__
 
 
 def test_in_memory_calls_never_import_dask():

@@ -155,6 +155,9 @@ def _stream(est, X, y, sw, incremental, classes=None):
     if est.solver not in _STOCHASTIC:
         raise AttributeError(f"partial_fit is only available for stochastic optimizers. {est.solver} is not "
                              "stochastic.")
+    if est.early_stopping:
+        raise ValueError("early_stopping=True holds out a validation split, which needs the data in memory; "
+                         "with Dask data use early_stopping=False")
     shards = Shards(X, y, sw)
     if classes is None and not incremental and is_classifier(est) and y.ndim == 1:
         classes = da.unique(shards.T).compute()
