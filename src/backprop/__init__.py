@@ -74,3 +74,10 @@ from .faces.exports.sklearn_io import from_sklearn, to_sklearn
 from .faces.exports.torch_io import from_torch, to_torch
 
 __all__ += ["to_torch", "from_torch", "to_sklearn", "from_sklearn", "to_onnx", "register_skl2onnx"]
+
+def __getattr__(name):
+    """``backprop.cluster`` (sums over Dask blocks) loads on first use; it needs the ``dask`` extra only when called."""
+    if name == "cluster":
+        import importlib
+        return importlib.import_module(".cluster", __name__)
+    raise AttributeError(f"module 'backprop' has no attribute {name!r}")

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import dispatch
 from ..engine.objective import Objective
 from ..errors import ConfigError
 from ..validation import check_positive, check_seed
@@ -156,6 +157,8 @@ def check_gradient(net, loss, X, T, eps=None, n=None, tol=None, seed=0, order=2,
     CheckReport
         Prints as a short table; ``report.passed`` against ``tol``.
     """
+    if (on_dask := dispatch.on_dask("check_gradient", X, T)) is not None:
+        return on_dask(net, loss, X, T, eps=eps, n=n, tol=tol, seed=seed, order=order, floor=floor)
     if order not in (2, 4):
         raise ConfigError(f"order must be 2 or 4; got {order!r}")
     eps, tol, floor, seed = check_options(eps, tol, floor, seed)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import dispatch
 from ..engine import passes
 from ..engine.objective import Objective
 from ..engine.passes import as_directions
@@ -75,6 +76,8 @@ def gauss_newton(net, loss, X, T, max_bytes=MAX_MATRIX_BYTES):
     """
     check_matrix_size(net.n_params, net.dtype, max_bytes, "the Gauss-Newton matrix",
                       "use bp.gnvp (products G v, O(W) memory) or bp.gauss_newton_diag (the diagonal) instead")
+    if (on_dask := dispatch.on_dask("gauss_newton", X, T)) is not None:
+        return on_dask(net, loss, X, T)
     return gauss_newton_matrix(Objective(net, loss, X, T))
 
 
@@ -105,6 +108,8 @@ def gauss_newton_diag(net, loss, X, T):
     -------
     ndarray of shape (n_params,)
     """
+    if (on_dask := dispatch.on_dask("gauss_newton_diag", X, T)) is not None:
+        return on_dask(net, loss, X, T)
     return gauss_newton_diagonal(Objective(net, loss, X, T))
 
 
@@ -125,6 +130,8 @@ def gnvp(net, loss, X, T, v):
     -------
     ndarray of shape (n_params,) or (n_params, m)
     """
+    if (on_dask := dispatch.on_dask("gnvp", X, T)) is not None:
+        return on_dask(net, loss, X, T, v)
     obj = Objective(net, loss, X, T)
     v = check_vectors(v, net.n_params, net.dtype)
     V = as_directions(v, net.n_params, net.dtype)

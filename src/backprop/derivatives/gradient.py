@@ -1,6 +1,7 @@
 """The loss and its gradient by backpropagation."""
 from __future__ import annotations
 
+from .. import dispatch
 from ..engine.objective import Objective
 
 
@@ -29,6 +30,8 @@ def loss_and_grad(net, loss, X, T):
     grad : ndarray of shape (n_params,)
         dE/dw in the order of ``net.params``.
     """
+    if (on_dask := dispatch.on_dask("loss_and_grad", X, T)) is not None:
+        return on_dask(net, loss, X, T)
     obj = Objective(net, loss, X, T)
     grad = obj.gradient()
     return obj.value(), grad

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import dispatch
 from ..engine import passes
 from ..engine.objective import Objective
 from ..validation import MAX_MATRIX_BYTES, check_matrix_size
@@ -281,6 +282,8 @@ def hessian(net, loss, X, T, max_bytes=MAX_MATRIX_BYTES):
     ((13, 13), True)
     """
     check_matrix_size(net.n_params, net.dtype, max_bytes, "the Hessian", HESSIAN_HINT)
+    if (on_dask := dispatch.on_dask("hessian", X, T)) is not None:
+        return on_dask(net, loss, X, T)
     return hessian_matrix(Objective(net, loss, X, T))
 
 
@@ -355,4 +358,6 @@ def hessian_diag(net, loss, X, T):
     -------
     ndarray of shape (n_params,)
     """
+    if (on_dask := dispatch.on_dask("hessian_diag", X, T)) is not None:
+        return on_dask(net, loss, X, T)
     return hessian_diagonal(Objective(net, loss, X, T))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import dispatch
 from ..engine.objective import Objective
 from ..engine.passes import as_directions
 from ..errors import InputError
@@ -58,6 +59,8 @@ def hvp(net, loss, X, T, v):
     >>> Hv.shape
     (26,)
     """
+    if (on_dask := dispatch.on_dask("hvp", X, T)) is not None:
+        return on_dask(net, loss, X, T, v)
     obj = Objective(net, loss, X, T)
     v = check_vectors(v, net.n_params, net.dtype)
     HV = obj.hvp(as_directions(v, net.n_params, net.dtype))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import dispatch
 from ..engine import passes
 from ..errors import ConfigError
 from ..ops.dense import Dense
@@ -129,6 +130,8 @@ def jacobian(net, X, wrt="inputs"):
     >>> bp.jacobian(net, np.ones((5, 4))).shape
     (5, 3, 4)
     """
+    if (on_dask := dispatch.on_dask("jacobian", X)) is not None:
+        return on_dask(net, X, wrt=wrt)
     X = check_X(X, net.n_inputs, net.dtype)
     if wrt == "inputs":
         return input_jacobian(net, X)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import dispatch
 from ..errors import ConfigError
 from ..ops.base import Op
 from ..ops.dense import Dense
@@ -224,6 +225,8 @@ class Network:
         -------
         ndarray of shape (B, c)
         """
+        if (on_dask := dispatch.on_dask("predict", X)) is not None:
+            return on_dask(self, X)
         X = check_X(X, self.n_inputs, self.dtype)
         return self.forward_values(X)[0][-1]
 

@@ -33,6 +33,7 @@ import numpy as np
 from ..errors import DivergenceWarning
 from ..training.loop import DIVERGED_FACTOR
 from .exports.cli_export import add_export_arguments, export_command
+from .cli_dask import add_dask_option, dask_session, on_cluster
 from .trace_render import add_trace_arguments, trace_command
 
 PROG = "backprop"
@@ -589,6 +590,7 @@ def _add_train_arguments(p):
     p.add_argument("--checkpoint-every", type=_positive_int, help="epochs between checkpoints (default 1)")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_dask_option(p)
 
 
 def _build_network(sizes, args, task, dtype="float64"):
@@ -722,9 +724,10 @@ def _run_train(args) -> int:
                    validation_fraction=args.validation_fraction, tol=args.tol, n_iter_no_change=args.patience,
                    checkpoint_every=args.checkpoint_every)
     try:
-        with warnings.catch_warnings():         # said below in the command line's words
-            warnings.simplefilter("ignore", DivergenceWarning)
-            history = train(net, task.loss, X_train, T_train, optimizer=opt, seed=args.seed,
+        with warnings.catch_warnings(), dask_session(args.dask) as client:
+            warnings.simplefilter("ignore", DivergenceWarning)         # said below in the command line's words
+            X_fit, T_fit = on_cluster(client, X_train, T_train)
+            history = train(net, task.loss, X_fit, T_fit, optimizer=opt, seed=args.seed,
                             verbose=not args.quiet, checkpoint=args.checkpoint, resume=args.resume, **options)
     except ValueError as e:
         # train checks everything before the first update; name the option, not the parameter

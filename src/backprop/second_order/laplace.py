@@ -26,6 +26,7 @@ import numpy as np
 import scipy.linalg
 from scipy.special import expit
 
+from .. import dispatch
 from ..derivatives.gauss_newton import gauss_newton_diagonal, gauss_newton_matrix
 from ..derivatives.hessian import hessian_diagonal, hessian_matrix
 from ..derivatives.jacobian import batch_slices, param_jacobian
@@ -44,6 +45,18 @@ def _positive(name, value):
     if not np.isfinite(v) or v <= 0:
         raise ConfigError(f"{name} must be a positive finite number; got {value!r}")
     return v
+
+
+def _curvature(net, loss, X, T, hessian, structure):
+    """d2E/dw2 of the data (exact or Gauss-Newton, full or its diagonal), the number of samples, the loss's node."""
+    if (on_dask := dispatch.on_dask("laplace_curvature", X, T)) is not None:
+        return on_dask(net, loss, X, T, hessian, structure)
+    obj = Objective(net, loss, X, T)
+    if structure == "full":
+        curv = hessian_matrix(obj) if hessian == "exact" else gauss_newton_matrix(obj)
+    else:
+        curv = hessian_diagonal(obj) if hessian == "exact" else gauss_newton_diagonal(obj)
+    return curv, obj.B, obj.seed_node
 
 
 class Laplace:
@@ -121,12 +134,10 @@ class Laplace:
             # A, its Cholesky factor, the covariance and one temporary: four W x W float64 arrays
             check_matrix_size(net.n_params, np.float64, max_bytes, "the full Laplace posterior",
                               "use structure='diag'", copies=4)
-        obj = Objective(net, loss, X, T)
-        B = obj.B
+        curv, B, node = _curvature(net, loss, X, T, hessian, structure)
         # the data term of the summed loss: (B / sigma^2) E for a mean loss, (1 / sigma^2) E for a summed one
-        factor = 1.0 / (float(obj.scale) * sigma2)
+        factor = (B if loss.reduction == "mean" else 1.0) / sigma2
         if structure == "full":
-            curv = hessian_matrix(obj) if hessian == "exact" else gauss_newton_matrix(obj)
             A = curv.astype(np.float64) * factor
             idx = np.arange(net.n_params)
             A[idx, idx] += alpha
@@ -137,7 +148,6 @@ class Laplace:
             cov = scipy.linalg.cho_solve(factor, np.eye(net.n_params))
             self.covariance_ = 0.5 * (cov + cov.T)
         else:
-            curv = hessian_diagonal(obj) if hessian == "exact" else gauss_newton_diagonal(obj)
             A = curv.astype(np.float64) * factor + alpha
             if not np.all(A > 0):
                 raise ConfigError(self._indefinite(hessian))
@@ -148,7 +158,7 @@ class Laplace:
         self.net = net.copy()
         self.mode_ = self.net.params.copy()
         self.n_train = B
-        self._node = obj.seed_node
+        self._node = node
 
     @staticmethod
     def _indefinite(hessian):
@@ -201,6 +211,8 @@ class Laplace:
         var : ndarray of shape (B, c)
             Only with ``return_var``.
         """
+        if (on_dask := dispatch.on_dask("laplace_predict", X)) is not None:
+            return on_dask(self, X, return_var)
         net = self.net
         X = check_X(X, net.n_inputs, net.dtype)
         values, _ = net.forward_values(X)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.optimize
 
+from .. import dispatch
 from ..derivatives.hessian import hessian_matrix
 from ..engine.objective import Objective
 from ..errors import ConfigError
@@ -111,6 +112,9 @@ def minimize(net, loss, X, T, method="trust-ncg", maxiter=100, tol=None, callbac
     >>> res.fun < 0.01
     True
     """
+    if (on_dask := dispatch.on_dask("minimize", X, T)) is not None:
+        return on_dask(net, loss, X, T, method=method, maxiter=maxiter, tol=tol, callback=callback,
+                       options=options)
     key = method.lower() if isinstance(method, str) else None
     if key not in METHODS:
         raise ConfigError(f"unknown method {method!r}; expected one of trust-ncg, trust-krylov, newton-cg, "

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from .. import dispatch
 from ..engine.network import Network
 from ..engine.objective import Objective
 from ..errors import ConfigError, DivergenceError, DivergenceWarning, InputError
@@ -239,6 +240,13 @@ def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, 
     InputError, ConfigError
         For bad data or options, before anything is changed.
     """
+    if (on_dask := dispatch.on_dask("train", X, T)) is not None:       # streams the blocks (backprop.cluster)
+        return on_dask(net, loss, X, T, optimizer, lr, batch_size, epochs, momentum=momentum,
+                       weight_decay=weight_decay, schedule=schedule, shuffle=shuffle, seed=seed,
+                       validation_data=validation_data, validation_fraction=validation_fraction,
+                       early_stopping=early_stopping, restore_best=restore_best, tol=tol,
+                       n_iter_no_change=n_iter_no_change, metric=metric, verbose=verbose, on_epoch_end=on_epoch_end,
+                       checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume)
     # ---- every check before the first update --------------------------------------------------
     if not isinstance(net, Network):
         raise ConfigError(f"train needs a backprop Network; got {type(net).__name__}")

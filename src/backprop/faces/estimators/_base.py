@@ -15,6 +15,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
+from ... import dispatch
 from ...engine.network import MLP
 from ...errors import DivergenceError
 from ...ops.activations import ScalarActivation
@@ -171,6 +172,8 @@ class _BaseMLP(BaseEstimator):
         return self
 
     def _fit_unguarded(self, X, y, sample_weight, incremental):
+        if (on_dask := dispatch.on_dask("estimator_fit", X, y)) is not None:    # blocks of a Dask array
+            return on_dask(self, X, y, sample_weight, incremental)
         hidden_sizes = self._hidden_sizes()
         hidden = self._hidden_activations(len(hidden_sizes))
         first_pass = "network_" not in self.__dict__ or (not self.warm_start and not incremental)
@@ -389,7 +392,7 @@ class _BaseMLP(BaseEstimator):
                                  "no d2f (pass d2f= to bp.activation, or use another solver)")
         if sp.issparse(X):
             X = X.toarray()
-        X = np.ascontiguousarray(X)
+        X = X if dispatch.is_dask(X) else np.ascontiguousarray(X)
         params = net.params
         cache = {}
 

@@ -8,6 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import gen_batches
 
+from ... import dispatch
 from ...engine.objective import Objective
 from ...errors import ConfigError, InputError
 from ...ops.activations import ALIASES, SCALAR_NAMES, ScalarActivation, get_activation
@@ -147,6 +148,8 @@ def chain_forward(net, X, logits=False):
 def batch_objective(net, loss, X, D, sw, alpha):
     """scikit-learn's objective on one batch, from the engine: 1/S sum_n s_n Div_n + alpha/(2 S) ||W||^2,
     S = sum_n s_n (the batch size without sample weights). None when the batch's total weight is zero."""
+    if (on_dask := dispatch.on_dask("batch_objective", X)) is not None:    # summed over Dask blocks
+        return on_dask(net, loss, X, D, sw, alpha)
     S = float(X.shape[0]) if sw is None else float(sw.sum(dtype=np.float64))
     if S <= 0:
         return None

@@ -13,6 +13,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ... import dispatch
 from ...losses import BinaryCrossEntropy, CrossEntropy, Loss, get_loss
 from ...ops.softmax import log_softmax
 from ._params import Interval, StrOptions
@@ -248,6 +249,8 @@ default='relu'
         -------
         self : MLPClassifier
         """
+        if (on_dask := dispatch.on_dask("estimator_partial_fit", X, y)) is not None:   # streams the blocks
+            return on_dask(self, X, y, sample_weight, classes)
         fitted = "classes_" in self.__dict__
         if not fitted and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")

@@ -1,0 +1,86 @@
+"""Per-sample results over a Dask data set, block by block: outputs, Jacobians, a gradient check on a sample.
+
+Outputs and Jacobians have one row per sample, so they stay Dask arrays with the row blocks of X
+(nothing is computed until asked for); each block is computed where it lives.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..derivatives.checks import check_gradient as check_gradient_in_memory
+from ..errors import ConfigError, InputError
+from . import kernels
+from .shards import _as_array, _dask, _rows_only
+from .sums import travelling
+
+
+def _rows(X, net):
+    X = _rows_only(_as_array(X, "X"), "X")
+    if X.ndim != 2 or X.shape[1] != net.n_inputs:
+        raise InputError(f"X must be 2-D of shape (n_samples, {net.n_inputs}); got shape {X.shape}")
+    return X
+
+
+def _per_block(X, net, wrt, trailing):
+    _, da = _dask()
+    desc, params = travelling(net), net.params.copy()
+    chunks = (X.chunks[0],) + tuple((k,) for k in trailing)
+    new_axis = list(range(2, 1 + len(trailing))) or None
+    return da.map_blocks(kernels.block_output, desc, params, wrt, X, None, None, chunks=chunks,
+                         new_axis=new_axis, dtype=net.dtype, meta=np.empty((0,) * (1 + len(trailing)), net.dtype))
+
+
+def predict(net, X):
+    """``net.predict`` over a Dask array: a Dask array (N, c) with the row blocks of X.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, backprop as bp
+    >>> net = bp.MLP([3, 4, 2], seed=0)
+    >>> Y = net.predict(da.ones((10, 3), chunks=5))
+    >>> Y.shape, type(Y).__name__
+    ((10, 2), 'Array')
+    """
+    return _per_block(_rows(X, net), net, None, (net.n_outputs,))
+
+
+def jacobian(net, X, wrt="inputs"):
+    """``backprop.jacobian`` over a Dask array: a Dask array (N, c, d) or (N, c, n_params), by row blocks."""
+    if wrt not in ("inputs", "params"):
+        raise ConfigError(f"wrt must be 'inputs' or 'params'; got {wrt!r}")
+    X = _rows(X, net)
+    return _per_block(X, net, wrt, (net.n_outputs, net.n_inputs if wrt == "inputs" else net.n_params))
+
+
+def check_gradient(net, loss, X, T, eps=None, n=None, tol=None, seed=0, order=2, floor=None, n_samples=256):
+    """``backprop.check_gradient`` on a seeded random sample of ``n_samples`` rows of a Dask data set.
+
+    Finite differences need many evaluations of the loss, so they run in memory on a sample that is
+    brought to the driver (rows drawn without replacement with ``seed``, kept in their order). The
+    derivative being checked is the same formula on any data, so a sample checks it as well as the whole.
+
+    Returns
+    -------
+    CheckReport
+        Identical to ``backprop.check_gradient`` on ``X[rows], T[rows]``.
+    """
+    dask, da = _dask()
+    X = _rows(X, net)
+    N = X.shape[0]
+    if not isinstance(n_samples, (int, np.integer)) or isinstance(n_samples, bool) or n_samples < 1:
+        raise ConfigError(f"n_samples must be an integer >= 1; got {n_samples!r}")
+    rows = sample_rows(N, n_samples, seed)
+    Xs = X[rows]
+    Ts = (T[rows] if isinstance(T, da.Array) or hasattr(T, "to_dask_array")
+          else np.asarray(T)[rows])
+    if hasattr(Ts, "to_dask_array"):
+        Ts = Ts.to_dask_array(lengths=True)
+    Xs, Ts = dask.compute(Xs, Ts)
+    return check_gradient_in_memory(net, loss, Xs, Ts, eps=eps, n=n, tol=tol, seed=seed, order=order, floor=floor)
+
+
+def sample_rows(N, n_samples, seed):
+    """Sorted row indices of a seeded sample of min(n_samples, N) rows."""
+    if n_samples >= N:
+        return np.arange(N)
+    return np.sort(np.random.default_rng(seed).choice(N, size=n_samples, replace=False))

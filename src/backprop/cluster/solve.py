@@ -1,0 +1,107 @@
+"""Full-batch second-order training over a Dask data set: scipy on the driver, the sums on the cluster.
+
+The data are persisted once; every evaluation E(w), dE/dw is one round trip (the parameters out,
+one (value, gradient) per block back), every Hessian-vector product another.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.optimize
+
+from ..errors import ConfigError
+from ..second_order.minimize import METHODS
+from .sums import Sums
+
+
+class _Evaluator:
+    """E, dE/dw and H p from the cluster at the points scipy asks for; remembers the last and the best."""
+
+    def __init__(self, sums):
+        self.sums, self.net = sums, sums.net
+        self.w = None
+        self.best_f, self.best_w = np.inf, None
+        self.n_hvp = self.n_eval = 0
+
+    def at(self, w):
+        if self.w is None or not np.array_equal(w, self.w):
+            self.w = np.array(w, dtype=np.float64)
+            if not np.all(np.isfinite(w)):
+                self.f, self.g = np.inf, np.zeros(self.net.n_params)
+                return self
+            self.net.params[:] = w
+            f, g = self.sums.value_grad()
+            self.n_eval += 1
+            self.f, self.g = f, g.astype(np.float64)
+            if np.isfinite(f) and f < self.best_f:
+                self.best_f, self.best_w = f, self.w.copy()
+        return self
+
+    def fun(self, w):
+        e = self.at(w)
+        return e.f, e.g.copy()
+
+    def hessp(self, w, p):
+        e = self.at(w)
+        if not np.isfinite(e.f):
+            return np.zeros_like(p)
+        self.n_hvp += 1
+        V = np.asarray(p, dtype=self.net.dtype)[None, :]
+        return self.sums.products("hvp", V)[0].astype(np.float64)
+
+    def hess(self, w):
+        e = self.at(w)
+        if not np.isfinite(e.f):
+            return np.eye(self.net.n_params)
+        return self.sums.matrix("hessian").astype(np.float64)
+
+
+def minimize(net, loss, X, T, method="trust-ncg", maxiter=100, tol=None, callback=None, options=None,
+             sample_weight=None):
+    """``backprop.minimize`` over a Dask data set: exact gradients and Hessian-vector products by the cluster.
+
+    Parameters and return value as for ``backprop.minimize``; ``sample_weight`` (N,) optionally weights
+    the mean. The result's ``nfev_cluster`` counts the gradient round trips, ``nhvp`` the H p ones.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, backprop as bp
+    >>> X = np.linspace(-1, 1, 40)[:, None]
+    >>> net = bp.MLP([1, 8, 1], hidden="tanh", output="identity", seed=0)
+    >>> res = bp.minimize(net, "l2", da.from_array(X, chunks=10), np.sin(3 * X), maxiter=50)
+    >>> res.fun < 0.01
+    True
+    """
+    key = method.lower() if isinstance(method, str) else None
+    if key not in METHODS:
+        raise ConfigError(f"unknown method {method!r}; expected one of trust-ncg, trust-krylov, newton-cg, "
+                          "trust-exact, L-BFGS-B, BFGS, CG")
+    if not isinstance(maxiter, (int, np.integer)) or isinstance(maxiter, bool) or maxiter < 1:
+        raise ConfigError(f"maxiter must be an integer >= 1; got {maxiter!r}")
+    if tol is not None and not (np.isfinite(tol) and tol > 0):
+        raise ConfigError(f"tol must be a positive number or None; got {tol!r}")
+    if callback is not None and not callable(callback):
+        raise ConfigError("callback must be callable")
+    ev = _Evaluator(Sums(net, loss, X, T, sample_weight))        # persists the data, once
+    opts = dict(options or {})
+    opts["maxiter"] = int(maxiter)
+    kw = {}
+    if METHODS[key] == "hessp":
+        kw["hessp"] = ev.hessp
+    elif METHODS[key] == "hess":
+        kw["hess"] = ev.hess
+    w0 = net.params.astype(np.float64)
+    try:
+        res = scipy.optimize.minimize(ev.fun, w0, method=method, jac=True, tol=tol, callback=callback,
+                                      options=opts, **kw)
+    except BaseException:
+        net.params[:] = w0                         # no partial change on a failed call
+        raise
+    best = ev.best_w if ev.best_w is not None else w0
+    if np.isfinite(res.fun) and res.fun <= ev.best_f:
+        best = np.asarray(res.x, dtype=np.float64)
+    else:
+        res.x, res.fun = best, float(ev.best_f)
+    net.params[:] = best
+    res.nhvp = ev.n_hvp
+    res.nfev_cluster = ev.n_eval
+    return res

@@ -1,0 +1,42 @@
+"""Hand a public function over to another array backend when its data are not in memory.
+
+The derivatives, second-order methods and training loop work on NumPy arrays. When they are given a
+Dask collection instead, the same computation runs as a sum over the collection's row blocks
+(``backprop.cluster``). This module is the meeting point, at the bottom of the package: a public
+function asks ``on_dask(name, X, T)``; for in-memory data that is ``None`` (and costs one dictionary
+look-up, Dask is never imported by it); for a Dask collection it is the function registered under
+``name``, loading ``backprop.cluster`` (which registers its functions) on first use. The lower layers
+thus never import the layer that builds on them.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+#: the module that registers the Dask versions of the public functions when it is imported
+DASK_PROVIDER = "backprop.cluster"
+
+_dask_functions: dict = {}
+
+
+def is_dask(x) -> bool:
+    """True if ``x`` is a Dask collection (array, DataFrame, Series). Never imports Dask: an object
+    cannot be a Dask collection unless Dask has already been imported."""
+    if "dask" not in sys.modules or x is None:
+        return False
+    from ._optional import require
+    return bool(require("dask.base", extra="dask", feature="Dask data").is_dask_collection(x))
+
+
+def register_dask(name: str, function) -> None:
+    """Make ``function`` the Dask version of the public function ``name``."""
+    _dask_functions[name] = function
+
+
+def on_dask(name: str, *arrays):
+    """The Dask version of ``name`` if any of ``arrays`` is a Dask collection, else None."""
+    if not any(is_dask(a) for a in arrays):
+        return None
+    if name not in _dask_functions:
+        importlib.import_module(DASK_PROVIDER)
+    return _dask_functions[name]
