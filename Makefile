@@ -29,7 +29,7 @@ $(CHROMIUM):
 	fi
 
 test: $(STAMP) $(CHROMIUM)
-	$(TEST_ENV) $(PY) -m pytest -n 2 -q
+	$(TEST_ENV) $(PY) -m pytest -n 2 --dist loadgroup -q
 
 # benchmarks need PyTorch (CPU build) as the peer to compare with; it is never a runtime dependency
 $(VENV)/.torch: $(STAMP)

@@ -17,6 +17,9 @@ distributed = pytest.importorskip("distributed")
 
 from backprop import cluster  # noqa: E402
 
+# one worker process runs every test of this module, so that one LocalCluster serves them all
+pytestmark = pytest.mark.xdist_group("cluster")
+
 
 @pytest.fixture(scope="module")
 def client():

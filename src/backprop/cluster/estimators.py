@@ -16,6 +16,7 @@ import warnings
 
 import numpy as np
 
+from .._optional import require
 from ..errors import ConfigError
 from .shards import Shards, _aligned, _as_array, _dask, _rows_only
 from .sums import Sums
@@ -97,7 +98,7 @@ def _inputs(X, y, sample_weight):
 def _sample(est, X, y):
     """A few rows on the driver that set the estimator up as the whole data would (every class present)."""
     dask, da = _dask()
-    from sklearn.base import is_classifier
+    is_classifier = require("sklearn.base", extra="sklearn", feature="the estimators").is_classifier
     if is_classifier(est) and y.ndim == 1:
         classes = da.unique(y).compute()
         first = [int(i) for i in dask.compute(*[da.argmax(y == c) for c in classes])]
@@ -149,8 +150,9 @@ def estimator_partial_fit(est, X, y, sample_weight=None, classes=None):
 
 
 def _stream(est, X, y, sw, incremental, classes=None):
-    from sklearn.base import clone, is_classifier
-    from sklearn.exceptions import ConvergenceWarning
+    base = require("sklearn.base", extra="sklearn", feature="the estimators")
+    clone, is_classifier = base.clone, base.is_classifier
+    ConvergenceWarning = require("sklearn.exceptions", extra="sklearn", feature="the estimators").ConvergenceWarning
     dask, da = _dask()
     if est.solver not in _STOCHASTIC:
         raise AttributeError(f"partial_fit is only available for stochastic optimizers. {est.solver} is not "
