@@ -663,3 +663,12 @@ def test_the_epoch_loss_of_a_summed_loss_is_the_summed_loss(n, batch, l2, name):
                            shuffle=False, verbose=False)
         assert history["loss"][0] == pytest.approx(whole, rel=1e-12)
         assert history.start_loss == pytest.approx(whole, rel=1e-12)
+
+
+@pytest.mark.parametrize("bad", [1.5, "x", True, -1])
+def test_data_set_seeds_are_checked_like_every_other_seed(bad):
+    X, y = np.zeros((8, 2)), np.arange(8) % 2
+    for call in (lambda: bp.datasets.spirals(seed=bad), lambda: bp.datasets.moons(seed=bad),
+                 lambda: bp.datasets.train_test_split(X, y, seed=bad)):
+        with pytest.raises(ConfigError, match=r"seed must be None, an integer >= 0; got"):
+            call()

@@ -6,6 +6,7 @@ import numpy as np
 
 from .._optional import require
 from ..errors import ConfigError, InputError
+from ..validation import check_seed
 
 __all__ = ["one_hot", "Standardizer", "train_test_split"]
 
@@ -228,6 +229,7 @@ def train_test_split(X, y, test_size=0.25, seed=0, stratify=False):
     X_train, X_test, y_train, y_test : ndarray
         The two parts of ``X`` and ``y``.
     """
+    seed = check_seed(seed, generator=False)
     sklearn_split = require("sklearn.model_selection", extra="sklearn",
                             feature="datasets.train_test_split()").train_test_split
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from .._optional import require
 from ..errors import ConfigError
+from ..validation import check_seed
 from .preprocessing import _float_dtype, _is_count
 
 __all__ = ["xor", "digits", "moons", "spirals"]
@@ -99,7 +100,7 @@ def moons(n_samples=200, noise=0.1, seed=0, dtype=np.float64):
     _check_count("n_samples", n_samples, 2)
     _check_noise(noise)
     dtype = _float_dtype(dtype)
-    X, y = make_moons(n_samples=n_samples, noise=noise, random_state=seed)
+    X, y = make_moons(n_samples=n_samples, noise=noise, random_state=check_seed(seed, generator=False))
     return X.astype(dtype), y.astype(np.int64)
 
 
@@ -138,7 +139,7 @@ def spirals(n_samples=200, n_classes=2, noise=0.2, turns=1.5, seed=0, dtype=np.f
     if not isinstance(turns, numbers.Real) or not np.isfinite(turns) or turns <= 0:
         raise ConfigError(f"turns must be a finite number > 0, got {turns!r}")
     dtype = _float_dtype(dtype)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed, generator=False))
 
     # Class k gets n_samples // n_classes points, the first classes one extra each.
     sizes = np.full(n_classes, n_samples // n_classes)
