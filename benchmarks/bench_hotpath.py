@@ -160,13 +160,18 @@ class NumpyMLP:
                 delta = dy
         return value, self.grad
 
+    def reserve(self, X, y):
+        """Allocate (and touch) the buffer of the shuffled training set once, for data like (X, y)."""
+        if self.Xp is None or self.Xp.shape != X.shape or self.Xp.dtype != X.dtype:
+            self.Xp, self.yp = np.zeros_like(X), np.zeros_like(y)
+            self.Xp.fill(0)
+
     def epoch(self, X, y, perm, lr=LR, mu=MU):
         """One epoch of SGD with classical momentum over the samples in the order ``perm``: Delta <- mu
         Delta + g, W <- W - lr Delta (backprop's and torch's rule). Returns the mean loss of the batches,
         each taken before its update."""
         n = X.shape[0]
-        if self.Xp is None or self.Xp.shape != X.shape:
-            self.Xp, self.yp = np.empty_like(X), np.empty_like(y)
+        self.reserve(X, y)
         np.take(X, perm, axis=0, out=self.Xp)
         np.take(y, perm, out=self.yp)
         total = 0.0
@@ -214,7 +219,8 @@ def flat_layers(sizes):
     """(W slice, W shape, b slice) per layer of the flat parameter layout."""
     out, off = [], 0
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        out.append((slice(off, off + n_out * n_in), (n_out, n_in), slice(off + n_out * n_in, off + n_out * n_in + n_out)))
+        w_end = off + n_out * n_in
+        out.append((slice(off, w_end), (n_out, n_in), slice(w_end, w_end + n_out)))
         off += n_out * n_in + n_out
     return out
 
@@ -416,7 +422,8 @@ def check_epoch(sizes, hidden, dtype, n, batch, epochs=1, seed=0, torch=False):
         model = torch_sequential(sizes, hidden, start)
         epoch = torch_epoch_fn(model, X, y, batch)
         losses = [epoch(perm) for perm in orders]
-        diffs["torch"] = max(assert_close("torch parameters after training", net.params, torch_flat_params(model), dtype),
+        diffs["torch"] = max(assert_close("torch parameters after training", net.params, torch_flat_params(model),
+                                          dtype),
                              assert_close("torch epoch loss", hist.records[-1]["loss"], losses[-1], dtype))
     return diffs
 
@@ -462,6 +469,15 @@ def fmt_time(t):
     return f"{t * 1e6:.1f} us"
 
 
+def ratio(t, a, b):
+    """t[a] / t[b], or None when either is missing (a peer not installed)."""
+    return t[a] / t[b] if a in t and b in t else None
+
+
+def fmt_ratio(r):
+    return "-" if r is None else f"{r:.2f}"
+
+
 def print_table(title, header, rows):
     print(f"\n== {title} ==")
     widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(header)]
@@ -488,6 +504,7 @@ def row_train(cfg, rep, torch, jax):
             p0 = net.params.copy()
             orders = bp_shuffle_orders(n, epochs)
             ref = NumpyMLP(MNIST, "relu", p0, B)
+            ref.reserve(X, y)
             fns = {}
 
             def ours():
@@ -517,13 +534,13 @@ def row_train(cfg, rep, torch, jax):
             times = dict(zip(fns, paired_median_times(list(fns.values()), repeat, block=1, warm=0, pause=0.2)))
             tput = {k: n * epochs / t for k, t in times.items()}
             name = np.dtype(dtype).name
-            rows.append([name, B] + [f"{tput[k] / 1e3:.1f}k" if k in tput else "-" for k in ("backprop", "numpy", "torch")]
-                        + [f"{tput['backprop'] / tput['numpy']:.2f}",
-                           f"{tput['backprop'] / tput['torch']:.2f}" if "torch" in tput else "-"])
-            rep.target("train", f"train {name} batch {B}: backprop / numpy samples/s", tput["backprop"] / tput["numpy"], ">=", 1.0)
+            rows.append([name, B] + [f"{tput[k] / 1e3:.1f}k" if k in tput else "-"
+                                     for k in ("backprop", "numpy", "torch")]
+                        + [fmt_ratio(ratio(tput, "backprop", k)) for k in ("numpy", "torch")])
+            what = f"train {name} batch {B}: backprop / "
+            rep.target("train", what + "numpy samples/s", ratio(tput, "backprop", "numpy"), ">=", 1.0)
             if B == 32:
-                rep.target("train", f"train {name} batch {B}: backprop / torch samples/s",
-                           tput["backprop"] / tput["torch"] if "torch" in tput else None, ">=", 1.5)
+                rep.target("train", what + "torch samples/s", ratio(tput, "backprop", "torch"), ">=", 1.5)
     print_table(f"bp.train epochs: {'-'.join(map(str, MNIST))} relu, SGD momentum, {n} synthetic samples of MNIST's "
                 f"shape, {epochs} epoch(s) per run (the whole bp.train call), samples/s (median of {repeat})",
                 ["dtype", "batch", "backprop", "numpy", "torch", "bp/numpy", "bp/torch"], rows)
@@ -561,10 +578,10 @@ def row_step(cfg, rep, torch, jax):
             t = _timed_row(fns, cfg.fast_repeat, cfg.block)
             name = np.dtype(dtype).name
             rows.append([name, B] + [fmt_time(t[k]) if k in t else "-" for k in ("backprop", "numpy", "torch", "jax")]
-                        + [f"{t['backprop'] / t['torch']:.2f}" if "torch" in t else "-"])
+                        + [fmt_ratio(ratio(t, "backprop", "torch"))])
             bound = {32: 0.55, 128: 0.75, 512: 0.85}[B]
             rep.target("step", f"step {name} batch {B}: backprop / torch time",
-                       t["backprop"] / t["torch"] if "torch" in t else None, "<=", bound)
+                       ratio(t, "backprop", "torch"), "<=", bound)
     print_table(f"gradient step (forward, loss, backward): {'-'.join(map(str, MNIST))} relu, median time",
                 ["dtype", "batch", "backprop", "numpy", "torch", "jax", "bp/torch"], rows)
 
@@ -631,22 +648,27 @@ def row_grad(cfg, rep, torch, jax):
         X, y = _data(sizes, B)
         label = f"{'-'.join(map(str, sizes))} (W={net.n_params})"
         ref = NumpyMLP(sizes, "tanh", net.params, B)
-        fns = {"backprop": lambda: bp.loss_and_grad(net, "cross_entropy", X, y), "numpy": lambda: ref.loss_and_grad(X, y)}
+        fns = {"backprop": lambda: bp.loss_and_grad(net, "cross_entropy", X, y),
+               "numpy": lambda: ref.loss_and_grad(X, y)}
         peers, _ = flat_peers(sizes, "tanh", net, X, y, torch, jax, rep, "grad", label)
         fns.update(peers)
         g = bp.loss_and_grad(net, "cross_entropy", X, y)[1]
         for k, fn in fns.items():
             assert_close(f"{k} gradient at {label}", g, _as_np(fn()), np.float64)
         small = net.n_params < 1000
-        t = _timed_row(fns, cfg.fast_repeat if small else cfg.slow_repeat, cfg.block if small else max(1, cfg.block // 5))
-        rows.append([label, B] + [fmt_time(t[k]) if k in t else "-" for k in ("backprop", "numpy", "torch", "jax")]
-                    + [f"{t['backprop'] / t[k]:.2f}" if k in t else "-" for k in ("numpy", "torch", "jax")])
         if small:
-            rep.target("grad", f"loss_and_grad W={net.n_params} batch {B}: time", t["backprop"], "<=", 100e-6, "us")
-            rep.target("grad", f"loss_and_grad W={net.n_params} batch {B}: backprop / jax time", t["backprop"] / t["jax"] if "jax" in t else None, "<=", 3.0)
+            t = _timed_row(fns, cfg.fast_repeat, cfg.block)
+        else:
+            t = _timed_row(fns, cfg.slow_repeat, max(1, cfg.block // 5))
+        rows.append([label, B] + [fmt_time(t[k]) if k in t else "-" for k in ("backprop", "numpy", "torch", "jax")]
+                    + [fmt_ratio(ratio(t, "backprop", k)) for k in ("numpy", "torch", "jax")])
+        if small:
+            what = f"loss_and_grad W={net.n_params} batch {B}: "
+            rep.target("grad", what + "time", t["backprop"], "<=", 100e-6, "us")
+            rep.target("grad", what + "backprop / jax time", ratio(t, "backprop", "jax"), "<=", 3.0)
         else:
             rep.target("grad", f"loss_and_grad {'-'.join(map(str, sizes))} batch {B}: backprop / torch time",
-                       t["backprop"] / t["torch"] if "torch" in t else None, "<=", 1.0)
+                       ratio(t, "backprop", "torch"), "<=", 1.0)
     print_table("loss_and_grad, tanh hidden, softmax + cross-entropy, float64, median time",
                 ["network", "batch", "backprop", "numpy", "torch", "jax", "bp/numpy", "bp/torch", "bp/jax"], rows)
 
@@ -667,8 +689,9 @@ def row_hvp(cfg, rep, torch, jax):
         fns.update(peers)
         t = _timed_row(fns, cfg.fast_repeat, cfg.block)
         rows.append([label] + [fmt_time(t[k]) if k in t else "-" for k in ("backprop", "bp grad", "torch", "jax")]
-                    + [f"{t['backprop'] / t['bp grad']:.2f}"] + [f"{t['backprop'] / t[k]:.2f}" if k in t else "-" for k in ("torch", "jax")])
-        rep.target("hvp", f"hvp W={net.n_params}: hvp / loss_and_grad time", t["backprop"] / t["bp grad"], "<=", 2.0)
+                    + [fmt_ratio(ratio(t, "backprop", k)) for k in ("bp grad", "torch", "jax")])
+        rep.target("hvp", f"hvp W={net.n_params}: hvp / loss_and_grad time", ratio(t, "backprop", "bp grad"),
+                   "<=", 2.0)
         if net.n_params < 1000:
             rep.target("hvp", f"hvp W={net.n_params}: time", t["backprop"], "<=", 150e-6, "us")
     print_table(f"hvp (one vector) vs loss_and_grad, tanh, batch {B}, float64, median time",
@@ -692,11 +715,12 @@ def row_hessian(cfg, rep, torch, jax):
         small = W < 1000
         t = _timed_row(fns, cfg.slow_repeat if small else cfg.hessian_repeat, max(1, cfg.block // 5) if small else 1)
         rows.append([label] + [fmt_time(t[k]) if k in t else "-" for k in ("backprop", "torch", "jax")]
-                    + [f"{t[k] / t['backprop']:.2f}" if k in t else "-" for k in ("torch", "jax")])
+                    + [fmt_ratio(ratio(t, k, "backprop")) for k in ("torch", "jax")])
         if small:
-            rep.target("hessian", f"hessian W={W}: backprop / jax time", t["backprop"] / t["jax"] if "jax" in t else None, "<=", 1.0)
+            rep.target("hessian", f"hessian W={W}: backprop / jax time", ratio(t, "backprop", "jax"), "<=", 1.0)
         else:
-            rep.target("hessian", f"hessian W={W}: torch.func / backprop time", t["torch"] / t["backprop"] if "torch" in t else None, ">=", 10.0)
+            rep.target("hessian", f"hessian W={W}: torch.func / backprop time", ratio(t, "torch", "backprop"),
+                       ">=", 10.0)
     skipped = [str(bp.MLP(sizes, seed=0).n_params) for sizes in HVP_SIZES[cfg.hessian_cases:]]
     print_table(f"hessian, tanh, batch {B}, float64, median time"
                 + (f" (--quick: W = {', '.join(skipped)} left out)" if skipped else ""),
@@ -739,10 +763,10 @@ def row_fit(cfg, rep, torch, jax):
         t = dict(zip(fns, paired_median_times(list(fns.values()), cfg.fit_repeat, block=1, warm=0, pause=0.2)))
         name = np.dtype(dtype).name
         rows.append([name, epochs] + [fmt_time(t[k]) for k in fns]
-                    + [f"{t['scikit-learn'] / t['backprop']:.2f}", f"{t['backprop'] / t['GEMM floor']:.2f}",
-                       f"{t['scikit-learn'] / t['GEMM floor']:.2f}"])
-        rep.target("fit", f"fit {name}: backprop / GEMM floor time", t["backprop"] / t["GEMM floor"], "<=", 1.5)
-        rep.target("fit", f"fit {name}: scikit-learn / backprop time", t["scikit-learn"] / t["backprop"], ">=",
+                    + [fmt_ratio(ratio(t, a, b)) for a, b in (("scikit-learn", "backprop"), ("backprop", "GEMM floor"),
+                                                              ("scikit-learn", "GEMM floor"))])
+        rep.target("fit", f"fit {name}: backprop / GEMM floor time", ratio(t, "backprop", "GEMM floor"), "<=", 1.5)
+        rep.target("fit", f"fit {name}: scikit-learn / backprop time", ratio(t, "scikit-learn", "backprop"), ">=",
                    2.0 if dtype == np.float64 else 3.0)
     print_table(f"MLPClassifier.fit: synthetic {n} x 100, 10 classes, hidden (100,) relu, sgd (Nesterov 0.9), "
                 f"batch 200, median time", ["dtype", "epochs", "backprop", "scikit-learn", "GEMM floor", "sk/bp",
@@ -756,17 +780,29 @@ ROW_FUNCS = {"train": row_train, "step": row_step, "grad": row_grad, "hvp": row_
 class Config:
     def __init__(self, quick):
         self.quick = quick
-        self.train_samples = 4096 if quick else 60000
+        self.train_samples = 3072 if quick else 60000
         self.train_epochs = 1
-        self.train_repeat = 1 if quick else 3
+        self.train_repeat = 3
         self.fast_repeat = 20 if quick else 200       # timed calls of the fast functions
         self.block = 10 if quick else 25
         self.slow_repeat = 4 if quick else 30
         self.hessian_repeat = 1 if quick else 5
         self.hessian_cases = 2 if quick else 3
-        self.fit_samples = 4000 if quick else 20000
-        self.fit_epochs = 2 if quick else 10
-        self.fit_repeat = 1 if quick else 3
+        self.fit_samples = 10000 if quick else 20000
+        self.fit_epochs = 3 if quick else 10
+        self.fit_repeat = 3
+
+
+def cpu_name():
+    """The processor's model name (Linux), else what ``platform`` knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def parse_rows(text):
@@ -790,7 +826,8 @@ def main(argv=None):
         ap.error("--threads must be >= 1")
     cfg = Config(args.quick)
     t_start = time.perf_counter()
-    idle = wait_for_idle(args.max_load, args.idle_timeout if args.idle_timeout is not None else (20 if args.quick else 300))
+    timeout = args.idle_timeout if args.idle_timeout is not None else (20 if args.quick else 300)
+    idle = wait_for_idle(args.max_load, timeout)
     try:
         import torch
         torch.set_num_threads(args.threads)
@@ -801,7 +838,7 @@ def main(argv=None):
     if jax is None:
         print("jax not installed: no jax column (pip install jax==0.10.2 jaxlib==0.10.2)")
     import sklearn
-    print(f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cpus; {args.threads} threads per library; "
+    print(f"{cpu_name()}, {os.cpu_count()} cpus; {args.threads} threads per library; "
           f"python {platform.python_version()}, numpy {np.__version__}, backprop {bp.__version__}, "
           f"torch {torch.__version__ if torch else '-'}, jax {jax.__version__ if jax else '-'}, "
           f"scikit-learn {sklearn.__version__}{'; --quick' if args.quick else ''}")
