@@ -786,11 +786,16 @@ class Config:
         self.fast_repeat = 20 if quick else 200       # timed calls of the fast functions
         self.block = 10 if quick else 25
         self.slow_repeat = 4 if quick else 30
-        self.hessian_repeat = 1 if quick else 5
+        self.hessian_repeat = 1 if quick else 3
         self.hessian_cases = 2 if quick else 3
         self.fit_samples = 10000 if quick else 20000
         self.fit_epochs = 3 if quick else 10
         self.fit_repeat = 3
+
+
+def load_average():
+    """The 1-minute load average (this run's own work included), NaN where the platform has none."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
 
 
 def cpu_name():
@@ -847,14 +852,14 @@ def main(argv=None):
         for row in args.rows:
             t0 = time.perf_counter()
             ROW_FUNCS[row](cfg, rep, torch, jax)
-            print(f"({row}: {time.perf_counter() - t0:.1f} s)", flush=True)
+            print(f"({row}: {time.perf_counter() - t0:.1f} s; 1-minute load average {load_average():.2f})",
+                  flush=True)
     if rep.compile:
         print("\n== jax compile time (first call: trace, compile, one run) ==")
         for what, s in rep.compile:
             print(f"  {what:<40} {fmt_time(s)}")
     rep.print_targets()
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"total {time.perf_counter() - t_start:.0f} s; 1-minute load average now {load:.2f}"
+    print(f"total {time.perf_counter() - t_start:.0f} s; 1-minute load average now {load_average():.2f}"
           + ("" if idle else "; the machine was busy at the start: figures are not reliable"))
     return 0
 
