@@ -37,8 +37,10 @@ The peers:
                its compile time (the first call) is printed separately.
 
 Before any timing, every peer is checked to compute what backprop computes: the loss and the gradient
-(HVP, Hessian, parameters after an epoch or a fit) to 1e-10 in float64 and 1e-4 in float32, relative
-to the size of the result; a peer that disagrees stops the run.
+(HVP, Hessian, parameters and mean loss after an epoch, coefficients after a fit) to 1e-10 in float64
+and 1e-4 in float32, relative to the size of the result; a peer that disagrees stops the run. (The
+one exception: scikit-learn's float32 ``loss_`` is not compared, because its log-loss clips
+probabilities below float32's eps; its coefficients are.)
 
 All libraries get the same BLAS thread count (threadpoolctl for NumPy, ``torch.set_num_threads``;
 XLA is limited to one thread only for ``--threads 1``). The script first waits for the 1-minute load
@@ -728,15 +730,19 @@ def row_hessian(cfg, rep, torch, jax):
 
 
 def check_fit(X, y, dtype, epochs=1):
-    """Coefficients after ``epochs`` of both estimators (same settings): they must agree."""
+    """Coefficients after ``epochs`` of both estimators (same settings) must agree, and in float64 the
+    reported ``loss_`` too. (In float32 scikit-learn's log-loss clips probabilities to [eps, 1 - eps],
+    eps = 1.2e-7, so its ``loss_`` differs wherever a probability is smaller; its gradient does not clip.)"""
     from sklearn.neural_network import MLPClassifier as SkMLP
     from backprop.sklearn import MLPClassifier
     kw = fit_settings(epochs)
     ours = MLPClassifier(**kw).fit(X, y)
     theirs = SkMLP(**kw).fit(X, y)
-    return max(max(assert_close("scikit-learn coefficients after fit", a, b, dtype)
-                   for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_)),
-               assert_close("scikit-learn loss_", ours.loss_, theirs.loss_, dtype))
+    diff = max(assert_close("scikit-learn coefficients after fit", a, b, dtype)
+               for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_))
+    if np.dtype(dtype) == np.float64:
+        diff = max(diff, assert_close("scikit-learn loss_", ours.loss_, theirs.loss_, dtype))
+    return diff
 
 
 def fit_settings(epochs):
