@@ -36,8 +36,12 @@ $(VENV)/.torch: $(STAMP)
 	$(PY) -m pip install -q torch==2.13.0
 	touch $@
 
+# bench_hotpath.py: every row of the hot-path table with its targets; BENCH_ARGS=--quick for a short run
+# (JAX joins when installed: $(PY) -m pip install jax==0.10.2 jaxlib==0.10.2; never a dependency)
+BENCH_ARGS ?=
 bench: $(VENV)/.torch
 	$(PY) benchmarks/bench_gradient.py
+	$(PY) benchmarks/bench_hotpath.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis

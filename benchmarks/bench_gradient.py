@@ -10,34 +10,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 import backprop as bp
+from _timing import paired_median_times
 
 SIZES = [784, 256, 128, 10]
-
-
-def paired_median_times(fns, repeat, block=25, pause=0.05):
-    """Median time of each function, timed in alternating blocks of ``block`` calls.
-
-    Blocks alternate so that a drifting machine speed affects every function alike; within a block the
-    calls run back to back, and a pause between blocks lets the other library's thread pool go idle
-    (thread pools that spin-wait would otherwise steal the cores). The first calls of a block are warm-up.
-    """
-    warm = 3
-    times = [[] for _ in fns]
-    for _ in range(max(1, repeat // block)):
-        for fn, ts in zip(fns, times):
-            time.sleep(pause)
-            for k in range(block + warm):
-                t0 = time.perf_counter()
-                fn()
-                if k >= warm:
-                    ts.append(time.perf_counter() - t0)
-    return [float(np.median(ts)) for ts in times]
 
 
 def torch_model(net, dtype):
