@@ -387,13 +387,7 @@ LOSSES = [("identity", "l2", {}), ("sigmoid", "bce", {}), ("sigmoid", "binary_kl
 
 
 def _targets(name, B, c, rng):
-    if name in ("cross_entropy", "kl"):
-        return rng.integers(0, c, size=B)
-    if name in ("bce", "binary_kl"):
-        return rng.integers(0, 2, size=(B, c)).astype(float)
-    if name == "poisson":
-        return rng.poisson(2.0, size=(B, c)).astype(float)
-    return rng.normal(size=(B, c))
+    return bp.get_loss(name).make_targets(rng, B, c)
 
 
 @fast(30)

@@ -29,7 +29,7 @@ import numpy as np
 from ..engine.neuron_layout import neuron_pass
 from ..engine.objective import Objective
 from ..errors import InputError
-from ..losses import get_loss
+from ..losses import default_loss_for, get_loss
 from .notation import Symbols, get_profile
 
 
@@ -76,8 +76,7 @@ def _as_network(net):
 
 def default_loss(net) -> str:
     """The loss that suits the output activation: cross_entropy for softmax, bce for sigmoid, else l2."""
-    act = net.output_activation
-    return {"softmax": "cross_entropy", "sigmoid": "bce"}.get(act, "l2")
+    return default_loss_for(net.output_activation)
 
 
 def trace(net, x, t, loss=None, digits=6, notation="004") -> "Trace":
@@ -268,19 +267,23 @@ class Trace:
         return [(lay.names[i], self.nodes[lay.names[i]]["y"], float(t)) for i, t in zip(lay.outputs, self.target)]
 
     def _terminal(self):
-        outs = self._outputs()
-        form = _FUSED_E if self.fused else _E
-        rule = form.get(self.loss.name)
-        if rule is None:
-            s = f"{self.loss.name}({', '.join(self.sym.y(o) for o, _, _ in outs)}; t)"
+        outs = self._loss_rows()
+        head = self.loss.fused_head() if self.fused else self.loss
+        rows = head.trace_E(outs, self.sym, self._f, self._m)
+        if rows is None:
+            s = f"{self.loss.name}({', '.join(self.sym.y(o) for o, _, _, _ in outs)}; t)"
             n = self._f(self.E - self._penalty()[1])
         else:
-            s, n = rule(self, outs)
+            s, n = rows
         if self.l2:
             sumsq, _ = self._penalty()
             s += " + lambda/2 * ||W||^2"
             n += f" + {self._f(self.l2)}/2 * {self._f(sumsq)}"
         self._add("loss", "E", self.sym.E, s, n, self.E)
+
+    def _loss_rows(self):
+        """[(name, y, t, x)] of the outputs: what a loss's trace formulas are written in."""
+        return [(o, y, t, self.nodes[o]["x"]) for o, y, t in self._outputs()]
 
     def _penalty(self):
         """(||W||^2 over the regularised weights, lambda/2 ||W||^2)."""
@@ -292,29 +295,16 @@ class Trace:
 
     # ---- backward ---------------------------------------------------------------------------
     def _loss_term(self, name, y, t):
-        """dDiv/dy of one output, in symbols and numbers (terms with a zero coefficient left out)."""
-        ln, f, m = self.loss.name, self._f, self._m
-        sy, st = self.sym.y(name), self.sym.t(name)
-        if ln == "l2":
-            return f"({sy} - {st})", f"({f(y)} - {f(t)})"
-        if ln == "cross_entropy":
-            return f"-{st}/{sy}", (f"-{m(t)}/{m(y)}" if t != 0 else "0")
-        if ln == "bce":
-            terms = ([f"-{m(t)}/{m(y)}"] if t != 0 else []) + ([f"{m(1 - t)}/{m(1 - y)}"] if t != 1 else [])
-            return f"(-{st}/{sy} + (1 - {st})/(1 - {sy}))", f"({' + '.join(terms)})"
-        if ln == "poisson":
-            return f"(1 - {st}/{sy})", f"(1 - {m(t)}/{m(y)})"
-        return f"dDiv/d{sy}", m(self.nodes[name]["dE/dy"])
+        """dDiv/dy of one output, in symbols and numbers, as the loss writes it."""
+        rows = self.loss.trace_dE_dy(name, y, t, self.sym, self._f, self._m)
+        if rows is None:
+            return f"dDiv/d{self.sym.y(name)}", self._m(self.nodes[name]["dE/dy"])
+        return rows
 
-    def _fused_dx_step(self, name, t, st):
-        """dE/dx(o) of an output whose activation the loss is fused with: y(o) - t(o) (times sum t for
-        target rows of cross_entropy that do not sum to 1)."""
+    def _fused_dx_step(self, name, t, outs):
+        """dE/dx(o) of an output whose activation the loss is fused with: y(o) - t(o), as the loss writes it."""
         y = self.nodes[name]["y"]
-        if st is None:
-            s, n = f"{self.sym.y(name)} - {self.sym.t(name)}", f"{self._f(y)} - {self._m(t)}"
-        else:
-            s, n = (f"sum(t)*{self.sym.y(name)} - {self.sym.t(name)}",
-                    f"{self._f(st)}*{self._m(y)} - {self._m(t)}")
+        s, n = self.loss.fused_head().trace_dE_dx(name, y, t, outs, self.sym, self._f, self._m)
         self._add("backward", f"dE/dx({name})", self.sym.dx(name), s, n, self.nodes[name]["dE/dx"], node=name)
 
     def _dy_step(self, i, u):
@@ -382,7 +372,7 @@ class Trace:
         lay = self.layout
         outputs = set(lay.outputs)
         outs = self._outputs()
-        st = _target_sum(outs) if self.fused and self.loss.name == "cross_entropy" else None
+        rows = self._loss_rows()
         by_level = {}
         for j, u in enumerate(lay.units):
             by_level.setdefault(u.level, []).append(j)
@@ -393,7 +383,7 @@ class Trace:
                 u = lay.units[j]
                 if self.fused and j in outputs:     # the loss starts at the logits: no dE/dy(o) needed
                     k = lay.outputs.index(j)
-                    self._fused_dx_step(u.name, outs[k][2], st)
+                    self._fused_dx_step(u.name, outs[k][2], rows)
                     continue
                 self._dy_step(j, u)
                 if u.kind == "input":
@@ -447,7 +437,7 @@ class Trace:
             out.append(f"symbols of {S.profile.note}")
         out.append(S.profile.rules + (" (+ lambda*w for a weight with L2)" if self.l2 else ""))
         if self.fused:
-            out.append(_FUSED_NOTE[self.loss.name])
+            out.append(self.loss.fused_head().trace_note())
         out += ["", line(head), line(["-" * w for w in widths])]
         phase = None
         for s, r in zip(self.steps, rows):
@@ -526,114 +516,3 @@ class Trace:
         return {"E": self.E, "nodes": self.nodes,
                 "edges": [{"src": s, "dst": d, **v} for (s, d), v in self.edges.items()],
                 "steps": [s.__dict__ for s in self.steps]}
-
-
-# ---- E in symbols and numbers, per loss -------------------------------------------------------------
-# Each rule gives (formula, formula with numbers) for the outputs [(name, y, t)] (and the logits x for the
-# fused forms). Terms whose coefficient t or 1 - t is zero are left out of the numbers (0 log 0 = 0), so
-# that every printed number can be evaluated as written.
-
-def _kl(tr, outs, binary):
-    """The constant of the KL forms: + sum t log t (+ (1 - t) log(1 - t) for bce)."""
-    Y, T, X = tr.sym.y, tr.sym.t, tr.sym.x
-    if not getattr(tr.loss, "kl", False):
-        return "", ""
-    s, n = [], []
-    for o, _, t in outs:
-        s.append(f"{T(o)}*log({T(o)})")
-        n += [f"{tr._m(t)}*log({tr._f(t)})"] if t != 0 else []
-        if binary:
-            s.append(f"(1 - {T(o)})*log(1 - {T(o)})")
-            n += [f"{tr._m(1 - t)}*log({tr._f(1 - t)})"] if t != 1 else []
-    return " + " + " + ".join(s), (" + " + " + ".join(n)) if n else ""
-
-
-def _e_l2(tr, outs):
-    Y, T, X = tr.sym.y, tr.sym.t, tr.sym.x
-    s = " + ".join(f"({Y(o)} - {T(o)})^2" for o, _, _ in outs)
-    n = " + ".join(f"({tr._f(y)} - {tr._f(t)})^2" for _, y, t in outs)
-    return (f"1/2 * {s}", f"1/2 * {n}") if len(outs) == 1 else (f"1/2 * ({s})", f"1/2 * ({n})")
-
-
-def _e_bce(tr, outs):
-    Y, T, X = tr.sym.y, tr.sym.t, tr.sym.x
-    s = " + ".join(f"-({T(o)}*log({Y(o)}) + (1 - {T(o)})*log(1 - {Y(o)}))" for o, _, _ in outs)
-    parts = []
-    for _, y, t in outs:
-        terms = ([f"{tr._m(t)}*log({tr._f(y)})"] if t != 0 else []) + \
-                ([f"{tr._m(1 - t)}*log({tr._f(1 - y)})"] if t != 1 else [])
-        parts.append(f"-({' + '.join(terms)})")
-    ks, kn = _kl(tr, outs, binary=True)
-    return s + ks, " + ".join(parts) + kn
-
-
-def _e_cross_entropy(tr, outs):
-    Y, T, X = tr.sym.y, tr.sym.t, tr.sym.x
-    s = " + ".join(f"-{T(o)}*log({Y(o)})" for o, _, _ in outs)
-    n = " + ".join(f"-{tr._m(t)}*log({tr._f(y)})" for _, y, t in outs if t != 0) or "0"
-    ks, kn = _kl(tr, outs, binary=False)
-    return s + ks, n + kn
-
-
-def _e_poisson(tr, outs):
-    Y, T, X = tr.sym.y, tr.sym.t, tr.sym.x
-    s = " + ".join(f"({Y(o)} - {T(o)} + {T(o)}*log({T(o)}/{Y(o)}))" for o, _, _ in outs)
-    n = " + ".join(f"({tr._f(y)} - {tr._f(t)}" + (f" + {tr._m(t)}*log({tr._f(t)}/{tr._f(y)}))" if t else ")")
-                   for _, y, t in outs)
-    return s, n
-
-
-def _logits(tr, outs):
-    return [tr.nodes[o]["x"] for o, _, _ in outs]
-
-
-def _e_sigmoid_bce(tr, outs):
-    """On the logit x of a sigmoid output: -(t log y + (1-t) log(1-y)) = softplus(x) - t x."""
-    Y, T, X = tr.sym.y, tr.sym.t, tr.sym.x
-    s = " + ".join(f"(softplus({X(o)}) - {T(o)}*{X(o)})" for o, _, _ in outs)
-    n = " + ".join(f"(softplus({tr._f(x)}) - {tr._m(t)}*{tr._m(x)})" for x, (_, _, t) in zip(_logits(tr, outs), outs))
-    ks, kn = _kl(tr, outs, binary=True)
-    return s + ks, n + kn
-
-
-def _target_sum(outs):
-    st = float(sum(t for _, _, t in outs))
-    return None if abs(st - 1) <= 1e-12 else st
-
-
-def _e_softmax_cross_entropy(tr, outs):
-    """On the logits of a softmax output: -sum t log y = (sum t) logsumexp(x) - sum t x."""
-    Y, T, X = tr.sym.y, tr.sym.t, tr.sym.x
-    st = _target_sum(outs)
-    lse_s = "logsumexp(" + ", ".join(f"{X(o)}" for o, _, _ in outs) + ")"
-    lse_n = "logsumexp(" + ", ".join(tr._f(x) for x in _logits(tr, outs)) + ")"
-    if st is not None:
-        lse_s, lse_n = f"sum(t)*{lse_s}", f"{tr._f(st)}*{lse_n}"
-    s = lse_s + " - (" + " + ".join(f"{T(o)}*{X(o)}" for o, _, _ in outs) + ")"
-    terms = [f"{tr._m(t)}*{tr._m(x)}" for x, (_, _, t) in zip(_logits(tr, outs), outs) if t != 0]
-    n = lse_n + (" - (" + " + ".join(terms) + ")" if terms else "")
-    ks, kn = _kl(tr, outs, binary=False)
-    return s + ks, n + kn
-
-
-def _e_exp_poisson(tr, outs):
-    """On the logit x of an exp output y = e^x: y - t + t log(t/y) = e^x - t x + t log t - t."""
-    Y, T, X = tr.sym.y, tr.sym.t, tr.sym.x
-    s = " + ".join(f"(exp({X(o)}) - {T(o)}*{X(o)} + {T(o)}*log({T(o)}) - {T(o)})" for o, _, _ in outs)
-    n = " + ".join(f"(exp({tr._f(x)}) - {tr._m(t)}*{tr._m(x)}"
-                   + (f" + {tr._m(t)}*log({tr._f(t)}) - {tr._m(t)})" if t else ")")
-                   for x, (_, _, t) in zip(_logits(tr, outs), outs))
-    return s, n
-
-
-_E = {"l2": _e_l2, "bce": _e_bce, "cross_entropy": _e_cross_entropy, "poisson": _e_poisson}
-_FUSED_E = {"bce": _e_sigmoid_bce, "cross_entropy": _e_softmax_cross_entropy, "poisson": _e_exp_poisson}
-
-_FUSED_NOTE = {
-    "bce": "sigmoid output with bce, taken on the logit x(o): E = softplus(x) - t*x with softplus(x) = "
-           "log(1 + e^x), and dE/dx(o) = y(o) - t(o) (sigmoid' = y(1-y) cancels in dE/dy(o)*y(1-y))",
-    "cross_entropy": "softmax output with cross_entropy, taken on the logits x(o): E = logsumexp(x) - sum_k t_k*x_k "
-                     "with logsumexp(x) = log(sum_k e^x_k), and dE/dx(o) = y(o) - t(o)",
-    "poisson": "exp output with poisson, taken on the logit x(o): E = e^x - t*x + t*log(t) - t, "
-               "and dE/dx(o) = y(o) - t(o)",
-}

@@ -32,7 +32,7 @@ from ..derivatives.hessian import hessian_diagonal, hessian_matrix
 from ..derivatives.jacobian import batch_slices, param_jacobian
 from ..engine.objective import Objective
 from ..errors import ConfigError
-from ..losses import BinaryCrossEntropy, CrossEntropy, L2, get_loss
+from ..losses import get_loss, laplace_losses
 from ..ops.softmax import softmax
 from ..validation import MAX_MATRIX_BYTES, check_matrix_size, check_X
 
@@ -121,14 +121,13 @@ class Laplace:
         alpha = _positive("prior_precision", prior_precision)
         sigma2 = _positive("noise_variance", noise_variance)
         loss = get_loss(loss)
-        if isinstance(loss, L2):
+        if loss.laplace == "regression":
             self.task = "regression"
-        elif isinstance(loss, (CrossEntropy, BinaryCrossEntropy)) and loss.fuses_with == net.output_activation:
+        elif loss.laplace == "classification" and loss.fuses_with == net.output_activation:
             self.task = "classification"
             sigma2 = 1.0
         else:
-            raise ConfigError(f"Laplace supports 'l2' regression, 'cross_entropy' with a softmax output and "
-                              f"'bce' with a sigmoid output; got {loss.name!r} with output "
+            raise ConfigError(f"Laplace supports {laplace_losses()}; got {loss.name!r} with output "
                               f"{net.output_activation!r}")
         if structure == "full":
             # A, its Cholesky factor, the covariance and one temporary: four W x W float64 arrays
