@@ -7,7 +7,7 @@
 >>> grad.shape == net.params.shape
 True
 """
-from . import _allocator  # noqa: F401  (keeps large temporaries in the heap; BACKPROP_MALLOC_TUNING=0 opts out)
+from ._allocator import tune as tune_allocator   # an explicit call: importing backprop changes nothing in the process
 from . import datasets
 from .derivatives.checks import CheckReport, check_gradient
 from .derivatives.gradient import backprop, loss_and_grad
@@ -54,7 +54,7 @@ __all__ = [
     "Loss", "L2", "BinaryCrossEntropy", "CrossEntropy", "Huber", "get_loss",
     "ScalarActivation", "activation", "get_activation", "leaky_relu",
     "InputError", "ConfigError", "FileFormatError", "DivergenceError", "DivergenceWarning", "MemoryLimitError",
-    "datasets",
+    "datasets", "tune_allocator",
     # training, save/load
     "train", "run_epoch", "History", "load", "Optimizer", "GD", "SGD", "Adam", "AdamW", "RMSprop", "get_optimizer",
     "get_schedule", "schedules",

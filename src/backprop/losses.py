@@ -35,7 +35,6 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from scipy.special import expit, xlogy
 
 from .errors import ConfigError, InputError
 from .ops.activations import _sigmoid_df
@@ -47,6 +46,18 @@ REDUCTIONS = ("mean", "sum")
 
 #: every loss, by name: ``LOSSES.get("huber")``, ``LOSSES.names()``
 LOSSES = Registry("loss")
+
+
+def sigmoid(z):
+    """1 / (1 + e^-z), exact for every finite z (scipy's expit; scipy.special is loaded on first use)."""
+    from scipy.special import expit
+    return expit(z)
+
+
+def xlogy(x, y):
+    """x log y, and 0 where x = 0 (scipy's xlogy; scipy.special is loaded on first use)."""
+    from scipy.special import xlogy as f
+    return f(x, y)
 
 
 def softplus(z):
@@ -369,11 +380,11 @@ class _SigmoidBCE(_Fused):
         return ((1 - d) * softplus(z) + d * softplus(-z)).sum(axis=1) + self.base._entropy(d)
 
     def grad(self, z, d):
-        return expit(z) - d
+        return sigmoid(z) - d
 
     # d2Div/dz2 = sigmoid'(z) = sigmoid(z) (1 - sigmoid(z)), diagonal
     def hvp(self, z, d, tz):
-        s = expit(z)
+        s = sigmoid(z)
         return _sigmoid_df(z, s) * tz
 
     def trace_E(self, outs, S, f, m):

@@ -23,8 +23,6 @@ Predictions linearise the network around w*: f(x, w) ~ f(x, w*) + J(x) (w - w*),
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
-from scipy.special import expit
 
 from .. import dispatch
 from ..derivatives.gauss_newton import gauss_newton_diagonal, gauss_newton_matrix
@@ -32,7 +30,7 @@ from ..derivatives.hessian import hessian_diagonal, hessian_matrix
 from ..derivatives.jacobian import batch_slices, param_jacobian
 from ..engine.objective import Objective
 from ..errors import ConfigError
-from ..losses import get_loss, laplace_losses
+from ..losses import get_loss, laplace_losses, sigmoid
 from ..ops.softmax import softmax
 from ..validation import MAX_MATRIX_BYTES, check_matrix_size, check_X
 
@@ -140,6 +138,7 @@ class Laplace:
             A = curv.astype(np.float64) * factor
             idx = np.arange(net.n_params)
             A[idx, idx] += alpha
+            import scipy.linalg                    # loaded on first use: importing backprop does not load it
             try:
                 factor = scipy.linalg.cho_factor(A, lower=True)
             except np.linalg.LinAlgError:
@@ -222,5 +221,5 @@ class Laplace:
         else:
             z = values[self._node].astype(np.float64)
             z = z / np.sqrt(1.0 + np.pi / 8.0 * var)
-            mean = softmax(z) if net.output_activation == "softmax" else expit(z)
+            mean = softmax(z) if net.output_activation == "softmax" else sigmoid(z)
         return (mean, var) if return_var else mean
