@@ -1,36 +1,18 @@
-"""A trace of one instance, node by node: every number of the forward and backward pass, with its formula.
-
-For one input x and target t, ``bp.trace`` records what the derivation computes at every
-scalar node j and every edge i -> j, in the order it is computed:
-
-    forward, node by node in order:     x_j = sum_{i in in(j)} w_ij y_i + b_j,   y_j = f(x_j)
-    the terminal node:                  E = Div(y_out, t)
-    backward, level by level in reverse: dE/dy_i = sum_{j in out(i)} w_ij dE/dx_j
-                                         dE/dx_j = f'(x_j) dE/dy_j
-                                         dE/dw_ij = y_i dE/dx_j (+ lambda w_ij with L2),  dE/db_j = dE/dx_j
-
-When the loss is taken on the logits of the output activation (sigmoid + bce, softmax +
-cross_entropy, exp + poisson), as the engine does, E is written in the logits (softplus,
-logsumexp) and the backward pass starts at dE/dx_o = y_o - t_o: finite and exact however
-saturated the output is, with no log(0) or 0 * inf to redo.
-
-Every step carries the formula in symbols and with the numbers filled in, so a student can
-redo it by hand. The numbers come from the same engine that trains the network (they are not
-recomputed by a second implementation); the formulas show how each one follows from the
-others. Prints as a table (``str(trace)``); ``bp.draw_trace`` draws the network with the
-values on the nodes and the gradients on the edges.
-"""
+"""The steps of a trace: every number of one instance's forward and backward pass, in the order computed,
+read from the engine, each with its formula (see ``backprop.derivatives.trace``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..engine.neuron_layout import neuron_pass
-from ..engine.objective import Objective
-from ..errors import InputError
-from ..losses import default_loss_for, get_loss
-from .notation import Symbols, get_profile
+from ...engine.neuron_layout import neuron_pass
+from ...engine.objective import Objective
+from ...errors import InputError
+from ...losses import default_loss_for, get_loss
+from ..notation import Symbols, get_profile
+from .formulas import _factor, _fmt, _join_sum
+from .table import table
 
 
 @dataclass
@@ -122,22 +104,6 @@ def trace(net, x, t, loss=None, digits=6, notation="004") -> "Trace":
     npass = neuron_pass(net, loss, X, T)
     fused = Objective(net, loss, X, T).seed_node != len(net.ops)
     return Trace(net, loss, npass, X[0], digits, fused=fused, notation=profile)
-
-
-def _fmt(v, digits):
-    return f"{float(v) + 0.0:.{digits}g}"          # + 0.0 turns -0.0 into 0.0
-
-
-def _factor(v, digits):
-    """A number as a factor of a product: negative numbers in parentheses."""
-    s = _fmt(v, digits)
-    return f"({s})" if s.startswith("-") else s
-
-
-def _join_sum(terms, max_terms=8):
-    if len(terms) > max_terms:
-        return " + ".join(terms[:3]) + f" + ... ({len(terms) - 3} more terms)"
-    return " + ".join(terms) if terms else "0"
 
 
 class Trace:
@@ -418,36 +384,7 @@ class Trace:
     # ---- text ---------------------------------------------------------------------------------
     def table(self) -> str:
         """The steps as a text table: step, quantity, formula, the formula with numbers, value."""
-        head = ["#", "quantity", "formula", "with numbers", "value"]
-        rows = [[str(k + 1), s.quantity, s.symbolic, s.numeric, self._f(s.value)] for k, s in enumerate(self.steps)]
-        widths = [max(len(r[c]) for r in rows + [head]) for c in range(5)]
-        widths[2], widths[3] = min(widths[2], 70), min(widths[3], 70)     # longer cells overflow, never cut
-
-        def line(r):
-            cells = [r[0].rjust(widths[0]), r[1].ljust(widths[1]), r[2].ljust(widths[2]),
-                     r[3].ljust(widths[3]), r[4].rjust(widths[4])]
-            return "  ".join(cells).rstrip()
-
-        S = self.sym
-        x = ", ".join(f"{S.y(n) if self.notation != '004' else n}={self._f(v)}"
-                      for n, v in zip(self.layout.names, self.x_input))
-        t = ", ".join(f"{S.t(n) if self.notation != '004' else n}={self._f(v)}" for n, _, v in self._outputs())
-        out = [f"trace of one instance: {x}; target {t}; loss {self.loss.name}"]
-        if self.notation != "004":
-            out.append(f"symbols of {S.profile.note}")
-        out.append(S.profile.rules + (" (+ lambda*w for a weight with L2)" if self.l2 else ""))
-        if self.fused:
-            out.append(self.loss.fused_head().trace_note())
-        out += ["", line(head), line(["-" * w for w in widths])]
-        phase = None
-        for s, r in zip(self.steps, rows):
-            if s.phase != phase:
-                phase = s.phase
-                out.append({"forward": "-- forward pass, node by node in order",
-                            "loss": "-- terminal node",
-                            "backward": "-- backward pass, level by level in reverse order"}[phase])
-            out.append(line(r))
-        return "\n".join(out)
+        return table(self)
 
     __str__ = table
 
@@ -461,7 +398,7 @@ class Trace:
         dLdZ0, dLdW0, dLdb0, dLdA0; vectors of shape (units,), W and dLdW of shape (out, in) as in
         ``net.params``. Needs a layered network (every edge from one layer to the next).
         """
-        from .trace_layers import named_intermediates
+        from ..trace_layers import named_intermediates
         return named_intermediates(self)
 
     def compare(self, their_values, rtol=1e-6, atol=1e-8):
@@ -488,7 +425,7 @@ class Trace:
         >>> tr.compare(mine).first["name"]
         'dLdZ0'
         """
-        from .trace_layers import compare
+        from ..trace_layers import compare
         return compare(self, their_values, rtol=rtol, atol=atol)
 
     def to_html(self, path=None, title=None, training=None) -> str:
@@ -508,7 +445,7 @@ class Trace:
         str
             The page.
         """
-        from .trace_page import to_html
+        from ..trace_page import to_html
         return to_html(self, path, title=title, training=training)
 
     def to_dict(self) -> dict:
