@@ -461,7 +461,7 @@ class AdamW(Adam):
     Examples
     --------
     >>> import numpy as np, backprop as bp
-    >>> net = bp.MLP([2, 1], seed=0)
+    >>> net = bp.MLP([2, 1], output="identity", seed=0)
     >>> opt = AdamW(lr=0.1, weight_decay=0.5)
     >>> W = net.params[:2].copy()
     >>> opt.step(net, np.zeros(net.n_params))
