@@ -63,3 +63,48 @@ def test_the_estimators_take_the_registered_losses_of_their_tasks():
 def test_the_builtin_data_sets_are_those_of_the_cli():
     from backprop.faces import cli
     assert set(DATASETS.names()) == set(cli.BUILTIN_DATA)
+
+
+def test_a_loss_defined_outside_the_library_traces_with_its_values_where_it_declares_no_rows():
+    import numpy as np
+
+    class Quartic(bp.Loss):                     # Div = 1/4 sum (y - d)^4, fused with exp on the logits
+        name = "quartic"
+        fuses_with = output = "exp"
+
+        def div(self, y, d):
+            return 0.25 * ((y - d) ** 4).sum(axis=1)
+
+        def grad(self, y, d):
+            return (y - d) ** 3
+
+        def hvp(self, y, d, ty):
+            return 3 * (y - d) ** 2 * ty
+
+        def fused(self):
+            base = self
+
+            class OnLogits(bp.Loss):
+                name = "quartic"
+
+                def div(self, z, d):
+                    return base.div(np.exp(z), d)
+
+                def grad(self, z, d):
+                    return base.grad(np.exp(z), d) * np.exp(z)
+
+                def hvp(self, z, d, tz):
+                    y = np.exp(z)
+                    return (3 * (y - d) ** 2 * y * y + (y - d) ** 3 * y) * tz
+            return OnLogits()
+
+    net = bp.MLP([2, 2, 1], hidden="tanh", output="exp", seed=0)
+    tr = bp.trace(net, [0.3, -0.4], 0.5, loss=Quartic())
+    value, grad = bp.loss_and_grad(net, Quartic(), np.array([[0.3, -0.4]]), np.array([[0.5]]))
+    rows = {s.quantity: s for s in tr.steps}
+    assert rows["E"].value == value and rows["E"].symbolic.startswith("quartic(")
+    assert rows["dE/dx(o1)"].symbolic == "dDiv/dx(o1)"            # no formula it did not declare
+    assert float(rows["dE/dx(o1)"].numeric.strip("()")) == pytest.approx(rows["dE/dx(o1)"].value, rel=1e-5)
+    assert "trace of one instance" in str(tr)
+    H = bp.hessian_trace(net, [0.3, -0.4], 0.5, loss=Quartic())
+    assert str(H)

@@ -165,6 +165,23 @@ class Loss:
         """(formula, formula with numbers) of dDiv/dy of one output, or None to print its value only."""
         return None
 
+    # the rows of a loss taken on the logits of its output (what ``fused()`` returns)
+    note = ""
+
+    def trace_note(self) -> str:
+        """One line for the trace's header: how E is taken on the logits ("" for none)."""
+        return self.note
+
+    def trace_dE_dx(self, name, y, t, outs, S, f, m):
+        """(formula, formula with numbers) of dE/dx(o) at the logit x(o) of an output, or None to print its
+        value only."""
+        return None
+
+    def trace_M(self, k, k2, y, y2, same, outs, S, f, m):
+        """(formula, formula with numbers) of d2E/dx(k)dx(k2) at the logits of outputs k, k2 (values y, y2),
+        or None to print the value only."""
+        return None
+
     def config(self) -> dict:
         cfg = {"name": self.name}
         if self.l2:
@@ -181,23 +198,13 @@ class Loss:
 class _Fused(Loss):
     """A loss evaluated on the logits z of its ``fuses_with`` output; dDiv/dz = y - d."""
 
-    note = ""
-
     def __init__(self, base: Loss):
         super().__init__(base.l2, base.reduction)
         self.base, self.name = base, base.name
 
-    def trace_note(self) -> str:
-        """One line for the trace's header: how E is taken on the logits."""
-        return self.note
-
     def trace_dE_dx(self, name, y, t, outs, S, f, m):
-        """(formula, formula with numbers) of dE/dx(o) at the logit of an output: y(o) - t(o)."""
+        # y(o) - t(o): the activation's derivative cancels against dDiv/dy
         return f"{S.y(name)} - {S.t(name)}", f"{f(y)} - {m(t)}"
-
-    def trace_M(self, k, k2, y, y2, same, outs, S, f, m):
-        """(formula, formula with numbers) of d2E/dx(k)dx(k2) at the logits of outputs k, k2 (values y, y2)."""
-        raise NotImplementedError
 
 
 class L2(Loss):

@@ -156,7 +156,8 @@ class HessianTrace:
             for b, k2 in enumerate(self.outputs):
                 same = a == b
                 if head is not None:                     # d2E/dx(k)dx(k2) at the logits, as the loss writes it
-                    s, n = head.trace_M(k, k2, y[a], y[b], same, rows, S, self._f, self._m)
+                    s, n = head.trace_M(k, k2, y[a], y[b], same, rows, S, self._f, self._m) or \
+                        (f"d2{S.E}/d{S.x(k)}d{S.x(k2)}", self._m(Mo[a, b]))
                 else:
                     act_k, act_k2 = self._unit(k).activation, self._unit(k2).activation
                     s = f"{act_k}'({S.x(k)})*{act_k2}'({S.x(k2)})*d2{S.E}/d{S.y(k)}d{S.y(k2)}"

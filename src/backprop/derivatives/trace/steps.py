@@ -270,7 +270,8 @@ class Trace:
     def _fused_dx_step(self, name, t, outs):
         """dE/dx(o) of an output whose activation the loss is fused with: y(o) - t(o), as the loss writes it."""
         y = self.nodes[name]["y"]
-        s, n = self.loss.fused_head().trace_dE_dx(name, y, t, outs, self.sym, self._f, self._m)
+        rows = self.loss.fused_head().trace_dE_dx(name, y, t, outs, self.sym, self._f, self._m)
+        s, n = rows or (f"dDiv/d{self.sym.x(name)}", self._m(self.nodes[name]["dE/dx"]))
         self._add("backward", f"dE/dx({name})", self.sym.dx(name), s, n, self.nodes[name]["dE/dx"], node=name)
 
     def _dy_step(self, i, u):

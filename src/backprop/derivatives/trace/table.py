@@ -22,7 +22,7 @@ def table(tr) -> str:
     if tr.notation != "004":
         out.append(f"symbols of {S.profile.note}")
     out.append(S.profile.rules + (" (+ lambda*w for a weight with L2)" if tr.l2 else ""))
-    if tr.fused:
+    if tr.fused and tr.loss.fused_head().trace_note():
         out.append(tr.loss.fused_head().trace_note())
     out += ["", line(head), line(["-" * w for w in widths])]
     phase = None
