@@ -15,6 +15,14 @@ def heads(*extra):
     return [(get_loss(name).output, name) for name in LOSS_NAMES] + list(extra)
 
 
+def off_loss_kinks(net, loss, X, T, margin=0.05):
+    """True when no output is within ``margin`` of a point where the loss's second derivative jumps (Huber's
+    |y - t| = delta), where finite differences of the gradient mean nothing."""
+    loss = get_loss(loss)
+    Y = net.forward_values(X)[0][-1]
+    return loss.kink_distance(Y, loss.prepare(T, Y.shape[0], Y.shape[1], Y.dtype)) > margin
+
+
 def nudge_off_kinks(net, X, act):
     """Move relu-like pre-activations away from 0, where f' jumps and finite differences mean nothing."""
     if act not in ("relu", "leaky_relu"):

@@ -120,6 +120,11 @@ class Loss:
         """Random targets of this loss's kind for B samples of c outputs (for tests and examples)."""
         return rng.normal(size=(B, c))
 
+    def kink_distance(self, y, d) -> float:
+        """How far the outputs y are from a point where the loss's second derivative jumps (inf for a smooth
+        loss): finite differences across such a point do not measure the Hessian."""
+        return np.inf
+
     def div(self, y, d):
         """Per-instance divergence, shape (B,)."""
         raise NotImplementedError
@@ -266,6 +271,9 @@ class Huber(Loss):
 
     def hvp(self, y, d, ty):
         return (np.abs(y - d) <= self.delta).astype(ty.dtype) * ty
+
+    def kink_distance(self, y, d):
+        return float(np.abs(np.abs(y - d) - self.delta).min()) if np.size(y) else np.inf
 
     def trace_E(self, outs, S, f, m):
         # the branch each output is on: 1/2 r^2 inside [-delta, delta], delta (|r| - delta/2) beyond
