@@ -1,16 +1,26 @@
 """Helpers shared by the derivative tests."""
 import numpy as np
 
+from backprop.losses import LOSS_NAMES, get_loss
+
 
 def targets(loss, B, c, rng):
-    """Random targets of the right kind for ``loss``: labels, 0/1 rows, or real values."""
-    if loss in ("cross_entropy", "kl"):
-        return rng.integers(0, c, size=B)
-    if loss == "bce":
-        return rng.integers(0, 2, size=(B, c)).astype(float)
-    if loss == "poisson":
-        return rng.poisson(2.0, size=(B, c)).astype(float)
-    return rng.normal(size=(B, c))
+    """Random targets of the right kind for ``loss`` (a name or a Loss), as the loss declares them."""
+    return get_loss(loss).make_targets(rng, B, c)
+
+
+def heads(*extra):
+    """(output, loss) settings: every registered loss with the output it declares (fused where it fuses),
+    then the ``extra`` pairings."""
+    return [(get_loss(name).output, name) for name in LOSS_NAMES] + list(extra)
+
+
+def off_loss_kinks(net, loss, X, T, margin=0.05):
+    """True when no output is within ``margin`` of a point where the loss's second derivative jumps (Huber's
+    |y - t| = delta), where finite differences of the gradient mean nothing."""
+    loss = get_loss(loss)
+    Y = net.forward_values(X)[0][-1]
+    return loss.kink_distance(Y, loss.prepare(T, Y.shape[0], Y.shape[1], Y.dtype)) > margin
 
 
 def nudge_off_kinks(net, X, act):

@@ -1,14 +1,13 @@
 """Backpropagation against finite differences and against the closed forms of the derivation."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 import backprop as bp
-from helpers import nudge_off_kinks, targets
+from helpers import heads, nudge_off_kinks, off_loss_kinks, targets
 
 HIDDEN = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus"]
-HEADS = [("softmax", "cross_entropy"), ("sigmoid", "bce"), ("identity", "l2"), ("softmax", "l2"),
-         ("tanh", "l2"), ("sigmoid", "l2"), ("softmax", "kl"), ("exp", "poisson"), ("softplus", "poisson")]
+HEADS = heads(("softmax", "l2"), ("tanh", "l2"), ("sigmoid", "l2"), ("softplus", "poisson"))
 
 
 @settings(max_examples=60, deadline=None)
@@ -21,8 +20,9 @@ def test_gradient_matches_central_differences(depth, width, d, c, B, act, head, 
     net = bp.MLP([d] + [width] * depth + [c], hidden=act, output=output, seed=seed)
     X = rng.normal(size=(B, d))
     nudge_off_kinks(net, X, act)
-    report = bp.check_gradient(net, bp.get_loss(loss, l2=l2), X, targets(loss, B, c, rng), order=4, eps=2e-4,
-                               tol=1e-7)
+    T = targets(loss, B, c, rng)
+    assume(off_loss_kinks(net, loss, X, T))
+    report = bp.check_gradient(net, bp.get_loss(loss, l2=l2), X, T, order=4, eps=2e-4, tol=1e-7)
     assert report.passed, str(report)
 
 

@@ -101,7 +101,7 @@ def test_allocator_tuning_is_applied_and_can_be_turned_off():
     import os
     import subprocess
     import sys
-    code = "import backprop._allocator as a; print(a.TUNED)"
+    code = "import backprop; print(backprop.tune_allocator())"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     on = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip()
     off = subprocess.run([sys.executable, "-c", code], env={**env, "BACKPROP_MALLOC_TUNING": "0"},

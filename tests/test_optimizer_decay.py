@@ -19,10 +19,12 @@ def test_standalone_step_on_a_network_decays_the_weights_and_not_the_biases(name
     weights = net.reg_mask
     assert weights.any() and not weights.all()
     opt = get_optimizer(name, lr=0.1, weight_decay=0.5)
+    rate = opt.decay_rate                        # lambda (AdamW: eta lambda)
+    assert rate == (0.05 if name == "adamw" else 0.5)
     opt.step(net, np.zeros(net.n_params))
-    # zero gradient: every rule's own step is zero, so only the decay W <- W - lambda W is left
+    # zero gradient: every rule's own step is zero, so only the decay W <- W - rate W is left
     np.testing.assert_array_equal(net.params[~weights], before[~weights])
-    np.testing.assert_array_equal(net.params[weights], before[weights] * 0.5)
+    np.testing.assert_array_equal(net.params[weights], before[weights] * (1 - rate))
 
 
 @pytest.mark.parametrize("name", OPTIMIZER_NAMES)
@@ -78,7 +80,7 @@ def test_every_optimizer_with_weight_decay_leaves_the_biases_to_the_gradient(nam
     plain = net.copy()
     grads = [rng.normal(size=net.n_params).astype(dtype) for _ in range(steps)]
     decayed_opt = get_optimizer(name, lr=0.05, weight_decay=lam)
-    plain_opt = get_optimizer(name, lr=0.05)
+    plain_opt = get_optimizer(name, lr=0.05, weight_decay=0.0)       # (AdamW decays by default)
     expect = net.params.astype(np.float64)
     mask = net.reg_mask
     for g in grads:
@@ -86,7 +88,8 @@ def test_every_optimizer_with_weight_decay_leaves_the_biases_to_the_gradient(nam
         plain_opt.step(plain, g)
         update = plain.params.astype(np.float64) - before
         decayed_opt.step(net, g)
-        expect = np.where(mask, (1 - lam) * expect, expect) + update
+        rate = decayed_opt.decay_rate
+        expect = np.where(mask, (1 - rate) * expect, expect) + update
     np.testing.assert_array_equal(net.params[~mask], plain.params[~mask])
     tol = 1e-4 if float32 else 1e-12
     np.testing.assert_allclose(net.params[mask], expect[mask], rtol=tol, atol=tol)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import backprop as bp
-from backprop.faces.trace_render import add_trace_arguments, run_trace_command, trace_command
+from backprop.faces import cli
+from backprop.faces.trace_render import add_trace_arguments, trace_command
 
 
 def tiny_graph():
@@ -217,14 +218,19 @@ def test_picture_of_special_units_and_save_by_suffix(tmp_path):
 
 # ---- command line -------------------------------------------------------------------------------
 
-def test_run_trace_command_on_a_saved_model(tmp_path):
+def _trace_cli(model, inputs, targets, out=None):
+    argv = ["trace", "--model", str(model), "--input", *inputs, "--target", *targets]
+    return cli.main(argv + (["--out", str(out)] if out else []))
+
+
+def test_the_trace_command_on_a_saved_model(tmp_path, capsys):
     net = tiny_graph().compile()
     model = tmp_path / "tiny.npz"
     net.save(model)
-    out, err = io.StringIO(), io.StringIO()
-    code = run_trace_command(str(model), ["1", "2"], ["1"], str(tmp_path / "trace.svg"), stdout=out, stderr=err)
-    assert code == 0, err.getvalue()
-    assert "dE/dw(x2,h1)" in out.getvalue() and "7.5" in out.getvalue()
+    code = _trace_cli(model, ["1", "2"], ["1"], tmp_path / "trace.svg")
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "dE/dw(x2,h1)" in out.out and "7.5" in out.out
     assert (tmp_path / "trace.svg").exists()
 
 
@@ -233,14 +239,16 @@ def test_run_trace_command_on_a_saved_model(tmp_path):
     ((["1", "x"], ["1"], None), "--input must be numbers; got 'x'"),
     ((["1,2"], ["1"], "trace.pdf"), r"use a \.svg, \.png, \.txt, \.json or \.html"),
 ])
-def test_run_trace_command_reports_errors(tmp_path, args, match):
-    net = tiny_graph().compile()
-    err = io.StringIO()
-    code = run_trace_command(net, *args, stdout=io.StringIO(), stderr=err)
+def test_the_trace_command_reports_errors(tmp_path, capsys, args, match):
+    model = tmp_path / "tiny.npz"
+    tiny_graph().compile().save(model)
+    inputs, targets, out = args
+    code = _trace_cli(model, inputs, targets, out and tmp_path / out)
+    err = capsys.readouterr().err
     assert code == 1
-    assert err.getvalue().startswith("backprop: error:")
+    assert err.startswith("backprop: error:")
     import re
-    assert re.search(match, err.getvalue())
+    assert re.search(match, err)
 
 
 def test_trace_arguments_parse_and_run(tmp_path, capsys):

@@ -119,8 +119,8 @@ def test_optimizer_errors():
         SGD(momentum=1.0)
     with pytest.raises(ConfigError, match="nesterov"):
         SGD(nesterov=True)
-    with pytest.raises(ConfigError, match="unknown optimiser 'rmsprop'"):
-        get_optimizer("rmsprop")
+    with pytest.raises(ConfigError, match="unknown optimiser 'lbfgs'; known: gd, sgd, .*adam.*rmsprop"):
+        get_optimizer("lbfgs")
     with pytest.raises(ConfigError, match="instance"):
         get_optimizer(SGD(), lr=0.1)
     opt = SGD(lr=0.1, momentum=0.5)

@@ -19,24 +19,20 @@ QUIET = dict(verbose=False)
 OUTPUTS = SCALAR_NAMES + ("softmax",)
 
 
-def _targets(loss_name, n, c, rng):
-    if loss_name in ("cross_entropy", "kl"):
-        return rng.integers(0, c, size=n)
-    if loss_name in ("bce", "binary_kl"):
-        return rng.integers(0, 2, size=(n, c)).astype(float)
-    if loss_name == "poisson":
-        return rng.poisson(2.0, size=(n, c)).astype(float)
-    return rng.normal(size=(n, c))
+def _targets(name, B, c, rng):
+    return bp.get_loss(name).make_targets(rng, B, c)
 
 
 def _meets(loss_name, y):
-    """What the loss needs of its input, stated on sampled outputs y (rows are samples)."""
-    if loss_name in ("bce", "binary_kl"):
+    """What the loss declares it needs of its input, stated on sampled outputs y (rows are samples)."""
+    need = bp.get_loss(loss_name).needs
+    if need == "probability":
         return bool(np.all((y > 0) & (y < 1)))
-    if loss_name in ("cross_entropy", "kl"):
+    if need == "distribution":
         return bool(np.all(y > 0) and np.allclose(y.sum(axis=1), 1.0, rtol=0, atol=1e-12))
-    if loss_name == "poisson":
+    if need == "positive":
         return bool(np.all(y > 0))
+    assert need == "real", need
     return True
 
 

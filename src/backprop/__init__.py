@@ -7,13 +7,13 @@
 >>> grad.shape == net.params.shape
 True
 """
-from . import _allocator  # noqa: F401  (keeps large temporaries in the heap; BACKPROP_MALLOC_TUNING=0 opts out)
+from ._allocator import tune as tune_allocator   # an explicit call: importing backprop changes nothing in the process
 from . import datasets
 from .derivatives.checks import CheckReport, check_gradient
 from .derivatives.gradient import backprop, loss_and_grad
 from .engine.network import MLP, Network, Sequential
 from .errors import ConfigError, DivergenceError, DivergenceWarning, FileFormatError, InputError, MemoryLimitError
-from .losses import BinaryCrossEntropy, CrossEntropy, L2, Loss, get_loss
+from .losses import BinaryCrossEntropy, CrossEntropy, Huber, L2, Loss, get_loss
 from .ops.activations import ScalarActivation, get_activation, leaky_relu, user_activation as activation
 from .ops.dense import Dense
 from .ops.elementwise import Elementwise
@@ -24,7 +24,7 @@ from .engine.serialize import load
 from .training import schedules
 from .training.history import History
 from .training.loop import run_epoch, train
-from .training.optimizers import GD, SGD, Adam, Optimizer, get_optimizer
+from .training.optimizers import GD, SGD, Adam, AdamW, Optimizer, RMSprop, get_optimizer
 from .training.schedules import get_schedule
 
 # Jacobian, Hessian, Hessian-vector products, second-order uses
@@ -51,12 +51,12 @@ __all__ = [
     # networks, losses, the gradient
     "MLP", "Network", "Sequential", "Dense", "Elementwise", "Softmax",
     "loss_and_grad", "backprop", "check_gradient", "CheckReport",
-    "Loss", "L2", "BinaryCrossEntropy", "CrossEntropy", "get_loss",
+    "Loss", "L2", "BinaryCrossEntropy", "CrossEntropy", "Huber", "get_loss",
     "ScalarActivation", "activation", "get_activation", "leaky_relu",
     "InputError", "ConfigError", "FileFormatError", "DivergenceError", "DivergenceWarning", "MemoryLimitError",
-    "datasets",
+    "datasets", "tune_allocator",
     # training, save/load
-    "train", "run_epoch", "History", "load", "Optimizer", "GD", "SGD", "Adam", "get_optimizer",
+    "train", "run_epoch", "History", "load", "Optimizer", "GD", "SGD", "Adam", "AdamW", "RMSprop", "get_optimizer",
     "get_schedule", "schedules",
     # second order
     "jacobian", "hessian", "hessian_diag", "hvp", "gauss_newton", "gauss_newton_diag", "gnvp",

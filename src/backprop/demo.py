@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from . import data
+from ._allocator import tune as tune_allocator
 from .derivatives.checks import check_gradient
 from .engine.network import MLP
 from .engine.serialize import save
@@ -34,6 +35,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    tune_allocator()             # the demo owns its process: keep large temporaries in the heap
 
     X, y = data.digits()
     X_train, X_test, y_train, y_test = data.train_test_split(X, y, test_size=0.25, seed=args.seed, stratify=True)

@@ -15,17 +15,57 @@ Each loss gives, per instance, the divergence, its gradient dDiv/dY and its
 Hessian-vector product (d2Div/dY2) R{Y}. When softmax meets cross-entropy or
 sigmoid meets binary cross-entropy, the loss is evaluated on the logits z instead
 (``fused``): dDiv/dz = y - d directly, stable for any finite z.
+
+A loss also declares what the rest of the library asks of it, so that a new loss is one class
+here, registered in ``LOSSES``:
+
+* ``task``: "regression", "binary", "multiclass" or "counts" (the estimators and the CLI read it);
+* ``output``: the output activation that suits it, and ``fuses_with``: the one whose logits it takes;
+* ``metric``: the training metric "auto" stands for ("r2", "accuracy");
+* ``needs``: what it needs of its input y (one of ``training.pairing.KINDS``; the pairing check reads it)
+  and ``advice``: the output to use when a network's output cannot meet that need;
+* ``laplace``: how ``Laplace`` treats it ("regression": a Gaussian likelihood; "classification": only on
+  the fused output; None: not supported);
+* ``make_targets(rng, B, c)``: random targets of its kind (for tests);
+* ``trace_E`` and ``trace_dE_dy``: the rows of E and dE/dy that ``bp.trace`` prints (and, for a fused
+  loss, ``trace_E``, ``trace_dE_dx``, ``trace_note`` and ``trace_M`` on the logits).
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
-from scipy.special import expit, xlogy
 
 from .errors import ConfigError, InputError
-from .ops.softmax import log_softmax, log_sum_exp_shifted, softmax
+from .ops.activations import _sigmoid_df
+from .ops.softmax import log_softmax, log_sum_exp_shifted, softmax, softmax_jvp
+from .registry import Registry
 from .validation import as_numeric
 
 REDUCTIONS = ("mean", "sum")
+
+#: every loss, by name: ``LOSSES.get("huber")``, ``LOSSES.names()``
+LOSSES = Registry("loss")
+
+
+def sigmoid(z):
+    """1 / (1 + e^-z), exact for every finite z (scipy's expit; scipy.special is loaded on first use)."""
+    from scipy.special import expit
+    return expit(z)
+
+
+def xlogy(x, y):
+    """x log y, and 0 where x = 0 (scipy's xlogy; scipy.special is loaded on first use)."""
+    from scipy.special import xlogy as f
+    return f(x, y)
+
+
+def softplus(z):
+    """log(1 + e^z) = max(z, 0) + log(1 + e^-|z|): no overflow, full precision for every finite z.
+
+    ``-softplus(-z)`` is log sigmoid(z), and ``-softplus(z)`` is log(1 - sigmoid(z)).
+    """
+    return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
 
 
 def _as_targets(T, B, c, dtype, what):
@@ -41,12 +81,23 @@ def _as_targets(T, B, c, dtype, what):
     return T
 
 
+def _sum_rows(terms, wrap=False):
+    s = " + ".join(terms)
+    return f"({s})" if wrap and len(terms) > 1 else s
+
+
 class Loss:
-    """Base class. Subclasses define ``div``, ``grad`` and ``hvp`` per instance."""
+    """Base class. Subclasses define ``div``, ``grad`` and ``hvp`` per instance, and their declarations."""
 
     name = "loss"
+    task = "regression"
+    output = "identity"
     #: name of the output activation whose logits this loss can take directly
     fuses_with = None
+    metric = "r2"
+    needs = "real"
+    advice = ""
+    laplace = None
 
     def __init__(self, l2: float = 0.0, reduction: str = "mean"):
         try:
@@ -64,6 +115,15 @@ class Loss:
     def prepare(self, T, B, c, dtype):
         """Validate targets against a batch of B outputs of width c; return them as (B, c) arrays."""
         return _as_targets(T, B, c, dtype, self.name)
+
+    def make_targets(self, rng, B, c):
+        """Random targets of this loss's kind for B samples of c outputs (for tests and examples)."""
+        return rng.normal(size=(B, c))
+
+    def kink_distance(self, y, d) -> float:
+        """How far the outputs y are from a point where the loss's second derivative jumps (inf for a smooth
+        loss): finite differences across such a point do not measure the Hessian."""
+        return np.inf
 
     def div(self, y, d):
         """Per-instance divergence, shape (B,)."""
@@ -94,6 +154,39 @@ class Loss:
             self._fused_cache = cached
         return cached[1]
 
+    def label(self) -> str:
+        """The registered name that gives this loss with its options (``"kl"`` for cross_entropy with kl=True)."""
+        return self.name
+
+    # ---- the rows bp.trace prints ------------------------------------------------------------------
+    # outs: [(name, y, t, x)] of the outputs of one instance; S: the trace's symbols (S.y, S.t, S.x of a
+    # name); f, m: a number as a term and as a factor (negative numbers in parentheses). Terms whose
+    # coefficient is zero are left out of the numbers, so every printed number can be evaluated as written.
+    def trace_E(self, outs, S, f, m):
+        """(formula, formula with numbers) of Div for one instance, or None to print it unexpanded."""
+        return None
+
+    def trace_dE_dy(self, name, y, t, S, f, m):
+        """(formula, formula with numbers) of dDiv/dy of one output, or None to print its value only."""
+        return None
+
+    # the rows of a loss taken on the logits of its output (what ``fused()`` returns)
+    note = ""
+
+    def trace_note(self) -> str:
+        """One line for the trace's header: how E is taken on the logits ("" for none)."""
+        return self.note
+
+    def trace_dE_dx(self, name, y, t, outs, S, f, m):
+        """(formula, formula with numbers) of dE/dx(o) at the logit x(o) of an output, or None to print its
+        value only."""
+        return None
+
+    def trace_M(self, k, k2, y, y2, same, outs, S, f, m):
+        """(formula, formula with numbers) of d2E/dx(k)dx(k2) at the logits of outputs k, k2 (values y, y2),
+        or None to print the value only."""
+        return None
+
     def config(self) -> dict:
         cfg = {"name": self.name}
         if self.l2:
@@ -107,10 +200,23 @@ class Loss:
         return f"{type(self).__name__}({args})"
 
 
+class _Fused(Loss):
+    """A loss evaluated on the logits z of its ``fuses_with`` output; dDiv/dz = y - d."""
+
+    def __init__(self, base: Loss):
+        super().__init__(base.l2, base.reduction)
+        self.base, self.name = base, base.name
+
+    def trace_dE_dx(self, name, y, t, outs, S, f, m):
+        # y(o) - t(o): the activation's derivative cancels against dDiv/dy
+        return f"{S.y(name)} - {S.t(name)}", f"{f(y)} - {m(t)}"
+
+
 class L2(Loss):
     """Div = 1/2 ||y - d||^2;  dDiv/dy = y - d;  d2Div/dy2 = I."""
 
     name = "l2"
+    laplace = "regression"
 
     def div(self, y, d):
         r = y - d
@@ -122,6 +228,91 @@ class L2(Loss):
     def hvp(self, y, d, ty):
         return ty
 
+    def trace_E(self, outs, S, f, m):
+        s = _sum_rows([f"({S.y(o)} - {S.t(o)})^2" for o, _, _, _ in outs], wrap=True)
+        n = _sum_rows([f"({f(y)} - {f(t)})^2" for _, y, t, _ in outs], wrap=True)
+        return f"1/2 * {s}", f"1/2 * {n}"
+
+    def trace_dE_dy(self, name, y, t, S, f, m):
+        return f"({S.y(name)} - {S.t(name)})", f"({f(y)} - {f(t)})"
+
+
+class Huber(Loss):
+    """Div = sum_c h(y_c - d_c) with h(r) = r^2 / 2 for |r| <= delta, delta (|r| - delta / 2) beyond.
+
+    dDiv/dy = clip(y - d, -delta, delta);  d2Div/dy2 = diag(1 for |r| <= delta, 0 beyond) (piecewise:
+    the second derivative jumps at |r| = delta). Quadratic near the target like ``l2``, linear far from
+    it, so that outliers pull with at most delta. ``torch.nn.HuberLoss(delta=delta, reduction="sum")``
+    over a batch gives the summed form.
+    """
+
+    name = "huber"
+
+    def __init__(self, l2=0.0, delta=1.0, reduction="mean"):
+        super().__init__(l2, reduction)
+        try:
+            delta = float(delta)
+        except (TypeError, ValueError):
+            raise ConfigError(f"huber delta must be a finite number > 0; got {delta!r}") from None
+        if not np.isfinite(delta) or delta <= 0:
+            raise ConfigError(f"huber delta must be a finite number > 0; got {delta}")
+        self.delta = delta
+
+    def make_targets(self, rng, B, c):
+        return rng.normal(scale=2.0, size=(B, c))       # residuals on both sides of delta = 1
+
+    def div(self, y, d):
+        r = np.abs(y - d)
+        dl = self.delta
+        return np.where(r <= dl, 0.5 * r * r, dl * (r - 0.5 * dl)).sum(axis=1)
+
+    def grad(self, y, d):
+        return np.clip(y - d, -self.delta, self.delta)
+
+    def hvp(self, y, d, ty):
+        return (np.abs(y - d) <= self.delta).astype(ty.dtype) * ty
+
+    def kink_distance(self, y, d):
+        return float(np.abs(np.abs(y - d) - self.delta).min()) if np.size(y) else np.inf
+
+    def trace_E(self, outs, S, f, m):
+        # the branch each output is on: 1/2 r^2 inside [-delta, delta], delta (|r| - delta/2) beyond
+        dl, s, n = self.delta, [], []
+        for o, y, t, _ in outs:
+            if abs(y - t) <= dl:
+                s.append(f"1/2 * ({S.y(o)} - {S.t(o)})^2")
+                n.append(f"1/2 * ({f(y)} - {f(t)})^2")
+            else:
+                s.append(f"delta * (abs({S.y(o)} - {S.t(o)}) - delta/2)")
+                hi, lo = (y, t) if y > t else (t, y)       # |y - t| = hi - lo, written so it evaluates as printed
+                n.append(f"{m(dl)} * ({f(hi)} - {m(lo)} - {m(dl)}/2)")
+        return _sum_rows(s), _sum_rows(n)
+
+    def trace_dE_dy(self, name, y, t, S, f, m):
+        r = S.y(name) + " - " + S.t(name)
+        if abs(y - t) <= self.delta:
+            return f"({r})", f"({f(y)} - {f(t)})"
+        sign = 1 if y > t else -1
+        return f"delta*sign({r})", f"{m(sign * self.delta)}"
+
+    def config(self):
+        cfg = super().config()
+        if self.delta != 1.0:
+            cfg["delta"] = self.delta
+        return cfg
+
+
+def _kl_terms(outs, S, f, m, binary):
+    """The constant of the KL forms in a trace: + sum t log t (+ (1 - t) log(1 - t) for bce)."""
+    s, n = [], []
+    for o, _, t, _ in outs:
+        s.append(f"{S.t(o)}*log({S.t(o)})")
+        n += [f"{m(t)}*log({f(t)})"] if t != 0 else []
+        if binary:
+            s.append(f"(1 - {S.t(o)})*log(1 - {S.t(o)})")
+            n += [f"{m(1 - t)}*log({f(1 - t)})"] if t != 1 else []
+    return " + " + " + ".join(s), (" + " + " + ".join(n)) if n else ""
+
 
 class BinaryCrossEntropy(Loss):
     """Div = sum_c -d log y - (1 - d) log(1 - y), for outputs y in (0, 1) and targets d in [0, 1].
@@ -131,7 +322,13 @@ class BinaryCrossEntropy(Loss):
     """
 
     name = "bce"
-    fuses_with = "sigmoid"
+    task = "binary"
+    output = fuses_with = "sigmoid"
+    metric = "accuracy"
+    needs = "probability"
+    advice = ("output='sigmoid' (bce is then evaluated on its logits), or softmax with cross_entropy "
+              "for one class per sample")
+    laplace = "classification"
 
     def __init__(self, l2=0.0, kl=False, reduction="mean"):
         super().__init__(l2, reduction)
@@ -142,6 +339,12 @@ class BinaryCrossEntropy(Loss):
         if np.any((T < 0) | (T > 1)):
             raise InputError("bce targets must lie in [0, 1] (class labels 0/1 or probabilities)")
         return T
+
+    def make_targets(self, rng, B, c):
+        return rng.integers(0, 2, size=(B, c)).astype(float)
+
+    def label(self):
+        return "binary_kl" if self.kl else self.name
 
     def _entropy(self, d):
         return (xlogy(d, d) + xlogy(1 - d, 1 - d)).sum(axis=1) if self.kl else 0.0
@@ -160,6 +363,20 @@ class BinaryCrossEntropy(Loss):
     def fused(self):
         return _SigmoidBCE(self)
 
+    def trace_E(self, outs, S, f, m):
+        s = " + ".join(f"-({S.t(o)}*log({S.y(o)}) + (1 - {S.t(o)})*log(1 - {S.y(o)}))" for o, _, _, _ in outs)
+        parts = []
+        for _, y, t, _ in outs:
+            terms = ([f"{m(t)}*log({f(y)})"] if t != 0 else []) + ([f"{m(1 - t)}*log({f(1 - y)})"] if t != 1 else [])
+            parts.append(f"-({' + '.join(terms)})")
+        ks, kn = _kl_terms(outs, S, f, m, binary=True) if self.kl else ("", "")
+        return s + ks, " + ".join(parts) + kn
+
+    def trace_dE_dy(self, name, y, t, S, f, m):
+        sy, st = S.y(name), S.t(name)
+        terms = ([f"-{m(t)}/{m(y)}"] if t != 0 else []) + ([f"{m(1 - t)}/{m(1 - y)}"] if t != 1 else [])
+        return f"(-{st}/{sy} + (1 - {st})/(1 - {sy}))", f"({' + '.join(terms)})"
+
     def config(self):
         cfg = super().config()
         if self.kl:
@@ -167,26 +384,40 @@ class BinaryCrossEntropy(Loss):
         return cfg
 
 
-class _SigmoidBCE(Loss):
+class _SigmoidBCE(_Fused):
     """BCE evaluated on the logits z of a sigmoid output: Div = softplus(z) - d z;  dDiv/dz = sigmoid(z) - d."""
 
-    def __init__(self, base: BinaryCrossEntropy):
-        super().__init__(base.l2, base.reduction)
-        self.base, self.name = base, base.name
+    note = ("sigmoid output with bce, taken on the logit x(o): E = softplus(x) - t*x with softplus(x) = "
+            "log(1 + e^x), and dE/dx(o) = y(o) - t(o) (sigmoid' = y(1-y) cancels in dE/dy(o)*y(1-y))")
 
     def div(self, z, d):
         # softplus(z) - d z = (1 - d) softplus(z) + d softplus(-z): no cancellation, finite for every finite z
-        tail = np.log1p(np.exp(-np.abs(z)))
-        return ((1 - d) * (np.maximum(z, 0) + tail) + d * (np.maximum(-z, 0) + tail)).sum(axis=1) \
-            + self.base._entropy(d)
+        return ((1 - d) * softplus(z) + d * softplus(-z)).sum(axis=1) + self.base._entropy(d)
 
     def grad(self, z, d):
-        return expit(z) - d
+        return sigmoid(z) - d
 
-    # d2Div/dz2 = sigmoid(z) (1 - sigmoid(z)), diagonal
+    # d2Div/dz2 = sigmoid'(z) = sigmoid(z) (1 - sigmoid(z)), diagonal
     def hvp(self, z, d, tz):
-        s = expit(z)
-        return (s * (1 - s)) * tz
+        s = sigmoid(z)
+        return _sigmoid_df(z, s) * tz
+
+    def trace_E(self, outs, S, f, m):
+        s = " + ".join(f"(softplus({S.x(o)}) - {S.t(o)}*{S.x(o)})" for o, _, _, _ in outs)
+        n = " + ".join(f"(softplus({f(x)}) - {m(t)}*{m(x)})" for _, _, t, x in outs)
+        ks, kn = _kl_terms(outs, S, f, m, binary=True) if self.base.kl else ("", "")
+        return s + ks, n + kn
+
+    def trace_M(self, k, k2, y, y2, same, outs, S, f, m):
+        if not same:
+            return "0", "0"
+        return f"{S.y(k)}*(1 - {S.y(k)})", f"{m(y)}*(1 - {m(y)})"
+
+
+def _target_sum(outs):
+    """sum t of one instance's targets, or None when it is 1 (to the last digits)."""
+    st = float(sum(t for _, _, t, _ in outs))
+    return None if abs(st - 1) <= 1e-12 else st
 
 
 class CrossEntropy(Loss):
@@ -198,7 +429,13 @@ class CrossEntropy(Loss):
     """
 
     name = "cross_entropy"
-    fuses_with = "softmax"
+    task = "multiclass"
+    output = fuses_with = "softmax"
+    metric = "accuracy"
+    needs = "distribution"
+    advice = ("output='softmax' (cross_entropy is then evaluated on its logits), or bce with a sigmoid "
+              "output for independent 0/1 targets")
+    laplace = "classification"
 
     def __init__(self, l2=0.0, label_smoothing=0.0, kl=False, reduction="mean"):
         super().__init__(l2, reduction)
@@ -232,6 +469,12 @@ class CrossEntropy(Loss):
             D = D * (1 - c * eps) + eps * D.sum(axis=1, keepdims=True)
         return D
 
+    def make_targets(self, rng, B, c):
+        return rng.integers(0, c, size=B)
+
+    def label(self):
+        return "kl" if self.kl else self.name
+
     def _entropy(self, d):
         return xlogy(d, d).sum(axis=1) if self.kl else 0.0
 
@@ -249,6 +492,15 @@ class CrossEntropy(Loss):
     def fused(self):
         return _SoftmaxCrossEntropy(self)
 
+    def trace_E(self, outs, S, f, m):
+        s = " + ".join(f"-{S.t(o)}*log({S.y(o)})" for o, _, _, _ in outs)
+        n = " + ".join(f"-{m(t)}*log({f(y)})" for _, y, t, _ in outs if t != 0) or "0"
+        ks, kn = _kl_terms(outs, S, f, m, binary=False) if self.kl else ("", "")
+        return s + ks, n + kn
+
+    def trace_dE_dy(self, name, y, t, S, f, m):
+        return f"-{S.t(name)}/{S.y(name)}", (f"-{m(t)}/{m(y)}" if t != 0 else "0")
+
     def config(self):
         cfg = super().config()
         if self.label_smoothing:
@@ -258,16 +510,15 @@ class CrossEntropy(Loss):
         return cfg
 
 
-class _SoftmaxCrossEntropy(Loss):
+class _SoftmaxCrossEntropy(_Fused):
     """Cross-entropy on the logits z of a softmax output.
 
     Div = (sum_i d_i) logsumexp(z) - d.z;  dDiv/dz = (sum_i d_i) y - d  (= y - d for target rows summing to 1);
     d2Div/dz2 = (sum_i d_i) (diag(y) - y y^T).
     """
 
-    def __init__(self, base: CrossEntropy):
-        super().__init__(base.l2, base.reduction)
-        self.base, self.name = base, base.name
+    note = ("softmax output with cross_entropy, taken on the logits x(o): E = logsumexp(x) - sum_k t_k*x_k "
+            "with logsumexp(x) = log(sum_k e^x_k), and dE/dx(o) = y(o) - t(o)")
 
     def div(self, z, d):
         return -np.einsum("ij,ij->i", d, log_softmax(z)) + self.base._entropy(d)
@@ -289,10 +540,34 @@ class _SoftmaxCrossEntropy(Loss):
         e -= d
         return div, e
 
+    # (sum d) (diag(y) - y y^T) R{z}: sum d times the softmax JVP
     def hvp(self, z, d, tz):
-        y = softmax(z)
-        s = d.sum(axis=1, keepdims=True)
-        return (s * y) * (tz - np.einsum("bi,mbi->mb", y, tz)[..., None])
+        return d.sum(axis=1, keepdims=True) * softmax_jvp(softmax(z), tz)
+
+    def trace_E(self, outs, S, f, m):
+        st = _target_sum(outs)
+        lse_s = "logsumexp(" + ", ".join(f"{S.x(o)}" for o, _, _, _ in outs) + ")"
+        lse_n = "logsumexp(" + ", ".join(f(x) for _, _, _, x in outs) + ")"
+        if st is not None:
+            lse_s, lse_n = f"sum(t)*{lse_s}", f"{f(st)}*{lse_n}"
+        s = lse_s + " - (" + " + ".join(f"{S.t(o)}*{S.x(o)}" for o, _, _, _ in outs) + ")"
+        terms = [f"{m(t)}*{m(x)}" for _, _, t, x in outs if t != 0]
+        n = lse_n + (" - (" + " + ".join(terms) + ")" if terms else "")
+        ks, kn = _kl_terms(outs, S, f, m, binary=False) if self.base.kl else ("", "")
+        return s + ks, n + kn
+
+    def trace_dE_dx(self, name, y, t, outs, S, f, m):
+        # sum(t) y(o) - t(o) for target rows that do not sum to 1
+        st = _target_sum(outs)
+        if st is None:
+            return super().trace_dE_dx(name, y, t, outs, S, f, m)
+        return f"sum(t)*{S.y(name)} - {S.t(name)}", f"{f(st)}*{m(y)} - {m(t)}"
+
+    def trace_M(self, k, k2, y, y2, same, outs, S, f, m):
+        st = _target_sum(outs)
+        scale = "" if st is None else f"{f(st)}*"
+        s = f"{S.y(k)}*(delta_kk' - {S.y(k2)})" if not scale else f"sum(t)*{S.y(k)}*(delta_kk' - {S.y(k2)})"
+        return s, f"{scale}{m(y)}*({int(same)} - {m(y2)})"
 
 
 class PoissonDeviance(Loss):
@@ -303,13 +578,19 @@ class PoissonDeviance(Loss):
     """
 
     name = "poisson"
-    fuses_with = "exp"
+    task = "counts"
+    output = fuses_with = "exp"
+    needs = "positive"
+    advice = "output='exp' (poisson is then evaluated on its logits) or 'softplus'"
 
     def prepare(self, T, B, c, dtype):
         T = super().prepare(T, B, c, dtype)
         if np.any(T < 0):
             raise InputError("poisson targets must be >= 0 (counts or rates); got negative values")
         return T
+
+    def make_targets(self, rng, B, c):
+        return rng.poisson(2.0, size=(B, c)).astype(float)
 
     def div(self, y, d):
         return (y - d + xlogy(d, d) - xlogy(d, y)).sum(axis=1)
@@ -323,13 +604,20 @@ class PoissonDeviance(Loss):
     def fused(self):
         return _ExpPoisson(self)
 
+    def trace_E(self, outs, S, f, m):
+        s = " + ".join(f"({S.y(o)} - {S.t(o)} + {S.t(o)}*log({S.t(o)}/{S.y(o)}))" for o, _, _, _ in outs)
+        n = " + ".join(f"({f(y)} - {f(t)}" + (f" + {m(t)}*log({f(t)}/{f(y)}))" if t else ")") for _, y, t, _ in outs)
+        return s, n
 
-class _ExpPoisson(Loss):
+    def trace_dE_dy(self, name, y, t, S, f, m):
+        return f"(1 - {S.t(name)}/{S.y(name)})", f"(1 - {m(t)}/{m(y)})"
+
+
+class _ExpPoisson(_Fused):
     """Poisson deviance on the logits z of an exp output: Div = e^z - d z + d log d - d;  dDiv/dz = e^z - d."""
 
-    def __init__(self, base):
-        super().__init__(base.l2, base.reduction)
-        self.base, self.name = base, base.name
+    note = ("exp output with poisson, taken on the logit x(o): E = e^x - t*x + t*log(t) - t, "
+            "and dE/dx(o) = y(o) - t(o)")
 
     def div(self, z, d):
         return (np.exp(z) - d * z + xlogy(d, d) - d).sum(axis=1)
@@ -341,28 +629,81 @@ class _ExpPoisson(Loss):
     def hvp(self, z, d, tz):
         return np.exp(z) * tz
 
+    def trace_E(self, outs, S, f, m):
+        s = " + ".join(f"(exp({S.x(o)}) - {S.t(o)}*{S.x(o)} + {S.t(o)}*log({S.t(o)}) - {S.t(o)})"
+                       for o, _, _, _ in outs)
+        n = " + ".join(f"(exp({f(x)}) - {m(t)}*{m(x)}" + (f" + {m(t)}*log({f(t)}) - {m(t)})" if t else ")")
+                       for _, _, t, x in outs)
+        return s, n
 
-_LOSSES = {"l2": L2, "bce": BinaryCrossEntropy, "cross_entropy": CrossEntropy, "poisson": PoissonDeviance}
-LOSS_ALIASES = {"mse": "l2", "squared_error": "l2", "binary_cross_entropy": "bce", "log_loss": "bce",
-                "ce": "cross_entropy", "nll": "cross_entropy"}
-LOSS_NAMES = tuple(_LOSSES) + ("kl", "binary_kl")
+    def trace_M(self, k, k2, y, y2, same, outs, S, f, m):     # d2E/da2 = e^a = y
+        return (S.y(k), m(y)) if same else ("0", "0")
+
+
+# registration order is the order of LOSS_NAMES (what the CLI help and the tests list)
+LOSSES.register("l2", L2, aliases=("mse", "squared_error"))
+LOSSES.register("bce", BinaryCrossEntropy, aliases=("binary_cross_entropy", "log_loss"))
+LOSSES.register("cross_entropy", CrossEntropy, aliases=("ce", "nll"))
+LOSSES.register("poisson", PoissonDeviance)
+LOSSES.register("kl", functools.partial(CrossEntropy, kl=True))
+LOSSES.register("binary_kl", functools.partial(BinaryCrossEntropy, kl=True))
+LOSSES.register("huber", Huber)
+
+#: derived views of the registry, for code that reads names
+LOSS_NAMES = LOSSES.names()
+LOSS_ALIASES = LOSSES.aliases()
+
+
+def loss_class(name: str) -> type:
+    """The Loss class a registered name (or alias) builds: ``loss_class("kl") is CrossEntropy``."""
+    member = LOSSES.get(name)
+    return member.func if isinstance(member, functools.partial) else member
+
+
+def default_loss_for(output) -> str:
+    """The classification loss taken on the logits of ``output`` (bce for sigmoid, cross_entropy for softmax),
+    else ``"l2"``."""
+    for name, member in LOSSES.items():
+        cls = loss_class(name)
+        if cls.task in ("binary", "multiclass") and cls.fuses_with == output and member is cls:
+            return name
+    return "l2"
+
+
+def loss_names(tasks=None) -> tuple:
+    """The registered names and aliases of the losses whose ``task`` is in ``tasks`` (default: all)."""
+    names = [n for n in (*LOSSES.names(), *LOSSES.aliases()) if tasks is None or loss_class(n).task in tasks]
+    return tuple(names)
+
+
+def laplace_losses() -> str:
+    """The losses ``Laplace`` takes, in words: "'l2' regression, 'cross_entropy' with a softmax output and ..."."""
+    parts = [f"{name!r} regression" if cls.laplace == "regression" else f"{name!r} with a {cls.fuses_with} output"
+             for name, cls in LOSSES.items() if isinstance(cls, type) and cls.laplace]
+    return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else "".join(parts)
 
 
 def get_loss(spec, **options) -> Loss:
-    """Return a loss from a name (``"l2"``, ``"bce"``, ``"cross_entropy"``, ``"kl"``, ``"binary_kl"``
-    or an alias), a dict from a saved model, or a Loss instance (returned unchanged).
+    """Return a loss from a name (one of ``LOSSES.names()``: ``"l2"``, ``"bce"``, ``"cross_entropy"``,
+    ``"poisson"``, ``"kl"``, ``"binary_kl"``, ``"huber"``, or an alias), a dict from a saved model, or a
+    Loss instance (returned unchanged).
 
     Parameters
     ----------
     spec : str, dict or Loss
     **options
-        ``l2``, ``label_smoothing`` (cross_entropy), ``kl`` (bce, cross_entropy), and for every loss
-        ``reduction``: ``"mean"`` (default, E = 1/B sum_n Div_n + lambda/2 ||W||^2) or ``"sum"``
+        ``l2``, ``label_smoothing`` (cross_entropy), ``kl`` (bce, cross_entropy), ``delta`` (huber), and for
+        every loss ``reduction``: ``"mean"`` (default, E = 1/B sum_n Div_n + lambda/2 ||W||^2) or ``"sum"``
         (the notes' E = sum_n E_n + lambda/2 ||W||^2).
 
     Returns
     -------
     Loss
+
+    Examples
+    --------
+    >>> get_loss("huber", delta=0.5)
+    Huber(delta=0.5)
     """
     if isinstance(spec, Loss):
         if options:
@@ -373,14 +714,8 @@ def get_loss(spec, **options) -> Loss:
         spec = spec.get("name")
     if not isinstance(spec, str):
         raise ConfigError(f"a loss is a name or a Loss instance; got {spec!r}")
-    name = LOSS_ALIASES.get(spec, spec)
-    if name == "kl":
-        name, options = "cross_entropy", {**options, "kl": True}
-    elif name == "binary_kl":
-        name, options = "bce", {**options, "kl": True}
-    if name not in _LOSSES:
-        raise ConfigError(f"unknown loss {spec!r}; expected one of {', '.join(LOSS_NAMES)}")
+    make = LOSSES.get(spec)
     try:
-        return _LOSSES[name](**options)
+        return make(**options)
     except TypeError as e:
-        raise ConfigError(f"bad option for loss {name!r}: {e}") from None
+        raise ConfigError(f"bad option for loss {LOSSES.canonical(spec)!r}: {e}") from None

@@ -11,6 +11,7 @@ import numpy as np
 from .._optional import require
 from ..errors import ConfigError
 from ..validation import check_seed
+from ..registry import Registry
 from .preprocessing import _float_dtype, _is_count
 
 __all__ = ["xor", "digits", "moons", "spirals"]
@@ -156,3 +157,27 @@ def spirals(n_samples=200, n_classes=2, noise=0.2, turns=1.5, seed=0, dtype=np.f
 
     order = rng.permutation(n_samples)
     return X[order].astype(dtype), y[order]
+
+
+class Named:
+    """A built-in data set under a name: ``load()`` gives its ``(X, y)``; ``description`` says what it is."""
+
+    def __init__(self, description, make, **options):
+        self.description, self._make, self._options = description, make, options
+
+    def load(self):
+        """``(X, y)`` of this data set."""
+        return self._make(**self._options)
+
+    def __repr__(self):
+        return f"Named({self.description!r})"
+
+
+#: the built-in data sets by name (what ``backprop train --data NAME`` and its help read)
+DATASETS = Registry("data set")
+DATASETS.register("xor", Named("the 4 points of XOR", xor))
+DATASETS.register("digits", Named("8x8 digits, 10 classes (scikit-learn's copy)", digits))
+DATASETS.register("digits-2", Named("8x8 digits, the binary task '2 or not 2'", digits, binary=True))
+DATASETS.register("moons", Named("two interleaving half circles, 2 classes", moons, n_samples=400, noise=0.2,
+                                 seed=0))
+DATASETS.register("spirals", Named("two interleaved spirals, 2 classes", spirals, n_samples=400, seed=0))

@@ -36,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import ConfigError
+from ..registry import Registry
 
 
 @dataclass(frozen=True)
@@ -63,14 +64,16 @@ class Profile:
     layered: bool = True
 
 
-PROFILES = {
-    "004": Profile(
+#: every notation profile by name
+PROFILES = Registry("notation")
+for _profile in (
+    Profile(
         "004", "note 004: the network as a computation graph of scalar nodes in order",
         "x(j) = sum_i w(i,j)*y(i) + b(j), y(j) = f(x(j)); dE/dy(i) = sum_j w(i,j)*dE/dx(j), "
         "dE/dx(j) = f'(x(j))*dE/dy(j), dE/dw(i,j) = y(i)*dE/dx(j)",
         "y({n})", "x({n})", "y({n})", "y({n})", "w({src},{dst})", "b({n})", "t({n})", "E",
         "dE/dy({n})", "dE/dy({n})", "dE/dy({n})", "dE/dx({n})", "dE/dw({src},{dst})", "dE/db({n})", layered=False),
-    "000": Profile(
+    Profile(
         "000", "note 000: backpropagation in a 1-hidden-layer MLP (w_ji, z, a, local gradients delta), generalised to "
         "deep nets by the layer index (l)",
         "z_j^(l) = sum_i w_ji^(l)*a_i^(l-1) + b_j^(l), a_j^(l) = sigma(z_j^(l)), a^(0) = x; "
@@ -78,14 +81,14 @@ PROFILES = {
         "x_{p}", "z_{p}^({l})", "a_{p}^({l})", "yhat_{p}", "w_{{{j},{i}}}^({l})", "b_{p}^({l})", "y_{p}", "L",
         "dL/dx_{p}", "dL/da_{p}^({l})", "dL/dyhat_{p}", "delta_{p}^({l})", "dL/dw_{{{j},{i}}}^({l})",
         "dL/db_{p}^({l})"),
-    "001": Profile(
+    Profile(
         "001", "note 001: the L-layer vector form (h^(1) = x, a^(k+1) = b^(k) + W^(k) h^(k), delta = dL/da)",
         "a^(k+1) = b^(k) + W^(k)*h^(k), h^(k) = g(a^(k)), h^(1) = x; delta^(k) = dL/da^(k) = "
         "(W^(k)^T delta^(k+1)) . g'(a^(k)), dL/dW^(k) = delta^(k+1) h^(k)^T, dL/db^(k) = delta^(k+1)",
         "h_{p}^(1)", "a_{p}^({k})", "h_{p}^({k})", "h_{p}^({k})", "W^({l})_{{{j},{i}}}", "b^({l})_{p}", "y_{p}",
         "L", "dL/dh_{p}^(1)", "dL/dh_{p}^({k})", "dL/dh_{p}^({k})", "delta_{p}^({k})", "dL/dW^({l})_{{{j},{i}}}",
         "dL/db^({l})_{p}"),
-    "002": Profile(
+    Profile(
         "002", "note 002: error backpropagation for any feed-forward topology (a_j = sum_i w_ji z_i, z_j = h(a_j), "
         "delta_j = dE_n/da_j, biases as w_j0 with z_0 = 1)",
         "a_j = sum_i w_ji*z_i (z_0 = 1 for the bias w_j0), z_j = h(a_j); delta_k = dE_n/da_k at the outputs, "
@@ -93,7 +96,7 @@ PROFILES = {
         "x_{p}", "a_{p}^({l})", "z_{p}^({l})", "y_{p}", "w_{{{j},{i}}}^({l})", "w_{{{p},0}}^({l})", "t_{p}",
         "E_n", "dE_n/dx_{p}", "dE_n/dz_{p}^({l})", "dE_n/dy_{p}", "delta_{p}^({l})", "dE_n/dw_{{{j},{i}}}^({l})",
         "dE_n/dw_{{{p},0}}^({l})"),
-    "003": Profile(
+    Profile(
         "003", "note 003: forward and backward pass with divergences (y^(0) = x, z^(k), y^(k), w_ij from i to j)",
         "z_j^(k) = sum_i w_ij^(k)*y_i^(k-1) + b_j^(k), y_j^(k) = f_k(z_j^(k)); dDiv/dy_i^(k) = "
         "sum_j w_ij^(k+1)*dDiv/dz_j^(k+1), dDiv/dz_i^(k) = f_k'(z_i^(k))*dDiv/dy_i^(k), "
@@ -101,22 +104,20 @@ PROFILES = {
         "y_{p}^(0)", "z_{p}^({l})", "y_{p}^({l})", "y_{p}^({l})", "w_{{{i},{j}}}^({l})", "b_{p}^({l})", "d_{p}",
         "Div", "dDiv/dy_{p}^(0)", "dDiv/dy_{p}^({l})", "dDiv/dy_{p}^({l})", "dDiv/dz_{p}^({l})",
         "dDiv/dw_{{{i},{j}}}^({l})", "dDiv/db_{p}^({l})"),
-    "cmu": Profile(
+    Profile(
         "cmu", "the CMU 11-785 autograder's names, per layer and 0-based (A0 = x, Z0 = W0 A0 + b0, A1 = f(Z0), ...)",
         "Z{l} = W{l} A{l} + b{l}, A{l+1} = f(Z{l}), A0 = x; dLdZ{l} = f'(Z{l}) * dLdA{l+1}, "
         "dLdW{l} = dLdZ{l} A{l}^T, dLdb{l} = dLdZ{l}, dLdA{l} = W{l}^T dLdZ{l}",
         "A0[{p0}]", "Z{m}[{p0}]", "A{l}[{p0}]", "A{l}[{p0}]", "W{m}[{j0},{i0}]", "b{m}[{p0}]", "Y[{p0}]", "L",
         "dLdA0[{p0}]", "dLdA{l}[{p0}]", "dLdA{l}[{p0}]", "dLdZ{m}[{p0}]", "dLdW{m}[{j0},{i0}]", "dLdb{m}[{p0}]"),
-}
-NOTATIONS = tuple(PROFILES)
+):
+    PROFILES.register(_profile.name, _profile)
+NOTATIONS = PROFILES.names()
 
 
 def get_profile(name) -> Profile:
     """The profile called ``name`` (one of NOTATIONS); ConfigError otherwise."""
-    key = str(name)
-    if key not in PROFILES:
-        raise ConfigError(f"unknown notation {name!r}; expected one of {', '.join(repr(n) for n in NOTATIONS)}")
-    return PROFILES[key]
+    return PROFILES.get(str(name))
 
 
 class Symbols:

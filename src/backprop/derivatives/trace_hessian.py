@@ -150,19 +150,14 @@ class HessianTrace:
             Mo = fp[:, None] * Hy * fp[None, :] + np.diag(fpp * dEdy)
             self._Hy, self._fp, self._fpp, self._dEdy = Hy, fp, fpp, dEdy
         self.M = {}
-        name, st = self.loss.name, sum(tr.target)
-        scale = "" if abs(st - 1) <= 1e-12 else f"{self._f(st)}*"
+        head = self.loss.fused_head() if tr.fused else None
+        rows = tr._loss_rows() if tr.fused else None
         for a, k in enumerate(self.outputs):
             for b, k2 in enumerate(self.outputs):
                 same = a == b
-                if tr.fused and name == "cross_entropy":
-                    s = f"{S.y(k)}*(delta_kk' - {S.y(k2)})" if not scale else f"sum(t)*{S.y(k)}*(delta_kk' - {S.y(k2)})"
-                    n = f"{scale}{self._m(y[a])}*({int(same)} - {self._m(y[b])})"
-                elif tr.fused and name == "bce":
-                    s = f"{S.y(k)}*(1 - {S.y(k)})" if same else "0"
-                    n = f"{self._m(y[a])}*(1 - {self._m(y[a])})" if same else "0"
-                elif tr.fused:                           # exp + poisson: d2E/da2 = e^a = y
-                    s, n = (S.y(k), self._m(y[a])) if same else ("0", "0")
+                if head is not None:                     # d2E/dx(k)dx(k2) at the logits, as the loss writes it
+                    s, n = head.trace_M(k, k2, y[a], y[b], same, rows, S, self._f, self._m) or \
+                        (f"d2{S.E}/d{S.x(k)}d{S.x(k2)}", self._m(Mo[a, b]))
                 else:
                     act_k, act_k2 = self._unit(k).activation, self._unit(k2).activation
                     s = f"{act_k}'({S.x(k)})*{act_k2}'({S.x(k2)})*d2{S.E}/d{S.y(k)}d{S.y(k2)}"

@@ -21,16 +21,12 @@ from .._optional import require
 from ..derivatives.notation import NOTATIONS
 from ..derivatives.trace import Trace, trace as make_trace
 from ..errors import ConfigError, InputError
+from ..losses import LOSS_NAMES
 
 PICTURE_FORMATS = ("svg", "png")
 KIND_COLOURS = {"input": "#dbe9f6", "neuron": "#fff4cc", "product": "#dff2d8", "max": "#f8dde6"}
 OUTPUT_COLOUR = "#fde0c5"
 LEVEL_GAP = 5.5          # data units between levels: room for the edge labels between the boxes
-
-
-def render_text(tr: Trace) -> str:
-    """The step-by-step table of a trace (the same as ``str(trace)``)."""
-    return tr.table()
 
 
 def _positions(layout):
@@ -432,7 +428,7 @@ def add_trace_arguments(parser) -> None:
                         help="target: a class label of the model (as in the training data), or one number "
                              "per output")
     parser.add_argument("--loss", default=None,
-                        help="l2, bce, cross_entropy, ... (default: from the output activation)")
+                        help=f"{', '.join(LOSS_NAMES)} (default: from the output activation)")
     parser.add_argument("--out", default=None,
                         help="also write the trace: .svg or .png picture, .txt table, .json numbers, "
                              ".html page to step through")
@@ -487,39 +483,6 @@ def _trace_and_save(model_path, input_values, target, out_path, loss, digits, st
         save_trace(tr, out_path)
         print(f"wrote {out_path}", file=stdout)
     return tr
-
-
-def run_trace_command(model_path, input_values, target, out_path=None, *, loss=None, digits=6,
-                      notation="004", stdout=None, stderr=None) -> int:
-    """``backprop trace``: print the step-by-step table of one instance and optionally save a picture.
-
-    Parameters
-    ----------
-    model_path : str, Path or Network
-        A saved model (or a network object).
-    input_values : list of str or float
-        The instance, one number per input (a string may hold several, comma or space separated).
-    target : list of str or float
-        One number per output, or one class label for a model with several outputs.
-    out_path : str or Path, optional
-        .svg / .png picture, .txt table or .json numbers.
-    loss, digits, notation
-        As for ``bp.trace`` (default loss: from the output activation).
-
-    Returns
-    -------
-    int
-        0 on success; 1 on an error a user can act on (message on stderr, as ``backprop: error: ...``).
-    """
-    stdout = sys.stdout if stdout is None else stdout
-    stderr = sys.stderr if stderr is None else stderr
-    try:
-        _trace_and_save(model_path, input_values, target, out_path, loss, digits, stdout, notation=notation)
-    except (ValueError, OSError) as e:
-        msg = " ".join(str(e).split())
-        print(f"backprop: error: {msg}", file=stderr)
-        return 1
-    return 0
 
 
 def trace_command(args) -> int:

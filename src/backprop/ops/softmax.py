@@ -41,6 +41,11 @@ def _dot(a, b):
     return np.einsum("...i,...i->...", a, b)[..., None]
 
 
+def softmax_jvp(y, tz):
+    """R{y} = y * (R{z} - <y, R{z}>): the softmax Jacobian diag(y) - y y^T times tangents tz (..., c)."""
+    return y * (tz - _dot(y, tz))
+
+
 @register("softmax")
 class Softmax(Op):
     """Softmax over all units of its input node. Jacobian dy_j/dz_i = y_i (delta_ij - y_j)."""
@@ -64,7 +69,7 @@ class Softmax(Op):
     # R{y} = y * (R{z} - <y, R{z}>)
     def jvp(self, txs, tp, xs, y, cache, p):
         tz = txs[0]
-        return None if tz is None else y * (tz - _dot(y, tz))
+        return None if tz is None else softmax_jvp(y, tz)
 
     # R{dE/dz} = R{y} (g - <g, y>) + y (R{g} - <R{g}, y> - <g, R{y}>),  g = dE/dy
     def vjp_tangent(self, dy, tdy, txs, ty, xs, y, cache, p, tp, tgp, need):

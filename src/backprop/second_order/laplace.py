@@ -23,8 +23,6 @@ Predictions linearise the network around w*: f(x, w) ~ f(x, w*) + J(x) (w - w*),
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
-from scipy.special import expit
 
 from .. import dispatch
 from ..derivatives.gauss_newton import gauss_newton_diagonal, gauss_newton_matrix
@@ -32,7 +30,7 @@ from ..derivatives.hessian import hessian_diagonal, hessian_matrix
 from ..derivatives.jacobian import batch_slices, param_jacobian
 from ..engine.objective import Objective
 from ..errors import ConfigError
-from ..losses import BinaryCrossEntropy, CrossEntropy, L2, get_loss
+from ..losses import get_loss, laplace_losses, sigmoid
 from ..ops.softmax import softmax
 from ..validation import MAX_MATRIX_BYTES, check_matrix_size, check_X
 
@@ -121,14 +119,13 @@ class Laplace:
         alpha = _positive("prior_precision", prior_precision)
         sigma2 = _positive("noise_variance", noise_variance)
         loss = get_loss(loss)
-        if isinstance(loss, L2):
+        if loss.laplace == "regression":
             self.task = "regression"
-        elif isinstance(loss, (CrossEntropy, BinaryCrossEntropy)) and loss.fuses_with == net.output_activation:
+        elif loss.laplace == "classification" and loss.fuses_with == net.output_activation:
             self.task = "classification"
             sigma2 = 1.0
         else:
-            raise ConfigError(f"Laplace supports 'l2' regression, 'cross_entropy' with a softmax output and "
-                              f"'bce' with a sigmoid output; got {loss.name!r} with output "
+            raise ConfigError(f"Laplace supports {laplace_losses()}; got {loss.name!r} with output "
                               f"{net.output_activation!r}")
         if structure == "full":
             # A, its Cholesky factor, the covariance and one temporary: four W x W float64 arrays
@@ -141,6 +138,7 @@ class Laplace:
             A = curv.astype(np.float64) * factor
             idx = np.arange(net.n_params)
             A[idx, idx] += alpha
+            import scipy.linalg                    # loaded on first use: importing backprop does not load it
             try:
                 factor = scipy.linalg.cho_factor(A, lower=True)
             except np.linalg.LinAlgError:
@@ -223,5 +221,5 @@ class Laplace:
         else:
             z = values[self._node].astype(np.float64)
             z = z / np.sqrt(1.0 + np.pi / 8.0 * var)
-            mean = softmax(z) if net.output_activation == "softmax" else expit(z)
+            mean = softmax(z) if net.output_activation == "softmax" else sigmoid(z)
         return (mean, var) if return_var else mean

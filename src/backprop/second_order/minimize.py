@@ -8,7 +8,6 @@ evaluated, so a Newton-CG inner iteration costs one forward and one backward swe
 from __future__ import annotations
 
 import numpy as np
-import scipy.optimize
 
 from .. import dispatch
 from ..derivatives.hessian import hessian_matrix
@@ -22,31 +21,60 @@ METHODS = {"trust-ncg": "hessp", "trust-krylov": "hessp", "newton-cg": "hessp", 
            "l-bfgs-b": None, "bfgs": None, "cg": None}
 
 
+class _Point:
+    __slots__ = ("obj", "f", "g")
+
+    def __init__(self, obj, f, g):
+        self.obj, self.f, self.g = obj, f, g
+
+
+class AtPoint:
+    """``evaluate(w)`` at the last point scipy asked for, evaluated again only when the point changes.
+
+    scipy calls ``fun`` and then ``hessp`` (or ``hess``) at the same point: ``at = AtPoint(evaluate)``
+    does the forward and backward pass once per point and gives the same result to every call at it.
+
+    Examples
+    --------
+    >>> calls = []
+    >>> at = AtPoint(lambda w: calls.append(w.copy()) or w.sum())
+    >>> at(np.ones(2)), at(np.ones(2)), len(calls)
+    (np.float64(2.0), np.float64(2.0), 1)
+    """
+
+    def __init__(self, evaluate):
+        self.evaluate = evaluate
+        self.w = None
+        self.result = None
+
+    def __call__(self, w):
+        if self.w is None or not np.array_equal(w, self.w):
+            self.w = np.array(w, dtype=np.float64)
+            self.result = self.evaluate(self.w)
+        return self.result
+
+
 class _Evaluator:
-    """E, dE/dw and H p at the points scipy asks for; remembers the last point and the best one."""
+    """E, dE/dw and H p at the points scipy asks for; remembers the best point."""
 
     def __init__(self, net, loss, X, D):
         self.net, self.loss, self.X, self.D = net, loss, X, D
-        self.w = None
-        self.obj = None
         self.best_f, self.best_w = np.inf, None
         self.n_hvp = 0
+        self.at = AtPoint(self._evaluate)
 
-    def at(self, w):
-        if self.w is None or not np.array_equal(w, self.w):
-            net = self.net
-            self.w = np.array(w, dtype=np.float64)
-            if not np.all(np.isfinite(w)):
-                self.obj, self.f, self.g = None, np.inf, np.zeros(net.n_params)
-                return self
-            net.params[:] = w                      # cast to the network's dtype
-            self.obj = Objective(net, self.loss, self.X, self.D, validate=False)
-            g = self.obj.gradient()
-            self.f = self.obj.value()
-            self.g = g.astype(np.float64)
-            if np.isfinite(self.f) and self.f < self.best_f:
-                self.best_f, self.best_w = self.f, self.w.copy()
-        return self
+    def _evaluate(self, w):
+        """(objective or None, E, dE/dw) at w; a point with NaN or inf entries has E = inf."""
+        net = self.net
+        if not np.all(np.isfinite(w)):
+            return _Point(None, np.inf, np.zeros(net.n_params))
+        net.params[:] = w                      # cast to the network's dtype
+        obj = Objective(net, self.loss, self.X, self.D, validate=False)
+        g = obj.gradient()
+        f = obj.value()
+        if np.isfinite(f) and f < self.best_f:
+            self.best_f, self.best_w = f, w.copy()
+        return _Point(obj, f, g.astype(np.float64))
 
     def fun(self, w):
         e = self.at(w)
@@ -140,6 +168,7 @@ def minimize(net, loss, X, T, method="trust-ncg", maxiter=100, tol=None, callbac
     elif METHODS[key] == "hess":
         kw["hess"] = ev.hess
     w0 = net.params.astype(np.float64)
+    import scipy.optimize                      # loaded on first use: importing backprop does not load it
     try:
         res = scipy.optimize.minimize(ev.fun, w0, method=method, jac=True, tol=tol, callback=callback,
                                       options=opts, **kw)

@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import ConfigError
-from ..losses import BinaryCrossEntropy, CrossEntropy
+from ..registry import Registry
 
 
 @dataclass(frozen=True)
@@ -54,17 +54,41 @@ def rmse(Y, D):
     return float(np.sqrt(np.mean((D - Y) ** 2)))
 
 
-METRIC_NAMES = ("auto", "accuracy", "r2", "rmse")
+#: each metric by name, as a factory ``make(loss, n_outputs) -> Metric``
+METRICS = Registry("metric")
+
+
+@METRICS.register("auto")
+def _auto(loss, n_outputs):
+    """The metric the loss declares (accuracy for classification losses, R^2 for regression)."""
+    return METRICS.get(loss.metric)(loss, n_outputs)
+
+
+@METRICS.register("accuracy")
+def _accuracy(loss, n_outputs):
+    # one class per row for a multiclass loss (or several outputs of another loss); 0/1 per output for binary
+    per_row = loss.task == "multiclass" or (loss.task != "binary" and n_outputs > 1)
+    return Metric("accuracy", class_accuracy if per_row else threshold_accuracy, per_sample=True)
+
+
+METRICS.register("r2", lambda loss, n_outputs: Metric("r2", r2_score))
+METRICS.register("rmse", lambda loss, n_outputs: Metric("rmse", rmse, higher_is_better=False))
+
+METRIC_NAMES = METRICS.names()
+
+
+def _unknown(message):
+    return ConfigError(message + "; or None, or a callable f(Y, D) -> float")
 
 
 def get_metric(spec, loss, n_outputs) -> Metric | None:
-    """Resolve ``spec`` for a loss: "auto" gives accuracy for classification losses and R^2 for l2.
+    """Resolve ``spec`` for a loss: "auto" gives the loss's declared metric (accuracy or R^2).
 
     Parameters
     ----------
     spec : None, str or callable
-        None (no metric), ``"auto"``, ``"accuracy"``, ``"r2"``, ``"rmse"``, a Metric, or a
-        callable ``f(Y, D) -> float`` (higher taken as better).
+        None (no metric), one of ``METRIC_NAMES`` (``"auto"``, ``"accuracy"``, ``"r2"``, ``"rmse"``), a
+        Metric, or a callable ``f(Y, D) -> float`` (higher taken as better).
     loss : Loss
     n_outputs : int
 
@@ -76,18 +100,7 @@ def get_metric(spec, loss, n_outputs) -> Metric | None:
         return spec
     if callable(spec) and not isinstance(spec, str):
         return Metric(getattr(spec, "__name__", "metric"), spec)
-    if not isinstance(spec, str) or spec not in METRIC_NAMES:
-        raise ConfigError(f"unknown metric {spec!r}; expected one of {', '.join(METRIC_NAMES)}, None "
-                          "or a callable f(Y, D) -> float")
-    classification = isinstance(loss, (CrossEntropy, BinaryCrossEntropy))
-    if spec == "auto":
-        spec = "accuracy" if classification else "r2"
-    if spec == "accuracy":
-        per_row = isinstance(loss, CrossEntropy) or (not isinstance(loss, BinaryCrossEntropy) and n_outputs > 1)
-        return Metric("accuracy", class_accuracy if per_row else threshold_accuracy, per_sample=True)
-    if spec == "r2":
-        return Metric("r2", r2_score)
-    return Metric("rmse", rmse, higher_is_better=False)
+    return METRICS.get(spec, error=_unknown)(loss, n_outputs)
 
 
 def confusion_matrix(y_true, y_pred, n_classes) -> np.ndarray:

@@ -7,6 +7,8 @@ The update rules, with g = dL/dW for the current batch and eta the learning rate
 * Nesterov momentum       Delta <- mu Delta + g ;  W <- W - eta (g + mu Delta)
 * Adam                    m <- b1 m + (1 - b1) g ;  v <- b2 v + (1 - b2) g^2 ;
                           W <- W - eta m_hat / (sqrt(v_hat) + eps),  m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t)
+* RMSprop                 v <- a v + (1 - a) g^2 ;  W <- W - eta g / (sqrt(v) + eps)
+* AdamW                   Adam's step, and the weights decayed by eta lambda: W <- W - eta lambda W - eta (step)
 * weight decay (any)      W <- W - eta (step) - lambda W      (on the weights, not the biases)
 
 Weight decay needs to know which entries of the flat vector are weights: ``step(net, grad)`` reads
@@ -17,12 +19,14 @@ Every step works in place on preallocated buffers: no copy of the parameter vect
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
 from ..engine.network import Network
 from ..errors import ConfigError
+from ..registry import Registry
 
 
 def _check_rate(name, value, low=0.0, high=None, inclusive_low=False, inclusive_high=False):
@@ -135,9 +139,14 @@ class Optimizer:
                 if getattr(self, name) is None:
                     setattr(self, name, np.zeros(params.shape, dtype=params.dtype))
 
+    @property
+    def decay_rate(self) -> float:
+        """The factor of one step's decay W <- W - rate W: ``weight_decay`` (AdamW: ``lr * weight_decay``)."""
+        return self.weight_decay
+
     def _apply_decay(self, params, mask):
-        """W <- W - lambda W on the entries of ``mask`` (the weights), from the W before this step's update."""
-        lam = self.weight_decay
+        """W <- W - rate W on the entries of ``mask`` (the weights), from the W before this step's update."""
+        lam = self.decay_rate
         if not lam:
             return
         key = (mask, lam, params.dtype)
@@ -435,7 +444,111 @@ class Adam(Optimizer):
         params -= buf
 
 
-OPTIMIZER_NAMES = ("gd", "sgd", "momentum", "nesterov", "adam")
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019), as ``torch.optim.AdamW``.
+
+    Each step first decays the weights (not the biases) by eta lambda, W <- W - eta lambda W, then takes
+    Adam's step; the decay follows the learning rate, so a schedule that lowers eta lowers it too.
+
+    Parameters
+    ----------
+    lr : float, default 0.001
+    beta1, beta2, eps : float
+        As for :class:`Adam`.
+    weight_decay : float, default 0.01
+        lambda in [0, 1); the weights shrink by the factor 1 - eta lambda per step.
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 1], output="identity", seed=0)
+    >>> opt = AdamW(lr=0.1, weight_decay=0.5)
+    >>> W = net.params[:2].copy()
+    >>> opt.step(net, np.zeros(net.n_params))
+    >>> bool(np.allclose(net.params[:2], W * (1 - 0.1 * 0.5)))
+    True
+    """
+
+    name = "adamw"
+
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
+        super().__init__(lr, beta1, beta2, eps, weight_decay)
+
+    @property
+    def decay_rate(self):
+        return self.lr * self.weight_decay
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Tieleman & Hinton, 2012): steps scaled by a running root mean square of the gradient.
+
+    Parameters
+    ----------
+    lr : float, default 0.01
+        Step size eta > 0.
+    alpha : float, default 0.99
+        Decay rate in [0, 1) of the mean square: v <- alpha v + (1 - alpha) g^2.
+    eps : float, default 1e-8
+        Added to sqrt(v): W <- W - eta g / (sqrt(v) + eps).
+    weight_decay : float, default 0.0
+        lambda in [0, 1): W <- W - eta g / (sqrt(v) + eps) - lambda W (on the weights).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> W = np.array([1.0])
+    >>> RMSprop(lr=0.1, alpha=0.0).step(W, np.array([4.0]))       # v = 16: W <- 1 - 0.1 * 4 / 4
+    >>> W.round(6)
+    array([0.9])
+    """
+
+    name = "rmsprop"
+    _buffers = ("v",)
+    _hyper = ("lr", "alpha", "eps", "weight_decay")
+
+    def __init__(self, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0):
+        self._set_alpha(alpha, eps)
+        super().__init__(lr, weight_decay)
+
+    def _set_alpha(self, alpha, eps):
+        self.alpha = _check_rate("alpha", alpha, inclusive_low=True, high=1.0)
+        self.eps = _check_rate("eps", eps)
+
+    def _set_hyper(self, hyper):
+        self._set_alpha(hyper["alpha"], hyper["eps"])
+        super()._set_hyper(hyper)
+
+    def _check_buffers(self, arrays, t):
+        if np.any(arrays["v"] < 0):
+            return "optimiser state v (RMSprop's mean square) must be >= 0"
+        return None
+
+    def _update(self, params, grad):
+        a, buf, v = self.alpha, self._scratch, self.v
+        # v <- a v + (1 - a) g^2
+        v *= a
+        np.multiply(grad, grad, out=buf)
+        buf *= 1.0 - a
+        v += buf
+        # W <- W - eta g / (sqrt(v) + eps)
+        np.sqrt(v, out=buf)
+        buf += self.eps
+        np.divide(grad, buf, out=buf)
+        buf *= self.lr
+        params -= buf
+
+
+#: every optimiser by name (a class, or a class with preset options)
+OPTIMIZERS = Registry("optimiser")
+OPTIMIZERS.register("gd", GD)
+OPTIMIZERS.register("sgd", SGD)
+OPTIMIZERS.register("momentum", functools.partial(SGD, momentum=0.9))
+OPTIMIZERS.register("nesterov", functools.partial(SGD, momentum=0.9, nesterov=True))
+OPTIMIZERS.register("adam", Adam)
+OPTIMIZERS.register("adamw", AdamW)
+OPTIMIZERS.register("rmsprop", RMSprop)
+
+OPTIMIZER_NAMES = OPTIMIZERS.names()
 
 
 def get_optimizer(spec="sgd", **kwargs) -> Optimizer:
@@ -444,9 +557,9 @@ def get_optimizer(spec="sgd", **kwargs) -> Optimizer:
     Parameters
     ----------
     spec : str or Optimizer
-        ``"gd"`` (full-batch gradient descent), ``"sgd"`` (mini-batch, no momentum),
-        ``"momentum"`` (SGD with classical momentum, mu = 0.9 unless given),
-        ``"nesterov"`` (SGD with Nesterov momentum, mu = 0.9 unless given), ``"adam"``,
+        One of ``OPTIMIZER_NAMES``: ``"gd"`` (full-batch gradient descent), ``"sgd"`` (mini-batch, no
+        momentum), ``"momentum"`` (SGD with classical momentum, mu = 0.9 unless given), ``"nesterov"``
+        (SGD with Nesterov momentum, mu = 0.9 unless given), ``"adam"``, ``"adamw"``, ``"rmsprop"``;
         or an Optimizer instance.
     **kwargs
         Constructor arguments (``lr``, ``momentum``, ``weight_decay``, ``beta1``, ...). Entries that
@@ -465,16 +578,8 @@ def get_optimizer(spec="sgd", **kwargs) -> Optimizer:
     if not isinstance(spec, str):
         raise ConfigError(f"an optimiser is a name ({', '.join(OPTIMIZER_NAMES)}) or an Optimizer; got {spec!r}")
     name = spec.lower()
-    if name in ("momentum", "nesterov"):
-        kwargs.setdefault("momentum", 0.9)
-        if name == "nesterov":
-            kwargs["nesterov"] = True
-        cls = SGD
-    elif name in ("gd", "sgd", "adam"):
-        cls = {"gd": GD, "sgd": SGD, "adam": Adam}[name]
-    else:
-        raise ConfigError(f"unknown optimiser {spec!r}; expected one of {', '.join(OPTIMIZER_NAMES)}")
+    make = OPTIMIZERS.get(name if name in OPTIMIZERS else spec)
     try:
-        return cls(**kwargs)
+        return make(**kwargs)
     except TypeError as e:
         raise ConfigError(f"bad option for optimiser {name!r}: {e}") from None

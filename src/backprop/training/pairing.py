@@ -1,11 +1,8 @@
 """Which outputs a loss can be computed on: the rule, in one place, checked before training starts.
 
-Each loss is a divergence of the network's output y, and each needs something of y:
-
-* ``bce`` (and ``binary_kl``)          -d log y - (1 - d) log(1 - y): every y in (0, 1), a probability
-* ``cross_entropy`` (and ``kl``)       -sum_i d_i log y_i: every row a distribution, y_i > 0 summing to 1
-* ``poisson``                          y - d log y: every y > 0, a mean count
-* ``l2``                               1/2 ||y - d||^2: any real y
+Each loss is a divergence of the network's output y, and each declares what it needs of y (its ``needs``,
+one of ``KINDS``): ``bce`` a probability in (0, 1), ``cross_entropy`` a distribution in every row,
+``poisson`` a positive mean count, ``l2`` and ``huber`` any real y.
 
 What an output can be is read off the op that computes it: a softmax gives distributions, an affine
 map any real number, and an elementwise activation whatever its f gives over a range of inputs
@@ -17,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
+from ..losses import LOSSES, loss_class
 from ..ops.dense import Dense
 from ..ops.elementwise import Elementwise
 from ..ops.masked_dense import MaskedDense
@@ -34,21 +32,17 @@ _WHAT = {
     "distribution": "a probability distribution (entries > 0 summing to 1 in every row)",
 }
 
-#: what each loss needs of its input y (losses not listed here take any real y)
-NEEDS = {"bce": "probability", "cross_entropy": "distribution", "poisson": "positive"}
+# what each loss needs of its input y is its ``needs`` declaration (losses.py), and the output that meets
+# it (with which the loss is evaluated on the logits, exactly) its ``advice``.
 
-#: the output that meets each need (and with which the loss is evaluated on the logits, exactly)
-_USE = {
-    "probability": "output='sigmoid' (bce is then evaluated on its logits), or softmax with cross_entropy "
-                   "for one class per sample",
-    "distribution": "output='softmax' (cross_entropy is then evaluated on its logits), or bce with a sigmoid "
-                    "output for independent 0/1 targets",
-    "positive": "output='exp' (poisson is then evaluated on its logits) or 'softplus'",
-}
 
-#: losses that suit an output of each kind, for the advice to keep the output and change the loss
-_FITS = {"real": "'l2'", "nonnegative": "'l2'", "positive": "'poisson' (counts) or 'l2'",
-         "probability": "'bce' or 'l2'"}
+def _fits(have):
+    """The losses that suit an output of kind ``have``, for the advice to keep the output and change the loss."""
+    names = [name for name, member in LOSSES.items()
+             if member is loss_class(name) and member.needs in (have, "real")]
+    quoted = [f"{n!r}" for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
 
 # inputs at which an elementwise activation is probed: wide enough to show its range, narrow enough
 # that no built-in activation saturates to exactly 0 or 1 in float64
@@ -102,13 +96,6 @@ def output_kind(net, node=None):
     return None
 
 
-def _loss_label(loss):
-    cfg = loss.config()
-    if cfg.get("kl"):
-        return {"cross_entropy": "kl", "bce": "binary_kl"}.get(loss.name, loss.name)
-    return loss.name
-
-
 def _output_label(net):
     op = net.ops[-1]
     if isinstance(op, Elementwise):
@@ -138,15 +125,13 @@ def check_output_loss(net, loss) -> None:
     ...
     backprop.errors.ConfigError: loss 'cross_entropy' needs every output row to be a probability distribution ...
     """
-    need = NEEDS.get(loss.name)
-    if need is None:
-        return
+    need = loss.needs
     have = output_kind(net)
     if have is None or KINDS.index(have) >= KINDS.index(need):
         return
-    label = _loss_label(loss)
+    label = loss.label()
     where = "row" if need == "distribution" else "entry"
     raise ConfigError(
         f"loss {label!r} needs every output {where} to be {_WHAT[need]}, but {_output_label(net)} of this "
         f"network gives {_WHAT[have]}, where the loss is undefined or does not measure the fit; use "
-        f"{_USE[need]}; or keep this output with a loss that suits it: {_FITS[have]}")
+        f"{loss.advice}; or keep this output with a loss that suits it: {_fits(have)}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 from ..errors import ConfigError
+from ..registry import Registry
 from .optimizers import _check_rate
 
 
@@ -80,6 +81,9 @@ class Cosine(Schedule):
     After ``epochs`` epochs the rate stays at ``lr_min``.
     """
 
+    #: ``get_schedule`` passes it the run's length
+    needs_epochs = True
+
     def __init__(self, lr, epochs, lr_min=0.0):
         self.lr = _check_rate("learning rate lr", lr)
         if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
@@ -120,8 +124,14 @@ class FromCallable(Schedule):
         return f"FromCallable({self.f!r})"
 
 
-SCHEDULE_NAMES = ("constant", "step", "invscaling", "cosine")
-_ALIASES = {"inverse_scaling": "invscaling", "inverse-scaling": "invscaling", "step_decay": "step"}
+#: every named schedule: a class taking (lr, **options)
+SCHEDULES = Registry("learning-rate schedule")
+SCHEDULES.register("constant", Constant)
+SCHEDULES.register("step", StepDecay, aliases=("step_decay",))
+SCHEDULES.register("invscaling", InverseScaling, aliases=("inverse_scaling", "inverse-scaling"))
+SCHEDULES.register("cosine", Cosine)
+
+SCHEDULE_NAMES = SCHEDULES.names()
 
 
 def get_schedule(spec, lr, epochs=None, **kwargs) -> Schedule:
@@ -156,13 +166,11 @@ def get_schedule(spec, lr, epochs=None, **kwargs) -> Schedule:
             return FromCallable(spec)
         raise ConfigError(f"a schedule is a name ({', '.join(SCHEDULE_NAMES)}), a Schedule or a callable "
                           f"f(epoch, step) -> lr; got {spec!r}")
-    name = _ALIASES.get(spec.lower(), spec.lower())
-    classes = {"constant": Constant, "step": StepDecay, "invscaling": InverseScaling, "cosine": Cosine}
-    if name not in classes:
-        raise ConfigError(f"unknown learning-rate schedule {spec!r}; expected one of {', '.join(SCHEDULE_NAMES)}")
-    if name == "cosine":
+    name = SCHEDULES.canonical(spec.lower() if spec.lower() in SCHEDULES else spec)
+    cls = SCHEDULES.get(name)
+    if getattr(cls, "needs_epochs", False):
         kwargs = {"epochs": epochs, **kwargs}
     try:
-        return classes[name](lr, **kwargs)
+        return cls(lr, **kwargs)
     except TypeError as e:
         raise ConfigError(f"bad option for schedule {name!r}: {e}") from None

@@ -28,8 +28,7 @@ from ..._optional import require
 
 require("sklearn", extra="sklearn", feature="the scikit-learn estimators (backprop.sklearn)")
 
-from ._common import batch_objective  # noqa: E402  (after the check that scikit-learn is installed)
-from .classifier import MLPClassifier
-from .regressor import MLPRegressor
+from .classifier import MLPClassifier  # noqa: E402  (after the check that scikit-learn is installed)
+from .regressor import MLPRegressor  # noqa: E402
 
-__all__ = ["MLPClassifier", "MLPRegressor", "batch_objective"]
+__all__ = ["MLPClassifier", "MLPRegressor"]

@@ -20,6 +20,7 @@ from ...engine.network import MLP
 from ...errors import DivergenceError
 from ...ops.activations import ScalarActivation
 from ...ops.softmax import Softmax
+from ...second_order.minimize import AtPoint
 from ...training.optimizers import SGD, Adam
 from ._common import refuse_non_real, refuse_summed_loss
 from ._params import Interval, Options, StrOptions, check_sample_weight, validate_params
@@ -394,21 +395,20 @@ class _BaseMLP(BaseEstimator):
             X = X.toarray()
         X = X if dispatch.is_dask(X) else np.ascontiguousarray(X)
         params = net.params
-        cache = {}
 
-        def objective(x):
-            if cache.get("x") is None or not np.array_equal(cache["x"], x):
-                params[...] = x
-                obj = batch_objective(net, loss, X, D, sw, alpha)
-                cache.update(x=np.array(x, copy=True), obj=obj, grad=obj.gradient().astype(np.float64))
-            return cache["obj"]
+        def evaluate(x):
+            params[...] = x
+            obj = batch_objective(net, loss, X, D, sw, alpha)
+            return obj, obj.gradient().astype(np.float64)
+
+        at = AtPoint(evaluate)
 
         def fun(x):
-            obj = objective(x)
-            return obj.value(), cache["grad"]
+            obj, grad = at(x)
+            return obj.value(), grad
 
         def hessp(x, p):
-            obj = objective(x)
+            obj, _ = at(x)
             return obj.hvp(p.astype(net.dtype)[None, :])[0].astype(np.float64)
 
         return scipy.optimize.minimize(fun, params.astype(np.float64), method="trust-ncg", jac=True,

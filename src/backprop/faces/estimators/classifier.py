@@ -14,11 +14,14 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ... import dispatch
-from ...losses import BinaryCrossEntropy, CrossEntropy, Loss, get_loss
+from ...losses import BinaryCrossEntropy, CrossEntropy, Loss, get_loss, loss_names, softplus
 from ...ops.softmax import log_softmax
 from ._params import Interval, StrOptions
 from ._common import _FLOAT_DTYPES, _activation, _sklearn_name, chain_forward
 from ._base import _BaseMLP
+
+#: the kinds of loss a classifier fits: classification losses, and regression ones on the indicator targets
+CLASSIFIER_TASKS = ("binary", "multiclass", "regression")
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
@@ -112,8 +115,7 @@ default='relu'
 
     _parameter_constraints: dict = {
         **_BaseMLP._parameter_constraints,
-        "loss": [StrOptions({"log_loss", "cross_entropy", "kl", "bce", "binary_kl", "l2", "squared_error"}),
-                 Loss],
+        "loss": [StrOptions({"log_loss", *loss_names(CLASSIFIER_TASKS)}), Loss],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
 
@@ -189,7 +191,7 @@ default='relu'
             loss = CrossEntropy() if multiclass and output == "softmax" else BinaryCrossEntropy()
         else:
             loss = get_loss(self.loss)
-        if isinstance(loss, CrossEntropy) and n_outputs == 1:
+        if loss.task == "multiclass" and n_outputs == 1:
             raise ValueError(f"loss={self.loss!r} needs a softmax over 2 or more classes; a binary problem has one "
                              "sigmoid output: use loss='log_loss' or 'bce'")
         return output, loss
@@ -347,8 +349,8 @@ default='relu'
             # log sigmoid(z) = -softplus(-z),  log(1 - sigmoid(z)) = -softplus(z)
             if self.n_outputs_ == 1:
                 z = z.ravel()
-                return np.column_stack([-np.logaddexp(0, z), -np.logaddexp(0, -z)])
-            return -np.logaddexp(0, -z)
+                return np.column_stack([-softplus(z), -softplus(-z)])
+            return -softplus(-z)
         p = self.predict_proba(X)
         with np.errstate(divide="ignore"):
             return np.log(p)

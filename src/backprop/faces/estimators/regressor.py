@@ -9,11 +9,13 @@ from sklearn.utils import column_or_1d
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ...losses import BinaryCrossEntropy, Loss, PoissonDeviance, get_loss
-from ...ops.activations import get_activation
+from ...losses import Loss, get_loss, loss_names
 from ._params import StrOptions
 from ._common import _FLOAT_DTYPES, _activation, chain_forward
 from ._base import _BaseMLP
+
+#: the kinds of loss a regressor fits: real values, counts, and values in [0, 1] (bce)
+REGRESSOR_TASKS = ("regression", "counts", "binary")
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
@@ -56,7 +58,7 @@ validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun
 
     _parameter_constraints: dict = {
         **_BaseMLP._parameter_constraints,
-        "loss": [StrOptions({"squared_error", "poisson", "l2", "bce", "binary_kl"}), Loss],
+        "loss": [StrOptions(set(loss_names(REGRESSOR_TASKS))), Loss],
     }
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
@@ -109,18 +111,12 @@ validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun
             if self.loss.l2:
                 raise ValueError("give the L2 strength as alpha, not as the loss's l2")
             loss = self.loss
-        elif name == "poisson":
-            loss = PoissonDeviance()
         else:
-            loss = get_loss({"squared_error": "l2"}.get(name, name))
+            loss = get_loss(name)
         if self.output_activation is not None:
             output = _activation(self.output_activation, "output_activation")
-        elif isinstance(loss, PoissonDeviance):
-            output = get_activation("exp")
-        elif isinstance(loss, BinaryCrossEntropy):
-            output = _activation("sigmoid", "output")
-        else:
-            output = _activation("identity", "output")
+        else:                                    # the output the loss declares: identity, exp for poisson, ...
+            output = _activation(loss.output, "output")
         return output, loss
 
     def _targets(self, Y, loss, output, dtype):

@@ -1,36 +1,18 @@
-"""A trace of one instance, node by node: every number of the forward and backward pass, with its formula.
-
-For one input x and target t, ``bp.trace`` records what the derivation computes at every
-scalar node j and every edge i -> j, in the order it is computed:
-
-    forward, node by node in order:     x_j = sum_{i in in(j)} w_ij y_i + b_j,   y_j = f(x_j)
-    the terminal node:                  E = Div(y_out, t)
-    backward, level by level in reverse: dE/dy_i = sum_{j in out(i)} w_ij dE/dx_j
-                                         dE/dx_j = f'(x_j) dE/dy_j
-                                         dE/dw_ij = y_i dE/dx_j (+ lambda w_ij with L2),  dE/db_j = dE/dx_j
-
-When the loss is taken on the logits of the output activation (sigmoid + bce, softmax +
-cross_entropy, exp + poisson), as the engine does, E is written in the logits (softplus,
-logsumexp) and the backward pass starts at dE/dx_o = y_o - t_o: finite and exact however
-saturated the output is, with no log(0) or 0 * inf to redo.
-
-Every step carries the formula in symbols and with the numbers filled in, so a student can
-redo it by hand. The numbers come from the same engine that trains the network (they are not
-recomputed by a second implementation); the formulas show how each one follows from the
-others. Prints as a table (``str(trace)``); ``bp.draw_trace`` draws the network with the
-values on the nodes and the gradients on the edges.
-"""
+"""The steps of a trace: every number of one instance's forward and backward pass, in the order computed,
+read from the engine, each with its formula (see ``backprop.derivatives.trace``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..engine.neuron_layout import neuron_pass
-from ..engine.objective import Objective
-from ..errors import InputError
-from ..losses import get_loss
-from .notation import Symbols, get_profile
+from ...engine.neuron_layout import neuron_pass
+from ...engine.objective import Objective
+from ...errors import InputError
+from ...losses import default_loss_for, get_loss
+from ..notation import Symbols, get_profile
+from .formulas import _factor, _fmt, _join_sum
+from .table import table
 
 
 @dataclass
@@ -76,8 +58,7 @@ def _as_network(net):
 
 def default_loss(net) -> str:
     """The loss that suits the output activation: cross_entropy for softmax, bce for sigmoid, else l2."""
-    act = net.output_activation
-    return {"softmax": "cross_entropy", "sigmoid": "bce"}.get(act, "l2")
+    return default_loss_for(net.output_activation)
 
 
 def trace(net, x, t, loss=None, digits=6, notation="004") -> "Trace":
@@ -123,22 +104,6 @@ def trace(net, x, t, loss=None, digits=6, notation="004") -> "Trace":
     npass = neuron_pass(net, loss, X, T)
     fused = Objective(net, loss, X, T).seed_node != len(net.ops)
     return Trace(net, loss, npass, X[0], digits, fused=fused, notation=profile)
-
-
-def _fmt(v, digits):
-    return f"{float(v) + 0.0:.{digits}g}"          # + 0.0 turns -0.0 into 0.0
-
-
-def _factor(v, digits):
-    """A number as a factor of a product: negative numbers in parentheses."""
-    s = _fmt(v, digits)
-    return f"({s})" if s.startswith("-") else s
-
-
-def _join_sum(terms, max_terms=8):
-    if len(terms) > max_terms:
-        return " + ".join(terms[:3]) + f" + ... ({len(terms) - 3} more terms)"
-    return " + ".join(terms) if terms else "0"
 
 
 class Trace:
@@ -268,19 +233,23 @@ class Trace:
         return [(lay.names[i], self.nodes[lay.names[i]]["y"], float(t)) for i, t in zip(lay.outputs, self.target)]
 
     def _terminal(self):
-        outs = self._outputs()
-        form = _FUSED_E if self.fused else _E
-        rule = form.get(self.loss.name)
-        if rule is None:
-            s = f"{self.loss.name}({', '.join(self.sym.y(o) for o, _, _ in outs)}; t)"
+        outs = self._loss_rows()
+        head = self.loss.fused_head() if self.fused else self.loss
+        rows = head.trace_E(outs, self.sym, self._f, self._m)
+        if rows is None:
+            s = f"{self.loss.name}({', '.join(self.sym.y(o) for o, _, _, _ in outs)}; t)"
             n = self._f(self.E - self._penalty()[1])
         else:
-            s, n = rule(self, outs)
+            s, n = rows
         if self.l2:
             sumsq, _ = self._penalty()
             s += " + lambda/2 * ||W||^2"
             n += f" + {self._f(self.l2)}/2 * {self._f(sumsq)}"
         self._add("loss", "E", self.sym.E, s, n, self.E)
+
+    def _loss_rows(self):
+        """[(name, y, t, x)] of the outputs: what a loss's trace formulas are written in."""
+        return [(o, y, t, self.nodes[o]["x"]) for o, y, t in self._outputs()]
 
     def _penalty(self):
         """(||W||^2 over the regularised weights, lambda/2 ||W||^2)."""
@@ -292,29 +261,17 @@ class Trace:
 
     # ---- backward ---------------------------------------------------------------------------
     def _loss_term(self, name, y, t):
-        """dDiv/dy of one output, in symbols and numbers (terms with a zero coefficient left out)."""
-        ln, f, m = self.loss.name, self._f, self._m
-        sy, st = self.sym.y(name), self.sym.t(name)
-        if ln == "l2":
-            return f"({sy} - {st})", f"({f(y)} - {f(t)})"
-        if ln == "cross_entropy":
-            return f"-{st}/{sy}", (f"-{m(t)}/{m(y)}" if t != 0 else "0")
-        if ln == "bce":
-            terms = ([f"-{m(t)}/{m(y)}"] if t != 0 else []) + ([f"{m(1 - t)}/{m(1 - y)}"] if t != 1 else [])
-            return f"(-{st}/{sy} + (1 - {st})/(1 - {sy}))", f"({' + '.join(terms)})"
-        if ln == "poisson":
-            return f"(1 - {st}/{sy})", f"(1 - {m(t)}/{m(y)})"
-        return f"dDiv/d{sy}", m(self.nodes[name]["dE/dy"])
+        """dDiv/dy of one output, in symbols and numbers, as the loss writes it."""
+        rows = self.loss.trace_dE_dy(name, y, t, self.sym, self._f, self._m)
+        if rows is None:
+            return f"dDiv/d{self.sym.y(name)}", self._m(self.nodes[name]["dE/dy"])
+        return rows
 
-    def _fused_dx_step(self, name, t, st):
-        """dE/dx(o) of an output whose activation the loss is fused with: y(o) - t(o) (times sum t for
-        target rows of cross_entropy that do not sum to 1)."""
+    def _fused_dx_step(self, name, t, outs):
+        """dE/dx(o) of an output whose activation the loss is fused with: y(o) - t(o), as the loss writes it."""
         y = self.nodes[name]["y"]
-        if st is None:
-            s, n = f"{self.sym.y(name)} - {self.sym.t(name)}", f"{self._f(y)} - {self._m(t)}"
-        else:
-            s, n = (f"sum(t)*{self.sym.y(name)} - {self.sym.t(name)}",
-                    f"{self._f(st)}*{self._m(y)} - {self._m(t)}")
+        rows = self.loss.fused_head().trace_dE_dx(name, y, t, outs, self.sym, self._f, self._m)
+        s, n = rows or (f"dDiv/d{self.sym.x(name)}", self._m(self.nodes[name]["dE/dx"]))
         self._add("backward", f"dE/dx({name})", self.sym.dx(name), s, n, self.nodes[name]["dE/dx"], node=name)
 
     def _dy_step(self, i, u):
@@ -382,7 +339,7 @@ class Trace:
         lay = self.layout
         outputs = set(lay.outputs)
         outs = self._outputs()
-        st = _target_sum(outs) if self.fused and self.loss.name == "cross_entropy" else None
+        rows = self._loss_rows()
         by_level = {}
         for j, u in enumerate(lay.units):
             by_level.setdefault(u.level, []).append(j)
@@ -393,7 +350,7 @@ class Trace:
                 u = lay.units[j]
                 if self.fused and j in outputs:     # the loss starts at the logits: no dE/dy(o) needed
                     k = lay.outputs.index(j)
-                    self._fused_dx_step(u.name, outs[k][2], st)
+                    self._fused_dx_step(u.name, outs[k][2], rows)
                     continue
                 self._dy_step(j, u)
                 if u.kind == "input":
@@ -428,36 +385,7 @@ class Trace:
     # ---- text ---------------------------------------------------------------------------------
     def table(self) -> str:
         """The steps as a text table: step, quantity, formula, the formula with numbers, value."""
-        head = ["#", "quantity", "formula", "with numbers", "value"]
-        rows = [[str(k + 1), s.quantity, s.symbolic, s.numeric, self._f(s.value)] for k, s in enumerate(self.steps)]
-        widths = [max(len(r[c]) for r in rows + [head]) for c in range(5)]
-        widths[2], widths[3] = min(widths[2], 70), min(widths[3], 70)     # longer cells overflow, never cut
-
-        def line(r):
-            cells = [r[0].rjust(widths[0]), r[1].ljust(widths[1]), r[2].ljust(widths[2]),
-                     r[3].ljust(widths[3]), r[4].rjust(widths[4])]
-            return "  ".join(cells).rstrip()
-
-        S = self.sym
-        x = ", ".join(f"{S.y(n) if self.notation != '004' else n}={self._f(v)}"
-                      for n, v in zip(self.layout.names, self.x_input))
-        t = ", ".join(f"{S.t(n) if self.notation != '004' else n}={self._f(v)}" for n, _, v in self._outputs())
-        out = [f"trace of one instance: {x}; target {t}; loss {self.loss.name}"]
-        if self.notation != "004":
-            out.append(f"symbols of {S.profile.note}")
-        out.append(S.profile.rules + (" (+ lambda*w for a weight with L2)" if self.l2 else ""))
-        if self.fused:
-            out.append(_FUSED_NOTE[self.loss.name])
-        out += ["", line(head), line(["-" * w for w in widths])]
-        phase = None
-        for s, r in zip(self.steps, rows):
-            if s.phase != phase:
-                phase = s.phase
-                out.append({"forward": "-- forward pass, node by node in order",
-                            "loss": "-- terminal node",
-                            "backward": "-- backward pass, level by level in reverse order"}[phase])
-            out.append(line(r))
-        return "\n".join(out)
+        return table(self)
 
     __str__ = table
 
@@ -471,7 +399,7 @@ class Trace:
         dLdZ0, dLdW0, dLdb0, dLdA0; vectors of shape (units,), W and dLdW of shape (out, in) as in
         ``net.params``. Needs a layered network (every edge from one layer to the next).
         """
-        from .trace_layers import named_intermediates
+        from ..trace_layers import named_intermediates
         return named_intermediates(self)
 
     def compare(self, their_values, rtol=1e-6, atol=1e-8):
@@ -498,7 +426,7 @@ class Trace:
         >>> tr.compare(mine).first["name"]
         'dLdZ0'
         """
-        from .trace_layers import compare
+        from ..trace_layers import compare
         return compare(self, their_values, rtol=rtol, atol=atol)
 
     def to_html(self, path=None, title=None, training=None) -> str:
@@ -518,7 +446,7 @@ class Trace:
         str
             The page.
         """
-        from .trace_page import to_html
+        from ..trace_page import to_html
         return to_html(self, path, title=title, training=training)
 
     def to_dict(self) -> dict:
@@ -526,114 +454,3 @@ class Trace:
         return {"E": self.E, "nodes": self.nodes,
                 "edges": [{"src": s, "dst": d, **v} for (s, d), v in self.edges.items()],
                 "steps": [s.__dict__ for s in self.steps]}
-
-
-# ---- E in symbols and numbers, per loss -------------------------------------------------------------
-# Each rule gives (formula, formula with numbers) for the outputs [(name, y, t)] (and the logits x for the
-# fused forms). Terms whose coefficient t or 1 - t is zero are left out of the numbers (0 log 0 = 0), so
-# that every printed number can be evaluated as written.
-
-def _kl(tr, outs, binary):
-    """The constant of the KL forms: + sum t log t (+ (1 - t) log(1 - t) for bce)."""
-    Y, T, X = tr.sym.y, tr.sym.t, tr.sym.x
-    if not getattr(tr.loss, "kl", False):
-        return "", ""
-    s, n = [], []
-    for o, _, t in outs:
-        s.append(f"{T(o)}*log({T(o)})")
-        n += [f"{tr._m(t)}*log({tr._f(t)})"] if t != 0 else []
-        if binary:
-            s.append(f"(1 - {T(o)})*log(1 - {T(o)})")
-            n += [f"{tr._m(1 - t)}*log({tr._f(1 - t)})"] if t != 1 else []
-    return " + " + " + ".join(s), (" + " + " + ".join(n)) if n else ""
-
-
-def _e_l2(tr, outs):
-    Y, T, X = tr.sym.y, tr.sym.t, tr.sym.x
-    s = " + ".join(f"({Y(o)} - {T(o)})^2" for o, _, _ in outs)
-    n = " + ".join(f"({tr._f(y)} - {tr._f(t)})^2" for _, y, t in outs)
-    return (f"1/2 * {s}", f"1/2 * {n}") if len(outs) == 1 else (f"1/2 * ({s})", f"1/2 * ({n})")
-
-
-def _e_bce(tr, outs):
-    Y, T, X = tr.sym.y, tr.sym.t, tr.sym.x
-    s = " + ".join(f"-({T(o)}*log({Y(o)}) + (1 - {T(o)})*log(1 - {Y(o)}))" for o, _, _ in outs)
-    parts = []
-    for _, y, t in outs:
-        terms = ([f"{tr._m(t)}*log({tr._f(y)})"] if t != 0 else []) + \
-                ([f"{tr._m(1 - t)}*log({tr._f(1 - y)})"] if t != 1 else [])
-        parts.append(f"-({' + '.join(terms)})")
-    ks, kn = _kl(tr, outs, binary=True)
-    return s + ks, " + ".join(parts) + kn
-
-
-def _e_cross_entropy(tr, outs):
-    Y, T, X = tr.sym.y, tr.sym.t, tr.sym.x
-    s = " + ".join(f"-{T(o)}*log({Y(o)})" for o, _, _ in outs)
-    n = " + ".join(f"-{tr._m(t)}*log({tr._f(y)})" for _, y, t in outs if t != 0) or "0"
-    ks, kn = _kl(tr, outs, binary=False)
-    return s + ks, n + kn
-
-
-def _e_poisson(tr, outs):
-    Y, T, X = tr.sym.y, tr.sym.t, tr.sym.x
-    s = " + ".join(f"({Y(o)} - {T(o)} + {T(o)}*log({T(o)}/{Y(o)}))" for o, _, _ in outs)
-    n = " + ".join(f"({tr._f(y)} - {tr._f(t)}" + (f" + {tr._m(t)}*log({tr._f(t)}/{tr._f(y)}))" if t else ")")
-                   for _, y, t in outs)
-    return s, n
-
-
-def _logits(tr, outs):
-    return [tr.nodes[o]["x"] for o, _, _ in outs]
-
-
-def _e_sigmoid_bce(tr, outs):
-    """On the logit x of a sigmoid output: -(t log y + (1-t) log(1-y)) = softplus(x) - t x."""
-    Y, T, X = tr.sym.y, tr.sym.t, tr.sym.x
-    s = " + ".join(f"(softplus({X(o)}) - {T(o)}*{X(o)})" for o, _, _ in outs)
-    n = " + ".join(f"(softplus({tr._f(x)}) - {tr._m(t)}*{tr._m(x)})" for x, (_, _, t) in zip(_logits(tr, outs), outs))
-    ks, kn = _kl(tr, outs, binary=True)
-    return s + ks, n + kn
-
-
-def _target_sum(outs):
-    st = float(sum(t for _, _, t in outs))
-    return None if abs(st - 1) <= 1e-12 else st
-
-
-def _e_softmax_cross_entropy(tr, outs):
-    """On the logits of a softmax output: -sum t log y = (sum t) logsumexp(x) - sum t x."""
-    Y, T, X = tr.sym.y, tr.sym.t, tr.sym.x
-    st = _target_sum(outs)
-    lse_s = "logsumexp(" + ", ".join(f"{X(o)}" for o, _, _ in outs) + ")"
-    lse_n = "logsumexp(" + ", ".join(tr._f(x) for x in _logits(tr, outs)) + ")"
-    if st is not None:
-        lse_s, lse_n = f"sum(t)*{lse_s}", f"{tr._f(st)}*{lse_n}"
-    s = lse_s + " - (" + " + ".join(f"{T(o)}*{X(o)}" for o, _, _ in outs) + ")"
-    terms = [f"{tr._m(t)}*{tr._m(x)}" for x, (_, _, t) in zip(_logits(tr, outs), outs) if t != 0]
-    n = lse_n + (" - (" + " + ".join(terms) + ")" if terms else "")
-    ks, kn = _kl(tr, outs, binary=False)
-    return s + ks, n + kn
-
-
-def _e_exp_poisson(tr, outs):
-    """On the logit x of an exp output y = e^x: y - t + t log(t/y) = e^x - t x + t log t - t."""
-    Y, T, X = tr.sym.y, tr.sym.t, tr.sym.x
-    s = " + ".join(f"(exp({X(o)}) - {T(o)}*{X(o)} + {T(o)}*log({T(o)}) - {T(o)})" for o, _, _ in outs)
-    n = " + ".join(f"(exp({tr._f(x)}) - {tr._m(t)}*{tr._m(x)}"
-                   + (f" + {tr._m(t)}*log({tr._f(t)}) - {tr._m(t)})" if t else ")")
-                   for x, (_, _, t) in zip(_logits(tr, outs), outs))
-    return s, n
-
-
-_E = {"l2": _e_l2, "bce": _e_bce, "cross_entropy": _e_cross_entropy, "poisson": _e_poisson}
-_FUSED_E = {"bce": _e_sigmoid_bce, "cross_entropy": _e_softmax_cross_entropy, "poisson": _e_exp_poisson}
-
-_FUSED_NOTE = {
-    "bce": "sigmoid output with bce, taken on the logit x(o): E = softplus(x) - t*x with softplus(x) = "
-           "log(1 + e^x), and dE/dx(o) = y(o) - t(o) (sigmoid' = y(1-y) cancels in dE/dy(o)*y(1-y))",
-    "cross_entropy": "softmax output with cross_entropy, taken on the logits x(o): E = logsumexp(x) - sum_k t_k*x_k "
-                     "with logsumexp(x) = log(sum_k e^x_k), and dE/dx(o) = y(o) - t(o)",
-    "poisson": "exp output with poisson, taken on the logit x(o): E = e^x - t*x + t*log(t) - t, "
-               "and dE/dx(o) = y(o) - t(o)",
-}
