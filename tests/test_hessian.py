@@ -279,7 +279,9 @@ class Scale(Op):
         return out
 
     def vjp_tangent(self, dy, tdy, txs, ty, xs, y, cache, p, tp, tgp, need):
-        if tgp is not None:
+        if tgp is not None:              # overwrite (the op contract): start from zero, then add the terms
+            tgp[0][...] = 0
+            tgp[1][...] = 0
             if tdy is not None:
                 tgp[0][...] += (tdy * xs[0][None]).sum(1)
                 tgp[1][...] += tdy.sum(1)

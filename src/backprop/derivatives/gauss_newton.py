@@ -146,7 +146,7 @@ def gauss_newton_products(obj, V):
         obj.gradient()
     tan = obj.tangents(V=V)
     u = obj.seed_tadjoint(tan)                             # (d2Div/dz2) J v / B at the loss node
-    GV = np.zeros(V.shape, dtype=net.dtype)
+    GV = np.empty(V.shape, dtype=net.dtype)
     # no forward tangents: every op's second-order sweep reduces to its plain vector-Jacobian product
     passes.backward_tangent(net, obj.values, obj.caches, obj.adjoints, [None] * len(tan), obj.seed_node,
                             u, V=None, tgrad=GV)

@@ -199,7 +199,7 @@ class Objective:
         if self.adjoints is None:
             self.gradient()
         tan = self.tangents(V=V)
-        tgrad = np.zeros(V.shape, dtype=net.dtype)
+        tgrad = np.empty(V.shape, dtype=net.dtype)
         passes.backward_tangent(net, self.values, self.caches, self.adjoints, tan, self.seed_node,
                                 self.seed_tadjoint(tan), V=V, tgrad=tgrad)
         if self.l2:

@@ -11,12 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _accumulate(acc, term):
-    # a node read by several ops sums their contributions; never modify a stored array in place
-    if term is None:
-        return acc
-    return term if acc is None else acc + term
+from ..ops.base import accumulate
 
 
 def backward(net, values, caches, seed_node, seed_adjoint, grad=None, need_input=False):
@@ -50,7 +45,7 @@ def backward(net, values, caches, seed_node, seed_adjoint, grad=None, need_input
         dxs = op.vjp(dy, [values[i] for i in ix], values[j + 1], caches[j], net.views(j), gp, need)
         for i, dx, nd in zip(ix, dxs, need):
             if nd:
-                adj[i] = _accumulate(adj[i], dx)
+                adj[i] = accumulate(adj[i], dx)
     return adj
 
 
@@ -82,7 +77,7 @@ def forward_tangent(net, values, caches, V=None, seeds=None, upto=None):
         if tp is None and all(t is None for t in txs):
             continue
         ty = op.jvp(txs, tp, [values[i] for i in ix], values[j + 1], caches[j], net.views(j))
-        tan[j + 1] = _accumulate(tan[j + 1], ty)
+        tan[j + 1] = accumulate(tan[j + 1], ty)
     return tan
 
 
@@ -101,7 +96,8 @@ def backward_tangent(net, values, caches, adj, tan, seed_node, seed_tadjoint, V=
     V : array (m, n_params) or None
         Parameter directions (the same as given to ``forward_tangent``).
     tgrad : array (m, n_params) or None
-        Zero-filled; receives R{dE/dp} (Hessian-vector products).
+        Receives R{dE/dp} (Hessian-vector products); its contents are overwritten, and the
+        parameters of ops that the sweep does not reach are set to zero (as in ``backward``).
 
     Returns
     -------
@@ -110,15 +106,15 @@ def backward_tangent(net, values, caches, adj, tan, seed_node, seed_tadjoint, V=
     """
     tadj = [None] * (len(net.ops) + 1)
     tadj[seed_node] = seed_tadjoint
-    dep = net.depends_on_params
-    for j in range(seed_node - 1, -1, -1):
-        dy = adj[j + 1]
-        if dy is None:
-            continue
+    dep, counts = net.depends_on_params, net.param_counts
+    for j in range(len(net.ops) - 1, -1, -1):
+        dy = adj[j + 1] if j < seed_node else None
         op, ix = net.ops[j], net.inputs[j]
         tdy, txs = tadj[j + 1], [tan[i] for i in ix]
-        tp = net.split(V, j) if V is not None and net.param_counts[j] else None
-        if tdy is None and tp is None and all(t is None for t in txs):
+        tp = net.split(V, j) if V is not None and counts[j] else None
+        if dy is None or (tdy is None and tp is None and all(t is None for t in txs)):
+            if tgrad is not None and counts[j]:
+                tgrad[..., net.offsets[j]:net.offsets[j + 1]] = 0
             continue
         tgp = net.split(tgrad, j) if tgrad is not None and net.param_counts[j] else None
         need = [need_input or dep[i] for i in ix]
@@ -126,7 +122,7 @@ def backward_tangent(net, values, caches, adj, tan, seed_node, seed_tadjoint, V=
                               net.views(j), tp, tgp, need)
         for i, tdx, nd in zip(ix, tdxs, need):
             if nd:
-                tadj[i] = _accumulate(tadj[i], tdx)
+                tadj[i] = accumulate(tadj[i], tdx)
     return tadj
 
 

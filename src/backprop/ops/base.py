@@ -12,6 +12,12 @@ and its own parameters p to its output y (B, size). It knows four things about i
 R{.} is Pearlmutter's R-operator, d/dr (.)(w + r v) at r = 0. Tangent arrays carry a leading
 axis of m directions: shape (m, B, width) for nodes and (m, *shape) for parameters. ``None``
 stands for a zero tangent or an adjoint nobody needs, so whole branches of work are skipped.
+
+Who zeroes what (one rule for every pass): an op OVERWRITES its parameter buffers (``gp`` in
+``vjp``, ``tgp`` in ``vjp_tangent``) with its own contribution, writing zeros where it has none;
+the sweeps in ``engine.passes`` zero the buffers of the ops they skip. Adjoints and tangents of
+nodes are returned, never written in place: the sweep sums what several readers return with
+``accumulate``.
 """
 from __future__ import annotations
 
@@ -53,7 +59,7 @@ class Op:
         raise NotImplementedError
 
     def vjp_tangent(self, dy, tdy, txs, ty, xs, y, cache, p, tp, tgp, need):
-        """Return [R{dE/dx} or None for x in xs] and accumulate R{dE/dp} into ``tgp`` (when not None).
+        """Return [R{dE/dx} or None for x in xs] and write R{dE/dp} into ``tgp`` (when not None), overwriting it.
 
         ``dy`` is dE/dy (B, size), ``tdy`` its tangent R{dE/dy} (m, B, size) or None, ``txs`` and
         ``ty`` the forward tangents, ``tp`` the parameter tangents.
@@ -81,14 +87,41 @@ class Op:
         return self.kind
 
 
-def add_into(acc, term):
-    """Accumulate ``term`` into the adjoint/tangent ``acc``, treating None as zero."""
+def accumulate(acc, term):
+    """acc + term for adjoints and tangents, with None standing for zero.
+
+    Returns a new array (or one of the two unchanged): a stored node value, adjoint or tangent is
+    never modified in place, so every caller may hand in arrays it does not own.
+    """
     if term is None:
         return acc
-    if acc is None:
-        return term
-    acc += term
-    return acc
+    return term if acc is None else acc + term
+
+
+def write(buf, value):
+    """Overwrite the gradient buffer ``buf`` with ``value`` (None: zero)."""
+    if value is None:
+        buf[...] = 0
+    else:
+        buf[...] = value
+
+
+def product_tangent(prod, a, ta, b, tb, shift=None):
+    """R{prod(a, b)} = prod(R{a}, b) + (prod(a, R{b}) + shift), for a product bilinear in (a, b).
+
+    A bilinear op (z = x W^T + b and its masked form) has three products: the forward one
+    z = x W^T, the input adjoint dE/dx = delta W and the weight gradient dE/dW = delta^T x.
+    Its JVP and the second-order terms of its VJP are the tangents of those products, which is
+    this one rule applied three times. ``ta``/``tb`` None stand for zero; ``shift`` (e.g. R{b})
+    is added to the second term when that term exists. Returns None when both tangents are zero.
+    """
+    out = None if ta is None else prod(ta, b)
+    if tb is not None:
+        term = prod(a, tb)
+        if shift is not None:
+            term += shift
+        out = accumulate(out, term)
+    return out
 
 
 def matmul_right(t, M):

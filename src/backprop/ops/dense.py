@@ -5,7 +5,7 @@ import numpy as np
 from scipy.sparse import issparse
 
 from ..errors import ConfigError
-from .base import Op, matmul_right
+from .base import Op, matmul_right, product_tangent, write
 from .registry import register
 
 INIT_SCHEMES = ("glorot", "he")
@@ -20,6 +20,23 @@ def _ones(B, dtype):
             _ONES.clear()
         _ONES[key] = np.ones(B, dtype=dtype)
     return _ONES[key]
+
+
+# The three products of z = x W^T + b, each for plain arrays and for tangents with a leading axis of
+# m directions on either factor: what the bilinear rule ``product_tangent`` differentiates.
+def z_product(x, W):
+    """x W^T: (B, in) or (m, B, in) times W (out, in) or (m, out, in)."""
+    return matmul_right(x, W.T) if W.ndim == 2 else np.matmul(x, W.transpose(0, 2, 1))
+
+
+def x_product(delta, W):
+    """delta W = dE/dx: (B, out) or (m, B, out) times W (out, in) or (m, out, in)."""
+    return matmul_right(delta, W) if W.ndim == 2 else np.matmul(delta, W)
+
+
+def w_product(delta, x):
+    """delta^T x = dE/dW: (B, out) or (m, B, out) against x (B, in) or (m, B, in)."""
+    return np.matmul(delta.transpose(0, 2, 1) if delta.ndim == 3 else delta.T, x)
 
 
 @register("dense")
@@ -73,35 +90,20 @@ class Dense(Op):
             np.matmul(_ones(dy.shape[0], dy.dtype), dy, out=gb)
         return [dy @ p[0] if need[0] else None]
 
-    # R{z} = R{x} W^T + x R{W}^T + R{b}
+    # R{z} = R{x} W^T + (x R{W}^T + R{b})
     def jvp(self, txs, tp, xs, y, cache, p):
-        W = p[0]
-        tz = None if txs[0] is None else matmul_right(txs[0], W.T)
-        if tp is not None:
-            tW, tb = tp
-            term = np.matmul(xs[0], tW.transpose(0, 2, 1))
-            term += tb[:, None, :]
-            tz = term if tz is None else tz + term
-        return tz
+        tW, tb = (None, None) if tp is None else tp
+        return product_tangent(z_product, xs[0], txs[0], p[0], tW, None if tb is None else tb[:, None, :])
 
     # R{dE/dW} = R{delta}^T x + delta^T R{x},  R{dE/db} = sum_n R{delta},  R{dE/dx} = R{delta} W + delta R{W}
     def vjp_tangent(self, dy, tdy, txs, ty, xs, y, cache, p, tp, tgp, need):
-        W = p[0]
-        tx = txs[0]
         if tgp is not None:
             tgW, tgb = tgp
-            if tdy is not None:
-                tgW += np.matmul(tdy.transpose(0, 2, 1), xs[0])
-                tgb += tdy.sum(axis=1)
-            if tx is not None:
-                tgW += np.matmul(dy.T, tx)
+            write(tgW, product_tangent(w_product, dy, tdy, xs[0], txs[0]))
+            write(tgb, None if tdy is None else tdy.sum(axis=1))
         if not need[0]:
             return [None]
-        tdx = None if tdy is None else matmul_right(tdy, W)
-        if tp is not None:
-            term = np.matmul(dy, tp[0])
-            tdx = term if tdx is None else tdx + term
-        return [tdx]
+        return [product_tangent(x_product, dy, tdy, p[0], None if tp is None else tp[0])]
 
     def input_width(self, k):
         return self.n_in

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .activations import ScalarActivation, get_activation
-from .base import Op
+from .base import Op, accumulate
 from .registry import register
 
 
@@ -33,8 +33,7 @@ class Elementwise(Op):
         z, tz = xs[0], txs[0]
         out = None if tdy is None else tdy * self.act.df(z, y)
         if tz is not None and not self.act.piecewise_linear:
-            term = (dy * self.act.d2f(z, y)) * tz
-            out = term if out is None else out + term
+            out = accumulate(out, (dy * self.act.d2f(z, y)) * tz)
         return [out]
 
     def config(self):

@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
-from .base import Op, matmul_right
-from .dense import INIT_SCHEMES
+from .base import Op, accumulate, product_tangent, write
+from .dense import INIT_SCHEMES, w_product, x_product, z_product
 from .gather import NamedNodes, as_index, check_widths
 from .registry import register
 
@@ -168,22 +168,20 @@ class MaskedDense(NamedNodes, Op):
                 out.append(dy @ W)
         return out
 
-    # R{x} = sum_k (R{y_k} W_k^T + y_k R{W_k}^T) + R{b}
+    # R{x} = sum_k R{y_k} W_k^T + (sum_k y_k R{W_k}^T + R{b})
     def jvp(self, txs, tp, xs, y, Ws, p):
         tz = None
         for tx, W in zip(txs, Ws):
             if tx is not None and W is not None:
-                term = matmul_right(tx, W.T)
-                tz = term if tz is None else tz + term
+                tz = accumulate(tz, z_product(tx, W))
         if tp is not None:
             tw, tb = tp
-            m = tw.shape[0]
-            term = np.zeros((m,) + y.shape, dtype=y.dtype)
+            term = np.zeros((tw.shape[0],) + y.shape, dtype=y.dtype)
             for x, blk in zip(xs, self.blocks):
                 if blk.idx.size:
-                    term += np.matmul(x, blk.scatter(tw).transpose(0, 2, 1))
+                    term += z_product(x, blk.scatter(tw))
             self._add_bias(term, tb[:, None, :])
-            tz = term if tz is None else tz + term
+            tz = accumulate(tz, term)
         return tz
 
     # R{dE/dW_k} = R{delta}^T y_k + delta^T R{y_k};  R{dE/db} = sum_n R{delta};
@@ -191,30 +189,17 @@ class MaskedDense(NamedNodes, Op):
     def vjp_tangent(self, dy, tdy, txs, ty, xs, y, Ws, p, tp, tgp, need):
         if tgp is not None:
             tgw, tgb = tgp
-            for x, tx, blk in zip(xs, txs, self.blocks):
-                if not blk.idx.size:
-                    continue
-                G = None
-                if tdy is not None:
-                    G = np.matmul(tdy.transpose(0, 2, 1), x)
-                if tx is not None:
-                    term = np.matmul(dy.T, tx)
-                    G = term if G is None else G + term
+            tgw[...] = 0
+            for x, tx, blk in zip(xs, txs, self.blocks):       # the blocks' edges partition w
+                G = product_tangent(w_product, dy, tdy, x, tx) if blk.idx.size else None
                 if G is not None:
                     blk.gather_into(tgw, G)
-            if tdy is not None:
-                tgb += tdy.sum(axis=1) if self.all_bias else tdy[..., self.bias_rows].sum(axis=1)
-        out = []
-        for k, (W, blk) in enumerate(zip(Ws, self.blocks)):
-            if not need[k] or W is None:
-                out.append(None)
-                continue
-            t = None if tdy is None else matmul_right(tdy, W)
-            if tp is not None:
-                term = np.matmul(dy, blk.scatter(tp[0]))
-                t = term if t is None else t + term
-            out.append(t)
-        return out
+            write(tgb, None if tdy is None else
+                  tdy.sum(axis=1) if self.all_bias else tdy[..., self.bias_rows].sum(axis=1))
+        tW = None if tp is None else tp[0]
+        return [product_tangent(x_product, dy, tdy, W, None if tW is None else blk.scatter(tW))
+                if need[k] and W is not None else None
+                for k, (W, blk) in enumerate(zip(Ws, self.blocks))]
 
     def input_width(self, k):
         return self.in_widths[k]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError, InputError
-from .base import Op
+from .base import Op, accumulate
 from .gather import GatheredUnits, padded_slots
 from .registry import register
 
@@ -140,8 +140,7 @@ class Product(GatheredUnits, Op):
         if tV is not None:
             tZ = self._pad(tV, 0)
             RD = self._tangent_of_D(Z, P, dP, tZ)
-            term = RD * dy[..., None]
-            out = term if out is None else out + term
+            out = accumulate(out, RD * dy[..., None])
         if out is None:
             return [None] * self.arity
         return self.gather.put(self._unpad(out), need)

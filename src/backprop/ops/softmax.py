@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
-from .base import Op
+from .base import Op, accumulate
 from .registry import register
 
 SINGLE_UNIT_MESSAGE = ("a softmax over a single unit is the constant 1 (its loss and gradient are 0, nothing can "
@@ -72,8 +72,7 @@ class Softmax(Op):
         if ty is not None:
             out = ty * (dy - _dot(dy, y)) - y * _dot(dy, ty)
         if tdy is not None:
-            term = y * (tdy - _dot(tdy, y))
-            out = term if out is None else out + term
+            out = accumulate(out, y * (tdy - _dot(tdy, y)))
         return [out]
 
     def config(self):

@@ -19,7 +19,7 @@ import copy
 import numpy as np
 
 from ..errors import ConfigError, FileFormatError
-from .base import Op
+from .base import Op, accumulate
 from .registry import register
 
 #: vector activations defined in this process, by name, so that saved models can be rebuilt
@@ -205,8 +205,7 @@ class VectorActivation(Op):
     def vjp_tangent(self, dy, tdy, txs, ty, xs, y, J, p, tp, tgp, need):
         out = None if tdy is None else self.fn.vjp(xs[0], y, J, tdy)
         if txs[0] is not None:
-            term = self.fn.vhp(xs[0], y, dy, txs[0])
-            out = term if out is None else out + term
+            out = accumulate(out, self.fn.vhp(xs[0], y, dy, txs[0]))
         return [out]
 
     def config(self):
