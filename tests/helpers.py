@@ -17,7 +17,7 @@ def nudge_off_kinks(net, X, act):
     """Move relu-like pre-activations away from 0, where f' jumps and finite differences mean nothing."""
     if act not in ("relu", "leaky_relu"):
         return
-    for j, op, (W, b) in net.layers:
+    for j, op, (W, b) in net.param_layers():
         for _ in range(50):             # shift a unit's bias until all its pre-activations are off the kink
             z = net.forward_values(X)[0][j + 1]
             close = np.abs(z).min(axis=0) < 0.05

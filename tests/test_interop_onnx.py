@@ -28,7 +28,7 @@ def test_every_activation_is_exported_and_tested():
     tested = set()
     for _, net, _ in EXPRESSIBLE:
         tested |= {op.act.name for op in net.ops if hasattr(op, "act")}
-        tested |= {"softmax" for op in net.ops if op.kind == "softmax"}
+        tested |= {"softmax" for op in net.ops if op.op_name == "softmax"}
     assert tested == set(ONNX_ACTIVATIONS)
 
 

@@ -57,7 +57,7 @@ def check_unit_names(net, where: str) -> None:
     """
     seen, input_names = set(), None
     for j, op in enumerate(net.ops):
-        at = f"{where}: operation {j + 1} ({op.kind})"
+        at = f"{where}: operation {j + 1} ({op.op_name})"
         given = getattr(op, "input_names", None)
         if given is not None:
             if input_names is None:

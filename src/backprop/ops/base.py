@@ -21,18 +21,62 @@ nodes are returned, never written in place: the sweep sums what several readers 
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 
+class Param(NamedTuple):
+    """One parameter array of an op, declared once: its name, shape and whether L2 applies to it."""
+
+    name: str
+    shape: tuple
+    regularized: bool = False
+
+
 class Op:
-    """Base class of graph operations. Subclasses set ``arity`` (number of input nodes) and ``size``."""
+    """Base class of graph operations.
+
+    Subclasses set ``arity`` (number of input nodes) and ``size`` (output width), and declare their
+    parameters once in ``self.param_specs`` (a tuple of :class:`Param`, in their order in the flat
+    parameter vector); the shapes, names and regularisation mask are read from it. ``affine = True``
+    declares that the op computes z = x W^T + b from one input with parameters (W, b) exactly as
+    :class:`~backprop.ops.dense.Dense` does: the Jacobian and Hessian fast paths select on it (a
+    subclass that changes the map must set it to False).
+    """
 
     arity = 1
-    kind = "op"
-    #: shapes of the parameter arrays, in their order in the flat parameter vector
-    param_shapes: tuple = ()
-    #: for each parameter array, whether L2 regularisation applies to it (weights yes, biases no)
-    regularized: tuple = ()
+    #: the op's parameter arrays (none by default)
+    param_specs: tuple = ()
+    #: z = x W^T + b with parameters (W, b): the dense fast paths apply
+    affine = False
+    #: the name the op is registered under (set by ``ops.registry.register``)
+    op_name = "op"
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if "op_name" not in cls.__dict__:      # until ``register`` names it: the class name
+            cls.op_name = cls.__name__.lower()
+
+    @property
+    def param_shapes(self) -> tuple:
+        """Shapes of the parameter arrays, in their order in the flat parameter vector."""
+        return tuple(tuple(s.shape) for s in self.param_specs)
+
+    @param_shapes.setter
+    def param_shapes(self, shapes):
+        # an op that sets only its shapes: arrays named W, b (then p2, p3, ...), regularised per ``regularized``
+        names = ("W", "b") + tuple(f"p{i}" for i in range(2, len(shapes)))
+        self.param_specs = tuple(Param(n, tuple(s)) for n, s in zip(names, shapes))
+
+    @property
+    def param_names(self) -> tuple:
+        return tuple(s.name for s in self.param_specs)
+
+    @property
+    def regularized(self) -> tuple:
+        """For each parameter array, whether L2 regularisation applies to it (weights yes, biases no)."""
+        return tuple(s.regularized for s in self.param_specs)
 
     @property
     def n_params(self) -> int:
@@ -84,7 +128,7 @@ class Op:
         return self.size
 
     def describe(self) -> str:
-        return self.kind
+        return self.op_name
 
 
 def accumulate(acc, term):

@@ -5,7 +5,7 @@ import numpy as np
 from scipy.sparse import issparse
 
 from ..errors import ConfigError
-from .base import Op, matmul_right, product_tangent, write
+from .base import Op, Param, matmul_right, product_tangent, write
 from .registry import register
 
 INIT_SCHEMES = ("glorot", "he")
@@ -51,8 +51,7 @@ class Dense(Op):
         Glorot (Xavier) uniform, for tanh/sigmoid/linear/softmax units, or He normal, for relu units.
     """
 
-    kind = "dense"
-    regularized = (True, False)
+    affine = True
 
     def __init__(self, n_in: int, n_out: int, init: str = "glorot"):
         for name, v in (("n_in", n_in), ("n_out", n_out)):
@@ -61,7 +60,7 @@ class Dense(Op):
         if init not in INIT_SCHEMES:
             raise ConfigError(f"unknown init {init!r}; expected one of {', '.join(INIT_SCHEMES)}")
         self.n_in, self.size, self.init = int(n_in), int(n_out), init
-        self.param_shapes = ((self.size, self.n_in), (self.size,))
+        self.param_specs = (Param("W", (self.size, self.n_in), regularized=True), Param("b", (self.size,)))
 
     def init_params(self, rng, views):
         W, b = views

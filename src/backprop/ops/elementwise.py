@@ -10,7 +10,6 @@ from .registry import register
 class Elementwise(Op):
     """Apply a scalar activation to every unit of its input node."""
 
-    kind = "activation"
 
     def __init__(self, size: int, activation):
         self.size = int(size)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
-from .base import Op, accumulate, product_tangent, write
+from .base import Op, Param, accumulate, product_tangent, write
 from .dense import INIT_SCHEMES, w_product, x_product, z_product
 from .gather import NamedNodes, as_index, check_widths
 from .registry import register
@@ -83,9 +83,6 @@ class MaskedDense(NamedNodes, Op):
         Names of the units, and of the columns of node 0 when this op reads it (labels only).
     """
 
-    kind = "masked_dense"
-    regularized = (True, False)
-    param_names = ("w", "b")
 
     def __init__(self, in_widths, n_out, src, row, col, bias_rows=(), init="glorot", names=None,
                  input_names=None):
@@ -113,7 +110,7 @@ class MaskedDense(NamedNodes, Op):
                                     or self.bias_rows.min() < 0 or self.bias_rows.max() >= self.size):
             raise ConfigError("bias_rows must be distinct unit indices")
         self._set_names(names, input_names)
-        self.param_shapes = ((n,), (int(self.bias_rows.size),))
+        self.param_specs = (Param("w", (n,), regularized=True), Param("b", (int(self.bias_rows.size),)))
         self.blocks = []
         for k, width in enumerate(self.in_widths):
             idx = np.flatnonzero(self.src == k)

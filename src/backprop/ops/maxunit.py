@@ -35,7 +35,6 @@ class MaxUnit(GatheredUnits, Op):
         Labels of the units and of node 0's columns (for reports only).
     """
 
-    kind = "max"
 
     def __init__(self, in_widths, unit, src, col, n_units=None, names=None, input_names=None):
         self._set_units(in_widths, unit, src, col, n_units, "max", "input")

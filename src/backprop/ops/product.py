@@ -59,7 +59,6 @@ class Product(GatheredUnits, Op):
         Labels of the units and of node 0's columns (for reports only).
     """
 
-    kind = "product"
 
     def __init__(self, in_widths, unit, src, col, alpha=None, n_units=None, names=None, input_names=None):
         self._set_units(in_widths, unit, src, col, n_units, "product", "factor")

@@ -10,6 +10,7 @@ def register(name):
     """Class decorator: make ``cls`` rebuildable from ``{"op": name, ...}`` via ``cls.from_config``."""
     def deco(cls):
         OP_TYPES[name] = cls
+        cls.op_name = name
         return cls
     return deco
 

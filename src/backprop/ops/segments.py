@@ -33,7 +33,6 @@ class Segmented(Op):
         (Elementwise, Softmax, VectorActivation) or its config.
     """
 
-    kind = "segments"
 
     def __init__(self, size, segments):
         self.size = int(size)

@@ -22,7 +22,6 @@ class Select(Op):
         Column f of the output is column ``col[f]`` of input ``src[f]``.
     """
 
-    kind = "select"
 
     def __init__(self, in_widths, src, col):
         self.gather = ColumnGather(in_widths, src, col)

@@ -45,7 +45,6 @@ def _dot(a, b):
 class Softmax(Op):
     """Softmax over all units of its input node. Jacobian dy_j/dz_i = y_i (delta_ij - y_j)."""
 
-    kind = "softmax"
 
     def __init__(self, size: int):
         if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < 1:

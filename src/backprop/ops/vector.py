@@ -175,7 +175,6 @@ def vector_activation(name, f, jacobian=None, *, jvp=None, vjp=None, hessian=Non
 class VectorActivation(Op):
     """A user vector activation applied to all units of its input node: y = f(z)."""
 
-    kind = "vector_activation"
 
     def __init__(self, size, fn):
         self.size = int(size)

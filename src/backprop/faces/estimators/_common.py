@@ -135,7 +135,7 @@ def _glorot_init(sizes, logistic, rs, dtype):
 
 def chain_layers(net):
     """[(dense op index, activation op index)] of the estimator's MLP, layer by layer."""
-    return [(j, j + 1) for j, _, _ in net.layers]
+    return [(j, j + 1) for j, _, _ in net.param_layers()]
 
 
 def chain_forward(net, X, logits=False):

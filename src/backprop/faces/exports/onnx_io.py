@@ -129,7 +129,7 @@ class GraphWriter:
             return self.reduce("ReduceProd", self._padded(op, V, 1.0), 2)
         if isinstance(op, MaxUnit):
             return self.reduce("ReduceMax", self._padded(op, self._gathered(op.gather, xs), -np.inf), 2)
-        if op.kind == "vector_activation":
+        if op.op_name == "vector_activation":
             raise ConfigError(f"ONNX cannot express {where} ({op.describe()}): a user vector activation is Python code")
         if isinstance(op, Segmented):
             parts = []
