@@ -22,6 +22,23 @@ def _ones(B, dtype):
     return _ONES[key]
 
 
+def glorot_bound(fan_in, fan_out, gain=6.0):
+    """Glorot & Bengio 2010: a = sqrt(gain / (fan_in + fan_out)) for U(-a, a) (gain 6; 2 for logistic units)."""
+    return np.sqrt(gain / (fan_in + fan_out))
+
+
+def init_weights(rng, W, scheme, fan_in, fan_out):
+    """Fill W: Glorot uniform U(-a, a), or He normal N(0, 2 / fan_in) (He et al. 2015) for relu units.
+
+    ``fan_in`` may be an array broadcasting against W (one fan-in per weight, for sparse layers).
+    """
+    if scheme == "he":
+        W[...] = rng.standard_normal(W.shape) * np.sqrt(2.0 / fan_in)
+    else:
+        a = glorot_bound(fan_in, fan_out)
+        W[...] = rng.uniform(-a, a, W.shape)
+
+
 # The three products of z = x W^T + b, each for plain arrays and for tangents with a leading axis of
 # m directions on either factor: what the bilinear rule ``product_tangent`` differentiates.
 def z_product(x, W):
@@ -64,11 +81,7 @@ class Dense(Op):
 
     def init_params(self, rng, views):
         W, b = views
-        if self.init == "he":    # He et al. 2015: N(0, 2 / fan_in)
-            W[...] = rng.standard_normal(W.shape) * np.sqrt(2.0 / self.n_in)
-        else:                    # Glorot & Bengio 2010: U(-a, a), a = sqrt(6 / (fan_in + fan_out))
-            a = np.sqrt(6.0 / (self.n_in + self.size))
-            W[...] = rng.uniform(-a, a, W.shape)
+        init_weights(rng, W, self.init, self.n_in, self.size)
         b[...] = 0
 
     # z = x W^T + b   (x may be a scipy sparse matrix: the first layer of sparse data)

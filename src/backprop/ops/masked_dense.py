@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from .base import Op, Param, accumulate, product_tangent, write
-from .dense import INIT_SCHEMES, w_product, x_product, z_product
+from .dense import INIT_SCHEMES, init_weights, w_product, x_product, z_product
 from .gather import NamedNodes, as_index, check_widths
 from .registry import register
 
@@ -120,12 +120,7 @@ class MaskedDense(NamedNodes, Op):
 
     def init_params(self, rng, views):
         w, b = views
-        fan_in = np.maximum(self.fan_in[self.row], 1)
-        if self.init == "he":    # N(0, 2 / fan_in) per unit
-            w[...] = rng.standard_normal(w.shape) * np.sqrt(2.0 / fan_in)
-        else:                    # U(-a, a), a = sqrt(6 / (fan_in + fan_out))
-            a = np.sqrt(6.0 / (fan_in + self.size))
-            w[...] = rng.uniform(-a, a, w.shape)
+        init_weights(rng, w, self.init, np.maximum(self.fan_in[self.row], 1), self.size)   # fan-in per unit
         b[...] = 0
 
     def _add_bias(self, z, b):
