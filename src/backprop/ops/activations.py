@@ -14,6 +14,7 @@ import numpy as np
 from scipy.special import expit
 
 from ..errors import ConfigError
+from ..registry import Registry
 
 Fn = Callable[[np.ndarray], np.ndarray]
 
@@ -135,7 +136,7 @@ def user_activation(name: str, f: Fn, df: Fn, d2f: Fn | None = None, init: str =
     >>> import numpy as np, backprop as bp
     >>> cube = bp.activation("cube", lambda z: z ** 3, lambda z: 3 * z ** 2, lambda z: 6 * z)
     """
-    if name in _BUILTIN:
+    if name in ACTIVATIONS.names():
         raise ConfigError(f"activation name {name!r} is taken by a built-in activation; choose another name")
     if not (callable(f) and callable(df)) or (d2f is not None and not callable(d2f)):
         raise ConfigError("a user-defined activation needs callables f(z), df(z) and optionally d2f(z)")
@@ -210,22 +211,31 @@ def _exp_df(z, y):
     return y
 
 
+#: the built-in activations: name -> factory(**options) returning a ScalarActivation
+ACTIVATIONS = Registry("activation")
+
+
+@ACTIVATIONS.register("identity", aliases=("linear",))
 def _identity() -> ScalarActivation:
     return ScalarActivation("identity", _identity_f, _identity_df, piecewise_linear=True)
 
 
+@ACTIVATIONS.register("sigmoid", aliases=("logistic",))
 def _sigmoid() -> ScalarActivation:
     return ScalarActivation("sigmoid", expit, _sigmoid_df, _sigmoid_d2f)
 
 
+@ACTIVATIONS.register("tanh")
 def _tanh() -> ScalarActivation:
     return ScalarActivation("tanh", np.tanh, _tanh_df, _tanh_d2f)
 
 
+@ACTIVATIONS.register("relu")
 def _relu() -> ScalarActivation:
     return ScalarActivation("relu", _relu_f, _relu_df, piecewise_linear=True, init="he")
 
 
+@ACTIVATIONS.register("leaky_relu")
 def leaky_relu(slope: float = 0.01) -> ScalarActivation:
     """Leaky ReLU: y = z for z >= 0, slope * z below; f'(0) = 1 by convention; f'' = 0."""
     slope = float(slope)
@@ -235,25 +245,19 @@ def leaky_relu(slope: float = 0.01) -> ScalarActivation:
                             piecewise_linear=True, init="he", params={"slope": slope})
 
 
+@ACTIVATIONS.register("softplus")
 def _softplus() -> ScalarActivation:
     return ScalarActivation("softplus", _softplus_f, _softplus_df, _softplus_d2f)
 
 
+@ACTIVATIONS.register("exp")
 def _exp() -> ScalarActivation:
     return ScalarActivation("exp", np.exp, _exp_df, _exp_df)
 
 
-_BUILTIN = {
-    "identity": _identity,
-    "sigmoid": _sigmoid,
-    "tanh": _tanh,
-    "relu": _relu,
-    "leaky_relu": leaky_relu,
-    "softplus": _softplus,
-    "exp": _exp,
-}
-ALIASES = {"linear": "identity", "logistic": "sigmoid"}
-SCALAR_NAMES = tuple(_BUILTIN)
+#: read from the registry (no list kept by hand)
+ALIASES = ACTIVATIONS.aliases()
+SCALAR_NAMES = ACTIVATIONS.names()
 
 
 def get_activation(spec) -> ScalarActivation:
@@ -270,8 +274,7 @@ def get_activation(spec) -> ScalarActivation:
         spec = spec.get("name")
     if not isinstance(spec, str):
         raise ConfigError(f"an activation is a name or a ScalarActivation; got {spec!r}")
-    name = ALIASES.get(spec, spec)
-    if name not in _BUILTIN:
-        raise ConfigError(f"unknown activation {spec!r}; expected one of "
-                          f"{', '.join(SCALAR_NAMES + ('softmax',))} or bp.activation(name, f, df, d2f)")
-    return _BUILTIN[name](**params)
+    if spec not in ACTIVATIONS:
+        raise ConfigError(f"unknown activation {spec!r}; known: {', '.join(ACTIVATIONS.names() + ('softmax',))} "
+                          "or bp.activation(name, f, df, d2f)")
+    return ACTIVATIONS.get(spec)(**params)
