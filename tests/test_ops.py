@@ -6,6 +6,7 @@ from hypothesis import given, settings, strategies as st
 import backprop as bp
 from backprop.ops.activations import SCALAR_NAMES, get_activation
 from backprop.ops.dense import Dense
+from backprop.ops.base import At
 from backprop.ops.elementwise import Elementwise
 from backprop.ops.softmax import Softmax
 
@@ -88,11 +89,11 @@ def test_vjp_and_jvp_agree_with_the_numeric_jacobian(name, B, seed):
     Jx = numeric_jacobian(flat_fn(op, p, x, "x"), x.ravel())
     dy = rng.normal(size=y.shape)
     gp = tuple(np.zeros_like(a) for a in p) if p else None
-    dx = op.vjp(dy, [x], y, cache, p, gp, [True])[0]
+    dx = op.vjp(At([x], y, cache, p), dy, gp=gp, need=[True])[0]
     np.testing.assert_allclose(dx.ravel(), Jx.T @ dy.ravel(), rtol=1e-7, atol=1e-9)
     tx = rng.normal(size=(2,) + x.shape)
     tp = tuple(rng.normal(size=(2,) + a.shape) for a in p) if p else None
-    ty = op.jvp([tx], tp, [x], y, cache, p)
+    ty = op.jvp(At([x], y, cache, p), [tx], tp)
     expect = np.stack([Jx @ tx[m].ravel() for m in range(2)])
     if p:
         Jp = numeric_jacobian(flat_fn(op, p, x, "p"), np.concatenate([a.ravel() for a in p]))
@@ -116,14 +117,14 @@ def test_second_order_terms_are_the_derivative_of_the_vjp(name, B, seed):
         xr = x + r * tx[0]
         yr, cr = op.forward([xr], pr)
         gp = tuple(np.zeros_like(a) for a in p) if p else None
-        dx = op.vjp(dy + r * tdy[0], [xr], yr, cr, pr, gp, [True])[0]
+        dx = op.vjp(At([xr], yr, cr, pr), dy + r * tdy[0], gp=gp, need=[True])[0]
         return np.concatenate([dx.ravel()] + ([g.ravel() for g in gp] if gp else []))
 
     h = 1e-6
     numeric = (vjp_at(h) - vjp_at(-h)) / (2 * h)
-    ty = op.jvp([tx], tp, [x], y, cache, p)
+    ty = op.jvp(At([x], y, cache, p), [tx], tp)
     tgp = tuple(np.zeros((1,) + a.shape) for a in p) if p else None
-    tdx = op.vjp_tangent(dy, tdy, [tx], ty, [x], y, cache, p, tp, tgp, [True])[0]
+    tdx = op.vjp_tangent(At([x], y, cache, p), dy, tdy, [tx], ty, tp, tgp=tgp, need=[True])[0]
     analytic = np.concatenate([tdx.ravel()] + ([g.ravel() for g in tgp] if tgp else []))
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
 
@@ -135,5 +136,5 @@ def test_softmax_jacobian_product_formula():
     op = Softmax(4)
     y, _ = op.forward([z], None)
     J = np.diag(y[0]) - np.outer(y[0], y[0])
-    np.testing.assert_allclose(op.vjp(g, [z], y, None, None, None, [True])[0][0], J @ g[0], rtol=1e-14)
+    np.testing.assert_allclose(op.vjp(At([z], y, None, None), g, gp=None, need=[True])[0][0], J @ g[0], rtol=1e-14)
     assert np.isfinite(op.forward([np.array([[1e4, -1e4, 0.0]])], None)[0]).all()

@@ -15,6 +15,7 @@ from backprop.ops.product import Product
 from backprop.ops.registry import op_from_config
 from backprop.ops.segments import Segmented
 from backprop.ops.select import Select
+from backprop.ops.base import At
 from backprop.ops.softmax import Softmax
 from backprop.ops.vector import VectorActivation
 
@@ -82,7 +83,7 @@ class Case:
         xs, p = self.unpack(v)
         y, c = self.op.forward(xs, p)
         gp = tuple(np.zeros_like(a) for a in p) if p is not None else None
-        dxs = self.op.vjp(dy, xs, y, c, p, gp, [True] * len(xs))
+        dxs = self.op.vjp(At(xs, y, c, p), dy, gp=gp, need=[True] * len(xs))
         return self.pack([np.zeros_like(x) if d is None else d for x, d in zip(xs, dxs)], gp)
 
 
@@ -96,7 +97,7 @@ def check_first_order(case, rng, m=2):
     txs = [np.stack([case.unpack(t[k])[0][i] for k in range(m)]) for i in range(len(case.xs))]
     tp = (tuple(np.stack([case.unpack(t[k])[1][i] for k in range(m)]) for i in range(len(case.p)))
           if case.p is not None else None)
-    ty = case.op.jvp(txs, tp, case.xs, y, cache, case.p)
+    ty = case.op.jvp(At(case.xs, y, cache, case.p), txs, tp)
     np.testing.assert_allclose(ty.reshape(m, -1), t @ J.T, rtol=1e-7, atol=1e-8)
 
 
@@ -110,9 +111,9 @@ def check_second_order(case, rng):
     txs_, tp_ = case.unpack(t)
     txs = [a[None] for a in txs_]
     tp = tuple(a[None] for a in tp_) if tp_ is not None else None
-    ty = case.op.jvp(txs, tp, case.xs, y, cache, case.p)
+    ty = case.op.jvp(At(case.xs, y, cache, case.p), txs, tp)
     tgp = tuple(np.zeros((1,) + a.shape) for a in case.p) if case.p is not None else None
-    tdx = case.op.vjp_tangent(dy, tdy, txs, ty, case.xs, y, cache, case.p, tp, tgp, [True] * len(case.xs))
+    tdx = case.op.vjp_tangent(At(case.xs, y, cache, case.p), dy, tdy, txs, ty, tp, tgp=tgp, need=[True] * len(case.xs))
     analytic = case.pack([np.zeros_like(x) if d is None else d[0] for x, d in zip(case.xs, tdx)],
                          tuple(g[0] for g in tgp) if tgp is not None else None)
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-7)
@@ -188,7 +189,7 @@ def test_multiplicative_unit_backward_is_the_other_factor():
     o, cache = op.forward([Y], None)
     np.testing.assert_array_equal(o[:, 0], [-6.0, 0.0])
     do = np.array([[0.5], [2.0]])
-    dY = op.vjp(do, [Y], o, cache, None, None, [True])[0]
+    dY = op.vjp(At([Y], o, cache, None), do, gp=None, need=[True])[0]
     np.testing.assert_array_equal(dY, [[-2.0 * 0.5, 3.0 * 0.5], [5.0 * 2.0, 0.0 * 2.0]])
 
 
@@ -199,7 +200,7 @@ def test_general_product_derivative_formula():
     op = Product([3], unit=[0, 0, 0], src=[0, 0, 0], col=[0, 1, 2], alpha=alpha)
     y, cache = op.forward([z], None)
     assert y[0, 0] == pytest.approx(np.prod(z[0] ** alpha))
-    g = op.vjp(np.ones((1, 1)), [z], y, cache, None, None, [True])[0][0]
+    g = op.vjp(At([z], y, cache, None), np.ones((1, 1)), gp=None, need=[True])[0][0]
     for j in range(3):
         others = np.prod([z[0, l] ** alpha[l] for l in range(3) if l != j])
         assert g[j] == pytest.approx(alpha[j] * z[0, j] ** (alpha[j] - 1) * others, rel=1e-14)
@@ -209,11 +210,11 @@ def test_product_with_a_zero_factor_has_finite_derivatives():
     op = Product([3], unit=[0, 0, 0], src=[0, 0, 0], col=[0, 1, 2], alpha=[1, 2, 1])
     z = np.array([[0.0, 0.0, 3.0]])
     y, cache = op.forward([z], None)
-    g = op.vjp(np.ones((1, 1)), [z], y, cache, None, None, [True])[0]
+    g = op.vjp(At([z], y, cache, None), np.ones((1, 1)), gp=None, need=[True])[0]
     np.testing.assert_array_equal(g, [[0.0, 0.0, 0.0]])
     tz = np.array([[[1.0, 1.0, 1.0]]])
-    ty = op.jvp([tz], None, [z], y, cache, None)
-    tdx = op.vjp_tangent(np.ones((1, 1)), None, [tz], ty, [z], y, cache, None, None, None, [True])[0]
+    ty = op.jvp(At([z], y, cache, None), [tz], None)
+    tdx = op.vjp_tangent(At([z], y, cache, None), np.ones((1, 1)), None, [tz], ty, None, tgp=None, need=[True])[0]
     assert np.all(np.isfinite(tdx))
     # every second derivative of z1 z2^2 z3 has a factor z1 or z2, both 0 here
     np.testing.assert_allclose(tdx[0, 0], [0.0, 0.0, 0.0])
@@ -238,7 +239,7 @@ def test_max_subgradient_goes_to_the_argmax_and_ties_to_the_first_listed():
                   [7.0, 7.0, 7.0]])     # all tied: unit 0 -> col 2, unit 1 -> col 1 (listed first)
     x, win = op.forward([Z], None)
     np.testing.assert_array_equal(x, [[5.0, 5.0], [7.0, 7.0]])
-    dZ = op.vjp(np.array([[1.0, 10.0], [1.0, 10.0]]), [Z], x, win, None, None, [True])[0]
+    dZ = op.vjp(At([Z], x, win, None), np.array([[1.0, 10.0], [1.0, 10.0]]), gp=None, need=[True])[0]
     np.testing.assert_array_equal(dZ, [[0.0, 10.0, 1.0], [0.0, 10.0, 1.0]])
 
 
@@ -247,7 +248,7 @@ def test_max_of_clear_winner_routes_gradient_only_there():
     Z = np.array([[0.1, -3.0, 2.5, 2.4]])
     x, win = op.forward([Z], None)
     assert x[0, 0] == 2.5
-    np.testing.assert_array_equal(op.vjp(np.array([[2.0]]), [Z], x, win, None, None, [True])[0], [[0, 0, 2.0, 0]])
+    np.testing.assert_array_equal(op.vjp(At([Z], x, win, None), np.array([[2.0]]), gp=None, need=[True])[0], [[0, 0, 2.0, 0]])
 
 
 def test_softmax_group_and_user_vector_activation_agree_with_the_derivation():
@@ -263,8 +264,8 @@ def test_softmax_group_and_user_vector_activation_agree_with_the_derivation():
     ya, ca = a.forward([z], None)
     yb, cb = b.forward([z], None)
     np.testing.assert_allclose(ya, yb, rtol=1e-14)
-    np.testing.assert_allclose(a.vjp(g, [z], ya, ca, None, None, [True])[0],
-                               b.vjp(g, [z], yb, cb, None, None, [True])[0], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(a.vjp(At([z], ya, ca, None), g, gp=None, need=[True])[0],
+                               b.vjp(At([z], yb, cb, None), g, gp=None, need=[True])[0], rtol=1e-12, atol=1e-15)
 
 
 def test_vector_activation_without_second_derivatives_says_what_to_pass():
@@ -273,7 +274,7 @@ def test_vector_activation_without_second_derivatives_says_what_to_pass():
     z = np.ones((1, 3))
     y, J = op.forward([z], None)
     with pytest.raises(bp.ConfigError, match="hessian= or vhp="):
-        op.vjp_tangent(np.ones((1, 3)), None, [np.ones((1, 1, 3))], None, [z], y, J, None, None, None, [True])
+        op.vjp_tangent(At([z], y, J, None), np.ones((1, 3)), None, [np.ones((1, 1, 3))], None, None, tgp=None, need=[True])
 
 
 def test_vector_activation_needs_a_jacobian_or_both_products():

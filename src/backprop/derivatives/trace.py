@@ -30,6 +30,7 @@ from ..engine.neuron_layout import neuron_pass
 from ..engine.objective import Objective
 from ..errors import InputError
 from ..losses import get_loss
+from ..ops.base import At
 from .notation import Symbols, get_profile
 
 
@@ -207,7 +208,7 @@ class Trace:
         n = len(g.units)
         z = np.array([[self.nodes[lay.names[i]]["x"] for i in g.units]])
         y, cache = g.op.forward([z], None)
-        ty = g.op.jvp([np.eye(n)[:, None, :]], None, [z], y, cache, None)
+        ty = g.op.jvp(At([z], y, cache, None), [np.eye(n)[:, None, :]], None)
         return ty[:, 0, :].T
 
     # ---- forward ----------------------------------------------------------------------------

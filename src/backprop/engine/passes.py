@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops.base import accumulate
+from ..ops.base import At, accumulate
 
 
 def backward(net, values, caches, seed_node, seed_adjoint, grad=None, need_input=False):
@@ -42,7 +42,7 @@ def backward(net, values, caches, seed_node, seed_adjoint, grad=None, need_input
         op, ix = net.ops[j], net.inputs[j]
         gp = net.split(grad, j) if grad is not None and counts[j] else None
         need = [need_input or dep[i] for i in ix]
-        dxs = op.vjp(dy, [values[i] for i in ix], values[j + 1], caches[j], net.views(j), gp, need)
+        dxs = op.vjp(At([values[i] for i in ix], values[j + 1], caches[j], net.views(j)), dy, gp=gp, need=need)
         for i, dx, nd in zip(ix, dxs, need):
             if nd:
                 adj[i] = accumulate(adj[i], dx)
@@ -76,7 +76,7 @@ def forward_tangent(net, values, caches, V=None, seeds=None, upto=None):
         tp = net.split(V, j) if V is not None and net.param_counts[j] else None
         if tp is None and all(t is None for t in txs):
             continue
-        ty = op.jvp(txs, tp, [values[i] for i in ix], values[j + 1], caches[j], net.views(j))
+        ty = op.jvp(At([values[i] for i in ix], values[j + 1], caches[j], net.views(j)), txs, tp)
         tan[j + 1] = accumulate(tan[j + 1], ty)
     return tan
 
@@ -118,8 +118,7 @@ def backward_tangent(net, values, caches, adj, tan, seed_node, seed_tadjoint, V=
             continue
         tgp = net.split(tgrad, j) if tgrad is not None and net.param_counts[j] else None
         need = [need_input or dep[i] for i in ix]
-        tdxs = op.vjp_tangent(dy, tdy, txs, tan[j + 1], [values[i] for i in ix], values[j + 1], caches[j],
-                              net.views(j), tp, tgp, need)
+        tdxs = op.vjp_tangent(At([values[i] for i in ix], values[j + 1], caches[j], net.views(j)), dy, tdy, txs, tan[j + 1], tp, tgp=tgp, need=need)
         for i, tdx, nd in zip(ix, tdxs, need):
             if nd:
                 tadj[i] = accumulate(tadj[i], tdx)

@@ -34,6 +34,21 @@ class Param(NamedTuple):
     regularized: bool = False
 
 
+class At(NamedTuple):
+    """The point an op was evaluated at: its inputs ``xs``, output ``y``, ``cache`` and parameter views ``p``.
+
+    Every pass after ``forward`` receives it first; the pass's own arguments follow in one order:
+    ``vjp(at, dy, *, gp, need)``, ``jvp(at, txs, tp)`` and
+    ``vjp_tangent(at, dy, tdy, txs, ty, tp, *, tgp, need)`` (adjoint, its tangent, input tangents,
+    output tangent, parameter tangents; the output buffer and the wanted inputs by keyword).
+    """
+
+    xs: list
+    y: object
+    cache: object
+    p: object
+
+
 class Op:
     """Base class of graph operations.
 
@@ -87,22 +102,23 @@ class Op:
         """Return (y, cache); cache is anything the other passes need beyond xs and y."""
         raise NotImplementedError
 
-    def vjp(self, dy, xs, y, cache, p, gp, need):
-        """Write dE/dp into the views ``gp`` (when not None), overwriting what they hold (the engine does
-        not zero them); return [dE/dx or None for x in xs].
+    def vjp(self, at, dy, *, gp, need):
+        """Write dE/dp into the views ``gp`` (when not None), overwriting what they hold; return
+        [dE/dx or None for x in xs].
 
+        ``at`` is the point the op was evaluated at (:class:`At`: xs, y, cache, p), ``dy`` = dE/dy.
         ``need[i]`` says whether the adjoint of input i is wanted.
         """
         raise NotImplementedError
 
-    def jvp(self, txs, tp, xs, y, cache, p):
+    def jvp(self, at, txs, tp):
         """Return R{y} (m, B, size) from the input tangents ``txs`` and parameter tangents ``tp``.
 
         Entries of ``txs`` and ``tp`` may be None (zero). Return None if R{y} is zero.
         """
         raise NotImplementedError
 
-    def vjp_tangent(self, dy, tdy, txs, ty, xs, y, cache, p, tp, tgp, need):
+    def vjp_tangent(self, at, dy, tdy, txs, ty, tp, *, tgp, need):
         """Return [R{dE/dx} or None for x in xs] and write R{dE/dp} into ``tgp`` (when not None), overwriting it.
 
         ``dy`` is dE/dy (B, size), ``tdy`` its tangent R{dE/dy} (m, B, size) or None, ``txs`` and

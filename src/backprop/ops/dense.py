@@ -92,7 +92,8 @@ class Dense(Op):
         return z, None
 
     # dE/dW = delta^T x,  dE/db = sum_n delta,  dE/dx = delta W
-    def vjp(self, dy, xs, y, cache, p, gp, need):
+    def vjp(self, at, dy, *, gp, need):
+        xs, y, cache, p = at
         if gp is not None:
             gW, gb = gp
             if issparse(xs[0]):
@@ -103,12 +104,14 @@ class Dense(Op):
         return [dy @ p[0] if need[0] else None]
 
     # R{z} = R{x} W^T + (x R{W}^T + R{b})
-    def jvp(self, txs, tp, xs, y, cache, p):
+    def jvp(self, at, txs, tp):
+        xs, y, cache, p = at
         tW, tb = (None, None) if tp is None else tp
         return product_tangent(z_product, xs[0], txs[0], p[0], tW, None if tb is None else tb[:, None, :])
 
     # R{dE/dW} = R{delta}^T x + delta^T R{x},  R{dE/db} = sum_n R{delta},  R{dE/dx} = R{delta} W + delta R{W}
-    def vjp_tangent(self, dy, tdy, txs, ty, xs, y, cache, p, tp, tgp, need):
+    def vjp_tangent(self, at, dy, tdy, txs, ty, tp, *, tgp, need):
+        xs, y, cache, p = at
         if tgp is not None:
             tgW, tgb = tgp
             write(tgW, product_tangent(w_product, dy, tdy, xs[0], txs[0]))

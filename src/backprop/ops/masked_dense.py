@@ -143,7 +143,8 @@ class MaskedDense(NamedNodes, Op):
         return z, Ws
 
     # dE/dw_ij = y_i dE/dx_j (summed over the batch);  dE/db_j = sum_n dE/dx_j;  dE/dy_k = delta W_k
-    def vjp(self, dy, xs, y, Ws, p, gp, need):
+    def vjp(self, at, dy, *, gp, need):
+        xs, y, Ws, p = at
         if gp is not None:
             gw, gb = gp
             for x, blk in zip(xs, self.blocks):      # the blocks' edges partition w
@@ -161,7 +162,8 @@ class MaskedDense(NamedNodes, Op):
         return out
 
     # R{x} = sum_k R{y_k} W_k^T + (sum_k y_k R{W_k}^T + R{b})
-    def jvp(self, txs, tp, xs, y, Ws, p):
+    def jvp(self, at, txs, tp):
+        xs, y, Ws, p = at
         tz = None
         for tx, W in zip(txs, Ws):
             if tx is not None and W is not None:
@@ -178,7 +180,8 @@ class MaskedDense(NamedNodes, Op):
 
     # R{dE/dW_k} = R{delta}^T y_k + delta^T R{y_k};  R{dE/db} = sum_n R{delta};
     # R{dE/dy_k} = R{delta} W_k + delta R{W_k}
-    def vjp_tangent(self, dy, tdy, txs, ty, xs, y, Ws, p, tp, tgp, need):
+    def vjp_tangent(self, at, dy, tdy, txs, ty, tp, *, tgp, need):
+        xs, y, Ws, p = at
         if tgp is not None:
             tgw, tgb = tgp
             tgw[...] = 0

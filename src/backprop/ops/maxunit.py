@@ -57,20 +57,23 @@ class MaxUnit(GatheredUnits, Op):
         return out
 
     # dE/dz_i = dE/dx_u for the arg-max input i, 0 for the others
-    def vjp(self, dy, xs, y, win, p, gp, need):
+    def vjp(self, at, dy, *, gp, need):
+        xs, y, win, p = at
         if not any(need):
             return [None] * self.arity
         return self.gather.put(self._route(dy, win), need)
 
     # R{x_u} = R{z_argmax}
-    def jvp(self, txs, tp, xs, y, win, p):
+    def jvp(self, at, txs, tp):
+        xs, y, win, p = at
         tV = self.gather.take(txs)
         if tV is None:
             return None
         return np.take_along_axis(tV, np.broadcast_to(win, tV.shape[:-1] + win.shape[-1:]), axis=-1)
 
     # R{dE/dz_i} = R{dE/dx_u} at the arg-max input (piecewise linear: no curvature term)
-    def vjp_tangent(self, dy, tdy, txs, ty, xs, y, win, p, tp, tgp, need):
+    def vjp_tangent(self, at, dy, tdy, txs, ty, tp, *, tgp, need):
+        xs, y, win, p = at
         if tdy is None or not any(need):
             return [None] * self.arity
         return self.gather.put(self._route(tdy, win), need)

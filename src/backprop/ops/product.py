@@ -115,7 +115,8 @@ class Product(GatheredUnits, Op):
         return x, (Z, P, dP, D)
 
     # dE/dz_f = dE/dx_u dx_u/dz_f
-    def vjp(self, dy, xs, y, cache, p, gp, need):
+    def vjp(self, at, dy, *, gp, need):
+        xs, y, cache, p = at
         if not any(need):
             return [None] * self.arity
         D = cache[3]
@@ -123,14 +124,16 @@ class Product(GatheredUnits, Op):
         return self.gather.put(dV, need)
 
     # R{x_u} = sum_f dx_u/dz_f R{z_f}
-    def jvp(self, txs, tp, xs, y, cache, p):
+    def jvp(self, at, txs, tp):
+        xs, y, cache, p = at
         tV = self.gather.take(txs)
         if tV is None:
             return None
         return np.einsum("buk,mbuk->mbu", cache[3], self._pad(tV, 0))
 
     # R{dE/dz_f} = R{dE/dx_u} dx_u/dz_f + dE/dx_u sum_g (d2 x_u / dz_f dz_g) R{z_g}
-    def vjp_tangent(self, dy, tdy, txs, ty, xs, y, cache, p, tp, tgp, need):
+    def vjp_tangent(self, at, dy, tdy, txs, ty, tp, *, tgp, need):
+        xs, y, cache, p = at
         if not any(need):
             return [None] * self.arity
         Z, P, dP, D = cache

@@ -57,16 +57,19 @@ class Softmax(Op):
         return softmax(xs[0]), None
 
     # dE/dz_i = sum_j dE/dy_j y_i (delta_ij - y_j) = y_i (dE/dy_i - <dE/dy, y>)
-    def vjp(self, dy, xs, y, cache, p, gp, need):
+    def vjp(self, at, dy, *, gp, need):
+        xs, y, cache, p = at
         return [y * (dy - _dot(dy, y))]
 
     # R{y} = y * (R{z} - <y, R{z}>)
-    def jvp(self, txs, tp, xs, y, cache, p):
+    def jvp(self, at, txs, tp):
+        xs, y, cache, p = at
         tz = txs[0]
         return None if tz is None else y * (tz - _dot(y, tz))
 
     # R{dE/dz} = R{y} (g - <g, y>) + y (R{g} - <R{g}, y> - <g, R{y}>),  g = dE/dy
-    def vjp_tangent(self, dy, tdy, txs, ty, xs, y, cache, p, tp, tgp, need):
+    def vjp_tangent(self, at, dy, tdy, txs, ty, tp, *, tgp, need):
+        xs, y, cache, p = at
         out = None
         if ty is not None:
             out = ty * (dy - _dot(dy, y)) - y * _dot(dy, ty)

@@ -193,15 +193,18 @@ class VectorActivation(Op):
         return y, self.fn.jacobian(z, y)
 
     # dE/dz_i = sum_j dE/dy_j dy_j/dz_i
-    def vjp(self, dy, xs, y, J, p, gp, need):
+    def vjp(self, at, dy, *, gp, need):
+        xs, y, J, p = at
         return [self.fn.vjp(xs[0], y, J, dy)]
 
     # R{y} = J R{z}
-    def jvp(self, txs, tp, xs, y, J, p):
+    def jvp(self, at, txs, tp):
+        xs, y, J, p = at
         return None if txs[0] is None else self.fn.jvp(xs[0], y, J, txs[0])
 
     # R{dE/dz} = J^T R{dE/dy} + (sum_j dE/dy_j H_j) R{z}
-    def vjp_tangent(self, dy, tdy, txs, ty, xs, y, J, p, tp, tgp, need):
+    def vjp_tangent(self, at, dy, tdy, txs, ty, tp, *, tgp, need):
+        xs, y, J, p = at
         out = None if tdy is None else self.fn.vjp(xs[0], y, J, tdy)
         if txs[0] is not None:
             out = accumulate(out, self.fn.vhp(xs[0], y, dy, txs[0]))
