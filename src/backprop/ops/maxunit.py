@@ -18,6 +18,11 @@ from .gather import GatheredUnits, padded_slots
 from .registry import register
 
 
+def arg_max(V):
+    """The winning slot of each unit, over the last axis: the first maximum (ties go to the lowest slot)."""
+    return np.argmax(V, axis=-1)
+
+
 @register("max")
 class MaxUnit(GatheredUnits, Op):
     """Units x_u = max of their inputs, each input a column of an earlier node.
@@ -46,7 +51,7 @@ class MaxUnit(GatheredUnits, Op):
         V = self.gather.take(xs)
         Vp = np.full(V.shape[:-1] + (self.size, self.K), -np.inf, dtype=V.dtype)
         Vp[..., self.unit, self.slot] = V
-        a = np.argmax(Vp, axis=-1)                     # first maximum: ties go to the lowest slot
+        a = arg_max(Vp)
         win = self.table[np.arange(self.size), a]      # (B, units): factor index of the arg-max
         return np.take_along_axis(V, win, axis=-1), win
 

@@ -40,6 +40,21 @@ def _power(v, e, where):
     return out
 
 
+def factor_partials(Z, A, mask=None):
+    """The factors P_f = z_f^alpha_f, their derivatives dP_f and the partials D_f = dx/dz_f of x = prod_f P_f.
+
+    dP_f = alpha_f z_f^(alpha_f - 1);  D_f = dP_f prod_{g != f} P_g.  ``Z`` is (..., K) with the
+    factors of a unit on the last axis, ``A`` their exponents; slots outside ``mask`` (padding) have P = 1.
+    """
+    if mask is None:
+        mask = np.ones(Z.shape[-1], dtype=bool)
+    P = _power(Z, A, mask)
+    P[..., ~mask] = 1
+    others = exclusive_product(P)
+    dP = A * _power(Z, A - 1, mask)            # d(z^alpha)/dz = alpha z^(alpha - 1)
+    return P, dP, dP * others
+
+
 @register("product")
 class Product(GatheredUnits, Op):
     """Units x_u = prod over the factors f of u of z_f^alpha_f, z_f read from earlier nodes.
@@ -105,14 +120,8 @@ class Product(GatheredUnits, Op):
         V = self.gather.take(xs)
         self._check_domain(V)
         Z = self._pad(V, 1)
-        A = self.A.astype(V.dtype)
-        P = _power(Z, A, self.mask)
-        P[..., ~self.mask] = 1
-        x = P.prod(axis=-1)
-        others = exclusive_product(P)
-        dP = A * _power(Z, A - 1, self.mask)            # d(z^alpha)/dz = alpha z^(alpha - 1)
-        D = dP * others                                 # dx_u/dz_f
-        return x, (Z, P, dP, D)
+        P, dP, D = factor_partials(Z, self.A.astype(V.dtype), self.mask)
+        return P.prod(axis=-1), (Z, P, dP, D)
 
     # dE/dz_f = dE/dx_u dx_u/dz_f
     def vjp(self, at, dy, *, gp, need):
