@@ -24,3 +24,13 @@ def nudge_off_kinks(net, X, act):
             if not close.any():
                 break
             b[close] += 0.037
+
+
+def numeric_jacobian(f, v, h=1e-6):
+    """J[i, j] = d f(v)_i / d v_j by central differences, for a function of one flat vector v."""
+    cols = []
+    for j in range(v.size):
+        e = np.zeros_like(v)
+        e.flat[j] = h
+        cols.append(((f(v + e) - f(v - e)) / (2 * h)).ravel())
+    return np.array(cols).T
