@@ -11,7 +11,7 @@ from functools import partial
 from typing import Callable
 
 import numpy as np
-from scipy.special import expit
+from scipy.special import erf, expit
 
 from ..errors import ConfigError
 from ..registry import Registry
@@ -211,6 +211,52 @@ def _exp_df(z, y):
     return y
 
 
+# y = z Phi(z) = z/2 (1 + erf(z / sqrt 2));  f' = Phi(z) + z phi(z);  f'' = phi(z) (2 - z^2)
+#   (GELU, Hendrycks & Gimpel 2016, the exact erf form; phi, Phi: the standard normal density and cdf)
+_SQRT_HALF = float(np.sqrt(0.5))
+_INV_SQRT_2PI = float(1 / np.sqrt(2 * np.pi))
+
+
+def _gelu_f(z):
+    return 0.5 * z * (1 + erf(z * _SQRT_HALF))
+
+
+def _gelu_df(z, y):
+    return 0.5 * (1 + erf(z * _SQRT_HALF)) + z * (_INV_SQRT_2PI * np.exp(-0.5 * z * z))
+
+
+def _gelu_d2f(z, y):
+    return _INV_SQRT_2PI * np.exp(-0.5 * z * z) * (2 - z * z)
+
+
+# y = z for z > 0, alpha (e^z - 1) below;  f' = 1 above, alpha e^z = y + alpha below;  f'' = 0 above, y + alpha below
+def _elu_f(z, alpha):
+    return np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0)))
+
+
+def _elu_df(z, y, alpha):
+    return np.where(z > 0, 1, y + alpha).astype(z.dtype, copy=False)
+
+
+def _elu_d2f(z, y, alpha):
+    return np.where(z > 0, 0, y + alpha).astype(z.dtype, copy=False)
+
+
+# y = z sigmoid(z) (SiLU, also called swish);  f' = s (1 + z (1 - s));  f'' = s (1 - s) (2 + z (1 - 2 s)),  s = sigmoid(z)
+def _silu_f(z):
+    return z * expit(z)
+
+
+def _silu_df(z, y):
+    s = expit(z)
+    return s * (1 + z * (1 - s))
+
+
+def _silu_d2f(z, y):
+    s = expit(z)
+    return s * (1 - s) * (2 + z * (1 - 2 * s))
+
+
 #: the built-in activations: name -> factory(**options) returning a ScalarActivation
 ACTIVATIONS = Registry("activation")
 
@@ -253,6 +299,26 @@ def _softplus() -> ScalarActivation:
 @ACTIVATIONS.register("exp")
 def _exp() -> ScalarActivation:
     return ScalarActivation("exp", np.exp, _exp_df, _exp_df)
+
+
+@ACTIVATIONS.register("gelu")
+def _gelu() -> ScalarActivation:
+    return ScalarActivation("gelu", _gelu_f, _gelu_df, _gelu_d2f, init="he")
+
+
+@ACTIVATIONS.register("elu")
+def elu(alpha: float = 1.0) -> ScalarActivation:
+    """ELU (Clevert et al. 2015): y = z for z > 0, alpha (e^z - 1) below; f'(0) = alpha (the branch below)."""
+    alpha = float(alpha)
+    if not np.isfinite(alpha) or alpha <= 0:
+        raise ConfigError(f"elu alpha must be a finite number > 0; got {alpha}")
+    return ScalarActivation("elu", partial(_elu_f, alpha=alpha), partial(_elu_df, alpha=alpha),
+                            partial(_elu_d2f, alpha=alpha), init="he", params={"alpha": alpha})
+
+
+@ACTIVATIONS.register("silu")
+def _silu() -> ScalarActivation:
+    return ScalarActivation("silu", _silu_f, _silu_df, _silu_d2f, init="he")
 
 
 #: read from the registry (no list kept by hand)
