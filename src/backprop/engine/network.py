@@ -19,6 +19,7 @@ import numpy as np
 
 from .. import dispatch
 from ..errors import ConfigError
+from ..registry import Registry
 from ..ops.base import Op
 from ..ops.dense import Dense
 from ..ops.elementwise import Elementwise
@@ -26,6 +27,10 @@ from ..ops.softmax import Softmax
 from ..validation import check_seed, check_X
 
 _DTYPES = (np.float32, np.float64)
+
+
+#: the Network classes a model file may name, registered where each is defined
+NETWORK_CLASSES = Registry("network class")
 
 
 class ParamLayer(NamedTuple):
@@ -79,6 +84,7 @@ def _check_dtype(dtype):
     return dt
 
 
+@NETWORK_CLASSES.register("Network")
 class Network:
     """A feed-forward graph of operations with all parameters in one flat vector.
 
@@ -139,6 +145,10 @@ class Network:
             for op, views in zip(self.ops, self._views):
                 op.init_params(rng, views)
         self._reg_mask = None
+
+    @classmethod
+    def check_loaded(cls, net, where: str) -> None:
+        """Checks a subclass makes on a network rebuilt from a file (none for a plain Network)."""
 
     # ---- structure ------------------------------------------------------------------------
     def _check_graph(self):
@@ -375,6 +385,7 @@ def _init_for(spec):
     return get_activation(spec).init
 
 
+@NETWORK_CLASSES.register("MLP")
 class MLP(Network):
     """Multilayer perceptron: z_k = y_{k-1} W_k^T + b_k, y_k = f_k(z_k).
 

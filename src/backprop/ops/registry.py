@@ -29,7 +29,7 @@ def load_ops() -> Registry:
     """Import every module of the ops package (each registers its ops) and return the registry."""
     global _loaded
     if not _loaded:
-        from .. import ops as package
+        package = importlib.import_module(__package__)
         for info in pkgutil.iter_modules(package.__path__):
             importlib.import_module(f"{package.__name__}.{info.name}")
         _loaded = True
