@@ -127,9 +127,18 @@ class Op:
         raise NotImplementedError
 
     # ---- description -----------------------------------------------------------------------
+    #: the constructor arguments, in order: ``config()`` reads each from the attribute of the same name
+    config_fields: tuple = ()
+
     def config(self) -> dict:
-        """A JSON-able description from which the op can be rebuilt."""
-        raise NotImplementedError
+        """A JSON-able description from which the op can be rebuilt: {"op": its registered name, field: value}.
+
+        Derived from ``config_fields`` (arrays and tuples become lists); an op whose description is
+        not its fields overrides this.
+        """
+        if not self.config_fields:
+            raise NotImplementedError(f"{type(self).__name__} declares no config_fields and no config()")
+        return {"op": self.op_name, **{f: _jsonable(getattr(self, f)) for f in self.config_fields}}
 
     @classmethod
     def from_config(cls, cfg: dict):
@@ -145,6 +154,16 @@ class Op:
 
     def describe(self) -> str:
         return self.op_name
+
+
+def _jsonable(v):
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, tuple):
+        return list(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
 
 
 def accumulate(acc, term):

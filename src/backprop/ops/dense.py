@@ -69,6 +69,11 @@ class Dense(Op):
     """
 
     affine = True
+    config_fields = ("n_in", "n_out", "init")
+
+    @property
+    def size(self) -> int:
+        return self.n_out
 
     def __init__(self, n_in: int, n_out: int, init: str = "glorot"):
         for name, v in (("n_in", n_in), ("n_out", n_out)):
@@ -76,7 +81,7 @@ class Dense(Op):
                 raise ConfigError(f"Dense {name} must be an integer >= 1; got {v!r}")
         if init not in INIT_SCHEMES:
             raise ConfigError(f"unknown init {init!r}; expected one of {', '.join(INIT_SCHEMES)}")
-        self.n_in, self.size, self.init = int(n_in), int(n_out), init
+        self.n_in, self.n_out, self.init = int(n_in), int(n_out), init
         self.param_specs = (Param("W", (self.size, self.n_in), regularized=True), Param("b", (self.size,)))
 
     def init_params(self, rng, views):
@@ -122,9 +127,6 @@ class Dense(Op):
 
     def input_width(self, k):
         return self.n_in
-
-    def config(self):
-        return {"op": "dense", "n_in": self.n_in, "n_out": self.size, "init": self.init}
 
     def describe(self):
         return f"dense {self.n_in}->{self.size}"

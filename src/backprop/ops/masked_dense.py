@@ -84,6 +84,12 @@ class MaskedDense(NamedNodes, Op):
     """
 
 
+    config_fields = ("in_widths", "n_out", "src", "row", "col", "bias_rows", "init")
+
+    @property
+    def size(self) -> int:
+        return self.n_out
+
     def __init__(self, in_widths, n_out, src, row, col, bias_rows=(), init="glorot", names=None,
                  input_names=None):
         self.in_widths = check_widths(in_widths, "masked_dense")
@@ -91,7 +97,7 @@ class MaskedDense(NamedNodes, Op):
             raise ConfigError(f"masked_dense n_out must be an integer >= 1; got {n_out!r}")
         if init not in INIT_SCHEMES:
             raise ConfigError(f"unknown init {init!r}; expected one of {', '.join(INIT_SCHEMES)}")
-        self.size, self.init = int(n_out), init
+        self.n_out, self.init = int(n_out), init
         self.arity = len(self.in_widths)
         self.src, self.row, self.col = as_index(src, "src"), as_index(row, "row"), as_index(col, "col")
         self.bias_rows = as_index(bias_rows, "bias_rows")
@@ -200,10 +206,7 @@ class MaskedDense(NamedNodes, Op):
         return self.in_widths[k]
 
     def config(self):
-        cfg = {"op": "masked_dense", "in_widths": list(self.in_widths), "n_out": self.size,
-               "src": self.src.tolist(), "row": self.row.tolist(), "col": self.col.tolist(),
-               "bias_rows": self.bias_rows.tolist(), "init": self.init}
-        return self._with_names(cfg)
+        return self._with_names(super().config())
 
     def describe(self):
         return f"masked dense {'+'.join(map(str, self.in_widths))}->{self.size} ({self.src.size} edges)"

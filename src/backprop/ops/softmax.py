@@ -45,6 +45,7 @@ def _dot(a, b):
 class Softmax(Op):
     """Softmax over all units of its input node. Jacobian dy_j/dz_i = y_i (delta_ij - y_j)."""
 
+    config_fields = ("size",)
 
     def __init__(self, size: int):
         if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < 1:
@@ -76,9 +77,6 @@ class Softmax(Op):
         if tdy is not None:
             out = accumulate(out, y * (tdy - _dot(tdy, y)))
         return [out]
-
-    def config(self):
-        return {"op": "softmax", "size": self.size}
 
     def describe(self):
         return "softmax"
