@@ -4,7 +4,7 @@ import numpy as np
 
 import backprop as bp
 from backprop.ops.activations import SCALAR_NAMES
-from backprop.ops.registry import OP_TYPES
+from backprop.ops.registry import load_ops
 
 
 def _square(z):                    # y = z^2 / 2, a user vector activation made of module-level functions
@@ -116,7 +116,7 @@ def covered_op_kinds():
 
 
 def registered_op_kinds():
-    return set(OP_TYPES)
+    return set(load_ops().names())
 
 
 def inputs_for(net, n=7, seed=0):

@@ -459,7 +459,7 @@ def test_per_instance_deltas_are_finite_differences_of_E_n(case, B, seed, reduct
             num.append((E_n(n, X[n:n + 1] + e) - E_n(n, X[n:n + 1] - e)) / (2 * h))
         np.testing.assert_allclose(obj.deltas[0][n], num, rtol=1e-6, atol=1e-8)
         # at every dense layer's output a_j: dE_n/da_j = dE_n/db_j for instance n alone
-        for j, op, (W, b) in net.layers:
+        for j, op, (W, b) in net.param_layers():
             num = []
             for k in range(b.size):
                 old = b[k]

@@ -124,8 +124,8 @@ def test_check_hessian_catches_a_missing_second_order_term(monkeypatch):
     X, T = rng.normal(size=(3, 2)), rng.normal(size=(3, 2))
     from backprop.ops import elementwise
 
-    def first_order_only(self, dy, tdy, txs, ty, xs, y, cache, p, tp, tgp, need):
-        return [None if tdy is None else tdy * self.act.df(xs[0], y)]           # drops f''(z) R{z} dE/dy
+    def first_order_only(self, at, dy, tdy, txs, ty, tp, *, tgp, need):
+        return [None if tdy is None else tdy * self.act.df(at.xs[0], at.y)]           # drops f''(z) R{z} dE/dy
     monkeypatch.setattr(elementwise.Elementwise, "vjp_tangent", first_order_only)
     for method in ("mixed", "fd4"):
         report = bp.check_hessian(net, "l2", X, T, method=method)
@@ -265,21 +265,26 @@ class Scale(Op):
     def forward(self, xs, p):
         return xs[0] * p[0] + p[1], None
 
-    def vjp(self, dy, xs, y, cache, p, gp, need):
+    def vjp(self, at, dy, *, gp, need):
+        xs, y, cache, p = at
         if gp is not None:
             gp[0][...] = (dy * xs[0]).sum(0)
             gp[1][...] = dy.sum(0)
         return [dy * p[0] if need[0] else None]
 
-    def jvp(self, txs, tp, xs, y, cache, p):
+    def jvp(self, at, txs, tp):
+        xs, y, cache, p = at
         out = None if txs[0] is None else txs[0] * p[0]
         if tp is not None:
             term = xs[0][None] * tp[0][:, None, :] + tp[1][:, None, :]
             out = term if out is None else out + term
         return out
 
-    def vjp_tangent(self, dy, tdy, txs, ty, xs, y, cache, p, tp, tgp, need):
-        if tgp is not None:
+    def vjp_tangent(self, at, dy, tdy, txs, ty, tp, *, tgp, need):
+        xs, y, cache, p = at
+        if tgp is not None:              # overwrite (the op contract): start from zero, then add the terms
+            tgp[0][...] = 0
+            tgp[1][...] = 0
             if tdy is not None:
                 tgp[0][...] += (tdy * xs[0][None]).sum(1)
                 tgp[1][...] += tdy.sum(1)
@@ -309,14 +314,17 @@ class Add(Op):
     def forward(self, xs, p):
         return xs[0] + xs[1], None
 
-    def vjp(self, dy, xs, y, cache, p, gp, need):
+    def vjp(self, at, dy, *, gp, need):
+        xs, y, cache, p = at
         return [dy if need[0] else None, dy if need[1] else None]
 
-    def jvp(self, txs, tp, xs, y, cache, p):
+    def jvp(self, at, txs, tp):
+        xs, y, cache, p = at
         a, b = txs
         return b if a is None else a if b is None else a + b
 
-    def vjp_tangent(self, dy, tdy, txs, ty, xs, y, cache, p, tp, tgp, need):
+    def vjp_tangent(self, at, dy, tdy, txs, ty, tp, *, tgp, need):
+        xs, y, cache, p = at
         return [tdy if need[0] else None, tdy if need[1] else None]
 
     def config(self):

@@ -58,7 +58,8 @@ def test_from_torch_reads_a_hand_built_sequential_with_its_keys():
 
 @pytest.mark.parametrize("module,match", [
     (lambda nn: nn.Sequential(nn.Linear(2, 3), nn.Dropout(0.1)), r"module 1 \(Dropout\) has no backprop"),
-    (lambda nn: nn.Sequential(nn.Linear(2, 3), nn.GELU()), r"module 1 \(GELU\)"),
+    (lambda nn: nn.Sequential(nn.Linear(2, 3), nn.Hardswish()), r"module 1 \(Hardswish\)"),
+    (lambda nn: nn.Sequential(nn.Linear(2, 3), nn.GELU(approximate="tanh")), r"module 1 is GELU\(approximate='tanh'\)"),
     (lambda nn: nn.Sequential(nn.Linear(2, 3, bias=False)), "bias=False"),
     (lambda nn: nn.Sequential(nn.Linear(2, 3), nn.Linear(4, 1)), r"Linear\(4, 1\) after a layer of width 3"),
     (lambda nn: nn.Sequential(nn.Linear(2, 3), nn.Softmax(dim=0)), "dim=0"),

@@ -22,8 +22,8 @@ def test_update_order_mistake_changes_only_the_layers_below_the_top():
     np.testing.assert_array_equal(net.params, before)                          # the network is not changed
     _, g = bp.loss_and_grad(net, "bce", [[1.0, 2.0]], [1.0])
     np.testing.assert_array_equal(demo.correct, before - 0.5 * g)
-    W1, b1, W2, b2 = (v.copy() for v in (net.layers[0][2][0], net.layers[0][2][1], net.layers[1][2][0],
-                                          net.layers[1][2][1]))
+    W1, b1, W2, b2 = (v.copy() for v in (net.layers[0].W, net.layers[0].b, net.layers[1].W,
+                                          net.layers[1].b))
     top = slice(6, 9)
     np.testing.assert_array_equal(demo.mistaken[top], demo.correct[top])        # the top layer: same step
     # below: the deltas go through the already updated W2, as the mistake does

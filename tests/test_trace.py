@@ -97,7 +97,9 @@ def _namespace():
     return {"relu": lambda v: max(v, 0.0), "tanh": math.tanh, "sigmoid": sigmoid,
             "softplus": lambda v: max(v, 0.0) + math.log1p(math.exp(-abs(v))), "identity": lambda v: v,
             "log": math.log, "exp": math.exp, "logsumexp": logsumexp,
-            "max": max, "softmax": softmax, "leaky_relu": lambda v: v if v >= 0 else 0.01 * v}
+            "max": max, "softmax": softmax, "leaky_relu": lambda v: v if v >= 0 else 0.01 * v,
+            "gelu": lambda v: 0.5 * v * (1 + math.erf(v / math.sqrt(2))),
+            "elu": lambda v: v if v > 0 else math.expm1(v), "silu": lambda v: v * sigmoid(v)}
 
 
 def special_graph():

@@ -400,7 +400,7 @@ def test_history_columns_and_grad_norms():
     Xt = X[np.sort(np.random.default_rng(np.random.SeedSequence(0).spawn(2)[0]).permutation(300)[75:])]
     yt = y[np.sort(np.random.default_rng(np.random.SeedSequence(0).spawn(2)[0]).permutation(300)[75:])]
     _, g = bp.loss_and_grad(net2, "cross_entropy", Xt, yt)
-    first = [np.linalg.norm(g[net2.offsets[j]:net2.offsets[j + 1]]) for j, _, _ in net2.layers]
+    first = [np.linalg.norm(g[net2.offsets[j]:net2.offsets[j + 1]]) for j, _, _ in net2.param_layers()]
     np.testing.assert_allclose(norms[0], first, rtol=1e-10)
     assert np.all(h["time"] > 0) and np.all(np.isfinite(h["val_loss"])) and np.all(h["epoch"] == [1, 2, 3])
     assert np.all((h["val_metric"] >= 0) & (h["val_metric"] <= 1))

@@ -160,7 +160,7 @@ def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, 
         opt.decay_mask = net.reg_mask
 
     params = net.params
-    starts = [int(net.offsets[j]) for j, _, _ in net.layers]
+    starts = [int(net.offsets[j]) for j, _, _ in net.param_layers()]
     last_good = params.copy()
     state = ckpt.TrainState()
     history = History(metric_fn.name if metric_fn else None, _layer_names(net))

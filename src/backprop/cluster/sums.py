@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..derivatives.hessian import add_l2_diagonal
+from ..engine import l2
 from ..derivatives.hvp import check_vectors
 from ..engine.passes import as_directions
 from ..engine.serialize import build_network, describe
@@ -110,7 +110,7 @@ class Sums:
     def matrix(self, what):
         (M,), _ = self.terms(what)
         M = M.astype(self.net.dtype)
-        add_l2_diagonal(M, self.net, self.l2)
+        l2.add_diagonal(M, self.net, self.l2)
         return M
 
     def diagonal(self, what):

@@ -13,11 +13,11 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dispatch
-from ..engine import passes
+from ..engine import l2, passes
 from ..engine.objective import Objective
 from ..engine.passes import as_directions
 from ..validation import MAX_MATRIX_BYTES, check_matrix_size
-from .hessian import MIN_BUDGET, add_l2_diagonal, mirror_upper
+from .hessian import MIN_BUDGET, mirror_upper
 from .hvp import check_vectors
 from .jacobian import batch_slices, param_jacobian
 
@@ -46,7 +46,7 @@ def gauss_newton_matrix(obj, budget=None):
         A = _head_products(obj, sl, J)
         G += J.reshape(-1, W).T @ A
     mirror_upper(G)
-    add_l2_diagonal(G, net, obj.l2)
+    l2.add_diagonal(G, net, obj.l2)
     return G
 
 
@@ -91,8 +91,7 @@ def gauss_newton_diagonal(obj, budget=None):
         J = param_jacobian(net, obj.X[sl], node=obj.seed_node)
         A = _head_products(obj, sl, J)
         diag += np.einsum("rw,rw->w", J.reshape(-1, W), A)
-    if obj.l2:
-        diag += obj.l2 * net.reg_mask
+    l2.add_diagonal(diag, net, obj.l2)
     return diag
 
 
@@ -146,10 +145,9 @@ def gauss_newton_products(obj, V):
         obj.gradient()
     tan = obj.tangents(V=V)
     u = obj.seed_tadjoint(tan)                             # (d2Div/dz2) J v / B at the loss node
-    GV = np.zeros(V.shape, dtype=net.dtype)
+    GV = np.empty(V.shape, dtype=net.dtype)
     # no forward tangents: every op's second-order sweep reduces to its plain vector-Jacobian product
     passes.backward_tangent(net, obj.values, obj.caches, obj.adjoints, [None] * len(tan), obj.seed_node,
                             u, V=None, tgrad=GV)
-    if obj.l2:
-        GV += obj.l2 * np.where(net.reg_mask, V, 0)
+    l2.add_products(GV, net, obj.l2, V)
     return GV

@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dispatch
-from ..engine import passes
+from ..engine import l2, passes
 from ..engine.objective import Objective
 from ..validation import MAX_MATRIX_BYTES, check_matrix_size
 from .jacobian import is_dense
@@ -60,12 +60,6 @@ def mirror_upper(H, tile=256):
         for c0 in range(0, r0, tile):
             H[r0:r1, c0:c0 + tile] = H[c0:c0 + tile, r0:r1].T
         mirror_upper(H[r0:r1, r0:r1], tile=max(32, tile // 8))     # the diagonal tile, in smaller tiles
-
-
-def add_l2_diagonal(H, net, lam):
-    if lam:
-        idx = np.flatnonzero(net.reg_mask)
-        H[idx, idx] += lam
 
 
 class _Layout:
@@ -244,7 +238,7 @@ def hessian_matrix(obj, budget=None):
         a, b = int(net.offsets[j]), int(net.offsets[j + 1])
         H[:, a:b] = H[a:b, :].T
     mirror_upper(H)
-    add_l2_diagonal(H, net, obj.l2)
+    l2.add_diagonal(H, net, obj.l2)
     return H
 
 
@@ -338,8 +332,7 @@ def hessian_diagonal(obj, budget=None):
                     diag[P.off + P.nW + u0:P.off + P.nW + u1] += Mjj.sum(axis=1)
         for a, b, Hv in _unit_hvps(net, o, others, budget):
             diag[a:b] += Hv[np.arange(b - a), np.arange(a, b)] * scale
-    if obj.l2:
-        diag += obj.l2 * net.reg_mask
+    l2.add_diagonal(diag, net, obj.l2)
     return diag
 
 

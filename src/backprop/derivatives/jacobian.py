@@ -18,7 +18,6 @@ import numpy as np
 from .. import dispatch
 from ..engine import passes
 from ..errors import ConfigError
-from ..ops.dense import Dense
 from ..validation import check_X
 
 #: elements of working memory one chunk of the batch may use (about 32 MB in float64)
@@ -26,9 +25,8 @@ CHUNK_ELEMENTS = 1 << 22
 
 
 def is_dense(op) -> bool:
-    """True for a Dense op or a subclass that computes z = x W^T + b the same way (same passes)."""
-    return (isinstance(op, Dense) and op.arity == 1 and len(op.param_shapes) == 2
-            and all(getattr(type(op), name) is getattr(Dense, name) for name in ("forward", "vjp", "jvp")))
+    """True for an op that declares itself affine: z = x W^T + b from one input, parameters (W, b)."""
+    return bool(op.affine) and op.arity == 1 and len(op.param_specs) == 2
 
 
 def batch_slices(B, rows_per_sample, budget=CHUNK_ELEMENTS):

@@ -13,10 +13,13 @@ sees views into it, so ``net.params[:] = v`` changes the network.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .. import dispatch
 from ..errors import ConfigError
+from ..registry import Registry
 from ..ops.base import Op
 from ..ops.dense import Dense
 from ..ops.elementwise import Elementwise
@@ -24,6 +27,50 @@ from ..ops.softmax import Softmax
 from ..validation import check_seed, check_X
 
 _DTYPES = (np.float32, np.float64)
+
+
+#: the Network classes a model file may name, registered where each is defined
+NETWORK_CLASSES = Registry("network class")
+
+
+class ParamLayer(NamedTuple):
+    """An op with parameters at position ``index`` of the graph, and its views into ``net.params``."""
+
+    index: int
+    op: Op
+    views: tuple
+
+
+class Layer:
+    """One layer with parameters, its arrays by their declared names (``W``, ``b``) as views of ``net.params``."""
+
+    __slots__ = ("index", "op", "_views")
+
+    def __init__(self, index, op, views):
+        object.__setattr__(self, "index", index)
+        object.__setattr__(self, "op", op)
+        object.__setattr__(self, "_views", dict(zip(op.param_names, views)))
+
+    def __getattr__(self, name):
+        views = object.__getattribute__(self, "_views")
+        if name in views:
+            return views[name]
+        raise AttributeError(f"{type(self).__name__} ({self.op.describe()}) has no parameter {name!r}; "
+                             f"it has {', '.join(views)}")
+
+    def __setattr__(self, name, value):
+        if name not in self._views:
+            raise AttributeError(f"{self.op.describe()} has no parameter {name!r}; it has {', '.join(self._views)}")
+        view = self._views[name]
+        v = np.asarray(value)
+        if v.shape != view.shape:
+            raise ConfigError(f"{name} of {self.op.describe()} must have shape {view.shape}; got {v.shape}")
+        if v.dtype.kind not in "biuf" or not np.all(np.isfinite(v)):
+            raise ConfigError(f"{name} must be finite numbers")
+        view[...] = v
+
+    def __repr__(self):
+        return f"Layer({self.index}, {self.op.describe()}: {', '.join(f'{k}{v.shape}' for k, v in self._views.items())})"
 
 
 def _check_dtype(dtype):
@@ -37,6 +84,7 @@ def _check_dtype(dtype):
     return dt
 
 
+@NETWORK_CLASSES.register("Network")
 class Network:
     """A feed-forward graph of operations with all parameters in one flat vector.
 
@@ -97,6 +145,10 @@ class Network:
             for op, views in zip(self.ops, self._views):
                 op.init_params(rng, views)
         self._reg_mask = None
+
+    @classmethod
+    def check_loaded(cls, net, where: str) -> None:
+        """Checks a subclass makes on a network rebuilt from a file (none for a plain Network)."""
 
     # ---- structure ------------------------------------------------------------------------
     def _check_graph(self):
@@ -183,19 +235,35 @@ class Network:
             self._reg_mask = mask
         return self._reg_mask
 
+    def param_layers(self):
+        """(index, op, views) for every op that has parameters, in order: what the engine iterates over."""
+        return [ParamLayer(j, op, self._views[j]) for j, op in enumerate(self.ops) if self.param_counts[j]]
+
     @property
-    def layers(self):
-        """(index, op, parameter views) for every op that has parameters."""
-        return [(j, op, self._views[j]) for j, op in enumerate(self.ops) if self.param_counts[j]]
+    def layers(self) -> list:
+        """The layers with parameters: ``net.layers[k].W`` and ``.b`` are views into ``net.params``.
+
+        Writes go both ways: ``net.layers[0].W[0, 0] = 1`` and ``net.layers[0].W = W0`` change
+        ``net.params``, and a change of ``net.params`` shows in the views.
+
+        Examples
+        --------
+        >>> import numpy as np, backprop as bp
+        >>> net = bp.MLP([3, 4, 2], seed=0)
+        >>> net.layers[1].W.shape, net.layers[1].b.shape
+        ((2, 4), (2,))
+        >>> net.layers[1].b = [1.0, 2.0]; float(net.params[-1])
+        2.0
+        """
+        return [Layer(j, op, views) for j, op, views in self.param_layers()]
 
     def locate(self, k: int) -> str:
         """Describe flat parameter index k, e.g. ``'layer 2 (dense 32->10) W[3, 7]'``."""
         j = int(np.searchsorted(self.offsets, k, side="right") - 1)
         op = self.ops[j]
-        layer = [jj for jj, _, _ in self.layers].index(j) + 1
+        layer = [L.index for L in self.param_layers()].index(j) + 1
         pos = k - int(self.offsets[j])
-        names = getattr(op, "param_names", ("W", "b"))
-        for name, shape in zip(names, op.param_shapes):
+        for name, shape in zip(op.param_names, op.param_shapes):
             n = int(np.prod(shape, dtype=int))
             if pos < n:
                 idx = np.unravel_index(pos, shape)
@@ -317,6 +385,7 @@ def _init_for(spec):
     return get_activation(spec).init
 
 
+@NETWORK_CLASSES.register("MLP")
 class MLP(Network):
     """Multilayer perceptron: z_k = y_{k-1} W_k^T + b_k, y_k = f_k(z_k).
 

@@ -40,7 +40,7 @@ from ..ops.segments import Segmented
 from ..ops.select import Select
 from ..ops.softmax import SINGLE_UNIT_MESSAGE, Softmax
 from ..ops.vector import VectorActivation, VectorFunction
-from .network import Network
+from .network import NETWORK_CLASSES, Network
 from .neuron_layout import neuron_layout, neuron_pass
 
 
@@ -57,7 +57,7 @@ def check_unit_names(net, where: str) -> None:
     """
     seen, input_names = set(), None
     for j, op in enumerate(net.ops):
-        at = f"{where}: operation {j + 1} ({op.kind})"
+        at = f"{where}: operation {j + 1} ({op.op_name})"
         given = getattr(op, "input_names", None)
         if given is not None:
             if input_names is None:
@@ -688,12 +688,17 @@ class _Compiler:
 
 # ---- the compiled network ---------------------------------------------------------------------------
 
+@NETWORK_CLASSES.register("NeuronNetwork")
 class NeuronNetwork(Network):
     """A compiled NeuronGraph: a ``Network`` that also answers questions about single neurons.
 
     Everything that takes a Network takes it (loss_and_grad, check_gradient, jacobian, hessian,
     hvp, train, save). The extra methods name nodes and edges as the graph did.
     """
+
+    @classmethod
+    def check_loaded(cls, net, where: str) -> None:
+        check_unit_names(net, where)
 
     @property
     def layout(self):

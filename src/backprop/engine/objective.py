@@ -24,7 +24,7 @@ import numpy as np
 
 from ..losses import get_loss
 from ..validation import check_sample_weight, check_X
-from . import passes
+from . import l2, passes
 
 
 class Objective:
@@ -115,13 +115,7 @@ class Objective:
 
     def regularization(self) -> float:
         """lambda/2 sum_k ||W_k||^2 over the weights (not the biases)."""
-        lam = self.l2
-        if not lam:
-            return 0.0
-        net = self.net
-        total = sum(float(np.vdot(w, w)) for _, op, views in net.layers
-                    for w, reg in zip(views, op.regularized) if reg)
-        return 0.5 * lam * total
+        return l2.penalty(self.net, self.l2)
 
     def value(self) -> float:
         """E(w): the mean (or sum) of the divergences plus the L2 term."""
@@ -174,12 +168,7 @@ class Objective:
         grad = np.empty(net.n_params, dtype=net.dtype)
         self.adjoints = passes.backward(net, self.values, self.caches, self.seed_node, self.seed_adjoint(),
                                         grad, need_input=need_input)
-        lam = self.l2
-        if lam:     # + lambda W on the weights, layer by layer in place (biases are not regularised)
-            for j, op, views in net.layers:
-                for g, w, reg in zip(net.split(grad, j), views, op.regularized):
-                    if reg:
-                        g += lam * w
+        l2.add_gradient(grad, net, self.l2)     # + lambda W on the weights (biases are not regularised)
         return grad
 
     def tangents(self, V=None, seeds=None):
@@ -199,9 +188,8 @@ class Objective:
         if self.adjoints is None:
             self.gradient()
         tan = self.tangents(V=V)
-        tgrad = np.zeros(V.shape, dtype=net.dtype)
+        tgrad = np.empty(V.shape, dtype=net.dtype)
         passes.backward_tangent(net, self.values, self.caches, self.adjoints, tan, self.seed_node,
                                 self.seed_tadjoint(tan), V=V, tgrad=tgrad)
-        if self.l2:
-            tgrad += self.l2 * np.where(net.reg_mask, V, 0)
+        l2.add_products(tgrad, net, self.l2, V)
         return tgrad

@@ -11,12 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _accumulate(acc, term):
-    # a node read by several ops sums their contributions; never modify a stored array in place
-    if term is None:
-        return acc
-    return term if acc is None else acc + term
+from ..ops.base import At, accumulate
 
 
 def backward(net, values, caches, seed_node, seed_adjoint, grad=None, need_input=False):
@@ -47,10 +42,10 @@ def backward(net, values, caches, seed_node, seed_adjoint, grad=None, need_input
         op, ix = net.ops[j], net.inputs[j]
         gp = net.split(grad, j) if grad is not None and counts[j] else None
         need = [need_input or dep[i] for i in ix]
-        dxs = op.vjp(dy, [values[i] for i in ix], values[j + 1], caches[j], net.views(j), gp, need)
+        dxs = op.vjp(At([values[i] for i in ix], values[j + 1], caches[j], net.views(j)), dy, gp=gp, need=need)
         for i, dx, nd in zip(ix, dxs, need):
             if nd:
-                adj[i] = _accumulate(adj[i], dx)
+                adj[i] = accumulate(adj[i], dx)
     return adj
 
 
@@ -81,8 +76,8 @@ def forward_tangent(net, values, caches, V=None, seeds=None, upto=None):
         tp = net.split(V, j) if V is not None and net.param_counts[j] else None
         if tp is None and all(t is None for t in txs):
             continue
-        ty = op.jvp(txs, tp, [values[i] for i in ix], values[j + 1], caches[j], net.views(j))
-        tan[j + 1] = _accumulate(tan[j + 1], ty)
+        ty = op.jvp(At([values[i] for i in ix], values[j + 1], caches[j], net.views(j)), txs, tp)
+        tan[j + 1] = accumulate(tan[j + 1], ty)
     return tan
 
 
@@ -101,7 +96,8 @@ def backward_tangent(net, values, caches, adj, tan, seed_node, seed_tadjoint, V=
     V : array (m, n_params) or None
         Parameter directions (the same as given to ``forward_tangent``).
     tgrad : array (m, n_params) or None
-        Zero-filled; receives R{dE/dp} (Hessian-vector products).
+        Receives R{dE/dp} (Hessian-vector products); its contents are overwritten, and the
+        parameters of ops that the sweep does not reach are set to zero (as in ``backward``).
 
     Returns
     -------
@@ -110,23 +106,22 @@ def backward_tangent(net, values, caches, adj, tan, seed_node, seed_tadjoint, V=
     """
     tadj = [None] * (len(net.ops) + 1)
     tadj[seed_node] = seed_tadjoint
-    dep = net.depends_on_params
-    for j in range(seed_node - 1, -1, -1):
-        dy = adj[j + 1]
-        if dy is None:
-            continue
+    dep, counts = net.depends_on_params, net.param_counts
+    for j in range(len(net.ops) - 1, -1, -1):
+        dy = adj[j + 1] if j < seed_node else None
         op, ix = net.ops[j], net.inputs[j]
         tdy, txs = tadj[j + 1], [tan[i] for i in ix]
-        tp = net.split(V, j) if V is not None and net.param_counts[j] else None
-        if tdy is None and tp is None and all(t is None for t in txs):
+        tp = net.split(V, j) if V is not None and counts[j] else None
+        if dy is None or (tdy is None and tp is None and all(t is None for t in txs)):
+            if tgrad is not None and counts[j]:
+                tgrad[..., net.offsets[j]:net.offsets[j + 1]] = 0
             continue
         tgp = net.split(tgrad, j) if tgrad is not None and net.param_counts[j] else None
         need = [need_input or dep[i] for i in ix]
-        tdxs = op.vjp_tangent(dy, tdy, txs, tan[j + 1], [values[i] for i in ix], values[j + 1], caches[j],
-                              net.views(j), tp, tgp, need)
+        tdxs = op.vjp_tangent(At([values[i] for i in ix], values[j + 1], caches[j], net.views(j)), dy, tdy, txs, tan[j + 1], tp, tgp=tgp, need=need)
         for i, tdx, nd in zip(ix, tdxs, need):
             if nd:
-                tadj[i] = _accumulate(tadj[i], tdx)
+                tadj[i] = accumulate(tadj[i], tdx)
     return tadj
 
 

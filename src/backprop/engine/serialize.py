@@ -35,7 +35,7 @@ from ..untrusted import (MAX_JSON_BYTES, check_backed, check_budget, nbytes_of, 
                          read_npy_header)
 from ..validation import all_finite
 from .model_schema import MIN_LIMIT, check_description
-from .network import MLP, Network
+from .network import MLP, NETWORK_CLASSES, Network
 
 FORMAT = "backprop-model"
 VERSION = 1
@@ -164,9 +164,9 @@ def atomic_write(path, write, binary=True) -> None:
 # ---- network <-> description ----------------------------------------------------------------
 
 def _network_classes() -> dict:
-    """Network subclasses that a file may name and that carry no state beyond the graph and parameters."""
-    from .neurons import NeuronNetwork
-    return {"Network": Network, "MLP": MLP, "NeuronNetwork": NeuronNetwork}
+    """Network subclasses that a file may name and that carry no state beyond the graph and parameters
+    (each registers itself in ``NETWORK_CLASSES`` where it is defined)."""
+    return dict(NETWORK_CLASSES.items())
 
 
 def _network_class_name(net) -> str:
@@ -259,9 +259,7 @@ def _assemble(desc, ops, params, path):
         Network.__init__(net, n_inputs, ops, inputs=inputs, dtype=dtype, params=params)
     except (ConfigError, TypeError, ValueError, IndexError) as e:
         raise FileFormatError(f"{path}: the network description is inconsistent: {e}") from None
-    if cls.__name__ == "NeuronNetwork":
-        from .neurons import check_unit_names
-        check_unit_names(net, str(path))
+    cls.check_loaded(net, str(path))
     return net
 
 

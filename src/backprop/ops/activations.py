@@ -11,9 +11,10 @@ from functools import partial
 from typing import Callable
 
 import numpy as np
-from scipy.special import expit
+from scipy.special import erf, expit
 
 from ..errors import ConfigError
+from ..registry import Registry
 
 Fn = Callable[[np.ndarray], np.ndarray]
 
@@ -135,7 +136,7 @@ def user_activation(name: str, f: Fn, df: Fn, d2f: Fn | None = None, init: str =
     >>> import numpy as np, backprop as bp
     >>> cube = bp.activation("cube", lambda z: z ** 3, lambda z: 3 * z ** 2, lambda z: 6 * z)
     """
-    if name in _BUILTIN:
+    if name in ACTIVATIONS.names():
         raise ConfigError(f"activation name {name!r} is taken by a built-in activation; choose another name")
     if not (callable(f) and callable(df)) or (d2f is not None and not callable(d2f)):
         raise ConfigError("a user-defined activation needs callables f(z), df(z) and optionally d2f(z)")
@@ -210,22 +211,77 @@ def _exp_df(z, y):
     return y
 
 
+# y = z Phi(z) = z/2 (1 + erf(z / sqrt 2));  f' = Phi(z) + z phi(z);  f'' = phi(z) (2 - z^2)
+#   (GELU, Hendrycks & Gimpel 2016, the exact erf form; phi, Phi: the standard normal density and cdf)
+_SQRT_HALF = float(np.sqrt(0.5))
+_INV_SQRT_2PI = float(1 / np.sqrt(2 * np.pi))
+
+
+def _gelu_f(z):
+    return 0.5 * z * (1 + erf(z * _SQRT_HALF))
+
+
+def _gelu_df(z, y):
+    return 0.5 * (1 + erf(z * _SQRT_HALF)) + z * (_INV_SQRT_2PI * np.exp(-0.5 * z * z))
+
+
+def _gelu_d2f(z, y):
+    return _INV_SQRT_2PI * np.exp(-0.5 * z * z) * (2 - z * z)
+
+
+# y = z for z > 0, alpha (e^z - 1) below;  f' = 1 above, alpha e^z = y + alpha below;  f'' = 0 above, y + alpha below
+def _elu_f(z, alpha):
+    return np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0)))
+
+
+def _elu_df(z, y, alpha):
+    return np.where(z > 0, 1, y + alpha).astype(z.dtype, copy=False)
+
+
+def _elu_d2f(z, y, alpha):
+    return np.where(z > 0, 0, y + alpha).astype(z.dtype, copy=False)
+
+
+# y = z sigmoid(z) (SiLU, also called swish);  f' = s (1 + z (1 - s));  f'' = s (1 - s) (2 + z (1 - 2 s)),  s = sigmoid(z)
+def _silu_f(z):
+    return z * expit(z)
+
+
+def _silu_df(z, y):
+    s = expit(z)
+    return s * (1 + z * (1 - s))
+
+
+def _silu_d2f(z, y):
+    s = expit(z)
+    return s * (1 - s) * (2 + z * (1 - 2 * s))
+
+
+#: the built-in activations: name -> factory(**options) returning a ScalarActivation
+ACTIVATIONS = Registry("activation")
+
+
+@ACTIVATIONS.register("identity", aliases=("linear",))
 def _identity() -> ScalarActivation:
     return ScalarActivation("identity", _identity_f, _identity_df, piecewise_linear=True)
 
 
+@ACTIVATIONS.register("sigmoid", aliases=("logistic",))
 def _sigmoid() -> ScalarActivation:
     return ScalarActivation("sigmoid", expit, _sigmoid_df, _sigmoid_d2f)
 
 
+@ACTIVATIONS.register("tanh")
 def _tanh() -> ScalarActivation:
     return ScalarActivation("tanh", np.tanh, _tanh_df, _tanh_d2f)
 
 
+@ACTIVATIONS.register("relu")
 def _relu() -> ScalarActivation:
     return ScalarActivation("relu", _relu_f, _relu_df, piecewise_linear=True, init="he")
 
 
+@ACTIVATIONS.register("leaky_relu")
 def leaky_relu(slope: float = 0.01) -> ScalarActivation:
     """Leaky ReLU: y = z for z >= 0, slope * z below; f'(0) = 1 by convention; f'' = 0."""
     slope = float(slope)
@@ -235,25 +291,39 @@ def leaky_relu(slope: float = 0.01) -> ScalarActivation:
                             piecewise_linear=True, init="he", params={"slope": slope})
 
 
+@ACTIVATIONS.register("softplus")
 def _softplus() -> ScalarActivation:
     return ScalarActivation("softplus", _softplus_f, _softplus_df, _softplus_d2f)
 
 
+@ACTIVATIONS.register("exp")
 def _exp() -> ScalarActivation:
     return ScalarActivation("exp", np.exp, _exp_df, _exp_df)
 
 
-_BUILTIN = {
-    "identity": _identity,
-    "sigmoid": _sigmoid,
-    "tanh": _tanh,
-    "relu": _relu,
-    "leaky_relu": leaky_relu,
-    "softplus": _softplus,
-    "exp": _exp,
-}
-ALIASES = {"linear": "identity", "logistic": "sigmoid"}
-SCALAR_NAMES = tuple(_BUILTIN)
+@ACTIVATIONS.register("gelu")
+def _gelu() -> ScalarActivation:
+    return ScalarActivation("gelu", _gelu_f, _gelu_df, _gelu_d2f, init="he")
+
+
+@ACTIVATIONS.register("elu")
+def elu(alpha: float = 1.0) -> ScalarActivation:
+    """ELU (Clevert et al. 2015): y = z for z > 0, alpha (e^z - 1) below; f'(0) = alpha (the branch below)."""
+    alpha = float(alpha)
+    if not np.isfinite(alpha) or alpha <= 0:
+        raise ConfigError(f"elu alpha must be a finite number > 0; got {alpha}")
+    return ScalarActivation("elu", partial(_elu_f, alpha=alpha), partial(_elu_df, alpha=alpha),
+                            partial(_elu_d2f, alpha=alpha), init="he", params={"alpha": alpha})
+
+
+@ACTIVATIONS.register("silu")
+def _silu() -> ScalarActivation:
+    return ScalarActivation("silu", _silu_f, _silu_df, _silu_d2f, init="he")
+
+
+#: read from the registry (no list kept by hand)
+ALIASES = ACTIVATIONS.aliases()
+SCALAR_NAMES = ACTIVATIONS.names()
 
 
 def get_activation(spec) -> ScalarActivation:
@@ -270,8 +340,7 @@ def get_activation(spec) -> ScalarActivation:
         spec = spec.get("name")
     if not isinstance(spec, str):
         raise ConfigError(f"an activation is a name or a ScalarActivation; got {spec!r}")
-    name = ALIASES.get(spec, spec)
-    if name not in _BUILTIN:
-        raise ConfigError(f"unknown activation {spec!r}; expected one of "
-                          f"{', '.join(SCALAR_NAMES + ('softmax',))} or bp.activation(name, f, df, d2f)")
-    return _BUILTIN[name](**params)
+    if spec not in ACTIVATIONS:
+        raise ConfigError(f"unknown activation {spec!r}; known: {', '.join(ACTIVATIONS.names() + ('softmax',))} "
+                          "or bp.activation(name, f, df, d2f)")
+    return ACTIVATIONS.get(spec)(**params)

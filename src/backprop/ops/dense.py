@@ -5,7 +5,7 @@ import numpy as np
 from scipy.sparse import issparse
 
 from ..errors import ConfigError
-from .base import Op, matmul_right
+from .base import Op, Param, matmul_right, product_tangent, write
 from .registry import register
 
 INIT_SCHEMES = ("glorot", "he")
@@ -22,6 +22,40 @@ def _ones(B, dtype):
     return _ONES[key]
 
 
+def glorot_bound(fan_in, fan_out, gain=6.0):
+    """Glorot & Bengio 2010: a = sqrt(gain / (fan_in + fan_out)) for U(-a, a) (gain 6; 2 for logistic units)."""
+    return np.sqrt(gain / (fan_in + fan_out))
+
+
+def init_weights(rng, W, scheme, fan_in, fan_out):
+    """Fill W: Glorot uniform U(-a, a), or He normal N(0, 2 / fan_in) (He et al. 2015) for relu units.
+
+    ``fan_in`` may be an array broadcasting against W (one fan-in per weight, for sparse layers).
+    """
+    if scheme == "he":
+        W[...] = rng.standard_normal(W.shape) * np.sqrt(2.0 / fan_in)
+    else:
+        a = glorot_bound(fan_in, fan_out)
+        W[...] = rng.uniform(-a, a, W.shape)
+
+
+# The three products of z = x W^T + b, each for plain arrays and for tangents with a leading axis of
+# m directions on either factor: what the bilinear rule ``product_tangent`` differentiates.
+def z_product(x, W):
+    """x W^T: (B, in) or (m, B, in) times W (out, in) or (m, out, in)."""
+    return matmul_right(x, W.T) if W.ndim == 2 else np.matmul(x, W.transpose(0, 2, 1))
+
+
+def x_product(delta, W):
+    """delta W = dE/dx: (B, out) or (m, B, out) times W (out, in) or (m, out, in)."""
+    return matmul_right(delta, W) if W.ndim == 2 else np.matmul(delta, W)
+
+
+def w_product(delta, x):
+    """delta^T x = dE/dW: (B, out) or (m, B, out) against x (B, in) or (m, B, in)."""
+    return np.matmul(delta.transpose(0, 2, 1) if delta.ndim == 3 else delta.T, x)
+
+
 @register("dense")
 class Dense(Op):
     """Fully connected affine map from ``n_in`` to ``n_out`` units.
@@ -34,8 +68,12 @@ class Dense(Op):
         Glorot (Xavier) uniform, for tanh/sigmoid/linear/softmax units, or He normal, for relu units.
     """
 
-    kind = "dense"
-    regularized = (True, False)
+    affine = True
+    config_fields = ("n_in", "n_out", "init")
+
+    @property
+    def size(self) -> int:
+        return self.n_out
 
     def __init__(self, n_in: int, n_out: int, init: str = "glorot"):
         for name, v in (("n_in", n_in), ("n_out", n_out)):
@@ -43,16 +81,12 @@ class Dense(Op):
                 raise ConfigError(f"Dense {name} must be an integer >= 1; got {v!r}")
         if init not in INIT_SCHEMES:
             raise ConfigError(f"unknown init {init!r}; expected one of {', '.join(INIT_SCHEMES)}")
-        self.n_in, self.size, self.init = int(n_in), int(n_out), init
-        self.param_shapes = ((self.size, self.n_in), (self.size,))
+        self.n_in, self.n_out, self.init = int(n_in), int(n_out), init
+        self.param_specs = (Param("W", (self.size, self.n_in), regularized=True), Param("b", (self.size,)))
 
     def init_params(self, rng, views):
         W, b = views
-        if self.init == "he":    # He et al. 2015: N(0, 2 / fan_in)
-            W[...] = rng.standard_normal(W.shape) * np.sqrt(2.0 / self.n_in)
-        else:                    # Glorot & Bengio 2010: U(-a, a), a = sqrt(6 / (fan_in + fan_out))
-            a = np.sqrt(6.0 / (self.n_in + self.size))
-            W[...] = rng.uniform(-a, a, W.shape)
+        init_weights(rng, W, self.init, self.n_in, self.size)
         b[...] = 0
 
     # z = x W^T + b   (x may be a scipy sparse matrix: the first layer of sparse data)
@@ -63,7 +97,8 @@ class Dense(Op):
         return z, None
 
     # dE/dW = delta^T x,  dE/db = sum_n delta,  dE/dx = delta W
-    def vjp(self, dy, xs, y, cache, p, gp, need):
+    def vjp(self, at, dy, *, gp, need):
+        xs, y, cache, p = at
         if gp is not None:
             gW, gb = gp
             if issparse(xs[0]):
@@ -73,41 +108,25 @@ class Dense(Op):
             np.matmul(_ones(dy.shape[0], dy.dtype), dy, out=gb)
         return [dy @ p[0] if need[0] else None]
 
-    # R{z} = R{x} W^T + x R{W}^T + R{b}
-    def jvp(self, txs, tp, xs, y, cache, p):
-        W = p[0]
-        tz = None if txs[0] is None else matmul_right(txs[0], W.T)
-        if tp is not None:
-            tW, tb = tp
-            term = np.matmul(xs[0], tW.transpose(0, 2, 1))
-            term += tb[:, None, :]
-            tz = term if tz is None else tz + term
-        return tz
+    # R{z} = R{x} W^T + (x R{W}^T + R{b})
+    def jvp(self, at, txs, tp):
+        xs, y, cache, p = at
+        tW, tb = (None, None) if tp is None else tp
+        return product_tangent(z_product, xs[0], txs[0], p[0], tW, None if tb is None else tb[:, None, :])
 
     # R{dE/dW} = R{delta}^T x + delta^T R{x},  R{dE/db} = sum_n R{delta},  R{dE/dx} = R{delta} W + delta R{W}
-    def vjp_tangent(self, dy, tdy, txs, ty, xs, y, cache, p, tp, tgp, need):
-        W = p[0]
-        tx = txs[0]
+    def vjp_tangent(self, at, dy, tdy, txs, ty, tp, *, tgp, need):
+        xs, y, cache, p = at
         if tgp is not None:
             tgW, tgb = tgp
-            if tdy is not None:
-                tgW += np.matmul(tdy.transpose(0, 2, 1), xs[0])
-                tgb += tdy.sum(axis=1)
-            if tx is not None:
-                tgW += np.matmul(dy.T, tx)
+            write(tgW, product_tangent(w_product, dy, tdy, xs[0], txs[0]))
+            write(tgb, None if tdy is None else tdy.sum(axis=1))
         if not need[0]:
             return [None]
-        tdx = None if tdy is None else matmul_right(tdy, W)
-        if tp is not None:
-            term = np.matmul(dy, tp[0])
-            tdx = term if tdx is None else tdx + term
-        return [tdx]
+        return [product_tangent(x_product, dy, tdy, p[0], None if tp is None else tp[0])]
 
     def input_width(self, k):
         return self.n_in
-
-    def config(self):
-        return {"op": "dense", "n_in": self.n_in, "n_out": self.size, "init": self.init}
 
     def describe(self):
         return f"dense {self.n_in}->{self.size}"

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .activations import ScalarActivation, get_activation
-from .base import Op
+from .base import Op, accumulate
 from .registry import register
 
 
@@ -10,7 +10,6 @@ from .registry import register
 class Elementwise(Op):
     """Apply a scalar activation to every unit of its input node."""
 
-    kind = "activation"
 
     def __init__(self, size: int, activation):
         self.size = int(size)
@@ -21,20 +20,22 @@ class Elementwise(Op):
         return self.act.f(xs[0]), None
 
     # dE/dz = dE/dy * f'(z)
-    def vjp(self, dy, xs, y, cache, p, gp, need):
+    def vjp(self, at, dy, *, gp, need):
+        xs, y, cache, p = at
         return [dy * self.act.df(xs[0], y)]
 
     # R{y} = f'(z) R{z}
-    def jvp(self, txs, tp, xs, y, cache, p):
+    def jvp(self, at, txs, tp):
+        xs, y, cache, p = at
         return None if txs[0] is None else self.act.df(xs[0], y) * txs[0]
 
     # R{dE/dz} = R{dE/dy} f'(z) + dE/dy f''(z) R{z}
-    def vjp_tangent(self, dy, tdy, txs, ty, xs, y, cache, p, tp, tgp, need):
+    def vjp_tangent(self, at, dy, tdy, txs, ty, tp, *, tgp, need):
+        xs, y, cache, p = at
         z, tz = xs[0], txs[0]
         out = None if tdy is None else tdy * self.act.df(z, y)
         if tz is not None and not self.act.piecewise_linear:
-            term = (dy * self.act.d2f(z, y)) * tz
-            out = term if out is None else out + term
+            out = accumulate(out, (dy * self.act.d2f(z, y)) * tz)
         return [out]
 
     def config(self):

@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
-from .base import Op, matmul_right
-from .dense import INIT_SCHEMES
+from .base import Op, Param, accumulate, product_tangent, write
+from .dense import INIT_SCHEMES, init_weights, w_product, x_product, z_product
 from .gather import NamedNodes, as_index, check_widths
 from .registry import register
 
@@ -83,9 +83,12 @@ class MaskedDense(NamedNodes, Op):
         Names of the units, and of the columns of node 0 when this op reads it (labels only).
     """
 
-    kind = "masked_dense"
-    regularized = (True, False)
-    param_names = ("w", "b")
+
+    config_fields = ("in_widths", "n_out", "src", "row", "col", "bias_rows", "init")
+
+    @property
+    def size(self) -> int:
+        return self.n_out
 
     def __init__(self, in_widths, n_out, src, row, col, bias_rows=(), init="glorot", names=None,
                  input_names=None):
@@ -94,7 +97,7 @@ class MaskedDense(NamedNodes, Op):
             raise ConfigError(f"masked_dense n_out must be an integer >= 1; got {n_out!r}")
         if init not in INIT_SCHEMES:
             raise ConfigError(f"unknown init {init!r}; expected one of {', '.join(INIT_SCHEMES)}")
-        self.size, self.init = int(n_out), init
+        self.n_out, self.init = int(n_out), init
         self.arity = len(self.in_widths)
         self.src, self.row, self.col = as_index(src, "src"), as_index(row, "row"), as_index(col, "col")
         self.bias_rows = as_index(bias_rows, "bias_rows")
@@ -113,7 +116,7 @@ class MaskedDense(NamedNodes, Op):
                                     or self.bias_rows.min() < 0 or self.bias_rows.max() >= self.size):
             raise ConfigError("bias_rows must be distinct unit indices")
         self._set_names(names, input_names)
-        self.param_shapes = ((n,), (int(self.bias_rows.size),))
+        self.param_specs = (Param("w", (n,), regularized=True), Param("b", (int(self.bias_rows.size),)))
         self.blocks = []
         for k, width in enumerate(self.in_widths):
             idx = np.flatnonzero(self.src == k)
@@ -123,12 +126,7 @@ class MaskedDense(NamedNodes, Op):
 
     def init_params(self, rng, views):
         w, b = views
-        fan_in = np.maximum(self.fan_in[self.row], 1)
-        if self.init == "he":    # N(0, 2 / fan_in) per unit
-            w[...] = rng.standard_normal(w.shape) * np.sqrt(2.0 / fan_in)
-        else:                    # U(-a, a), a = sqrt(6 / (fan_in + fan_out))
-            a = np.sqrt(6.0 / (fan_in + self.size))
-            w[...] = rng.uniform(-a, a, w.shape)
+        init_weights(rng, w, self.init, np.maximum(self.fan_in[self.row], 1), self.size)   # fan-in per unit
         b[...] = 0
 
     def _add_bias(self, z, b):
@@ -151,7 +149,8 @@ class MaskedDense(NamedNodes, Op):
         return z, Ws
 
     # dE/dw_ij = y_i dE/dx_j (summed over the batch);  dE/db_j = sum_n dE/dx_j;  dE/dy_k = delta W_k
-    def vjp(self, dy, xs, y, Ws, p, gp, need):
+    def vjp(self, at, dy, *, gp, need):
+        xs, y, Ws, p = at
         if gp is not None:
             gw, gb = gp
             for x, blk in zip(xs, self.blocks):      # the blocks' edges partition w
@@ -168,62 +167,46 @@ class MaskedDense(NamedNodes, Op):
                 out.append(dy @ W)
         return out
 
-    # R{x} = sum_k (R{y_k} W_k^T + y_k R{W_k}^T) + R{b}
-    def jvp(self, txs, tp, xs, y, Ws, p):
+    # R{x} = sum_k R{y_k} W_k^T + (sum_k y_k R{W_k}^T + R{b})
+    def jvp(self, at, txs, tp):
+        xs, y, Ws, p = at
         tz = None
         for tx, W in zip(txs, Ws):
             if tx is not None and W is not None:
-                term = matmul_right(tx, W.T)
-                tz = term if tz is None else tz + term
+                tz = accumulate(tz, z_product(tx, W))
         if tp is not None:
             tw, tb = tp
-            m = tw.shape[0]
-            term = np.zeros((m,) + y.shape, dtype=y.dtype)
+            term = np.zeros((tw.shape[0],) + y.shape, dtype=y.dtype)
             for x, blk in zip(xs, self.blocks):
                 if blk.idx.size:
-                    term += np.matmul(x, blk.scatter(tw).transpose(0, 2, 1))
+                    term += z_product(x, blk.scatter(tw))
             self._add_bias(term, tb[:, None, :])
-            tz = term if tz is None else tz + term
+            tz = accumulate(tz, term)
         return tz
 
     # R{dE/dW_k} = R{delta}^T y_k + delta^T R{y_k};  R{dE/db} = sum_n R{delta};
     # R{dE/dy_k} = R{delta} W_k + delta R{W_k}
-    def vjp_tangent(self, dy, tdy, txs, ty, xs, y, Ws, p, tp, tgp, need):
+    def vjp_tangent(self, at, dy, tdy, txs, ty, tp, *, tgp, need):
+        xs, y, Ws, p = at
         if tgp is not None:
             tgw, tgb = tgp
-            for x, tx, blk in zip(xs, txs, self.blocks):
-                if not blk.idx.size:
-                    continue
-                G = None
-                if tdy is not None:
-                    G = np.matmul(tdy.transpose(0, 2, 1), x)
-                if tx is not None:
-                    term = np.matmul(dy.T, tx)
-                    G = term if G is None else G + term
+            tgw[...] = 0
+            for x, tx, blk in zip(xs, txs, self.blocks):       # the blocks' edges partition w
+                G = product_tangent(w_product, dy, tdy, x, tx) if blk.idx.size else None
                 if G is not None:
                     blk.gather_into(tgw, G)
-            if tdy is not None:
-                tgb += tdy.sum(axis=1) if self.all_bias else tdy[..., self.bias_rows].sum(axis=1)
-        out = []
-        for k, (W, blk) in enumerate(zip(Ws, self.blocks)):
-            if not need[k] or W is None:
-                out.append(None)
-                continue
-            t = None if tdy is None else matmul_right(tdy, W)
-            if tp is not None:
-                term = np.matmul(dy, blk.scatter(tp[0]))
-                t = term if t is None else t + term
-            out.append(t)
-        return out
+            write(tgb, None if tdy is None else
+                  tdy.sum(axis=1) if self.all_bias else tdy[..., self.bias_rows].sum(axis=1))
+        tW = None if tp is None else tp[0]
+        return [product_tangent(x_product, dy, tdy, W, None if tW is None else blk.scatter(tW))
+                if need[k] and W is not None else None
+                for k, (W, blk) in enumerate(zip(Ws, self.blocks))]
 
     def input_width(self, k):
         return self.in_widths[k]
 
     def config(self):
-        cfg = {"op": "masked_dense", "in_widths": list(self.in_widths), "n_out": self.size,
-               "src": self.src.tolist(), "row": self.row.tolist(), "col": self.col.tolist(),
-               "bias_rows": self.bias_rows.tolist(), "init": self.init}
-        return self._with_names(cfg)
+        return self._with_names(super().config())
 
     def describe(self):
         return f"masked dense {'+'.join(map(str, self.in_widths))}->{self.size} ({self.src.size} edges)"

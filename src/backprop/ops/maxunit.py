@@ -18,6 +18,11 @@ from .gather import GatheredUnits, padded_slots
 from .registry import register
 
 
+def arg_max(V):
+    """The winning slot of each unit, over the last axis: the first maximum (ties go to the lowest slot)."""
+    return np.argmax(V, axis=-1)
+
+
 @register("max")
 class MaxUnit(GatheredUnits, Op):
     """Units x_u = max of their inputs, each input a column of an earlier node.
@@ -35,7 +40,6 @@ class MaxUnit(GatheredUnits, Op):
         Labels of the units and of node 0's columns (for reports only).
     """
 
-    kind = "max"
 
     def __init__(self, in_widths, unit, src, col, n_units=None, names=None, input_names=None):
         self._set_units(in_widths, unit, src, col, n_units, "max", "input")
@@ -47,7 +51,7 @@ class MaxUnit(GatheredUnits, Op):
         V = self.gather.take(xs)
         Vp = np.full(V.shape[:-1] + (self.size, self.K), -np.inf, dtype=V.dtype)
         Vp[..., self.unit, self.slot] = V
-        a = np.argmax(Vp, axis=-1)                     # first maximum: ties go to the lowest slot
+        a = arg_max(Vp)
         win = self.table[np.arange(self.size), a]      # (B, units): factor index of the arg-max
         return np.take_along_axis(V, win, axis=-1), win
 
@@ -58,20 +62,23 @@ class MaxUnit(GatheredUnits, Op):
         return out
 
     # dE/dz_i = dE/dx_u for the arg-max input i, 0 for the others
-    def vjp(self, dy, xs, y, win, p, gp, need):
+    def vjp(self, at, dy, *, gp, need):
+        xs, y, win, p = at
         if not any(need):
             return [None] * self.arity
         return self.gather.put(self._route(dy, win), need)
 
     # R{x_u} = R{z_argmax}
-    def jvp(self, txs, tp, xs, y, win, p):
+    def jvp(self, at, txs, tp):
+        xs, y, win, p = at
         tV = self.gather.take(txs)
         if tV is None:
             return None
         return np.take_along_axis(tV, np.broadcast_to(win, tV.shape[:-1] + win.shape[-1:]), axis=-1)
 
     # R{dE/dz_i} = R{dE/dx_u} at the arg-max input (piecewise linear: no curvature term)
-    def vjp_tangent(self, dy, tdy, txs, ty, xs, y, win, p, tp, tgp, need):
+    def vjp_tangent(self, at, dy, tdy, txs, ty, tp, *, tgp, need):
+        xs, y, win, p = at
         if tdy is None or not any(need):
             return [None] * self.arity
         return self.gather.put(self._route(tdy, win), need)

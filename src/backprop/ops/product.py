@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError, InputError
-from .base import Op
+from .base import Op, accumulate
 from .gather import GatheredUnits, padded_slots
 from .registry import register
 
@@ -40,6 +40,21 @@ def _power(v, e, where):
     return out
 
 
+def factor_partials(Z, A, mask=None):
+    """The factors P_f = z_f^alpha_f, their derivatives dP_f and the partials D_f = dx/dz_f of x = prod_f P_f.
+
+    dP_f = alpha_f z_f^(alpha_f - 1);  D_f = dP_f prod_{g != f} P_g.  ``Z`` is (..., K) with the
+    factors of a unit on the last axis, ``A`` their exponents; slots outside ``mask`` (padding) have P = 1.
+    """
+    if mask is None:
+        mask = np.ones(Z.shape[-1], dtype=bool)
+    P = _power(Z, A, mask)
+    P[..., ~mask] = 1
+    others = exclusive_product(P)
+    dP = A * _power(Z, A - 1, mask)            # d(z^alpha)/dz = alpha z^(alpha - 1)
+    return P, dP, dP * others
+
+
 @register("product")
 class Product(GatheredUnits, Op):
     """Units x_u = prod over the factors f of u of z_f^alpha_f, z_f read from earlier nodes.
@@ -59,7 +74,6 @@ class Product(GatheredUnits, Op):
         Labels of the units and of node 0's columns (for reports only).
     """
 
-    kind = "product"
 
     def __init__(self, in_widths, unit, src, col, alpha=None, n_units=None, names=None, input_names=None):
         self._set_units(in_widths, unit, src, col, n_units, "product", "factor")
@@ -106,17 +120,12 @@ class Product(GatheredUnits, Op):
         V = self.gather.take(xs)
         self._check_domain(V)
         Z = self._pad(V, 1)
-        A = self.A.astype(V.dtype)
-        P = _power(Z, A, self.mask)
-        P[..., ~self.mask] = 1
-        x = P.prod(axis=-1)
-        others = exclusive_product(P)
-        dP = A * _power(Z, A - 1, self.mask)            # d(z^alpha)/dz = alpha z^(alpha - 1)
-        D = dP * others                                 # dx_u/dz_f
-        return x, (Z, P, dP, D)
+        P, dP, D = factor_partials(Z, self.A.astype(V.dtype), self.mask)
+        return P.prod(axis=-1), (Z, P, dP, D)
 
     # dE/dz_f = dE/dx_u dx_u/dz_f
-    def vjp(self, dy, xs, y, cache, p, gp, need):
+    def vjp(self, at, dy, *, gp, need):
+        xs, y, cache, p = at
         if not any(need):
             return [None] * self.arity
         D = cache[3]
@@ -124,14 +133,16 @@ class Product(GatheredUnits, Op):
         return self.gather.put(dV, need)
 
     # R{x_u} = sum_f dx_u/dz_f R{z_f}
-    def jvp(self, txs, tp, xs, y, cache, p):
+    def jvp(self, at, txs, tp):
+        xs, y, cache, p = at
         tV = self.gather.take(txs)
         if tV is None:
             return None
         return np.einsum("buk,mbuk->mbu", cache[3], self._pad(tV, 0))
 
     # R{dE/dz_f} = R{dE/dx_u} dx_u/dz_f + dE/dx_u sum_g (d2 x_u / dz_f dz_g) R{z_g}
-    def vjp_tangent(self, dy, tdy, txs, ty, xs, y, cache, p, tp, tgp, need):
+    def vjp_tangent(self, at, dy, tdy, txs, ty, tp, *, tgp, need):
+        xs, y, cache, p = at
         if not any(need):
             return [None] * self.arity
         Z, P, dP, D = cache
@@ -140,8 +151,7 @@ class Product(GatheredUnits, Op):
         if tV is not None:
             tZ = self._pad(tV, 0)
             RD = self._tangent_of_D(Z, P, dP, tZ)
-            term = RD * dy[..., None]
-            out = term if out is None else out + term
+            out = accumulate(out, RD * dy[..., None])
         if out is None:
             return [None] * self.arity
         return self.gather.put(self._unpad(out), need)

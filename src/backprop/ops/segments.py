@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
-from .base import Op
+from .base import At, Op
 from .elementwise import Elementwise
 from .registry import op_from_config, register
 
@@ -33,7 +33,6 @@ class Segmented(Op):
         (Elementwise, Softmax, VectorActivation) or its config.
     """
 
-    kind = "segments"
 
     def __init__(self, size, segments):
         self.size = int(size)
@@ -72,22 +71,25 @@ class Segmented(Op):
         return y, caches
 
     # dE/dz[s] = vjp_s(dE/dy[s])
-    def vjp(self, dy, xs, y, caches, p, gp, need):
+    def vjp(self, at, dy, *, gp, need):
+        xs, y, caches, p = at
         dz = np.empty_like(dy)
         for (op, sl, (dys, zs, ysl)), c in zip(self._each(dy, xs[0], y), caches):
-            dz[..., sl] = dys if _is_identity(op) else op.vjp(dys, [zs], ysl, c, None, None, [True])[0]
+            dz[..., sl] = dys if _is_identity(op) else op.vjp(At([zs], ysl, c, None), dys, gp=None, need=[True])[0]
         return [dz]
 
-    def jvp(self, txs, tp, xs, y, caches, p):
+    def jvp(self, at, txs, tp):
+        xs, y, caches, p = at
         tz = txs[0]
         if tz is None:
             return None
         ty = np.empty_like(tz)
         for (op, sl, (tzs, zs, ysl)), c in zip(self._each(tz, xs[0], y), caches):
-            ty[..., sl] = tzs if _is_identity(op) else op.jvp([tzs], None, [zs], ysl, c, None)
+            ty[..., sl] = tzs if _is_identity(op) else op.jvp(At([zs], ysl, c, None), [tzs], None)
         return ty
 
-    def vjp_tangent(self, dy, tdy, txs, ty, xs, y, caches, p, tp, tgp, need):
+    def vjp_tangent(self, at, dy, tdy, txs, ty, tp, *, tgp, need):
+        xs, y, caches, p = at
         if tdy is None and txs[0] is None:
             return [None]
         m = (tdy if tdy is not None else txs[0]).shape[0]
@@ -97,7 +99,7 @@ class Segmented(Op):
                 if tdys is not None:
                     out[..., sl] = tdys
                 continue
-            r = op.vjp_tangent(dys, tdys, [tzs], tys, [zs], ysl, c, None, None, None, [True])[0]
+            r = op.vjp_tangent(At([zs], ysl, c, None), dys, tdys, [tzs], tys, None, tgp=None, need=[True])[0]
             if r is not None:
                 out[..., sl] = r
         return [out]

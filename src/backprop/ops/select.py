@@ -22,7 +22,6 @@ class Select(Op):
         Column f of the output is column ``col[f]`` of input ``src[f]``.
     """
 
-    kind = "select"
 
     def __init__(self, in_widths, src, col):
         self.gather = ColumnGather(in_widths, src, col)
@@ -35,13 +34,16 @@ class Select(Op):
         return self.gather.take(xs), None
 
     # dE/dx_k[c] = sum of dE/dy[f] over the f that picked column c of input k
-    def vjp(self, dy, xs, y, cache, p, gp, need):
+    def vjp(self, at, dy, *, gp, need):
+        xs, y, cache, p = at
         return self.gather.put(dy, need)
 
-    def jvp(self, txs, tp, xs, y, cache, p):
+    def jvp(self, at, txs, tp):
+        xs, y, cache, p = at
         return self.gather.take(txs)
 
-    def vjp_tangent(self, dy, tdy, txs, ty, xs, y, cache, p, tp, tgp, need):
+    def vjp_tangent(self, at, dy, tdy, txs, ty, tp, *, tgp, need):
+        xs, y, cache, p = at
         if tdy is None:
             return [None] * self.arity
         return self.gather.put(tdy, need)

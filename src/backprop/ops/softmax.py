@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
-from .base import Op
+from .base import Op, accumulate
 from .registry import register
 
 SINGLE_UNIT_MESSAGE = ("a softmax over a single unit is the constant 1 (its loss and gradient are 0, nothing can "
@@ -50,7 +50,7 @@ def softmax_jvp(y, tz):
 class Softmax(Op):
     """Softmax over all units of its input node. Jacobian dy_j/dz_i = y_i (delta_ij - y_j)."""
 
-    kind = "softmax"
+    config_fields = ("size",)
 
     def __init__(self, size: int):
         if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < 1:
@@ -63,26 +63,25 @@ class Softmax(Op):
         return softmax(xs[0]), None
 
     # dE/dz_i = sum_j dE/dy_j y_i (delta_ij - y_j) = y_i (dE/dy_i - <dE/dy, y>)
-    def vjp(self, dy, xs, y, cache, p, gp, need):
+    def vjp(self, at, dy, *, gp, need):
+        xs, y, cache, p = at
         return [y * (dy - _dot(dy, y))]
 
     # R{y} = y * (R{z} - <y, R{z}>)
-    def jvp(self, txs, tp, xs, y, cache, p):
+    def jvp(self, at, txs, tp):
+        xs, y, cache, p = at
         tz = txs[0]
         return None if tz is None else softmax_jvp(y, tz)
 
     # R{dE/dz} = R{y} (g - <g, y>) + y (R{g} - <R{g}, y> - <g, R{y}>),  g = dE/dy
-    def vjp_tangent(self, dy, tdy, txs, ty, xs, y, cache, p, tp, tgp, need):
+    def vjp_tangent(self, at, dy, tdy, txs, ty, tp, *, tgp, need):
+        xs, y, cache, p = at
         out = None
         if ty is not None:
             out = ty * (dy - _dot(dy, y)) - y * _dot(dy, ty)
         if tdy is not None:
-            term = y * (tdy - _dot(tdy, y))
-            out = term if out is None else out + term
+            out = accumulate(out, y * (tdy - _dot(tdy, y)))
         return [out]
-
-    def config(self):
-        return {"op": "softmax", "size": self.size}
 
     def describe(self):
         return "softmax"

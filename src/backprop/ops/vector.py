@@ -19,7 +19,7 @@ import copy
 import numpy as np
 
 from ..errors import ConfigError, FileFormatError
-from .base import Op
+from .base import Op, accumulate
 from .registry import register
 
 #: vector activations defined in this process, by name, so that saved models can be rebuilt
@@ -175,7 +175,6 @@ def vector_activation(name, f, jacobian=None, *, jvp=None, vjp=None, hessian=Non
 class VectorActivation(Op):
     """A user vector activation applied to all units of its input node: y = f(z)."""
 
-    kind = "vector_activation"
 
     def __init__(self, size, fn):
         self.size = int(size)
@@ -194,19 +193,21 @@ class VectorActivation(Op):
         return y, self.fn.jacobian(z, y)
 
     # dE/dz_i = sum_j dE/dy_j dy_j/dz_i
-    def vjp(self, dy, xs, y, J, p, gp, need):
+    def vjp(self, at, dy, *, gp, need):
+        xs, y, J, p = at
         return [self.fn.vjp(xs[0], y, J, dy)]
 
     # R{y} = J R{z}
-    def jvp(self, txs, tp, xs, y, J, p):
+    def jvp(self, at, txs, tp):
+        xs, y, J, p = at
         return None if txs[0] is None else self.fn.jvp(xs[0], y, J, txs[0])
 
     # R{dE/dz} = J^T R{dE/dy} + (sum_j dE/dy_j H_j) R{z}
-    def vjp_tangent(self, dy, tdy, txs, ty, xs, y, J, p, tp, tgp, need):
+    def vjp_tangent(self, at, dy, tdy, txs, ty, tp, *, tgp, need):
+        xs, y, J, p = at
         out = None if tdy is None else self.fn.vjp(xs[0], y, J, tdy)
         if txs[0] is not None:
-            term = self.fn.vhp(xs[0], y, dy, txs[0])
-            out = term if out is None else out + term
+            out = accumulate(out, self.fn.vhp(xs[0], y, dy, txs[0]))
         return [out]
 
     def config(self):

@@ -174,7 +174,7 @@ def _check_momentum(delta, history, net, step, epoch):
     if not np.isfinite(norms).all():
         return
     bound = norms.sum(axis=0) * (step / epoch)
-    for k, (j, _, _) in enumerate(net.layers):
+    for k, (j, _, _) in enumerate(net.param_layers()):
         part = delta[int(net.offsets[j]):int(net.offsets[j + 1])].astype(np.float64)
         with np.errstate(over="ignore"):
             size = float(np.sqrt(np.dot(part, part)))

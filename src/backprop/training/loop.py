@@ -118,7 +118,7 @@ def _graceful_interrupt():
 
 
 def _layer_names(net):
-    return [f"layer {k + 1} ({op.describe()})" for k, (_, op, _) in enumerate(net.layers)]
+    return [f"layer {k + 1} ({op.describe()})" for k, (_, op, _) in enumerate(net.param_layers())]
 
 
 def _split_validation(X, D, fraction, rng):
@@ -317,7 +317,7 @@ def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, 
 
     # ---- the loop ----------------------------------------------------------------------------
     params = net.params
-    starts = [int(net.offsets[j]) for j, _, _ in net.layers]
+    starts = [int(net.offsets[j]) for j, _, _ in net.param_layers()]
     sq = np.empty_like(params)
     last_good = params.copy()
     best = state.best_params if state.best_params is not None else (params.copy() if has_val else None)

@@ -10,6 +10,9 @@ from ...engine.neuron_layout import neuron_pass
 from ...engine.objective import Objective
 from ...errors import InputError
 from ...losses import default_loss_for, get_loss
+from ...ops.base import At
+from ...ops.maxunit import arg_max
+from ...ops.product import factor_partials
 from ..notation import Symbols, get_profile
 from .formulas import _factor, _fmt, _join_sum
 from .table import table
@@ -172,7 +175,7 @@ class Trace:
         n = len(g.units)
         z = np.array([[self.nodes[lay.names[i]]["x"] for i in g.units]])
         y, cache = g.op.forward([z], None)
-        ty = g.op.jvp([np.eye(n)[:, None, :]], None, [z], y, cache, None)
+        ty = g.op.jvp(At([z], y, cache, None), [np.eye(n)[:, None, :]], None)
         return ty[:, 0, :].T
 
     # ---- forward ----------------------------------------------------------------------------
@@ -302,17 +305,13 @@ class Trace:
                   node=u.name)
 
     def _product_partial(self, p, slot):
-        """dx_p/dy_slot = alpha z^(alpha-1) prod_{l != slot} z_l^alpha_l at this instance."""
-        ys = [self.nodes[self.layout.names[i]]["y"] for i in p.inputs]
-        out = p.exponents[slot] * ys[slot] ** (p.exponents[slot] - 1)
-        for k, (v, a) in enumerate(zip(ys, p.exponents)):
-            if k != slot:
-                out *= v ** a
-        return out
+        """dx_p/dy_slot at this instance, from the product op's own partials."""
+        ys = np.array([float(self.nodes[self.layout.names[i]]["y"]) for i in p.inputs])
+        return float(factor_partials(ys, np.asarray(p.exponents, dtype=float))[2][slot])
 
     def _max_winner(self, m):
-        ys = [self.nodes[self.layout.names[i]]["y"] for i in m.inputs]
-        return int(np.argmax(ys))           # the first of tied inputs, as in the engine
+        """The winning input of max unit m at this instance, as the max op decides it."""
+        return int(arg_max(np.array([float(self.nodes[self.layout.names[i]]["y"]) for i in m.inputs])))
 
     def _dx_step(self, u):
         N = self.nodes[u.name]

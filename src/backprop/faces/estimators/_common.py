@@ -2,7 +2,6 @@
 of one batch from the engine, and one epoch of mini-batches."""
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import scipy.sparse as sp
@@ -12,6 +11,7 @@ from ... import dispatch
 from ...engine.objective import Objective
 from ...errors import ConfigError, InputError
 from ...ops.activations import ALIASES, SCALAR_NAMES, ScalarActivation, get_activation
+from ...ops.dense import glorot_bound
 
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
@@ -126,7 +126,7 @@ def _glorot_init(sizes, logistic, rs, dtype):
     """
     parts = []
     for k, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        r = math.sqrt((2.0 if logistic[k] else 6.0) / (fan_in + fan_out))
+        r = glorot_bound(fan_in, fan_out, 2.0 if logistic[k] else 6.0)
         coef = rs.uniform(-r, r, (fan_in, fan_out))
         intercept = rs.uniform(-r, r, fan_out)
         parts += [coef.T.ravel(), intercept]
@@ -135,7 +135,7 @@ def _glorot_init(sizes, logistic, rs, dtype):
 
 def chain_layers(net):
     """[(dense op index, activation op index)] of the estimator's MLP, layer by layer."""
-    return [(j, j + 1) for j, _, _ in net.layers]
+    return [(j, j + 1) for j, _, _ in net.param_layers()]
 
 
 def chain_forward(net, X, logits=False):

@@ -35,7 +35,8 @@ from ...ops.softmax import Softmax
 #: backprop activation -> ONNX operator (softplus is written out, see the module docstring)
 ONNX_ACTIVATIONS = {"identity": "Identity", "sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu",
                     "leaky_relu": "Where(z >= 0, z, slope * z)", "softplus": "Relu + Log(1 + Exp(-Abs))", "exp": "Exp",
-                    "softmax": "Softmax"}
+                    "softmax": "Softmax", "gelu": "z/2 (1 + Erf(z / sqrt 2))",
+                    "elu": "Where(z > 0, z, alpha * (Exp(min(z, 0)) - 1))", "silu": "z * Sigmoid(z)"}
 #: the op kinds a graph may hold, besides dense layers and activations
 ONNX_OPS = ("dense", "activation", "softmax", "masked_dense", "select", "product", "max", "segments")
 MIN_OPSET = 13
@@ -89,6 +90,20 @@ class GraphWriter:
             tail = self.op("Exp", [self.op("Neg", [self.op("Abs", [x])])])
             one = self.const("one", np.ones((), dtype=self.dtype))
             return self.op("Add", [self.op("Relu", [x]), self.op("Log", [self.op("Add", [tail, one])])])
+        if act.name == "gelu":         # z/2 (1 + erf(z / sqrt 2)), written out (Gelu is opset 20)
+            half = self.const("half", np.array(0.5, dtype=self.dtype))
+            root = self.const("sqrt_half", np.array(np.sqrt(0.5), dtype=self.dtype))
+            one = self.const("one", np.ones((), dtype=self.dtype))
+            erf = self.op("Erf", [self.op("Mul", [x, root])])
+            return self.op("Mul", [self.op("Mul", [x, half]), self.op("Add", [erf, one])])
+        if act.name == "elu":          # written out: Elu's alpha attribute is a 32-bit float
+            alpha = self.const("alpha", np.array(act.params["alpha"], dtype=self.dtype))
+            zero = self.const("zero", np.zeros((), dtype=self.dtype))
+            one = self.const("one", np.ones((), dtype=self.dtype))
+            below = self.op("Mul", [alpha, self.op("Sub", [self.op("Exp", [self.op("Min", [x, zero])]), one])])
+            return self.op("Where", [self.op("Greater", [x, zero]), x, below])
+        if act.name == "silu":
+            return self.op("Mul", [x, self.op("Sigmoid", [x])])
         return self.op(ONNX_ACTIVATIONS[act.name], [x])
 
     def _offsets(self, widths):
@@ -129,7 +144,7 @@ class GraphWriter:
             return self.reduce("ReduceProd", self._padded(op, V, 1.0), 2)
         if isinstance(op, MaxUnit):
             return self.reduce("ReduceMax", self._padded(op, self._gathered(op.gather, xs), -np.inf), 2)
-        if op.kind == "vector_activation":
+        if op.op_name == "vector_activation":
             raise ConfigError(f"ONNX cannot express {where} ({op.describe()}): a user vector activation is Python code")
         if isinstance(op, Segmented):
             parts = []

@@ -18,7 +18,8 @@ from .chain import chain_ops, op_name
 
 #: backprop activation -> the torch.nn module class that computes it
 TORCH_MODULES = {"identity": "Identity", "sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "ReLU",
-                 "leaky_relu": "LeakyReLU", "softplus": "Softplus", "exp": "Exp", "softmax": "Softmax"}
+                 "leaky_relu": "LeakyReLU", "softplus": "Softplus", "exp": "Exp", "softmax": "Softmax",
+                 "gelu": "GELU", "elu": "ELU", "silu": "SiLU"}
 #: nn.Softplus switches to y = z above ``threshold``; from this threshold on that is softplus to rounding
 #: (log(1 + e^z) - z < e^-z is below half an ulp of z), per dtype
 _SOFTPLUS_EXACT = {"float32": 17.0, "float64": 37.0}
@@ -40,6 +41,10 @@ def _module_for(op, torch):
     if name == "exp":
         from ._torch_modules import Exp
         return Exp()
+    if name == "elu":
+        return nn.ELU(alpha=op.act.params["alpha"])
+    if name == "gelu":
+        return nn.GELU(approximate="none")         # the exact erf form
     return getattr(nn, TORCH_MODULES[name])()
 
 
@@ -104,8 +109,15 @@ def _activation_of(m, j, dtype, torch):
         return "softplus"
     if isinstance(m, Exp):
         return "exp"
+    if isinstance(m, nn.ELU):
+        return {"name": "elu", "alpha": float(m.alpha)}
+    if isinstance(m, nn.GELU):
+        if m.approximate != "none":
+            raise ConfigError(f"module {j} is GELU(approximate={m.approximate!r}); backprop's gelu is the exact "
+                              "erf form, GELU(approximate='none')")
+        return "gelu"
     for name, cls in TORCH_MODULES.items():
-        if name not in ("softmax", "leaky_relu", "softplus", "exp") and type(m) is getattr(nn, cls):
+        if name not in ("softmax", "leaky_relu", "softplus", "exp", "elu", "gelu") and type(m) is getattr(nn, cls):
             return name
     supported = ", ".join(["Linear"] + [c for c in TORCH_MODULES.values()])
     raise ConfigError(f"module {j} ({type(m).__name__}) has no backprop equivalent; supported modules: {supported}")

@@ -1,0 +1,106 @@
+"""The import graph of src/backprop, read with ast: acyclic at module level, and no module imports upward.
+
+LAYERS is the one statement of the layering: a module may import modules of its own layer or of
+a lower one, at module level or inside a function.
+"""
+import ast
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1] / "src" / "backprop"
+
+LAYERS = [
+    # 0: the bottom: errors, registries, validation, file safety, the ops, losses, data
+    ("errors", "registry", "validation", "untrusted", "dispatch", "_optional", "_allocator", "ops", "losses",
+     "data", "datasets"),
+    # 1: the engine: networks, sweeps, the objective, files
+    ("engine",),
+    # 2: derivatives and training
+    ("derivatives", "training"),
+    # 3: second-order methods on top of them
+    ("second_order",),
+    # 4: the Dask backend
+    ("cluster",),
+    # 5: the faces: estimators, exports, CLI, plots, teaching; the package itself
+    ("faces", "sklearn", "demo", "__main__", "__init__"),
+]
+LAYER = {name: k for k, names in enumerate(LAYERS) for name in names}
+
+
+def module_name(path):
+    rel = path.relative_to(ROOT.parent).with_suffix("")
+    parts = list(rel.parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES: set = set()       # filled below, once module_name is defined
+
+
+def imports(path):
+    """(target module, at module level?) for every relative or backprop import in the file."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    tree = ast.parse(path.read_text())
+    top = set(map(id, tree.body))
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            elif (node.module or "").startswith("backprop"):
+                target = node.module
+            else:
+                continue
+            subs = [f"{target}.{a.name}" for a in node.names if f"{target}.{a.name}" in MODULES]
+            out += [(t, id(node) in top) for t in (subs or [target])]
+        elif isinstance(node, ast.Import):
+            out += [(a.name, id(node) in top) for a in node.names if a.name.startswith("backprop")]
+    return out
+
+
+MODULES |= {module_name(p) for p in ROOT.rglob("*.py")}
+
+
+def layer_of(module):
+    parts = module.split(".")
+    return LAYER["__init__"] if len(parts) == 1 else LAYER[parts[1]]
+
+
+def graph():
+    return {module_name(p): imports(p) for p in ROOT.rglob("*.py")}
+
+
+def test_every_top_level_name_has_a_layer():
+    names = {p.stem if p.suffix else p.name for p in ROOT.iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()}
+    assert names <= set(LAYER), names - set(LAYER)
+
+
+def test_no_module_imports_from_a_higher_layer():
+    upward = [f"{m} -> {t}" for m, deps in graph().items() for t, _ in deps
+              if m != "backprop" and layer_of(t) > layer_of(m)]
+    assert not upward, upward
+
+
+def test_module_level_imports_are_acyclic():
+    g = {m: {t for t, top in deps if top and t != m} for m, deps in graph().items()}
+    state = {}
+
+    def visit(m, path):
+        state[m] = "open"
+        for t in g.get(m, ()):
+            if state.get(t) == "open":
+                raise AssertionError("import cycle: " + " -> ".join(path[path.index(t):] + [t]))
+            if t not in state:
+                visit(t, path + [t])
+        state[m] = "done"
+
+    for m in g:
+        if m not in state:
+            visit(m, [m])
+
+
+def test_the_graph_is_read():
+    g = graph()
+    assert ("backprop.ops.base", True) in g["backprop.engine.passes"]
+    assert ("backprop.dispatch", True) in g["backprop.derivatives.hvp"]
+    assert sum(map(len, g.values())) > 200
