@@ -117,7 +117,9 @@ def test_ctrl_c_outside_training_exits_130(monkeypatch, capsys):
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "load_data", interrupted)
+    from backprop.faces.cli import train
+
+    monkeypatch.setattr(train, "load_data", interrupted)
     assert cli.main(["train", "--data", "xor"]) == 130
     assert capsys.readouterr().err == "backprop: interrupted\n"
 

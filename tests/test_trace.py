@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import backprop as bp
-from backprop.faces.trace_render import add_trace_arguments, run_trace_command, trace_command
+from backprop.faces.cli.trace import add_arguments as add_trace_arguments, run as trace_command
+from backprop.faces.trace_render import run_trace_command
 
 
 def tiny_graph():
