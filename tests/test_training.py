@@ -613,3 +613,41 @@ def test_any_architecture_trains_without_error(hidden, act, n, bs, opt):
     assert len(h) == 3 and np.all(np.isfinite(h["loss"])) and np.all(np.isfinite(net.params))
     assert h["grad_norms"].shape == (3, len(hidden) + 1)
     assert math.isfinite(h.total_time)
+
+
+def test_train_is_train_options_prepared_then_fit_bitwise():
+    from backprop.training.loop import TrainOptions, fit
+
+    X, y = bp.datasets.moons(n_samples=120, noise=0.2, seed=0)
+    a, b = bp.MLP([2, 6, 1], output="sigmoid", seed=3), bp.MLP([2, 6, 1], output="sigmoid", seed=3)
+    ha = bp.train(a, "bce", X, y, optimizer="adam", epochs=8, validation_fraction=0.25, verbose=False)
+    hb = fit(TrainOptions(optimizer="adam", epochs=8, validation_fraction=0.25, verbose=False).prepare(b, "bce", X, y))
+    assert a.params.tobytes() == b.params.tobytes() and ha.to_dict()["records"][0]["loss"] == hb.records[0]["loss"]
+    assert ha.best_epoch == hb.best_epoch and ha.stop_reason == hb.stop_reason
+
+
+@pytest.mark.parametrize("options, match", [
+    (dict(epochs=0), "epochs must be an integer >= 1"),
+    (dict(tol=-1.0), "tol must be a finite number >= 0"),
+    (dict(on_epoch_end=3), "on_epoch_end must be callable"),
+    (dict(resume=True), "need a checkpoint file"),
+    (dict(validation_data=([[0.0, 0.0]], [0]), validation_fraction=0.5), "not both"),
+])
+def test_train_options_are_checked_in_prepare_before_anything_changes(options, match):
+    from backprop.training.loop import TrainOptions
+
+    net = bp.MLP([2, 3, 1], output="sigmoid", seed=0)
+    before = net.params.copy()
+    with pytest.raises(ValueError, match=match):
+        TrainOptions(**options).prepare(net, "bce", [[0.0, 0.0], [1.0, 1.0]], [0, 1])
+    assert np.array_equal(net.params, before)
+
+
+def test_the_divergence_warning_points_at_the_caller_of_train():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 3))
+    T = np.tanh(X @ rng.normal(size=(3, 1)))
+    net = bp.MLP([3, 8, 1], hidden="tanh", output="identity", seed=0)
+    with pytest.warns(bp.DivergenceWarning) as caught:
+        bp.train(net, "l2", X, T, lr=100, epochs=20, tol=None, verbose=False)
+    assert caught[0].filename == __file__

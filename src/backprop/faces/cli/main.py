@@ -11,19 +11,12 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import signal
 import sys
 
 from ... import __version__
 from .commands import SUBCOMMANDS
 from .numbers import one_line
-from .usage import Parser, UsageError
-
-PROG = "backprop"
-EXIT_ERROR = 1                                   # an error in the data or files
-EXIT_USAGE = 2                                   # a mistake in the command line
-EXIT_INTERRUPTED = 128 + signal.SIGINT           # the shell's code for a process ended by Ctrl-C
-EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE if hasattr(signal, "SIGPIPE") else 1
+from .usage import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, PROG, Parser, UsageError
 
 
 def build_parser(commands=None) -> argparse.ArgumentParser:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import inspect
 import os
-import signal
 import sys
 import time
 import warnings
@@ -21,7 +20,8 @@ from .data import MIN_SPLIT, add_data_options, check_target_option, load_data, s
 from .model import (NETWORK_DEFAULTS, Scaler, add_network_options, build_network, check_activation_option,
                     hidden_sizes, metric_line, save_model)
 from .task import check_activation_names, infer_task
-from .usage import UsageError, check_output_path, given, option, option_error, refuse, with_defaults
+from .usage import (EXIT_ERROR, EXIT_INTERRUPTED, PROG, UsageError, check_output_path, given, option, option_error,
+                    refuse, with_defaults)
 
 HELP = "train a network on a data set and save it"
 EXAMPLES = """examples:
@@ -29,9 +29,6 @@ EXAMPLES = """examples:
   backprop train --data iris.csv --target species --out iris.npz
   backprop train --data moons --hidden 16,16 --activation relu --optimizer adam --history run.json
 """
-
-PROG = "backprop"
-INTERRUPTED = 128 + signal.SIGINT         # the shell's code for a process ended by Ctrl-C
 
 TRAIN_DEFAULTS = {"label_smoothing": 0.0, "batch_size": 32, "tol": 1e-6, "patience": 10, "test_size": 0.25,
                   "optimizer": "sgd"}
@@ -230,8 +227,8 @@ def _finish(args, history, opt, checkpoint_before, log) -> int:
         print(f"backprop: error: training diverged: the training loss ended at {history.end_loss:.4g}, more than "
               f"{DIVERGED_FACTOR:g} times the {history.start_loss:.4g} it started from; try a smaller --lr "
               f"(e.g. {opt.lr / 10:g})", file=sys.stderr)
-        return 1
-    return INTERRUPTED if interrupted else 0
+        return EXIT_ERROR
+    return EXIT_INTERRUPTED if interrupted else 0
 
 
 def _mtime(path):

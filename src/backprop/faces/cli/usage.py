@@ -8,9 +8,17 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
 
 from ...errors import ConfigError
 from .numbers import number
+
+
+PROG = "backprop"
+EXIT_ERROR = 1                                   # an error in the data or files
+EXIT_USAGE = 2                                   # a mistake in the command line
+EXIT_INTERRUPTED = 128 + signal.SIGINT           # the shell's code for a process ended by Ctrl-C
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE if hasattr(signal, "SIGPIPE") else 1
 
 
 class UsageError(Exception):
