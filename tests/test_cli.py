@@ -45,7 +45,7 @@ def test_train_digits_reports_metrics_and_saves(digits_model, capsys):
 
 
 def test_train_prints_progress_and_final_metrics(tmp_path, capsys):
-    code, out, err = run(capsys, "train", "--data", "xor", "--hidden", "4", "--activation", "relu", "--lr", "0.5",
+    code, out, err = run(capsys, "train", "--data", "xor", "--hidden", "4", "--activation", "relu", "--optimizer", "sgd", "--lr", "0.5",
                          "--batch-size", "4", "--epochs", "1500", "--tol", "0", "--out", tmp_path / "xor.npz")
     assert code == 0
     assert "training" in err and "1500/1500" in err                      # the progress bar

@@ -255,7 +255,7 @@ def small_model(tmp_path_factory):
     (["train", "--data", "xor", "--optimizer", "adam", "--momentum", "0.9"], "--momentum does nothing"),
     (["train", "--data", "xor", "--checkpoint-every", "2"], "--checkpoint-every does nothing without"),
     (["train", "--data", "xor", "--resume"], "--resume does nothing without --checkpoint"),
-    (["train", "--data", "xor", "--momentum", "1.5"], "--momentum must lie in [0, 1)"),
+    (["train", "--data", "xor", "--optimizer", "sgd", "--momentum", "1.5"], "--momentum must lie in [0, 1)"),
     (["train", "--data", "xor", "--weight-decay", "2"], "--weight-decay must lie in [0, 1)"),
     (["train", "--data", "xor", "--optimizer", "nesterov", "--momentum", "0"], "needs a --momentum > 0"),
     (["train", "--data", "xor", "--lr", "-1"], "--lr -1"),

@@ -123,15 +123,17 @@ DATA = ("xor", "csv", "mnist")
 OPTIMIZERS = ("gd", "sgd", "adam", "nesterov")
 HIDDEN = ("3", "none")
 EXTRAS = ("", "checkpoint", "tol0", "validation")
-_EXTRA_ARGS = {"": [], "checkpoint": ["--checkpoint", "ck.npz"], "tol0": ["--tol", "0"],
-               "validation": ["--validation-fraction", "0.3"]}
+# training holds out a validation part by default (of 20 samples or more): "validation" sets its size,
+# the other modes turn it off
+_EXTRA_ARGS = {"": ["--validation-fraction", "0"], "checkpoint": ["--checkpoint", "ck.npz", "--validation-fraction", "0"],
+               "tol0": ["--tol", "0", "--validation-fraction", "0"], "validation": ["--validation-fraction", "0.3"]}
 
 
 def _train_base(files, mode):
     data, optimizer, hidden, extra = mode
     target = ["--target", "label"] if data == "csv" else []
     return (["train", "--data", files["data"][data], *target, "--optimizer", optimizer, "--hidden", hidden,
-             "--epochs", "12", "--lr", "0.05"] + _EXTRA_ARGS[extra])
+             "--epochs", "60", "--lr", "0.05"] + _EXTRA_ARGS[extra])   # more epochs than --patience (50)
 
 
 def _binary(mode):

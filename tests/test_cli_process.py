@@ -96,6 +96,7 @@ def _interrupt(argv, cwd, file=None):
 
 def test_ctrl_c_during_training_exits_130_and_says_what_was_saved(tmp_path):
     code, out, err = _interrupt(["train", "--data", "moons", "--epochs", "100000", "--tol", "0", "--quiet",
+                                 "--validation-fraction", "0",
                                  "--out", "m.npz", "--checkpoint", "ck.npz", "--checkpoint-every", "1"], tmp_path,
                                 file="ck.npz")
     assert code == 130 and "Traceback" not in err
@@ -108,6 +109,7 @@ def test_ctrl_c_during_training_exits_130_and_says_what_was_saved(tmp_path):
 
 def test_ctrl_c_before_a_checkpoint_says_none_was_written(tmp_path):
     code, out, err = _interrupt(["train", "--data", "moons", "--epochs", "100000", "--tol", "0", "--quiet",
+                                 "--validation-fraction", "0",
                                  "--out", "m.npz", "--checkpoint", "ck.npz", "--checkpoint-every", "100000"],
                                 tmp_path)
     assert code == 130 and "ck.npz was not written in this run" in out and not (tmp_path / "ck.npz").exists()

@@ -18,13 +18,26 @@ from ...errors import ConfigError, FileFormatError, InputError
 from .numbers import number, shown
 from .usage import refuse
 
+#: built-in data: name -> (description, whether its inputs are standardised by default). Pixel
+#: intensities share one scale and are left as they are (standardising each pixel would magnify the
+#: rarely-inked border pixels); so are XOR's 0/1 inputs and the moons' coordinates (standard deviations
+#: 0.9 and 0.5); the spirals' coordinates (standard deviation 0.43) are standardised
 BUILTIN_DATA = {
-    "xor": "the 4 points of XOR",
-    "digits": "8x8 digits, 10 classes (scikit-learn's copy)",
-    "digits-2": "8x8 digits, the binary task '2 or not 2'",
-    "moons": "two interleaving half circles, 2 classes",
-    "spirals": "two interleaved spirals, 2 classes",
+    "xor": ("the 4 points of XOR", False),
+    "digits": ("8x8 digits, 10 classes (scikit-learn's copy)", False),
+    "digits-2": ("8x8 digits, the binary task '2 or not 2'", False),
+    "moons": ("two interleaving half circles, 2 classes", False),
+    "spirals": ("two interleaved spirals, 2 classes", True),
 }
+
+
+def standardized_by_default(spec) -> bool:
+    """Whether ``backprop train`` standardises the inputs of ``spec`` without ``--standardize``: yes for
+    tables (CSV files) and spirals, no for pixels (digits, MNIST), XOR and moons."""
+    if spec in BUILTIN_DATA:
+        return BUILTIN_DATA[spec][1]
+    return not spec.startswith("mnist:")
+
 
 #: data sets of fewer samples are not split into a training and a test part
 MIN_SPLIT = 20

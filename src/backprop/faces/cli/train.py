@@ -16,7 +16,7 @@ from ...training.optimizers import OPTIMIZER_NAMES, get_optimizer
 from ...training.schedules import SCHEDULE_NAMES
 from . import usage
 from .dask import dask_session, on_cluster
-from .data import MIN_SPLIT, add_data_options, check_target_option, load_data, split
+from .data import MIN_SPLIT, add_data_options, check_target_option, load_data, split, standardized_by_default
 from .model import (NETWORK_DEFAULTS, Scaler, add_network_options, build_network, check_activation_option,
                     hidden_sizes, metric_line, save_model)
 from .task import check_activation_names, infer_task
@@ -30,8 +30,11 @@ EXAMPLES = """examples:
   backprop train --data moons --hidden 16,16 --activation relu --optimizer adam --history run.json
 """
 
-TRAIN_DEFAULTS = {"label_smoothing": 0.0, "batch_size": 32, "tol": 1e-6, "patience": 10, "test_size": 0.25,
-                  "optimizer": "sgd"}
+TRAIN_DEFAULTS = {"label_smoothing": 0.0, "batch_size": 32, "tol": 1e-6, "patience": 50, "test_size": 0.25,
+                  "optimizer": "adam"}
+EPOCHS = 1000                 # at most; early stopping on the validation part usually ends training sooner
+LR = 0.01                     # the learning rate of every optimiser unless --lr
+VALIDATION_FRACTION = 0.1     # of the training part, when it has MIN_SPLIT samples or more
 
 # command-line options passed to the optimiser's constructor, by the constructor's parameter name
 OPTIMIZER_OPTIONS = ("lr", "momentum", "nesterov", "weight_decay")
@@ -42,22 +45,27 @@ def add_arguments(p):
     add_network_options(p)
     p.add_argument("--label-smoothing", type=usage.fraction, help="label smoothing for cross_entropy (default 0)")
     p.add_argument("--optimizer", help=f"{', '.join(OPTIMIZER_NAMES)} (default {TRAIN_DEFAULTS['optimizer']})")
-    p.add_argument("--lr", type=usage.finite, help="learning rate (default 0.01 for SGD, 0.001 for Adam)")
+    p.add_argument("--lr", type=usage.finite, help=f"learning rate (default {LR})")
     p.add_argument("--momentum", type=usage.finite, help="momentum mu (makes sgd classical-momentum SGD)")
     p.add_argument("--nesterov", action="store_true", help="Nesterov momentum (mu = 0.9 unless --momentum)")
     p.add_argument("--weight-decay", type=usage.finite, help="weight decay lambda: W <- W - eta Delta - lambda W")
     p.add_argument("--schedule", default="constant", help=f"learning-rate schedule: {', '.join(SCHEDULE_NAMES)}")
     p.add_argument("--batch-size", type=usage.batch_size, help="samples per update, or 'full' (default 32; "
                    "not with gd, which always uses every sample)")
-    p.add_argument("--epochs", type=usage.positive_int, default=30, help="maximum number of epochs")
+    p.add_argument("--epochs", type=usage.positive_int, default=EPOCHS,
+                   help="maximum number of epochs")
     p.add_argument("--tol", type=usage.non_negative, help="stop when the epoch loss changes by less than this "
                    "for --patience epochs (default 1e-6; 0: never)")
-    p.add_argument("--patience", type=usage.positive_int, help="epochs for --tol and early stopping (default 10)")
+    p.add_argument("--patience", type=usage.positive_int, help="epochs for --tol and early stopping "
+                   f"(default {TRAIN_DEFAULTS['patience']})")
     p.add_argument("--test-size", type=usage.fraction, help="held-out test fraction (default 0.25; 0: none)")
-    p.add_argument("--validation-fraction", type=usage.open_fraction, help="hold out this fraction of the "
-                   "training part for validation and early stopping")
+    p.add_argument("--validation-fraction", type=usage.fraction, help="hold out this fraction of the "
+                   "training part for validation, early stopping and the best epoch's parameters (default "
+                   f"{VALIDATION_FRACTION} when the training part has {MIN_SPLIT} samples or "
+                   "more; 0: none)")
     p.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=None,
-                   help="standardise the inputs (default: yes for CSV files, no for built-in data)")
+                   help="standardise the inputs (default: yes for CSV files and spirals; no for the "
+                   "pixels of digits and MNIST, xor and moons)")
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
                    help="floating-point type of the parameters and data")
     p.add_argument("--out", default="model.npz", help="where to save the model")
@@ -88,6 +96,8 @@ def optimizer(args):
             raise UsageError(f"{which} needs a --momentum > 0 (default 0.9)")
         chosen.setdefault("momentum", 0.9)
         chosen["nesterov"] = True
+    if "lr" in accepted:
+        chosen.setdefault("lr", LR)
     for k, v in chosen.items():
         # each value alone, so the message names the option that is wrong
         alone = {k: v, "momentum": chosen["momentum"]} if k == "nesterov" else {k: v}
@@ -109,9 +119,6 @@ def _check_options(args, hidden, opt):
         for k in ("checkpoint_every", "resume"):
             if given(args, k):
                 refuse(option(k), "without --checkpoint FILE")
-    if args.patience is not None and args.tol == 0 and args.validation_fraction is None:
-        refuse("--patience", "with --tol 0 and no --validation-fraction: it counts epochs for the convergence "
-               "test and for early stopping, and both are off")
     for flag, path in (("--out", args.out), ("--history", args.history), ("--checkpoint", args.checkpoint)):
         check_output_path(flag, path)
 
@@ -124,6 +131,17 @@ def _check_split_options(args, data):
     if args.test_size and len(data.X) < MIN_SPLIT:
         refuse("--test-size", f"with {len(data.X)} samples of {data.name}: data sets of fewer than {MIN_SPLIT} "
                "samples are not split (all are used for training)")
+
+
+def _validation_fraction(args, n_train, patience_given):
+    """--validation-fraction, its default where the training part is large enough, or None."""
+    fraction = args.validation_fraction
+    if fraction is None:
+        fraction = VALIDATION_FRACTION if n_train >= MIN_SPLIT else 0.0
+    if patience_given and args.tol == 0 and not fraction:
+        refuse("--patience", "with --tol 0 and no validation part: it counts epochs for the convergence "
+               "test and for early stopping, and both are off")
+    return fraction or None
 
 
 def _check_resume(args):
@@ -148,7 +166,7 @@ def _check_label_smoothing(args, task, T_train, net):
 def _fit(args, net, task, opt, X_train, T_train):
     """Run the training loop; a library error about a parameter is reported as one about its option."""
     options = dict(batch_size=args.batch_size, epochs=args.epochs, schedule=args.schedule,
-                   validation_fraction=args.validation_fraction, tol=args.tol, n_iter_no_change=args.patience,
+                   validation_fraction=args.validation_fraction or None, tol=args.tol, n_iter_no_change=args.patience,
                    checkpoint_every=args.checkpoint_every)
     try:
         with warnings.catch_warnings(), dask_session(args.dask) as client:
@@ -173,11 +191,13 @@ def run(args) -> int:
     _check_options(args, hidden, opt)
     data = load_data(args.data, args.target)
     _check_split_options(args, data)
+    patience_given = given(args, "patience")
     with_defaults(args, NETWORK_DEFAULTS)
     with_defaults(args, TRAIN_DEFAULTS)
     task = infer_task(data.y, args.loss, args.output, args.l2, args.label_smoothing)
     X_train, X_test, y_train, y_test = split(data, args.test_size, args.seed, task.kind != "regression")
-    standardize = args.standardize if args.standardize is not None else args.data.lower().endswith(".csv")
+    args.validation_fraction = _validation_fraction(args, len(X_train), patience_given)
+    standardize = args.standardize if args.standardize is not None else standardized_by_default(args.data)
     scaler = Scaler.fit(X_train) if standardize else Scaler()
     X_train = scaler(X_train)
     net = build_network([X_train.shape[1], *hidden, task.n_outputs], args, task, args.dtype)
@@ -198,6 +218,10 @@ def run(args) -> int:
           file=log)
     loss, mname, mval = metric_line(task, net, X_train, T_train)
     print(f"train    loss {loss:.4f}  {mname} {mval:.4f}", file=log)
+    if history.best_epoch is not None:
+        best = next(r for r in history.records if r["epoch"] == history.best_epoch)
+        print(f"valid    loss {best['val_loss']:.4f}  {mname} {best['val_metric']:.4f}  (best epoch "
+              f"{history.best_epoch} of {len(history)}: the model holds its parameters)", file=log)
     if X_test is not None:
         loss, mname, mval = metric_line(task, net, scaler(X_test), task.targets(y_test))
         print(f"test     loss {loss:.4f}  {mname} {mval:.4f}", file=log)
