@@ -37,3 +37,15 @@ def test_help_states_the_defaults_and_examples(capsys):
     flat = " ".join(out.split())
     assert all(name in flat for name in SCALAR_NAMES + OPTIMIZER_NAMES)
     assert all(name in flat for name in cli.task.CLI_LOSSES) and set(cli.task.CLI_LOSSES) <= set(LOSS_NAMES)
+
+
+def test_evaluate_uses_the_held_out_part_by_default_and_prints_the_report(tmp_path, capsys):
+    model = str(tmp_path / "m.npz")
+    assert cli.main(["train", "--data", "moons", "--quiet", "--out", model]) == 0
+    test_line = re.search(r"^test +loss (\S+)  accuracy (\S+)", capsys.readouterr().out, re.M).groups()
+    assert cli.main(["evaluate", model, "--data", "moons"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("moons (test, 100 samples)") and f"loss {test_line[0]}  accuracy {test_line[1]}" in out
+    assert "precision" in out and "recall" in out and "macro avg" in out
+    assert cli.main(["evaluate", model, "--data", "moons", "--split", "all"]) == 0
+    assert capsys.readouterr().out.startswith("moons (all, 400 samples)")

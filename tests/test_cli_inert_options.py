@@ -239,7 +239,7 @@ def _evaluate_base(files, data):
 
 EVALUATE_OPTIONS = {
     "--target": lambda data: ["--target", "b" if data == "csv" else "label"],
-    "--split": lambda data: ["--split", "test"],
+    "--split": lambda data: ["--split", "test" if data == "xor" else "all"],     # default: test where there is one
 }
 
 CHECK_NETWORK_OPTIONS = {
