@@ -183,7 +183,9 @@ def test_every_train_option_is_listed():
     # --data is the mode; --optimizer is the mode; --output: which output activation suits which loss is
     # diagnosed by the library, not a question of options doing nothing; --dask: where the same sums run
     # (equal results by design, tested with a real scheduler in test_cluster.py)
-    assert options - set(TRAIN_OPTIONS) == {"--data", "--optimizer", "--output", "--dask"}
+    # --delimiter, --features, --drop, --missing and --task: how a table is read, tested in test_cli_tables.py
+    assert options - set(TRAIN_OPTIONS) == {"--data", "--optimizer", "--output", "--dask", "--delimiter",
+                                            "--features", "--drop", "--missing", "--task"}
 
 
 # a few modes per option in the suite (the same ones on every run); BACKPROP_INERT_EXAMPLES=50 explores more

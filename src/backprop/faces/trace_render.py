@@ -449,6 +449,13 @@ def _trace_and_save(model_path, input_values, target, out_path, loss, digits, st
         t = np.array(_numbers(target, "--target"))
         if t.size == 1 and net.n_outputs > 1:
             t = t[0]                   # a class label
+        if task is not None and (task.y_mean, task.y_scale) != (0.0, 1.0):
+            # the network of a regression model from 'backprop train' learns the standardised target
+            note = (f"target standardised with the model's stored mean and scale, as in training: "
+                    f"({target if isinstance(target, str) else ' '.join(map(str, target))} - {task.y_mean:g})"
+                    f"/{task.y_scale:g}; the network's output o is in those units too (predict prints "
+                    f"o * {task.y_scale:g} + {task.y_mean:g})")
+            t = task.targets(t)
     if scaler is not None and scaler.mean is not None:
         raw = x
         x = scaler(x[None])[0]     # exactly the standardisation ``backprop predict`` applies

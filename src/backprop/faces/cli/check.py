@@ -5,9 +5,9 @@ import numpy as np
 
 from ...derivatives.checks import check_gradient
 from . import usage
-from .data import add_data_options, check_target_option, load_data, model_data, target_for
+from .data import add_data_options, check_target_option, load_data, model_data, table_options, target_for
 from .model import (NETWORK_DEFAULTS, add_network_options, build_network, check_activation_option, hidden_sizes,
-                    load_model)
+                    load_model, prepared_inputs)
 from .task import check_activation_names, describe_loss, infer_task
 from .usage import given, option, refuse, with_defaults
 
@@ -32,8 +32,8 @@ def _saved(args):
         if given(args, k):
             refuse(option(k), f"with --model {args.model}: the saved model fixes the network and its loss")
     net, meta, task, scaler = load_model(args.model)
-    data = model_data(args.data, meta, net.n_inputs, target_for(args, meta))
-    return net, task, data, scaler(data.X)
+    data = model_data(args.data, meta, net.n_inputs, target_for(args, meta), table=table_options(args))
+    return net, task, data, prepared_inputs(data, scaler)
 
 
 def _new(args):
@@ -41,7 +41,7 @@ def _new(args):
     check_activation_option(args, hidden)
     check_activation_names(args)
     with_defaults(args, NETWORK_DEFAULTS)
-    data = load_data(args.data, args.target)
+    data = load_data(args.data, args.target, table=table_options(args))
     task = infer_task(data.y, args.loss, args.output, args.l2)
     net = build_network([data.X.shape[1], *hidden, task.n_outputs], args, task)
     return net, task, data, data.X

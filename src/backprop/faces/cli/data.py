@@ -14,9 +14,10 @@ import numpy as np
 
 from ... import datasets
 from ...data.files import _looks_numeric
+from ...data.tables import MISSING, load_table, sniff_delimiter
 from ...errors import ConfigError, FileFormatError, InputError
 from .numbers import number, shown
-from .usage import refuse
+from .usage import names as usage_names, refuse
 
 #: built-in data: name -> (description, whether its inputs are standardised by default). Pixel
 #: intensities share one scale and are left as they are (standardising each pixel would magnify the
@@ -53,12 +54,34 @@ class Data:
     test: tuple | None = None      # a predefined test part (X, y), e.g. MNIST's t10k files
     named: bool = False            # the columns carry names from a CSV header (else: by position)
     columns: list | None = None    # a CSV file's header row, in file order
+    fill: np.ndarray | None = None  # the values missing cells were filled with (--missing mean|median)
 
 
-def add_data_options(p, target_help="target column of a CSV file"):
+def add_data_options(p, target_help="target column of a CSV file", columns=False):
     p.add_argument("--data", required=True,
-                   help=f"{', '.join(BUILTIN_DATA)}, mnist:DIR (IDX files) or PATH.csv")
+                   help=f"{', '.join(BUILTIN_DATA)}, mnist:DIR (IDX files), PATH.csv or PATH.parquet")
     p.add_argument("--target", help=target_help)
+    add_table_options(p, columns)
+
+
+def add_table_options(p, columns=False):
+    """The options of reading a table: its delimiter; with ``columns``, the columns to use and what to do
+    with missing cells (a saved model knows its columns and how it fills missing cells)."""
+    p.add_argument("--delimiter", help="the character between the cells of a CSV file (default: detected from "
+                   "its first lines among , ; tab |)")
+    if columns:
+        p.add_argument("--features", type=usage_names, help="the feature columns, e.g. a,b,c (default: every "
+                       "column but the target and --drop)")
+        p.add_argument("--drop", type=usage_names, help="columns to leave out, e.g. id,name")
+        p.add_argument("--missing", choices=MISSING[:-1], help="empty or NA cells in the features: refuse them "
+                       "with their count and positions (error), drop their rows, or fill them with the column's "
+                       "mean or median over the training part, stored in the model (default error)")
+
+
+def table_options(args):
+    """The options of :func:`load_table` given on the command line."""
+    return {"delimiter": getattr(args, "delimiter", None), "features": getattr(args, "features", None),
+            "drop": getattr(args, "drop", None), "missing": getattr(args, "missing", None) or "error"}
 
 
 def is_builtin(spec) -> bool:
@@ -69,6 +92,9 @@ def check_target_option(args):
     if args.target is not None and is_builtin(args.data):
         refuse("--target", f"with --data {args.data}: built-in data sets bring their own labels (--target "
                "names a column of a CSV file)")
+    for name in ("delimiter", "features", "drop", "missing"):
+        if getattr(args, name, None) is not None and is_builtin(args.data):
+            refuse(f"--{name}", f"with --data {args.data}: it applies to a table (a CSV or parquet file)")
 
 
 def target_for(args, meta):
@@ -88,8 +114,9 @@ def _builtin(spec):
     return datasets.spirals(n_samples=400, seed=0)
 
 
-def load_data(spec, target=None, need_target=True) -> Data:
-    """Built-in data set by name, ``mnist:DIR`` (IDX files), or a CSV file (with ``target``)."""
+def load_data(spec, target=None, need_target=True, table=None) -> Data:
+    """Built-in data set by name, ``mnist:DIR`` (IDX files), or a CSV or parquet file (with ``target``),
+    read with the ``table`` options of :func:`table_options`."""
     if spec in BUILTIN_DATA:
         X, y = _builtin(spec)
         return Data(spec, X, y, [f"x{i}" for i in range(X.shape[1])], "label")
@@ -102,25 +129,27 @@ def load_data(spec, target=None, need_target=True) -> Data:
             test = None
         return Data(spec, X, y, [f"pixel{i}" for i in range(X.shape[1])], "label", test)
     if not os.path.exists(spec):
-        if not spec.lower().endswith(".csv"):
+        if not spec.lower().endswith((".csv", ".parquet", ".pq")):
             raise ConfigError(f"unknown data {spec!r}; expected one of {', '.join(BUILTIN_DATA)}, mnist:DIR "
                               "or the path of a CSV file")
         raise FileFormatError(f"cannot read CSV file {spec}: it does not exist")
-    header = csv_header(spec)
-    if target is None:
-        if need_target:
-            raise ConfigError(f"--target is required with a CSV file: name the column of {spec} to predict")
-        X, _, names = datasets.load_csv(spec)
-        return Data(spec, X, None, names, None, named=True, columns=header)
-    X, y, names = datasets.load_csv(spec, target=target)
-    return Data(spec, X, y, names, str(target), named=True, columns=header)
+    if target is None and need_target:
+        raise ConfigError(f"--target is required with a CSV file: name the column of {spec} to predict")
+    table = dict(table or {})
+    parquet = spec.lower().endswith((".parquet", ".pq"))
+    header = None if parquet else csv_header(spec, table.get("delimiter"))
+    X, y, names, fill = load_table(spec, target, **table)
+    columns = header if header is not None else list(names) + ([str(target)] if target is not None else [])
+    return Data(spec, X, y, names, None if target is None else str(target), named=True, columns=columns,
+                fill=fill)
 
 
-def csv_header(path):
+def csv_header(path, delimiter=None):
     """The first row of a CSV file, or None if it holds only numbers (a file without header row)."""
     try:
+        delimiter = delimiter or sniff_delimiter(path)
         with open(path, newline="", encoding="utf-8-sig") as f:
-            first = next(csv.reader(f), None)
+            first = next(csv.reader(f, delimiter=delimiter), None)
     except (OSError, UnicodeDecodeError, csv.Error):
         return []             # unreadable: load_csv reports why
     if first and all(_looks_numeric(cell.strip()) for cell in first):
@@ -128,7 +157,7 @@ def csv_header(path):
     return [cell.strip() for cell in first or []]
 
 
-def model_data(spec, meta, n_inputs, target=None, need_target=True) -> Data:
+def model_data(spec, meta, n_inputs, target=None, need_target=True, table=None) -> Data:
     """Data for a saved model, its columns as the model's inputs.
 
     With a header row the model's features are taken by name (other columns are ignored); a CSV
@@ -137,9 +166,25 @@ def model_data(spec, meta, n_inputs, target=None, need_target=True) -> Data:
     names = meta["feature_names"]
     if not is_builtin(spec) and os.path.isfile(spec) and csv_header(spec) is None:
         return _headerless_model_data(spec, meta, names, target, need_target)
-    data = load_data(spec, target, need_target)
+    table = dict(table or {}, missing="keep")       # filled with the training data's values, or refused
+    header = None if spec.lower().endswith((".parquet", ".pq")) or is_builtin(spec) else csv_header(
+        spec, table.get("delimiter"))
+    present = [n for n in names if header and n in header and n != target]
+    table["features"] = present or None             # other columns (an id, text) are not read
+    table.pop("drop", None)
+    data = load_data(spec, target, need_target, table)
     data.X = select_features(data, meta, n_inputs)
     return data
+
+
+def missing_cells(data: Data) -> str | None:
+    """A message on the missing cells of ``data.X`` (count and first positions), or None without any."""
+    rows, cols = np.nonzero(np.isnan(data.X))
+    if not rows.size:
+        return None
+    line = 2 if data.named and not data.name.lower().endswith((".parquet", ".pq")) else 1
+    first = "; ".join(f"line {int(r) + line}, column {data.feature_names[c]!r}" for r, c in zip(rows[:3], cols[:3]))
+    return f"{rows.size} missing value(s) in {data.name}, the first at {first}"
 
 
 def _headerless_model_data(spec, meta, names, target, need_target):

@@ -6,8 +6,8 @@ import numpy as np
 from ..._optional import MissingDependencyError, require
 from ...errors import ConfigError
 from ...training.metrics import confusion_matrix, format_confusion
-from .data import MIN_SPLIT, add_data_options, check_target_option, model_data, split, target_for
-from .model import load_model, metric_line
+from .data import MIN_SPLIT, add_data_options, check_target_option, model_data, split, table_options, target_for
+from .model import load_model, metric_line, prepared_inputs
 
 HELP = "loss, accuracy and confusion matrix of a saved model on data"
 EXAMPLES = """examples:
@@ -36,7 +36,7 @@ def _default_split(args, meta, data):
 def run(args) -> int:
     check_target_option(args)
     net, meta, task, scaler = load_model(args.model)
-    data = model_data(args.data, meta, net.n_inputs, target_for(args, meta))
+    data = model_data(args.data, meta, net.n_inputs, target_for(args, meta), table=table_options(args))
     args.split = _default_split(args, meta, data)
     if args.split != "all":
         test_size = meta.get("test_size")
@@ -45,7 +45,7 @@ def run(args) -> int:
         if parts[1] is None:
             raise ConfigError(f"the model was trained without a test split of {data.name}; use --split all")
         data.X, data.y = (parts[0], parts[2]) if args.split == "train" else (parts[1], parts[3])
-    X = scaler(data.X)
+    X = prepared_inputs(data, scaler)
     T = task.targets(data.y)
     loss, mname, mval = metric_line(task, net, X, T)
     print(f"{data.name} ({args.split}, {len(X)} samples): loss {loss:.4f}  {mname} {mval:.4f}")

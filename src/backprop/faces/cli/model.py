@@ -8,7 +8,7 @@ from ...data import Standardizer
 from ...engine.network import MLP
 from ...engine.objective import Objective
 from ...engine.serialize import load_bundle, save
-from ...errors import FileFormatError
+from ...errors import FileFormatError, InputError
 from ...training.metrics import get_metric
 from . import usage
 from .task import ACTIVATIONS, CLI_LOSSES, Task
@@ -63,21 +63,36 @@ def metric_line(task, net, X, T):
 
 
 class Scaler:
-    """Standardisation stored in the model file (mean and scale as extra arrays)."""
+    """The inputs' preparation stored in the model file (extra arrays): missing cells filled with the
+    training data's column means or medians (``--missing mean|median``), then standardisation."""
 
-    def __init__(self, mean=None, scale=None):
-        self.mean, self.scale = mean, scale
+    def __init__(self, mean=None, scale=None, fill=None):
+        self.mean, self.scale, self.fill = mean, scale, fill
 
     @classmethod
-    def fit(cls, X):
+    def fit(cls, X, fill=None):
         s = Standardizer().fit(X)
-        return cls(s.mean_, s.scale_)
+        return cls(s.mean_, s.scale_, fill)
 
     def __call__(self, X):
+        if self.fill is not None:
+            X = np.where(np.isnan(X), self.fill, X)
         return X if self.mean is None else (X - self.mean) / self.scale
 
     def arrays(self):
-        return {} if self.mean is None else {"input_mean": self.mean, "input_scale": self.scale}
+        out = {} if self.mean is None else {"input_mean": self.mean, "input_scale": self.scale}
+        return out if self.fill is None else {**out, "input_fill": self.fill}
+
+
+def prepared_inputs(data, scaler):
+    """``data.X`` as the model's inputs; missing cells refused unless the model fills them."""
+    from .data import missing_cells
+
+    problem = None if scaler.fill is not None else missing_cells(data)
+    if problem:
+        raise InputError(f"{problem}; the model was trained without missing values (train with --missing "
+                         "mean|median to fill them, or drop those rows)")
+    return scaler(data.X)
 
 
 def save_model(net, path, meta, scaler):
@@ -99,8 +114,8 @@ def load_model(path):
     if task.n_outputs != net.n_outputs or (net.n_outputs == 1 and net.output_activation == "softmax"):
         raise FileFormatError(f"{path}: the stored task ({task.kind}, {task.n_outputs} outputs, "
                               f"{net.output_activation} output) does not fit the network")
-    scaler = Scaler(arrays.get("input_mean"), arrays.get("input_scale"))
-    for a in (scaler.mean, scaler.scale):
+    scaler = Scaler(arrays.get("input_mean"), arrays.get("input_scale"), arrays.get("input_fill"))
+    for a in (scaler.mean, scaler.scale, scaler.fill):
         if a is not None and np.shape(a) != (net.n_inputs,):
             raise FileFormatError(f"{path}: the stored standardisation has shape {np.shape(a)}; "
                                   f"expected ({net.n_inputs},)")

@@ -5,8 +5,8 @@ import csv
 import sys
 
 from ...engine.serialize import atomic_write
-from .data import model_data
-from .model import load_model
+from .data import add_table_options, model_data, table_options
+from .model import load_model, prepared_inputs
 from .usage import check_output_path
 
 HELP = "predictions of a saved model for a CSV file, as CSV"
@@ -21,14 +21,15 @@ def add_arguments(p):
     p.add_argument("--data", required=True, help="PATH.csv holding the model's feature columns, taken by name "
                    "from the header row (other columns are ignored) or, without header row, exactly the "
                    "model's columns in order; or a built-in data set")
+    add_table_options(p)
     p.add_argument("--out", help="write the CSV here instead of to standard output")
 
 
 def run(args) -> int:
     check_output_path("--out", args.out)
     net, meta, task, scaler = load_model(args.model)
-    data = model_data(args.data, meta, net.n_inputs, need_target=False)
-    Y = net.predict(scaler(data.X))
+    data = model_data(args.data, meta, net.n_inputs, need_target=False, table=table_options(args))
+    Y = net.predict(prepared_inputs(data, scaler))
     labels = task.labels(Y)
 
     def write(f):

@@ -21,6 +21,12 @@ CLI_LOSSES = tuple(name for name in TASK_LOSSES.values() if name in LOSS_NAMES)
 ACTIVATIONS = SCALAR_NAMES + ("softmax",)
 
 
+#: "--task auto" takes whole-number targets for classes only with at most this many distinct values
+MAX_AUTO_CLASSES = 20
+
+TASKS = ("auto", "classification", "regression")
+
+
 @dataclass
 class Task:
     kind: str                  # "multiclass", "binary" or "regression"
@@ -28,11 +34,15 @@ class Task:
     output: str
     n_outputs: int
     classes: list | None
+    y_mean: float = 0.0        # regression: the network learns (y - y_mean) / y_scale
+    y_scale: float = 1.0
+    why: str = ""              # why this task was chosen (printed by backprop train)
 
     def targets(self, y):
-        """Labels as the network's targets: class indices for classification, floats for regression."""
+        """Labels as the network's targets: class indices for classification, standardised values for
+        regression."""
         if self.kind == "regression":
-            return np.asarray(y, dtype=np.float64)
+            return (np.asarray(y, dtype=np.float64) - self.y_mean) / self.y_scale
         y = np.asarray(y)
         idx = np.searchsorted(self.classes, y)
         idx = np.clip(idx, 0, len(self.classes) - 1)
@@ -47,8 +57,9 @@ class Task:
         return Y.argmax(axis=1) if self.kind == "multiclass" else (Y[:, 0] > 0.5).astype(int)
 
     def labels(self, Y):
-        """Network outputs -> predicted labels."""
+        """Network outputs -> predicted labels (regression: in the target's own units)."""
         if self.kind == "regression":
+            Y = Y * self.y_scale + self.y_mean
             return Y[:, 0] if Y.shape[1] == 1 else Y
         return np.asarray(self.classes)[self.indices(Y)]
 
@@ -58,26 +69,75 @@ class Task:
 
     def to_dict(self):
         return {"kind": self.kind, "loss": self.loss.config(), "output": self.output,
-                "n_outputs": self.n_outputs, "classes": self.classes}
+                "n_outputs": self.n_outputs, "classes": self.classes, "y_mean": self.y_mean,
+                "y_scale": self.y_scale}
 
     @classmethod
     def from_dict(cls, d):
-        return cls(d["kind"], get_loss(d["loss"]), d["output"], int(d["n_outputs"]), d["classes"])
+        y_mean, y_scale = float(d.get("y_mean", 0.0)), float(d.get("y_scale", 1.0))
+        if not (np.isfinite(y_mean) and np.isfinite(y_scale) and y_scale > 0):
+            raise ValueError(f"the stored target scaling ({y_mean}, {y_scale}) is not finite and positive")
+        classes = d["classes"]
+        if classes is not None and not (isinstance(classes, list) and all(
+                isinstance(c, (str, int, bool)) for c in classes)):
+            raise ValueError("the stored classes are not a list of labels")
+        return cls(d["kind"], get_loss(d["loss"]), d["output"], int(d["n_outputs"]), classes, y_mean, y_scale)
+
+    def scale_targets(self, y):
+        """Regression: learn the standardisation of the training targets (restored on output)."""
+        if self.kind == "regression":
+            y = np.asarray(y, dtype=np.float64)
+            self.y_mean = float(y.mean())
+            std = float(y.std())
+            self.y_scale = std if std > 0 and np.isfinite(std) else 1.0
+        return self
 
 
-def infer_task(y, loss="auto", output="auto", l2=0.0, label_smoothing=0.0) -> Task:
-    """Choose loss and output activation: integer labels -> classification (2 classes: sigmoid + bce,
-    more: softmax + cross_entropy); other numbers -> regression (identity + l2)."""
+def _kind_of_target(y, task):
+    """(classification?, why) for ``--task``: labels that are not numbers are classes; whole numbers
+    with few distinct values too; other numbers are a regression target."""
+    if y.dtype.kind in "USOb":
+        if task == "regression":
+            raise InputError(f"--task regression needs numbers as targets; the target holds labels such as "
+                             f"{number(y[0])!r}")
+        return True, f"the target holds labels ({y.dtype.kind in 'b' and 'booleans' or 'text'})"
+    distinct = len(np.unique(y))
+    if task != "auto":
+        return task == "classification", f"--task {task}"
+    if y.dtype.kind not in "iu":
+        return False, "the target holds numbers that are not all whole"
+    if distinct > MAX_AUTO_CLASSES:
+        return False, (f"the target holds {distinct} distinct whole numbers, more than {MAX_AUTO_CLASSES} "
+                       "for classes (--task classification to take them as classes)")
+    return True, f"the target holds {distinct} distinct whole numbers (--task regression to fit them as numbers)"
+
+
+def infer_task(y, loss="auto", output="auto", l2=0.0, label_smoothing=0.0, task="auto") -> Task:
+    """Choose loss and output activation: labels (text, booleans, few whole numbers) -> classification
+    (2 classes: sigmoid + bce, more: softmax + cross_entropy); other numbers -> regression
+    (identity + l2). ``task`` ("auto", "classification", "regression") overrides the choice."""
     y = np.asarray(y)
-    integral = y.dtype.kind in "iu"
-    name = _loss_name(loss, integral)
+    if task not in TASKS:
+        raise UsageError(f"--task {task}: expected one of {', '.join(TASKS)}")
+    classify, why = _kind_of_target(y, task)
+    name = LOSS_ALIASES.get(loss, loss)
+    if task == "auto" and name in CLI_LOSSES:           # --loss decides where the target allows it
+        chosen = name != "l2"
+        if chosen != classify and (y.dtype.kind in "iu" or not chosen):
+            classify, why = chosen, f"--loss {loss}"
+    if task == "classification" and y.dtype.kind == "f":
+        raise InputError("--task classification needs class labels (whole numbers, text or booleans) as "
+                         "targets; the target holds other numbers")
+    name = _loss_name(loss, classify)
     if name == "l2":
+        if y.dtype.kind in "USOb":
+            raise InputError(f"--loss {loss} needs numbers as targets; the target holds labels")
         kind, classes, opts = "regression", None, {"l2": l2}
     else:
-        if not integral:
+        if not classify:
             raise InputError(f"--loss {loss} needs class labels (whole numbers) as targets; the target holds "
                              "other numbers (use --loss l2 for regression)")
-        classes = [int(c) for c in np.unique(y)]
+        classes = [c.item() if isinstance(c, np.generic) else c for c in np.unique(y)]
         kind, name, opts = _classification(classes, name, l2, label_smoothing)
     if label_smoothing and name != "cross_entropy":
         raise UsageError(f"--label-smoothing applies to --loss cross_entropy only; the loss here is {name}")
@@ -86,7 +146,7 @@ def infer_task(y, loss="auto", output="auto", l2=0.0, label_smoothing=0.0) -> Ta
     output = defaults[kind] if output == "auto" else output
     if n_out == 1 and str(output).lower() == "softmax":
         raise UsageError(_SOFTMAX_OVER_ONE.format(what="2 classes" if kind == "binary" else "regression"))
-    return Task(kind, get_loss(name, **opts), output, n_out, classes)
+    return Task(kind, get_loss(name, **opts), output, n_out, classes, why=why)
 
 
 def _loss_name(loss, integral):

@@ -8,18 +8,21 @@ import sys
 import time
 import warnings
 
+import numpy as np
+
 from ...engine.serialize import load_bundle
-from ...errors import ConfigError, DivergenceWarning
+from ...errors import ConfigError, DivergenceWarning, InputError
 from ...training import checkpoint as ckpt
 from ...training.loop import DIVERGED_FACTOR, train
 from ...training.optimizers import OPTIMIZER_NAMES, get_optimizer
 from ...training.schedules import SCHEDULE_NAMES
 from . import usage
 from .dask import dask_session, on_cluster
-from .data import MIN_SPLIT, add_data_options, check_target_option, load_data, split, standardized_by_default
+from .data import (MIN_SPLIT, add_data_options, check_target_option, load_data, split, standardized_by_default,
+                   table_options)
 from .model import (NETWORK_DEFAULTS, Scaler, add_network_options, build_network, check_activation_option,
                     hidden_sizes, metric_line, save_model)
-from .task import check_activation_names, infer_task
+from .task import MAX_AUTO_CLASSES, TASKS, check_activation_names, infer_task
 from .usage import (EXIT_ERROR, EXIT_INTERRUPTED, PROG, UsageError, check_output_path, given, option, option_error,
                     refuse, with_defaults)
 
@@ -41,7 +44,10 @@ OPTIMIZER_OPTIONS = ("lr", "momentum", "nesterov", "weight_decay")
 
 
 def add_arguments(p):
-    add_data_options(p)
+    add_data_options(p, columns=True)
+    p.add_argument("--task", choices=TASKS, default="auto", help="classification or regression; auto: labels "
+                   f"(text, booleans, or at most {MAX_AUTO_CLASSES} distinct whole numbers) are classes, other "
+                   "numbers a regression target (standardised for training, restored in the outputs)")
     add_network_options(p)
     p.add_argument("--label-smoothing", type=usage.fraction, help="label smoothing for cross_entropy (default 0)")
     p.add_argument("--optimizer", help=f"{', '.join(OPTIMIZER_NAMES)} (default {TRAIN_DEFAULTS['optimizer']})")
@@ -144,6 +150,20 @@ def _validation_fraction(args, n_train, patience_given):
     return fraction or None
 
 
+def _fill_values(X, how, name):
+    """The column means or medians of the training part, for its missing cells and those of new data."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)            # an all-missing column: refused below
+        values = np.nanmean(X, axis=0) if how == "mean" else np.nanmedian(X, axis=0)
+    if np.isnan(values).any():
+        raise InputError(f"--missing {how}: a feature column of {name} has no value in the training part")
+    return values
+
+
+def _filled(X, values):
+    return X if values is None else np.where(np.isnan(X), values, X)
+
+
 def _check_resume(args):
     if args.resume and not ckpt.exists(args.checkpoint):
         print(f"{PROG}: note: --resume: {args.checkpoint} does not exist yet; training starts from scratch",
@@ -189,16 +209,22 @@ def run(args) -> int:
     check_activation_names(args)
     opt = optimizer(args)
     _check_options(args, hidden, opt)
-    data = load_data(args.data, args.target)
+    table = table_options(args)
+    fill = table["missing"] if table["missing"] in ("mean", "median") else None
+    if fill:
+        table["missing"] = "keep"                  # filled below from the training part alone
+    data = load_data(args.data, args.target, table=table)
     _check_split_options(args, data)
     patience_given = given(args, "patience")
     with_defaults(args, NETWORK_DEFAULTS)
     with_defaults(args, TRAIN_DEFAULTS)
-    task = infer_task(data.y, args.loss, args.output, args.l2, args.label_smoothing)
+    task = infer_task(data.y, args.loss, args.output, args.l2, args.label_smoothing, args.task)
     X_train, X_test, y_train, y_test = split(data, args.test_size, args.seed, task.kind != "regression")
+    task.scale_targets(y_train)
     args.validation_fraction = _validation_fraction(args, len(X_train), patience_given)
     standardize = args.standardize if args.standardize is not None else standardized_by_default(args.data)
-    scaler = Scaler.fit(X_train) if standardize else Scaler()
+    fill_values = _fill_values(X_train, fill, data.name) if fill else None
+    scaler = Scaler.fit(_filled(X_train, fill_values), fill_values) if standardize else Scaler(fill=fill_values)
     X_train = scaler(X_train)
     net = build_network([X_train.shape[1], *hidden, task.n_outputs], args, task, args.dtype)
     T_train = task.targets(y_train)
@@ -207,8 +233,11 @@ def run(args) -> int:
     log = sys.stdout        # the progress bar goes to stderr
     n_test = "no" if X_test is None else len(X_test)
     what = (f"{len(task.classes)} classes" if task.classes else "regression")
+    if task.classes and not all(isinstance(c, int) and not isinstance(c, bool) for c in task.classes):
+        what += f" ({', '.join(map(str, task.classes[:6]))}{', ...' if len(task.classes) > 6 else ''})"
     print(f"data     {data.name}: {len(X_train)} training / {n_test} test samples, {X_train.shape[1]} features, "
           f"{what}", file=log)
+    print(f"task     {task.kind}: {task.why}", file=log)
     print(f"network  MLP {'-'.join(map(str, net.sizes))}, {args.activation if hidden else 'no'} hidden, "
           f"{task.output} output, {net.n_params} parameters; loss {task.loss.name}", file=log)
     checkpoint_before = _mtime(args.checkpoint)
