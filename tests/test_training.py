@@ -651,3 +651,51 @@ def test_the_divergence_warning_points_at_the_caller_of_train():
     with pytest.warns(bp.DivergenceWarning) as caught:
         bp.train(net, "l2", X, T, lr=100, epochs=20, tol=None, verbose=False)
     assert caught[0].filename == __file__
+
+
+def test_sample_weight_counts_a_sample_as_often_as_its_weight():
+    X, y = bp.datasets.moons(n_samples=60, noise=0.2, seed=1)
+    w = np.where(np.arange(60) % 3 == 0, 2.0, 1.0)
+    twice = np.flatnonzero(w == 2.0)
+    a, b = bp.MLP([2, 5, 1], output="sigmoid", seed=0), bp.MLP([2, 5, 1], output="sigmoid", seed=0)
+    ha = bp.train(a, "bce", X, y, optimizer="gd", lr=0.5, epochs=20, tol=None, verbose=False, sample_weight=w)
+    hb = bp.train(b, "bce", np.vstack([X, X[twice]]), np.concatenate([y, y[twice]]), optimizer="gd", lr=0.5,
+                  epochs=20, tol=None, verbose=False)
+    np.testing.assert_allclose(a.params, b.params, rtol=1e-10, atol=1e-12)
+    assert ha.start_loss == pytest.approx(hb.start_loss, rel=1e-12)
+    assert [r["loss"] for r in ha.records] == pytest.approx([r["loss"] for r in hb.records], rel=1e-10)
+
+
+def test_sample_weight_zero_leaves_a_sample_out_and_bad_weights_are_refused():
+    X, y = bp.datasets.moons(n_samples=40, noise=0.2, seed=2)
+    w = np.ones(40)
+    w[:10] = 0.0
+    a, b = bp.MLP([2, 4, 1], output="sigmoid", seed=0), bp.MLP([2, 4, 1], output="sigmoid", seed=0)
+    bp.train(a, "bce", X, y, optimizer="gd", lr=0.3, epochs=10, tol=None, verbose=False, sample_weight=w)
+    bp.train(b, "bce", X[10:], y[10:], optimizer="gd", lr=0.3, epochs=10, tol=None, verbose=False)
+    np.testing.assert_allclose(a.params, b.params, rtol=1e-10, atol=1e-12)
+    net = bp.MLP([2, 4, 1], output="sigmoid", seed=0)
+    before = net.params.copy()
+    for bad in (np.ones(39), -w, np.zeros(40), np.full(40, np.nan)):
+        with pytest.raises(ValueError, match="sample_weight"):
+            bp.train(net, "bce", X, y, epochs=2, verbose=False, sample_weight=bad)
+    assert np.array_equal(net.params, before)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.integers(0, 3), min_size=12, max_size=12).filter(any), st.integers(1, 12))
+def test_integer_weights_in_mini_batches_are_a_weighted_mean_of_batch_losses(weights, batch_size):
+    """Property: without shuffling, the epoch loss is the weighted mean of the samples' losses at the
+    parameters each batch saw (so all ones gives the unweighted run exactly)."""
+    X, y = bp.datasets.moons(n_samples=12, noise=0.2, seed=3)
+    w = np.asarray(weights, dtype=float)
+    a, b = bp.MLP([2, 3, 1], output="sigmoid", seed=0), bp.MLP([2, 3, 1], output="sigmoid", seed=0)
+    ha = bp.train(a, "bce", X, y, optimizer="sgd", batch_size=batch_size, epochs=3, shuffle=False, tol=None,
+                  verbose=False, sample_weight=np.ones(12))
+    hb = bp.train(b, "bce", X, y, optimizer="sgd", batch_size=batch_size, epochs=3, shuffle=False, tol=None,
+                  verbose=False)
+    assert a.params.tobytes() == b.params.tobytes() and ha.records[-1]["loss"] == pytest.approx(hb.records[-1]["loss"])
+    c = bp.MLP([2, 3, 1], output="sigmoid", seed=0)
+    hc = bp.train(c, "bce", X, y, optimizer="sgd", batch_size=batch_size, epochs=1, shuffle=False, tol=None,
+                  verbose=False, sample_weight=w)
+    assert np.isfinite(hc.records[0]["loss"]) and np.all(np.isfinite(c.params))

@@ -23,7 +23,7 @@ from ..engine.network import Network
 from ..engine.objective import Objective
 from ..errors import ConfigError, DivergenceError, DivergenceWarning, InputError
 from ..losses import get_loss
-from ..validation import all_finite, check_seed, check_X
+from ..validation import all_finite, check_sample_weight, check_seed, check_X
 from . import checkpoint as ckpt
 from .history import DIVERGED_FACTOR, History
 from .metrics import get_metric
@@ -41,7 +41,7 @@ def _check_count(name, value, minimum=1, allow_none=False):
     return int(value)
 
 
-def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None) -> float:
+def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None, sample_weight=None) -> float:
     """One pass over the training data in mini-batches, one optimiser step per batch.
 
     Parameters
@@ -62,6 +62,9 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None) -
     on_batch : callable, optional
         ``on_batch(i, loss_value, objective, grad)`` after the update of batch i; a true return
         value ends the epoch early.
+    sample_weight : ndarray of shape (B,), optional
+        Checked weights of the samples: each batch's loss is their weighted mean (or sum), and the
+        epoch's loss the weighted mean over the batches. A batch whose weights are all zero makes no update.
 
     Returns
     -------
@@ -74,16 +77,21 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None) -
     loss = get_loss(loss)
     n = X.shape[0]
     bs = n if batch_size is None else min(_check_count("batch_size", batch_size), n)
+    w = sample_weight
     if rng is not None:
         perm = rng.permutation(n)
         X, D = X[perm], D[perm]          # one gather per epoch; every batch below is a view
+        w = None if w is None else w[perm]
     total, seen = 0.0, 0
     summed = loss.reduction == "sum"
     # a diverging run overflows on its way to inf/NaN; that is detected below, not warned about
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for i, start in enumerate(range(0, n, bs)):
+            wb = None if w is None else w[start:start + bs]
+            if wb is not None and not wb.any():
+                continue                   # no weight, no update
             obj = Objective(net, loss, X[start:start + bs], D[start:start + bs], validate=False,
-                            full_forward=False)
+                            full_forward=False, sample_weight=wb)
             grad = obj.gradient()          # the whole gradient (and the divergences with it), before any update
             value = obj.value()
             if not math.isfinite(value):
@@ -93,11 +101,14 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None) -
             penalty = obj.regularization() if summed else 0.0
             optimizer.step(net, grad)          # weight decay, if any, on the network's weights only
             # mean: the batch means weighted by batch size; sum: the batch sums added, the L2 term once
-            total += value - penalty if summed else value * obj.B
-            seen += obj.B
+            size = obj.B if wb is None else float(np.sum(wb, dtype=np.float64))
+            total += value - penalty if summed else value * size
+            seen += size
             if on_batch is not None and on_batch(i, value, obj, grad):
                 break
-    return total + penalty if summed else total / seen
+    if summed:
+        return total + (penalty if seen else 0.0)
+    return total / seen
 
 
 @contextmanager
@@ -123,7 +134,7 @@ def _layer_names(net):
     return [f"layer {k + 1} ({op.describe()})" for k, (_, op, _) in enumerate(net.layers)]
 
 
-def _split_validation(X, D, fraction, rng):
+def _split_validation(X, D, fraction, rng, w=None):
     n = X.shape[0]
     if not isinstance(fraction, (float, np.floating)) or not 0.0 < fraction < 1.0:
         raise ConfigError(f"validation_fraction must be a number strictly between 0 and 1; got {fraction!r}")
@@ -133,7 +144,9 @@ def _split_validation(X, D, fraction, rng):
                          "validation part; use more data or another fraction")
     perm = rng.permutation(n)
     val, tr = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-    return X[tr], D[tr], X[val], D[val]
+    if w is None:
+        return X[tr], D[tr], X[val], D[val], None, None
+    return X[tr], D[tr], X[val], D[val], w[tr], w[val]
 
 
 class _Progress:
@@ -200,6 +213,7 @@ class TrainOptions:
     checkpoint: object = None
     checkpoint_every: int | None = None
     resume: bool = False
+    sample_weight: object = None
 
     def prepare(self, net, loss, X, T) -> "_Run":
         """Every check of a training run, in one place: the data, the options, the checkpoint file.
@@ -214,6 +228,7 @@ class TrainOptions:
         check_output_loss(net, loss)          # an output the loss cannot be computed on: refused, with advice
         X = check_X(X, net.n_inputs, net.dtype)
         D = loss.prepare(T, X.shape[0], net.n_outputs, net.dtype)
+        w = None if self.sample_weight is None else check_sample_weight(self.sample_weight, X.shape[0], net.dtype)
         epochs = _check_count("epochs", self.epochs)
         batch_size = _check_count("batch_size", self.batch_size, allow_none=True)
         n_iter_no_change = _check_count("n_iter_no_change", self.n_iter_no_change)
@@ -231,9 +246,11 @@ class TrainOptions:
         if checkpoint is not None:
             ckpt.check_target(checkpoint)     # a checkpoint that cannot be written fails now, not after an epoch
         split_seq, shuffle_seq = np.random.SeedSequence(check_seed(self.seed, generator=False)).spawn(2)
-        X, D, Xv, Dv = self._validation(net, loss, X, D, split_seq)
+        X, D, Xv, Dv, w, wv = self._validation(net, loss, X, D, split_seq, w)
+        if w is not None and not w.any():
+            raise InputError("sample_weight: every training sample has weight 0 (after the validation split)")
         has_val = Xv is not None
-        return _Run(net=net, loss=loss, X=X, D=D, Xv=Xv, Dv=Dv, opt=opt, sched=sched, metric_fn=metric_fn,
+        return _Run(net=net, loss=loss, X=X, D=D, Xv=Xv, Dv=Dv, w=w, wv=wv, opt=opt, sched=sched, metric_fn=metric_fn,
                     epochs=epochs, batch_size=None if (opt.full_batch or batch_size is None) else min(batch_size,
                                                                                                   X.shape[0]),
                     tol=tol, n_iter_no_change=n_iter_no_change,
@@ -242,23 +259,24 @@ class TrainOptions:
                     verbose=self.verbose, on_epoch_end=self.on_epoch_end, checkpoint=checkpoint,
                     checkpoint_every=checkpoint_every, resume=self.resume)
 
-    def _validation(self, net, loss, X, D, split_seq):
-        """(X, D, X_val, D_val): the validation part given, split off, or None."""
+    def _validation(self, net, loss, X, D, split_seq, w):
+        """(X, D, X_val, D_val, w, w_val): the validation part given, split off, or None; the weights of
+        both parts (validation data given: unweighted)."""
         fraction, data = self.validation_fraction, self.validation_data
         if data is not None and fraction is not None:
             raise ConfigError("give validation_data or validation_fraction, not both")
         if self.early_stopping and data is None and fraction is None:
             fraction = 0.1
         if fraction is not None:
-            return _split_validation(X, D, fraction, np.random.default_rng(split_seq))
+            return _split_validation(X, D, fraction, np.random.default_rng(split_seq), w)
         if data is None:
-            return X, D, None, None
+            return X, D, None, None, w, None
         try:
             Xv, Tv = data
         except (TypeError, ValueError):
             raise ConfigError("validation_data must be a pair (X_val, T_val)") from None
         Xv = check_X(Xv, net.n_inputs, net.dtype, name="X_val")
-        return X, D, Xv, loss.prepare(Tv, Xv.shape[0], net.n_outputs, net.dtype)
+        return X, D, Xv, loss.prepare(Tv, Xv.shape[0], net.n_outputs, net.dtype), w, None
 
 
 def _check_tol(tol):
@@ -283,6 +301,8 @@ class _Run:
     D: np.ndarray
     Xv: np.ndarray | None
     Dv: np.ndarray | None
+    w: np.ndarray | None
+    wv: np.ndarray | None
     opt: object
     sched: object
     metric_fn: object
@@ -309,7 +329,7 @@ def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, 
           weight_decay=None, schedule=None, shuffle=True, seed=0, validation_data=None,
           validation_fraction=None, early_stopping=None, restore_best=True, tol=1e-6, n_iter_no_change=10,
           metric="auto", verbose=True, on_epoch_end=None, checkpoint=None, checkpoint_every=None,
-          resume=False) -> History:
+          resume=False, sample_weight=None) -> History:
     """Train ``net`` in place by mini-batch gradient descent on ``loss`` over (X, T).
 
     Every input is checked before the first update, so a call that fails leaves the network as it was.
@@ -367,6 +387,10 @@ def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, 
         Default 1 when ``checkpoint`` is given.
     resume : bool, default False
         If ``checkpoint`` exists, continue from it (network, optimiser, shuffling state, history).
+    sample_weight : array-like of shape (B,), optional
+        Weights of the samples (finite, >= 0, not all zero): the loss is their weighted mean (or sum).
+        A ``validation_fraction`` part keeps its samples' weights for the validation loss; the metric
+        is unweighted.
 
     Returns
     -------
@@ -384,6 +408,9 @@ def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, 
         For bad data or options, before anything is changed.
     """
     if (on_dask := dispatch.on_dask("train", X, T)) is not None:       # streams the blocks (backprop.cluster)
+        if sample_weight is not None:
+            raise ConfigError("sample_weight is not supported for Dask arrays; train on numpy arrays to weight "
+                              "the samples")
         return on_dask(net, loss, X, T, optimizer, lr, batch_size, epochs, momentum=momentum,
                        weight_decay=weight_decay, schedule=schedule, shuffle=shuffle, seed=seed,
                        validation_data=validation_data, validation_fraction=validation_fraction,
@@ -392,7 +419,8 @@ def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, 
                        checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume)
     options = TrainOptions(optimizer, lr, batch_size, epochs, momentum, weight_decay, schedule, shuffle, seed,
                            validation_data, validation_fraction, early_stopping, restore_best, tol,
-                           n_iter_no_change, metric, verbose, on_epoch_end, checkpoint, checkpoint_every, resume)
+                           n_iter_no_change, metric, verbose, on_epoch_end, checkpoint, checkpoint_every, resume,
+                           sample_weight)
     return fit(options.prepare(net, loss, X, T))
 
 
@@ -410,7 +438,7 @@ def _start(run):
         loaded.apply(run.net, run.opt, run.rng)
         return state, history
     # the loss the run starts from: what the end of training is compared with
-    history.start_loss = start = _training_loss(run.net, run.loss, run.X, run.D, run.batch_size)
+    history.start_loss = start = _training_loss(run.net, run.loss, run.X, run.D, run.batch_size, run.w)
     if not math.isfinite(start):
         raise _divergence(0, start, run.opt.lr, history, before_update=True)
     return state, history
@@ -452,7 +480,7 @@ def _record(run, state, value, lr0, stats):
               "grad_norms": (stats.norms / max(stats.batches, 1)).tolist(), "time": 0.0}
     if run.has_val:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            vobj = Objective(run.net, run.loss, run.Xv, run.Dv, validate=False)
+            vobj = Objective(run.net, run.loss, run.Xv, run.Dv, validate=False, sample_weight=run.wv)
             record["val_loss"] = vobj.value()
             if run.metric_fn is not None:
                 record["val_metric"] = run.metric_fn(vobj.output, run.Dv)
@@ -468,7 +496,8 @@ def _epoch(run, state, history, stats, last_good, best):
     opt_snapshot = opt.state_dict()
     stats.reset()
     lr0 = opt.lr = run.sched(state.epoch, state.step)
-    value = run_epoch(net, run.loss, run.X, run.D, opt, run.batch_size, run.rng if run.shuffle else None, stats)
+    value = run_epoch(net, run.loss, run.X, run.D, opt, run.batch_size, run.rng if run.shuffle else None, stats,
+                      sample_weight=run.w)
     if stats.flag[0]:
         raise KeyboardInterrupt
     if not math.isfinite(value) or not all_finite(params):
@@ -525,7 +554,7 @@ def _end(run, state, history, best, stop_reason):
     history.best_epoch = state.best_epoch
     if run.has_val and run.restore_best and state.best_epoch is not None:
         np.copyto(run.net.params, best)
-    history.end_loss = _training_loss(run.net, run.loss, run.X, run.D, run.batch_size)
+    history.end_loss = _training_loss(run.net, run.loss, run.X, run.D, run.batch_size, run.w)
     _check_worsening(history, run.opt)
     if stop_reason == "interrupted" and run.verbose:
         print(f"training interrupted after {len(history)} epoch(s); "
@@ -558,8 +587,9 @@ def _update_stopping(state, record, has_val, early_stopping, tol, n_iter_no_chan
     return reason
 
 
-def _training_loss(net, loss, X, D, batch_size):
-    """The loss over the whole training set at the current parameters, in batches (forward passes only)."""
+def _training_loss(net, loss, X, D, batch_size, w=None):
+    """The loss over the whole training set at the current parameters, in batches (forward passes only);
+    with weights ``w`` their weighted mean (or sum)."""
     n = X.shape[0]
     bs = max(n if batch_size is None else batch_size, 4096)
     total = 0.0
@@ -567,8 +597,11 @@ def _training_loss(net, loss, X, D, batch_size):
         for start in range(0, n, bs):
             obj = Objective(net, loss, X[start:start + bs], D[start:start + bs], validate=False,
                             full_forward=False)
-            total += float(np.sum(obj.divergences(), dtype=np.float64))
-        return (total if obj.reduction == "sum" else total / n) + obj.regularization()
+            div = obj.divergences()
+            total += float(np.sum(div, dtype=np.float64) if w is None else
+                           np.dot(w[start:start + bs].astype(np.float64), div))
+        count = n if w is None else float(np.sum(w, dtype=np.float64))
+        return (total if obj.reduction == "sum" else total / count) + obj.regularization()
 
 
 def _check_worsening(history, opt):

@@ -68,7 +68,7 @@ def add_arguments(p):
     p.add_argument("--validation-fraction", type=usage.fraction, help="hold out this fraction of the "
                    "training part for validation, early stopping and the best epoch's parameters (default "
                    f"{VALIDATION_FRACTION} when the training part has {MIN_SPLIT} samples or "
-                   "more; 0: none)")
+                   "more, without --dask; 0: none)")
     p.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=None,
                    help="standardise the inputs (default: yes for CSV files and spirals; no for the "
                    "pixels of digits and MNIST, xor and moons)")
@@ -143,7 +143,8 @@ def _validation_fraction(args, n_train, patience_given):
     """--validation-fraction, its default where the training part is large enough, or None."""
     fraction = args.validation_fraction
     if fraction is None:
-        fraction = VALIDATION_FRACTION if n_train >= MIN_SPLIT else 0.0
+        # training on a Dask cluster streams the blocks and holds out no validation part
+        fraction = VALIDATION_FRACTION if n_train >= MIN_SPLIT and args.dask is None else 0.0
     if patience_given and args.tol == 0 and not fraction:
         refuse("--patience", "with --tol 0 and no validation part: it counts epochs for the convergence "
                "test and for early stopping, and both are off")
