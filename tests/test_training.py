@@ -699,3 +699,17 @@ def test_integer_weights_in_mini_batches_are_a_weighted_mean_of_batch_losses(wei
     hc = bp.train(c, "bce", X, y, optimizer="sgd", batch_size=batch_size, epochs=1, shuffle=False, tol=None,
                   verbose=False, sample_weight=w)
     assert np.isfinite(hc.records[0]["loss"]) and np.all(np.isfinite(c.params))
+
+
+def test_history_as_keras_dict_and_as_pandas():
+    X, y = bp.datasets.moons(n_samples=60, noise=0.2, seed=1)
+    net = bp.MLP([2, 4, 1], output="sigmoid", seed=0)
+    h = bp.train(net, "bce", X, y, optimizer="adam", epochs=4, validation_fraction=0.25, verbose=False)
+    keras = h.history
+    assert list(keras) == ["loss", "val_loss", "accuracy", "val_accuracy", "lr"]
+    assert keras["loss"] == [r["loss"] for r in h.records] and len(keras["val_accuracy"]) == 4
+    frame = h.to_pandas()
+    assert list(frame.index) == [1, 2, 3, 4] and frame.index.name == "epoch"
+    assert frame["val_loss"].tolist() == keras["val_loss"]
+    assert [c for c in frame.columns if c.startswith("grad_norm[")] == [f"grad_norm[{n}]" for n in h.layers]
+    np.testing.assert_array_equal(frame[f"grad_norm[{h.layers[0]}]"].to_numpy(), h["grad_norms"][:, 0])
