@@ -49,3 +49,15 @@ def test_evaluate_uses_the_held_out_part_by_default_and_prints_the_report(tmp_pa
     assert "precision" in out and "recall" in out and "macro avg" in out
     assert cli.main(["evaluate", model, "--data", "moons", "--split", "all"]) == 0
     assert capsys.readouterr().out.startswith("moons (all, 400 samples)")
+
+
+def test_log_file_gets_the_report_and_one_line_per_epoch_and_no_progress_frames(tmp_path, capsys):
+    log = tmp_path / "run.log"
+    assert cli.main(["train", "--data", "moons", "--epochs", "7", "--out", str(tmp_path / "m.npz"),
+                     "--log-file", str(log)]) == 0
+    out, err = capsys.readouterr()
+    text = log.read_text()
+    assert "\r" not in text and "\r" not in err
+    epochs = [line for line in text.splitlines() if line.startswith("epoch ")]
+    assert len(epochs) == 7 and "val_loss" in epochs[0] and "val_accuracy" in epochs[0]
+    assert [line for line in text.splitlines() if not line.startswith("epoch ")] == out.splitlines()

@@ -14,6 +14,7 @@ from ...engine.serialize import load_bundle
 from ...errors import ConfigError, DivergenceWarning, InputError
 from ...training import checkpoint as ckpt
 from ...training.loop import DIVERGED_FACTOR, train
+from ...training.metrics import get_metric
 from ...training.optimizers import OPTIMIZER_NAMES, get_optimizer
 from ...training.schedules import SCHEDULE_NAMES
 from . import usage
@@ -79,7 +80,10 @@ def add_arguments(p):
     p.add_argument("--checkpoint", help="write a checkpoint to this file every --checkpoint-every epochs")
     p.add_argument("--checkpoint-every", type=usage.positive_int, help="epochs between checkpoints (default 1)")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (there is none when standard error is "
+                   "not a terminal either)")
+    p.add_argument("--log-file", help="also write the report and one line per epoch to this file (flushed every "
+                   "epoch: follow it with tail -f)")
     p.add_argument("--dask", metavar="ADDRESS|local:N",
                    help="train on a Dask cluster: a scheduler address, or local:N for N local worker processes "
                         "(needs the dask extra)")
@@ -125,7 +129,8 @@ def _check_options(args, hidden, opt):
         for k in ("checkpoint_every", "resume"):
             if given(args, k):
                 refuse(option(k), "without --checkpoint FILE")
-    for flag, path in (("--out", args.out), ("--history", args.history), ("--checkpoint", args.checkpoint)):
+    for flag, path in (("--out", args.out), ("--history", args.history), ("--checkpoint", args.checkpoint),
+                       ("--log-file", args.log_file)):
         check_output_path(flag, path)
 
 
@@ -184,7 +189,43 @@ def _check_label_smoothing(args, task, T_train, net):
             raise option_error("label_smoothing", args.label_smoothing, e) from None
 
 
-def _fit(args, net, task, opt, X_train, T_train):
+class _Log:
+    """The report on standard output, and in the --log-file too."""
+
+    def __init__(self, path):
+        self.file = None if path is None else open(path, "w", encoding="utf-8")
+
+    def write(self, text):
+        sys.stdout.write(text)
+        if self.file is not None:
+            self.file.write(text)
+
+    def flush(self):
+        sys.stdout.flush()
+        if self.file is not None:
+            self.file.flush()
+
+    def epoch(self, epoch, record, metric):
+        """One line per epoch, in the file only."""
+        if self.file is None:
+            return None
+        parts = [f"epoch {epoch:5d}", f"loss {record['loss']:.6g}"]
+        if np.isfinite(record["val_loss"]):
+            parts.append(f"val_loss {record['val_loss']:.6g}")
+        for key, prefix in (("train_metric", ""), ("val_metric", "val_")):
+            if metric and np.isfinite(record[key]):
+                parts.append(f"{prefix}{metric} {record[key]:.6g}")
+        parts += [f"lr {record['lr']:.6g}", f"{record['time']:.3f} s"]
+        self.file.write("  ".join(parts) + "\n")
+        self.file.flush()
+        return None
+
+    def close(self):
+        if self.file is not None:
+            self.file.close()
+
+
+def _fit(args, net, task, opt, X_train, T_train, log):
     """Run the training loop; a library error about a parameter is reported as one about its option."""
     options = dict(batch_size=args.batch_size, epochs=args.epochs, schedule=args.schedule,
                    validation_fraction=args.validation_fraction or None, tol=args.tol, n_iter_no_change=args.patience,
@@ -193,8 +234,12 @@ def _fit(args, net, task, opt, X_train, T_train):
         with warnings.catch_warnings(), dask_session(args.dask) as client:
             warnings.simplefilter("ignore", DivergenceWarning)         # said below in the command line's words
             X_fit, T_fit = on_cluster(client, X_train, T_train)
-            return train(net, task.loss, X_fit, T_fit, optimizer=opt, seed=args.seed,
-                         verbose=not args.quiet, checkpoint=args.checkpoint, resume=args.resume, **options)
+            metric = get_metric("auto", task.loss, net.n_outputs)
+            on_epoch_end = None if log.file is None else (lambda e, r: log.epoch(e, r, metric.name))
+            # a progress bar only on a terminal: a log file gets no carriage-return frames
+            bar = not args.quiet and getattr(sys.stderr, "isatty", lambda: False)()
+            return train(net, task.loss, X_fit, T_fit, optimizer=opt, seed=args.seed, verbose=bar,
+                         checkpoint=args.checkpoint, resume=args.resume, on_epoch_end=on_epoch_end, **options)
     except ValueError as e:
         # train checks everything before the first update; name the option, not the parameter
         for k, v in options.items():
@@ -231,7 +276,15 @@ def run(args) -> int:
     T_train = task.targets(y_train)
     _check_label_smoothing(args, task, T_train, net)
     _check_resume(args)
-    log = sys.stdout        # the progress bar goes to stderr
+    log = _Log(args.log_file)        # the progress bar goes to stderr
+    try:
+        return _report(args, data, task, net, hidden, opt, scaler, X_train, T_train, X_test, y_test, log)
+    finally:
+        log.close()
+
+
+def _report(args, data, task, net, hidden, opt, scaler, X_train, T_train, X_test, y_test, log):
+    """Train, printing what is done; save the model."""
     n_test = "no" if X_test is None else len(X_test)
     what = (f"{len(task.classes)} classes" if task.classes else "regression")
     if task.classes and not all(isinstance(c, int) and not isinstance(c, bool) for c in task.classes):
@@ -243,7 +296,7 @@ def run(args) -> int:
           f"{task.output} output, {net.n_params} parameters; loss {task.loss.name}", file=log)
     checkpoint_before = _mtime(args.checkpoint)
     t0 = time.perf_counter()
-    history = _fit(args, net, task, opt, X_train, T_train)
+    history = _fit(args, net, task, opt, X_train, T_train, log)
     print(f"trained  {len(history)} epochs in {time.perf_counter() - t0:.2f} s (stopped: {history.stop_reason})",
           file=log)
     loss, mname, mval = metric_line(task, net, X_train, T_train)
