@@ -25,6 +25,7 @@ from ..errors import ConfigError, DivergenceError, DivergenceWarning, InputError
 from ..losses import get_loss
 from ..validation import all_finite, check_sample_weight, check_seed, check_X
 from . import checkpoint as ckpt
+from .callbacks import check_callbacks
 from .history import DIVERGED_FACTOR, History
 from .metrics import get_metric
 from .optimizers import get_optimizer
@@ -214,6 +215,7 @@ class TrainOptions:
     checkpoint_every: int | None = None
     resume: bool = False
     sample_weight: object = None
+    callbacks: object = None
 
     def prepare(self, net, loss, X, T) -> "_Run":
         """Every check of a training run, in one place: the data, the options, the checkpoint file.
@@ -238,6 +240,7 @@ class TrainOptions:
         if self.on_epoch_end is not None and not callable(self.on_epoch_end):
             raise ConfigError(f"on_epoch_end must be callable as f(epoch, record); got {self.on_epoch_end!r}")
         metric_fn = get_metric(self.metric, loss, net.n_outputs)
+        callbacks = check_callbacks(self.callbacks)
         checkpoint = self.checkpoint
         if checkpoint is None and (self.checkpoint_every is not None or self.resume):
             raise ConfigError("checkpoint_every and resume need a checkpoint file: pass checkpoint=PATH")
@@ -257,7 +260,7 @@ class TrainOptions:
                     early_stopping=has_val if self.early_stopping is None else bool(self.early_stopping),
                     restore_best=self.restore_best, rng=np.random.default_rng(shuffle_seq), shuffle=self.shuffle,
                     verbose=self.verbose, on_epoch_end=self.on_epoch_end, checkpoint=checkpoint,
-                    checkpoint_every=checkpoint_every, resume=self.resume)
+                    checkpoint_every=checkpoint_every, resume=self.resume, callbacks=callbacks)
 
     def _validation(self, net, loss, X, D, split_seq, w):
         """(X, D, X_val, D_val, w, w_val): the validation part given, split off, or None; the weights of
@@ -319,6 +322,8 @@ class _Run:
     checkpoint: object
     checkpoint_every: int | None
     resume: bool
+    callbacks: list
+    lr_scale: float = 1.0          # times the schedule's learning rate (ReduceLROnPlateau lowers it)
 
     @property
     def has_val(self):
@@ -329,7 +334,7 @@ def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, 
           weight_decay=None, schedule=None, shuffle=True, seed=0, validation_data=None,
           validation_fraction=None, early_stopping=None, restore_best=True, tol=1e-6, n_iter_no_change=10,
           metric="auto", verbose=True, on_epoch_end=None, checkpoint=None, checkpoint_every=None,
-          resume=False, sample_weight=None) -> History:
+          resume=False, sample_weight=None, callbacks=None) -> History:
     """Train ``net`` in place by mini-batch gradient descent on ``loss`` over (X, T).
 
     Every input is checked before the first update, so a call that fails leaves the network as it was.
@@ -387,6 +392,11 @@ def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, 
         Default 1 when ``checkpoint`` is given.
     resume : bool, default False
         If ``checkpoint`` exists, continue from it (network, optimiser, shuffling state, history).
+    callbacks : list of Callback, optional
+        Hooks called before training, at the start of every epoch, after every batch, after every
+        epoch (True from ``on_epoch_end`` stops training) and at the end: see
+        :mod:`backprop.training.callbacks` (EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, CSVLogger,
+        LoggingCallback).
     sample_weight : array-like of shape (B,), optional
         Weights of the samples (finite, >= 0, not all zero): the loss is their weighted mean (or sum).
         A ``validation_fraction`` part keeps its samples' weights for the validation loss; the metric
@@ -408,9 +418,9 @@ def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, 
         For bad data or options, before anything is changed.
     """
     if (on_dask := dispatch.on_dask("train", X, T)) is not None:       # streams the blocks (backprop.cluster)
-        if sample_weight is not None:
-            raise ConfigError("sample_weight is not supported for Dask arrays; train on numpy arrays to weight "
-                              "the samples")
+        if sample_weight is not None or callbacks:
+            raise ConfigError(f"{'sample_weight' if sample_weight is not None else 'callbacks'} is not supported "
+                              "for Dask arrays; train on numpy arrays for it")
         return on_dask(net, loss, X, T, optimizer, lr, batch_size, epochs, momentum=momentum,
                        weight_decay=weight_decay, schedule=schedule, shuffle=shuffle, seed=seed,
                        validation_data=validation_data, validation_fraction=validation_fraction,
@@ -420,7 +430,7 @@ def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, 
     options = TrainOptions(optimizer, lr, batch_size, epochs, momentum, weight_decay, schedule, shuffle, seed,
                            validation_data, validation_fraction, early_stopping, restore_best, tol,
                            n_iter_no_change, metric, verbose, on_epoch_end, checkpoint, checkpoint_every, resume,
-                           sample_weight)
+                           sample_weight, callbacks)
     return fit(options.prepare(net, loss, X, T))
 
 
@@ -468,7 +478,9 @@ class _BatchStats:
             self.seen += obj.B
         self.state.step += 1
         if self.run.sched.per_step:
-            self.run.opt.lr = self.run.sched(self.state.epoch, self.state.step)
+            self.run.opt.lr = self.run.sched(self.state.epoch, self.state.step) * self.run.lr_scale
+        for c in self.run.callbacks:
+            c.on_batch_end(i, value) if hasattr(c, "on_batch_end") else None
         return self.flag[0]
 
 
@@ -495,7 +507,7 @@ def _epoch(run, state, history, stats, last_good, best):
     np.copyto(last_good, params)
     opt_snapshot = opt.state_dict()
     stats.reset()
-    lr0 = opt.lr = run.sched(state.epoch, state.step)
+    lr0 = opt.lr = run.sched(state.epoch, state.step) * run.lr_scale
     value = run_epoch(net, run.loss, run.X, run.D, opt, run.batch_size, run.rng if run.shuffle else None, stats,
                       sample_weight=run.w)
     if stats.flag[0]:
@@ -521,10 +533,15 @@ def fit(run) -> History:
     best = state.best_params if state.best_params is not None else (params.copy() if run.has_val else None)
     progress = _Progress(run.verbose, run.epochs, state.epoch)
     stop_reason = "max_epochs"
+    for c in run.callbacks:
+        c.set_run(run) if hasattr(c, "set_run") else None
+        c.on_train_begin(history) if hasattr(c, "on_train_begin") else None
     try:
         with _graceful_interrupt() as flag:
             stats = _BatchStats(run, state, flag)
             while state.epoch < run.epochs:
+                for c in run.callbacks:
+                    c.on_epoch_begin(state.epoch + 1) if hasattr(c, "on_epoch_begin") else None
                 try:
                     stop = _epoch(run, state, history, stats, last_good, best)
                 except DivergenceError:
@@ -533,6 +550,9 @@ def fit(run) -> History:
                 progress.update(history.records[-1], history.metric)
                 if run.on_epoch_end is not None and run.on_epoch_end(state.epoch, history.records[-1]) is True:
                     stop = stop or "callback"
+                for c in run.callbacks:
+                    if hasattr(c, "on_epoch_end") and c.on_epoch_end(state.epoch, history.records[-1]) is True:
+                        stop = stop or "callback"
                 if stop:
                     stop_reason = stop
                 if run.checkpoint is not None and (state.epoch % run.checkpoint_every == 0 or stop
@@ -554,6 +574,8 @@ def _end(run, state, history, best, stop_reason):
     history.best_epoch = state.best_epoch
     if run.has_val and run.restore_best and state.best_epoch is not None:
         np.copyto(run.net.params, best)
+    for c in run.callbacks:
+        c.on_train_end(history) if hasattr(c, "on_train_end") else None
     history.end_loss = _training_loss(run.net, run.loss, run.X, run.D, run.batch_size, run.w)
     _check_worsening(history, run.opt)
     if stop_reason == "interrupted" and run.verbose:
