@@ -101,13 +101,6 @@ def fraction(text):
     return v
 
 
-def open_fraction(text):
-    v = finite(text)
-    if not 0 < v < 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction strictly between 0 and 1, got {text!r}")
-    return v
-
-
 def names(text):
     """``a,b,c`` -> ["a", "b", "c"] (column names)."""
     out = [s.strip() for s in text.split(",") if s.strip()]
