@@ -171,7 +171,9 @@ TRAIN_OPTIONS = {
     "--checkpoint": lambda m: (["--checkpoint", "other-ck.npz"], []),
     "--checkpoint-every": lambda m: (["--checkpoint-every", "5"], []),
     "--resume": lambda m: (["--resume"], []),
-    "--quiet": lambda m: (["--quiet"], []),
+    # the progress bar shows only on a terminal, and stderr is none here: test_cli_process.py runs one
+    "--quiet": lambda m: None,
+    "--log-file": lambda m: (["--log-file", "run.log"], []),
 }
 
 

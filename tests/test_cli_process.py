@@ -137,3 +137,36 @@ def test_broken_pipe_in_process(monkeypatch, capsys, model):
     monkeypatch.setattr(sys, "stdout", Gone())
     assert cli.main(["predict", str(model / "m.npz"), "--data", str(model / "big.csv")]) == 141
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_the_progress_bar_shows_on_a_terminal_unless_quiet(tmp_path, quiet):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))     # a terminal 120 wide
+    try:
+        proc = subprocess.run(_backprop("train", "--data", "xor", "--epochs", "5", "--out", tmp_path / "m.npz",
+                                        *(["--quiet"] if quiet else [])),
+                              env=ENV, cwd=tmp_path, stdout=subprocess.PIPE, stderr=slave, timeout=120)
+        os.close(slave)
+        slave = None
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:                 # the terminal closed: all read
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        if slave is not None:
+            os.close(slave)
+        os.close(master)
+    err = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0 and b"saved" in proc.stdout
+    assert ("5/5" in err) != quiet, err

@@ -11,6 +11,7 @@ from ...engine.serialize import load_bundle, save
 from ...errors import FileFormatError, InputError
 from ...training.metrics import get_metric
 from . import usage
+from .data import missing_cells
 from .task import ACTIVATIONS, CLI_LOSSES, Task
 from .usage import UsageError, refuse
 
@@ -86,8 +87,6 @@ class Scaler:
 
 def prepared_inputs(data, scaler):
     """``data.X`` as the model's inputs; missing cells refused unless the model fills them."""
-    from .data import missing_cells
-
     problem = None if scaler.fill is not None else missing_cells(data)
     if problem:
         raise InputError(f"{problem}; the model was trained without missing values (train with --missing "
