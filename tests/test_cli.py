@@ -45,10 +45,10 @@ def test_train_digits_reports_metrics_and_saves(digits_model, capsys):
 
 
 def test_train_prints_progress_and_final_metrics(tmp_path, capsys):
-    code, out, err = run(capsys, "train", "--data", "xor", "--hidden", "4", "--activation", "relu", "--lr", "0.5",
+    code, out, err = run(capsys, "train", "--data", "xor", "--hidden", "4", "--activation", "relu", "--optimizer", "sgd", "--lr", "0.5",
                          "--batch-size", "4", "--epochs", "1500", "--tol", "0", "--out", tmp_path / "xor.npz")
     assert code == 0
-    assert "training" in err and "1500/1500" in err                      # the progress bar
+    assert "\r" not in err and "1500/1500" not in err            # no progress bar: stderr is not a terminal
     assert "train    loss" in out and "accuracy 1.0000" in out and "saved" in out
     net = bp.load(tmp_path / "xor.npz")
     assert net.sizes == [2, 4, 1] and net.output_activation == "sigmoid"   # 2 classes: sigmoid + bce
@@ -166,13 +166,28 @@ def test_python_dash_m_backprop(tmp_path):
 
 
 def test_subcommands_are_pluggable(capsys):
+    from backprop.registry import Registry
+
     seen = []
-    cli.register("hello", "say hello", lambda p: p.add_argument("--name", default="x"),
-                 lambda args: seen.append(args.name) or 0)
-    try:
-        assert cli.main(["hello", "--name", "bp"]) == 0 and seen == ["bp"]
-    finally:
-        del cli.SUBCOMMANDS["hello"]
+    commands = Registry("command")
+    for name, cmd in cli.SUBCOMMANDS.items():
+        commands.register(name, cmd)
+    commands.register("hello", cli.Subcommand("say hello", lambda p: p.add_argument("--name", default="x"),
+                                              lambda args: seen.append(args.name) or 0))
+    assert cli.main(["hello", "--name", "bp"], commands=commands) == 0 and seen == ["bp"]
+    assert cli.main(["hello"]) == 2 and "hello" not in cli.SUBCOMMANDS
+
+
+def test_each_subcommand_is_one_module_with_examples_in_its_help(capsys):
+    from backprop.faces.cli import commands
+
+    assert list(cli.SUBCOMMANDS) == list(commands.MODULES)
+    for name, module in commands.MODULES.items():
+        assert cli.SUBCOMMANDS.get(name).run is module.run
+        with pytest.raises(SystemExit):
+            cli.main([name, "--help"])
+        out = capsys.readouterr().out
+        assert "examples:" in out and f"backprop {name}" in out.split("examples:")[1]
 
 
 def test_train_on_mnist_format_files(tmp_path, capsys):

@@ -76,8 +76,8 @@ def test_columns_are_taken_by_name_in_any_order(abc, capsys, tmp_path):
     code, out, _ = run(capsys, "predict", abc["model"], "--data", tmp_path / "shuffled.csv")
     assert code == 0
     np.testing.assert_allclose(_predicted(out), abc["reference"], rtol=1e-5, atol=1e-6)
-    code, shuffled, _ = run(capsys, "evaluate", abc["model"], "--data", tmp_path / "shuffled.csv")
-    code0, original, _ = run(capsys, "evaluate", abc["model"], "--data", abc["dir"] / "train.csv")
+    code, shuffled, _ = run(capsys, "evaluate", abc["model"], "--data", tmp_path / "shuffled.csv", "--split", "all")
+    code0, original, _ = run(capsys, "evaluate", abc["model"], "--data", abc["dir"] / "train.csv", "--split", "all")
     assert code == code0 == 0 and shuffled.split(":", 1)[1] == original.split(":", 1)[1]
 
 
@@ -114,8 +114,8 @@ def test_without_header_the_column_count_must_be_exact(abc, capsys, tmp_path):
     np.testing.assert_allclose(_predicted(out), abc["reference"], rtol=1e-5, atol=1e-6)
     # evaluate: the columns of training, target included, in the order of training
     _write_csv(tmp_path / "all.csv", None, table, header=False)
-    code, by_position, _ = run(capsys, "evaluate", abc["model"], "--data", tmp_path / "all.csv")
-    _, by_name, _ = run(capsys, "evaluate", abc["model"], "--data", abc["dir"] / "train.csv")
+    code, by_position, _ = run(capsys, "evaluate", abc["model"], "--data", tmp_path / "all.csv", "--split", "all")
+    _, by_name, _ = run(capsys, "evaluate", abc["model"], "--data", abc["dir"] / "train.csv", "--split", "all")
     assert code == 0 and by_position.split(":", 1)[1] == by_name.split(":", 1)[1]
     code, out, err = run(capsys, "evaluate", abc["model"], "--data", tmp_path / "all.csv", "--target", "c")
     assert code == 1 and "c is one of the model's features" in err
@@ -255,7 +255,7 @@ def small_model(tmp_path_factory):
     (["train", "--data", "xor", "--optimizer", "adam", "--momentum", "0.9"], "--momentum does nothing"),
     (["train", "--data", "xor", "--checkpoint-every", "2"], "--checkpoint-every does nothing without"),
     (["train", "--data", "xor", "--resume"], "--resume does nothing without --checkpoint"),
-    (["train", "--data", "xor", "--momentum", "1.5"], "--momentum must lie in [0, 1)"),
+    (["train", "--data", "xor", "--optimizer", "sgd", "--momentum", "1.5"], "--momentum must lie in [0, 1)"),
     (["train", "--data", "xor", "--weight-decay", "2"], "--weight-decay must lie in [0, 1)"),
     (["train", "--data", "xor", "--optimizer", "nesterov", "--momentum", "0"], "needs a --momentum > 0"),
     (["train", "--data", "xor", "--lr", "-1"], "--lr -1"),

@@ -123,15 +123,17 @@ DATA = ("xor", "csv", "mnist")
 OPTIMIZERS = ("gd", "sgd", "adam", "nesterov")
 HIDDEN = ("3", "none")
 EXTRAS = ("", "checkpoint", "tol0", "validation")
-_EXTRA_ARGS = {"": [], "checkpoint": ["--checkpoint", "ck.npz"], "tol0": ["--tol", "0"],
-               "validation": ["--validation-fraction", "0.3"]}
+# training holds out a validation part by default (of 20 samples or more): "validation" sets its size,
+# the other modes turn it off
+_EXTRA_ARGS = {"": ["--validation-fraction", "0"], "checkpoint": ["--checkpoint", "ck.npz", "--validation-fraction", "0"],
+               "tol0": ["--tol", "0", "--validation-fraction", "0"], "validation": ["--validation-fraction", "0.3"]}
 
 
 def _train_base(files, mode):
     data, optimizer, hidden, extra = mode
     target = ["--target", "label"] if data == "csv" else []
     return (["train", "--data", files["data"][data], *target, "--optimizer", optimizer, "--hidden", hidden,
-             "--epochs", "12", "--lr", "0.05"] + _EXTRA_ARGS[extra])
+             "--epochs", "60", "--lr", "0.05"] + _EXTRA_ARGS[extra])   # more epochs than --patience (50)
 
 
 def _binary(mode):
@@ -169,7 +171,9 @@ TRAIN_OPTIONS = {
     "--checkpoint": lambda m: (["--checkpoint", "other-ck.npz"], []),
     "--checkpoint-every": lambda m: (["--checkpoint-every", "5"], []),
     "--resume": lambda m: (["--resume"], []),
-    "--quiet": lambda m: (["--quiet"], []),
+    # the progress bar shows only on a terminal, and stderr is none here: test_cli_process.py runs one
+    "--quiet": lambda m: None,
+    "--log-file": lambda m: (["--log-file", "run.log"], []),
 }
 
 
@@ -181,7 +185,9 @@ def test_every_train_option_is_listed():
     # --data is the mode; --optimizer is the mode; --output: which output activation suits which loss is
     # diagnosed by the library, not a question of options doing nothing; --dask: where the same sums run
     # (equal results by design, tested with a real scheduler in test_cluster.py)
-    assert options - set(TRAIN_OPTIONS) == {"--data", "--optimizer", "--output", "--dask"}
+    # --delimiter, --features, --drop, --missing and --task: how a table is read, tested in test_cli_tables.py
+    assert options - set(TRAIN_OPTIONS) == {"--data", "--optimizer", "--output", "--dask", "--delimiter",
+                                            "--features", "--drop", "--missing", "--task"}
 
 
 # a few modes per option in the suite (the same ones on every run); BACKPROP_INERT_EXAMPLES=50 explores more
@@ -237,7 +243,7 @@ def _evaluate_base(files, data):
 
 EVALUATE_OPTIONS = {
     "--target": lambda data: ["--target", "b" if data == "csv" else "label"],
-    "--split": lambda data: ["--split", "test"],
+    "--split": lambda data: ["--split", "test" if data == "xor" else "all"],     # default: test where there is one
 }
 
 CHECK_NETWORK_OPTIONS = {

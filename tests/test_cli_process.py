@@ -96,6 +96,7 @@ def _interrupt(argv, cwd, file=None):
 
 def test_ctrl_c_during_training_exits_130_and_says_what_was_saved(tmp_path):
     code, out, err = _interrupt(["train", "--data", "moons", "--epochs", "100000", "--tol", "0", "--quiet",
+                                 "--validation-fraction", "0",
                                  "--out", "m.npz", "--checkpoint", "ck.npz", "--checkpoint-every", "1"], tmp_path,
                                 file="ck.npz")
     assert code == 130 and "Traceback" not in err
@@ -108,6 +109,7 @@ def test_ctrl_c_during_training_exits_130_and_says_what_was_saved(tmp_path):
 
 def test_ctrl_c_before_a_checkpoint_says_none_was_written(tmp_path):
     code, out, err = _interrupt(["train", "--data", "moons", "--epochs", "100000", "--tol", "0", "--quiet",
+                                 "--validation-fraction", "0",
                                  "--out", "m.npz", "--checkpoint", "ck.npz", "--checkpoint-every", "100000"],
                                 tmp_path)
     assert code == 130 and "ck.npz was not written in this run" in out and not (tmp_path / "ck.npz").exists()
@@ -117,7 +119,9 @@ def test_ctrl_c_outside_training_exits_130(monkeypatch, capsys):
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "load_data", interrupted)
+    from backprop.faces.cli import train
+
+    monkeypatch.setattr(train, "load_data", interrupted)
     assert cli.main(["train", "--data", "xor"]) == 130
     assert capsys.readouterr().err == "backprop: interrupted\n"
 
@@ -133,3 +137,36 @@ def test_broken_pipe_in_process(monkeypatch, capsys, model):
     monkeypatch.setattr(sys, "stdout", Gone())
     assert cli.main(["predict", str(model / "m.npz"), "--data", str(model / "big.csv")]) == 141
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_the_progress_bar_shows_on_a_terminal_unless_quiet(tmp_path, quiet):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))     # a terminal 120 wide
+    try:
+        proc = subprocess.run(_backprop("train", "--data", "xor", "--epochs", "5", "--out", tmp_path / "m.npz",
+                                        *(["--quiet"] if quiet else [])),
+                              env=ENV, cwd=tmp_path, stdout=subprocess.PIPE, stderr=slave, timeout=120)
+        os.close(slave)
+        slave = None
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:                 # the terminal closed: all read
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        if slave is not None:
+            os.close(slave)
+        os.close(master)
+    err = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0 and b"saved" in proc.stdout
+    assert ("5/5" in err) != quiet, err

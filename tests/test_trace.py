@@ -9,7 +9,7 @@ import pytest
 
 import backprop as bp
 from backprop.faces import cli
-from backprop.faces.trace_render import add_trace_arguments, trace_command
+from backprop.faces.cli.trace import add_arguments as add_trace_arguments, run as trace_command
 
 
 def tiny_graph():

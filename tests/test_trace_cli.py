@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from backprop.engine import serialize
 from backprop.faces import cli
 
 
@@ -56,7 +57,10 @@ def test_trace_output_equals_predict_for_a_regression_model(tmp_path, capsys, da
     for n in (0, 7, 41):
         head, pred = _predict(capsys, model, X[n], tmp_path, ["a", "b"])
         tr, text = _trace(capsys, model, X[n], t[n], tmp_path)
-        assert tr["nodes"]["o1"]["y"] == float(pred[0])          # predict prints repr(float): exact
+        # the network learns the standardised target; predict restores its units
+        task = cli.Task.from_dict(serialize.load_bundle(model)[1]["task"])
+        assert tr["nodes"]["o1"]["y"] * task.y_scale + task.y_mean == float(pred[0])
+        assert "target standardised with the model's stored mean and scale" in text
         assert "standardised with the model's stored mean and scale" in text
 
 

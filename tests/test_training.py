@@ -613,3 +613,103 @@ def test_any_architecture_trains_without_error(hidden, act, n, bs, opt):
     assert len(h) == 3 and np.all(np.isfinite(h["loss"])) and np.all(np.isfinite(net.params))
     assert h["grad_norms"].shape == (3, len(hidden) + 1)
     assert math.isfinite(h.total_time)
+
+
+def test_train_is_train_options_prepared_then_fit_bitwise():
+    from backprop.training.loop import TrainOptions, fit
+
+    X, y = bp.datasets.moons(n_samples=120, noise=0.2, seed=0)
+    a, b = bp.MLP([2, 6, 1], output="sigmoid", seed=3), bp.MLP([2, 6, 1], output="sigmoid", seed=3)
+    ha = bp.train(a, "bce", X, y, optimizer="adam", epochs=8, validation_fraction=0.25, verbose=False)
+    hb = fit(TrainOptions(optimizer="adam", epochs=8, validation_fraction=0.25, verbose=False).prepare(b, "bce", X, y))
+    assert a.params.tobytes() == b.params.tobytes() and ha.to_dict()["records"][0]["loss"] == hb.records[0]["loss"]
+    assert ha.best_epoch == hb.best_epoch and ha.stop_reason == hb.stop_reason
+
+
+@pytest.mark.parametrize("options, match", [
+    (dict(epochs=0), "epochs must be an integer >= 1"),
+    (dict(tol=-1.0), "tol must be a finite number >= 0"),
+    (dict(on_epoch_end=3), "on_epoch_end must be callable"),
+    (dict(resume=True), "need a checkpoint file"),
+    (dict(validation_data=([[0.0, 0.0]], [0]), validation_fraction=0.5), "not both"),
+])
+def test_train_options_are_checked_in_prepare_before_anything_changes(options, match):
+    from backprop.training.loop import TrainOptions
+
+    net = bp.MLP([2, 3, 1], output="sigmoid", seed=0)
+    before = net.params.copy()
+    with pytest.raises(ValueError, match=match):
+        TrainOptions(**options).prepare(net, "bce", [[0.0, 0.0], [1.0, 1.0]], [0, 1])
+    assert np.array_equal(net.params, before)
+
+
+def test_the_divergence_warning_points_at_the_caller_of_train():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 3))
+    T = np.tanh(X @ rng.normal(size=(3, 1)))
+    net = bp.MLP([3, 8, 1], hidden="tanh", output="identity", seed=0)
+    with pytest.warns(bp.DivergenceWarning) as caught:
+        bp.train(net, "l2", X, T, lr=100, epochs=20, tol=None, verbose=False)
+    assert caught[0].filename == __file__
+
+
+def test_sample_weight_counts_a_sample_as_often_as_its_weight():
+    X, y = bp.datasets.moons(n_samples=60, noise=0.2, seed=1)
+    w = np.where(np.arange(60) % 3 == 0, 2.0, 1.0)
+    twice = np.flatnonzero(w == 2.0)
+    a, b = bp.MLP([2, 5, 1], output="sigmoid", seed=0), bp.MLP([2, 5, 1], output="sigmoid", seed=0)
+    ha = bp.train(a, "bce", X, y, optimizer="gd", lr=0.5, epochs=20, tol=None, verbose=False, sample_weight=w)
+    hb = bp.train(b, "bce", np.vstack([X, X[twice]]), np.concatenate([y, y[twice]]), optimizer="gd", lr=0.5,
+                  epochs=20, tol=None, verbose=False)
+    np.testing.assert_allclose(a.params, b.params, rtol=1e-10, atol=1e-12)
+    assert ha.start_loss == pytest.approx(hb.start_loss, rel=1e-12)
+    assert [r["loss"] for r in ha.records] == pytest.approx([r["loss"] for r in hb.records], rel=1e-10)
+
+
+def test_sample_weight_zero_leaves_a_sample_out_and_bad_weights_are_refused():
+    X, y = bp.datasets.moons(n_samples=40, noise=0.2, seed=2)
+    w = np.ones(40)
+    w[:10] = 0.0
+    a, b = bp.MLP([2, 4, 1], output="sigmoid", seed=0), bp.MLP([2, 4, 1], output="sigmoid", seed=0)
+    bp.train(a, "bce", X, y, optimizer="gd", lr=0.3, epochs=10, tol=None, verbose=False, sample_weight=w)
+    bp.train(b, "bce", X[10:], y[10:], optimizer="gd", lr=0.3, epochs=10, tol=None, verbose=False)
+    np.testing.assert_allclose(a.params, b.params, rtol=1e-10, atol=1e-12)
+    net = bp.MLP([2, 4, 1], output="sigmoid", seed=0)
+    before = net.params.copy()
+    for bad in (np.ones(39), -w, np.zeros(40), np.full(40, np.nan)):
+        with pytest.raises(ValueError, match="sample_weight"):
+            bp.train(net, "bce", X, y, epochs=2, verbose=False, sample_weight=bad)
+    assert np.array_equal(net.params, before)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.integers(0, 3), min_size=12, max_size=12).filter(any), st.integers(1, 12))
+def test_integer_weights_in_mini_batches_are_a_weighted_mean_of_batch_losses(weights, batch_size):
+    """Property: without shuffling, the epoch loss is the weighted mean of the samples' losses at the
+    parameters each batch saw (so all ones gives the unweighted run exactly)."""
+    X, y = bp.datasets.moons(n_samples=12, noise=0.2, seed=3)
+    w = np.asarray(weights, dtype=float)
+    a, b = bp.MLP([2, 3, 1], output="sigmoid", seed=0), bp.MLP([2, 3, 1], output="sigmoid", seed=0)
+    ha = bp.train(a, "bce", X, y, optimizer="sgd", batch_size=batch_size, epochs=3, shuffle=False, tol=None,
+                  verbose=False, sample_weight=np.ones(12))
+    hb = bp.train(b, "bce", X, y, optimizer="sgd", batch_size=batch_size, epochs=3, shuffle=False, tol=None,
+                  verbose=False)
+    assert a.params.tobytes() == b.params.tobytes() and ha.records[-1]["loss"] == pytest.approx(hb.records[-1]["loss"])
+    c = bp.MLP([2, 3, 1], output="sigmoid", seed=0)
+    hc = bp.train(c, "bce", X, y, optimizer="sgd", batch_size=batch_size, epochs=1, shuffle=False, tol=None,
+                  verbose=False, sample_weight=w)
+    assert np.isfinite(hc.records[0]["loss"]) and np.all(np.isfinite(c.params))
+
+
+def test_history_as_keras_dict_and_as_pandas():
+    X, y = bp.datasets.moons(n_samples=60, noise=0.2, seed=1)
+    net = bp.MLP([2, 4, 1], output="sigmoid", seed=0)
+    h = bp.train(net, "bce", X, y, optimizer="adam", epochs=4, validation_fraction=0.25, verbose=False)
+    keras = h.history
+    assert list(keras) == ["loss", "val_loss", "accuracy", "val_accuracy", "lr"]
+    assert keras["loss"] == [r["loss"] for r in h.records] and len(keras["val_accuracy"]) == 4
+    frame = h.to_pandas()
+    assert list(frame.index) == [1, 2, 3, 4] and frame.index.name == "epoch"
+    assert frame["val_loss"].tolist() == keras["val_loss"]
+    assert [c for c in frame.columns if c.startswith("grad_norm[")] == [f"grad_norm[{n}]" for n in h.layers]
+    np.testing.assert_array_equal(frame[f"grad_norm[{h.layers[0]}]"].to_numpy(), h["grad_norms"][:, 0])

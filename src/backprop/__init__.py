@@ -22,7 +22,10 @@ from .ops.softmax import Softmax
 # training, save/load
 from .engine.serialize import load
 from .training import schedules
+from .training import callbacks
+from .training.callbacks import Callback, CSVLogger, EarlyStopping, LoggingCallback, ModelCheckpoint, ReduceLROnPlateau
 from .training.history import History
+from .training.loop import TrainOptions
 from .training.loop import run_epoch, train
 from .training.optimizers import GD, SGD, Adam, AdamW, Optimizer, RMSprop, get_optimizer
 from .training.schedules import get_schedule
@@ -57,6 +60,8 @@ __all__ = [
     "datasets", "tune_allocator",
     # training, save/load
     "train", "run_epoch", "History", "load", "Optimizer", "GD", "SGD", "Adam", "AdamW", "RMSprop", "get_optimizer",
+    "TrainOptions", "callbacks", "Callback", "EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau", "CSVLogger",
+    "LoggingCallback",
     "get_schedule", "schedules",
     # second order
     "jacobian", "hessian", "hessian_diag", "hvp", "gauss_newton", "gauss_newton_diag", "gnvp",

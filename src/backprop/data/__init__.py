@@ -7,6 +7,7 @@ and preprocessing (:func:`one_hot`, :class:`Standardizer`, :func:`train_test_spl
 
 from .files import load_csv, load_idx, load_mnist, save_idx
 from .preprocessing import Standardizer, one_hot, train_test_split
+from .tables import load_table
 from .toy import digits, moons, spirals, xor
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "moons",
     "spirals",
     "load_csv",
+    "load_table",
     "load_idx",
     "save_idx",
     "load_mnist",

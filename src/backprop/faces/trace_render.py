@@ -5,7 +5,7 @@ package. Nodes are placed by level, left to right, and show x, y, dE/dy and dE/d
 step numbers of the table; edges show the weight w and its gradient dE/dw (or, when there
 are many, the gradient by colour and width); the terminal node E closes the picture.
 
-Command line (wired into ``backprop`` by faces/cli.py)::
+Command line (``backprop trace``, in faces/cli/trace.py)::
 
     backprop trace --model M --input 0.05 0.10 --target 0.01 --out trace.svg
 """
@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from .._optional import require
-from ..derivatives.notation import NOTATIONS
 from ..derivatives.trace import Trace, trace as make_trace
 from ..errors import ConfigError, InputError
 from ..losses import LOSS_NAMES
@@ -402,7 +401,7 @@ def _load(model):
     net, meta, _ = load_bundle(model)
     if "task" not in meta:
         return net, None, None
-    from .cli import _load_model
+    from .cli.model import load_model as _load_model
 
     net, _, task, scaler = _load_model(model)
     return net, task, scaler
@@ -416,25 +415,6 @@ def _label(text):
         except ValueError:
             pass
     return text
-
-
-def add_trace_arguments(parser) -> None:
-    """Add the options of ``backprop trace`` to an argparse (sub)parser."""
-    parser.add_argument("--model", required=True, help="saved model (from net.save / backprop train)")
-    parser.add_argument("--input", required=True, nargs="+", metavar="X",
-                        help="the instance: one number per input feature, as in the data (space or comma "
-                             "separated); a model from 'backprop train' standardises it as predict does")
-    parser.add_argument("--target", required=True, nargs="+", metavar="T",
-                        help="target: a class label of the model (as in the training data), or one number "
-                             "per output")
-    parser.add_argument("--loss", default=None,
-                        help=f"{', '.join(LOSS_NAMES)} (default: from the output activation)")
-    parser.add_argument("--out", default=None,
-                        help="also write the trace: .svg or .png picture, .txt table, .json numbers, "
-                             ".html page to step through")
-    parser.add_argument("--digits", type=int, default=6, help="significant digits in the table (default 6)")
-    parser.add_argument("--notation", default="004", choices=NOTATIONS,
-                        help="whose symbols label the quantities: a note (000-004) or cmu (default 004)")
 
 
 def _trace_and_save(model_path, input_values, target, out_path, loss, digits, stdout, notation="004"):
@@ -465,6 +445,13 @@ def _trace_and_save(model_path, input_values, target, out_path, loss, digits, st
         t = np.array(_numbers(target, "--target"))
         if t.size == 1 and net.n_outputs > 1:
             t = t[0]                   # a class label
+        if task is not None and (task.y_mean, task.y_scale) != (0.0, 1.0):
+            # the network of a regression model from 'backprop train' learns the standardised target
+            note = (f"target standardised with the model's stored mean and scale, as in training: "
+                    f"({target if isinstance(target, str) else ' '.join(map(str, target))} - {task.y_mean:g})"
+                    f"/{task.y_scale:g}; the network's output o is in those units too (predict prints "
+                    f"o * {task.y_scale:g} + {task.y_mean:g})")
+            t = task.targets(t)
     if scaler is not None and scaler.mean is not None:
         raw = x
         x = scaler(x[None])[0]     # exactly the standardisation ``backprop predict`` applies
@@ -485,11 +472,4 @@ def _trace_and_save(model_path, input_values, target, out_path, loss, digits, st
     return tr
 
 
-def trace_command(args) -> int:
-    """Run ``backprop trace`` from parsed arguments (see ``add_trace_arguments``).
-
-    Errors propagate (ValueError / OSError), for the command line's own error report.
-    """
-    _trace_and_save(args.model, args.input, args.target, args.out, args.loss, args.digits, sys.stdout,
-                    notation=getattr(args, "notation", "004"))
     return 0

@@ -117,6 +117,43 @@ class History:
     def final_loss(self) -> float:
         return self.records[-1]["loss"] if self.records else float("nan")
 
+    @property
+    def history(self) -> dict:
+        """The columns as Keras names them: ``{"loss": [...], "val_loss": [...], "accuracy": [...],
+        "val_accuracy": [...], "lr": [...]}`` (validation columns only with validation data, the metric's
+        only with a metric), one float per epoch.
+
+        Examples
+        --------
+        >>> h = History("accuracy", records=[{"epoch": 1, "loss": 0.5, "val_loss": float("nan"),
+        ...     "train_metric": 0.75, "val_metric": float("nan"), "lr": 0.01, "grad_norms": [], "time": 0.0}])
+        >>> h.history
+        {'loss': [0.5], 'accuracy': [0.75], 'lr': [0.01]}
+        """
+        out = {"loss": self["loss"].tolist()}
+        columns = [("val_loss", "val_loss")]
+        if self.metric:
+            columns += [(self.metric, "train_metric"), (f"val_{self.metric}", "val_metric")]
+        for name, column in columns:
+            values = self[column]
+            if np.isfinite(values).any():
+                out[name] = values.tolist()
+        out["lr"] = self["lr"].tolist()
+        return out
+
+    def to_pandas(self):
+        """The history as a pandas DataFrame indexed by epoch: one column per scalar column and one
+        ``grad_norm[LAYER]`` column per layer (needs pandas: the ``tables`` extra)."""
+        from .._optional import require
+
+        pd = require("pandas", extra="tables", feature="History.to_pandas")
+        frame = pd.DataFrame({c: self[c] for c in COLUMNS if c not in ("epoch", "grad_norms")},
+                             index=pd.Index(self["epoch"], name="epoch"))
+        norms = self["grad_norms"]
+        for k, layer in enumerate(self.layers):
+            frame[f"grad_norm[{layer}]"] = norms[:, k]
+        return frame
+
     # ---- files -------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         """A JSON-able dict (non-finite numbers become null)."""

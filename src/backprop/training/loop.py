@@ -13,6 +13,8 @@ import threading
 import time
 import warnings
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -21,8 +23,9 @@ from ..engine.network import Network
 from ..engine.objective import Objective
 from ..errors import ConfigError, DivergenceError, DivergenceWarning, InputError
 from ..losses import get_loss
-from ..validation import all_finite, check_seed, check_X
+from ..validation import all_finite, check_sample_weight, check_seed, check_X
 from . import checkpoint as ckpt
+from .callbacks import check_callbacks
 from .history import DIVERGED_FACTOR, History
 from .metrics import get_metric
 from .optimizers import get_optimizer
@@ -39,7 +42,7 @@ def _check_count(name, value, minimum=1, allow_none=False):
     return int(value)
 
 
-def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None) -> float:
+def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None, sample_weight=None) -> float:
     """One pass over the training data in mini-batches, one optimiser step per batch.
 
     Parameters
@@ -60,6 +63,9 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None) -
     on_batch : callable, optional
         ``on_batch(i, loss_value, objective, grad)`` after the update of batch i; a true return
         value ends the epoch early.
+    sample_weight : ndarray of shape (B,), optional
+        Checked weights of the samples: each batch's loss is their weighted mean (or sum), and the
+        epoch's loss the weighted mean over the batches. A batch whose weights are all zero makes no update.
 
     Returns
     -------
@@ -72,16 +78,21 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None) -
     loss = get_loss(loss)
     n = X.shape[0]
     bs = n if batch_size is None else min(_check_count("batch_size", batch_size), n)
+    w = sample_weight
     if rng is not None:
         perm = rng.permutation(n)
         X, D = X[perm], D[perm]          # one gather per epoch; every batch below is a view
+        w = None if w is None else w[perm]
     total, seen = 0.0, 0
     summed = loss.reduction == "sum"
     # a diverging run overflows on its way to inf/NaN; that is detected below, not warned about
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for i, start in enumerate(range(0, n, bs)):
+            wb = None if w is None else w[start:start + bs]
+            if wb is not None and not wb.any():
+                continue                   # no weight, no update
             obj = Objective(net, loss, X[start:start + bs], D[start:start + bs], validate=False,
-                            full_forward=False)
+                            full_forward=False, sample_weight=wb)
             grad = obj.gradient()          # the whole gradient (and the divergences with it), before any update
             value = obj.value()
             if not math.isfinite(value):
@@ -91,11 +102,14 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None) -
             penalty = obj.regularization() if summed else 0.0
             optimizer.step(net, grad)          # weight decay, if any, on the network's weights only
             # mean: the batch means weighted by batch size; sum: the batch sums added, the L2 term once
-            total += value - penalty if summed else value * obj.B
-            seen += obj.B
+            size = obj.B if wb is None else float(np.sum(wb, dtype=np.float64))
+            total += value - penalty if summed else value * size
+            seen += size
             if on_batch is not None and on_batch(i, value, obj, grad):
                 break
-    return total + penalty if summed else total / seen
+    if summed:
+        return total + (penalty if seen else 0.0)
+    return total / seen
 
 
 @contextmanager
@@ -121,7 +135,7 @@ def _layer_names(net):
     return [f"layer {k + 1} ({op.describe()})" for k, (_, op, _) in enumerate(net.param_layers())]
 
 
-def _split_validation(X, D, fraction, rng):
+def _split_validation(X, D, fraction, rng, w=None):
     n = X.shape[0]
     if not isinstance(fraction, (float, np.floating)) or not 0.0 < fraction < 1.0:
         raise ConfigError(f"validation_fraction must be a number strictly between 0 and 1; got {fraction!r}")
@@ -131,7 +145,9 @@ def _split_validation(X, D, fraction, rng):
                          "validation part; use more data or another fraction")
     perm = rng.permutation(n)
     val, tr = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-    return X[tr], D[tr], X[val], D[val]
+    if w is None:
+        return X[tr], D[tr], X[val], D[val], None, None
+    return X[tr], D[tr], X[val], D[val], w[tr], w[val]
 
 
 class _Progress:
@@ -162,11 +178,163 @@ class _Progress:
             self.bar.close()
 
 
+@dataclass
+class TrainOptions:
+    """The options of :func:`train`, as given; :meth:`prepare` checks them all, once, before any update.
+
+    The fields are :func:`train`'s keyword arguments (see there).
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> net = bp.MLP([2, 3, 1], output="sigmoid")
+    >>> run = TrainOptions(epochs=2).prepare(net, "bce", [[0, 0], [1, 1]], [0, 1])
+    >>> run.epochs, run.batch_size
+    (2, 2)
+    """
+
+    optimizer: object = "sgd"
+    lr: float | None = None
+    batch_size: int | None = 32
+    epochs: int = 100
+    momentum: float | None = None
+    weight_decay: float | None = None
+    schedule: object = None
+    shuffle: bool = True
+    seed: int | None = 0
+    validation_data: tuple | None = None
+    validation_fraction: float | None = None
+    early_stopping: bool | None = None
+    restore_best: bool = True
+    tol: float | None = 1e-6
+    n_iter_no_change: int = 10
+    metric: object = "auto"
+    verbose: bool = True
+    on_epoch_end: Callable | None = None
+    checkpoint: object = None
+    checkpoint_every: int | None = None
+    resume: bool = False
+    sample_weight: object = None
+    callbacks: object = None
+
+    def prepare(self, net, loss, X, T) -> "_Run":
+        """Every check of a training run, in one place: the data, the options, the checkpoint file.
+
+        Returns the run with its data prepared (targets as the loss needs them, the validation part
+        split off) and its optimiser, schedule and metric made. Raises ConfigError or InputError,
+        changing nothing.
+        """
+        if not isinstance(net, Network):
+            raise ConfigError(f"train needs a backprop Network; got {type(net).__name__}")
+        loss = get_loss(loss)
+        check_output_loss(net, loss)          # an output the loss cannot be computed on: refused, with advice
+        X = check_X(X, net.n_inputs, net.dtype)
+        D = loss.prepare(T, X.shape[0], net.n_outputs, net.dtype)
+        w = None if self.sample_weight is None else check_sample_weight(self.sample_weight, X.shape[0], net.dtype)
+        epochs = _check_count("epochs", self.epochs)
+        batch_size = _check_count("batch_size", self.batch_size, allow_none=True)
+        n_iter_no_change = _check_count("n_iter_no_change", self.n_iter_no_change)
+        opt = get_optimizer(self.optimizer, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
+        sched = get_schedule(self.schedule, opt.lr, epochs)
+        tol = _check_tol(self.tol)
+        if self.on_epoch_end is not None and not callable(self.on_epoch_end):
+            raise ConfigError(f"on_epoch_end must be callable as f(epoch, record); got {self.on_epoch_end!r}")
+        metric_fn = get_metric(self.metric, loss, net.n_outputs)
+        callbacks = check_callbacks(self.callbacks)
+        checkpoint = self.checkpoint
+        if checkpoint is None and (self.checkpoint_every is not None or self.resume):
+            raise ConfigError("checkpoint_every and resume need a checkpoint file: pass checkpoint=PATH")
+        checkpoint_every = (_check_count("checkpoint_every", self.checkpoint_every) if self.checkpoint_every
+                            is not None else (1 if checkpoint is not None else None))
+        if checkpoint is not None:
+            ckpt.check_target(checkpoint)     # a checkpoint that cannot be written fails now, not after an epoch
+        split_seq, shuffle_seq = np.random.SeedSequence(check_seed(self.seed, generator=False)).spawn(2)
+        X, D, Xv, Dv, w, wv = self._validation(net, loss, X, D, split_seq, w)
+        if w is not None and not w.any():
+            raise InputError("sample_weight: every training sample has weight 0 (after the validation split)")
+        has_val = Xv is not None
+        return _Run(net=net, loss=loss, X=X, D=D, Xv=Xv, Dv=Dv, w=w, wv=wv, opt=opt, sched=sched, metric_fn=metric_fn,
+                    epochs=epochs, batch_size=None if (opt.full_batch or batch_size is None) else min(batch_size,
+                                                                                                  X.shape[0]),
+                    tol=tol, n_iter_no_change=n_iter_no_change,
+                    early_stopping=has_val if self.early_stopping is None else bool(self.early_stopping),
+                    restore_best=self.restore_best, rng=np.random.default_rng(shuffle_seq), shuffle=self.shuffle,
+                    verbose=self.verbose, on_epoch_end=self.on_epoch_end, checkpoint=checkpoint,
+                    checkpoint_every=checkpoint_every, resume=self.resume, callbacks=callbacks)
+
+    def _validation(self, net, loss, X, D, split_seq, w):
+        """(X, D, X_val, D_val, w, w_val): the validation part given, split off, or None; the weights of
+        both parts (validation data given: unweighted)."""
+        fraction, data = self.validation_fraction, self.validation_data
+        if data is not None and fraction is not None:
+            raise ConfigError("give validation_data or validation_fraction, not both")
+        if self.early_stopping and data is None and fraction is None:
+            fraction = 0.1
+        if fraction is not None:
+            return _split_validation(X, D, fraction, np.random.default_rng(split_seq), w)
+        if data is None:
+            return X, D, None, None, w, None
+        try:
+            Xv, Tv = data
+        except (TypeError, ValueError):
+            raise ConfigError("validation_data must be a pair (X_val, T_val)") from None
+        Xv = check_X(Xv, net.n_inputs, net.dtype, name="X_val")
+        return X, D, Xv, loss.prepare(Tv, Xv.shape[0], net.n_outputs, net.dtype), w, None
+
+
+def _check_tol(tol):
+    if tol is None:
+        return None
+    try:
+        tol = float(tol)
+    except (TypeError, ValueError):
+        tol = math.nan
+    if not math.isfinite(tol) or tol < 0:
+        raise ConfigError(f"tol must be a finite number >= 0 or None; got {tol!r}")
+    return tol
+
+
+@dataclass
+class _Run:
+    """A checked training run: data, optimiser, schedule, metric and stopping rules."""
+
+    net: Network
+    loss: object
+    X: np.ndarray
+    D: np.ndarray
+    Xv: np.ndarray | None
+    Dv: np.ndarray | None
+    w: np.ndarray | None
+    wv: np.ndarray | None
+    opt: object
+    sched: object
+    metric_fn: object
+    epochs: int
+    batch_size: int | None
+    tol: float | None
+    n_iter_no_change: int
+    early_stopping: bool
+    restore_best: bool
+    rng: np.random.Generator
+    shuffle: bool
+    verbose: bool
+    on_epoch_end: Callable | None
+    checkpoint: object
+    checkpoint_every: int | None
+    resume: bool
+    callbacks: list
+    lr_scale: float = 1.0          # times the schedule's learning rate (ReduceLROnPlateau lowers it)
+
+    @property
+    def has_val(self):
+        return self.Xv is not None
+
+
 def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, *, momentum=None,
           weight_decay=None, schedule=None, shuffle=True, seed=0, validation_data=None,
           validation_fraction=None, early_stopping=None, restore_best=True, tol=1e-6, n_iter_no_change=10,
           metric="auto", verbose=True, on_epoch_end=None, checkpoint=None, checkpoint_every=None,
-          resume=False) -> History:
+          resume=False, sample_weight=None, callbacks=None) -> History:
     """Train ``net`` in place by mini-batch gradient descent on ``loss`` over (X, T).
 
     Every input is checked before the first update, so a call that fails leaves the network as it was.
@@ -224,6 +392,15 @@ def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, 
         Default 1 when ``checkpoint`` is given.
     resume : bool, default False
         If ``checkpoint`` exists, continue from it (network, optimiser, shuffling state, history).
+    callbacks : list of Callback, optional
+        Hooks called before training, at the start of every epoch, after every batch, after every
+        epoch (True from ``on_epoch_end`` stops training) and at the end: see
+        :mod:`backprop.training.callbacks` (EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, CSVLogger,
+        LoggingCallback).
+    sample_weight : array-like of shape (B,), optional
+        Weights of the samples (finite, >= 0, not all zero): the loss is their weighted mean (or sum).
+        A ``validation_fraction`` part keeps its samples' weights for the validation loss; the metric
+        is unweighted.
 
     Returns
     -------
@@ -241,142 +418,147 @@ def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, 
         For bad data or options, before anything is changed.
     """
     if (on_dask := dispatch.on_dask("train", X, T)) is not None:       # streams the blocks (backprop.cluster)
+        if sample_weight is not None or callbacks:
+            raise ConfigError(f"{'sample_weight' if sample_weight is not None else 'callbacks'} is not supported "
+                              "for Dask arrays; train on numpy arrays for it")
         return on_dask(net, loss, X, T, optimizer, lr, batch_size, epochs, momentum=momentum,
                        weight_decay=weight_decay, schedule=schedule, shuffle=shuffle, seed=seed,
                        validation_data=validation_data, validation_fraction=validation_fraction,
                        early_stopping=early_stopping, restore_best=restore_best, tol=tol,
                        n_iter_no_change=n_iter_no_change, metric=metric, verbose=verbose, on_epoch_end=on_epoch_end,
                        checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume)
-    # ---- every check before the first update --------------------------------------------------
-    if not isinstance(net, Network):
-        raise ConfigError(f"train needs a backprop Network; got {type(net).__name__}")
-    loss = get_loss(loss)
-    check_output_loss(net, loss)          # an output the loss cannot be computed on: refused, with advice
-    X = check_X(X, net.n_inputs, net.dtype)
-    D = loss.prepare(T, X.shape[0], net.n_outputs, net.dtype)
-    epochs = _check_count("epochs", epochs)
-    batch_size = _check_count("batch_size", batch_size, allow_none=True)
-    n_iter_no_change = _check_count("n_iter_no_change", n_iter_no_change)
-    opt = get_optimizer(optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    sched = get_schedule(schedule, opt.lr, epochs)
-    if tol is not None:
-        try:
-            tol = float(tol)
-        except (TypeError, ValueError):
-            tol = math.nan
-        if not math.isfinite(tol) or tol < 0:
-            raise ConfigError(f"tol must be a finite number >= 0 or None; got {tol!r}")
-    if on_epoch_end is not None and not callable(on_epoch_end):
-        raise ConfigError(f"on_epoch_end must be callable as f(epoch, record); got {on_epoch_end!r}")
-    metric_fn = get_metric(metric, loss, net.n_outputs)
-    if checkpoint is None and (checkpoint_every is not None or resume):
-        raise ConfigError("checkpoint_every and resume need a checkpoint file: pass checkpoint=PATH")
-    checkpoint_every = (_check_count("checkpoint_every", checkpoint_every) if checkpoint_every is not None
-                        else (1 if checkpoint is not None else None))
-    if checkpoint is not None:
-        ckpt.check_target(checkpoint)     # a checkpoint that cannot be written fails now, not after an epoch
+    options = TrainOptions(optimizer, lr, batch_size, epochs, momentum, weight_decay, schedule, shuffle, seed,
+                           validation_data, validation_fraction, early_stopping, restore_best, tol,
+                           n_iter_no_change, metric, verbose, on_epoch_end, checkpoint, checkpoint_every, resume,
+                           sample_weight, callbacks)
+    return fit(options.prepare(net, loss, X, T))
 
-    split_seq, shuffle_seq = np.random.SeedSequence(check_seed(seed, generator=False)).spawn(2)
-    if validation_data is not None and validation_fraction is not None:
-        raise ConfigError("give validation_data or validation_fraction, not both")
-    if early_stopping and validation_data is None and validation_fraction is None:
-        validation_fraction = 0.1
-    if validation_fraction is not None:
-        X, D, Xv, Dv = _split_validation(X, D, validation_fraction, np.random.default_rng(split_seq))
-    elif validation_data is not None:
-        try:
-            Xv, Tv = validation_data
-        except (TypeError, ValueError):
-            raise ConfigError("validation_data must be a pair (X_val, T_val)") from None
-        Xv = check_X(Xv, net.n_inputs, net.dtype, name="X_val")
-        Dv = loss.prepare(Tv, Xv.shape[0], net.n_outputs, net.dtype)
-    else:
-        Xv = Dv = None
-    has_val = Xv is not None
-    early_stopping = has_val if early_stopping is None else bool(early_stopping)
-    bs = None if (opt.full_batch or batch_size is None) else min(batch_size, X.shape[0])
-    rng = np.random.default_rng(shuffle_seq)
+
+def _start(run):
+    """(state, history) of a fresh run, or of the checkpoint resumed (checked completely, then applied)."""
     state = ckpt.TrainState()
-    history = History(metric_fn.name if metric_fn else None, _layer_names(net))
-    if resume and ckpt.exists(checkpoint):
-        # checked completely before anything is applied
-        loaded = ckpt.read(checkpoint, net, opt, n_samples=X.shape[0], layers=history.layers,
+    history = History(run.metric_fn.name if run.metric_fn else None, _layer_names(run.net))
+    if run.resume and ckpt.exists(run.checkpoint):
+        loaded = ckpt.read(run.checkpoint, run.net, run.opt, n_samples=run.X.shape[0], layers=history.layers,
                            metric=history.metric)
         state, history = loaded.state, loaded.history
         history.diverged = False
         if history.start_loss is None and history.records:
             history.start_loss = history.records[0]["loss"]
-    else:
-        loaded = None
-        # the loss the run starts from: what the end of training is compared with
-        history.start_loss = start = _training_loss(net, loss, X, D, bs)
-        if not math.isfinite(start):
-            raise _divergence(0, start, opt.lr, history, before_update=True)
-    if loaded is not None:
-        loaded.apply(net, opt, rng)
+        loaded.apply(run.net, run.opt, run.rng)
+        return state, history
+    # the loss the run starts from: what the end of training is compared with
+    history.start_loss = start = _training_loss(run.net, run.loss, run.X, run.D, run.batch_size, run.w)
+    if not math.isfinite(start):
+        raise _divergence(0, start, run.opt.lr, history, before_update=True)
+    return state, history
 
-    # ---- the loop ----------------------------------------------------------------------------
-    params = net.params
-    starts = [int(net.offsets[j]) for j, _, _ in net.param_layers()]
-    sq = np.empty_like(params)
-    last_good = params.copy()
-    best = state.best_params if state.best_params is not None else (params.copy() if has_val else None)
-    progress = _Progress(verbose, epochs, state.epoch)
-    stop_reason = "max_epochs"
-    acc = {}
 
-    def on_batch(i, value, obj, grad):
+class _BatchStats:
+    """What one epoch gathers over its batches: per-layer gradient norms and the training metric; it
+    also steps the schedule per update and asks for the stop after a Ctrl-C."""
+
+    def __init__(self, run, state, flag):
+        self.run, self.state, self.flag = run, state, flag
+        self.starts = [int(run.net.offsets[j]) for j, _, _ in run.net.param_layers()]
+        self.sq = np.empty_like(run.net.params)
+        self.reset()
+
+    def reset(self):
+        self.norms, self.batches, self.metric, self.seen = np.zeros(len(self.starts)), 0, 0.0, 0
+
+    def __call__(self, i, value, obj, grad):
         # per-layer ||dL/dp||: one squared copy and one segmented sum per batch
-        np.multiply(grad, grad, out=sq)
-        acc["norms"] += np.sqrt(np.add.reduceat(sq, starts)) if starts else 0.0
-        acc["batches"] += 1
+        np.multiply(grad, grad, out=self.sq)
+        self.norms += np.sqrt(np.add.reduceat(self.sq, self.starts)) if self.starts else 0.0
+        self.batches += 1
+        metric_fn = self.run.metric_fn
         if metric_fn is not None and metric_fn.per_sample:
-            acc["metric"] += metric_fn(obj.output, obj.D) * obj.B
-            acc["seen"] += obj.B
-        state.step += 1
-        if sched.per_step:
-            opt.lr = sched(state.epoch, state.step)
-        return flag[0]
+            self.metric += metric_fn(obj.output, obj.D) * obj.B
+            self.seen += obj.B
+        self.state.step += 1
+        if self.run.sched.per_step:
+            self.run.opt.lr = self.run.sched(self.state.epoch, self.state.step) * self.run.lr_scale
+        for c in self.run.callbacks:
+            c.on_batch_end(i, value) if hasattr(c, "on_batch_end") else None
+        return self.flag[0]
 
+
+def _record(run, state, value, lr0, stats):
+    """The history row of the epoch just run (validation loss and metric measured now)."""
+    record = {"epoch": state.epoch + 1, "loss": value, "val_loss": math.nan,
+              "train_metric": (stats.metric / stats.seen) if stats.seen else math.nan,
+              "val_metric": math.nan, "lr": lr0,
+              "grad_norms": (stats.norms / max(stats.batches, 1)).tolist(), "time": 0.0}
+    if run.has_val:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            vobj = Objective(run.net, run.loss, run.Xv, run.Dv, validate=False, sample_weight=run.wv)
+            record["val_loss"] = vobj.value()
+            if run.metric_fn is not None:
+                record["val_metric"] = run.metric_fn(vobj.output, run.Dv)
+    return record
+
+
+def _epoch(run, state, history, stats, last_good, best):
+    """One epoch: the updates, the divergence check, the record, the stopping rules, the checkpoint.
+    Returns the stop reason, or None to go on."""
+    net, opt, params = run.net, run.opt, run.net.params
+    t0 = time.perf_counter()
+    np.copyto(last_good, params)
+    opt_snapshot = opt.state_dict()
+    stats.reset()
+    lr0 = opt.lr = run.sched(state.epoch, state.step) * run.lr_scale
+    value = run_epoch(net, run.loss, run.X, run.D, opt, run.batch_size, run.rng if run.shuffle else None, stats,
+                      sample_weight=run.w)
+    if stats.flag[0]:
+        raise KeyboardInterrupt
+    if not math.isfinite(value) or not all_finite(params):
+        np.copyto(params, last_good)
+        opt.load_state_dict(opt_snapshot)
+        raise _divergence(state.epoch, value, lr0, history)
+    record = _record(run, state, value, lr0, stats)
+    state.epoch += 1
+    stop = _update_stopping(state, record, run.has_val, run.early_stopping, run.tol, run.n_iter_no_change,
+                            params, best)
+    record["time"] = time.perf_counter() - t0
+    history.append(record)
+    return stop
+
+
+def fit(run) -> History:
+    """Train a prepared run (:meth:`TrainOptions.prepare`) to its end; see :func:`train`."""
+    state, history = _start(run)
+    params = run.net.params
+    last_good = params.copy()
+    best = state.best_params if state.best_params is not None else (params.copy() if run.has_val else None)
+    progress = _Progress(run.verbose, run.epochs, state.epoch)
+    stop_reason = "max_epochs"
+    for c in run.callbacks:
+        c.set_run(run) if hasattr(c, "set_run") else None
+        c.on_train_begin(history) if hasattr(c, "on_train_begin") else None
     try:
         with _graceful_interrupt() as flag:
-            while state.epoch < epochs:
-                t0 = time.perf_counter()
-                np.copyto(last_good, params)
-                opt_snapshot = opt.state_dict()
-                acc.update(norms=np.zeros(len(starts)), batches=0, metric=0.0, seen=0)
-                lr0 = opt.lr = sched(state.epoch, state.step)
-                value = run_epoch(net, loss, X, D, opt, bs, rng if shuffle else None, on_batch)
-                if flag[0]:
-                    raise KeyboardInterrupt
-                if not math.isfinite(value) or not all_finite(params):
-                    np.copyto(params, last_good)
-                    opt.load_state_dict(opt_snapshot)
+            stats = _BatchStats(run, state, flag)
+            while state.epoch < run.epochs:
+                for c in run.callbacks:
+                    c.on_epoch_begin(state.epoch + 1) if hasattr(c, "on_epoch_begin") else None
+                try:
+                    stop = _epoch(run, state, history, stats, last_good, best)
+                except DivergenceError:
                     stop_reason = "diverged"
-                    raise _divergence(state.epoch, value, lr0, history)
-                record = {"epoch": state.epoch + 1, "loss": value, "val_loss": math.nan,
-                          "train_metric": (acc["metric"] / acc["seen"]) if acc["seen"] else math.nan,
-                          "val_metric": math.nan, "lr": lr0,
-                          "grad_norms": (acc["norms"] / max(acc["batches"], 1)).tolist(),
-                          "time": 0.0}
-                if has_val:
-                    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                        vobj = Objective(net, loss, Xv, Dv, validate=False)
-                        record["val_loss"] = vobj.value()
-                        if metric_fn is not None:
-                            record["val_metric"] = metric_fn(vobj.output, Dv)
-                state.epoch += 1
-                stop = _update_stopping(state, record, has_val, early_stopping, tol, n_iter_no_change, params, best)
-                record["time"] = time.perf_counter() - t0
-                history.append(record)
-                progress.update(record, history.metric)
-                if on_epoch_end is not None and on_epoch_end(state.epoch, history.records[-1]) is True:
+                    raise
+                progress.update(history.records[-1], history.metric)
+                if run.on_epoch_end is not None and run.on_epoch_end(state.epoch, history.records[-1]) is True:
                     stop = stop or "callback"
+                for c in run.callbacks:
+                    if hasattr(c, "on_epoch_end") and c.on_epoch_end(state.epoch, history.records[-1]) is True:
+                        stop = stop or "callback"
                 if stop:
                     stop_reason = stop
-                if checkpoint is not None and (state.epoch % checkpoint_every == 0 or stop
-                                               or state.epoch == epochs):
-                    ckpt.write(checkpoint, net, opt, rng, state, history, best, n_samples=X.shape[0])
+                if run.checkpoint is not None and (state.epoch % run.checkpoint_every == 0 or stop
+                                                   or state.epoch == run.epochs):
+                    ckpt.write(run.checkpoint, run.net, run.opt, run.rng, state, history, best,
+                               n_samples=run.X.shape[0])
                 if stop:
                     break
     except KeyboardInterrupt:
@@ -384,14 +566,22 @@ def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, 
     finally:
         progress.close()
         history.stop_reason = stop_reason
+    return _end(run, state, history, best, stop_reason)
+
+
+def _end(run, state, history, best, stop_reason):
+    """The best parameters restored, the end loss measured, a worsening run flagged."""
     history.best_epoch = state.best_epoch
-    if has_val and restore_best and state.best_epoch is not None:
-        np.copyto(params, best)
-    history.end_loss = _training_loss(net, loss, X, D, bs)
-    _check_worsening(history, opt)
-    if stop_reason == "interrupted" and verbose:
+    if run.has_val and run.restore_best and state.best_epoch is not None:
+        np.copyto(run.net.params, best)
+    for c in run.callbacks:
+        c.on_train_end(history) if hasattr(c, "on_train_end") else None
+    history.end_loss = _training_loss(run.net, run.loss, run.X, run.D, run.batch_size, run.w)
+    _check_worsening(history, run.opt)
+    if stop_reason == "interrupted" and run.verbose:
         print(f"training interrupted after {len(history)} epoch(s); "
-              + ("best parameters restored" if has_val and restore_best else "parameters kept"), file=sys.stderr)
+              + ("best parameters restored" if run.has_val and run.restore_best else "parameters kept"),
+              file=sys.stderr)
     return history
 
 
@@ -419,8 +609,9 @@ def _update_stopping(state, record, has_val, early_stopping, tol, n_iter_no_chan
     return reason
 
 
-def _training_loss(net, loss, X, D, batch_size):
-    """The loss over the whole training set at the current parameters, in batches (forward passes only)."""
+def _training_loss(net, loss, X, D, batch_size, w=None):
+    """The loss over the whole training set at the current parameters, in batches (forward passes only);
+    with weights ``w`` their weighted mean (or sum)."""
     n = X.shape[0]
     bs = max(n if batch_size is None else batch_size, 4096)
     total = 0.0
@@ -428,8 +619,11 @@ def _training_loss(net, loss, X, D, batch_size):
         for start in range(0, n, bs):
             obj = Objective(net, loss, X[start:start + bs], D[start:start + bs], validate=False,
                             full_forward=False)
-            total += float(np.sum(obj.divergences(), dtype=np.float64))
-        return (total if obj.reduction == "sum" else total / n) + obj.regularization()
+            div = obj.divergences()
+            total += float(np.sum(div, dtype=np.float64) if w is None else
+                           np.dot(w[start:start + bs].astype(np.float64), div))
+        count = n if w is None else float(np.sum(w, dtype=np.float64))
+        return (total if obj.reduction == "sum" else total / count) + obj.regularization()
 
 
 def _check_worsening(history, opt):
@@ -445,7 +639,7 @@ def _check_worsening(history, opt):
     warnings.warn(
         f"training diverged: the training loss ended at {end:.4g}, more than {DIVERGED_FACTOR:g} times the "
         f"{start:.4g} it started from; the learning rate {lr:g}{decay} is probably too large, try a smaller "
-        f"one (e.g. {lr / 10:g}). history.diverged is True.", DivergenceWarning, stacklevel=3)
+        f"one (e.g. {lr / 10:g}). history.diverged is True.", DivergenceWarning, stacklevel=5)   # train -> fit -> _end -> here
 
 
 def _divergence(epoch, value, lr, history, before_update=False):

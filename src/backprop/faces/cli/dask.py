@@ -1,4 +1,4 @@
-"""The ``--dask`` option of ``backprop train``: run the training sums on a Dask cluster.
+"""Training on a Dask cluster (``backprop train --dask``): the client for the run and the data as blocks.
 
 ``--dask ADDRESS`` connects to a running scheduler (``tcp://host:8786``); ``--dask local:N`` starts a
 ``LocalCluster`` of N single-threaded worker processes for the run. The data are read on this machine,
@@ -9,20 +9,14 @@ from __future__ import annotations
 import re
 from contextlib import contextmanager
 
-from .._optional import require
-from ..errors import ConfigError
+from ..._optional import require
+from ...errors import ConfigError
 
 #: the scheduler's HTTP endpoints on a free local port and no dashboard (port 8787 may be taken)
 NO_DASHBOARD = {"dashboard_address": "127.0.0.1:0"}
 
 #: row blocks per worker: enough to balance the load, few enough that each task has work to do
 BLOCKS_PER_WORKER = 2
-
-
-def add_dask_option(p):
-    p.add_argument("--dask", metavar="ADDRESS|local:N",
-                   help="train on a Dask cluster: a scheduler address, or local:N for N local worker processes "
-                        "(needs the dask extra)")
 
 
 @contextmanager

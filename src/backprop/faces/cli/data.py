@@ -1,0 +1,262 @@
+"""The data a subcommand reads: built-in sets by name, ``mnist:DIR``, CSV files; columns by name.
+
+A saved model knows its feature columns by name: ``predict``, ``evaluate`` and ``check --model`` take
+them by name from a CSV file's header (in any order, other columns ignored), and by position only
+from a file without header row or from built-in data, whose column count must then be exact.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ... import datasets
+from ...data.files import _looks_numeric
+from ...data.tables import MISSING, load_table, sniff_delimiter
+from ...errors import ConfigError, FileFormatError, InputError
+from .numbers import number, shown
+from .usage import names as usage_names, refuse
+
+#: built-in data: name -> (description, whether its inputs are standardised by default). Pixel
+#: intensities share one scale and are left as they are (standardising each pixel would magnify the
+#: rarely-inked border pixels); so are XOR's 0/1 inputs and the moons' coordinates (standard deviations
+#: 0.9 and 0.5); the spirals' coordinates (standard deviation 0.43) are standardised
+BUILTIN_DATA = {
+    "xor": ("the 4 points of XOR", False),
+    "digits": ("8x8 digits, 10 classes (scikit-learn's copy)", False),
+    "digits-2": ("8x8 digits, the binary task '2 or not 2'", False),
+    "moons": ("two interleaving half circles, 2 classes", False),
+    "spirals": ("two interleaved spirals, 2 classes", True),
+}
+
+
+def standardized_by_default(spec) -> bool:
+    """Whether ``backprop train`` standardises the inputs of ``spec`` without ``--standardize``: yes for
+    tables (CSV files) and spirals, no for pixels (digits, MNIST), XOR and moons."""
+    if spec in BUILTIN_DATA:
+        return BUILTIN_DATA[spec][1]
+    return not spec.startswith("mnist:")
+
+
+#: data sets of fewer samples are not split into a training and a test part
+MIN_SPLIT = 20
+
+
+@dataclass
+class Data:
+    name: str
+    X: np.ndarray
+    y: np.ndarray | None
+    feature_names: list
+    target: str | None
+    test: tuple | None = None      # a predefined test part (X, y), e.g. MNIST's t10k files
+    named: bool = False            # the columns carry names from a CSV header (else: by position)
+    columns: list | None = None    # a CSV file's header row, in file order
+    fill: np.ndarray | None = None  # the values missing cells were filled with (--missing mean|median)
+
+
+def add_data_options(p, target_help="target column of a CSV file", columns=False):
+    p.add_argument("--data", required=True,
+                   help=f"{', '.join(BUILTIN_DATA)}, mnist:DIR (IDX files), PATH.csv or PATH.parquet")
+    p.add_argument("--target", help=target_help)
+    add_table_options(p, columns)
+
+
+def add_table_options(p, columns=False):
+    """The options of reading a table: its delimiter; with ``columns``, the columns to use and what to do
+    with missing cells (a saved model knows its columns and how it fills missing cells)."""
+    p.add_argument("--delimiter", help="the character between the cells of a CSV file (default: detected from "
+                   "its first lines among , ; tab |)")
+    if columns:
+        p.add_argument("--features", type=usage_names, help="the feature columns, e.g. a,b,c (default: every "
+                       "column but the target and --drop)")
+        p.add_argument("--drop", type=usage_names, help="columns to leave out, e.g. id,name")
+        p.add_argument("--missing", choices=MISSING[:-1], help="empty or NA cells in the features: refuse them "
+                       "with their count and positions (error), drop their rows, or fill them with the column's "
+                       "mean or median over the training part, stored in the model (default error)")
+
+
+def table_options(args):
+    """The options of :func:`load_table` given on the command line."""
+    return {"delimiter": getattr(args, "delimiter", None), "features": getattr(args, "features", None),
+            "drop": getattr(args, "drop", None), "missing": getattr(args, "missing", None) or "error"}
+
+
+def is_builtin(spec) -> bool:
+    return spec in BUILTIN_DATA or spec.startswith("mnist:")
+
+
+def check_target_option(args):
+    if args.target is not None and is_builtin(args.data):
+        refuse("--target", f"with --data {args.data}: built-in data sets bring their own labels (--target "
+               "names a column of a CSV file)")
+    for name in ("delimiter", "features", "drop", "missing"):
+        if getattr(args, name, None) is not None and is_builtin(args.data):
+            refuse(f"--{name}", f"with --data {args.data}: it applies to a table (a CSV or parquet file)")
+
+
+def target_for(args, meta):
+    """--target, or for a CSV file the target column the model was trained on."""
+    if args.target is None and not is_builtin(args.data):
+        return meta.get("target")
+    return args.target
+
+
+def _builtin(spec):
+    if spec == "xor":
+        return datasets.xor()
+    if spec in ("digits", "digits-2"):
+        return datasets.digits(binary=spec == "digits-2")
+    if spec == "moons":
+        return datasets.moons(n_samples=400, noise=0.2, seed=0)
+    return datasets.spirals(n_samples=400, seed=0)
+
+
+def load_data(spec, target=None, need_target=True, table=None) -> Data:
+    """Built-in data set by name, ``mnist:DIR`` (IDX files), or a CSV or parquet file (with ``target``),
+    read with the ``table`` options of :func:`table_options`."""
+    if spec in BUILTIN_DATA:
+        X, y = _builtin(spec)
+        return Data(spec, X, y, [f"x{i}" for i in range(X.shape[1])], "label")
+    if spec.startswith("mnist:"):
+        directory = spec[len("mnist:"):]
+        X, y = datasets.load_mnist(directory, "train")
+        try:
+            test = datasets.load_mnist(directory, "t10k")
+        except ValueError:
+            test = None
+        return Data(spec, X, y, [f"pixel{i}" for i in range(X.shape[1])], "label", test)
+    if not os.path.exists(spec):
+        if not spec.lower().endswith((".csv", ".parquet", ".pq")):
+            raise ConfigError(f"unknown data {spec!r}; expected one of {', '.join(BUILTIN_DATA)}, mnist:DIR "
+                              "or the path of a CSV file")
+        raise FileFormatError(f"cannot read CSV file {spec}: it does not exist")
+    if target is None and need_target:
+        raise ConfigError(f"--target is required with a CSV file: name the column of {spec} to predict")
+    table = dict(table or {})
+    parquet = spec.lower().endswith((".parquet", ".pq"))
+    header = None if parquet else csv_header(spec, table.get("delimiter"))
+    X, y, names, fill = load_table(spec, target, **table)
+    columns = header if header is not None else list(names) + ([str(target)] if target is not None else [])
+    return Data(spec, X, y, names, None if target is None else str(target), named=True, columns=columns,
+                fill=fill)
+
+
+def csv_header(path, delimiter=None):
+    """The first row of a CSV file, or None if it holds only numbers (a file without header row)."""
+    try:
+        delimiter = delimiter or sniff_delimiter(path)
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            first = next(csv.reader(f, delimiter=delimiter), None)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []             # unreadable: load_csv reports why
+    if first and all(_looks_numeric(cell.strip()) for cell in first):
+        return None
+    return [cell.strip() for cell in first or []]
+
+
+def model_data(spec, meta, n_inputs, target=None, need_target=True, table=None) -> Data:
+    """Data for a saved model, its columns as the model's inputs.
+
+    With a header row the model's features are taken by name (other columns are ignored); a CSV
+    file without header row, and built-in data, must have exactly the model's columns in order.
+    """
+    names = meta["feature_names"]
+    if not is_builtin(spec) and os.path.isfile(spec) and csv_header(spec) is None:
+        return _headerless_model_data(spec, meta, names, target, need_target)
+    table = dict(table or {}, missing="keep")       # filled with the training data's values, or refused
+    header = None if spec.lower().endswith((".parquet", ".pq")) or is_builtin(spec) else csv_header(
+        spec, table.get("delimiter"))
+    present = [n for n in names if header and n in header and n != target]
+    table["features"] = present or None             # other columns (an id, text) are not read
+    table.pop("drop", None)
+    data = load_data(spec, target, need_target, table)
+    data.X = select_features(data, meta, n_inputs)
+    return data
+
+
+def missing_cells(data: Data) -> str | None:
+    """A message on the missing cells of ``data.X`` (count and first positions), or None without any."""
+    rows, cols = np.nonzero(np.isnan(data.X))
+    if not rows.size:
+        return None
+    line = 2 if data.named and not data.name.lower().endswith((".parquet", ".pq")) else 1
+    first = "; ".join(f"line {int(r) + line}, column {data.feature_names[c]!r}" for r, c in zip(rows[:3], cols[:3]))
+    return f"{rows.size} missing value(s) in {data.name}, the first at {first}"
+
+
+def _headerless_model_data(spec, meta, names, target, need_target):
+    columns = meta.get("columns") or []
+    if need_target and target is None:
+        target = meta.get("target")
+    if need_target and columns and target not in columns:
+        raise InputError(f"{spec} has no header row, so its columns are those the model was trained on, "
+                         f"{shown(columns)}; the target {target} is not one of them")
+    if need_target and not columns:
+        raise InputError(f"{spec} has no header row; the model does not record the position of its target "
+                         f"column, so add a header row ({', '.join(names[:6])}{', ...' if len(names) > 6 else ''}"
+                         f" and {target or 'the target'})")
+    expected = columns if need_target else names
+    values = _read_headerless(spec, expected)
+    if not need_target:
+        return Data(spec, values, None, list(names), None)
+    t = columns.index(target)
+    keep = [i for i in range(len(columns)) if i != t]
+    if [columns[i] for i in keep] != list(names):
+        raise InputError(f"--target {target}: by position, the columns of {spec} (no header row) are "
+                         f"{shown(columns)}, and {target} is one of the model's features; "
+                         f"the model was trained to predict {meta.get('target')}")
+    return Data(spec, values[:, keep], values[:, t], list(names), target)
+
+
+def _read_headerless(path, names):
+    """The numbers of a CSV file without header row whose columns must be exactly ``names``, in order."""
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        for line, row in enumerate(csv.reader(handle), start=1):
+            if row and len(row) != len(names):
+                raise FileFormatError(
+                    f"{path} has no header row, so its columns are taken by position and must be exactly the "
+                    f"model's {len(names)} ({shown(names)}); line {line} has {len(row)} values. Add a header "
+                    "row to select columns by name")
+    return datasets.load_csv(path, names=names)[0]
+
+
+def select_features(data: Data, meta, n_inputs):
+    """The model's input columns of ``data``: by name when the file names its columns, else all of them
+    (then the count must be exact)."""
+    names = meta.get("feature_names") or []
+    if data.named and names:
+        missing = [n for n in names if n not in data.feature_names]
+        if missing:
+            hint = ("" if meta.get("named_features", True) else
+                    f"; the model was trained on {meta.get('data')}, whose columns have no names: name them "
+                    f"{shown(names)} in the header, or drop the header row to take the columns by position")
+            if data.target in missing:
+                hint += (f"; --target {data.target} names a column that the model takes as a feature "
+                         f"(it was trained to predict {meta.get('target')})")
+            columns = data.columns or data.feature_names + ([data.target] if data.target else [])
+            raise InputError(f"{data.name}: missing feature column{'s' if len(missing) > 1 else ''} "
+                             f"{shown(missing)} (the model's features are {shown(names)}; the file has "
+                             f"{shown(columns)}){hint}")
+        return data.X[:, [data.feature_names.index(n) for n in names]]
+    if data.X.shape[1] != n_inputs:
+        raise InputError(f"{data.name} has {data.X.shape[1]} feature columns; the model expects {n_inputs}"
+                         + (f" ({shown(names)})" if names else ""))
+    return data.X
+
+
+def split(data: Data, test_size, seed, stratify):
+    """(X_train, X_test, y_train, y_test); the test part None without a split."""
+    if data.test is not None:
+        return data.X, data.test[0], data.y, data.test[1]
+    if not test_size or len(data.X) < MIN_SPLIT:
+        return data.X, None, data.y, None
+    try:
+        return datasets.train_test_split(data.X, data.y, test_size=test_size, seed=seed, stratify=stratify)
+    except InputError:
+        n_classes = len(np.unique(data.y)) if stratify else 0
+        both = f", with each of the {n_classes} classes in both" if stratify else ""
+        raise InputError(f"--test-size {number(test_size)} cannot split the {len(data.X)} samples of {data.name} "
+                         f"into a training and a test part{both}; choose another fraction") from None

@@ -1,0 +1,51 @@
+"""``backprop predict``: the predictions of a saved model for a CSV file, as CSV."""
+from __future__ import annotations
+
+import csv
+import sys
+
+from ...engine.serialize import atomic_write
+from .data import add_table_options, model_data, table_options
+from .model import load_model, prepared_inputs
+from .usage import check_output_path
+
+HELP = "predictions of a saved model for a CSV file, as CSV"
+EXAMPLES = """examples:
+  backprop predict model.npz --data new.csv --out predictions.csv
+  backprop predict model.npz --data new.csv | head
+"""
+
+
+def add_arguments(p):
+    p.add_argument("model", help="a model file written by 'backprop train'")
+    p.add_argument("--data", required=True, help="PATH.csv holding the model's feature columns, taken by name "
+                   "from the header row (other columns are ignored) or, without header row, exactly the "
+                   "model's columns in order; or a built-in data set")
+    add_table_options(p)
+    p.add_argument("--out", help="write the CSV here instead of to standard output")
+
+
+def run(args) -> int:
+    check_output_path("--out", args.out)
+    net, meta, task, scaler = load_model(args.model)
+    data = model_data(args.data, meta, net.n_inputs, need_target=False, table=table_options(args))
+    Y = net.predict(prepared_inputs(data, scaler))
+    labels = task.labels(Y)
+
+    def write(f):
+        # row by row: a reader that stops early (``| head``) is noticed at once, not after the last row
+        w = csv.writer(f, lineterminator="\n")
+        if task.kind == "regression":
+            w.writerow(["prediction"] if Y.shape[1] == 1 else [f"y{i}" for i in range(Y.shape[1])])
+            w.writerows([[repr(float(v))] for v in labels] if Y.shape[1] == 1 else Y.tolist())
+        else:
+            w.writerow(["prediction"] + [f"p_{c}" for c in task.classes])
+            for lab, row in zip(labels, task.probabilities(Y)):
+                w.writerow([lab] + [f"{p:.6g}" for p in row])
+
+    if args.out:
+        atomic_write(args.out, write, binary=False)
+        print(f"wrote {len(labels)} predictions to {args.out}", file=sys.stderr)
+    else:
+        write(sys.stdout)
+    return 0

@@ -1,0 +1,154 @@
+"""Mistakes in the command line itself: the parser that reports them, option value types, refusals.
+
+A :class:`UsageError` exits with code 2; an option that would do nothing with the others given is
+refused the same way (``--target does nothing with --data xor: ...``).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import signal
+
+from ...errors import ConfigError
+from .numbers import number
+
+
+PROG = "backprop"
+EXIT_ERROR = 1                                   # an error in the data or files
+EXIT_USAGE = 2                                   # a mistake in the command line
+EXIT_INTERRUPTED = 128 + signal.SIGINT           # the shell's code for a process ended by Ctrl-C
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE if hasattr(signal, "SIGPIPE") else 1
+
+
+class UsageError(Exception):
+    """A mistake in the command line itself (unknown option, missing argument, bad value)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """Raises UsageError instead of exiting; no abbreviated options (``check --out`` must not mean
+    ``--output``); every option's default shown in ``--help``."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        raise UsageError(message)
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults in the help of each option; the description (with its usage examples) kept as written."""
+
+    def _get_help_string(self, action):
+        # an unset option is None on the parsed arguments (so that "given" can be told from "default");
+        # its help states the default in words instead
+        if action.default is None or action.default is False or action.default is argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+
+# ---- option value types -----------------------------------------------------------------------------
+
+def seed(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return v
+
+
+def positive_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return v
+
+
+def batch_size(text):
+    if text.lower() in ("full", "all", "none"):
+        return None
+    return positive_int(text)
+
+
+def finite(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return v
+
+
+def non_negative(text):
+    v = finite(text)
+    if not v >= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return v
+
+
+def fraction(text):
+    v = finite(text)
+    if not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
+    return v
+
+
+def names(text):
+    """``a,b,c`` -> ["a", "b", "c"] (column names)."""
+    out = [s.strip() for s in text.split(",") if s.strip()]
+    if not out:
+        raise argparse.ArgumentTypeError(f"expected column names separated by commas, got {text!r}")
+    return out
+
+
+# ---- options given, defaults, refusals ----------------------------------------------------------------
+
+def given(args, name) -> bool:
+    """Whether the user gave the option ``name`` (an unset option is None or False)."""
+    value = getattr(args, name, None)
+    return value is not None and value is not False
+
+
+def option(name) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def option_error(name, value, error, flag=None) -> UsageError:
+    """A library error about the parameter ``name`` as an error about the option that set it."""
+    msg, flag = str(error), flag or option(name)
+    if msg.startswith(name + "="):
+        return UsageError(f"{flag} {msg[len(name) + 1:]}")
+    if msg.startswith(name + " "):
+        return UsageError(flag + msg[len(name):])
+    return UsageError(f"{flag} {number(value)}: {msg}")
+
+
+def with_defaults(args, defaults):
+    for k, v in defaults.items():
+        if getattr(args, k) is None:
+            setattr(args, k, v)
+
+
+def refuse(flag, reason):
+    raise UsageError(f"{flag} does nothing {reason}")
+
+
+def check_output_path(flag, path):
+    """Refuse an output file that cannot be written, before any work."""
+    if not path:
+        return
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        raise ConfigError(f"{flag} {path}: the directory {folder} does not exist")
+    if os.path.isdir(path):
+        raise ConfigError(f"{flag} {path}: it is a directory; expected a file name")
+    if not os.access(folder, os.W_OK):
+        raise ConfigError(f"{flag} {path}: the directory {folder} is not writable")

@@ -1,0 +1,228 @@
+"""Hooks into a training run: watch it (log, write a CSV row per epoch) and steer it (stop early, keep
+checkpoints of the best and the last parameters, lower the learning rate on a plateau).
+
+A callback is any object with some of the methods of :class:`Callback`; ``train(..., callbacks=[...])``
+calls them in list order. ``on_epoch_end`` returning True stops training (``stop_reason "callback"``).
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+
+import numpy as np
+
+from ..errors import ConfigError
+
+HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_end", "on_epoch_end", "on_train_end")
+
+
+class Callback:
+    """Base class: every hook does nothing. ``self.net`` and ``self.optimizer`` are set before training.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> class Count(Callback):
+    ...     batches = 0
+    ...     def on_batch_end(self, batch, loss):
+    ...         self.batches += 1
+    >>> X, y = bp.datasets.xor()
+    >>> c = Count()
+    >>> _ = bp.train(bp.MLP([2, 3, 1], output="sigmoid"), "bce", X, y, epochs=3, batch_size=2, verbose=False,
+    ...              callbacks=[c])
+    >>> c.batches
+    6
+    """
+
+    net = None
+    optimizer = None
+    run = None
+
+    def set_run(self, run) -> None:
+        self.run, self.net, self.optimizer = run, run.net, run.opt
+
+    def on_train_begin(self, history) -> None:
+        pass
+
+    def on_epoch_begin(self, epoch) -> None:
+        pass
+
+    def on_batch_end(self, batch, loss) -> None:
+        pass
+
+    def on_epoch_end(self, epoch, record):
+        """After epoch ``epoch`` (1, 2, ...) with its history row; True stops training."""
+        return None
+
+    def on_train_end(self, history) -> None:
+        pass
+
+
+def check_callbacks(callbacks) -> list:
+    """The callbacks as a list, each with at least one hook; ConfigError otherwise."""
+    if callbacks is None:
+        return []
+    if not isinstance(callbacks, (list, tuple)):
+        callbacks = [callbacks]
+    for c in callbacks:
+        if not any(callable(getattr(c, h, None)) for h in HOOKS):
+            raise ConfigError(f"a callback has at least one of the methods {', '.join(HOOKS)}; got {c!r}")
+    return list(callbacks)
+
+
+def _monitored(record, monitor):
+    if monitor not in record:
+        raise ConfigError(f"monitor {monitor!r} is not a column of the history; use loss, val_loss, "
+                          "train_metric or val_metric")
+    return record[monitor]
+
+
+def _better(mode, value, best, min_delta):
+    if not math.isfinite(value):
+        return False
+    if best is None:
+        return True
+    return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
+MONITORS = ("loss", "val_loss", "train_metric", "val_metric")
+
+
+def _check_mode(mode, monitor):
+    if monitor not in MONITORS:
+        raise ConfigError(f"monitor {monitor!r} is not a column of the history; use {', '.join(MONITORS)}")
+    if mode == "auto":
+        return "max" if monitor.endswith("metric") else "min"
+    if mode not in ("min", "max"):
+        raise ConfigError(f"mode must be 'auto', 'min' or 'max'; got {mode!r}")
+    return mode
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
+
+    Parameters
+    ----------
+    monitor : str, default "val_loss"
+        A column of the history: ``loss``, ``val_loss``, ``train_metric`` or ``val_metric``.
+    patience : int, default 10
+    min_delta : float, default 0.0
+    mode : {"auto", "min", "max"}, default "auto"
+        "auto": larger is better for the metrics, smaller for the losses.
+    restore_best : bool, default False
+        At the end, put back the parameters of the best epoch.
+    """
+
+    def __init__(self, monitor="val_loss", patience=10, min_delta=0.0, mode="auto", restore_best=False):
+        self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)
+        self.mode, self.restore_best = _check_mode(mode, monitor), bool(restore_best)
+        self.best, self.best_epoch, self.wait, self._params = None, None, 0, None
+
+    def on_epoch_end(self, epoch, record):
+        value = _monitored(record, self.monitor)
+        if _better(self.mode, value, self.best, self.min_delta):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best:
+                self._params = self.net.params.copy()
+            return None
+        self.wait += 1
+        return self.wait >= self.patience
+
+    def on_train_end(self, history):
+        if self.restore_best and self._params is not None:
+            np.copyto(self.net.params, self._params)
+
+
+class ModelCheckpoint(Callback):
+    """Save the network (``net.save``) after every epoch (``"last"``), or when ``monitor`` improves
+    (``"best"``), to ``path``; ``{epoch}`` in the path is replaced by the epoch number."""
+
+    def __init__(self, path, save="best", monitor="val_loss", mode="auto"):
+        if save not in ("best", "last"):
+            raise ConfigError(f"save must be 'best' or 'last'; got {save!r}")
+        self.path, self.save, self.monitor, self.mode = os.fspath(path), save, monitor, _check_mode(mode, monitor)
+        self.best, self.saved = None, []
+
+    def on_epoch_end(self, epoch, record):
+        if self.save == "best":
+            value = _monitored(record, self.monitor)
+            if not _better(self.mode, value, self.best, 0.0):
+                return None
+            self.best = value
+        path = self.path.replace("{epoch}", str(epoch))
+        self.net.save(path)
+        self.saved.append(path)
+        return None
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiply the learning rate by ``factor`` when ``monitor`` has not improved for ``patience``
+    epochs (then wait ``cooldown`` epochs), never below ``min_lr``. It scales the learning rate that
+    the schedule gives, from the next epoch on."""
+
+    def __init__(self, monitor="val_loss", factor=0.5, patience=5, min_delta=0.0, cooldown=0, min_lr=0.0,
+                 mode="auto"):
+        if not 0.0 < factor < 1.0:
+            raise ConfigError(f"factor must lie strictly between 0 and 1; got {factor!r}")
+        self.monitor, self.factor, self.patience = monitor, float(factor), int(patience)
+        self.min_delta, self.cooldown, self.min_lr = float(min_delta), int(cooldown), float(min_lr)
+        self.mode = _check_mode(mode, monitor)
+        self.best, self.wait, self.cool, self.reductions = None, 0, 0, []
+
+    def on_epoch_end(self, epoch, record):
+        value = _monitored(record, self.monitor)
+        if self.cool > 0:
+            self.cool -= 1
+        if _better(self.mode, value, self.best, self.min_delta):
+            self.best, self.wait = value, 0
+            return None
+        self.wait += 1
+        if self.wait >= self.patience and self.cool == 0:
+            lr = record["lr"] * self.factor
+            if lr >= self.min_lr:
+                self.run.lr_scale *= self.factor
+                self.reductions.append(epoch)
+            self.wait, self.cool = 0, self.cooldown
+        return None
+
+
+class CSVLogger(Callback):
+    """One CSV row per epoch (the history's scalar columns), flushed every epoch."""
+
+    COLUMNS = ("epoch", "loss", "val_loss", "train_metric", "val_metric", "lr", "time")
+
+    def __init__(self, path):
+        self.path, self._file, self._writer = os.fspath(path), None, None
+
+    def on_train_begin(self, history):
+        self._file = open(self.path, "w", newline="", encoding="utf-8")
+        self._writer = csv.writer(self._file, lineterminator="\n")
+        self._writer.writerow(self.COLUMNS)
+
+    def on_epoch_end(self, epoch, record):
+        self._writer.writerow([record[c] if c == "epoch" else repr(float(record[c])) for c in self.COLUMNS])
+        self._file.flush()
+        return None
+
+    def on_train_end(self, history):
+        if self._file is not None:
+            self._file.close()
+
+
+class LoggingCallback(Callback):
+    """Each epoch as one message to a :mod:`logging` logger (default ``backprop.training``, INFO)."""
+
+    def __init__(self, logger="backprop.training", level=logging.INFO):
+        self.logger = logging.getLogger(logger) if isinstance(logger, str) else logger
+        self.level = level
+
+    def on_epoch_end(self, epoch, record):
+        parts = [f"{k} {record[k]:.6g}" for k in ("loss", "val_loss", "train_metric", "val_metric", "lr")
+                 if math.isfinite(record[k])]
+        self.logger.log(self.level, "epoch %d: %s", epoch, ", ".join(parts))
+        return None
+
+    def on_train_end(self, history):
+        self.logger.log(self.level, "training ended after %d epochs (%s)", len(history), history.stop_reason)
