@@ -160,10 +160,13 @@ def spirals(n_samples=200, n_classes=2, noise=0.2, turns=1.5, seed=0, dtype=np.f
 
 
 class Named:
-    """A built-in data set under a name: ``load()`` gives its ``(X, y)``; ``description`` says what it is."""
+    """A built-in data set under a name: ``load()`` gives its ``(X, y)``; ``description`` says what it is;
+    ``standardize``: whether its inputs are best standardised before training (inputs of very different
+    scales), or left as they are (pixel intensities sharing one scale, 0/1 inputs)."""
 
-    def __init__(self, description, make, **options):
+    def __init__(self, description, make, standardize=False, **options):
         self.description, self._make, self._options = description, make, options
+        self.standardize = standardize
 
     def load(self):
         """``(X, y)`` of this data set."""
@@ -180,4 +183,7 @@ DATASETS.register("digits", Named("8x8 digits, 10 classes (scikit-learn's copy)"
 DATASETS.register("digits-2", Named("8x8 digits, the binary task '2 or not 2'", digits, binary=True))
 DATASETS.register("moons", Named("two interleaving half circles, 2 classes", moons, n_samples=400, noise=0.2,
                                  seed=0))
-DATASETS.register("spirals", Named("two interleaved spirals, 2 classes", spirals, n_samples=400, seed=0))
+# the spirals' coordinates (standard deviation 0.43) are standardised; XOR's 0/1 inputs, the moons'
+# coordinates (standard deviations 0.9 and 0.5) and pixel intensities are left as they are
+DATASETS.register("spirals", Named("two interleaved spirals, 2 classes", spirals, standardize=True,
+                                   n_samples=400, seed=0))

@@ -14,29 +14,21 @@ import numpy as np
 
 from ... import datasets
 from ...data.files import _looks_numeric
+from ...data.toy import DATASETS
 from ...data.tables import MISSING, load_table, sniff_delimiter
 from ...errors import ConfigError, FileFormatError, InputError
 from .numbers import number, shown
 from .usage import names as usage_names, refuse
 
-#: built-in data: name -> (description, whether its inputs are standardised by default). Pixel
-#: intensities share one scale and are left as they are (standardising each pixel would magnify the
-#: rarely-inked border pixels); so are XOR's 0/1 inputs and the moons' coordinates (standard deviations
-#: 0.9 and 0.5); the spirals' coordinates (standard deviation 0.43) are standardised
-BUILTIN_DATA = {
-    "xor": ("the 4 points of XOR", False),
-    "digits": ("8x8 digits, 10 classes (scikit-learn's copy)", False),
-    "digits-2": ("8x8 digits, the binary task '2 or not 2'", False),
-    "moons": ("two interleaving half circles, 2 classes", False),
-    "spirals": ("two interleaved spirals, 2 classes", True),
-}
+#: built-in data: the library's registry of data sets (name -> description, load(), standardize)
+BUILTIN_DATA = DATASETS
 
 
 def standardized_by_default(spec) -> bool:
     """Whether ``backprop train`` standardises the inputs of ``spec`` without ``--standardize``: yes for
     tables (CSV files) and spirals, no for pixels (digits, MNIST), XOR and moons."""
     if spec in BUILTIN_DATA:
-        return BUILTIN_DATA[spec][1]
+        return BUILTIN_DATA.get(spec).standardize
     return not spec.startswith("mnist:")
 
 
@@ -104,21 +96,11 @@ def target_for(args, meta):
     return args.target
 
 
-def _builtin(spec):
-    if spec == "xor":
-        return datasets.xor()
-    if spec in ("digits", "digits-2"):
-        return datasets.digits(binary=spec == "digits-2")
-    if spec == "moons":
-        return datasets.moons(n_samples=400, noise=0.2, seed=0)
-    return datasets.spirals(n_samples=400, seed=0)
-
-
 def load_data(spec, target=None, need_target=True, table=None) -> Data:
     """Built-in data set by name, ``mnist:DIR`` (IDX files), or a CSV or parquet file (with ``target``),
     read with the ``table`` options of :func:`table_options`."""
     if spec in BUILTIN_DATA:
-        X, y = _builtin(spec)
+        X, y = BUILTIN_DATA.get(spec).load()
         return Data(spec, X, y, [f"x{i}" for i in range(X.shape[1])], "label")
     if spec.startswith("mnist:"):
         directory = spec[len("mnist:"):]
