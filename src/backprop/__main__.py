@@ -1,7 +1,5 @@
 """``python -m backprop``: the command line (see ``backprop.faces.cli``)."""
-from ._allocator import tune
-from .faces.cli import main
+from .faces.cli import run
 
 if __name__ == "__main__":
-    tune()                       # the command owns its process: keep large temporaries in the heap
-    raise SystemExit(main())
+    run()

@@ -6,7 +6,7 @@ columns by name), ``task.py`` (loss and labels), ``model.py`` (network options, 
 ``usage.py`` (option types and refusals) and ``numbers.py`` (numbers as printed).
 """
 from .commands import SUBCOMMANDS, Subcommand, register
-from .main import build_parser, main
+from .main import build_parser, main, run
 from .model import load_model as _load_model
 from .numbers import number as _number
 from .task import Task, infer_task

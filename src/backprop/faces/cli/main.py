@@ -93,3 +93,11 @@ def main(argv=None, commands=None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def run() -> None:
+    """The ``backprop`` console script and ``python -m backprop``: the command owns its process, so it
+    keeps large temporaries in the heap (``backprop.tune_allocator``), then exits with ``main``'s code."""
+    from ..._allocator import tune
+    tune()
+    raise SystemExit(main())
