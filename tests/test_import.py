@@ -3,7 +3,8 @@ import os
 import subprocess
 import sys
 
-HEAVY = ("scipy.optimize", "matplotlib", "sklearn", "pandas", "torch", "dask")
+# scipy as a whole loads on first use: numpy alone is what `import backprop` costs
+HEAVY = ("scipy", "matplotlib", "sklearn", "pandas", "torch", "dask")
 
 # a spy on ctypes: reports any lookup of glibc's mallopt (the allocator tuning) while backprop is imported
 SPY = """

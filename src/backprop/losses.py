@@ -37,7 +37,7 @@ import functools
 import numpy as np
 
 from .errors import ConfigError, InputError
-from .ops.activations import _sigmoid_df
+from .ops.activations import _sigmoid_df, expit as sigmoid
 from .ops.softmax import log_softmax, log_sum_exp_shifted, softmax, softmax_jvp
 from .registry import Registry
 from .validation import as_numeric
@@ -46,12 +46,6 @@ REDUCTIONS = ("mean", "sum")
 
 #: every loss, by name: ``LOSSES.get("huber")``, ``LOSSES.names()``
 LOSSES = Registry("loss")
-
-
-def sigmoid(z):
-    """1 / (1 + e^-z), exact for every finite z (scipy's expit; scipy.special is loaded on first use)."""
-    from scipy.special import expit
-    return expit(z)
 
 
 def xlogy(x, y):

@@ -11,10 +11,21 @@ from functools import partial
 from typing import Callable
 
 import numpy as np
-from scipy.special import erf, expit
 
 from ..errors import ConfigError
 from ..registry import Registry
+
+
+def expit(z):
+    """1 / (1 + e^-z), exact for every finite z (scipy's expit; scipy.special is loaded on first use)."""
+    from scipy.special import expit as f
+    return f(z)
+
+
+def erf(z):
+    """The error function (scipy's erf, loaded on first use)."""
+    from scipy.special import erf as f
+    return f(z)
 
 Fn = Callable[[np.ndarray], np.ndarray]
 

@@ -1,12 +1,19 @@
 """Dense (affine) layer: z = y_prev W^T + b, with W of shape (out, in)."""
 from __future__ import annotations
 
+import sys
+
 import numpy as np
-from scipy.sparse import issparse
 
 from ..errors import ConfigError
 from .base import Op, Param, matmul_right, product_tangent, write
 from .registry import register
+
+
+def issparse(x) -> bool:
+    """Whether x is a scipy sparse matrix (it cannot be one unless scipy.sparse is loaded)."""
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and sparse.issparse(x)
 
 INIT_SCHEMES = ("glorot", "he")
 _ONES: dict = {}
