@@ -6,10 +6,8 @@ one (value, gradient) per block back), every Hessian-vector product another.
 from __future__ import annotations
 
 import numpy as np
-import scipy.optimize
 
-from ..errors import ConfigError
-from ..second_order.minimize import METHODS
+from ..second_order.minimize import check_options, solve
 from .sums import Sums
 
 
@@ -71,37 +69,8 @@ def minimize(net, loss, X, T, method="trust-ncg", maxiter=100, tol=None, callbac
     >>> res.fun < 0.01
     True
     """
-    key = method.lower() if isinstance(method, str) else None
-    if key not in METHODS:
-        raise ConfigError(f"unknown method {method!r}; expected one of trust-ncg, trust-krylov, newton-cg, "
-                          "trust-exact, L-BFGS-B, BFGS, CG")
-    if not isinstance(maxiter, (int, np.integer)) or isinstance(maxiter, bool) or maxiter < 1:
-        raise ConfigError(f"maxiter must be an integer >= 1; got {maxiter!r}")
-    if tol is not None and not (np.isfinite(tol) and tol > 0):
-        raise ConfigError(f"tol must be a positive number or None; got {tol!r}")
-    if callback is not None and not callable(callback):
-        raise ConfigError("callback must be callable")
+    key = check_options(method, maxiter, tol, callback)
     ev = _Evaluator(Sums(net, loss, X, T, sample_weight))        # persists the data, once
-    opts = dict(options or {})
-    opts["maxiter"] = int(maxiter)
-    kw = {}
-    if METHODS[key] == "hessp":
-        kw["hessp"] = ev.hessp
-    elif METHODS[key] == "hess":
-        kw["hess"] = ev.hess
-    w0 = net.params.astype(np.float64)
-    try:
-        res = scipy.optimize.minimize(ev.fun, w0, method=method, jac=True, tol=tol, callback=callback,
-                                      options=opts, **kw)
-    except BaseException:
-        net.params[:] = w0                         # no partial change on a failed call
-        raise
-    best = ev.best_w if ev.best_w is not None else w0
-    if np.isfinite(res.fun) and res.fun <= ev.best_f:
-        best = np.asarray(res.x, dtype=np.float64)
-    else:
-        res.x, res.fun = best, float(ev.best_f)
-    net.params[:] = best
-    res.nhvp = ev.n_hvp
+    res = solve(net, ev, method, key, maxiter, tol, callback, options)
     res.nfev_cluster = ev.n_eval
     return res

@@ -143,6 +143,18 @@ def minimize(net, loss, X, T, method="trust-ncg", maxiter=100, tol=None, callbac
     if (on_dask := dispatch.on_dask("minimize", X, T)) is not None:
         return on_dask(net, loss, X, T, method=method, maxiter=maxiter, tol=tol, callback=callback,
                        options=options)
+    key = check_options(method, maxiter, tol, callback)
+    if METHODS[key] == "hess":
+        check_matrix_size(net.n_params, net.dtype, max_bytes, "method='trust-exact' (it forms the exact Hessian)",
+                          "use method='trust-ncg' or 'trust-krylov' (Hessian-vector products, O(W) memory)")
+    loss = get_loss(loss)
+    X = check_X(X, net.n_inputs, net.dtype)
+    D = loss.prepare(T, X.shape[0], net.n_outputs, net.dtype)
+    return solve(net, _Evaluator(net, loss, X, D), method, key, maxiter, tol, callback, options)
+
+
+def check_options(method, maxiter, tol, callback) -> str:
+    """The key of ``method`` in ``METHODS``, after checking the options every minimize takes."""
     key = method.lower() if isinstance(method, str) else None
     if key not in METHODS:
         raise ConfigError(f"unknown method {method!r}; expected one of trust-ncg, trust-krylov, newton-cg, "
@@ -153,15 +165,14 @@ def minimize(net, loss, X, T, method="trust-ncg", maxiter=100, tol=None, callbac
         raise ConfigError(f"tol must be a positive number or None; got {tol!r}")
     if callback is not None and not callable(callback):
         raise ConfigError("callback must be callable")
-    if METHODS[key] == "hess":
-        check_matrix_size(net.n_params, net.dtype, max_bytes, "method='trust-exact' (it forms the exact Hessian)",
-                          "use method='trust-ncg' or 'trust-krylov' (Hessian-vector products, O(W) memory)")
-    loss = get_loss(loss)
-    X = check_X(X, net.n_inputs, net.dtype)
-    D = loss.prepare(T, X.shape[0], net.n_outputs, net.dtype)
+    return key
+
+
+def solve(net, ev, method, key, maxiter, tol, callback, options):
+    """Run scipy's ``method`` on the evaluator ``ev`` (``fun``, ``hessp``, ``hess``, ``best_w``, ``best_f``,
+    ``n_hvp``), leave the best point found in ``net.params`` and return scipy's result."""
     opts = dict(options or {})
     opts["maxiter"] = int(maxiter)
-    ev = _Evaluator(net, loss, X, D)
     kw = {}
     if METHODS[key] == "hessp":
         kw["hessp"] = ev.hessp
