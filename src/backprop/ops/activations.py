@@ -30,7 +30,40 @@ def erf(z):
 Fn = Callable[[np.ndarray], np.ndarray]
 
 
-class ScalarActivation:
+class UserFunctions:
+    """Copying and pickling of an object that holds a user's functions (a scalar or vector activation).
+
+    Copies share the functions, as ``deepcopy`` does for any function, so lambdas copy without pickling;
+    pickling stores each function by reference, so each must be importable.
+    """
+
+    kind = "activation"
+
+    def __deepcopy__(self, memo):
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        new.__dict__.update({k: copy.deepcopy(v, memo) for k, v in self.__dict__.items()})
+        return new
+
+    def __copy__(self):
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
+    def _functions(self):
+        """(role, function or None) of every function the object holds."""
+        raise NotImplementedError
+
+    def __getstate__(self):
+        for role, fn in self._functions():
+            if fn is not None and not _picklable(fn):
+                raise ConfigError(f"{self.kind} {self.name!r} cannot be pickled: its {role} ({fn!r}) is not an "
+                                  "importable function; define it as a module-level function (def at the top level "
+                                  "of a module, not a lambda or a local function) to pickle a network that uses it")
+        return self.__dict__.copy()
+
+
+class ScalarActivation(UserFunctions):
     """An elementwise activation with f, f' and f''.
 
     Parameters
@@ -78,27 +111,9 @@ class ScalarActivation:
     def config(self) -> dict:
         return {"name": self.name, **self.params}
 
-    def __deepcopy__(self, memo):
-        # copies share the functions (as deepcopy does for any function), so lambdas copy without pickling
-        new = object.__new__(type(self))
-        memo[id(self)] = new
-        new.__dict__.update({k: copy.deepcopy(v, memo) for k, v in self.__dict__.items()})
-        return new
-
-    def __copy__(self):
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        return new
-
-    def __getstate__(self):
-        # pickling stores the functions by reference: each must be importable (no lambda, no local function)
-        for role, fn in (("f", self._f), ("df", self._df), ("d2f", self._d2f)):
-            g = fn.g if isinstance(fn, _OfZ) else fn
-            if g is not None and not _picklable(g):
-                raise ConfigError(f"activation {self.name!r} cannot be pickled: its {role} ({g!r}) is not an importable "
-                                  "function; define f, df and d2f as module-level functions (def at the top level of "
-                                  "a module) to pickle a network that uses it")
-        return self.__dict__.copy()
+    def _functions(self):
+        return [(role, fn.g if isinstance(fn, _OfZ) else fn)
+                for role, fn in (("f", self._f), ("df", self._df), ("d2f", self._d2f))]
 
     def __repr__(self) -> str:
         extra = "".join(f", {k}={v!r}" for k, v in self.params.items())

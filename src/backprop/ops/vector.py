@@ -14,11 +14,11 @@ vector-Jacobian products; the second-order terms need its Hessian (or the contra
 """
 from __future__ import annotations
 
-import copy
 
 import numpy as np
 
 from ..errors import ConfigError, FileFormatError
+from .activations import UserFunctions
 from .base import Op, accumulate
 from .registry import register
 
@@ -26,7 +26,7 @@ from .registry import register
 VECTOR_FUNCTIONS: dict = {}
 
 
-class VectorFunction:
+class VectorFunction(UserFunctions):
     """A vector function y = f(z) of a group of units, with its derivatives.
 
     Every callable acts on 2-D arrays whose rows are instances: ``z`` (N, n) and ``y = f(z)`` (N, n).
@@ -103,27 +103,11 @@ class VectorFunction:
         zz, yy, gg = self._rows(tz, z, y, dy)
         return self._checked("vhp", self._vhp(zz, yy, gg, tz.reshape(zz.shape)), zz.shape).reshape(tz.shape)
 
-    def __deepcopy__(self, memo):
-        # copies share the functions (as deepcopy does for any function), so lambdas copy without pickling
-        new = object.__new__(type(self))
-        memo[id(self)] = new
-        new.__dict__.update({k: copy.deepcopy(v, memo) for k, v in self.__dict__.items()})
-        return new
+    kind = "vector activation"
 
-    def __copy__(self):
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        return new
-
-    def __getstate__(self):
-        # pickling stores the functions by reference: each must be importable (no lambda, no local function)
-        from .activations import _picklable
-        for role, fn in (("f", self._f), ("jacobian", self._jac), ("jvp", self._jvp), ("vjp", self._vjp),
-                         ("hessian", self._hess), ("vhp", self._vhp)):
-            if fn is not None and not _picklable(fn):
-                raise ConfigError(f"vector activation {self.name!r} cannot be pickled: its {role} ({fn!r}) is not an "
-                                  "importable function; define it at the top level of a module")
-        return self.__dict__.copy()
+    def _functions(self):
+        return [("f", self._f), ("jacobian", self._jac), ("jvp", self._jvp), ("vjp", self._vjp),
+                ("hessian", self._hess), ("vhp", self._vhp)]
 
     def __repr__(self):
         return f"VectorFunction({self.name!r})"
