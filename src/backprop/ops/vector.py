@@ -14,7 +14,6 @@ vector-Jacobian products; the second-order terms need its Hessian (or the contra
 """
 from __future__ import annotations
 
-
 import numpy as np
 
 from ..errors import ConfigError, FileFormatError
