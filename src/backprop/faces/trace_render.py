@@ -360,9 +360,9 @@ def _draw_summary(tr, ax, title):
     return fig
 
 
-def save_trace(tr: Trace, path) -> str:
+def save_trace(tr: Trace, path, training=None) -> str:
     """Save a trace by the suffix of ``path``: .svg/.png picture, .txt table, .json numbers, .html page to step
-    through. Returns the format."""
+    through (with the training view ``training`` of ``teaching.training_view``, if given). Returns the format."""
     fmt = Path(path).suffix.lower().lstrip(".")
     if fmt in PICTURE_FORMATS:
         draw_trace(tr, path)
@@ -371,7 +371,7 @@ def save_trace(tr: Trace, path) -> str:
     elif fmt == "json":
         Path(path).write_text(json.dumps(tr.to_dict(), indent=1), encoding="utf-8")
     elif fmt == "html":
-        tr.to_html(path)
+        tr.to_html(path, training=training)
     else:
         raise ConfigError(f"cannot tell the format of {str(path)!r}: use .svg, .png, .txt, .json or .html")
     return fmt
@@ -421,7 +421,36 @@ def _label(text):
     return text
 
 
-def _trace_and_save(model_path, input_values, target, out_path, loss, digits, stdout, notation="004"):
+def _training_data(spec, model_path, net, task, scaler):
+    """(X, T) of ``--training-view DATA`` as the network sees them: a built-in data set by name, or a CSV
+    file whose target column the model records (a model from ``backprop train``); for such a model the
+    inputs are standardised and the labels turned into targets as in training."""
+    from .cli.data import BUILTIN_DATA, load_data, model_data
+
+    if task is None:
+        if spec not in BUILTIN_DATA:
+            raise ConfigError(f"--training-view {spec!r}: with a model saved by net.save give a built-in data "
+                              f"set ({', '.join(BUILTIN_DATA)}); a CSV file needs a model from 'backprop "
+                              "train', which records its target column")
+        data = load_data(spec)
+        X, T = data.X, data.y
+    else:
+        from .cli.model import load_model, prepared_inputs
+
+        _, meta, _, _ = load_model(model_path)
+        data = model_data(spec, meta, net.n_inputs, target=None if spec in BUILTIN_DATA else meta.get("target"))
+        X, T = prepared_inputs(data, scaler), task.targets(data.y)
+    if X.ndim != 2 or X.shape[1] != net.n_inputs:
+        raise InputError(f"--training-view {spec!r} has {X.shape[1] if X.ndim == 2 else 1} input columns; the "
+                         f"model has {net.n_inputs} inputs")
+    return X, T
+
+
+def _trace_and_save(model_path, input_values, target, out_path, loss, digits, stdout, notation="004",
+                    training_view=None, training_epochs=30, training_lr=0.5):
+    if training_view is not None and (out_path is None or Path(out_path).suffix.lower() != ".html"):
+        raise ConfigError("--training-view adds the training view to the page: give --out with a .html file "
+                          "name")
     net, task, scaler = _load(model_path)
     x = np.array(_numbers(input_values, "--input"))
     if x.size != net.n_inputs:
@@ -469,9 +498,15 @@ def _trace_and_save(model_path, input_values, target, out_path, loss, digits, st
     if note:
         print(note, file=stdout)
     tr = make_trace(net, x, t, loss=loss, digits=digits, notation=notation)
+    training = None
+    if training_view is not None:      # every number of the view computed here, before anything is written
+        from .teaching.training_view import training_view as view
+
+        X, T = _training_data(training_view, model_path, net, task, scaler)
+        training = view(net, X, T, loss=tr.loss, optimizer="gd", epochs=training_epochs, lr=training_lr)
     print(tr.table(), file=stdout)
     if out_path is not None:
-        save_trace(tr, out_path)
+        save_trace(tr, out_path, training=training)
         print(f"wrote {out_path}", file=stdout)
     return tr
 
