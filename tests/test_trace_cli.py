@@ -88,3 +88,64 @@ def test_trace_takes_the_models_labels_for_a_classifier(tmp_path, capsys, data):
     code = cli.main(["trace", "--model", str(model), "--input", "1", "2", "--target", "1"])
     err = capsys.readouterr().err
     assert code != 0 and "--target 1 is not a class label of this model; its labels are 5, 6" in err
+
+
+def _page_data(path):
+    import re
+
+    m = re.search(r'<script id="trace-data" type="application/json">(.*?)</script>', path.read_text(), re.S)
+    return json.loads(m.group(1))
+
+
+def test_trace_page_with_the_training_view_from_the_command_line(tmp_path, capsys):
+    import backprop as bp
+    from backprop.faces.teaching.training_view import training_view
+
+    net = bp.MLP([2, 3, 1], hidden="tanh", output="sigmoid", seed=0)
+    model = tmp_path / "xor.npz"
+    net.save(model)
+    before = model.read_bytes()
+    page = tmp_path / "t.html"
+    code = cli.main(["trace", "--model", str(model), "--input", "1", "0", "--target", "1", "--out", str(page),
+                     "--training-view", "xor", "--training-epochs", "7", "--training-lr", "0.8"])
+    assert code == 0, capsys.readouterr()
+    assert model.read_bytes() == before                             # the model file is not changed
+    data = _page_data(page)
+    from backprop.faces.cli.data import load_data
+
+    d = load_data("xor")
+    want = training_view(net, d.X, d.y, loss="bce", optimizer="gd", epochs=7, lr=0.8)
+    T = data["training"]
+    assert T["loss"] == pytest.approx(want["loss"], rel=1e-12) and len(T["loss"]) == 8
+    assert T["params"][0] == net.params.tolist() and T["params"] == want["params"]      # weights over epochs
+    assert T["surface"]["values"] == want["surface"]["values"] and len(T["surface"]["values"]) == 8
+    assert T["loss"][-1] < T["loss"][0]
+    # without the option the page has no training view; the option needs an .html page
+    cli.main(["trace", "--model", str(model), "--input", "1", "0", "--target", "1", "--out", str(page)])
+    assert "training" not in _page_data(page)
+    capsys.readouterr()
+    for bad in (["--out", str(tmp_path / "t.svg"), "--training-view", "xor"], ["--training-view", "xor"],
+                ["--out", str(tmp_path / "u.html"), "--training-view", "digits"],
+                ["--out", str(tmp_path / "u.html"), "--training-view", "xor", "--training-epochs", "0"]):
+        code = cli.main(["trace", "--model", str(model), "--input", "1", "0", "--target", "1", *bad])
+        err = capsys.readouterr().err
+        assert code != 0 and err, bad
+        assert not (tmp_path / "u.html").exists() and not (tmp_path / "t.svg").exists()
+
+
+def test_training_view_of_a_model_from_backprop_train_uses_its_standardised_data(tmp_path, capsys, data):
+    X, rng = data
+    y = (X[:, 0] > 50).astype(int)
+    train = tmp_path / "train.csv"
+    _csv(train, X, y)
+    model = tmp_path / "m.npz"
+    assert cli.main(["train", "--data", str(train), "--target", "label", "--hidden", "3", "--epochs", "3",
+                     "--out", str(model)]) == 0
+    capsys.readouterr()
+    page = tmp_path / "t.html"
+    assert cli.main(["trace", "--model", str(model), "--input", "50", "-3", "--target", "1", "--out", str(page),
+                     "--training-view", str(train), "--training-epochs", "4"]) == 0, capsys.readouterr()
+    T = _page_data(page)["training"]
+    assert len(T["loss"]) == 5 and all(np.isfinite(T["loss"]))
+    pts = np.array(T["surface"]["X"])
+    assert np.all(np.abs(pts.mean(axis=0)) < 0.1)           # the inputs as the network saw them: standardised

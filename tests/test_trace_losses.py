@@ -81,7 +81,7 @@ def test_saturated_sigmoid_shows_the_logit_form():
     assert rows["E"].numeric == "(softplus(40) - 0*40)" and rows["E"].value == pytest.approx(40.0, rel=1e-15)
     assert rows["dE/dx(o1)"].symbolic == "y(o1) - t(o1)" and rows["dE/dx(o1)"].numeric == "1 - 0"
     assert "dE/dy(o1)" not in rows
-    assert "softplus(x) = log(1 + e^x)" in text
+    assert "softplus(u) = log(1 + e^u)" in text
     for s in tr.steps:
         assert redo(s) == pytest.approx(s.value, rel=1e-12), s.quantity
     assert_matches_engine(tr, net, "bce", [40.0], 0.0)

@@ -134,3 +134,23 @@ def test_compare_accepts_attributes_like_a_student_model():
     m.A1 = tr.layers()["A1"]
     m.dLdA1 = tr.layers()["dLdA1"] + 1.0
     assert tr.compare(m).first["name"] == "dLdA1"
+
+
+@pytest.mark.parametrize("head,c,loss", [("softmax", 3, "cross_entropy"), ("sigmoid", 2, "bce")])
+def test_fused_header_note_is_written_in_each_profiles_own_symbols(head, c, loss):
+    net = bp.MLP([2, 3, c], hidden="tanh", output=head, seed=1)
+    t = 1 if head == "softmax" else np.full(c, 0.3)
+    notes = {}
+    for notation in NOTATIONS:
+        text = str(bp.trace(net, [0.4, -0.9], t, loss=loss, notation=notation))
+        line = next(r for r in text.splitlines() if "taken on the logit" in r)
+        notes[notation] = line
+        S = bp.trace(net, [0.4, -0.9], t, loss=loss, notation=notation).sym.generic_output()
+        for key in ("x", "y", "t", "E", "dx"):
+            assert S[key] in line, (notation, S[key], line)
+        if notation != "004":
+            assert "x(k)" not in line and "dE/dx" not in line, (notation, line)
+    assert "dE/dx(k) = y(k) - t(k)" in notes["004"]
+    assert "delta_k^(2) = yhat_k - y_k" in notes["000"]
+    assert "dLdZ1[k] = A2[k] - Y[k]" in notes["cmu"]
+    assert "dDiv/dz_k^(2) = y_k^(2) - d_k" in notes["003"]

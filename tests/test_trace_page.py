@@ -159,3 +159,61 @@ def test_screenshot_of_a_page_is_not_empty(tmp_path):
     assert red > 200, "the highlighted node of the current step is missing"
     blue = np.sum((img[..., 2] > 0.8) & (img[..., 0] < 0.3) & (img[..., 1] < 0.55))
     assert blue + red > 400, "no edge coloured by its gradient"
+
+
+def walkthroughs():
+    """A batch walk-through (XOR's four instances, as note 000's batch exercise) and a Hessian walk-through
+    (note 002's two-layer tanh network), as (trace, page data) pairs."""
+    from backprop.derivatives.trace_page import batch_page_data, hessian_page_data
+
+    xor = bp.MLP([2, 2, 1], hidden="relu", output="sigmoid", seed=3)
+    bt = bp.trace_batch(xor, [[0, 0], [0, 1], [1, 0], [1, 1]], [[0], [1], [1], [0]], notation="000")
+    ht = bp.hessian_trace(bp.MLP([2, 2, 2], hidden="tanh", output="identity", seed=0), [0.5, -1.0], [0.2, 0.4])
+    return {"batch": (bt, batch_page_data(bt)), "hessian": (ht, hessian_page_data(ht))}
+
+
+def test_walkthrough_pages_embed_every_step_of_their_trace(tmp_path):
+    pages = walkthroughs()
+    bt, data = pages["batch"]
+    text = bt.to_html(tmp_path / "b.html")
+    assert embedded(text) == json.loads(json.dumps(data))
+    deltas = [s for s in data["steps"] if s["phase"].startswith("instance")]
+    for n, tr in enumerate(bt.instances, start=1):       # each instance's E_n and its own deltas, unscaled
+        mine = [s for s in deltas if s["phase"] == f"instance {n}"]
+        want = [s for s in tr.steps if s.key == "E" or (s.key.startswith("dE/dx(") and s.node)]
+        assert [s["value"] for s in mine] == [s.value for s in want] and len(want) > 1
+    batch = [s for s in data["steps"] if s["phase"] == "batch"]
+    assert [s["value"] for s in batch] == [s.value for s in bt.steps]
+    assert [s["numeric"] for s in batch] == [s.numeric for s in bt.steps]        # the mean of the terms
+    assert all(s["edges"] for s in batch if s["key"].startswith("dE/dw("))
+    ht, data = pages["hessian"]
+    assert embedded(ht.to_html(tmp_path / "h.html")) == json.loads(json.dumps(data))
+    assert [s["value"] for s in data["steps"]] == [s.value for s in ht.steps]
+    phases = [s["phase"] for s in data["steps"]]
+    assert {"sweep", "M outputs", "M hidden", "block (a)", "block (b)", "block (c)"} <= set(phases)
+    for s in data["steps"]:
+        assert s["nodes"] or s["edges"], f"step {s['k']} ({s['key']}) highlights nothing"
+        if s["key"].startswith("M("):
+            assert s["nodes"] == list(dict.fromkeys(s["key"][2:-1].split(",")))
+
+
+@needs_chromium
+def test_walkthrough_pages_step_forward_and_back_in_a_browser(tmp_path):
+    for name, (tr, data) in walkthroughs().items():
+        page = tmp_path / f"{name}.html"
+        tr.to_html(page)
+        run = chromium(["--dump-dom", page.as_uri() + "#selftest"], tmp_path)
+        assert run.returncode == 0, run.stderr[-2000:]
+        consoles = [line for line in run.stderr.splitlines() if ":CONSOLE" in line]
+        assert not consoles, (name, consoles)
+        m = re.search(r'<pre id="selftest-result"[^>]*>(.*?)</pre>', run.stdout, re.S)
+        assert m, (name, run.stdout[:500])
+        result = html.unescape(m.group(1))
+        assert result.startswith(f"PASS {len(data['steps'])} steps"), (name, result[:500])
+        shown = json.loads(result.split("SHOWN ", 1)[1])
+        forward = [tr._f(s["value"]) for s in data["steps"]]
+        assert shown == forward + forward[-2::-1], name             # the values shown are the walk-through's
+        if name == "hessian":
+            assert forward == [ht_f for ht_f in (tr._f(s.value) for s in tr.steps)]
+        else:
+            assert forward[-len(tr.steps):] == [tr._f(s.value) for s in tr.steps]

@@ -92,3 +92,55 @@ def test_picture_and_command_line_in_a_notes_notation(tmp_path, capsys):
                      "--notation", "cmu"]) == 0
     out = capsys.readouterr().out
     assert "dLdW0[0,1]" in out and "dLdZ1[0]" in out
+
+
+def _skip_graph():
+    """Two levels of hidden units and edges from the inputs straight to the output (drawn as arcs)."""
+    g = bp.NeuronGraph()
+    x1, x2 = g.inputs("x1", "x2")
+    h1 = g.neuron("h1", "tanh", bias=False)
+    h2 = g.neuron("h2", "tanh", bias=False)
+    o = g.neuron("o", output=True, bias=False)
+    for src, dst, w in [(x1, h1, 0.5), (x2, h1, -0.3), (h1, h2, 1.2), (h2, o, 0.7), (x1, o, -0.4), (x2, o, 0.9)]:
+        g.connect(src, dst, w)
+    return g
+
+
+def _box_distance(box, pts):
+    """Pixels from a box to the nearest of the points (0 inside)."""
+    dx = np.maximum(np.maximum(box.x0 - pts[:, 0], pts[:, 0] - box.x1), 0)
+    dy = np.maximum(np.maximum(box.y0 - pts[:, 1], pts[:, 1] - box.y1), 0)
+    return float(np.min(np.hypot(dx, dy)))
+
+
+def test_labels_of_edges_that_skip_levels_sit_on_the_drawn_arc():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    tr = bp.trace(_skip_graph(), [0.8, -0.6], 0.2)
+    fig = bp.draw_trace(tr, edge_labels=True)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    r = canvas.get_renderer()
+    ax = fig.axes[0]
+    px = ax.transData.transform
+    labels = {t.get_text().split("\n")[0]: t.get_bbox_patch().get_window_extent(r)
+              for t in ax.texts if t.get_zorder() == 4}
+    nodes = {t.get_text().split("\n")[0]: tuple(px(t.get_position())) for t in ax.texts if t.get_zorder() == 2}
+    weight = {"x1": "w = -0.4", "x2": "w = 0.9"}                 # the two edges into o that skip a level
+    arcs = [a for a in ax.texts if getattr(a, "arrow_patch", None) is not None
+            and "rad=0.0" not in str(a.arrowprops.get("connectionstyle"))]
+    assert len(arcs) == 2
+    f = np.linspace(0, 1, 401)[:, None]
+    off_chord = []
+    for a in arcs:
+        rad = float(a.arrowprops["connectionstyle"].split("rad=")[1])
+        P0, P2 = px(a.xyann), px(a.xy)
+        src = next(n for n, at in nodes.items() if np.allclose(at, P0))
+        d = P2 - P0
+        C = (P0 + P2) / 2 + rad * np.array([d[1], -d[0]])       # matplotlib's arc3 control point, in pixels
+        arc = (1 - f) ** 2 * P0 + 2 * (1 - f) * f * C + f ** 2 * P2
+        chord = (1 - f) * P0 + f * P2
+        box = labels[weight[src]]
+        assert _box_distance(box, arc) <= 6.0, f"the label of {src} -> o is not beside its arc"
+        off_chord.append(_box_distance(box, chord))
+    assert max(off_chord) > 6.0                                # the arcs bulge: beside the chord is elsewhere

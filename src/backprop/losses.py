@@ -165,11 +165,18 @@ class Loss:
         return None
 
     # the rows of a loss taken on the logits of its output (what ``fused()`` returns)
+    #: template of the trace header's line on the fused form, in the fields of ``Symbols.generic_output``
+    #: (x, y, t, E, dx, dy: the symbols of output k in the trace's notation)
     note = ""
 
-    def trace_note(self) -> str:
-        """One line for the trace's header: how E is taken on the logits ("" for none)."""
-        return self.note
+    def trace_note(self, S=None) -> str:
+        """One line for the trace's header: how E is taken on the logits ("" for none), written in the
+        symbols of ``S`` (a ``Symbols``; note 004's x(k), y(k), t(k), E when None)."""
+        if not self.note:
+            return ""
+        fields = S.generic_output() if S is not None else {
+            "x": "x(k)", "y": "y(k)", "t": "t(k)", "E": "E", "dx": "dE/dx(k)", "dy": "dE/dy(k)"}
+        return self.note.format(**fields)
 
     def trace_dE_dx(self, name, y, t, outs, S, f, m):
         """(formula, formula with numbers) of dE/dx(o) at the logit x(o) of an output, or None to print its
@@ -381,8 +388,9 @@ class BinaryCrossEntropy(Loss):
 class _SigmoidBCE(_Fused):
     """BCE evaluated on the logits z of a sigmoid output: Div = softplus(z) - d z;  dDiv/dz = sigmoid(z) - d."""
 
-    note = ("sigmoid output with bce, taken on the logit x(o): E = softplus(x) - t*x with softplus(x) = "
-            "log(1 + e^x), and dE/dx(o) = y(o) - t(o) (sigmoid' = y(1-y) cancels in dE/dy(o)*y(1-y))")
+    note = ("sigmoid output with bce, taken on the logit {x}: {E} = sum_k (softplus({x}) - {t}*{x}) with "
+            "softplus(u) = log(1 + e^u), and {dx} = {y} - {t} (sigmoid' = {y}*(1 - {y}) cancels in "
+            "{dy}*{y}*(1 - {y}))")
 
     def div(self, z, d):
         # softplus(z) - d z = (1 - d) softplus(z) + d softplus(-z): no cancellation, finite for every finite z
@@ -511,8 +519,8 @@ class _SoftmaxCrossEntropy(_Fused):
     d2Div/dz2 = (sum_i d_i) (diag(y) - y y^T).
     """
 
-    note = ("softmax output with cross_entropy, taken on the logits x(o): E = logsumexp(x) - sum_k t_k*x_k "
-            "with logsumexp(x) = log(sum_k e^x_k), and dE/dx(o) = y(o) - t(o)")
+    note = ("softmax output with cross_entropy, taken on the logits {x}: {E} = log(sum_k e^{x}) - "
+            "sum_k {t}*{x}, and {dx} = {y} - {t}")
 
     def div(self, z, d):
         return -np.einsum("ij,ij->i", d, log_softmax(z)) + self.base._entropy(d)
@@ -610,8 +618,8 @@ class PoissonDeviance(Loss):
 class _ExpPoisson(_Fused):
     """Poisson deviance on the logits z of an exp output: Div = e^z - d z + d log d - d;  dDiv/dz = e^z - d."""
 
-    note = ("exp output with poisson, taken on the logit x(o): E = e^x - t*x + t*log(t) - t, "
-            "and dE/dx(o) = y(o) - t(o)")
+    note = ("exp output with poisson, taken on the logit {x}: {E} = sum_k (e^{x} - {t}*{x} + {t}*log({t}) - "
+            "{t}), and {dx} = {y} - {t}")
 
     def div(self, z, d):
         return (np.exp(z) - d * z + xlogy(d, d) - d).sum(axis=1)

@@ -164,6 +164,15 @@ class Symbols:
         return {"src": src, "dst": dst, "l": l, "m": l - 1, "j": self.pos[dst] + 1, "i": self.pos[src] + 1,
                 "j0": self.pos[dst], "i0": self.pos[src]}
 
+    def generic_output(self) -> dict:
+        """The symbols of "output k" (index k, on the outputs' layer) as fields x, y, t, E, dx, dy, for
+        writing a formula about every output at once in this profile's symbols."""
+        pr = self.profile
+        l = max(self.level[n] for n in self.outputs) if self.outputs else 0
+        u = {"n": "k", "l": l, "p": "k", "p0": "k", "k": l + 1, "m": l - 1}
+        return {"x": pr.pre.format(**u), "y": pr.out_post.format(**u), "t": pr.t.format(**u), "E": pr.E,
+                "dx": pr.d_pre.format(**u), "dy": pr.d_out.format(**u)}
+
     # ---- the quantities -----------------------------------------------------------------------------
     def x(self, n):
         """Pre-activation (net input) of unit n."""

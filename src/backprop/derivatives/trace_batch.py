@@ -171,5 +171,30 @@ class BatchTrace:
 
     __str__ = table
 
+    def to_html(self, path=None, title=None) -> str:
+        """One self-contained HTML page to step through this walk-through, step by step on the network's
+        picture: each instance's E_n and deltas dE_n/dx, then E and every gradient entry as the mean (or sum) of the instances' terms (the page of ``Trace.to_html``).
+
+        Parameters
+        ----------
+        path : str or Path, optional
+            Where to write the page (UTF-8).
+        title : str, optional
+
+        Returns
+        -------
+        str
+            The page.
+
+        Examples
+        --------
+        >>> import backprop as bp
+        >>> bt = bp.trace_batch(bp.MLP([2, 2, 1], output='identity', seed=0), [[0.5, -1.0], [1.0, 2.0]], [[0.2], [0.1]])
+        >>> '<svg' in bt.to_html()
+        True
+        """
+        from .trace_page import batch_page_data, to_html
+        return to_html(None, path, title=title, data=batch_page_data(self))
+
     def __repr__(self):
         return f"<BatchTrace {self.B} instances, E={self.E:.6g}>"

@@ -294,3 +294,28 @@ class HessianTrace:
         return "\n".join(out)
 
     __str__ = table
+
+    def to_html(self, path=None, title=None) -> str:
+        """One self-contained HTML page to step through this walk-through, step by step on the network's
+        picture: the forward sweep, the M recursion and every entry of blocks (a), (b), (c) (the page of ``Trace.to_html``).
+
+        Parameters
+        ----------
+        path : str or Path, optional
+            Where to write the page (UTF-8).
+        title : str, optional
+
+        Returns
+        -------
+        str
+            The page.
+
+        Examples
+        --------
+        >>> import backprop as bp
+        >>> ht = bp.hessian_trace(bp.MLP([2, 2, 1], hidden='tanh', output='identity', seed=0), [0.5, -1.0], [0.2])
+        >>> '<svg' in ht.to_html()
+        True
+        """
+        from .trace_page import hessian_page_data, to_html
+        return to_html(None, path, title=title, data=hessian_page_data(self))

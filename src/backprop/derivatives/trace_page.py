@@ -15,11 +15,12 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 from pathlib import Path
 
 
-def page_data(tr) -> dict:
-    """The numbers and symbols the page shows, as plain data."""
+def _network(tr, input_text=None) -> dict:
+    """The picture's part of the page data: nodes, edges, product/max links of trace ``tr``'s network."""
     lay, S = tr.layout, tr.sym
     by_level = {}
     for u in lay.units:
@@ -32,25 +33,99 @@ def page_data(tr) -> dict:
         nodes.append({"name": u.name, "kind": u.kind, "level": u.level, "pos": by_level[u.level].index(u.name),
                       "n_level": len(by_level[u.level]), "activation": u.activation, "group": group,
                       "output": u.name in outputs, "x_label": S.x(u.name) if u.kind != "input" else None,
-                      "y_label": S.y(u.name), "y_text": tr._f(N["y"])})
+                      "y_label": S.y(u.name),
+                      "y_text": input_text(u.name) if input_text else tr._f(N["y"])})
     edges = [{"src": lay.names[e.src], "dst": lay.names[e.dst], "w": rec["w"], "w_text": tr._f(rec["w"]),
               "dEdw": rec["dE/dw"], "label": S.w(lay.names[e.src], lay.names[e.dst])}
              for e, rec in ((e, tr.edges[(lay.names[e.src], lay.names[e.dst])]) for e in lay.edges)]
     links = [{"src": lay.names[i], "dst": u.name} for u in lay.units if u.kind in ("product", "max")
              for i in u.inputs]
-    steps = [{"k": k + 1, "phase": s.phase, "quantity": s.quantity, "symbolic": s.symbolic, "numeric": s.numeric,
-              "value": s.value, "value_text": tr._f(s.value), "node": s.node,
-              "edge": list(s.edge) if s.edge else None, "key": s.key} for k, s in enumerate(tr.steps)]
+    return {"n_levels": lay.n_levels, "nodes": nodes, "edges": edges, "links": links}
+
+
+def _slot(s):
+    """Where on its node the picture shows step ``s``: the x line, the y line, the backward line, or none."""
+    if s.phase == "backward":
+        return None if s.key.startswith("dE/db(") else "back"
+    if s.phase == "loss" or s.key.startswith("x("):
+        return "x"
+    return "y" if s.phase == "forward" else None
+
+
+def _step(k, s, f, phase=None, slot=None, nodes=None, edges=None) -> dict:
+    node = s.node if s.node is not None else ("E" if s.phase == "loss" else None)
+    return {"k": k, "phase": phase or s.phase, "quantity": s.quantity, "symbolic": s.symbolic,
+            "numeric": s.numeric, "value": s.value, "value_text": f(s.value), "key": s.key,
+            "slot": slot, "gradient": bool(s.key and s.key.startswith("dE/dw(")),
+            "nodes": nodes if nodes is not None else ([node] if node else []),
+            "edges": edges if edges is not None else ([list(s.edge)] if s.edge else [])}
+
+
+def page_data(tr) -> dict:
+    """The numbers and symbols the page shows, as plain data."""
+    S = tr.sym
+    steps = [_step(k + 1, s, tr._f, slot=_slot(s)) for k, s in enumerate(tr.steps)]
     return {"title": f"trace: loss {tr.loss.name}, E = {tr._f(tr.E)}", "notation": tr.notation,
-            "note": S.profile.note, "rules": S.profile.rules, "E_label": S.E, "n_levels": lay.n_levels,
-            "nodes": nodes, "edges": edges, "links": links, "steps": steps}
+            "note": S.profile.note, "rules": S.profile.rules, "E_label": S.E, **_network(tr), "steps": steps}
 
 
-def to_html(tr, path=None, title=None, training=None) -> str:
+def batch_page_data(bt) -> dict:
+    """The page data of a batch trace (``bp.trace_batch``): each instance n's E_n and its own deltas
+    dE_n/dx, node by node in the backward order, then E and every gradient entry as the mean (or sum) of
+    the instances' terms, edge by edge."""
+    S, first = bt.sym, bt.instances[0]
+    steps = []
+    for n, tr in enumerate(bt.instances, start=1):
+        for s in tr.steps:
+            if s.key == "E" or (s.key.startswith("dE/dx(") and s.node is not None):
+                q = type(s)(s.phase, f"{s.quantity}_n (n={n})", s.symbolic, s.numeric, s.value, s.node,
+                            s.edge, s.key)
+                steps.append(_step(len(steps) + 1, q, bt._f, phase=f"instance {n}",
+                                   slot="x" if s.key == "E" else "back"))
+    for s in bt.steps:
+        steps.append(_step(len(steps) + 1, s, bt._f, phase="batch", slot="x" if s.key == "E" else None))
+
+    def inputs(name):
+        return " | ".join(bt._f(tr.nodes[name]["y"]) for tr in bt.instances)
+
+    agg = "sum" if bt.sum else "mean"
+    return {"title": f"batch of {bt.B} instances: loss {bt.loss.name} ({agg}), E = {bt._f(bt.E)}",
+            "notation": first.notation, "note": S.profile.note, "rules": S.profile.rules, "E_label": S.E,
+            **_network(first, inputs), "steps": steps}
+
+
+def hessian_page_data(ht) -> dict:
+    """The page data of a Hessian walk-through (``bp.hessian_trace``): the forward sweep of da/da and
+    dy/da, M at the outputs and backpropagated, then every entry of blocks (a), (b), (c); each step
+    highlights the units (M, the sweep) or the weights (a Hessian entry) it is about."""
+    tr, lay = ht.first_order, ht.first_order.layout
+    param = {e.param: [lay.names[e.src], lay.names[e.dst]] for e in lay.edges}
+    bias = {p: lay.names[j] for j, p in zip(lay.bias_units, lay.bias_param)}
+    steps = []
+    for s in ht.steps:
+        nodes, edges = [], []
+        m = re.fullmatch(r"H\[(\d+),(\d+)\]", s.key or "")
+        if m:
+            for p in {int(m.group(1)), int(m.group(2))}:
+                if p in param:
+                    edges.append(param[p])
+                elif p in bias:
+                    nodes.append(bias[p])
+        else:
+            for inner in re.findall(r"\(([^()]*)\)", s.key or ""):
+                nodes += [n for n in inner.split(",") if n in lay.index]
+        steps.append(_step(len(steps) + 1, s, ht._f, nodes=list(dict.fromkeys(nodes)), edges=edges))
+    return {"title": f"exact Hessian of one instance, note 002 (loss {ht.loss.name}): the M recursion and "
+                     f"blocks (a), (b), (c)", "notation": tr.notation, "note": tr.sym.profile.note,
+            "rules": tr.sym.profile.rules, "E_label": tr.sym.E, **_network(tr), "steps": steps}
+
+
+def to_html(tr, path=None, title=None, training=None, data=None) -> str:
     """The page as a string; written to ``path`` (UTF-8) when given. ``training`` (from
     ``backprop.faces.teaching.training_view``) adds the training view: the loss curve, the weights over the
-    epochs and, for two inputs, the output over the input plane per epoch, with a slider over the epochs."""
-    data = page_data(tr)
+    epochs and, for two inputs, the output over the input plane per epoch, with a slider over the epochs.
+    ``data`` replaces the trace's own page data (``batch_page_data``, ``hessian_page_data``)."""
+    data = page_data(tr) if data is None else data
     if title:
         data["title"] = str(title)
     if training is not None:
@@ -181,15 +256,11 @@ function show() {
   const edgeDone = {};
   for (let k = 0; k < cur; k++) {
     const s = D.steps[k];
-    const target = s.phase === "loss" ? "E" : s.node;
-    if (target) {
-      const rec = shown[target] = shown[target] || {x: "", y: "", back: ""};
-      const line = s.quantity + " = " + s.value_text;
-      if (s.phase === "backward") { if (!s.key.startsWith("dE/db(")) rec.back = line; }
-      else if (s.phase === "loss" || s.key.startsWith("x(")) rec.x = line;
-      else rec.y = line;
+    if (s.slot && s.nodes.length) {
+      const rec = shown[s.nodes[0]] = shown[s.nodes[0]] || {x: "", y: "", back: ""};
+      rec[s.slot] = s.quantity + " = " + s.value_text;
     }
-    if (s.edge) edgeDone[s.edge[0] + ">" + s.edge[1]] = s.value;
+    if (s.gradient) edgeDone[s.edges[0][0] + ">" + s.edges[0][1]] = s.value;
   }
   let big = 1e-300;
   for (const k in edgeDone) big = Math.max(big, Math.abs(edgeDone[k]));
@@ -221,10 +292,9 @@ function show() {
     const rest = document.createElement("span"); rest.id = "panel-value";
     rest.textContent = " = " + s.symbolic + "\n  = " + s.numeric + "\n  = " + s.value_text;
     panel.appendChild(rest);
-    const target = s.phase === "loss" ? "E" : s.node;
-    if (target) document.getElementById("node-" + target).classList.add("on");
-    if (s.edge) {
-      const i = D.edges.findIndex(e => e.src === s.edge[0] && e.dst === s.edge[1]);
+    for (const n of s.nodes) document.getElementById("node-" + n).classList.add("on");
+    for (const ed of s.edges) {
+      const i = D.edges.findIndex(e => e.src === ed[0] && e.dst === ed[1]);
       if (i >= 0) document.getElementById("edge" + i).classList.add("on");
     }
   }

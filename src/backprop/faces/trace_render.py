@@ -62,24 +62,33 @@ class _Placer:
         t.update_bbox_position_size(self.r)
         return t.get_bbox_patch().get_window_extent(self.r)
 
-    def place(self, t, p, q):
-        """Move text ``t`` beside the segment p -> q (data coordinates)."""
+    def place(self, t, p, q, rad=0.0):
+        """Move text ``t`` beside the edge p -> q (data coordinates) as drawn: the straight segment, or for
+        ``rad`` != 0 the arc of matplotlib's ``arc3`` connection style, the quadratic Bezier curve through
+        the control point (mid + rad*(dy, -dx)) taken in display coordinates, as matplotlib draws it."""
         to_px, to_data = self.ax.transData.transform, self.ax.transData.inverted().transform
-        (x1, y1), (x2, y2) = to_px(p), to_px(q)
-        t.set_position(to_data((x1, y1)))
+        P0, P2 = np.asarray(to_px(p), float), np.asarray(to_px(q), float)
+        dx, dy = P2 - P0
+        C = (P0 + P2) / 2 + rad * np.array([dy, -dx])
+
+        def along(f):                  # the point at parameter f and the tangent there, in pixels
+            return ((1 - f) ** 2 * P0 + 2 * (1 - f) * f * C + f ** 2 * P2,
+                    2 * (1 - f) * (C - P0) + 2 * f * (P2 - C))
+
+        t.set_position(to_data(P0))
         b = self._box(t)
         w, h = b.width, b.height
-        dx, dy = x2 - x1, y2 - y1
-        norm = max((dx * dx + dy * dy) ** 0.5, 1e-9)
-        nx, ny = -dy / norm, dx / norm
-        if ny < 0:
-            nx, ny = -nx, -ny
-        d = (abs(nx) * w + abs(ny) * h) / 2 + 3          # the box touches the line, beside it
         best = None
         spots = [(f, side, far) for far in (1.0, 2.2) for f in (0.5, 0.4, 0.6, 0.3, 0.7, 0.22, 0.78, 0.15, 0.85)
                  for side in (1, -1)]
         for f, side, far in spots:
-            c = (x1 + f * dx + side * nx * d * far, y1 + f * dy + side * ny * d * far)
+            at, (tx, ty) = along(f)
+            norm = max((tx * tx + ty * ty) ** 0.5, 1e-9)
+            nx, ny = -ty / norm, tx / norm
+            if ny < 0:
+                nx, ny = -nx, -ny
+            d = (abs(nx) * w + abs(ny) * h) / 2 + 3          # the box touches the line, beside it
+            c = (at[0] + side * nx * d * far, at[1] + side * ny * d * far)
             t.set_position(to_data(c))
             box = self._box(t)
             hit = sum(_area(box, o) for o in self.taken)
@@ -285,12 +294,7 @@ def _draw_nodes(tr, ax, edge_labels, title):
                      f"{k(f'dE/dw({a},{b})')}{sym_of('dw', a, b)} = {f(rec['dE/dw'])}")
             t = ax.text(0, 0, label, ha="center", va="center", fontsize=6.5, family="monospace", zorder=4,
                         bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="#cccccc", alpha=0.95))
-            p, q = pos[a], pos[b]
-            if rad:                                  # a bent edge: beside the half of the arc nearer its bulge
-                mid = ((p[0] + q[0]) / 2 - rad * (q[1] - p[1]) / 2, (p[1] + q[1]) / 2 + rad * (q[0] - p[0]) / 2)
-                placer.place(t, p, mid) if n % 2 else placer.place(t, mid, q)
-            else:
-                placer.place(t, p, q)
+            placer.place(t, pos[a], pos[b], rad)     # beside the drawn edge: the arc of an edge that skips levels
     for u in lay.units:                  # unweighted inputs of product and max units; a max unit's winner solid
         if u.kind in ("product", "max"):
             ys_in = [tr.nodes[lay.names[i]]["y"] for i in u.inputs]
@@ -356,9 +360,9 @@ def _draw_summary(tr, ax, title):
     return fig
 
 
-def save_trace(tr: Trace, path) -> str:
+def save_trace(tr: Trace, path, training=None) -> str:
     """Save a trace by the suffix of ``path``: .svg/.png picture, .txt table, .json numbers, .html page to step
-    through. Returns the format."""
+    through (with the training view ``training`` of ``teaching.training_view``, if given). Returns the format."""
     fmt = Path(path).suffix.lower().lstrip(".")
     if fmt in PICTURE_FORMATS:
         draw_trace(tr, path)
@@ -367,7 +371,7 @@ def save_trace(tr: Trace, path) -> str:
     elif fmt == "json":
         Path(path).write_text(json.dumps(tr.to_dict(), indent=1), encoding="utf-8")
     elif fmt == "html":
-        tr.to_html(path)
+        tr.to_html(path, training=training)
     else:
         raise ConfigError(f"cannot tell the format of {str(path)!r}: use .svg, .png, .txt, .json or .html")
     return fmt
@@ -417,7 +421,36 @@ def _label(text):
     return text
 
 
-def _trace_and_save(model_path, input_values, target, out_path, loss, digits, stdout, notation="004"):
+def _training_data(spec, model_path, net, task, scaler):
+    """(X, T) of ``--training-view DATA`` as the network sees them: a built-in data set by name, or a CSV
+    file whose target column the model records (a model from ``backprop train``); for such a model the
+    inputs are standardised and the labels turned into targets as in training."""
+    from .cli.data import BUILTIN_DATA, load_data, model_data
+
+    if task is None:
+        if spec not in BUILTIN_DATA:
+            raise ConfigError(f"--training-view {spec!r}: with a model saved by net.save give a built-in data "
+                              f"set ({', '.join(BUILTIN_DATA)}); a CSV file needs a model from 'backprop "
+                              "train', which records its target column")
+        data = load_data(spec)
+        X, T = data.X, data.y
+    else:
+        from .cli.model import load_model, prepared_inputs
+
+        _, meta, _, _ = load_model(model_path)
+        data = model_data(spec, meta, net.n_inputs, target=None if spec in BUILTIN_DATA else meta.get("target"))
+        X, T = prepared_inputs(data, scaler), task.targets(data.y)
+    if X.ndim != 2 or X.shape[1] != net.n_inputs:
+        raise InputError(f"--training-view {spec!r} has {X.shape[1] if X.ndim == 2 else 1} input columns; the "
+                         f"model has {net.n_inputs} inputs")
+    return X, T
+
+
+def _trace_and_save(model_path, input_values, target, out_path, loss, digits, stdout, notation="004",
+                    training_view=None, training_epochs=30, training_lr=0.5):
+    if training_view is not None and (out_path is None or Path(out_path).suffix.lower() != ".html"):
+        raise ConfigError("--training-view adds the training view to the page: give --out with a .html file "
+                          "name")
     net, task, scaler = _load(model_path)
     x = np.array(_numbers(input_values, "--input"))
     if x.size != net.n_inputs:
@@ -465,9 +498,15 @@ def _trace_and_save(model_path, input_values, target, out_path, loss, digits, st
     if note:
         print(note, file=stdout)
     tr = make_trace(net, x, t, loss=loss, digits=digits, notation=notation)
+    training = None
+    if training_view is not None:      # every number of the view computed here, before anything is written
+        from .teaching.training_view import training_view as view
+
+        X, T = _training_data(training_view, model_path, net, task, scaler)
+        training = view(net, X, T, loss=tr.loss, optimizer="gd", epochs=training_epochs, lr=training_lr)
     print(tr.table(), file=stdout)
     if out_path is not None:
-        save_trace(tr, out_path)
+        save_trace(tr, out_path, training=training)
         print(f"wrote {out_path}", file=stdout)
     return tr
 

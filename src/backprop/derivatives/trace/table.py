@@ -22,8 +22,8 @@ def table(tr) -> str:
     if tr.notation != "004":
         out.append(f"symbols of {S.profile.note}")
     out.append(S.profile.rules + (" (+ lambda*w for a weight with L2)" if tr.l2 else ""))
-    if tr.fused and tr.loss.fused_head().trace_note():
-        out.append(tr.loss.fused_head().trace_note())
+    if tr.fused and tr.loss.fused_head().trace_note(S):
+        out.append(tr.loss.fused_head().trace_note(S))
     out += ["", line(head), line(["-" * w for w in widths])]
     phase = None
     for s, r in zip(tr.steps, rows):
