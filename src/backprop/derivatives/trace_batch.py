@@ -45,8 +45,11 @@ def trace_batch(net, X, T, loss=None, digits=6, notation="004") -> "BatchTrace":
 
     Examples
     --------
-    >>> bt = bp.trace_batch(net, [[0, 0], [0, 1], [1, 0], [1, 1]], [0, 1, 1, 0])   # doctest: +SKIP
-    >>> bt.values("y(h1_1)")                       # the hidden representation of all four instances
+    >>> import backprop as bp
+    >>> net = bp.MLP([2, 2, 1], hidden="relu", output="sigmoid", seed=0)
+    >>> bt = bp.trace_batch(net, [[0, 0], [0, 1], [1, 0], [1, 1]], [0, 1, 1, 0])
+    >>> bt.values("y(h1_1)").shape                 # the hidden unit's value in each of the four instances
+    (4,)
     """
     net = _as_network(net)
     loss = get_loss(default_loss(net) if loss is None else loss)
