@@ -59,7 +59,7 @@ def test_iris_like_file_train_save_load_predict_returns_labels(iris, tmp_path, c
     assert meta["task"]["classes"] == list(SPECIES) and meta["feature_names"][0] == "sepal_length"
     assert arrays["input_fill"].shape == (4,) and arrays["input_mean"].shape == (4,)
     # predict: the labels come back, the missing cells are filled with the stored medians
-    code, out, err = run(capsys, "predict", model, "--data", path)
+    code, out, err = run(capsys, "predict", model, "--data", path, "--proba")
     assert code == 0, err
     rows = list(csv.reader(io.StringIO(out)))
     assert rows[0] == ["prediction", "p_setosa", "p_versicolor", "p_virginica"] and len(rows) == 151
@@ -175,3 +175,34 @@ def test_unknown_columns_are_named():
         load_table(df, "b", drop=["zz"])
     with pytest.raises(InputError, match="target column 'q' not found"):
         load_table(df, "q")
+
+
+def test_predict_prints_labels_and_with_proba_one_probability_column_per_class(iris, tmp_path, capsys):
+    """``predict`` prints the original labels only; ``--proba`` adds p_<label> per class, each row
+    summing to 1 and its largest column the predicted label. A regression model refuses ``--proba``."""
+    path, X, y = iris
+    model = tmp_path / "iris.npz"
+    code, _, err = run(capsys, "train", "--data", path, "--target", "species", "--drop", "id", "--missing",
+                       "median", "--quiet", "--epochs", "20", "--out", model)
+    assert code == 0, err
+    code, out, err = run(capsys, "predict", model, "--data", path)
+    assert code == 0, err
+    plain = list(csv.reader(io.StringIO(out)))
+    assert plain[0] == ["prediction"] and all(len(r) == 1 for r in plain) and len(plain) == 151
+    assert {r[0] for r in plain[1:]} <= set(SPECIES)
+    code, out, err = run(capsys, "predict", model, "--data", path, "--proba")
+    assert code == 0, err
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == ["prediction", "p_setosa", "p_versicolor", "p_virginica"]
+    P = np.array([[float(v) for v in r[1:]] for r in rows[1:]])
+    np.testing.assert_allclose(P.sum(axis=1), 1, atol=1e-5)
+    assert [r[0] for r in rows[1:]] == [r[0] for r in plain[1:]]
+    assert [SPECIES[k] for k in P.argmax(axis=1)] == [r[0] for r in plain[1:]]
+    reg = tmp_path / "r.csv"
+    with open(reg, "w") as f:
+        f.write("a,y\n" + "".join(f"{v},{2.5 * v + 0.1}\n" for v in np.linspace(0, 1, 30)))
+    code, _, err = run(capsys, "train", "--data", reg, "--target", "y", "--epochs", "2", "--quiet",
+                       "--out", tmp_path / "r.npz")
+    assert code == 0, err
+    code, out, err = run(capsys, "predict", tmp_path / "r.npz", "--data", reg, "--proba")
+    assert code == 2 and out == "" and "--proba does nothing with the regression model" in err
