@@ -206,3 +206,54 @@ def test_predict_prints_labels_and_with_proba_one_probability_column_per_class(i
     assert code == 0, err
     code, out, err = run(capsys, "predict", tmp_path / "r.npz", "--data", reg, "--proba")
     assert code == 2 and out == "" and "--proba does nothing with the regression model" in err
+
+
+@pytest.fixture(scope="module")
+def iris_model(iris, tmp_path_factory):
+    """A model trained on the iris-like file with --missing median (its fill values stored)."""
+    path, X, y = iris
+    model = tmp_path_factory.mktemp("iris_model") / "iris.npz"
+    assert cli.main(["train", "--data", str(path), "--target", "species", "--drop", "id", "--missing", "median",
+                     "--quiet", "--epochs", "20", "--out", str(model)]) == 0
+    return model
+
+
+def test_evaluate_and_predict_missing_cells_default_to_the_models_fill_values(iris, iris_model, capsys):
+    """Without --missing the two empty cells are filled with the stored medians; --missing error refuses
+    them naming count and position; evaluate --missing drop leaves their rows out."""
+    path, X, y = iris
+    code, out, err = run(capsys, "evaluate", iris_model, "--data", path, "--split", "all")
+    assert code == 0 and "(all, 150 samples)" in out, err
+    code, out, err = run(capsys, "evaluate", iris_model, "--data", path, "--split", "all", "--missing", "drop")
+    assert code == 0 and "(all, 148 samples)" in out, err
+    for command in (["evaluate", iris_model, "--data", path, "--split", "all"], ["predict", iris_model, "--data", path]):
+        code, out, err = run(capsys, *command, "--missing", "error")
+        assert code == 1 and out == ""
+        assert "2 missing value(s)" in err and "line 9, column 'sepal_width'" in err
+        assert "--missing error refuses them" in err
+    code, out, err = run(capsys, "predict", iris_model, "--data", path, "--delimiter", ";")
+    assert code == 0 and len(out.splitlines()) == 151, err
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+@pytest.mark.parametrize("option, reason", [
+    (["--features", "sepal_length"], "the model reads its own feature columns (sepal_length, "),
+    (["--drop", "id"], "ignores every other column"),
+    (["--missing", "mean"], "fill values come from the training data"),
+    (["--missing", "median"], "stored in it, without an option"),
+])
+def test_table_options_a_saved_model_makes_pointless_are_refused_with_the_reason(iris, iris_model, capsys,
+                                                                                command, option, reason):
+    path, _, _ = iris
+    code, out, err = run(capsys, command, iris_model, "--data", path, *option)
+    assert code == 2 and out == "" and f"{option[0]} " in err and "does nothing" in err and reason in err
+
+
+def test_predict_refuses_missing_drop_and_builtin_data_refuses_table_options(iris, iris_model, capsys, tmp_path):
+    path, _, _ = iris
+    code, out, err = run(capsys, "predict", iris_model, "--data", path, "--missing", "drop")
+    assert code == 2 and "one prediction per row" in err
+    assert cli.main(["train", "--data", "xor", "--epochs", "2", "--quiet", "--out", str(tmp_path / "x.npz")]) == 0
+    for command in ("predict", "evaluate"):
+        code, out, err = run(capsys, command, tmp_path / "x.npz", "--data", "xor", "--missing", "error")
+        assert code == 2 and "it applies to a table" in err

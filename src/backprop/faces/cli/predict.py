@@ -5,7 +5,7 @@ import csv
 import sys
 
 from ...engine.serialize import atomic_write
-from .data import add_table_options, model_data, table_options
+from .data import add_table_options, check_model_table_options, check_table_options, model_data, table_options
 from .model import load_model, prepared_inputs
 from .usage import check_output_path, refuse
 
@@ -22,7 +22,7 @@ def add_arguments(p):
     p.add_argument("--data", required=True, help="PATH.csv holding the model's feature columns, taken by name "
                    "from the header row (other columns are ignored) or, without header row, exactly the "
                    "model's columns in order; or a built-in data set")
-    add_table_options(p)
+    add_table_options(p, columns="model")
     p.add_argument("--proba", action="store_true", help="a classifier: after the predicted label, one column "
                    "of probabilities per class, named p_<label>")
     p.add_argument("--out", help="write the CSV here instead of to standard output")
@@ -30,11 +30,13 @@ def add_arguments(p):
 
 def run(args) -> int:
     check_output_path("--out", args.out)
+    check_table_options(args)
     net, meta, task, scaler = load_model(args.model)
+    check_model_table_options(args, meta, scaler, "predict")
     if args.proba and task.kind == "regression":
         refuse("--proba", f"with the regression model {args.model}: it predicts numbers, not classes")
     data = model_data(args.data, meta, net.n_inputs, need_target=False, table=table_options(args))
-    Y = net.predict(prepared_inputs(data, scaler))
+    Y = net.predict(prepared_inputs(data, scaler, fill=args.missing != "error"))
     labels = task.labels(Y)
 
     def write(f):
