@@ -264,7 +264,7 @@ def small_model(tmp_path_factory):
     (["train", "--data", "xor", "--validation-fraction", "1.5"], "--validation-fraction"),
     (["train", "--data", "digits", "--label-smoothing", "0.5"], "--label-smoothing 0.5 is too large"),
     (["train", "--data", "{d}/d.csv", "--target", "label", "--test-size", "0.99"], "--test-size 0.99 cannot split"),
-    (["evaluate", "{d}/m.npz", "--data", "{d}/half.csv"], "label 0.5 did not occur in training"),
+    (["evaluate", "{d}/m.npz", "--data", "{d}/half.csv"], "label 0.5 is not one of the classes 0, 1, those the model was trained on"),
     (["check", "--data", "xor", "--out", "x"], "unrecognized arguments: --out"),   # no abbreviation of --output
     (["train", "--data", "xor", "--activation", "swish"], "--activation swish: unknown activation"),
     (["check", "--data", "xor", "--output", "swish"], "--output swish: unknown activation"),
