@@ -66,7 +66,7 @@ def test_csv_train_predict_round_trip(tmp_path, capsys):
     code, out, _ = run(capsys, "train", "--data", path, "--target", "cls", "--hidden", "8", "--optimizer", "adam",
                        "--lr", "0.05", "--epochs", "60", "--out", model, "--quiet")
     assert code == 0 and "2 classes" in out
-    code, out, err = run(capsys, "predict", model, "--data", path)
+    code, out, err = run(capsys, "predict", model, "--data", path, "--proba")
     assert code == 0
     rows = list(csv.reader(out.splitlines()))
     assert rows[0] == ["prediction", "p_5", "p_6"] and len(rows) == 201
@@ -74,7 +74,7 @@ def test_csv_train_predict_round_trip(tmp_path, capsys):
     assert set(pred) <= {5, 6} and np.mean(pred == y + 5) > 0.9
     probs = np.array([[float(v) for v in r[1:]] for r in rows[1:]])
     np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-5)
-    code, _, err = run(capsys, "predict", model, "--data", path, "--out", tmp_path / "p.csv")
+    code, _, err = run(capsys, "predict", model, "--data", path, "--proba", "--out", tmp_path / "p.csv")
     assert code == 0 and (tmp_path / "p.csv").read_text() == out
     code, out, _ = run(capsys, "evaluate", model, "--data", path)
     assert code == 0 and "accuracy" in out

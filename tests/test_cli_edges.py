@@ -73,7 +73,7 @@ def test_columns_are_taken_by_name_in_any_order(abc, capsys, tmp_path):
     table = abc["table"]
     _write_csv(tmp_path / "shuffled.csv", ["label", "c", "id", "a", "b"],
                np.column_stack([table[:, 3], table[:, 2], np.arange(len(table)), table[:, 0], table[:, 1]]))
-    code, out, _ = run(capsys, "predict", abc["model"], "--data", tmp_path / "shuffled.csv")
+    code, out, _ = run(capsys, "predict", abc["model"], "--data", tmp_path / "shuffled.csv", "--proba")
     assert code == 0
     np.testing.assert_allclose(_predicted(out), abc["reference"], rtol=1e-5, atol=1e-6)
     code, shuffled, _ = run(capsys, "evaluate", abc["model"], "--data", tmp_path / "shuffled.csv", "--split", "all")
@@ -95,7 +95,7 @@ def test_any_header_gives_the_models_predictions_or_names_what_is_missing(abc, t
               "noise": np.linspace(-3, 3, len(table))}
     path = tmp_path_factory.mktemp("h") / "x.csv"
     _write_csv(path, columns, np.column_stack([source[c] for c in columns]))
-    code, out, err = run(capsys, "predict", abc["model"], "--data", path)
+    code, out, err = run(capsys, "predict", abc["model"], "--data", path, "--proba")
     missing = [f for f in ("a", "b", "c") if f not in columns]
     if missing:
         assert code == 1 and out == ""
@@ -109,7 +109,7 @@ def test_any_header_gives_the_models_predictions_or_names_what_is_missing(abc, t
 def test_without_header_the_column_count_must_be_exact(abc, capsys, tmp_path):
     table = abc["table"]
     _write_csv(tmp_path / "features.csv", None, table[:, :3], header=False)
-    code, out, _ = run(capsys, "predict", abc["model"], "--data", tmp_path / "features.csv")
+    code, out, _ = run(capsys, "predict", abc["model"], "--data", tmp_path / "features.csv", "--proba")
     assert code == 0
     np.testing.assert_allclose(_predicted(out), abc["reference"], rtol=1e-5, atol=1e-6)
     # evaluate: the columns of training, target included, in the order of training
@@ -136,7 +136,7 @@ def test_a_model_of_built_in_data_asks_for_its_column_names(capsys, tmp_path):
     code, _, err = run(capsys, "predict", tmp_path / "x.npz", "--data", tmp_path / "p.csv")
     assert code == 1 and "missing feature columns x0, x1" in err and "drop the header row" in err
     _write_csv(tmp_path / "p.csv", ["x1", "x0"], np.array([[1.0, 0.0]]))
-    code, out, _ = run(capsys, "predict", tmp_path / "x.npz", "--data", tmp_path / "p.csv")
+    code, out, _ = run(capsys, "predict", tmp_path / "x.npz", "--data", tmp_path / "p.csv", "--proba")
     net = bp.load(tmp_path / "x.npz")
     assert code == 0 and float(out.splitlines()[1].split(",")[2]) == pytest.approx(
         net.predict(np.array([[0.0, 1.0]]))[0, 0], rel=1e-5)
@@ -264,7 +264,7 @@ def small_model(tmp_path_factory):
     (["train", "--data", "xor", "--validation-fraction", "1.5"], "--validation-fraction"),
     (["train", "--data", "digits", "--label-smoothing", "0.5"], "--label-smoothing 0.5 is too large"),
     (["train", "--data", "{d}/d.csv", "--target", "label", "--test-size", "0.99"], "--test-size 0.99 cannot split"),
-    (["evaluate", "{d}/m.npz", "--data", "{d}/half.csv"], "label 0.5 did not occur in training"),
+    (["evaluate", "{d}/m.npz", "--data", "{d}/half.csv"], "label 0.5 is not one of the classes 0, 1, those the model was trained on"),
     (["check", "--data", "xor", "--out", "x"], "unrecognized arguments: --out"),   # no abbreviation of --output
     (["train", "--data", "xor", "--activation", "swish"], "--activation swish: unknown activation"),
     (["check", "--data", "xor", "--output", "swish"], "--output swish: unknown activation"),

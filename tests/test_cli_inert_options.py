@@ -262,9 +262,9 @@ def test_evaluate_option_changes_something_or_is_refused(files, data, option):
 
 
 @pytest.mark.parametrize("data", DATA)
-def test_predict_option_changes_something_or_is_refused(files, data):
-    _assert_not_ignored(["predict", files["models"][data], "--data", files["data"][data]],
-                        ["--out", "p.csv"], "--out")
+@pytest.mark.parametrize("option, args", [("--out", ["--out", "p.csv"]), ("--proba", ["--proba"])])
+def test_predict_option_changes_something_or_is_refused(files, data, option, args):
+    _assert_not_ignored(["predict", files["models"][data], "--data", files["data"][data]], args, option)
 
 
 @pytest.mark.parametrize("data", ("xor", "csv"))

@@ -59,7 +59,7 @@ def test_iris_like_file_train_save_load_predict_returns_labels(iris, tmp_path, c
     assert meta["task"]["classes"] == list(SPECIES) and meta["feature_names"][0] == "sepal_length"
     assert arrays["input_fill"].shape == (4,) and arrays["input_mean"].shape == (4,)
     # predict: the labels come back, the missing cells are filled with the stored medians
-    code, out, err = run(capsys, "predict", model, "--data", path)
+    code, out, err = run(capsys, "predict", model, "--data", path, "--proba")
     assert code == 0, err
     rows = list(csv.reader(io.StringIO(out)))
     assert rows[0] == ["prediction", "p_setosa", "p_versicolor", "p_virginica"] and len(rows) == 151
@@ -175,3 +175,85 @@ def test_unknown_columns_are_named():
         load_table(df, "b", drop=["zz"])
     with pytest.raises(InputError, match="target column 'q' not found"):
         load_table(df, "q")
+
+
+def test_predict_prints_labels_and_with_proba_one_probability_column_per_class(iris, tmp_path, capsys):
+    """``predict`` prints the original labels only; ``--proba`` adds p_<label> per class, each row
+    summing to 1 and its largest column the predicted label. A regression model refuses ``--proba``."""
+    path, X, y = iris
+    model = tmp_path / "iris.npz"
+    code, _, err = run(capsys, "train", "--data", path, "--target", "species", "--drop", "id", "--missing",
+                       "median", "--quiet", "--epochs", "20", "--out", model)
+    assert code == 0, err
+    code, out, err = run(capsys, "predict", model, "--data", path)
+    assert code == 0, err
+    plain = list(csv.reader(io.StringIO(out)))
+    assert plain[0] == ["prediction"] and all(len(r) == 1 for r in plain) and len(plain) == 151
+    assert {r[0] for r in plain[1:]} <= set(SPECIES)
+    code, out, err = run(capsys, "predict", model, "--data", path, "--proba")
+    assert code == 0, err
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == ["prediction", "p_setosa", "p_versicolor", "p_virginica"]
+    P = np.array([[float(v) for v in r[1:]] for r in rows[1:]])
+    np.testing.assert_allclose(P.sum(axis=1), 1, atol=1e-5)
+    assert [r[0] for r in rows[1:]] == [r[0] for r in plain[1:]]
+    assert [SPECIES[k] for k in P.argmax(axis=1)] == [r[0] for r in plain[1:]]
+    reg = tmp_path / "r.csv"
+    with open(reg, "w") as f:
+        f.write("a,y\n" + "".join(f"{v},{2.5 * v + 0.1}\n" for v in np.linspace(0, 1, 30)))
+    code, _, err = run(capsys, "train", "--data", reg, "--target", "y", "--epochs", "2", "--quiet",
+                       "--out", tmp_path / "r.npz")
+    assert code == 0, err
+    code, out, err = run(capsys, "predict", tmp_path / "r.npz", "--data", reg, "--proba")
+    assert code == 2 and out == "" and "--proba does nothing with the regression model" in err
+
+
+@pytest.fixture(scope="module")
+def iris_model(iris, tmp_path_factory):
+    """A model trained on the iris-like file with --missing median (its fill values stored)."""
+    path, X, y = iris
+    model = tmp_path_factory.mktemp("iris_model") / "iris.npz"
+    assert cli.main(["train", "--data", str(path), "--target", "species", "--drop", "id", "--missing", "median",
+                     "--quiet", "--epochs", "20", "--out", str(model)]) == 0
+    return model
+
+
+def test_evaluate_and_predict_missing_cells_default_to_the_models_fill_values(iris, iris_model, capsys):
+    """Without --missing the two empty cells are filled with the stored medians; --missing error refuses
+    them naming count and position; evaluate --missing drop leaves their rows out."""
+    path, X, y = iris
+    code, out, err = run(capsys, "evaluate", iris_model, "--data", path, "--split", "all")
+    assert code == 0 and "(all, 150 samples)" in out, err
+    code, out, err = run(capsys, "evaluate", iris_model, "--data", path, "--split", "all", "--missing", "drop")
+    assert code == 0 and "(all, 148 samples)" in out, err
+    for command in (["evaluate", iris_model, "--data", path, "--split", "all"], ["predict", iris_model, "--data", path]):
+        code, out, err = run(capsys, *command, "--missing", "error")
+        assert code == 1 and out == ""
+        assert "2 missing value(s)" in err and "line 9, column 'sepal_width'" in err
+        assert "--missing error refuses them" in err
+    code, out, err = run(capsys, "predict", iris_model, "--data", path, "--delimiter", ";")
+    assert code == 0 and len(out.splitlines()) == 151, err
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+@pytest.mark.parametrize("option, reason", [
+    (["--features", "sepal_length"], "the model reads its own feature columns (sepal_length, "),
+    (["--drop", "id"], "ignores every other column"),
+    (["--missing", "mean"], "fill values come from the training data"),
+    (["--missing", "median"], "stored in it, without an option"),
+])
+def test_table_options_a_saved_model_makes_pointless_are_refused_with_the_reason(iris, iris_model, capsys,
+                                                                                command, option, reason):
+    path, _, _ = iris
+    code, out, err = run(capsys, command, iris_model, "--data", path, *option)
+    assert code == 2 and out == "" and f"{option[0]} " in err and "does nothing" in err and reason in err
+
+
+def test_predict_refuses_missing_drop_and_builtin_data_refuses_table_options(iris, iris_model, capsys, tmp_path):
+    path, _, _ = iris
+    code, out, err = run(capsys, "predict", iris_model, "--data", path, "--missing", "drop")
+    assert code == 2 and "one prediction per row" in err
+    assert cli.main(["train", "--data", "xor", "--epochs", "2", "--quiet", "--out", str(tmp_path / "x.npz")]) == 0
+    for command in ("predict", "evaluate"):
+        code, out, err = run(capsys, command, tmp_path / "x.npz", "--data", "xor", "--missing", "error")
+        assert code == 2 and "it applies to a table" in err

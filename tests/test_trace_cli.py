@@ -18,13 +18,13 @@ def _csv(path, X, y, names=("a", "b", "label")):
             w.writerow([*map(repr, map(float, row)), lab])
 
 
-def _predict(capsys, model, row, tmp_path, names):
+def _predict(capsys, model, row, tmp_path, names, proba=()):
     one = tmp_path / "one.csv"
     with open(one, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(names)
         w.writerow([repr(float(v)) for v in row])
-    assert cli.main(["predict", str(model), "--data", str(one)]) == 0
+    assert cli.main(["predict", str(model), "--data", str(one), *proba]) == 0
     rows = list(csv.reader(capsys.readouterr().out.splitlines()))
     return rows[0], rows[1]
 
@@ -74,7 +74,7 @@ def test_trace_takes_the_models_labels_for_a_classifier(tmp_path, capsys, data):
                      "--standardize", "--out", str(model), "--quiet"]) == 0
     capsys.readouterr()
     row = X[11]
-    head, pred = _predict(capsys, model, row, tmp_path, ["a", "b"])
+    head, pred = _predict(capsys, model, row, tmp_path, ["a", "b"], ["--proba"])
     assert head == ["prediction", "p_5", "p_6"]
     tr, text = _trace(capsys, model, row, 6, tmp_path)
     assert tr["nodes"]["o1"]["y"] == pytest.approx(float(pred[2]), rel=1e-5)     # p_6, printed to 6 digits

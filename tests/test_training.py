@@ -713,3 +713,56 @@ def test_history_as_keras_dict_and_as_pandas():
     assert frame["val_loss"].tolist() == keras["val_loss"]
     assert [c for c in frame.columns if c.startswith("grad_norm[")] == [f"grad_norm[{n}]" for n in h.layers]
     np.testing.assert_array_equal(frame[f"grad_norm[{h.layers[0]}]"].to_numpy(), h["grad_norms"][:, 0])
+
+
+# ---- class labels of any type: bp.train takes class indices, encode_labels makes them ------------
+
+_LABELS = {"text": np.array(["setosa", "virginica", "versicolor"]), "ints": np.array([5, 7, 11]),
+           "bools": np.array([False, True])}
+
+
+@pytest.mark.parametrize("kind", sorted(_LABELS))
+@pytest.mark.parametrize("loss", ["cross_entropy", "bce"])
+def test_train_takes_labels_of_any_type_through_encode_labels_and_refuses_them_raw(kind, loss):
+    """Raw text or arbitrary whole numbers are refused (naming encode_labels, the network unchanged);
+    booleans are 0/1 already; encoded, they train, and ``classes[prediction]`` gives labels back that
+    agree with MLPClassifier's ``classes_``."""
+    pool = _LABELS[kind][:2] if loss == "bce" else _LABELS[kind]
+    rng = np.random.default_rng(0)
+    k = np.arange(60) % len(pool)
+    X = np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 3.0]])[k] + rng.normal(scale=0.5, size=(60, 2))
+    y = pool[k]
+    c = 1 if loss == "bce" else len(pool)
+    net = bp.MLP([2, 8, c], output="sigmoid" if loss == "bce" else "softmax", seed=0)
+    before = net.params.copy()
+    if kind != "bools":
+        with pytest.raises(bp.InputError, match=r"bp\.datasets\.encode_labels") as e:
+            train(net, loss, X, y, epochs=2, **QUIET)
+        assert "bp.sklearn.MLPClassifier" in str(e.value)
+        np.testing.assert_array_equal(net.params, before)
+    idx, classes = bp.datasets.encode_labels(y)
+    assert classes.tolist() == sorted(pool.tolist()) and np.array_equal(classes[idx], y)
+    train(net, loss, X, idx, optimizer="adam", lr=0.05, epochs=60, batch_size=20, **QUIET)
+    P = net.predict(X)
+    predicted = classes[(P[:, 0] > 0.5).astype(int) if c == 1 else P.argmax(axis=1)]
+    assert np.mean(predicted == y) > 0.9
+    from backprop.sklearn import MLPClassifier
+    est = MLPClassifier(hidden_layer_sizes=(4,), max_iter=200, learning_rate_init=0.05, random_state=0).fit(X, y)
+    assert est.classes_.tolist() == classes.tolist()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.one_of(st.lists(st.text(max_size=3), min_size=1, max_size=20),
+                 st.lists(st.integers(-10**12, 10**12), min_size=1, max_size=20),
+                 st.lists(st.booleans(), min_size=1, max_size=20)))
+def test_encode_labels_round_trips_any_labels_and_refuses_unknown_ones(labels):
+    """For every list of labels of one type: the classes are sorted and distinct, the indices in
+    [0, K), ``classes[indices]`` the labels; a label outside given classes is refused."""
+    idx, classes = bp.datasets.encode_labels(labels)
+    assert classes.tolist() == sorted(set(labels)) and idx.dtype == np.int64
+    assert idx.min() >= 0 and idx.max() < len(classes) and classes[idx].tolist() == list(labels)
+    again, _ = bp.datasets.encode_labels(list(reversed(labels)), classes=classes[::-1])
+    assert again.tolist() == idx[::-1].tolist()
+    if len(classes) > 1:
+        with pytest.raises(bp.InputError, match="is not one of the classes"):
+            bp.datasets.encode_labels(labels, classes=classes[1:])

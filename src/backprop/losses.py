@@ -62,6 +62,12 @@ def softplus(z):
     return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
 
 
+#: how labels of another kind (text, booleans, other whole numbers) become the class indices these losses take
+_ENCODE_HINT = ("labels of another kind (text, or whole numbers such as 5 and 7) become class indices with "
+                "indices, classes = bp.datasets.encode_labels(labels); the estimators bp.sklearn.MLPClassifier "
+                "take any labels")
+
+
 def _as_targets(T, B, c, dtype, what):
     T = as_numeric(T, "targets", f"({B}, {c})" + (f" or ({B},)" if c == 1 else ""))
     if T.ndim == 1 and c == 1:
@@ -338,7 +344,7 @@ class BinaryCrossEntropy(Loss):
     def prepare(self, T, B, c, dtype):
         T = _as_targets(T, B, c, dtype, self.name)
         if np.any((T < 0) | (T > 1)):
-            raise InputError("bce targets must lie in [0, 1] (class labels 0/1 or probabilities)")
+            raise InputError("bce targets must lie in [0, 1] (class labels 0/1 or probabilities); " + _ENCODE_HINT)
         return T
 
     def make_targets(self, rng, B, c):
@@ -460,7 +466,7 @@ class CrossEntropy(Loss):
                                      f"{c}); got non-integer or non-finite values")
             if B and (T.min() < 0 or T.max() >= c):
                 raise InputError(f"class labels must lie in [0, {c - 1}] for a network with {c} outputs; "
-                                 f"got values from {T.min()} to {T.max()}")
+                                 f"got values from {T.min()} to {T.max()}; " + _ENCODE_HINT)
             D = np.zeros((B, c), dtype=dtype)
             D[np.arange(B), T.astype(np.intp)] = 1
         else:

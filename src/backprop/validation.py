@@ -59,6 +59,10 @@ def as_numeric(a, name: str, expected: str) -> np.ndarray:
         hint = {"c": f"{name}.real (if the imaginary part is meant to be dropped)",
                 "M": f"for example {name}.astype('datetime64[s]').astype(float) (seconds)",
                 "m": f"for example {name} / np.timedelta64(1, 's') (seconds)"}.get(k, f"{name}.astype(float)")
+        if k in "USO" and name == "targets":
+            hint += (" for numbers written as text; class labels of any type become class indices with "
+                     "indices, classes = bp.datasets.encode_labels(labels) (the labels: classes[indices]), "
+                     "and the estimators bp.sklearn.MLPClassifier take them as they are")
         raise InputError(f"{name} must be numeric: real numbers (bool, int or float) of shape {expected}; got "
                          f"an array of dtype {arr.dtype} ({kind}), which is never converted silently; "
                          f"convert it explicitly, e.g. {hint}")

@@ -215,3 +215,68 @@ def load_table(source, target=None, *, features=None, drop=None, delimiter=None,
             raise InputError(f"column {names[int(np.flatnonzero(empty)[0])]!r} of {where} holds no value at all")
         X = np.where(np.isnan(X), fill, X)
     return X.astype(dtype, copy=False), y, names, fill
+
+
+def encode_labels(y, classes=None):
+    """Class labels of any type (text, booleans, arbitrary whole numbers) as class indices 0..K-1.
+
+    The classes are the distinct labels in sorted order, as ``np.unique`` (and scikit-learn's
+    ``classes_``) orders them; ``classes[indices]`` gives the labels back. ``bp.train`` with
+    ``cross_entropy`` or ``bce`` takes the indices (``bce``: two classes, index 1 the positive one),
+    and ``backprop train`` stores the classes in the model file.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        The labels.
+    classes : array-like, optional
+        The known classes (e.g. those of the training data): every label must be one of them.
+
+    Returns
+    -------
+    indices : ndarray of int64, shape (n_samples,)
+    classes : ndarray
+        The classes, sorted.
+
+    Raises
+    ------
+    InputError
+        If ``y`` is not one-dimensional or empty, holds a missing label (None, NaN), or, with
+        ``classes``, a label that is not one of them.
+
+    Examples
+    --------
+    >>> idx, classes = encode_labels(["b", "a", "b"])
+    >>> idx.tolist(), classes.tolist()
+    ([1, 0, 1], ['a', 'b'])
+    >>> classes[idx].tolist()
+    ['b', 'a', 'b']
+    """
+    y = np.asarray(y)
+    if y.ndim != 1 or not y.size:
+        raise InputError(f"class labels must be a non-empty 1-D array; got shape {y.shape}")
+    if y.dtype.kind == "O":
+        if any(v is None or (isinstance(v, float) and v != v) for v in y.tolist()):
+            raise InputError("class labels hold a missing value (None or NaN); drop or fill those samples")
+        kinds = {type(v) for v in y.tolist()}
+        if len(kinds) > 1:
+            raise InputError(f"class labels mix types ({', '.join(sorted(k.__name__ for k in kinds))}); give "
+                             "labels of one type")
+    if y.dtype.kind == "f" and np.isnan(y).any():
+        raise InputError("class labels hold a missing value (NaN); drop or fill those samples")
+    known = np.unique(y) if classes is None else np.asarray(classes)
+    if classes is not None and (known.ndim != 1 or not known.size or len(np.unique(known)) != len(known)):
+        raise InputError(f"classes must list distinct labels; got {known.tolist()!r}")
+    order = np.argsort(known, kind="stable")
+    known = known[order]
+    try:
+        pos = np.clip(np.searchsorted(known, y), 0, len(known) - 1)
+        unknown = np.asarray(known[pos] != y, dtype=bool).reshape(y.shape)
+    except TypeError:                  # e.g. numbers against text classes
+        raise InputError(f"labels of dtype {y.dtype} cannot be the classes {', '.join(map(str, known.tolist()))} "
+                         f"(dtype {known.dtype})") from None
+    if unknown.any():
+        first = y[unknown][0]
+        first = first.item() if isinstance(first, np.generic) else first
+        raise InputError(f"label {first!r} is not one of the classes {', '.join(map(str, known.tolist()))}")
+    return pos.astype(np.int64), known

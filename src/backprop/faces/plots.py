@@ -1,132 +1,19 @@
 """Figures of a training run, drawn with matplotlib's Agg canvas and written in the format that the
 file's extension names (PNG, SVG, PDF, ... whatever matplotlib writes).
 
+The history's figure and the canvas and file helpers live with the history
+(:mod:`backprop.training.history_plot`, also ``History.plot``); this module adds the confusion matrix.
 No pyplot and no global backend switch: importing this module changes nothing in a user's
 matplotlib set-up, and it works on machines without a display.
 """
 from __future__ import annotations
 
-import io
-import os
-
 import numpy as np
 
-from .._optional import require
-from ..engine.serialize import atomic_write
-from ..errors import ConfigError
+from ..training.history_plot import (figure_format, figure_formats, new_figure, plot_history,
+                                     write_figure)
 
-
-def _figure(width, height):
-    FigureCanvasAgg = require("matplotlib.backends.backend_agg", extra="plots", feature="plots").FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def figure_formats() -> dict:
-    """The file formats matplotlib can write here: extension (without dot) -> description."""
-    agg = require("matplotlib.backends.backend_agg", extra="plots", feature="plots")
-    return dict(agg.FigureCanvasAgg.get_supported_filetypes())
-
-
-def figure_format(path, format=None) -> str:
-    """The format to write ``path`` in: ``format`` if given, else the file's extension.
-
-    Raises
-    ------
-    ConfigError
-        If the format is not one matplotlib writes, or ``path`` has no extension and no format is given.
-    """
-    formats = figure_formats()
-    known = ", ".join(f".{k}" for k in formats)
-    if format is None:
-        ext = os.path.splitext(os.fspath(path))[1]
-        if not ext:
-            raise ConfigError(f"{os.fspath(path)} has no file extension to choose the figure format from; "
-                              f"expected one of {known}")
-        format = ext[1:]
-    if not isinstance(format, str) or format.lower() not in formats:
-        raise ConfigError(f"cannot write a figure as {format!r}; expected one of {known}")
-    return format.lower()
-
-
-def _write_figure(fig, path, dpi, format=None):
-    fmt = figure_format(path, format)
-    buf = io.BytesIO()
-    fig.savefig(buf, format=fmt, dpi=dpi)
-    atomic_write(path, lambda f: f.write(buf.getvalue()))
-
-
-def _positive(a):
-    a = np.asarray(a, dtype=float)
-    return np.isfinite(a).any() and np.nanmin(a) > 0
-
-
-def plot_history(history, path=None, title=None, dpi=110, format=None):
-    """Loss curves, the metric, and per-layer gradient norms of a training run.
-
-    Parameters
-    ----------
-    history : History
-        As returned by ``train`` (or ``History.load``).
-    path : str or path, optional
-        Write the figure to this file (atomically), in the format its extension names
-        (``.png``, ``.svg``, ``.pdf``, ... see :func:`figure_formats`).
-    title : str, optional
-    dpi : int
-    format : str, optional
-        The file format, if not the one of the extension.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    if path is not None:
-        figure_format(path, format)          # an unknown format fails before drawing
-    epochs = history["epoch"]
-    loss, val_loss = history["loss"], history["val_loss"]
-    tm, vm = history["train_metric"], history["val_metric"]
-    has_metric = bool(history.metric) and (np.isfinite(tm).any() or np.isfinite(vm).any())
-    n = 3 if has_metric else 2
-    fig = _figure(4.2 * n, 3.6)
-    axes = fig.subplots(1, n)
-
-    ax = axes[0]
-    ax.plot(epochs, loss, label="training", color="C0")
-    if np.isfinite(val_loss).any():
-        ax.plot(epochs, val_loss, label="validation", color="C1")
-    if history.best_epoch is not None:
-        ax.axvline(history.best_epoch, color="0.6", linestyle=":", label=f"best (epoch {history.best_epoch})")
-    if _positive(np.concatenate([loss, val_loss])):
-        ax.set_yscale("log")
-    ax.set(xlabel="epoch", ylabel="loss", title="loss")
-    ax.legend(frameon=False)
-
-    if has_metric:
-        ax = axes[1]
-        if np.isfinite(tm).any():
-            ax.plot(epochs, tm, label="training (running)", color="C0")
-        if np.isfinite(vm).any():
-            ax.plot(epochs, vm, label="validation", color="C1")
-        ax.set(xlabel="epoch", ylabel=history.metric, title=history.metric)
-        ax.legend(frameon=False)
-
-    ax = axes[-1]
-    norms = history["grad_norms"]
-    for k, name in enumerate(history.layers):
-        ax.plot(epochs, norms[:, k], label=name, color=f"C{k % 10}")
-    if norms.size and _positive(norms):
-        ax.set_yscale("log")
-    ax.set(xlabel="epoch", ylabel="mean ||dL/dp|| per batch", title="gradient norm per layer")
-    if history.layers:
-        ax.legend(frameon=False, fontsize="small")
-    if title:
-        fig.suptitle(title)
-    if path is not None:
-        _write_figure(fig, path, dpi, format)
-    return fig
+__all__ = ["figure_format", "figure_formats", "plot_confusion", "plot_history"]
 
 
 def plot_confusion(cm, labels=None, path=None, title="confusion matrix", dpi=110, format=None):
@@ -142,7 +29,7 @@ def plot_confusion(cm, labels=None, path=None, title="confusion matrix", dpi=110
         figure_format(path, format)
     cm = np.asarray(cm)
     labels = [str(c) for c in (labels if labels is not None else range(cm.shape[0]))]
-    fig = _figure(4.8, 4.4)
+    fig = new_figure(4.8, 4.4)
     ax = fig.subplots()
     ax.imshow(cm, cmap="Blues")
     ticks = np.arange(len(labels))
@@ -155,5 +42,5 @@ def plot_confusion(cm, labels=None, path=None, title="confusion matrix", dpi=110
             ax.text(j, i, str(int(v)), ha="center", va="center", fontsize="small",
                     color="white" if v > 0.6 * top else "black")
     if path is not None:
-        _write_figure(fig, path, dpi, format)
+        write_figure(fig, path, dpi, format)
     return fig

@@ -154,6 +154,33 @@ class History:
             frame[f"grad_norm[{layer}]"] = norms[:, k]
         return frame
 
+    def plot(self, path=None, title=None, dpi=110, format=None):
+        """The run's curves: training and validation loss, the metric, the learning rate and the
+        per-layer gradient norms, one panel each (needs matplotlib: the ``plots`` extra).
+
+        Parameters
+        ----------
+        path : str or path, optional
+            Also write the figure to this file (atomically), in the format its extension names
+            (``.png``, ``.svg``, ``.pdf``, ...).
+        title : str, optional
+        dpi : int
+        format : str, optional
+            The file format, if not the one of the extension.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+
+        Examples
+        --------
+        >>> history = bp.train(net, X, T, epochs=20, validation_split=0.2)   # doctest: +SKIP
+        >>> fig = history.plot("run.png")                                      # doctest: +SKIP
+        """
+        from .history_plot import plot_history
+
+        return plot_history(self, path, title=title, dpi=dpi, format=format)
+
     # ---- files -------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         """A JSON-able dict (non-finite numbers become null)."""

@@ -6,6 +6,7 @@ from a file without header row or from built-in data, whose column count must th
 """
 from __future__ import annotations
 
+import argparse
 import csv
 import os
 from dataclasses import dataclass
@@ -58,10 +59,20 @@ def add_data_options(p, target_help="target column of a CSV file", columns=False
 
 def add_table_options(p, columns=False):
     """The options of reading a table: its delimiter; with ``columns``, the columns to use and what to do
-    with missing cells (a saved model knows its columns and how it fills missing cells)."""
+    with missing cells. With ``columns="model"`` (``evaluate``, ``predict``: a saved model knows its
+    columns and how it fills missing cells) ``--missing`` says whether to use the model's fill values,
+    and ``--features``/``--drop`` are refused with the reason (:func:`check_model_table_options`)."""
     p.add_argument("--delimiter", help="the character between the cells of a CSV file (default: detected from "
                    "its first lines among , ; tab |)")
-    if columns:
+    if columns == "model":
+        p.add_argument("--features", type=usage_names, help=argparse.SUPPRESS)
+        p.add_argument("--drop", type=usage_names, help=argparse.SUPPRESS)
+        p.add_argument("--missing", choices=MISSING[:-1], help="empty or NA cells in the model's feature columns: "
+                       "by default filled with the training part's means or medians stored in the model (trained "
+                       "with --missing mean|median), else refused with their count and positions; error: refuse "
+                       "them even so; drop: leave their rows out (evaluate only); mean and median are the "
+                       "training part's and are refused here")
+    elif columns:
         p.add_argument("--features", type=usage_names, help="the feature columns, e.g. a,b,c (default: every "
                        "column but the target and --drop)")
         p.add_argument("--drop", type=usage_names, help="columns to leave out, e.g. id,name")
@@ -84,9 +95,36 @@ def check_target_option(args):
     if args.target is not None and is_builtin(args.data):
         refuse("--target", f"with --data {args.data}: built-in data sets bring their own labels (--target "
                "names a column of a CSV file)")
+    check_table_options(args)
+
+
+def check_table_options(args):
+    """Refuse the options of reading a table with built-in data."""
     for name in ("delimiter", "features", "drop", "missing"):
         if getattr(args, name, None) is not None and is_builtin(args.data):
             refuse(f"--{name}", f"with --data {args.data}: it applies to a table (a CSV or parquet file)")
+
+
+def check_model_table_options(args, meta, scaler, command):
+    """Refuse the table options that make no sense with a saved model: ``--features`` and ``--drop``
+    (the model reads its own feature columns by name), ``--missing mean|median`` (the fill values are
+    the training part's, stored in the model) and, for ``predict``, ``--missing drop`` (one output row
+    per input row)."""
+    names = shown(meta.get("feature_names") or [])
+    for name in ("features", "drop"):
+        if getattr(args, name, None) is not None:
+            refuse(f"--{name}", f"with {command}: the model reads its own feature columns ({names}) by name "
+                   "from the header row and ignores every other column")
+    how = getattr(args, "missing", None)
+    if how in ("mean", "median"):
+        stored = ("the model fills missing cells with the training part's values stored in it, without an option"
+                  if scaler.fill is not None else "this model stores no fill values (it was trained without "
+                  "--missing mean|median), so missing cells are refused")
+        refuse(f"--missing {how}", f"with {command}: fill values come from the training data, not from the data "
+               f"given here; {stored}")
+    if how == "drop" and command == "predict":
+        refuse("--missing drop", "with predict: it writes one prediction per row of the file given; leave the "
+               "rows with missing cells out of the file, or use the model's fill values (the default)")
 
 
 def target_for(args, meta):
@@ -148,7 +186,8 @@ def model_data(spec, meta, n_inputs, target=None, need_target=True, table=None) 
     names = meta["feature_names"]
     if not is_builtin(spec) and os.path.isfile(spec) and csv_header(spec) is None:
         return _headerless_model_data(spec, meta, names, target, need_target)
-    table = dict(table or {}, missing="keep")       # filled with the training data's values, or refused
+    # kept: filled with the training data's values, or refused (prepared_inputs); or their rows dropped
+    table = dict(table or {}, missing="drop" if (table or {}).get("missing") == "drop" else "keep")
     header = None if spec.lower().endswith((".parquet", ".pq")) or is_builtin(spec) else csv_header(
         spec, table.get("delimiter"))
     present = [n for n in names if header and n in header and n != target]

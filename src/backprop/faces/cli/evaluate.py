@@ -6,7 +6,8 @@ import numpy as np
 from ..._optional import MissingDependencyError, require
 from ...errors import ConfigError
 from ...training.metrics import confusion_matrix, format_confusion
-from .data import MIN_SPLIT, add_data_options, check_target_option, model_data, split, table_options, target_for
+from .data import (MIN_SPLIT, add_data_options, check_model_table_options, check_target_option, model_data, split,
+                   table_options, target_for)
 from .model import load_model, metric_line, prepared_inputs
 
 HELP = "loss, accuracy and confusion matrix of a saved model on data"
@@ -18,7 +19,7 @@ EXAMPLES = """examples:
 
 def add_arguments(p):
     p.add_argument("model", help="a model file written by 'backprop train'")
-    add_data_options(p, "target column of a CSV file (default: the one the model was trained on)")
+    add_data_options(p, "target column of a CSV file (default: the one the model was trained on)", columns="model")
     p.add_argument("--split", choices=("all", "train", "test"),
                    help="evaluate on all samples, or on the training/test part of the split made by "
                         "'backprop train' (same --test-size and --seed); default: the test part when the data "
@@ -36,6 +37,7 @@ def _default_split(args, meta, data):
 def run(args) -> int:
     check_target_option(args)
     net, meta, task, scaler = load_model(args.model)
+    check_model_table_options(args, meta, scaler, "evaluate")
     data = model_data(args.data, meta, net.n_inputs, target_for(args, meta), table=table_options(args))
     args.split = _default_split(args, meta, data)
     if args.split != "all":
@@ -45,7 +47,7 @@ def run(args) -> int:
         if parts[1] is None:
             raise ConfigError(f"the model was trained without a test split of {data.name}; use --split all")
         data.X, data.y = (parts[0], parts[2]) if args.split == "train" else (parts[1], parts[3])
-    X = prepared_inputs(data, scaler)
+    X = prepared_inputs(data, scaler, fill=args.missing != "error")
     T = task.targets(data.y)
     loss, mname, mval = metric_line(task, net, X, T)
     print(f"{data.name} ({args.split}, {len(X)} samples): loss {loss:.4f}  {mname} {mval:.4f}")

@@ -85,12 +85,17 @@ class Scaler:
         return out if self.fill is None else {**out, "input_fill": self.fill}
 
 
-def prepared_inputs(data, scaler):
-    """``data.X`` as the model's inputs; missing cells refused unless the model fills them."""
-    problem = None if scaler.fill is not None else missing_cells(data)
-    if problem:
+def prepared_inputs(data, scaler, fill=True):
+    """``data.X`` as the model's inputs; missing cells refused unless the model fills them (and ``fill``:
+    ``--missing error`` refuses them even then)."""
+    fills = fill and scaler.fill is not None
+    problem = None if fills else missing_cells(data)
+    if problem and scaler.fill is None:
         raise InputError(f"{problem}; the model was trained without missing values (train with --missing "
                          "mean|median to fill them, or drop those rows)")
+    if problem:
+        raise InputError(f"{problem}; --missing error refuses them (without it they are filled with the "
+                         "training part's values stored in the model)")
     return scaler(data.X)
 
 

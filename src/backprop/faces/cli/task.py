@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...data.tables import encode_labels
 from ...errors import ConfigError, InputError
 from ...losses import LOSS_ALIASES, LOSS_NAMES, get_loss
 from ...ops.activations import ALIASES, SCALAR_NAMES
@@ -43,14 +44,10 @@ class Task:
         regression."""
         if self.kind == "regression":
             return (np.asarray(y, dtype=np.float64) - self.y_mean) / self.y_scale
-        y = np.asarray(y)
-        idx = np.searchsorted(self.classes, y)
-        idx = np.clip(idx, 0, len(self.classes) - 1)
-        bad = np.asarray(self.classes)[idx] != y
-        if bad.any():
-            raise InputError(f"label {number(y[bad][0])} did not occur in training; the model knows the classes "
-                             f"{', '.join(map(str, self.classes))}")
-        return idx
+        try:
+            return encode_labels(np.asarray(y).ravel(), self.classes)[0]
+        except InputError as e:
+            raise InputError(f"{e}, those the model was trained on") from None
 
     def indices(self, Y):
         """Network outputs -> predicted class indices."""
@@ -137,7 +134,7 @@ def infer_task(y, loss="auto", output="auto", l2=0.0, label_smoothing=0.0, task=
         if not classify:
             raise InputError(f"--loss {loss} needs class labels (whole numbers) as targets; the target holds "
                              "other numbers (use --loss l2 for regression)")
-        classes = [c.item() if isinstance(c, np.generic) else c for c in np.unique(y)]
+        classes = encode_labels(y.ravel())[1].tolist()
         kind, name, opts = _classification(classes, name, l2, label_smoothing)
     if label_smoothing and name != "cross_entropy":
         raise UsageError(f"--label-smoothing applies to --loss cross_entropy only; the loss here is {name}")
