@@ -624,3 +624,14 @@ def test_idx_bombs_stay_under_50_mb_of_resident_memory(tmp_path):
                 raise SystemExit("loaded")
     """, bomb, mnist)
     assert grew < 50
+
+
+def test_load_csv_takes_a_data_frame_like_a_file(tmp_path):
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"a": [0.5, 1.5, 2.5], "b": [1.0, 2.0, 3.0], "label": [0, 1, 0]})
+    path = tmp_path / "t.csv"
+    df.to_csv(path, index=False)
+    X, y, names = data.load_csv(df, target="label")
+    Xf, yf, namesf = data.load_csv(path, target="label")
+    np.testing.assert_array_equal(X, Xf)
+    assert names == namesf == ["a", "b"] and list(y) == list(yf)

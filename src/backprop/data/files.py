@@ -158,9 +158,10 @@ def load_csv(path, target=None, delimiter=",", dtype=np.float64, names=None):
 
     Parameters
     ----------
-    path : str or os.PathLike
+    path : str, os.PathLike or pandas.DataFrame
         The CSV file. Its first row must hold the column names; every other row one
-        sample, with a finite number in every cell.
+        sample, with a finite number in every cell. A DataFrame is read by ``load_table``
+        (its columns are the names; ``y`` keeps the target column's values as they are).
     target : str or int, optional
         The column to return as ``y``, by name or position (negative counts from the
         end). None means all columns are inputs and ``y`` is None.
@@ -181,6 +182,10 @@ def load_csv(path, target=None, delimiter=",", dtype=np.float64, names=None):
     feature_names : list of str
         The names of the columns of ``X``, in order.
     """
+    if type(path).__name__ == "DataFrame" and hasattr(path, "columns"):
+        from .tables import load_table
+        X, y, feature_names, _ = load_table(path, target, dtype=dtype)
+        return X, y, feature_names
     path = Path(os.fspath(path))
     dtype = _float_dtype(dtype)
     if target is not None and not isinstance(target, str) and not _is_count(target):
