@@ -766,3 +766,9 @@ def test_encode_labels_round_trips_any_labels_and_refuses_unknown_ones(labels):
     if len(classes) > 1:
         with pytest.raises(bp.InputError, match="is not one of the classes"):
             bp.datasets.encode_labels(labels, classes=classes[1:])
+
+
+def test_encode_labels_keeps_text_labels_exactly_as_given():
+    """numpy's fixed-width strings would drop trailing NULs and merge 'a' with 'a\\x00'."""
+    idx, classes = bp.datasets.encode_labels(["a\x00", "a", "\x00"])
+    assert classes.tolist() == ["\x00", "a", "a\x00"] and idx.tolist() == [2, 1, 0]

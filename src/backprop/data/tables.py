@@ -252,7 +252,12 @@ def encode_labels(y, classes=None):
     >>> classes[idx].tolist()
     ['b', 'a', 'b']
     """
+    given = y
     y = np.asarray(y)
+    if y.dtype.kind in "US" and not isinstance(given, np.ndarray):
+        # numpy's fixed-width strings drop trailing NUL characters ('\x00' would read back as ''):
+        # keep the labels as the Python strings they are
+        y = np.array(list(given), dtype=object)
     if y.ndim != 1 or not y.size:
         raise InputError(f"class labels must be a non-empty 1-D array; got shape {y.shape}")
     if y.dtype.kind == "O":
