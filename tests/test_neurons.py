@@ -287,23 +287,7 @@ def test_hand_built_layered_graph_equals_mlp_with_copied_weights():
 
 # ---- second order and the rest of the library work unchanged ------------------------------------------
 
-def special_graph():
-    g = bp.NeuronGraph()
-    x1, x2, x3 = g.inputs("x1", "x2", "x3")
-    a, b = g.neuron("a", "tanh"), g.neuron("b", "sigmoid")
-    for s in (x1, x2):
-        g.connect(s, a)
-    for s in (x2, x3):
-        g.connect(s, b)
-    p = g.product([a, b], name="p")
-    q = g.product([b, x1], name="q", exponents=[1.5, 2])
-    m = g.maxout([x1, x3], 2, name="m")
-    o1, o2 = g.neuron("o1", output=True), g.neuron("o2", output=True)
-    for o in (o1, o2):
-        for s in (p, q, m, a):
-            g.connect(s, o)
-    g.softmax_group([o1, o2])
-    return g
+from interop_nets import special_graph  # noqa: E402  (products, maxout, mixed levels, a softmax group)
 
 
 def test_hessian_and_hvp_of_a_graph_with_special_units_match_finite_differences():

@@ -24,9 +24,8 @@ import numpy as np
 from .._optional import require
 from ..untrusted import parse_json
 from ..errors import ConfigError, FileFormatError
-from ..validation import all_finite
 from .network import Network
-from .serialize import FORMAT, atomic_write, build_network, describe
+from .serialize import FORMAT, atomic_write, build_network, model_json
 
 SUFFIX = ".safetensors"
 #: safetensors dtype names of the two float dtypes a network may have
@@ -51,15 +50,7 @@ def save_safetensors(net, path, *, metadata=None, arrays=None) -> None:
     if arrays:
         raise ConfigError("a .safetensors model file holds the network's parameters only; save extra arrays "
                           "(optimiser state, ...) to an .npz model file")
-    if not all_finite(net.params):
-        raise ConfigError("the network's parameters contain NaN or inf; refusing to save a broken model")
-    desc = describe(net)
-    if metadata is not None:
-        desc["metadata"] = metadata
-    try:
-        model = json.dumps(desc, allow_nan=False)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"model metadata must be JSON-serialisable (no NaN): {e}") from None
+    model = model_json(net, metadata).decode("utf-8")
     st = _safetensors_numpy()
     blob = st.save({k: np.ascontiguousarray(v) for k, v in net.state_dict().items()},
                    metadata={"format": FORMAT, "model": model})

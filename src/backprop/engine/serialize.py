@@ -294,6 +294,30 @@ def _check_activations(activations):
 
 # ---- save / load ------------------------------------------------------------------------------
 
+def model_json(net, metadata=None) -> bytes:
+    """The JSON description of ``net`` (with ``metadata``) as stored in every model file, UTF-8.
+
+    Refuses (ConfigError) what is not a Network, non-finite parameters, metadata that is not
+    JSON-serialisable, and anything loading would refuse, rather than write a file that cannot be read.
+    """
+    if not isinstance(net, Network):
+        raise ConfigError(f"only a backprop Network can be saved; got {type(net).__name__}")
+    if not all_finite(net.params):
+        raise ConfigError("the network's parameters contain NaN or inf; refusing to save a broken model")
+    desc = describe(net)
+    if metadata is not None:
+        desc["metadata"] = metadata
+    try:
+        blob = json.dumps(desc, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"model metadata must be JSON-serialisable (no NaN): {e}") from None
+    try:
+        parse_json(blob, "the model description with its metadata")
+    except FileFormatError as e:
+        raise ConfigError(f"{e}; store large data as arrays instead") from None
+    return blob
+
+
 def save(net, path, *, metadata=None, arrays=None) -> None:
     """Save a network to ``path`` (.npz with the architecture as JSON inside), atomically.
 
@@ -317,21 +341,7 @@ def save(net, path, *, metadata=None, arrays=None) -> None:
     if str(os.fspath(path)).lower().endswith(".safetensors"):   # the second pickle-free format
         from .safetensors_file import save_safetensors
         return save_safetensors(net, path, metadata=metadata, arrays=arrays)
-    if not isinstance(net, Network):
-        raise ConfigError(f"only a backprop Network can be saved; got {type(net).__name__}")
-    if not all_finite(net.params):
-        raise ConfigError("the network's parameters contain NaN or inf; refusing to save a broken model")
-    desc = describe(net)
-    if metadata is not None:
-        desc["metadata"] = metadata
-    try:
-        blob = json.dumps(desc, allow_nan=False).encode("utf-8")
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"model metadata must be JSON-serialisable (no NaN): {e}") from None
-    try:            # refuse now what loading would refuse, rather than write a file that cannot be read
-        parse_json(blob, "the model description with its metadata")
-    except FileFormatError as e:
-        raise ConfigError(f"{e}; store large data as arrays instead") from None
+    blob = model_json(net, metadata)
     if len(arrays or {}) > MAX_MEMBERS - 2:
         raise ConfigError(f"at most {MAX_MEMBERS - 2} extra arrays can be stored; got {len(arrays)}")
     members = {_PARAMS_KEY: net.params, _JSON_KEY: np.frombuffer(blob, dtype=np.uint8)}
