@@ -136,6 +136,9 @@ class Network:
                 parts.append((pos, pos + n, tuple(shape)))
                 pos += n
             self._layout.append(parts)
+        for op in self.ops:
+            if op.state_specs:
+                op.init_state(self.dtype)
         self._params = np.zeros(int(self.offsets[-1]), dtype=self.dtype)
         self._views = [self.split(self._params, j) for j in range(len(self.ops))]
         if params is not None:
@@ -270,6 +273,25 @@ class Network:
                 return f"layer {layer} ({op.describe()}) {name}[{', '.join(str(int(i)) for i in idx)}]"
             pos -= n
         return f"parameter {k}"
+
+    # ---- mode -----------------------------------------------------------------------------
+    @property
+    def training(self) -> bool:
+        """True in training mode (batch statistics, dropout on); False in evaluation mode (the default)."""
+        return any(op.training for op in self.ops if op.has_modes)
+
+    def train(self, mode: bool = True) -> "Network":
+        """Switch every op with a mode to training (``mode=True``) or evaluation; returns the network."""
+        if not isinstance(mode, (bool, np.bool_)):
+            raise ConfigError(f"mode must be True (training) or False (evaluation); got {mode!r}")
+        for op in self.ops:
+            if op.has_modes:
+                op.training = bool(mode)
+        return self
+
+    def eval(self) -> "Network":
+        """Switch to evaluation mode (running statistics, dropout off); returns the network."""
+        return self.train(False)
 
     # ---- evaluation -----------------------------------------------------------------------
     def forward_values(self, X, upto=None):

@@ -34,6 +34,18 @@ class Param(NamedTuple):
     regularized: bool = False
 
 
+class State(NamedTuple):
+    """One non-trainable array of an op (a buffer such as BatchNorm's running mean), declared once.
+
+    ``kind`` is "float" (the network's dtype) or "int" (int64). Buffers are not in ``net.params``: no
+    gradient reaches them; only the training step changes them, through ``Op.update_state``.
+    """
+
+    name: str
+    shape: tuple
+    kind: str = "float"
+
+
 class At(NamedTuple):
     """The point an op was evaluated at: its inputs ``xs``, output ``y``, ``cache`` and parameter views ``p``.
 
@@ -67,6 +79,12 @@ class Op:
     affine = False
     #: the name the op is registered under (set by ``ops.registry.register``)
     op_name = "op"
+    #: the forward pass differs between training and evaluation (Dropout, BatchNorm, RReLU); such an
+    #: op has an instance attribute ``training`` (False: evaluation), set by ``Network.train``/``eval``
+    has_modes = False
+    training = False
+    #: the op's buffers (none by default), held in ``self.state`` once ``init_state`` has run
+    state_specs: tuple = ()
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -125,6 +143,23 @@ class Op:
         ``ty`` the forward tangents, ``tp`` the parameter tangents.
         """
         raise NotImplementedError
+
+    # ---- modes and state -------------------------------------------------------------------
+    @property
+    def batch_coupled(self) -> bool:
+        """True when row n of the output depends on other rows of the batch in the current mode."""
+        return False
+
+    def init_state(self, dtype) -> None:
+        """Create ``self.state`` from ``state_specs``: zeros of the network's dtype (or int64)."""
+        self.state = {s.name: np.zeros(s.shape, dtype=np.int64 if s.kind == "int" else dtype)
+                      for s in self.state_specs}
+
+    def update_state(self, at) -> None:
+        """Update the buffers after a training-mode forward at ``at`` whose result drives an update.
+
+        Called by the training step only: gradients, Hessians, checks and predictions never change state.
+        """
 
     # ---- description -----------------------------------------------------------------------
     #: the constructor arguments, in order: ``config()`` reads each from the attribute of the same name
