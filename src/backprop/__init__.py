@@ -20,6 +20,7 @@ from .ops.elementwise import Elementwise
 from .ops.softmax import Softmax
 
 # training, save/load
+from .engine import safetensors_file as _safetensors_file   # registers the .safetensors format  # noqa: F401
 from .engine.serialize import load
 from .training import schedules
 from .training import callbacks

@@ -180,6 +180,11 @@ class Op:
         """Rebuild the op from ``config()`` (the keys other than "op" are constructor arguments)."""
         return cls(**{k: v for k, v in cfg.items() if k != "op"})
 
+    def user_functions(self) -> tuple:
+        """The user-defined functions (``bp.activation``, ``bp.vector_activation``) the op holds: code that a
+        model file names but cannot store, so ``load(path, activations=...)`` must be given them."""
+        return ()
+
     def init_params(self, rng, views) -> None:
         """Fill the parameter views with initial values (nothing to do for ops without parameters)."""
 

@@ -1,7 +1,7 @@
 """Scalar activation applied unit by unit: y = f(z)."""
 from __future__ import annotations
 
-from .activations import ScalarActivation, get_activation
+from .activations import ACTIVATIONS, ScalarActivation, get_activation
 from .base import Op, accumulate
 from .registry import register
 
@@ -37,6 +37,9 @@ class Elementwise(Op):
         if tz is not None and not self.act.piecewise_linear:
             out = accumulate(out, (dy * self.act.d2f(z, y)) * tz)
         return [out]
+
+    def user_functions(self):
+        return () if self.act.name in ACTIVATIONS else (self.act,)
 
     def config(self):
         return {"op": "activation", "size": self.size, "activation": self.act.config()}

@@ -104,6 +104,9 @@ class Segmented(Op):
                 out[..., sl] = r
         return [out]
 
+    def user_functions(self):
+        return tuple(fn for _, _, op in self.segments for fn in op.user_functions())
+
     def config(self):
         return {"op": "segments", "size": self.size,
                 "segments": [[start, stop, op.config()] for start, stop, op in self.segments]}
