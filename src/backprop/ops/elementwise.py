@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .activations import ACTIVATIONS, ScalarActivation, get_activation
 from .base import Op, accumulate
+from .fields import Activation, Size
 from .registry import register
 
 
@@ -10,6 +11,9 @@ from .registry import register
 class Elementwise(Op):
     """Apply a scalar activation to every unit of its input node."""
 
+
+    config_fields = (Size("size"), Activation("activation", attr="act"))
+    in_segments = True
 
     def __init__(self, size: int, activation):
         self.size = int(size)
@@ -40,9 +44,6 @@ class Elementwise(Op):
 
     def user_functions(self):
         return () if self.act.name in ACTIVATIONS else (self.act,)
-
-    def config(self):
-        return {"op": "activation", "size": self.size, "activation": self.act.config()}
 
     def describe(self):
         return self.act.name

@@ -19,6 +19,7 @@ import numpy as np
 from ..errors import ConfigError
 from .activations import UserFunctions
 from .base import Op, accumulate
+from .fields import Size, Text
 from .registry import register
 
 class VectorFunction(UserFunctions):
@@ -153,6 +154,10 @@ class VectorActivation(Op):
     """A user vector activation applied to all units of its input node: y = f(z)."""
 
 
+    #: ``fn`` is the user function's name in a file: ``load`` is given the function itself (ops/user_functions.py)
+    config_fields = (Size("size"), Text("fn", attr="fn.name"))
+    in_segments = True
+
     def __init__(self, size, fn):
         self.size = int(size)
         if not isinstance(fn, VectorFunction):
@@ -186,9 +191,6 @@ class VectorActivation(Op):
 
     def user_functions(self):
         return (self.fn,)
-
-    def config(self):
-        return {"op": "vector_activation", "size": self.size, "fn": self.fn.name}
 
     def describe(self):
         return self.fn.name
