@@ -131,3 +131,11 @@ def test_the_graph_is_read():
     assert ("backprop.dispatch", True) in g["backprop.derivatives.hvp"]
     assert ("backprop.engine.state_dict", False) in g["backprop.engine.network"]     # inside a function
     assert sum(map(len, g.values())) > 200
+
+
+def test_the_neuron_modules_keep_their_public_names():
+    import backprop as bp
+    from backprop.engine import neuron_layout, neurons
+    assert neurons.NeuronGraph is bp.NeuronGraph and neurons.NeuronNetwork is bp.NeuronNetwork
+    assert neuron_layout.neuron_layout is bp.neuron_layout and neuron_layout.NeuronPass is bp.NeuronPass
+    assert neurons.check_unit_names.__module__ == "backprop.engine.neurons.network"

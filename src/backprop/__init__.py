@@ -44,7 +44,7 @@ from .second_order.minimize import minimize
 from .derivatives.trace import Trace, neuron_backprop, trace
 from .derivatives.trace_batch import BatchTrace, trace_batch
 from .derivatives.trace_hessian import HessianTrace, hessian_trace
-from .engine.neuron_layout import NeuronPass, neuron_layout
+from .engine.neurons import NeuronPass, neuron_layout
 from .engine.neurons import NeuronGraph, NeuronNetwork
 from .faces.trace_render import draw_trace, save_trace
 from .ops.vector import vector_activation
