@@ -72,6 +72,18 @@ class Op:
     declares that the op computes z = x W^T + b from one input with parameters (W, b) exactly as
     :class:`~backprop.ops.dense.Dense` does: the Jacobian and Hessian fast paths select on it (a
     subclass that changes the map must set it to False).
+
+    The constructor arguments are declared once, in order, as typed fields (``ops/fields.py``)::
+
+        config_fields = (Size("n_in"), Size("n_out"), Choice("init", INIT_SCHEMES))
+
+    ``Size`` (an integer >= 1), ``Choice``, ``Text``, ``Texts``, ``Widths``, ``Indices`` (``below=`` an
+    earlier field bounds each entry, ``length=`` an earlier field sets the count), ``Numbers``,
+    ``Activation``; ``optional=True`` for an argument with a default, ``attr=`` for a value held under
+    another (dotted) attribute. ``config()`` is derived from them, and ``engine.model_schema`` checks a
+    description read from a file against them, so an op needs no other schema. Rules that tie fields
+    together beyond ``below``/``length`` go in ``check_config``. An op holding user code (a user
+    activation) returns it from ``user_functions()``; ``load(path, activations=[fn])`` supplies it again.
     """
 
     arity = 1
