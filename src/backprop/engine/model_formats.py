@@ -86,9 +86,11 @@ def load_bundle(path, activations=None):
     -------
     net : Network (an MLP if it was saved as one)
     metadata : dict
-        The ``metadata`` given to ``save`` (empty if none).
+        The ``metadata`` given to ``save`` (empty if none); any JSON object of bounded size and depth,
+        with finite numbers only.
     arrays : dict of str -> ndarray
-        The ``arrays`` given to ``save`` (none for ``.safetensors``).
+        The ``arrays`` given to ``save``: plain numeric (bool, int, uint, float) arrays in native
+        byte order (none for ``.safetensors``).
 
     Raises
     ------

@@ -288,22 +288,8 @@ def model_json(net, metadata=None) -> bytes:
 def save_npz(net, path, *, metadata=None, arrays=None) -> None:
     """Save a network to ``path`` as an .npz model file (the architecture as JSON inside), atomically.
 
-    Parameters
-    ----------
-    net : Network
-    path : str or os.PathLike
-        Target file; written exactly under this name (no suffix is added).
-    metadata : dict, optional
-        JSON-serialisable information to store alongside (read back by ``load_bundle``).
-    arrays : dict of str -> ndarray, optional
-        Further numeric arrays to store (read back by ``load_bundle``).
-
-    Raises
-    ------
-    ConfigError
-        If the parameters are not finite, the metadata is not JSON-serialisable or an array is not numeric.
-    FileFormatError
-        If the directory of ``path`` does not exist.
+    The writer of ``model_formats.save`` for every path that does not name another format; see it for
+    the parameters and errors.
     """
     blob = model_json(net, metadata)
     if len(arrays or {}) > MAX_MEMBERS - 2:
@@ -475,33 +461,11 @@ def _read_model(f, path, activations):
 
 
 def load_npz_bundle(path, activations=None):
-    """Load an .npz model file with everything stored beside the network.
+    """Load an .npz model file with everything stored beside the network: (net, metadata, arrays).
 
-    The file is untrusted input: nothing in it is executed (no pickle), and every size it declares
-    is checked against what its architecture needs and what the file holds before memory is spent.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-    activations : list or dict, optional
-        The model's user-defined functions, as for ``load``.
-
-    Returns
-    -------
-    net : Network (an MLP if it was saved as one)
-    metadata : dict
-        The ``metadata`` given to ``save`` (empty if none); any JSON object of bounded size and depth,
-        with finite numbers only.
-    arrays : dict of str -> ndarray
-        The ``arrays`` given to ``save``: plain numeric (bool, int, uint, float) arrays in native
-        byte order.
-
-    Raises
-    ------
-    FileFormatError
-        If the file is missing, not a model file, malformed, truncated, or declares more than it holds.
-    ConfigError
-        If the model uses a user-defined function that ``activations`` does not supply.
+    The reader of ``model_formats.load_bundle`` for every path that does not name another format; see
+    it for the parameters, what is returned and the errors. Every size the file declares is checked
+    against what its architecture needs and what the file holds before memory is spent.
     """
     activations = function_table(activations)
     path = Path(os.fspath(path))

@@ -30,9 +30,23 @@ def function_table(activations) -> dict:
                       "name), each made by bp.activation(name, f, df, d2f) or bp.vector_activation(name, f, ...)")
 
 
-def _how_to_pass(name, path, maker):
-    return (f"which a file cannot store (it is code); pass it when loading: load({str(path)!r}, "
-            f"activations=[{maker}]) (or activations={{{name!r}: ...}})")
+#: each kind of user function: what the message calls it, and how it is made
+_KINDS = {ScalarActivation: ("scalar", "activation", "bp.activation({!r}, f, df, d2f)"),
+          VectorFunction: ("vector", "vector activation", "bp.vector_activation({!r}, f, jacobian)")}
+
+
+def _passed(name, functions, cls, path):
+    """The function of type ``cls`` passed as ``name``; ConfigError naming it and how to pass it otherwise."""
+    fn = functions.get(name)
+    if isinstance(fn, cls):
+        return fn
+    short, kind, maker = _KINDS[cls]
+    other = next((k for c, k in _KINDS.items() if isinstance(fn, c)), None)
+    what = "" if other is None else f" (the function passed under that name is a {other[0]} activation, not a " \
+        f"{short} one)"
+    raise ConfigError(f"the model in {path} uses the user-defined {kind} {name!r}{what}, which a file cannot store "
+                      f"(it is code); pass it when loading: load({str(path)!r}, activations=[{maker.format(name)}]) "
+                      f"(or activations={{{name!r}: ...}})")
 
 
 def _resolve_activation(spec, functions, path):
@@ -51,22 +65,7 @@ def _resolve_activation(spec, functions, path):
             options = ", ".join(repr(k) for k in spec if k != "name")
             raise FileFormatError(f"{path}: activation {name!r} does not take the option(s) {options:.80}; "
                                   "expected the options it was saved with") from None
-    fn = functions.get(name)
-    if isinstance(fn, ScalarActivation):
-        return fn
-    what = "" if fn is None else " (the function passed under that name is a vector activation, not a scalar one)"
-    raise ConfigError(f"the model in {path} uses the user-defined activation {name!r}{what}, "
-                      + _how_to_pass(name, path, f"bp.activation({name!r}, f, df, d2f)"))
-
-
-def _resolve_vector(name, functions, path):
-    """The user vector function a ``vector_activation`` op of a file names, from ``functions``."""
-    fn = functions.get(name)
-    if isinstance(fn, VectorFunction):
-        return fn
-    what = "" if fn is None else " (the function passed under that name is a scalar activation, not a vector one)"
-    raise ConfigError(f"the model in {path} uses the user-defined vector activation {name!r}{what}, "
-                      + _how_to_pass(name, path, f"bp.vector_activation({name!r}, f, jacobian)"))
+    return _passed(name, functions, ScalarActivation, path)
 
 
 def resolve(cfg, functions, path="<model>"):
@@ -79,7 +78,7 @@ def resolve(cfg, functions, path="<model>"):
         return cfg
     vector = cfg.get("op") == "vector_activation"
     return {k: (_resolve_activation(v, functions, path) if k == "activation"
-                else _resolve_vector(v, functions, path) if vector and k == "fn"
+                else _passed(v, functions, VectorFunction, path) if vector and k == "fn"
                 else resolve(v, functions, path)) for k, v in cfg.items()}
 
 
