@@ -7,6 +7,7 @@ imports every face, is left out of the cycle check: any module importing it at r
 the finished package.
 """
 import ast
+import functools
 import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "src" / "backprop"
@@ -69,8 +70,13 @@ def layer_of(module):
     return LAYER["__init__"] if len(parts) == 1 else LAYER[parts[1]]
 
 
+@functools.lru_cache(maxsize=1)
+def _read_graph():
+    return {module_name(p): tuple(imports(p)) for p in ROOT.rglob("*.py")}
+
+
 def graph():
-    return {module_name(p): imports(p) for p in ROOT.rglob("*.py")}
+    return {m: list(deps) for m, deps in _read_graph().items()}
 
 
 def test_every_top_level_name_has_a_layer():
