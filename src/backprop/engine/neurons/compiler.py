@@ -20,7 +20,7 @@ from .units import is_identity
 
 
 class Compiler:
-    """Lay the graph out level by level and emit the ops (see the module docstring)."""
+    """Lay the graph out level by level and emit the ops (see the package docstring of ``engine.neurons``)."""
 
     def __init__(self, graph, level: dict):
         self.g, self.level = graph, level
