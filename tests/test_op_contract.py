@@ -22,6 +22,7 @@ from backprop.ops.registry import load_ops, op_from_config
 from backprop.ops.segments import Segmented
 from backprop.ops.select import Select
 from backprop.ops.softmax import Softmax
+from backprop.ops.user_functions import resolve, used_by
 from backprop.ops.vector import VectorActivation
 from helpers import numeric_jacobian
 from test_units import MIX, MIX_PRODUCTS
@@ -154,7 +155,7 @@ def test_vjp_tangent_is_the_directional_derivative_of_the_vjp(row, B, seed):
 @pytest.mark.parametrize("row", ROWS, ids=[r.id for r in ROWS])
 def test_config_round_trip_rebuilds_the_same_op(row):
     case = Case(row, 2, np.random.default_rng(0))
-    again = op_from_config(case.op.config())
+    again = op_from_config(resolve(case.op.config(), used_by([case.op])))   # user functions are passed, not stored
     assert type(again) is type(case.op) and again.config() == case.op.config()
     np.testing.assert_array_equal(again.forward(case.xs, case.p)[0], case.op.forward(case.xs, case.p)[0])
 

@@ -62,7 +62,7 @@ def test_user_activation_needs_to_be_supplied_on_load(tmp_path):
     back = bp.load(path, activations={"swish": swish})
     assert type(back) is bp.MLP
     np.testing.assert_array_equal(back.predict(_X(3)), net.predict(_X(3)))
-    with pytest.raises(ConfigError, match="activations must be a dict"):
+    with pytest.raises(ConfigError, match="activations must be a list"):
         bp.load(path, activations={"swish": lambda z: z})
 
 

@@ -20,6 +20,7 @@ from .ops.elementwise import Elementwise
 from .ops.softmax import Softmax
 
 # training, save/load
+from .engine import safetensors_file as _safetensors_file   # registers the .safetensors format  # noqa: F401
 from .engine.serialize import load
 from .training import schedules
 from .training import callbacks
@@ -43,7 +44,7 @@ from .second_order.minimize import minimize
 from .derivatives.trace import Trace, neuron_backprop, trace
 from .derivatives.trace_batch import BatchTrace, trace_batch
 from .derivatives.trace_hessian import HessianTrace, hessian_trace
-from .engine.neuron_layout import NeuronPass, neuron_layout
+from .engine.neurons import NeuronPass, neuron_layout
 from .engine.neurons import NeuronGraph, NeuronNetwork
 from .faces.trace_render import draw_trace, save_trace
 from .ops.vector import vector_activation

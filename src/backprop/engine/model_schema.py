@@ -8,20 +8,24 @@ sizes or indices outside ``[0, limit)``. ``limit`` comes from the file: the larg
 parameters the file really stores and the length of the JSON text, so every width a valid network
 can have fits, and nothing an op allocates while it is built can exceed it.
 
-Consistency between ops (widths that match, an edge that points inside its input) is then left to
-the ops and to ``Network`` themselves: they raise ConfigError, which the loader reports as a
-FileFormatError. This module checks types and ranges only, so no rule is kept in two places.
+The types and ranges of each op's fields are declared by the op itself, where its constructor
+arguments are (``config_fields``, typed fields from ``ops/fields.py``); this module reads them for
+every registered op, so a new op needs no entry here. Consistency between ops (widths that match,
+an edge that points inside its input) is then left to the ops and to ``Network`` themselves: they
+raise ConfigError, which the loader reports as a FileFormatError. This module checks types and
+ranges only, so no rule is kept in two places.
 """
 from __future__ import annotations
 
 from ..errors import FileFormatError
+from ..ops.fields import Field
+from ..ops.registry import load_ops
 
 #: no width, size or index in a file may exceed this, whatever the file stores
 HARD_LIMIT = 1 << 31
 #: sizes in a description may always reach this, however small the file
 MIN_LIMIT = 1 << 16
 
-_INITS = ("glorot", "he")
 _DTYPES = ("float32", "float64")
 
 
@@ -109,119 +113,32 @@ class _Checker:
         return v
 
     def op(self, cfg, at, inner=False):
+        """An op description: its registered name, then every field as the op class declares it
+        (``config_fields``, see ``ops/fields.py``), then the op's own cross-field rules."""
         if not isinstance(cfg, dict):
             self.fail(at, "a JSON object describing an operation", cfg)
         kind = cfg.get("op")
-        kinds = _INNER_OPS if inner else OP_SCHEMAS
+        kinds = op_schemas(inner)
         if not isinstance(kind, str) or kind not in kinds:
             raise FileFormatError(f"{self.where}: {at}: unknown operation {kind!r:.60} in model description; "
                                   f"expected one of {', '.join(map(repr, sorted(kinds)))}")
-        required, optional, check = OP_SCHEMAS[kind]
-        self.obj(cfg, at, ("op",) + required, optional)
-        check(self, cfg, at)
+        cls = kinds[kind]
+        fields = cls.config_fields
+        self.obj(cfg, at, ("op",) + tuple(f.name for f in fields if not f.optional),
+                 tuple(f.name for f in fields if f.optional))
+        for f in fields:
+            if f.name in cfg:
+                f.check(self, cfg[f.name], f"{at}.{f.name}", cfg)
+        cls.check_config(self, cfg, at)
         return cfg
 
 
-def _widths(c, cfg, at):
-    w = c.ints(cfg["in_widths"], f"{at}.in_widths", 1, min_len=1)
-    if sum(w) > c.limit:
-        c.fail(f"{at}.in_widths", f"widths summing to at most {c.limit}", w)
-    return w
-
-
-def _dense(c, cfg, at):
-    c.size(cfg["n_in"], f"{at}.n_in")
-    c.size(cfg["n_out"], f"{at}.n_out")
-    c.str_(cfg["init"], f"{at}.init", _INITS)
-
-
-def _width_only(c, cfg, at):
-    c.size(cfg["size"], f"{at}.size")
-
-
-def _activation(c, cfg, at):
-    c.size(cfg["size"], f"{at}.size")
-    c.activation(cfg["activation"], f"{at}.activation")
-
-
-def _vector(c, cfg, at):
-    c.size(cfg["size"], f"{at}.size")
-    c.str_(cfg["fn"], f"{at}.fn")
-
-
-def _names(c, cfg, at):
-    for key in ("names", "input_names"):
-        if key in cfg:
-            c.strs(cfg[key], f"{at}.{key}")
-
-
-def _gathering(c, cfg, at):
-    widths = _widths(c, cfg, at)
-    src = c.ints(cfg["src"], f"{at}.src", 0, len(widths))
-    c.ints(cfg["col"], f"{at}.col", length=len(src))
-    return src
-
-
-def _select(c, cfg, at):
-    _gathering(c, cfg, at)
-
-
-def _masked_dense(c, cfg, at):
-    src = _gathering(c, cfg, at)
-    n_out = c.size(cfg["n_out"], f"{at}.n_out")
-    c.ints(cfg["row"], f"{at}.row", 0, n_out, length=len(src))
-    if "bias_rows" in cfg:
-        c.ints(cfg["bias_rows"], f"{at}.bias_rows", 0, n_out)
-    if "init" in cfg:
-        c.str_(cfg["init"], f"{at}.init", _INITS)
-    _names(c, cfg, at)
-
-
-def _units(c, cfg, at):
-    src = _gathering(c, cfg, at)
-    unit = c.ints(cfg["unit"], f"{at}.unit", length=len(src), min_len=1)
-    n_units = c.size(cfg["n_units"], f"{at}.n_units") if "n_units" in cfg else max(unit) + 1
-    counts = {}
-    for k, u in enumerate(unit):
-        if u >= n_units:
-            c.fail(f"{at}.unit[{k}]", f"a unit index below n_units = {n_units}", u)
-        counts[u] = counts.get(u, 0) + 1
-    # the op lays its inputs out in a (units, most inputs of a unit) table
-    c.cells += n_units * max(counts.values())
-    if c.cells > c.limit:
-        raise FileFormatError(f"{c.where}: {at}: max/product units would need a table of {c.cells} entries; "
-                              f"at most {c.limit} are expected for this file")
-    if "alpha" in cfg:
-        c.numbers(cfg["alpha"], f"{at}.alpha", length=len(unit))
-    _names(c, cfg, at)
-
-
-def _segments(c, cfg, at):
-    size = c.size(cfg["size"], f"{at}.size")
-    for k, seg in enumerate(c.list_(cfg["segments"], f"{at}.segments", min_len=1)):
-        where = f"{at}.segments[{k}]"
-        c.list_(seg, where, length=3)
-        c.int_(seg[0], f"{where}[0]", 0, size)
-        c.int_(seg[1], f"{where}[1]", 1, size + 1)
-        c.op(seg[2], f"{where}[2]", inner=True)
-
-
-_MD = ("in_widths", "n_out", "src", "row", "col")
-_GU = ("in_widths", "unit", "src", "col")
-#: op name -> (required keys, optional keys, checker); optional keys are constructor defaults
-OP_SCHEMAS = {
-    "dense": (("n_in", "n_out", "init"), (), _dense),
-    "activation": (("size", "activation"), (), _activation),
-    "softmax": (("size",), (), _width_only),
-    "vector_activation": (("size", "fn"), (), _vector),
-    "select": (("in_widths", "src", "col"), (), _select),
-    "masked_dense": (_MD, ("bias_rows", "init", "names", "input_names"), _masked_dense),
-    "max": (_GU, ("n_units", "names", "input_names"), _units),
-    "product": (_GU, ("alpha", "n_units", "names", "input_names"), _units),
-    "segments": (("size", "segments"), (), _segments),
-}
-#: the ops a segment may apply (one-input, parameter-free activations)
-_INNER_OPS = ("activation", "softmax", "vector_activation", "segments")
+def op_schemas(inner=False) -> dict:
+    """Op name -> op class, for every registered op that declares typed ``config_fields`` (only those a
+    file may name); ``inner``: only the ops that may apply inside segments."""
+    return {name: cls for name, cls in load_ops().items()
+            if cls.config_fields and all(isinstance(f, Field) for f in cls.config_fields)
+            and (cls.in_segments or not inner)}
 
 
 def check_description(desc, where: str, limit: int, classes, format_name: str, version: int) -> dict:

@@ -25,6 +25,7 @@ from ..ops.dense import Dense
 from ..ops.elementwise import Elementwise
 from ..ops.softmax import Softmax
 from ..validation import check_seed, check_X
+from .model_formats import save as save_model
 
 _DTYPES = (np.float32, np.float64)
 
@@ -371,8 +372,7 @@ class Network:
         A path ending in ``.safetensors`` writes the safetensors format (parameters under the
         ``state_dict()`` keys, readable by PyTorch); any other path a backprop ``.npz`` model file.
         """
-        from .serialize import save
-        save(self, path)
+        save_model(self, path)
 
     def copy(self) -> "Network":
         """An independent network with the same structure and a copy of the parameters."""

@@ -24,6 +24,7 @@ import numpy as np
 from .._optional import require
 from ..untrusted import parse_json
 from ..errors import ConfigError, FileFormatError
+from .model_formats import register_format
 from .network import Network
 from .serialize import FORMAT, atomic_write, build_network, model_json
 
@@ -155,3 +156,6 @@ def load_safetensors(path, activations=None):
     if not isinstance(metadata, dict):
         _fail(path, "the stored metadata is not a JSON object")
     return net, metadata, {}
+
+
+register_format(SUFFIX, save_safetensors, load_safetensors)

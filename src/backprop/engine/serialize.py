@@ -29,13 +29,17 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, FileFormatError
-from ..ops.activations import ALIASES, SCALAR_NAMES, ScalarActivation, get_activation
 from ..ops.registry import op_from_config
+from ..ops.user_functions import function_table, resolve, used_by
 from ..untrusted import (MAX_JSON_BYTES, check_backed, check_budget, nbytes_of, parse_json, read_array,
                          read_npy_header)
 from ..validation import all_finite
+from .model_formats import load, load_bundle, register_format, save
 from .model_schema import MIN_LIMIT, check_description
 from .network import MLP, NETWORK_CLASSES, Network
+
+__all__ = ["FORMAT", "VERSION", "atomic_write", "build_network", "describe", "load", "load_bundle", "model_json",
+           "save", "save_npz", "load_npz_bundle", "user_functions"]
 
 FORMAT = "backprop-model"
 VERSION = 1
@@ -179,44 +183,10 @@ def describe(net) -> dict:
     return {"format": FORMAT, "version": VERSION, "class": _network_class_name(net), "network": net.config()}
 
 
-def _resolve_activation(spec, activations, path):
-    """An activation description from a file -> ScalarActivation (user-defined ones from ``activations``)."""
-    if isinstance(spec, str):
-        spec = {"name": spec}
-    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
-        raise FileFormatError(f"{path}: malformed activation description {spec!r:.80}")
-    name = spec["name"]
-    if name in activations:
-        return activations[name]
-    if ALIASES.get(name, name) in SCALAR_NAMES:
-        try:
-            return get_activation(spec)
-        except ConfigError as e:
-            raise FileFormatError(f"{path}: bad options for activation {name!r}: {e}") from None
-        except TypeError:
-            options = ", ".join(repr(k) for k in spec if k != "name")
-            raise FileFormatError(f"{path}: activation {name!r} does not take the option(s) {options:.80}; "
-                                  "expected the options it was saved with") from None
-    raise ConfigError(f"the model in {path} uses the user-defined activation {name!r}, which a file cannot store "
-                      f"(it is code); pass it when loading: load({str(path)!r}, activations={{{name!r}: "
-                      f"bp.activation({name!r}, f, df, d2f)}})")
-
-
-def _with_activations(cfg, activations, path):
-    """A copy of an op description with every ``"activation"`` entry (at the depths the schema allows)
-    turned into a ScalarActivation: built-in ones by name, user-defined ones from ``activations``."""
-    if isinstance(cfg, list):
-        return [_with_activations(v, activations, path) for v in cfg]
-    if not isinstance(cfg, dict):
-        return cfg
-    return {k: (_resolve_activation(v, activations, path) if k == "activation"
-                else _with_activations(v, activations, path)) for k, v in cfg.items()}
-
-
 def _rebuild_ops(op_cfgs, activations, path):
     ops = []
     for k, cfg in enumerate(op_cfgs):
-        cfg = _with_activations(cfg, activations, path)
+        cfg = resolve(cfg, activations, path)
         try:
             ops.append(op_from_config(cfg))
         except FileFormatError as e:
@@ -269,7 +239,7 @@ def build_network(desc: dict, params, activations=None, path="<model>"):
     The description is checked as untrusted (see ``model_schema``); sizes are bounded by the
     parameter vector given.
     """
-    activations = _check_activations(activations)
+    activations = function_table(activations)
     params = np.asarray(params)
     desc = _check_desc(desc, path, max(int(params.size), MIN_LIMIT))
     ops, _ = _architecture(desc, activations, path)
@@ -283,13 +253,10 @@ def _is_mlp(ops, inputs):
             and not any(isinstance(op, Dense) for op in ops[1::2]))
 
 
-def _check_activations(activations):
-    if activations is None:
-        return {}
-    if not isinstance(activations, dict) or not all(
-            isinstance(k, str) and isinstance(v, ScalarActivation) for k, v in activations.items()):
-        raise ConfigError("activations must be a dict {name: bp.activation(name, f, df, d2f)}")
-    return activations
+def user_functions(net) -> dict:
+    """The user-defined functions (code, not stored in a file) that ``net`` uses, by name: what
+    ``load(path, activations=...)`` needs to rebuild it."""
+    return used_by(net.ops)
 
 
 # ---- save / load ------------------------------------------------------------------------------
@@ -318,29 +285,12 @@ def model_json(net, metadata=None) -> bytes:
     return blob
 
 
-def save(net, path, *, metadata=None, arrays=None) -> None:
-    """Save a network to ``path`` (.npz with the architecture as JSON inside), atomically.
+def save_npz(net, path, *, metadata=None, arrays=None) -> None:
+    """Save a network to ``path`` as an .npz model file (the architecture as JSON inside), atomically.
 
-    Parameters
-    ----------
-    net : Network
-    path : str or os.PathLike
-        Target file; written exactly under this name (no suffix is added).
-    metadata : dict, optional
-        JSON-serialisable information to store alongside (read back by ``load_bundle``).
-    arrays : dict of str -> ndarray, optional
-        Further numeric arrays to store (read back by ``load_bundle``).
-
-    Raises
-    ------
-    ConfigError
-        If the parameters are not finite, the metadata is not JSON-serialisable or an array is not numeric.
-    FileFormatError
-        If the directory of ``path`` does not exist.
+    The writer of ``model_formats.save`` for every path that does not name another format; see it for
+    the parameters and errors.
     """
-    if str(os.fspath(path)).lower().endswith(".safetensors"):   # the second pickle-free format
-        from .safetensors_file import save_safetensors
-        return save_safetensors(net, path, metadata=metadata, arrays=arrays)
     blob = model_json(net, metadata)
     if len(arrays or {}) > MAX_MEMBERS - 2:
         raise ConfigError(f"at most {MAX_MEMBERS - 2} extra arrays can be stored; got {len(arrays)}")
@@ -510,39 +460,14 @@ def _read_model(f, path, activations):
     return net, desc, arrays
 
 
-def load_bundle(path, activations=None):
-    """Load a model file with everything stored beside the network.
+def load_npz_bundle(path, activations=None):
+    """Load an .npz model file with everything stored beside the network: (net, metadata, arrays).
 
-    The file is untrusted input: nothing in it is executed (no pickle), and every size it declares
-    is checked against what its architecture needs and what the file holds before memory is spent.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-    activations : dict, optional
-        As for ``load``.
-
-    Returns
-    -------
-    net : Network (an MLP if it was saved as one)
-    metadata : dict
-        The ``metadata`` given to ``save`` (empty if none); any JSON object of bounded size and depth,
-        with finite numbers only.
-    arrays : dict of str -> ndarray
-        The ``arrays`` given to ``save``: plain numeric (bool, int, uint, float) arrays in native
-        byte order.
-
-    Raises
-    ------
-    FileFormatError
-        If the file is missing, not a model file, malformed, truncated, or declares more than it holds.
-    ConfigError
-        If the model uses a user-defined activation that ``activations`` does not supply.
+    The reader of ``model_formats.load_bundle`` for every path that does not name another format; see
+    it for the parameters, what is returned and the errors. Every size the file declares is checked
+    against what its architecture needs and what the file holds before memory is spent.
     """
-    if str(os.fspath(path)).lower().endswith(".safetensors"):   # the second pickle-free format
-        from .safetensors_file import load_safetensors
-        return load_safetensors(path, activations)
-    activations = _check_activations(activations)
+    activations = function_table(activations)
     path = Path(os.fspath(path))
     if not path.is_file():
         what = "is a directory" if path.is_dir() else "does not exist"
@@ -563,27 +488,4 @@ def load_bundle(path, activations=None):
     return net, desc.get("metadata") or {}, arrays
 
 
-def load(path, activations=None):
-    """Load a network saved with ``net.save(path)``.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-    activations : dict, optional
-        ``{name: bp.activation(name, f, df, d2f)}`` for user-defined activations, which a file
-        cannot store because they are code.
-
-    Returns
-    -------
-    Network
-        An MLP if an MLP was saved; parameters bitwise equal to the saved ones.
-
-    Raises
-    ------
-    FileFormatError
-        If the file is missing, not a model file, malformed or truncated.
-    ConfigError
-        If the model uses a user-defined activation that ``activations`` does not supply.
-    """
-    return load_bundle(path, activations)[0]
-
+register_format(".npz", save_npz, load_npz_bundle)

@@ -25,6 +25,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .fields import Field
+
 
 class Param(NamedTuple):
     """One parameter array of an op, declared once: its name, shape and whether L2 applies to it."""
@@ -70,6 +72,18 @@ class Op:
     declares that the op computes z = x W^T + b from one input with parameters (W, b) exactly as
     :class:`~backprop.ops.dense.Dense` does: the Jacobian and Hessian fast paths select on it (a
     subclass that changes the map must set it to False).
+
+    The constructor arguments are declared once, in order, as typed fields (``ops/fields.py``)::
+
+        config_fields = (Size("n_in"), Size("n_out"), Choice("init", INIT_SCHEMES))
+
+    ``Size`` (an integer >= 1), ``Choice``, ``Text``, ``Texts``, ``Widths``, ``Indices`` (``below=`` an
+    earlier field bounds each entry, ``length=`` an earlier field sets the count), ``Numbers``,
+    ``Activation``; ``optional=True`` for an argument with a default, ``attr=`` for a value held under
+    another (dotted) attribute. ``config()`` is derived from them, and ``engine.model_schema`` checks a
+    description read from a file against them, so an op needs no other schema. Rules that tie fields
+    together beyond ``below``/``length`` go in ``check_config``. An op holding user code (a user
+    activation) returns it from ``user_functions()``; ``load(path, activations=[fn])`` supplies it again.
     """
 
     arity = 1
@@ -162,23 +176,43 @@ class Op:
         """
 
     # ---- description -----------------------------------------------------------------------
-    #: the constructor arguments, in order: ``config()`` reads each from the attribute of the same name
+    #: the constructor arguments, in order, each a typed :class:`~backprop.ops.fields.Field` (name, JSON
+    #: type and range, optional or not, the attribute holding its value). This one declaration gives
+    #: ``config()`` and the untrusted-file schema (``engine.model_schema``); see ``ops/fields.py``.
     config_fields: tuple = ()
+    #: the op may apply to a run of units inside ``Segmented`` (one input, no parameters)
+    in_segments = False
 
     def config(self) -> dict:
         """A JSON-able description from which the op can be rebuilt: {"op": its registered name, field: value}.
 
-        Derived from ``config_fields`` (arrays and tuples become lists); an op whose description is
-        not its fields overrides this.
+        Derived from ``config_fields``: each field's value read from the op (an optional field whose
+        value is None is left out).
         """
-        if not self.config_fields:
-            raise NotImplementedError(f"{type(self).__name__} declares no config_fields and no config()")
-        return {"op": self.op_name, **{f: _jsonable(getattr(self, f)) for f in self.config_fields}}
+        if not self.config_fields or not all(isinstance(f, Field) for f in self.config_fields):
+            raise NotImplementedError(f"{type(self).__name__} must declare config_fields as typed fields "
+                                      "(backprop.ops.fields)")
+        cfg = {"op": self.op_name}
+        for f in self.config_fields:
+            v = f.read(self)
+            if not (f.optional and v is None):
+                cfg[f.name] = v
+        return cfg
+
+    @classmethod
+    def check_config(cls, c, cfg: dict, at: str) -> None:
+        """Rules of a description from a file that tie fields together beyond their declared ranges
+        (each field is already checked; ``c`` is the schema's checker). None by default."""
 
     @classmethod
     def from_config(cls, cfg: dict):
         """Rebuild the op from ``config()`` (the keys other than "op" are constructor arguments)."""
         return cls(**{k: v for k, v in cfg.items() if k != "op"})
+
+    def user_functions(self) -> tuple:
+        """The user-defined functions (``bp.activation``, ``bp.vector_activation``) the op holds: code that a
+        model file names but cannot store, so ``load(path, activations=...)`` must be given them."""
+        return ()
 
     def init_params(self, rng, views) -> None:
         """Fill the parameter views with initial values (nothing to do for ops without parameters)."""
@@ -189,16 +223,6 @@ class Op:
 
     def describe(self) -> str:
         return self.op_name
-
-
-def _jsonable(v):
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, tuple):
-        return list(v)
-    if isinstance(v, np.integer):
-        return int(v)
-    return v
 
 
 def accumulate(acc, term):

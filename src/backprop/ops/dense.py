@@ -7,6 +7,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from .base import Op, Param, matmul_right, product_tangent, write
+from .fields import Choice, Size
 from .registry import register
 
 
@@ -76,7 +77,7 @@ class Dense(Op):
     """
 
     affine = True
-    config_fields = ("n_in", "n_out", "init")
+    config_fields = (Size("n_in"), Size("n_out"), Choice("init", INIT_SCHEMES))
 
     @property
     def size(self) -> int:

@@ -1,8 +1,9 @@
 """Scalar activation applied unit by unit: y = f(z)."""
 from __future__ import annotations
 
-from .activations import ScalarActivation, get_activation
+from .activations import ACTIVATIONS, ScalarActivation, get_activation
 from .base import Op, accumulate
+from .fields import Activation, Size
 from .registry import register
 
 
@@ -10,6 +11,9 @@ from .registry import register
 class Elementwise(Op):
     """Apply a scalar activation to every unit of its input node."""
 
+
+    config_fields = (Size("size"), Activation("activation", attr="act"))
+    in_segments = True
 
     def __init__(self, size: int, activation):
         self.size = int(size)
@@ -38,8 +42,8 @@ class Elementwise(Op):
             out = accumulate(out, (dy * self.act.d2f(z, y)) * tz)
         return [out]
 
-    def config(self):
-        return {"op": "activation", "size": self.size, "activation": self.act.config()}
+    def user_functions(self):
+        return () if self.act.name in ACTIVATIONS else (self.act,)
 
     def describe(self):
         return self.act.name

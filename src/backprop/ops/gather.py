@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, FileFormatError
+from .fields import Indices, Size, Texts, Widths
 
 
 def as_index(values, what) -> np.ndarray:
@@ -120,20 +121,37 @@ def padded_slots(unit, n_units):
 class NamedNodes:
     """Mixin for ops that carry the names of their units and inputs (neuron graphs), kept in ``config()``."""
 
+    #: the labels, optional (left out of ``config()`` when not given)
+    name_fields = (Texts("names", optional=True), Texts("input_names", optional=True))
+
     def _set_names(self, names, input_names):
         self.names = list(names) if names is not None else None
         self.input_names = list(input_names) if input_names is not None else None
 
-    def _with_names(self, cfg: dict) -> dict:
-        if self.names is not None:
-            cfg["names"] = list(self.names)
-        if self.input_names is not None:
-            cfg["input_names"] = list(self.input_names)
-        return cfg
-
 
 class GatheredUnits(NamedNodes):
     """Mixin for ops whose unit ``unit[f]`` reads column ``col[f]`` of input node ``src[f]`` (max, product)."""
+
+    #: in_widths, unit, src, col, n_units (``n_units`` is written as the op's size)
+    unit_fields = (Widths("in_widths"), Indices("unit", min_len=1), Indices("src", below="in_widths", length="unit",
+                   attr="gather.src"), Indices("col", length="unit", attr="gather.col"),
+                   Size("n_units", optional=True, attr="size"))
+
+    @classmethod
+    def check_config(cls, c, cfg, at):
+        """Every unit below n_units; the (units, most inputs of a unit) table the op builds, summed over
+        the network in ``c.cells``, stays within the file's bound."""
+        unit = cfg["unit"]
+        n_units = cfg["n_units"] if "n_units" in cfg else max(unit) + 1
+        counts = {}
+        for k, u in enumerate(unit):
+            if u >= n_units:
+                c.fail(f"{at}.unit[{k}]", f"a unit index below n_units = {n_units}", u)
+            counts[u] = counts.get(u, 0) + 1
+        c.cells += n_units * max(counts.values())
+        if c.cells > c.limit:
+            raise FileFormatError(f"{c.where}: {at}: max/product units would need a table of {c.cells} entries; "
+                                  f"at most {c.limit} are expected for this file")
 
     def _set_units(self, in_widths, unit, src, col, n_units, kind, member):
         self.in_widths = check_widths(in_widths, kind)

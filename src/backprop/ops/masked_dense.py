@@ -22,6 +22,7 @@ from ..errors import ConfigError
 from .base import Op, Param, accumulate, product_tangent, write
 from .dense import INIT_SCHEMES, init_weights, w_product, x_product, z_product
 from .gather import NamedNodes, as_index, check_widths
+from .fields import Choice, Indices, Size, Texts, Widths
 from .registry import register
 
 
@@ -84,7 +85,10 @@ class MaskedDense(NamedNodes, Op):
     """
 
 
-    config_fields = ("in_widths", "n_out", "src", "row", "col", "bias_rows", "init")
+    config_fields = (Widths("in_widths"), Size("n_out"), Indices("src", below="in_widths"),
+                     Indices("row", below="n_out", length="src"), Indices("col", length="src"),
+                     Indices("bias_rows", below="n_out", optional=True), Choice("init", INIT_SCHEMES, optional=True),
+                     Texts("names", optional=True), Texts("input_names", optional=True))
 
     @property
     def size(self) -> int:
@@ -204,9 +208,6 @@ class MaskedDense(NamedNodes, Op):
 
     def input_width(self, k):
         return self.in_widths[k]
-
-    def config(self):
-        return self._with_names(super().config())
 
     def describe(self):
         return f"masked dense {'+'.join(map(str, self.in_widths))}->{self.size} ({self.src.size} edges)"

@@ -41,6 +41,8 @@ class MaxUnit(GatheredUnits, Op):
     """
 
 
+    config_fields = GatheredUnits.unit_fields + GatheredUnits.name_fields
+
     def __init__(self, in_widths, unit, src, col, n_units=None, names=None, input_names=None):
         self._set_units(in_widths, unit, src, col, n_units, "max", "input")
         self._set_names(names, input_names)
@@ -85,11 +87,6 @@ class MaxUnit(GatheredUnits, Op):
 
     def input_width(self, k):
         return self.in_widths[k]
-
-    def config(self):
-        cfg = {"op": "max", "in_widths": list(self.in_widths), "unit": self.unit.tolist(),
-               "src": self.gather.src.tolist(), "col": self.gather.col.tolist(), "n_units": self.size}
-        return self._with_names(cfg)
 
     def describe(self):
         return f"max of {self.unit.size} inputs -> {self.size}"

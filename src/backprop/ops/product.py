@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import ConfigError, InputError
 from .base import Op, accumulate
 from .gather import GatheredUnits, padded_slots
+from .fields import Numbers
 from .registry import register
 
 
@@ -74,6 +75,9 @@ class Product(GatheredUnits, Op):
         Labels of the units and of node 0's columns (for reports only).
     """
 
+
+    config_fields = (GatheredUnits.unit_fields[:4] + (Numbers("alpha", length="unit", optional=True),)
+                     + GatheredUnits.unit_fields[4:] + GatheredUnits.name_fields)
 
     def __init__(self, in_widths, unit, src, col, alpha=None, n_units=None, names=None, input_names=None):
         self._set_units(in_widths, unit, src, col, n_units, "product", "factor")
@@ -178,12 +182,6 @@ class Product(GatheredUnits, Op):
 
     def input_width(self, k):
         return self.in_widths[k]
-
-    def config(self):
-        cfg = {"op": "product", "in_widths": list(self.in_widths), "unit": self.unit.tolist(),
-               "src": self.gather.src.tolist(), "col": self.gather.col.tolist(),
-               "alpha": self.alpha.tolist(), "n_units": self.size}
-        return self._with_names(cfg)
 
     def describe(self):
         return f"product of {self.unit.size} factors -> {self.size}"

@@ -13,7 +13,29 @@ import numpy as np
 from ..errors import ConfigError
 from .base import At, Op
 from .elementwise import Elementwise
+from .fields import Field, Size
 from .registry import op_from_config, register
+
+
+class Runs(Field):
+    """The runs ``[start, stop, op]`` of a Segmented op: bounds inside field ``within``, each op one that may
+    apply inside segments (``Op.in_segments``), described by its own config."""
+
+    def __init__(self, name, *, within, **kw):
+        super().__init__(name, **kw)
+        self.within = within
+
+    def read(self, op):
+        return [[start, stop, inner.config()] for start, stop, inner in self.value(op)]
+
+    def check(self, c, v, at, cfg):
+        size = cfg[self.within]
+        for k, seg in enumerate(c.list_(v, at, min_len=1)):
+            where = f"{at}[{k}]"
+            c.list_(seg, where, length=3)
+            c.int_(seg[0], f"{where}[0]", 0, size)
+            c.int_(seg[1], f"{where}[1]", 1, size + 1)
+            c.op(seg[2], f"{where}[2]", inner=True)
 
 
 def _is_identity(op):
@@ -33,6 +55,9 @@ class Segmented(Op):
         (Elementwise, Softmax, VectorActivation) or its config.
     """
 
+
+    config_fields = (Size("size"), Runs("segments", within="size"))
+    in_segments = True
 
     def __init__(self, size, segments):
         self.size = int(size)
@@ -104,9 +129,8 @@ class Segmented(Op):
                 out[..., sl] = r
         return [out]
 
-    def config(self):
-        return {"op": "segments", "size": self.size,
-                "segments": [[start, stop, op.config()] for start, stop, op in self.segments]}
+    def user_functions(self):
+        return tuple(fn for _, _, op in self.segments for fn in op.user_functions())
 
     def describe(self):
         return "+".join(f"{op.describe()}[{stop - start}]" for start, stop, op in self.segments)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .base import Op
 from .gather import ColumnGather
+from .fields import Indices, Widths
 from .registry import register
 
 
@@ -22,6 +23,9 @@ class Select(Op):
         Column f of the output is column ``col[f]`` of input ``src[f]``.
     """
 
+
+    config_fields = (Widths("in_widths"), Indices("src", below="in_widths", attr="gather.src"),
+                     Indices("col", length="src", attr="gather.col"))
 
     def __init__(self, in_widths, src, col):
         self.gather = ColumnGather(in_widths, src, col)
@@ -50,10 +54,6 @@ class Select(Op):
 
     def input_width(self, k):
         return self.in_widths[k]
-
-    def config(self):
-        return {"op": "select", "in_widths": list(self.in_widths), "src": self.gather.src.tolist(),
-                "col": self.gather.col.tolist()}
 
     def describe(self):
         return "concat" if self.gather.concat else f"select {self.size} columns"

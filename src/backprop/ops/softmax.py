@@ -5,6 +5,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from .base import Op, accumulate
+from .fields import Size
 from .registry import register
 
 SINGLE_UNIT_MESSAGE = ("a softmax over a single unit is the constant 1 (its loss and gradient are 0, nothing can "
@@ -50,7 +51,8 @@ def softmax_jvp(y, tz):
 class Softmax(Op):
     """Softmax over all units of its input node. Jacobian dy_j/dz_i = y_i (delta_ij - y_j)."""
 
-    config_fields = ("size",)
+    config_fields = (Size("size"),)
+    in_segments = True
 
     def __init__(self, size: int):
         if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < 1:

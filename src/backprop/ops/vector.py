@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ConfigError, FileFormatError
+from ..errors import ConfigError
 from .activations import UserFunctions
 from .base import Op, accumulate
+from .fields import Size, Text
 from .registry import register
-
-#: vector activations defined in this process, by name, so that saved models can be rebuilt
-VECTOR_FUNCTIONS: dict = {}
-
 
 class VectorFunction(UserFunctions):
     """A vector function y = f(z) of a group of units, with its derivatives.
@@ -118,8 +115,8 @@ def vector_activation(name, f, jacobian=None, *, jvp=None, vjp=None, hessian=Non
     Parameters
     ----------
     name : str
-        Name in reports and saved models; a model that uses it can be loaded again in a process
-        where it has been defined.
+        Name in reports and saved models. A file cannot store the function (it is code): a model
+        that uses it is loaded by passing it, ``bp.load(path, activations=[fn])``.
     f : callable
         ``f(z) -> y`` on arrays (N, n), rows are instances.
     jacobian : callable, optional
@@ -149,9 +146,7 @@ def vector_activation(name, f, jacobian=None, *, jvp=None, vjp=None, hessian=Non
             raise ConfigError(f"vector_activation {label}= must be callable")
     if jacobian is None and (jvp is None or vjp is None):
         raise ConfigError(f"vector activation {name!r} needs jacobian=, or both jvp= and vjp=")
-    fn = VectorFunction(name, f, jacobian, jvp, vjp, hessian, vhp)
-    VECTOR_FUNCTIONS[name] = fn
-    return fn
+    return VectorFunction(name, f, jacobian, jvp, vjp, hessian, vhp)
 
 
 @register("vector_activation")
@@ -159,15 +154,16 @@ class VectorActivation(Op):
     """A user vector activation applied to all units of its input node: y = f(z)."""
 
 
+    #: ``fn`` is the user function's name in a file: ``load`` is given the function itself (ops/user_functions.py)
+    config_fields = (Size("size"), Text("fn", attr="fn.name"))
+    in_segments = True
+
     def __init__(self, size, fn):
         self.size = int(size)
-        if isinstance(fn, str):
-            if fn not in VECTOR_FUNCTIONS:
-                raise FileFormatError(f"vector activation {fn!r} is not defined in this process; define it with "
-                                      "bp.vector_activation(name, f, ...) before loading the model")
-            fn = VECTOR_FUNCTIONS[fn]
         if not isinstance(fn, VectorFunction):
-            raise ConfigError(f"expected a vector activation from bp.vector_activation; got {fn!r}")
+            hint = (" (a saved model naming one is loaded by passing the function: "
+                    "bp.load(path, activations=[fn]))") if isinstance(fn, str) else ""
+            raise ConfigError(f"expected a vector activation from bp.vector_activation; got {fn!r:.60}{hint}")
         self.fn = fn
 
     def forward(self, xs, p):
@@ -193,8 +189,8 @@ class VectorActivation(Op):
             out = accumulate(out, self.fn.vhp(xs[0], y, dy, txs[0]))
         return [out]
 
-    def config(self):
-        return {"op": "vector_activation", "size": self.size, "fn": self.fn.name}
+    def user_functions(self):
+        return (self.fn,)
 
     def describe(self):
         return self.fn.name

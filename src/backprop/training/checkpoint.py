@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.serialize import describe, load_bundle, save
+from ..engine.serialize import describe, load_bundle, save, user_functions
 from ..errors import ConfigError, FileFormatError
 from .history import History
 
@@ -191,7 +191,7 @@ def read(path, net, optimizer, n_samples: int, layers=None, metric=None) -> Load
     FileFormatError naming the field and what it must be; a checkpoint of another run (other
     architecture, data size, optimiser or metric) raises ConfigError.
     """
-    saved, meta, arrays = load_bundle(path)
+    saved, meta, arrays = load_bundle(path, user_functions(net))
     if meta.get("kind") != _KIND:
         raise FileFormatError(f"{path} is a model file but not a training checkpoint")
     try:

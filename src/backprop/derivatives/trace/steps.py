@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...engine.neuron_layout import neuron_pass
+from ...engine.neurons.node_pass import neuron_pass
 from ...engine.objective import Objective
 from ...errors import InputError
 from ...losses import default_loss_for, get_loss

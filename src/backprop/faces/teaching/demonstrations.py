@@ -204,7 +204,7 @@ def optimizer_trace(net, loss, X, T, optimizer="momentum", steps=3, digits=6, **
 
 
 def _labels(net):
-    from ...engine.neuron_layout import neuron_layout
+    from ...engine.neurons.layout import neuron_layout
     try:
         lay = neuron_layout(net)
         return [lay.param_label(k) or f"p[{k}]" for k in range(net.n_params)]

@@ -51,7 +51,7 @@ def training_view(net, X, T, loss=None, optimizer="gd", epochs=30, grid=25, **op
     net = net.copy()
     if getattr(opt, "decay_mask", None) is None:
         opt.decay_mask = net.reg_mask
-    from ...engine.neuron_layout import neuron_layout
+    from ...engine.neurons.layout import neuron_layout
     try:
         lay = neuron_layout(net)
         labels = [lay.param_label(k) or f"p[{k}]" for k in range(net.n_params)]

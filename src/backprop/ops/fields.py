@@ -1,0 +1,145 @@
+"""Typed fields of an op's description: each constructor argument declared once, with its JSON type and range.
+
+An op lists its fields in ``config_fields``, in constructor order::
+
+    config_fields = (Size("n_in"), Size("n_out"), Choice("init", INIT_SCHEMES))
+
+and from that one declaration
+
+* ``Op.config()`` writes ``{"op": name, field: value, ...}``, each value read from the attribute of
+  the field's name (or ``attr``, a dotted path such as ``"gather.src"``), made JSON-able;
+* ``engine.model_schema`` checks a description read from an untrusted file against the declared
+  types and ranges before the constructor ever sees it (``Field.check``).
+
+A field is required in a file unless ``optional=True`` (the constructor has a default for it); an
+optional field whose value is None is left out of ``config()``. Ranges may refer to an EARLIER field
+of the same op: ``below="n_out"`` (each entry below that integer) or ``below="in_widths"`` (each
+entry an index into that list), ``length="src"`` (as many entries as that list). Sizes and indices
+are always bounded by the file (``c.limit``, see ``engine.model_schema``).
+
+``check(c, v, at, cfg)`` receives the schema's checker ``c`` (its primitives ``size``, ``int_``,
+``ints``, ``number``, ``numbers``, ``str_``, ``strs``, ``list_``, ``activation``, ``op``, ``fail``
+and its ``limit``), the value ``v``, the place ``at`` for messages and the whole description ``cfg``.
+Rules that tie several fields together beyond ``below``/``length`` go in the op's
+``check_config(c, cfg, at)``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def jsonable(v):
+    """A value as JSON holds it: arrays and tuples as lists, numpy integers as ints."""
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, tuple):
+        return [jsonable(x) for x in v]
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
+
+
+def _bound(cfg, ref):
+    """The bound an earlier field ``ref`` sets: its value if an integer, its length if a list."""
+    v = cfg[ref]
+    return len(v) if isinstance(v, list) else v
+
+
+class Field:
+    """One constructor argument of an op: its name, whether a file may leave it out, where its value lives."""
+
+    def __init__(self, name: str, *, optional: bool = False, attr: str | None = None):
+        self.name, self.optional, self.attr = name, optional, attr or name
+
+    def value(self, op):
+        """The attribute (``attr``, a dotted path) that holds the field's value in ``op``."""
+        v = op
+        for part in self.attr.split("."):
+            v = getattr(v, part)
+        return v
+
+    def read(self, op):
+        """The field's JSON-able value for ``op.config()``."""
+        return jsonable(self.value(op))
+
+    def check(self, c, v, at, cfg) -> None:
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.name!r})"
+
+
+class Size(Field):
+    """An integer >= 1 (a width or a number of units), bounded by the file."""
+
+    def check(self, c, v, at, cfg):
+        c.size(v, at)
+
+
+class Choice(Field):
+    """One of the given strings."""
+
+    def __init__(self, name, choices, **kw):
+        super().__init__(name, **kw)
+        self.choices = tuple(choices)
+
+    def check(self, c, v, at, cfg):
+        c.str_(v, at, self.choices)
+
+
+class Text(Field):
+    """A string (a name)."""
+
+    def check(self, c, v, at, cfg):
+        c.str_(v, at)
+
+
+class Texts(Field):
+    """A list of strings (labels)."""
+
+    def check(self, c, v, at, cfg):
+        c.strs(v, at)
+
+
+class Widths(Field):
+    """The widths of the input nodes: at least one, each >= 1, together at most the file's bound."""
+
+    def check(self, c, v, at, cfg):
+        c.ints(v, at, 1, min_len=1)
+        if sum(v) > c.limit:
+            c.fail(at, f"widths summing to at most {c.limit}", v)
+
+
+class Indices(Field):
+    """A list of integers >= ``lo``: below the bound of field ``below`` (else the file's), ``length``
+    entries as field ``length`` has, at least ``min_len``."""
+
+    def __init__(self, name, *, below=None, length=None, lo=0, min_len=0, **kw):
+        super().__init__(name, **kw)
+        self.below, self.length, self.lo, self.min_len = below, length, lo, min_len
+
+    def check(self, c, v, at, cfg):
+        hi = None if self.below is None else _bound(cfg, self.below)
+        n = None if self.length is None else len(cfg[self.length])
+        c.ints(v, at, self.lo, hi, length=n, min_len=self.min_len)
+
+
+class Numbers(Field):
+    """A list of finite numbers, as many as field ``length`` has entries (if given)."""
+
+    def __init__(self, name, *, length=None, **kw):
+        super().__init__(name, **kw)
+        self.length = length
+
+    def check(self, c, v, at, cfg):
+        c.numbers(v, at, None if self.length is None else len(cfg[self.length]))
+
+
+class Activation(Field):
+    """A scalar activation: its name, or ``{"name": ..., numeric options}`` (``ScalarActivation.config``)."""
+
+    def read(self, op):
+        return self.value(op).config()
+
+    def check(self, c, v, at, cfg):
+        c.activation(v, at)
