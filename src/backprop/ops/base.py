@@ -38,12 +38,15 @@ class State(NamedTuple):
     """One non-trainable array of an op (a buffer such as BatchNorm's running mean), declared once.
 
     ``kind`` is "float" (the network's dtype) or "int" (int64). Buffers are not in ``net.params``: no
-    gradient reaches them; only the training step changes them, through ``Op.update_state``.
+    gradient reaches them; only the training step changes them, through ``Op.update_state``. A buffer
+    read from a file must be finite and, for "int" buffers (counters), >= 0; ``minimum`` adds a lower
+    bound for a float buffer (a running variance: 0.0).
     """
 
     name: str
     shape: tuple
     kind: str = "float"
+    minimum: float | None = None
 
 
 class At(NamedTuple):
@@ -85,6 +88,10 @@ class Op:
     training = False
     #: the op's buffers (none by default), held in ``self.state`` once ``init_state`` has run
     state_specs: tuple = ()
+    #: the network's update counter ``net.step``: a Network sets it on every op with ``has_modes`` whenever
+    #: ``net.step`` is assigned (at construction, by ``bp.train`` once per update, by the user); a random op
+    #: draws its mask from (its seed, ``step``, the batch shape) through :func:`draw`, nothing else
+    step = 0
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -189,6 +196,16 @@ class Op:
 
     def describe(self) -> str:
         return self.op_name
+
+
+def draw(seed: int, step: int, shape: tuple) -> np.random.Generator:
+    """The random generator of a random op's draw: a pure function of (op seed, network step, batch shape).
+
+    Every forward pass at the same step and batch shape sees the same numbers, so repeated gradient,
+    Hessian and finite-difference calls at one point use one mask; ``bp.train`` advances ``net.step`` once
+    per update, so every update draws afresh, bitwise reproducibly for a seed.
+    """
+    return np.random.default_rng(np.random.SeedSequence([int(seed), int(step), *map(int, shape)]))
 
 
 def _jsonable(v):
