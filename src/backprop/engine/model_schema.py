@@ -206,6 +206,18 @@ def _segments(c, cfg, at):
         c.op(seg[2], f"{where}[2]", inner=True)
 
 
+def _random(*numbers):
+    """An op of one width with numeric options and the seed of its draws."""
+    def check(c, cfg, at):
+        c.size(cfg["size"], f"{at}.size")
+        for key in numbers:
+            if key in cfg:
+                c.number(cfg[key], f"{at}.{key}")
+        if "seed" in cfg:
+            c.int_(cfg["seed"], f"{at}.seed", 0, 1 << 63)
+    return check
+
+
 _MD = ("in_widths", "n_out", "src", "row", "col")
 _GU = ("in_widths", "unit", "src", "col")
 #: op name -> (required keys, optional keys, checker); optional keys are constructor defaults
@@ -219,6 +231,8 @@ OP_SCHEMAS = {
     "max": (_GU, ("n_units", "names", "input_names"), _units),
     "product": (_GU, ("alpha", "n_units", "names", "input_names"), _units),
     "segments": (("size", "segments"), (), _segments),
+    "dropout": (("size",), ("p", "seed"), _random("p")),
+    "rrelu": (("size",), ("lower", "upper", "seed"), _random("lower", "upper")),
 }
 #: the ops a segment may apply (one-input, parameter-free activations)
 _INNER_OPS = ("activation", "softmax", "vector_activation", "segments")

@@ -1,0 +1,74 @@
+"""A test-only op with a mode and buffers, registered while a test runs (the ``centering`` fixture).
+
+Centering: y = x - mu, with mu the batch mean of x (over the rows) in training mode and the running
+mean at inference; the running mean and a counter are its buffers, updated by ``update_state`` the
+way BatchNorm updates its own (momentum 0.1). It couples the rows of a batch in training mode, so it
+stands for every batch-coupled op in the guard tests and for every op with state in the buffer tests.
+"""
+import numpy as np
+
+from backprop.engine import model_schema
+from backprop.ops.base import Op, State
+from backprop.ops.registry import OPS, load_ops
+
+NAME = "test_centering"
+
+
+class Centering(Op):
+    has_modes = True
+    config_fields = ("size",)
+
+    def __init__(self, size):
+        self.size = int(size)
+        self.training = False
+        self.state_specs = (State("running_mean", (self.size,)), State("running_var", (self.size,), minimum=0.0),
+                            State("num_batches_tracked", (), "int"))
+
+    def init_state(self, dtype):
+        super().init_state(dtype)
+        self.state["running_var"][...] = 1
+
+    @property
+    def batch_coupled(self):
+        return self.training
+
+    # y = x - mean_n(x) in training, x - running_mean at inference
+    def forward(self, xs, p):
+        x = xs[0]
+        mu = x.mean(axis=0) if self.training else self.state["running_mean"]
+        return x - mu, None
+
+    # dE/dx = dE/dy - mean_n(dE/dy) in training (the identity at inference)
+    def vjp(self, at, dy, *, gp, need):
+        return [dy - dy.mean(axis=0) if self.training else dy]
+
+    # R{y} = R{x} - mean_n(R{x}) in training
+    def jvp(self, at, txs, tp):
+        t = txs[0]
+        return None if t is None else (t - t.mean(axis=-2, keepdims=True) if self.training else t)
+
+    # R{dE/dx} = R{dE/dy} - mean_n(R{dE/dy})  (linear: no second-order term)
+    def vjp_tangent(self, at, dy, tdy, txs, ty, tp, *, tgp, need):
+        if tdy is None:
+            return [None]
+        return [tdy - tdy.mean(axis=-2, keepdims=True) if self.training else tdy]
+
+    def update_state(self, at):
+        x = at.xs[0]
+        s = self.state
+        s["running_mean"] = 0.9 * s["running_mean"] + 0.1 * x.mean(axis=0)
+        s["running_var"] = 0.9 * s["running_var"] + 0.1 * (x.var(axis=0, ddof=1) if len(x) > 1 else 0.0)
+        s["num_batches_tracked"] = s["num_batches_tracked"] + 1
+
+
+def install():
+    """Register the op (and its model-file schema); returns a function that removes both again."""
+    load_ops()
+    OPS.register(NAME, Centering)
+    Centering.op_name = NAME
+    model_schema.OP_SCHEMAS[NAME] = (("size",), (), model_schema._width_only)
+
+    def remove():
+        del OPS._members[NAME]
+        model_schema.OP_SCHEMAS.pop(NAME, None)
+    return remove
