@@ -38,6 +38,7 @@ def _head_products(obj, sl, J):
 def gauss_newton_matrix(obj, budget=None):
     """G for a validated Objective (see ``gauss_newton``); ``budget`` in elements of working memory."""
     net = obj.net
+    net.check_rows_independent("the Gauss-Newton matrix (a sum of per-sample terms)")
     W, c = net.n_params, net.widths[obj.seed_node]
     budget = max(W * W, MIN_BUDGET) if budget is None else int(budget)
     G = np.zeros((W, W), dtype=net.dtype)
@@ -84,6 +85,7 @@ def gauss_newton(net, loss, X, T, max_bytes=MAX_MATRIX_BYTES):
 def gauss_newton_diagonal(obj, budget=None):
     """diag(G) for a validated Objective, from per-sample Jacobians in batch chunks."""
     net = obj.net
+    net.check_rows_independent("the Gauss-Newton diagonal (a sum of per-sample terms)")
     W, c = net.n_params, net.widths[obj.seed_node]
     budget = max(16 * W, MIN_BUDGET, 1 << 20) if budget is None else int(budget)
     diag = np.zeros(W, dtype=net.dtype)

@@ -210,6 +210,8 @@ def hessian_matrix(obj, budget=None):
     per = 4 * widths
     n_dir = sum(L.n_out for L in layers)
     Bc = min(B, max(1, int(budget // (per * max(1, min(n_dir, 16)) + 2 * biggest))))
+    if not net.rows_independent:
+        Bc = B             # rows that depend on the whole batch: one chunk, so the Hessian stays exact
     for s in range(0, B, Bc):
         sl = slice(s, min(s + Bc, B))
         n = sl.stop - sl.start
@@ -307,6 +309,8 @@ def hessian_diagonal(obj, budget=None):
     others = [j for j, op in enumerate(net.ops) if op.n_params and not is_dense(op)]
     per = 4 * sum(net.widths)
     Bc = min(B, max(1, int(budget // (per * 16))))
+    if not net.rows_independent:
+        Bc = B             # rows that depend on the whole batch: one chunk, so the diagonal stays exact
     for s in range(0, B, Bc):
         sl = slice(s, min(s + Bc, B))
         n = sl.stop - sl.start

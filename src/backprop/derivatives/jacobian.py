@@ -50,6 +50,7 @@ def one_hot_sweeps(net, X, node, need_input):
 
 def input_jacobian(net, X, node=None):
     """J[n, k, i] = d node_k / d x_i at X[n] for a validated batch X (default node: the output)."""
+    net.check_rows_independent("the per-sample input Jacobian")
     node = len(net.ops) if node is None else node
     B, c, d = X.shape[0], net.widths[node], net.n_inputs
     J = np.empty((B, c, d), dtype=net.dtype)
@@ -63,6 +64,7 @@ def input_jacobian(net, X, node=None):
 
 def param_jacobian(net, X, node=None):
     """J[n, k, w] = d node_k / d params[w] at X[n] for a validated batch X (default node: the output)."""
+    net.check_rows_independent("the per-sample parameter Jacobian")
     node = len(net.ops) if node is None else node
     B, c, W = X.shape[0], net.widths[node], net.n_params
     J = np.zeros((B, c, W), dtype=net.dtype)

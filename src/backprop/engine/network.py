@@ -300,14 +300,32 @@ class Network:
         """(node, op) for every op whose output rows depend on other rows in the current mode."""
         return [(j + 1, op) for j, op in enumerate(self.ops) if op.batch_coupled]
 
+    def _row_dependence(self):
+        """(node, op, why) of the first op that makes the rows of a batch depend on the batch as a whole in
+        the current mode, or None: a batch-coupled op, or a random op in training mode (its draw depends on
+        the batch shape, so a split or repeated batch would draw other masks)."""
+        for j, op in enumerate(self.ops):
+            if op.batch_coupled:
+                return j + 1, op, "couples the rows of the batch"
+            if op.random and op.has_modes and op.training:
+                return j + 1, op, "draws its masks for the batch as a whole (from its shape)"
+        return None
+
+    @property
+    def rows_independent(self) -> bool:
+        """True when every row of a batch can be computed on its own, in chunks or repeated (see
+        ``check_rows_independent``); False in training mode with a batch-coupled or random op."""
+        return self._row_dependence() is None
+
     def check_rows_independent(self, what: str) -> None:
-        """ConfigError when ``what`` (a per-row or batch-splitting computation) meets a batch-coupled op."""
-        coupled = self.batch_coupled_ops
-        if coupled:
-            node, op = coupled[0]
-            raise ConfigError(f"{what} treats the rows of a batch independently, but node {node} "
-                              f"({op.describe()}) couples the rows in training mode; call net.eval() first "
-                              "(or use the whole-batch gradient, Hessian or HVP, which are exact)")
+        """ConfigError when ``what`` (a per-row or batch-splitting computation) meets an op whose rows depend
+        on the whole batch in the current mode (batch statistics, or dropout/rrelu draws in training mode)."""
+        found = self._row_dependence()
+        if found is not None:
+            node, op, why = found
+            raise ConfigError(f"{what} treats the rows of a batch independently (or splits the batch), but node "
+                              f"{node} ({op.describe()}) {why} in training mode; call net.eval() first, or use "
+                              "the whole-batch gradient, Hessian or HVP, which are exact in either mode")
 
     @contextmanager
     def using_mode(self, training: bool):

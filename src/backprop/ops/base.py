@@ -88,6 +88,9 @@ class Op:
     training = False
     #: the op's buffers (none by default), held in ``self.state`` once ``init_state`` has run
     state_specs: tuple = ()
+    #: the training-mode forward draws random numbers (Dropout, RReLU) through :func:`draw`; the draw depends
+    #: on the batch shape, so a computation that splits or repeats the rows would see other draws
+    random = False
     #: the network's update counter ``net.step``: a Network sets it on every op with ``has_modes`` whenever
     #: ``net.step`` is assigned (at construction, by ``bp.train`` once per update, by the user); a random op
     #: draws its mask from (its seed, ``step``, the batch shape) through :func:`draw`, nothing else

@@ -47,6 +47,7 @@ class Dropout(Op):
     """
 
     has_modes = True
+    random = True
     config_fields = ("size", "p", "seed")
 
     def __init__(self, size, p=0.5, seed=0):

@@ -36,6 +36,7 @@ class RReLU(Op):
     """
 
     has_modes = True
+    random = True
     config_fields = ("size", "lower", "upper", "seed")
 
     def __init__(self, size, lower=1.0 / 8, upper=1.0 / 3, seed=0):
