@@ -300,14 +300,14 @@ class Network:
         """(node, op) for every op whose output rows depend on other rows in the current mode."""
         return [(j + 1, op) for j, op in enumerate(self.ops) if op.batch_coupled]
 
-    def _row_dependence(self):
+    def _row_dependence(self, draws=True):
         """(node, op, why) of the first op that makes the rows of a batch depend on the batch as a whole in
-        the current mode, or None: a batch-coupled op, or a random op in training mode (its draw depends on
-        the batch shape, so a split or repeated batch would draw other masks)."""
+        the current mode, or None: a batch-coupled op, or (with ``draws``) a random op in training mode, whose
+        draw depends on the batch shape, so that a split or repeated batch would draw other masks."""
         for j, op in enumerate(self.ops):
             if op.batch_coupled:
                 return j + 1, op, "couples the rows of the batch"
-            if op.random and op.has_modes and op.training:
+            if draws and op.random and op.has_modes and op.training:
                 return j + 1, op, "draws its masks for the batch as a whole (from its shape)"
         return None
 
@@ -317,10 +317,11 @@ class Network:
         ``check_rows_independent``); False in training mode with a batch-coupled or random op."""
         return self._row_dependence() is None
 
-    def check_rows_independent(self, what: str) -> None:
+    def check_rows_independent(self, what: str, draws: bool = True) -> None:
         """ConfigError when ``what`` (a per-row or batch-splitting computation) meets an op whose rows depend
-        on the whole batch in the current mode (batch statistics, or dropout/rrelu draws in training mode)."""
-        found = self._row_dependence()
+        on the whole batch in the current mode: batch statistics, or (``draws=True``, for a computation that
+        splits or repeats the batch) dropout/rrelu draws in training mode."""
+        found = self._row_dependence(draws)
         if found is not None:
             node, op, why = found
             raise ConfigError(f"{what} treats the rows of a batch independently (or splits the batch), but node "

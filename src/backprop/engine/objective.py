@@ -155,7 +155,7 @@ class Objective:
         head, the output node's entry is dDiv_n/dY_n of the plain loss (0 where a target is 0).
         """
         net = self.net
-        net.check_rows_independent("per-instance deltas")
+        net.check_rows_independent("per-instance deltas", draws=False)    # one sweep over the whole batch
         _, g = self.head.div_grad(self.values[self.seed_node], self.D)
         deltas = passes.backward(net, self.values, self.caches, self.seed_node, g, grad=None, need_input=True)
         last = len(net.ops)
