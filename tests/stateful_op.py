@@ -1,6 +1,6 @@
 """A test-only op with a mode and buffers, registered while a test runs (the ``centering`` fixture).
 
-Centering: y = x - mu, with mu the batch mean of x (over the rows) in training mode and the running
+Centering: y = x - mu + b, with a parameter b and mu the batch mean of x (over the rows) in training mode and the running
 mean at inference; the running mean and a counter are its buffers, updated by ``update_state`` the
 way BatchNorm updates its own (momentum 0.1). It couples the rows of a batch in training mode, so it
 stands for every batch-coupled op in the guard tests and for every op with state in the buffer tests.
@@ -8,7 +8,7 @@ stands for every batch-coupled op in the guard tests and for every op with state
 import numpy as np
 
 from backprop.engine import model_schema
-from backprop.ops.base import Op, State
+from backprop.ops.base import Op, Param, State, write
 from backprop.ops.registry import OPS, load_ops
 
 NAME = "test_centering"
@@ -21,6 +21,7 @@ class Centering(Op):
     def __init__(self, size):
         self.size = int(size)
         self.training = False
+        self.param_specs = (Param("bias", (self.size,)),)
         self.state_specs = (State("running_mean", (self.size,)), State("running_var", (self.size,), minimum=0.0),
                             State("num_batches_tracked", (), "int"))
 
@@ -32,23 +33,30 @@ class Centering(Op):
     def batch_coupled(self):
         return self.training
 
-    # y = x - mean_n(x) in training, x - running_mean at inference
+    # y = x - mean_n(x) + b in training, x - running_mean + b at inference
     def forward(self, xs, p):
         x = xs[0]
         mu = x.mean(axis=0) if self.training else self.state["running_mean"]
-        return x - mu, None
+        return x - mu + p[0], None
 
-    # dE/dx = dE/dy - mean_n(dE/dy) in training (the identity at inference)
+    # dE/dx = dE/dy - mean_n(dE/dy) in training (dE/dy at inference);  dE/db = sum_n dE/dy
     def vjp(self, at, dy, *, gp, need):
+        if gp is not None:
+            write(gp[0], dy.sum(axis=0))
         return [dy - dy.mean(axis=0) if self.training else dy]
 
-    # R{y} = R{x} - mean_n(R{x}) in training
+    # R{y} = R{x} - mean_n(R{x}) + R{b} in training
     def jvp(self, at, txs, tp):
         t = txs[0]
-        return None if t is None else (t - t.mean(axis=-2, keepdims=True) if self.training else t)
+        out = None if t is None else (t - t.mean(axis=-2, keepdims=True) if self.training else t)
+        if tp is not None:
+            out = tp[0][:, None, :] + (0 if out is None else out)
+        return out
 
-    # R{dE/dx} = R{dE/dy} - mean_n(R{dE/dy})  (linear: no second-order term)
+    # R{dE/dx} = R{dE/dy} - mean_n(R{dE/dy});  R{dE/db} = sum_n R{dE/dy}  (linear: no second-order term)
     def vjp_tangent(self, at, dy, tdy, txs, ty, tp, *, tgp, need):
+        if tgp is not None:
+            write(tgp[0], None if tdy is None else tdy.sum(axis=-2))
         if tdy is None:
             return [None]
         return [tdy - tdy.mean(axis=-2, keepdims=True) if self.training else tdy]
