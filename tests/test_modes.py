@@ -10,6 +10,7 @@ import pytest
 import backprop as bp
 from backprop.engine.state_dict import keys as state_dict_keys
 from backprop.ops.dense import Dense
+from backprop.ops.dropout import Dropout
 from backprop.ops.registry import load_ops
 
 import stateful_op
@@ -492,3 +493,19 @@ def test_estimators_train_with_dropout_and_predict_without_it():
     assert back.network_.config() == a.network_.config() and back.network_.step == a.network_.step
     np.testing.assert_array_equal(back.predict_proba(X), a.predict_proba(X))
     assert r.predict(X).shape == (6,)
+
+
+def test_a_resumed_run_continues_the_buffers_and_the_step_bitwise(centering, tmp_path):
+    def make():
+        return bp.Network(3, [Dense(3, WIDTH), centering(WIDTH), Dropout(WIDTH, 0.5, seed=4), Dense(WIDTH, 2)],
+                          seed=0)
+    options = dict(batch_size=2, verbose=False, tol=None, seed=3)
+    straight = make()
+    bp.train(straight, "l2", X, T, epochs=4, **options)
+    resumed = make()
+    path = tmp_path / "run.ckpt"
+    bp.train(resumed, "l2", X, T, epochs=2, checkpoint=path, **options)
+    again = make()                                   # a fresh process would start from a new network
+    bp.train(again, "l2", X, T, epochs=4, checkpoint=path, resume=True, **options)
+    assert again.params.tobytes() == straight.params.tobytes()
+    assert same_state(again, straight) and again.step == straight.step == 12

@@ -18,6 +18,22 @@ Who zeroes what (one rule for every pass): an op OVERWRITES its parameter buffer
 the sweeps in ``engine.passes`` zero the buffers of the ops they skip. Adjoints and tangents of
 nodes are returned, never written in place: the sweep sums what several readers return with
 ``accumulate``.
+
+Modes and buffers (what an op like Dropout, RReLU or BatchNorm declares; nothing else is needed for
+the library to train, differentiate, copy, save, load and export it):
+
+* ``has_modes = True``: the forward pass differs between training and evaluation; the instance attribute
+  ``training`` (False by default) is set by ``Network.train()``/``eval()``. ``net.predict`` always runs
+  in evaluation mode; gradients, Jacobians, Hessians, HVPs and checks use the network's current mode.
+* ``state_specs``: buffers (:class:`State`), not parameters, held in ``op.state`` (made by ``init_state``),
+  saved with the model and listed by ``net.state_dict()`` after the op's parameters under torch's names.
+* ``update_state(at)``: called by the training step only, once per update, after its training-mode forward.
+* ``batch_coupled``: True while row n of the output depends on other rows (batch statistics); per-row and
+  batch-splitting computations then refuse the network (``Network.check_rows_independent``).
+* ``random = True``: the training-mode forward draws random numbers with :func:`draw` from (the op's seed,
+  ``step``, the batch shape). The op receives the step as its attribute ``step``: a Network sets it on
+  every op with ``has_modes`` whenever ``net.step`` is assigned (``bp.train`` adds 1 per update), so
+  repeated derivative calls at one step see one mask and every update a fresh one.
 """
 from __future__ import annotations
 

@@ -344,6 +344,9 @@ def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, 
     """Train ``net`` in place by mini-batch gradient descent on ``loss`` over (X, T).
 
     Every input is checked before the first update, so a call that fails leaves the network as it was.
+    The updates run in training mode (dropout on; ops with buffers update them once per update, and
+    ``net.step`` advances once per update), the loss records and validation in evaluation mode; the
+    network ends in the mode it had, also on error.
 
     Parameters
     ----------
