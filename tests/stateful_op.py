@@ -1,8 +1,8 @@
 """A test-only op with a mode and buffers, registered while a test runs (the ``centering`` fixture).
 
-Centering: y = x - mu + b, with a parameter b and mu the batch mean of x (over the rows) in training mode and the running
-mean at inference; the running mean and a counter are its buffers, updated by ``update_state`` the
-way BatchNorm updates its own (momentum 0.1). It couples the rows of a batch in training mode, so it
+Centering: y = x - mu + b, with a parameter b and mu the batch mean of x (over the rows) in training
+mode and the running mean at inference; a running mean, a running variance and a counter are its
+buffers, updated by ``update_state`` the way BatchNorm updates its own (momentum 0.1). It couples the rows of a batch in training mode, so it
 stands for every batch-coupled op in the guard tests and for every op with state in the buffer tests.
 """
 import numpy as np

@@ -75,9 +75,9 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None, s
     -------
     float
         Training loss over the samples of the batches processed, each batch's loss taken at the
-        parameters before its update (in training mode): their mean for a loss with reduction "mean", their sum (plus
-        the L2 term once) for reduction "sum". If a batch's loss or gradient is NaN or inf, the epoch stops
-        before updating with it and the non-finite value is returned.
+        parameters before its update (in training mode): their mean for a loss with reduction "mean",
+        their sum (plus the L2 term once) for reduction "sum". If a batch's loss or gradient is NaN or
+        inf, the epoch stops before updating with it and the non-finite value is returned.
     """
     loss = get_loss(loss)
     n = X.shape[0]
@@ -674,7 +674,7 @@ def _check_worsening(history, opt):
     warnings.warn(
         f"training diverged: the training loss ended at {end:.4g}, more than {DIVERGED_FACTOR:g} times the "
         f"{start:.4g} it started from; the learning rate {lr:g}{decay} is probably too large, try a smaller "
-        f"one (e.g. {lr / 10:g}). history.diverged is True.", DivergenceWarning, stacklevel=6)   # train -> fit -> _fit -> _end -> here
+        f"one (e.g. {lr / 10:g}). history.diverged is True.", DivergenceWarning, stacklevel=6)   # train, fit, _fit, _end, here
 
 
 def _divergence(epoch, value, lr, history, before_update=False):
