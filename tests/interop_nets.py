@@ -105,6 +105,8 @@ def all_networks(dtype=np.float64):
     nets = [(f"mlp_{act_id(a)}_{h}", mlp(a, h, dtype)) for a in ACTIVATIONS for h in ("softmax", "identity")]
     nets += [(f"mlp_tanh_{h}", mlp("tanh", h, dtype)) for h in HEADS]
     nets += [(name, make().compile(seed=1, dtype=dtype)) for name, make in GRAPHS.items()]
+    # the ops with a train/eval mode (saved, exported and compared in evaluation mode, where they are defined)
+    nets += [("rrelu_dropout_mlp", bp.MLP([3, 5, 4, 2], hidden="rrelu", dropout=0.3, seed=2, dtype=dtype))]
     return nets
 
 

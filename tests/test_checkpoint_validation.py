@@ -140,6 +140,7 @@ BAD = {
     "meta:state.best_epoch": [0, 4, -1, 1.5, "1"],
     "meta:state.wait": [-1, 4, 0.5, None],
     "meta:state.calm": [-1, 4, 0.5, None],
+    "meta:state.net_step": [-1, 0.5, None, "3", True],
     "meta:history.format": ["other", None],
     "meta:history.metric": [3, ["accuracy"]],
     "meta:history.layers": [["x"], "layer 1", None],
@@ -160,7 +161,8 @@ BAD = {
 }
 # fields that must be there: removing them is a bad value too (best_params, prev_loss, the Adam moments: above)
 REQUIRED = [f for f in BAD if f.startswith(("meta:kind", "meta:n_samples", "meta:state.", "meta:rng."))
-            and f != "meta:state.best_epoch"] + ["meta:optimizer.t", "meta:optimizer.lr", "array:best_val"]
+            and f not in ("meta:state.best_epoch", "meta:state.net_step")] + [   # net_step: 0 in older files
+    "meta:optimizer.t", "meta:optimizer.lr", "array:best_val"]
 
 
 def _cases(kind, blob):
@@ -270,7 +272,8 @@ _NOT_INT = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.text(max
 _NOT_NUMBER = st.one_of(st.text(max_size=3), st.none(), st.booleans(), st.lists(st.floats(0, 1), max_size=2),
                         st.sampled_from([math.nan, math.inf, -math.inf]))
 _INT_FIELDS = {"meta:state.epoch": (0, None), "meta:state.step": (3, 2 ** 63 - 1), "meta:state.wait": (0, 3),
-               "meta:state.calm": (0, 3), "meta:optimizer.t": (0, 2 ** 63 - 1), "meta:n_samples": (1, None),
+               "meta:state.calm": (0, 3),
+               "meta:state.net_step": (0, 2 ** 63 - 1), "meta:optimizer.t": (0, 2 ** 63 - 1), "meta:n_samples": (1, None),
                "meta:rng.state.state": (0, 2 ** 128 - 1), "meta:rng.has_uint32": (0, 1),
                "meta:rng.uinteger": (0, 2 ** 32 - 1)}
 _RATE_FIELDS = {"meta:optimizer.lr": (0, None), "meta:optimizer.beta1": (0, 1), "meta:optimizer.beta2": (0, 1)}

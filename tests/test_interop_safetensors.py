@@ -108,7 +108,7 @@ DAMAGE = {
                         "no backprop architecture"),
     "bad architecture": (lambda h, d: ({**h, "__metadata__": {**h["__metadata__"], "model": "{"}}, d, None),
                          "not valid JSON"),
-    "missing tensor": (None, "holds 24 parameters; its architecture needs 26"),
+    "missing tensor": (None, r"missing keys \[.2.bias.\]; expected exactly"),
     "renamed tensor": (None, r"missing keys \['2.bias'\]; unexpected keys \['2.b'\]"),
 }
 

@@ -14,11 +14,13 @@ from hypothesis import given, settings, strategies as st
 from backprop.ops.activations import ACTIVATIONS
 from backprop.ops.base import At, Op
 from backprop.ops.dense import Dense
+from backprop.ops.dropout import Dropout
 from backprop.ops.elementwise import Elementwise
 from backprop.ops.masked_dense import MaskedDense
 from backprop.ops.maxunit import MaxUnit
 from backprop.ops.product import Product
 from backprop.ops.registry import load_ops, op_from_config
+from backprop.ops.rrelu import RReLU
 from backprop.ops.segments import Segmented
 from backprop.ops.select import Select
 from backprop.ops.softmax import Softmax
@@ -32,6 +34,12 @@ class Row(NamedTuple):
     id: str
     op: Callable[[], Op]
     inputs: Callable              # (op, B, rng) -> xs
+
+
+def training(op, step=3):
+    """The op in training mode at network step ``step`` (an op with modes starts in evaluation mode)."""
+    op.training, op.step = True, step
+    return op
 
 
 def normal(op, B, rng):
@@ -70,6 +78,10 @@ ROWS = [
     Row("select", lambda: Select([2, 3], src=[1, 0, 1, 1], col=[2, 1, 0, 2]), normal),
     Row("vector_activation", lambda: VectorActivation(3, MIX), normal),
     Row("vector_activation_products", lambda: VectorActivation(3, MIX_PRODUCTS), normal),
+    Row("dropout", lambda: Dropout(3, p=0.4, seed=1), normal),
+    Row("dropout_training", lambda: training(Dropout(3, p=0.4, seed=1)), normal),
+    Row("rrelu", lambda: RReLU(3), normal),
+    Row("rrelu_training", lambda: training(RReLU(3, lower=0.1, upper=0.6, seed=2)), normal),
     Row("segments", lambda: Segmented(6, [(0, 2, Elementwise(2, "tanh")), (2, 4, Softmax(2)),
                                           (4, 5, Elementwise(1, "identity")), (5, 6, VectorActivation(1, MIX))]),
         normal),
@@ -156,6 +168,7 @@ def test_vjp_tangent_is_the_directional_derivative_of_the_vjp(row, B, seed):
 def test_config_round_trip_rebuilds_the_same_op(row):
     case = Case(row, 2, np.random.default_rng(0))
     again = op_from_config(resolve(case.op.config(), used_by([case.op])))   # user functions are passed, not stored
+    again.training, again.step = case.op.training, case.op.step       # the mode is not part of the description
     assert type(again) is type(case.op) and again.config() == case.op.config()
     np.testing.assert_array_equal(again.forward(case.xs, case.p)[0], case.op.forward(case.xs, case.p)[0])
 

@@ -22,6 +22,11 @@ from .shards import ClusterError, Shards
 
 def travelling(net):
     """The network as it travels to the workers: its JSON description, checked to rebuild here."""
+    net.check_rows_independent("a Dask data set's sums over blocks")
+    for j, op in enumerate(net.ops):
+        if op.state_specs:
+            raise ConfigError(f"node {j + 1} ({op.describe()}) has buffers, which the workers' copies of the "
+                              "network would not have; networks with buffers work on in-memory data only")
     desc = describe(net)
     try:
         build_network(desc, net.params)

@@ -22,6 +22,11 @@ from .hvp import check_vectors
 from .jacobian import batch_slices, param_jacobian
 
 
+def _chunks(net, B, per_sample, budget):
+    """Batch chunks within ``budget``; the whole batch when the training-mode draws belong to it."""
+    return batch_slices(B, per_sample, budget) if net.rows_independent else [slice(0, B)]
+
+
 def _head_products(obj, sl, J):
     """J (n, c, W) at the loss node for the samples ``sl``; return A = scale (d2Div/dz2) J as (n*c, W),
     scale the per-instance factor of the loss (1/B for the mean, 1 for the sum)."""
@@ -38,10 +43,11 @@ def _head_products(obj, sl, J):
 def gauss_newton_matrix(obj, budget=None):
     """G for a validated Objective (see ``gauss_newton``); ``budget`` in elements of working memory."""
     net = obj.net
+    net.check_rows_independent("the Gauss-Newton matrix (a sum of per-sample terms)", draws=False)
     W, c = net.n_params, net.widths[obj.seed_node]
     budget = max(W * W, MIN_BUDGET) if budget is None else int(budget)
     G = np.zeros((W, W), dtype=net.dtype)
-    for sl in batch_slices(obj.B, 3 * c * W + 2 * c * sum(net.widths), budget):
+    for sl in _chunks(net, obj.B, 3 * c * W + 2 * c * sum(net.widths), budget):
         J = param_jacobian(net, obj.X[sl], node=obj.seed_node)
         A = _head_products(obj, sl, J)
         G += J.reshape(-1, W).T @ A
@@ -84,10 +90,11 @@ def gauss_newton(net, loss, X, T, max_bytes=MAX_MATRIX_BYTES):
 def gauss_newton_diagonal(obj, budget=None):
     """diag(G) for a validated Objective, from per-sample Jacobians in batch chunks."""
     net = obj.net
+    net.check_rows_independent("the Gauss-Newton diagonal (a sum of per-sample terms)", draws=False)
     W, c = net.n_params, net.widths[obj.seed_node]
     budget = max(16 * W, MIN_BUDGET, 1 << 20) if budget is None else int(budget)
     diag = np.zeros(W, dtype=net.dtype)
-    for sl in batch_slices(obj.B, 3 * c * W + 2 * c * sum(net.widths), budget):
+    for sl in _chunks(net, obj.B, 3 * c * W + 2 * c * sum(net.widths), budget):
         J = param_jacobian(net, obj.X[sl], node=obj.seed_node)
         A = _head_products(obj, sl, J)
         diag += np.einsum("rw,rw->w", J.reshape(-1, W), A)

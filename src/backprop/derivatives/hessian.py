@@ -196,20 +196,33 @@ def _hvp_rows(H, net, obj, ops, scale, budget):
         H[a:b] += Hv * scale if scale != 1 else Hv
 
 
+def _split_by_path(net):
+    """(dense layers for the per-sample fast path, indices of the other ops with parameters).
+
+    The fast path sums per-sample blocks (x_n x_n^T times M_n), which needs rows that do not depend on one
+    another: with a batch-coupled op in the network every op's rows come from products H e_w instead.
+    """
+    coupled = bool(net.batch_coupled_ops)
+    layers = [] if coupled else [_Layout(net, j) for j, op in enumerate(net.ops) if op.n_params and is_dense(op)]
+    others = [j for j, op in enumerate(net.ops) if op.n_params and (coupled or not is_dense(op))]
+    return layers, others
+
+
 def hessian_matrix(obj, budget=None):
     """The exact Hessian for a validated Objective ``obj`` (see ``hessian``); ``budget`` in elements."""
     net = obj.net
     W, B = net.n_params, obj.B
     budget = max(W * W, MIN_BUDGET) if budget is None else int(budget)
     H = np.zeros((W, W), dtype=net.dtype)
-    layers = [_Layout(net, j) for j, op in enumerate(net.ops) if op.n_params and is_dense(op)]
-    others = [j for j, op in enumerate(net.ops) if op.n_params and not is_dense(op)]
+    layers, others = _split_by_path(net)
     widths = sum(net.widths)
     biggest = max((L.size for L in layers), default=0)
     # elements per (direction, sample): tangents, their adjoints and op temporaries
     per = 4 * widths
     n_dir = sum(L.n_out for L in layers)
     Bc = min(B, max(1, int(budget // (per * max(1, min(n_dir, 16)) + 2 * biggest))))
+    if not net.rows_independent:
+        Bc = B             # rows that depend on the whole batch: one chunk, so the Hessian stays exact
     for s in range(0, B, Bc):
         sl = slice(s, min(s + Bc, B))
         n = sl.stop - sl.start
@@ -303,10 +316,11 @@ def hessian_diagonal(obj, budget=None):
     W, B = net.n_params, obj.B
     budget = max(16 * W, MIN_BUDGET, 1 << 20) if budget is None else int(budget)
     diag = np.zeros(W, dtype=net.dtype)
-    layers = [_Layout(net, j) for j, op in enumerate(net.ops) if op.n_params and is_dense(op)]
-    others = [j for j, op in enumerate(net.ops) if op.n_params and not is_dense(op)]
+    layers, others = _split_by_path(net)
     per = 4 * sum(net.widths)
     Bc = min(B, max(1, int(budget // (per * 16))))
+    if not net.rows_independent:
+        Bc = B             # rows that depend on the whole batch: one chunk, so the diagonal stays exact
     for s in range(0, B, Bc):
         sl = slice(s, min(s + Bc, B))
         n = sl.stop - sl.start

@@ -50,7 +50,10 @@ def one_hot_sweeps(net, X, node, need_input):
 
 def input_jacobian(net, X, node=None):
     """J[n, k, i] = d node_k / d x_i at X[n] for a validated batch X (default node: the output)."""
+    net.check_rows_independent("the per-sample input Jacobian", draws=False)
     node = len(net.ops) if node is None else node
+    if not net.rows_independent:
+        return jacobian_by_tangents(net, X, node, "inputs")
     B, c, d = X.shape[0], net.widths[node], net.n_inputs
     J = np.empty((B, c, d), dtype=net.dtype)
     for sl in batch_slices(B, 2 * c * sum(net.widths)):
@@ -63,7 +66,10 @@ def input_jacobian(net, X, node=None):
 
 def param_jacobian(net, X, node=None):
     """J[n, k, w] = d node_k / d params[w] at X[n] for a validated batch X (default node: the output)."""
+    net.check_rows_independent("the per-sample parameter Jacobian", draws=False)
     node = len(net.ops) if node is None else node
+    if not net.rows_independent:
+        return jacobian_by_tangents(net, X, node, "params")
     B, c, W = X.shape[0], net.widths[node], net.n_params
     J = np.zeros((B, c, W), dtype=net.dtype)
     others = [j for j, op in enumerate(net.ops) if op.n_params and not is_dense(op) and j < node]
@@ -84,6 +90,27 @@ def param_jacobian(net, X, node=None):
         if others:
             _tangent_columns(net, X[sl], node, others, Jn)
     return J
+
+
+def jacobian_by_tangents(net, X, node, wrt):
+    """J (B, c, d or W) by one forward sweep over the whole batch, one direction per input or parameter.
+
+    For a network whose training-mode draws (dropout masks, rrelu slopes) belong to the batch as a whole:
+    the batch is neither repeated nor split, so every direction sees the masks of the forward pass of X.
+    """
+    values, caches = net.forward_values(X)
+    B, c = X.shape[0], net.widths[node]
+    if wrt == "inputs":
+        d = net.n_inputs
+        seed = np.tile(np.eye(d, dtype=net.dtype)[:, None, :], (1, B, 1))       # direction i: e_i in every row
+        t = passes.forward_tangent(net, values, caches, seeds={0: seed}, upto=node)[node]
+        n = d
+    else:
+        n = net.n_params
+        t = passes.forward_tangent(net, values, caches, V=np.eye(n, dtype=net.dtype), upto=node)[node]
+    if t is None:
+        return np.zeros((B, c, n), dtype=net.dtype)
+    return np.ascontiguousarray(t.transpose(1, 2, 0))
 
 
 def _tangent_columns(net, X, node, ops, Jn):

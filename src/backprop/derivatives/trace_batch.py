@@ -52,6 +52,7 @@ def trace_batch(net, X, T, loss=None, digits=6, notation="004") -> "BatchTrace":
     (4,)
     """
     net = _as_network(net)
+    net.check_rows_independent("the trace's per-instance view")
     loss = get_loss(default_loss(net) if loss is None else loss)
     obj = Objective(net, loss, X, T)             # validates X and T; E and dE/dw of the batch, from the engine
     grad = obj.gradient()

@@ -13,6 +13,8 @@ sees views into it, so ``net.params[:] = v`` changes the network.
 """
 from __future__ import annotations
 
+import copy as _copy
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import numpy as np
@@ -22,7 +24,9 @@ from ..errors import ConfigError
 from ..registry import Registry
 from ..ops.base import Op
 from ..ops.dense import Dense
+from ..ops.dropout import Dropout
 from ..ops.elementwise import Elementwise
+from ..ops.rrelu import RReLU
 from ..ops.softmax import Softmax
 from ..validation import check_seed, check_X
 from .model_formats import save as save_model
@@ -140,6 +144,7 @@ class Network:
         for op in self.ops:
             if op.state_specs:
                 op.init_state(self.dtype)
+        self.step = 0
         self._params = np.zeros(int(self.offsets[-1]), dtype=self.dtype)
         self._views = [self.split(self._params, j) for j in range(len(self.ops))]
         if params is not None:
@@ -275,7 +280,67 @@ class Network:
             pos -= n
         return f"parameter {k}"
 
-    # ---- mode -----------------------------------------------------------------------------
+    # ---- mode, step and state ---------------------------------------------------------------
+    @property
+    def step(self) -> int:
+        """The update counter: ``bp.train`` adds 1 per update. Random ops (dropout, rrelu) draw their
+        training-mode masks from (their seed, ``step``, the batch shape), so calls at one step agree."""
+        return self._step
+
+    @step.setter
+    def step(self, value):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)) or value < 0:
+            raise ConfigError(f"step must be an integer >= 0; got {value!r}")
+        self._step = int(value)
+        for op in self.ops:
+            if op.has_modes:
+                op.step = self._step
+
+    @property
+    def batch_coupled_ops(self) -> list:
+        """(node, op) for every op whose output rows depend on other rows in the current mode."""
+        return [(j + 1, op) for j, op in enumerate(self.ops) if op.batch_coupled]
+
+    def _row_dependence(self, draws=True):
+        """(node, op, why) of the first op that makes the rows of a batch depend on the batch as a whole in
+        the current mode, or None: a batch-coupled op, or (with ``draws``) a random op in training mode, whose
+        draw depends on the batch shape, so that a split or repeated batch would draw other masks."""
+        for j, op in enumerate(self.ops):
+            if op.batch_coupled:
+                return j + 1, op, "couples the rows of the batch"
+            if draws and op.random and op.has_modes and op.training:
+                return j + 1, op, "draws its masks for the batch as a whole (from its shape)"
+        return None
+
+    @property
+    def rows_independent(self) -> bool:
+        """True when every row of a batch can be computed on its own, in chunks or repeated (see
+        ``check_rows_independent``); False in training mode with a batch-coupled or random op."""
+        return self._row_dependence() is None
+
+    def check_rows_independent(self, what: str, draws: bool = True) -> None:
+        """ConfigError when ``what`` (a per-row or batch-splitting computation) meets an op whose rows depend
+        on the whole batch in the current mode: batch statistics, or (``draws=True``, for a computation that
+        splits or repeats the batch) dropout/rrelu draws in training mode."""
+        found = self._row_dependence(draws)
+        if found is not None:
+            node, op, why = found
+            raise ConfigError(f"{what} treats the rows of a batch independently (or splits the batch), but node "
+                              f"{node} ({op.describe()}) {why} in training mode; call net.eval() first, or use "
+                              "the whole-batch gradient, Hessian or HVP, which are exact in either mode")
+
+    @contextmanager
+    def using_mode(self, training: bool):
+        """Within the block every op with a mode is in ``training`` (True) or evaluation mode; afterwards,
+        also on error, each op has the mode it had before."""
+        before = [(op, op.training) for op in self.ops if op.has_modes]
+        self.train(training)
+        try:
+            yield self
+        finally:
+            for op, mode in before:
+                op.training = mode
+
     @property
     def training(self) -> bool:
         """True in training mode (batch statistics, dropout on); False in evaluation mode (the default)."""
@@ -308,6 +373,8 @@ class Network:
     def predict(self, X):
         """Network output for a batch.
 
+        Always in evaluation mode (inference: dropout off, running statistics), whatever ``net.training``.
+
         Parameters
         ----------
         X : array-like of shape (B, d)
@@ -319,7 +386,8 @@ class Network:
         if (on_dask := dispatch.on_dask("predict", X)) is not None:
             return on_dask(self, X)
         X = check_X(X, self.n_inputs, self.dtype)
-        return self.forward_values(X)[0][-1]
+        with self.using_mode(False):
+            return self.forward_values(X)[0][-1]
 
     __call__ = predict
 
@@ -338,13 +406,14 @@ class Network:
                 "ops": [op.config() for op in self.ops], "inputs": [list(ix) for ix in self.inputs]}
 
     def state_dict(self) -> dict:
-        """The parameters by name, with the keys of the equivalent PyTorch ``nn.Sequential``.
+        """The parameters and buffers by name, with the keys of the equivalent PyTorch ``nn.Sequential``.
 
         Returns
         -------
         dict of str -> ndarray
-            Copies, in the order of ``params``: ``"{j}.weight"`` (out, in) and ``"{j}.bias"`` for a dense
-            op j; ops without parameters keep their index (``0.weight, 0.bias, 2.weight, 2.bias``).
+            Copies, op by op: ``"{j}.weight"`` (out, in) and ``"{j}.bias"`` for a dense op j, then the op's
+            buffers (``"{j}.running_mean"``, ...) in torch's order; ops without parameters keep their index
+            (``0.weight, 0.bias, 2.weight, 2.bias``).
 
         Examples
         --------
@@ -356,12 +425,13 @@ class Network:
         return state_dict(self)
 
     def load_state_dict(self, state_dict) -> None:
-        """Set the parameters from a ``state_dict()``-shaped mapping (NumPy arrays or torch tensors).
+        """Set the parameters and buffers from a ``state_dict()``-shaped mapping (NumPy arrays or torch tensors).
 
         Parameters
         ----------
         state_dict : mapping of str -> array
-            Exactly this network's keys, each with its shape; otherwise ConfigError and nothing changes.
+            Exactly this network's keys, each with its shape (buffers: finite, counters whole numbers >= 0);
+            otherwise ConfigError and nothing changes.
         """
         from .state_dict import load_state_dict
         load_state_dict(self, state_dict)
@@ -375,9 +445,11 @@ class Network:
         save_model(self, path)
 
     def copy(self) -> "Network":
-        """An independent network with the same structure and a copy of the parameters."""
+        """An independent network with the same structure, a copy of the parameters, and of every op with
+        a mode or buffers (its mode, step and state), so changing one network never changes the other."""
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
+        new.ops = [_copy.deepcopy(op) if (op.has_modes or op.state_specs) else op for op in self.ops]
         new._params = self._params.copy()
         new._views = [new.split(new._params, j) for j in range(len(new.ops))]
         return new
@@ -394,15 +466,35 @@ class Network:
         return f"<{type(self).__name__} {self.n_inputs}->{self.n_outputs}, {self.n_params} params, {self.dtype.name}>"
 
 
-def _activation_op(size, spec):
-    if isinstance(spec, str) and spec == "softmax":
-        return Softmax(size)
+#: activations that are ops of their own (a mode, a random draw), not scalar functions: name -> class
+_OP_ACTIVATIONS = {"softmax": Softmax, "rrelu": RReLU}
+
+
+def _op_seed(seed, k):
+    """The seed of the k-th random op of a network built from ``seed``: distinct per op, reproducible."""
+    if isinstance(seed, np.random.Generator):
+        return int(seed.integers(2 ** 32))
+    return int(np.random.SeedSequence(None if seed is None else [int(seed), int(k)]).generate_state(1)[0])
+
+
+def _activation_op(size, spec, seed=0, k=0):
+    """The op computing activation ``spec``: softmax, rrelu (a name, or {"name": "rrelu", options}) or a scalar one."""
+    name = spec.get("name") if isinstance(spec, dict) else spec
+    if isinstance(name, str) and name in _OP_ACTIVATIONS:
+        options = {key: v for key, v in spec.items() if key != "name"} if isinstance(spec, dict) else {}
+        if name == "rrelu":
+            options.setdefault("seed", _op_seed(seed, k))
+        try:
+            return _OP_ACTIVATIONS[name](size, **options)
+        except TypeError as e:
+            raise ConfigError(f"activation {name!r} does not take these options: {e}") from None
     return Elementwise(size, spec)
 
 
 def _init_for(spec):
-    if isinstance(spec, str) and spec == "softmax":
-        return "glorot"
+    name = spec.get("name") if isinstance(spec, dict) else spec
+    if isinstance(name, str) and name in _OP_ACTIVATIONS:
+        return "he" if name == "rrelu" else "glorot"
     from ..ops.activations import get_activation
     return get_activation(spec).init
 
@@ -421,8 +513,13 @@ class MLP(Network):
         Output activation: "softmax", "sigmoid", "identity", ...
     seed : int or None
         Seed of the initialisation (Glorot uniform for tanh/sigmoid/identity/softmax layers,
-        He normal for relu-like layers; biases zero).
+        He normal for relu-like layers; biases zero) and of the dropout and rrelu draws.
     dtype : float64 (default) or float32
+    dropout : float, default 0.0
+        With p > 0, a Dropout(p) after each hidden activation (active in training mode only).
+
+    The hidden activation may be ``"rrelu"`` (or ``{"name": "rrelu", "lower": ..., "upper": ...}``), the
+    randomized leaky ReLU: random slopes in training mode, their mean in evaluation mode.
 
     Examples
     --------
@@ -430,9 +527,12 @@ class MLP(Network):
     >>> net = bp.MLP([64, 32, 10], hidden="tanh", output="softmax", seed=0)
     >>> net.n_params
     2410
+    >>> [op.describe() for op in bp.MLP([4, 8, 2], hidden="relu", dropout=0.2).ops]
+    ['dense 4->8', 'relu', 'dropout p=0.2', 'dense 8->2', 'softmax']
     """
 
-    def __init__(self, sizes, hidden="tanh", output="softmax", seed=0, dtype=np.float64, params=None):
+    def __init__(self, sizes, hidden="tanh", output="softmax", seed=0, dtype=np.float64, params=None, *,
+                 dropout=0.0):
         try:
             sizes = list(sizes) if not isinstance(sizes, (str, bytes, dict)) else sizes
         except TypeError:
@@ -447,10 +547,16 @@ class MLP(Network):
         if len(acts) != n_hidden:
             raise ConfigError(f"hidden lists {len(acts)} activations for {n_hidden} hidden layers")
         acts.append(output)
+        if isinstance(dropout, (bool, np.bool_)) or not isinstance(dropout, (int, float, np.integer, np.floating)) \
+                or not 0.0 <= float(dropout) < 1.0:
+            raise ConfigError(f"dropout must be a probability with 0 <= dropout < 1; got {dropout!r}")
+        seed = check_seed(seed)
         ops = []
         for k, act in enumerate(acts):
             ops.append(Dense(int(sizes[k]), int(sizes[k + 1]), init=_init_for(act)))
-            ops.append(_activation_op(int(sizes[k + 1]), act))
+            ops.append(_activation_op(int(sizes[k + 1]), act, seed, len(ops)))
+            if dropout and k < n_hidden:
+                ops.append(Dropout(int(sizes[k + 1]), float(dropout), seed=_op_seed(seed, len(ops))))
         self.sizes = [int(s) for s in sizes]
         super().__init__(int(sizes[0]), ops, seed=seed, dtype=dtype, params=params)
 
@@ -475,6 +581,7 @@ def Sequential(n_inputs, layers, seed=0, dtype=np.float64, params=None) -> Netwo
     """
     if not isinstance(n_inputs, (int, np.integer)) or isinstance(n_inputs, bool) or n_inputs < 1:
         raise ConfigError(f"the number of inputs must be an integer >= 1; got {n_inputs!r}")
+    seed = check_seed(seed)
     if isinstance(layers, (str, bytes, dict)) or not hasattr(layers, "__iter__"):
         raise ConfigError(f"layers must be a list of layer specifications (ints, activation names, ops); "
                           f"got {layers!r}")
@@ -494,6 +601,6 @@ def Sequential(n_inputs, layers, seed=0, dtype=np.float64, params=None) -> Netwo
             # the initialisation of the dense layer before an activation suits that activation
             if ops and isinstance(ops[-1], tuple):
                 ops[-1] = ops[-1] + (_init_for(spec),)
-            ops.append(_activation_op(width, spec))
+            ops.append(_activation_op(width, spec, seed, len(ops)))
     built = [Dense(t[1], t[2], init=t[3] if len(t) > 3 else "glorot") if isinstance(t, tuple) else t for t in ops]
     return Network(n_inputs, built, seed=seed, dtype=dtype, params=params)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..losses import get_loss
+from ..ops.base import At
 from ..validation import check_sample_weight, check_X
 from . import l2, passes
 
@@ -107,6 +108,18 @@ class Objective:
                 self.caches.append(cache)
         return self.values[-1]
 
+    def update_state(self):
+        """Let every op with buffers update them from this forward pass (``op.update_state``).
+
+        Only the training step calls it, once per update, after a training-mode forward pass: gradients,
+        Hessians, checks and predictions never change a buffer.
+        """
+        net = self.net
+        for j, op in enumerate(net.ops[:len(self.values) - 1]):
+            if op.state_specs:
+                op.update_state(At([self.values[i] for i in net.inputs[j]], self.values[j + 1], self.caches[j],
+                                   net.views(j)))
+
     def divergences(self):
         """Per-instance divergence Div(Y_n, d_n), shape (B,)."""
         if self._div is None:
@@ -142,6 +155,7 @@ class Objective:
         head, the output node's entry is dDiv_n/dY_n of the plain loss (0 where a target is 0).
         """
         net = self.net
+        net.check_rows_independent("per-instance deltas", draws=False)    # one sweep over the whole batch
         _, g = self.head.div_grad(self.values[self.seed_node], self.D)
         deltas = passes.backward(net, self.values, self.caches, self.seed_node, g, grad=None, need_input=True)
         last = len(net.ops)

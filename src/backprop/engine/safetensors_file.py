@@ -4,7 +4,8 @@ A safetensors file is an 8-byte little-endian header length N, N bytes of JSON, 
 bytes. Each tensor entry of the header names its dtype, shape and [begin, end) byte range in the data;
 the ``__metadata__`` entry maps strings to strings. backprop stores
 
-* one tensor per parameter array, under ``net.state_dict()``'s keys (``"0.weight"``, ``"0.bias"``, ...),
+* one tensor per parameter array and buffer, under ``net.state_dict()``'s keys (``"0.weight"``,
+  ``"0.bias"``, ..., ``"1.running_mean"``; counters such as ``num_batches_tracked`` are I64),
   so ``torch.nn.Sequential(...).load_state_dict(safetensors.torch.load_file(path))`` works unchanged;
 * ``__metadata__["format"] = "backprop-model"`` and ``__metadata__["model"]``, the same JSON
   description (and user metadata) as in an ``.npz`` model file.
@@ -27,10 +28,11 @@ from ..errors import ConfigError, FileFormatError
 from .model_formats import register_format
 from .network import Network
 from .serialize import FORMAT, atomic_write, build_network, model_json
+from .state_dict import state_keys
 
 SUFFIX = ".safetensors"
-#: safetensors dtype names of the two float dtypes a network may have
-_DTYPES = {"F32": np.dtype(np.float32), "F64": np.dtype(np.float64)}
+#: safetensors dtype names of the two float dtypes a network may have, and of its counters (int64 buffers)
+_DTYPES = {"F32": np.dtype(np.float32), "F64": np.dtype(np.float64), "I64": np.dtype(np.int64)}
 #: the largest header read (the safetensors library's own limit)
 MAX_HEADER = 100_000_000
 _MAX_NDIM = 8
@@ -53,7 +55,7 @@ def save_safetensors(net, path, *, metadata=None, arrays=None) -> None:
                           "(optimiser state, ...) to an .npz model file")
     model = model_json(net, metadata).decode("utf-8")
     st = _safetensors_numpy()
-    blob = st.save({k: np.ascontiguousarray(v) for k, v in net.state_dict().items()},
+    blob = st.save({k: np.array(v, order="C") for k, v in net.state_dict().items()},     # keeps 0-d shapes
                    metadata={"format": FORMAT, "model": model})
     atomic_write(path, lambda f: f.write(blob))
 
@@ -93,7 +95,7 @@ def _read_header(f, path, size):
             _fail(path, f"tensor {key!r} is not described by dtype, shape and data_offsets")
         dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
         if dtype not in _DTYPES:
-            _fail(path, f"tensor {key!r} has dtype {dtype!r}; a network's parameters are F32 or F64")
+            _fail(path, f"tensor {key!r} has dtype {dtype!r}; a network's parameters are F32 or F64 (counters I64)")
         if not (isinstance(shape, list) and len(shape) <= _MAX_NDIM and all(
                 isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)):
             _fail(path, f"tensor {key!r} has a malformed shape {shape!r}")
@@ -143,11 +145,12 @@ def load_safetensors(path, activations=None):
         else None
     if dtype not in ("float32", "float64"):
         _fail(path, f"the architecture names dtype {dtype!r}; expected float32 or float64")
-    wrong = [k for k, v in tensors.items() if v.dtype.name != dtype]
-    if wrong:
-        _fail(path, f"tensors {wrong} are not of the network's dtype {dtype!r}")
     n = sum(int(v.size) for v in tensors.values())
-    net = build_network(desc, np.zeros(n, dtype=dtype), activations, path)
+    net = build_network(desc, None, activations, path, limit=n)
+    counters = {key for key, _, spec in state_keys(net) if spec.kind == "int"}
+    wrong = [k for k, v in tensors.items() if v.dtype.name != ("int64" if k in counters else dtype)]
+    if wrong:
+        _fail(path, f"tensors {wrong} are not of the network's dtype {dtype!r} (counters: int64)")
     try:
         net.load_state_dict(tensors)
     except ConfigError as e:

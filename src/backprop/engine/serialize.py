@@ -5,6 +5,7 @@ A model file is a plain numpy .npz (a zip of .npy arrays) holding
 * ``params``        the flat parameter vector, bitwise as it was;
 * ``model.json``    UTF-8 JSON bytes: format name and version, network class, ``net.config()``,
                     and optional user metadata;
+* ``state/KEY``     the ops' buffers (``net.state_dict()`` keys such as ``3.running_mean``), if any;
 * ``extra/NAME``    optional further arrays (optimiser state in a checkpoint, a scaler's mean, ...).
 
 Reading treats every file as untrusted: nothing is unpickled (object arrays are refused from
@@ -29,6 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, FileFormatError
+from ..ops.dense import Dense
+from ..ops.dropout import Dropout
 from ..ops.registry import op_from_config
 from ..ops.user_functions import function_table, resolve, used_by
 from ..untrusted import (MAX_JSON_BYTES, check_backed, check_budget, nbytes_of, parse_json, read_array,
@@ -36,6 +39,7 @@ from ..untrusted import (MAX_JSON_BYTES, check_backed, check_budget, nbytes_of, 
 from ..validation import all_finite
 from .model_formats import load, load_bundle, register_format, save
 from .model_schema import MIN_LIMIT, check_description
+from .state_dict import check_state, set_states, state_keys
 from .network import MLP, NETWORK_CLASSES, Network
 
 __all__ = ["FORMAT", "VERSION", "atomic_write", "build_network", "describe", "load", "load_bundle", "model_json",
@@ -46,6 +50,7 @@ VERSION = 1
 _JSON_KEY = "model.json"
 _PARAMS_KEY = "params"
 _EXTRA = "extra/"
+_STATE = "state/"
 
 
 # ---- atomic writing ----------------------------------------------------------------------------
@@ -224,7 +229,7 @@ def _assemble(desc, ops, params, path):
         cls = Network
     net = cls.__new__(cls)
     if cls is MLP:
-        net.sizes = [int(n_inputs)] + [op.size for op in ops[::2]]
+        net.sizes = [int(n_inputs)] + [op.size for op in ops if isinstance(op, Dense)]
     try:
         Network.__init__(net, n_inputs, ops, inputs=inputs, dtype=dtype, params=params)
     except (ConfigError, TypeError, ValueError, IndexError) as e:
@@ -233,22 +238,35 @@ def _assemble(desc, ops, params, path):
     return net
 
 
-def build_network(desc: dict, params, activations=None, path="<model>"):
+def build_network(desc: dict, params, activations=None, path="<model>", limit=None):
     """Rebuild a network from ``describe(net)`` and a parameter vector.
 
     The description is checked as untrusted (see ``model_schema``); sizes are bounded by the
-    parameter vector given.
+    parameter vector given. ``params=None`` builds the network with zero parameters, its sizes bounded
+    by ``limit`` (the number of values the file holds).
     """
     activations = function_table(activations)
-    params = np.asarray(params)
-    desc = _check_desc(desc, path, max(int(params.size), MIN_LIMIT))
-    ops, _ = _architecture(desc, activations, path)
+    if params is not None:
+        params = np.asarray(params)
+        limit = params.size
+    desc = _check_desc(desc, path, max(int(limit), MIN_LIMIT))
+    ops, n_params = _architecture(desc, activations, path)
+    if params is None:
+        if n_params > max(int(limit), MIN_LIMIT):
+            raise FileFormatError(f"{path}: the architecture needs {n_params} parameters; the file holds "
+                                  f"{limit} values")
+        params = np.zeros(n_params, dtype=np.dtype(desc["network"]["dtype"]))
     return _assemble(desc, ops, params, path)
 
 
 def _is_mlp(ops, inputs):
-    from ..ops.dense import Dense
+    """A chain dense, activation, [dropout,] dense, activation, ..., dense, activation."""
     chain = all(list(ix) == [i] for i, ix in enumerate(inputs))
+    dropouts = [k for k, op in enumerate(ops) if isinstance(op, Dropout)]
+    if any(k < 2 or k == len(ops) - 1 or not isinstance(ops[k + 1], Dense) or isinstance(ops[k - 1], (Dense, Dropout))
+           for k in dropouts):
+        return False
+    ops = [op for op in ops if not isinstance(op, Dropout)]
     return (chain and len(ops) % 2 == 0 and all(isinstance(op, Dense) for op in ops[::2])
             and not any(isinstance(op, Dense) for op in ops[1::2]))
 
@@ -271,6 +289,8 @@ def model_json(net, metadata=None) -> bytes:
         raise ConfigError(f"only a backprop Network can be saved; got {type(net).__name__}")
     if not all_finite(net.params):
         raise ConfigError("the network's parameters contain NaN or inf; refusing to save a broken model")
+    for key, j, spec in state_keys(net):
+        check_state(net, key, spec, np.asarray(net.ops[j].state[spec.name]))      # ConfigError: not saved
     desc = describe(net)
     if metadata is not None:
         desc["metadata"] = metadata
@@ -295,6 +315,8 @@ def save_npz(net, path, *, metadata=None, arrays=None) -> None:
     if len(arrays or {}) > MAX_MEMBERS - 2:
         raise ConfigError(f"at most {MAX_MEMBERS - 2} extra arrays can be stored; got {len(arrays)}")
     members = {_PARAMS_KEY: net.params, _JSON_KEY: np.frombuffer(blob, dtype=np.uint8)}
+    for key, j, spec in state_keys(net):
+        members[_STATE + key] = net.ops[j].state[spec.name]
     for name, a in (arrays or {}).items():
         a = np.asarray(a)
         if not isinstance(name, str) or not name or a.dtype.kind not in "biuf":
@@ -367,9 +389,11 @@ class _Archive:
             key = name[:-len(_NPY)]
             if key in self.members:
                 raise FileFormatError(f"{path}: member {name!r:.80} appears twice")
-            if key not in (_PARAMS_KEY, _JSON_KEY) and not (key.startswith(_EXTRA) and len(key) > len(_EXTRA)):
+            if key not in (_PARAMS_KEY, _JSON_KEY) and not any(
+                    key.startswith(prefix) and len(key) > len(prefix) for prefix in (_EXTRA, _STATE)):
                 raise FileFormatError(f"{path}: unexpected member {name!r:.80}; a model file holds only "
-                                      f"{_PARAMS_KEY}{_NPY}, {_JSON_KEY}{_NPY} and {_EXTRA}NAME{_NPY}")
+                                      f"{_PARAMS_KEY}{_NPY}, {_JSON_KEY}{_NPY}, {_STATE}KEY{_NPY} and "
+                                      f"{_EXTRA}NAME{_NPY}")
             if info.flag_bits & 0x1:
                 raise FileFormatError(f"{path}: member {name!r:.80} is encrypted")
             if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
@@ -417,6 +441,34 @@ class _Archive:
             return read_array(stream, shape, dtype, what, fortran)
 
 
+def _read_states(archive, net, path):
+    """The buffers of ``net``'s ops from the archive: exactly the declared ones, each header (shape, dtype)
+    checked before its bytes are read, then its values (finite, counters >= 0)."""
+    want = {_STATE + key: (key, j, spec) for key, j, spec in state_keys(net)}
+    have = [k for k in archive.members if k.startswith(_STATE)]
+    missing = [k[len(_STATE):] for k in want if k not in archive.members]
+    unexpected = [k[len(_STATE):] for k in have if k not in want]
+    if missing or unexpected:
+        raise FileFormatError(f"{path}: the buffers stored do not fit the architecture: "
+                              + "; ".join(([f"missing {missing}"] if missing else [])
+                                          + ([f"unexpected {unexpected[:5]}"] if unexpected else []))
+                              + f"; expected exactly {[v[0] for v in want.values()]}")
+    states = {}
+    for member, (key, j, spec) in want.items():
+        shape = tuple(int(s) for s in spec.shape)
+        dtype = np.dtype(np.int64) if spec.kind == "int" else net.dtype
+        stream, s_shape, _, s_dtype, _ = archive.open(member)
+        stream.close()
+        if s_shape != shape or s_dtype.newbyteorder("=") != dtype:
+            raise FileFormatError(f"{path}: buffer {key!r} has shape {s_shape} and dtype {s_dtype.name}; "
+                                  f"expected {shape} of {dtype.name}")
+        a = archive.read(member)
+        if not a.dtype.isnative:
+            a = a.astype(a.dtype.newbyteorder("="))
+        states[(j, spec.name)] = check_state(net, key, spec, a, FileFormatError)
+    return states
+
+
 def _read_model(f, path, activations):
     """(net, desc, arrays) from an open model file; every size is checked before it is allocated."""
     archive = _Archive(f, path)
@@ -446,6 +498,7 @@ def _read_model(f, path, activations):
                               f"{n_params} (the file is damaged)")
     params = archive.read(_PARAMS_KEY)
     net = _assemble(desc, ops, params, path)
+    set_states(net, _read_states(archive, net, path))
     arrays, left = {}, MAX_COMPRESSED_EXTRAS
     for key in archive.members:
         if key.startswith(_EXTRA):

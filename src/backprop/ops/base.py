@@ -18,6 +18,22 @@ Who zeroes what (one rule for every pass): an op OVERWRITES its parameter buffer
 the sweeps in ``engine.passes`` zero the buffers of the ops they skip. Adjoints and tangents of
 nodes are returned, never written in place: the sweep sums what several readers return with
 ``accumulate``.
+
+Modes and buffers (what an op like Dropout, RReLU or BatchNorm declares; nothing else is needed for
+the library to train, differentiate, copy, save, load and export it):
+
+* ``has_modes = True``: the forward pass differs between training and evaluation; the instance attribute
+  ``training`` (False by default) is set by ``Network.train()``/``eval()``. ``net.predict`` always runs
+  in evaluation mode; gradients, Jacobians, Hessians, HVPs and checks use the network's current mode.
+* ``state_specs``: buffers (:class:`State`), not parameters, held in ``op.state`` (made by ``init_state``),
+  saved with the model and listed by ``net.state_dict()`` after the op's parameters under torch's names.
+* ``update_state(at)``: called by the training step only, once per update, after its training-mode forward.
+* ``batch_coupled``: True while row n of the output depends on other rows (batch statistics); per-row and
+  batch-splitting computations then refuse the network (``Network.check_rows_independent``).
+* ``random = True``: the training-mode forward draws random numbers with :func:`draw` from (the op's seed,
+  ``step``, the batch shape). The op receives the step as its attribute ``step``: a Network sets it on
+  every op with ``has_modes`` whenever ``net.step`` is assigned (``bp.train`` adds 1 per update), so
+  repeated derivative calls at one step see one mask and every update a fresh one.
 """
 from __future__ import annotations
 
@@ -40,12 +56,15 @@ class State(NamedTuple):
     """One non-trainable array of an op (a buffer such as BatchNorm's running mean), declared once.
 
     ``kind`` is "float" (the network's dtype) or "int" (int64). Buffers are not in ``net.params``: no
-    gradient reaches them; only the training step changes them, through ``Op.update_state``.
+    gradient reaches them; only the training step changes them, through ``Op.update_state``. A buffer
+    read from a file must be finite and, for "int" buffers (counters), >= 0; ``minimum`` adds a lower
+    bound for a float buffer (a running variance: 0.0).
     """
 
     name: str
     shape: tuple
     kind: str = "float"
+    minimum: float | None = None
 
 
 class At(NamedTuple):
@@ -99,6 +118,13 @@ class Op:
     training = False
     #: the op's buffers (none by default), held in ``self.state`` once ``init_state`` has run
     state_specs: tuple = ()
+    #: the training-mode forward draws random numbers (Dropout, RReLU) through :func:`draw`; the draw depends
+    #: on the batch shape, so a computation that splits or repeats the rows would see other draws
+    random = False
+    #: the network's update counter ``net.step``: a Network sets it on every op with ``has_modes`` whenever
+    #: ``net.step`` is assigned (at construction, by ``bp.train`` once per update, by the user); a random op
+    #: draws its mask from (its seed, ``step``, the batch shape) through :func:`draw`, nothing else
+    step = 0
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -223,6 +249,17 @@ class Op:
 
     def describe(self) -> str:
         return self.op_name
+
+
+def draw(seed: int, step: int, shape: tuple) -> np.random.Generator:
+    """The random generator of a random op's draw: a pure function of (op seed, network step, batch shape).
+
+    Every forward pass at the same step and batch shape sees the same numbers, so repeated gradient,
+    Hessian and finite-difference calls at one point use one mask; ``bp.train`` advances ``net.step`` once
+    per update, so every update draws afresh, bitwise reproducibly for a seed.
+    """
+    return np.random.default_rng(np.random.SeedSequence([int(seed), int(step), *map(int, shape)]))
+
 
 
 def accumulate(acc, term):

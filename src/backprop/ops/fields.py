@@ -143,3 +143,17 @@ class Activation(Field):
 
     def check(self, c, v, at, cfg):
         c.activation(v, at)
+
+
+class Number(Field):
+    """A finite number (an option such as a probability or a slope; its range is the constructor's to check)."""
+
+    def check(self, c, v, at, cfg):
+        c.number(v, at)
+
+
+class Seed(Field):
+    """The seed of an op's random draws: an integer in [0, 2**63)."""
+
+    def check(self, c, v, at, cfg):
+        c.int_(v, at, 0, 1 << 63)

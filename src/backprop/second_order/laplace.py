@@ -112,6 +112,7 @@ class Laplace:
 
     def __init__(self, net, loss, X, T, prior_precision=1.0, hessian="exact", structure="full",
                  noise_variance=1.0, max_bytes=MAX_MATRIX_BYTES):
+        net.check_rows_independent("the Laplace approximation (per-sample Jacobians in its predictive)")
         if hessian not in ("exact", "gauss_newton"):
             raise ConfigError(f"hessian must be 'exact' or 'gauss_newton'; got {hessian!r}")
         if structure not in ("full", "diag"):

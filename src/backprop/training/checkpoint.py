@@ -79,7 +79,7 @@ def write(path, net, optimizer, rng, state: TrainState, history: History, best, 
     meta = {"kind": _KIND, "n_samples": int(n_samples), "optimizer": scalars,
             "rng": rng.bit_generator.state,
             "state": {"epoch": state.epoch, "step": state.step, "best_epoch": state.best_epoch,
-                      "wait": state.wait, "calm": state.calm},
+                      "wait": state.wait, "calm": state.calm, "net_step": net.step},
             "history": history.to_dict()}
     save(net, path, metadata=meta, arrays=arrays)
 
@@ -91,6 +91,8 @@ class Loaded:
     params: np.ndarray
     opt_state: dict
     rng_state: dict
+    buffers: list = None          # the ops' buffers (checked when the model was read), None for ops without
+    net_step: int = 0
 
     def apply(self, net, optimizer, rng) -> None:
         """Put the loaded state into the network, the optimiser and the generator.
@@ -99,6 +101,10 @@ class Loaded:
         optimizer.load_state_dict(self.opt_state)
         rng.bit_generator.state = self.rng_state
         net.params = self.params
+        for op, buffers in zip(net.ops, self.buffers or ()):
+            if buffers is not None:
+                op.state = {k: v.copy() for k, v in buffers.items()}
+        net.step = self.net_step
 
 
 class _Bad(Exception):
@@ -252,8 +258,9 @@ def _read(path, saved, meta, arrays, net, optimizer, n_samples, layers, metric):
     # the loop's counters
     st = meta["state"]
     keys = ("epoch", "step", "best_epoch", "wait", "calm")
-    if not isinstance(st, dict) or set(st) != set(keys):
-        raise _Bad("state", f"an object with the keys {', '.join(keys)}", st)
+    if not isinstance(st, dict) or not set(keys) <= set(st) <= set(keys) | {"net_step"}:
+        raise _Bad("state", f"an object with the keys {', '.join(keys)} (and net_step)", st)
+    net_step = _int("state.net_step", st.get("net_step", 0))
     epoch = _int("state.epoch", st["epoch"])
     step = _int("state.step", st["step"], epoch)
     best_epoch = None if st["best_epoch"] is None else _int("state.best_epoch", st["best_epoch"], 1, epoch)
@@ -301,4 +308,5 @@ def _read(path, saved, meta, arrays, net, optimizer, n_samples, layers, metric):
 
     state = TrainState(epoch=epoch, step=step, best_val=best_val, best_epoch=best_epoch, wait=wait, calm=calm,
                        prev_loss=prev_loss, best_params=best_params)
-    return Loaded(state, history, params, opt_state, meta["rng"])
+    buffers = [dict(op.state) if op.state_specs else None for op in saved.ops]
+    return Loaded(state, history, params, opt_state, meta["rng"], buffers, net_step)

@@ -67,13 +67,17 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None, s
         Checked weights of the samples: each batch's loss is their weighted mean (or sum), and the
         epoch's loss the weighted mean over the batches. A batch whose weights are all zero makes no update.
 
+    The updates run in training mode (dropout on, batch statistics), whatever the network's mode, which
+    is restored on return: after each batch's forward pass every op with buffers updates them
+    (``op.update_state``), and ``net.step`` advances by one per update (a fresh dropout mask each time).
+
     Returns
     -------
     float
         Training loss over the samples of the batches processed, each batch's loss taken at the
-        parameters before its update: their mean for a loss with reduction "mean", their sum (plus
-        the L2 term once) for reduction "sum". If a batch's loss or gradient is NaN or inf, the epoch stops
-        before updating with it and the non-finite value is returned.
+        parameters before its update (in training mode): their mean for a loss with reduction "mean",
+        their sum (plus the L2 term once) for reduction "sum". If a batch's loss or gradient is NaN or
+        inf, the epoch stops before updating with it and the non-finite value is returned.
     """
     loss = get_loss(loss)
     n = X.shape[0]
@@ -86,7 +90,7 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None, s
     total, seen = 0.0, 0
     summed = loss.reduction == "sum"
     # a diverging run overflows on its way to inf/NaN; that is detected below, not warned about
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), net.using_mode(True):
         for i, start in enumerate(range(0, n, bs)):
             wb = None if w is None else w[start:start + bs]
             if wb is not None and not wb.any():
@@ -100,7 +104,9 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None, s
             if not math.isfinite(grad @ grad) and not np.isfinite(grad).all():
                 return math.nan
             penalty = obj.regularization() if summed else 0.0
+            obj.update_state()                 # buffers (running statistics) from this update's forward pass
             optimizer.step(net, grad)          # weight decay, if any, on the network's weights only
+            net.step += 1                      # the next update draws fresh dropout masks
             # mean: the batch means weighted by batch size; sum: the batch sums added, the L2 term once
             size = obj.B if wb is None else float(np.sum(wb, dtype=np.float64))
             total += value - penalty if summed else value * size
@@ -338,6 +344,9 @@ def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, 
     """Train ``net`` in place by mini-batch gradient descent on ``loss`` over (X, T).
 
     Every input is checked before the first update, so a call that fails leaves the network as it was.
+    The updates run in training mode (dropout on; ops with buffers update them once per update, and
+    ``net.step`` advances once per update), the loss records and validation in evaluation mode; the
+    network ends in the mode it had, also on error.
 
     Parameters
     ----------
@@ -491,7 +500,7 @@ def _record(run, state, value, lr0, stats):
               "val_metric": math.nan, "lr": lr0,
               "grad_norms": (stats.norms / max(stats.batches, 1)).tolist(), "time": 0.0}
     if run.has_val:
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"), run.net.using_mode(False):
             vobj = Objective(run.net, run.loss, run.Xv, run.Dv, validate=False, sample_weight=run.wv)
             record["val_loss"] = vobj.value()
             if run.metric_fn is not None:
@@ -506,6 +515,7 @@ def _epoch(run, state, history, stats, last_good, best):
     t0 = time.perf_counter()
     np.copyto(last_good, params)
     opt_snapshot = opt.state_dict()
+    state_snapshot = _buffers(net)
     stats.reset()
     lr0 = opt.lr = run.sched(state.epoch, state.step) * run.lr_scale
     value = run_epoch(net, run.loss, run.X, run.D, opt, run.batch_size, run.rng if run.shuffle else None, stats,
@@ -515,6 +525,7 @@ def _epoch(run, state, history, stats, last_good, best):
     if not math.isfinite(value) or not all_finite(params):
         np.copyto(params, last_good)
         opt.load_state_dict(opt_snapshot)
+        _restore_buffers(net, state_snapshot)
         raise _divergence(state.epoch, value, lr0, history)
     record = _record(run, state, value, lr0, stats)
     state.epoch += 1
@@ -525,8 +536,30 @@ def _epoch(run, state, history, stats, last_good, best):
     return stop
 
 
+def _buffers(net):
+    """A copy of the step counter and of every op's buffers, to go back to when an epoch diverges."""
+    return net.step, [{k: v.copy() for k, v in op.state.items()} if op.state_specs else None for op in net.ops]
+
+
+def _restore_buffers(net, snapshot):
+    step, states = snapshot
+    net.step = step
+    for op, st in zip(net.ops, states):
+        if st is not None:
+            op.state = st
+
+
 def fit(run) -> History:
-    """Train a prepared run (:meth:`TrainOptions.prepare`) to its end; see :func:`train`."""
+    """Train a prepared run (:meth:`TrainOptions.prepare`) to its end; see :func:`train`.
+
+    The updates run in training mode, the loss records and validation in evaluation mode; the network
+    ends in the mode it had (also when training fails).
+    """
+    with run.net.using_mode(False):
+        return _fit(run)
+
+
+def _fit(run) -> History:
     state, history = _start(run)
     params = run.net.params
     last_good = params.copy()
@@ -614,6 +647,8 @@ def _training_loss(net, loss, X, D, batch_size, w=None):
     with weights ``w`` their weighted mean (or sum)."""
     n = X.shape[0]
     bs = max(n if batch_size is None else batch_size, 4096)
+    if bs < n:
+        net.check_rows_independent("the training loss in chunks of rows")
     total = 0.0
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for start in range(0, n, bs):
@@ -639,7 +674,7 @@ def _check_worsening(history, opt):
     warnings.warn(
         f"training diverged: the training loss ended at {end:.4g}, more than {DIVERGED_FACTOR:g} times the "
         f"{start:.4g} it started from; the learning rate {lr:g}{decay} is probably too large, try a smaller "
-        f"one (e.g. {lr / 10:g}). history.diverged is True.", DivergenceWarning, stacklevel=5)   # train -> fit -> _end -> here
+        f"one (e.g. {lr / 10:g}). history.diverged is True.", DivergenceWarning, stacklevel=6)   # train, fit, _fit, _end, here
 
 
 def _divergence(epoch, value, lr, history, before_update=False):

@@ -22,6 +22,7 @@ from ...ops.activations import ScalarActivation
 from ...ops.softmax import Softmax
 from ...second_order.minimize import AtPoint
 from ...training.optimizers import SGD, Adam
+from ...ops.dropout import Dropout
 from ._common import refuse_non_real, refuse_summed_loss
 from ._params import Interval, Options, StrOptions, check_sample_weight, validate_params
 from ._common import _ACTIVATION_NAMES, _Epochs, _FLOAT_DTYPES, _STOCHASTIC_SOLVERS, _activation, _activation_spec, _glorot_init, _mean_divergence, _pickle_param, _sklearn_name, _unpickle_param, batch_objective, chain_forward, chain_layers
@@ -56,6 +57,7 @@ class _BaseMLP(BaseEstimator):
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "output_activation": [None, StrOptions(_ACTIVATION_NAMES | {"softmax", "exp"}), ScalarActivation, dict],
         "dtype": [None, StrOptions({"float32", "float64"}), type, np.dtype],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
     }
 
     def _validate_params(self):
@@ -150,7 +152,11 @@ class _BaseMLP(BaseEstimator):
             spec = self.activation
             logistic.append(not isinstance(spec, (list, tuple)) and self._is_logistic(_activation(spec, "activation")))
         params = _glorot_init(sizes, logistic, rs, dtype)
-        return MLP(sizes, hidden=hidden, output=output, dtype=dtype, params=params)
+        p = float(self.dropout)
+        # the dropout masks draw from a seed of the random state (drawn only when there is dropout, so that
+        # without it the random state gives the same initialisation and batches as scikit-learn's)
+        seed = int(rs.randint(2 ** 31)) if p else 0
+        return MLP(sizes, hidden=hidden, output=output, dtype=dtype, params=params, seed=seed, dropout=p)
 
     # ---- fit -------------------------------------------------------------------------------------
     def _check_solver(self):
@@ -173,6 +179,9 @@ class _BaseMLP(BaseEstimator):
         return self
 
     def _fit_unguarded(self, X, y, sample_weight, incremental):
+        if float(self.dropout) and self.solver not in _STOCHASTIC_SOLVERS:
+            raise ValueError(f"dropout={self.dropout} needs a stochastic solver ('sgd' or 'adam'), which draws a "
+                             f"fresh mask per update; solver={self.solver!r} minimises one fixed function")
         if (on_dask := dispatch.on_dask("estimator_fit", X, y)) is not None:    # blocks of a Dask array
             return on_dask(self, X, y, sample_weight, incremental)
         hidden_sizes = self._hidden_sizes()
@@ -200,6 +209,9 @@ class _BaseMLP(BaseEstimator):
             self._initialize(net, output)
         else:
             net = self.network_
+            if sum(isinstance(op, Dropout) for op in net.ops) != (len(sizes) - 2 if float(self.dropout) else 0):
+                raise ValueError("the fitted network was built with another dropout setting; refit with "
+                                 "warm_start=False to change it")
             if net.sizes != sizes:
                 raise ValueError(f"the fitted network has layer sizes {net.sizes} but this call needs {sizes}; "
                                  "refit with warm_start=False to change the architecture or the outputs")
@@ -432,7 +444,8 @@ class _BaseMLP(BaseEstimator):
         if net is not None:
             acts = [_activation_spec(net.ops[ja].act if not isinstance(net.ops[ja], Softmax) else "softmax")
                     for _, ja in chain_layers(net)]
-            state["_network_state"] = (list(net.sizes), acts, net.dtype.name, net.params.copy())
+            state["_network_state"] = (list(net.sizes), acts, net.dtype.name, net.params.copy(),
+                                       [op.config() for op in net.ops if isinstance(op, Dropout)], net.step)
         for key in ("activation", "output_activation"):
             if key in state:
                 state[key] = _pickle_param(state[key])
@@ -446,10 +459,15 @@ class _BaseMLP(BaseEstimator):
                 state[key] = _unpickle_param(state[key])
         super().__setstate__(state)
         if saved is not None:
-            sizes, acts, dtype, params = saved
+            sizes, acts, dtype, params, *modes = saved
+            dropouts, step = modes if modes else ([], 0)
             acts = [_activation(a, "activation") if not isinstance(a, ScalarActivation) else a for a in acts]
-            self.network_ = MLP(sizes, hidden=acts[:-1], output=acts[-1], dtype=np.dtype(dtype).type,
-                                params=params)
+            net = MLP(sizes, hidden=acts[:-1], output=acts[-1], dtype=np.dtype(dtype).type, params=params,
+                      dropout=dropouts[0]["p"] if dropouts else 0.0)
+            for op, cfg in zip([op for op in net.ops if isinstance(op, Dropout)], dropouts):
+                op.seed = cfg["seed"]
+            net.step = step
+            self.network_ = net
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

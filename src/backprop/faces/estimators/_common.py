@@ -140,8 +140,9 @@ def chain_layers(net):
 
 def chain_forward(net, X, logits=False):
     """Network output for validated X (dense or scipy sparse); with ``logits=True`` also the node the output
-    op reads (z_L, the logits), taken from the graph."""
-    values, _ = net.forward_values(X)
+    op reads (z_L, the logits), taken from the graph; in evaluation mode (no dropout)."""
+    with net.using_mode(False):
+        values, _ = net.forward_values(X)
     return (values[-1], values[net.head_input]) if logits else values[-1]
 
 
@@ -190,13 +191,22 @@ class _Epochs:
             self.order = self.order[perm]
         X, D, sw, net, params = self.X, self.D, self.sw, self.net, self.net.params
         total = 0.0
-        for sl in gen_batches(self.n, self.batch_size):
-            rows = self.order[sl] if self.shuffle else sl
-            Xb = X.take(rows, axis=0) if self.shuffle and self.dense else X[rows]
-            obj = batch_objective(net, self.loss, Xb, D[rows], None if sw is None else sw[rows], self.alpha)
-            if obj is None:            # every sample of this batch has weight zero: nothing to learn
-                continue
-            grad = obj.gradient()      # the whole gradient first, then the update
-            total += obj.value() * (sl.stop - sl.start)
-            opt.step(params, grad)
+        with net.using_mode(True):          # dropout on while training, a fresh mask per update
+            for sl in gen_batches(self.n, self.batch_size):
+                total += self._update(opt, params, X, D, sw, sl)
         return total / self.n
+
+    def _update(self, opt, params, X, D, sw, sl):
+        """One mini-batch: its loss before the update times its size (0 for a batch of weight zero)."""
+        net = self.net
+        rows = self.order[sl] if self.shuffle else sl
+        Xb = X.take(rows, axis=0) if self.shuffle and self.dense else X[rows]
+        obj = batch_objective(net, self.loss, Xb, D[rows], None if sw is None else sw[rows], self.alpha)
+        if obj is None:            # every sample of this batch has weight zero: nothing to learn
+            return 0.0
+        grad = obj.gradient()      # the whole gradient first, then the update
+        value = obj.value() * (sl.stop - sl.start)
+        obj.update_state()        # buffers (running statistics) from this update's forward pass
+        opt.step(params, grad)
+        net.step += 1
+        return value

@@ -75,6 +75,9 @@ default='relu'
         eps: targets become 1 - (K - 1) eps for the class and eps for the others (K = 2 per sigmoid output).
     dtype : {None, 'float32', 'float64'}, default=None
         Precision of the network; None follows X (float32 stays float32, anything else is float64).
+    dropout : float in [0, 1), default=0.0
+        With p > 0, inverted dropout of probability p after each hidden activation while training (a
+        stochastic solver, sgd or adam, is needed); prediction runs in evaluation mode, without it.
 
     Attributes
     ----------
@@ -124,7 +127,7 @@ default='relu'
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 loss="log_loss", output_activation=None, label_smoothing=0.0, dtype=None):
+                 loss="log_loss", output_activation=None, label_smoothing=0.0, dtype=None, dropout=0.0):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -152,6 +155,7 @@ default='relu'
         self.output_activation = output_activation
         self.label_smoothing = label_smoothing
         self.dtype = dtype
+        self.dropout = dropout
 
     def _is_classifier(self):
         return True

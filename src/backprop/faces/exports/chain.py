@@ -19,8 +19,9 @@ def op_name(op) -> str:
     return op.describe()
 
 
-def chain_ops(net, fmt, activations):
-    """The ops of a chain network, checked: each a dense layer or an activation in ``activations``.
+def chain_ops(net, fmt, activations, ops=()):
+    """The ops of a chain network, checked: each a dense layer, an activation in ``activations`` or an op
+    whose registered name is in ``ops``.
 
     Raises ConfigError naming the first node that ``fmt`` cannot express.
     """
@@ -30,12 +31,12 @@ def chain_ops(net, fmt, activations):
                               f"{list(ix)}, not just node {j} (a graph with skip connections or several inputs "
                               "per node)")
     for j, op in enumerate(net.ops):
-        if isinstance(op, Dense):
+        if isinstance(op, Dense) or op.op_name in ops:
             continue
         name = op_name(op)
         if isinstance(op, Elementwise) and getattr(op.act, "user_defined", False):
             raise ConfigError(f"{fmt} cannot express node {j + 1}: the user-defined activation {name!r} is Python code")
         if not isinstance(op, (Elementwise, Softmax)) or name not in activations:
-            raise ConfigError(f"{fmt} cannot express node {j + 1} ({op.describe()}); it takes dense layers and the "
-                              f"activations {', '.join(activations)}")
+            raise ConfigError(f"{fmt} cannot express node {j + 1} ({op.describe()}); it takes dense layers"
+                              + "".join(f", {name}" for name in ops) + f" and the activations {', '.join(activations)}")
     return net.ops

@@ -12,6 +12,9 @@ Every node of the network becomes a few ONNX nodes, node by node in graph order:
 * product / max units                Concat, Gather of the factors, Pow (products), Gather into a
                                      (units, K) table, Where (padding 1 / -inf), ReduceProd / ReduceMax
 * segmented activations              Slice per run, the run's activation, Concat
+* dropout, rrelu                     as at inference (the graph is the inference graph, whatever the
+                                     network's mode): dropout the identity (Identity), rrelu the leaky
+                                     ReLU of slope (lower + upper) / 2 (written as Where, like leaky relu)
 
 User-defined activations (scalar or vector) are Python code and cannot be expressed: ConfigError.
 The graph runs in the network's dtype (float32 or float64). ``onnx`` is imported only when used.
@@ -24,10 +27,12 @@ from ...engine.network import Network
 from ..._optional import require
 from ...errors import ConfigError
 from ...ops.dense import Dense
+from ...ops.dropout import Dropout
 from ...ops.elementwise import Elementwise
 from ...ops.masked_dense import MaskedDense
 from ...ops.maxunit import MaxUnit
 from ...ops.product import Product
+from ...ops.rrelu import RReLU
 from ...ops.segments import Segmented
 from ...ops.select import Select
 from ...ops.softmax import Softmax
@@ -38,7 +43,8 @@ ONNX_ACTIVATIONS = {"identity": "Identity", "sigmoid": "Sigmoid", "tanh": "Tanh"
                     "softmax": "Softmax", "gelu": "z/2 (1 + Erf(z / sqrt 2))",
                     "elu": "Where(z > 0, z, alpha * (Exp(min(z, 0)) - 1))", "silu": "z * Sigmoid(z)"}
 #: the op kinds a graph may hold, besides dense layers and activations
-ONNX_OPS = ("dense", "activation", "softmax", "masked_dense", "select", "product", "max", "segments")
+ONNX_OPS = ("dense", "activation", "softmax", "masked_dense", "select", "product", "max", "segments", "dropout",
+            "rrelu")
 MIN_OPSET = 13
 DEFAULT_OPSET = 17
 
@@ -83,9 +89,7 @@ class GraphWriter:
         if getattr(act, "user_defined", False) or act.name not in ONNX_ACTIVATIONS:
             raise ConfigError(f"ONNX cannot express {where}: the user-defined activation {act.name!r} is Python code")
         if act.name == "leaky_relu":   # written out: LeakyRelu's alpha attribute is a 32-bit float
-            slope = self.const("slope", np.array(act.params["slope"], dtype=self.dtype))
-            zero = self.const("zero", np.zeros((), dtype=self.dtype))
-            return self.op("Where", [self.op("GreaterOrEqual", [x, zero]), x, self.op("Mul", [x, slope])])
+            return self.leaky(x, act.params["slope"])
         if act.name == "softplus":     # log(1 + e^z) = max(z, 0) + log(1 + e^-|z|)
             tail = self.op("Exp", [self.op("Neg", [self.op("Abs", [x])])])
             one = self.const("one", np.ones((), dtype=self.dtype))
@@ -105,6 +109,12 @@ class GraphWriter:
         if act.name == "silu":
             return self.op("Mul", [x, self.op("Sigmoid", [x])])
         return self.op(ONNX_ACTIVATIONS[act.name], [x])
+
+    def leaky(self, x, slope):
+        """Where(x >= 0, x, slope x): LeakyRelu with the slope in the graph's dtype (its attribute is 32-bit)."""
+        slope = self.const("slope", np.array(slope, dtype=self.dtype))
+        zero = self.const("zero", np.zeros((), dtype=self.dtype))
+        return self.op("Where", [self.op("GreaterOrEqual", [x, zero]), x, self.op("Mul", [x, slope])])
 
     def _offsets(self, widths):
         return np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
@@ -139,6 +149,10 @@ class GraphWriter:
             return self.op("Gemm", [self.concat(xs), self.const("W", W), self.const("b", bias)], transB=1)
         if isinstance(op, Select):
             return self._gathered(op.gather, xs)
+        if isinstance(op, Dropout):    # inference: the identity
+            return self.op("Identity", [xs[0]])
+        if isinstance(op, RReLU):      # inference: the mean slope
+            return self.leaky(xs[0], (op.lower + op.upper) / 2)
         if isinstance(op, Product):
             V = self.op("Pow", [self._gathered(op.gather, xs), self.const("alpha", op.alpha.astype(self.dtype))])
             return self.reduce("ReduceProd", self._padded(op, V, 1.0), 2)

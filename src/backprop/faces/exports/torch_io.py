@@ -1,7 +1,9 @@
 """PyTorch both ways: a chain network <-> ``torch.nn.Sequential`` with the same weights.
 
 Op j of the network is module j of the Sequential, so ``net.state_dict()`` and the module's
-``state_dict()`` have the same keys. torch is imported only inside these functions.
+``state_dict()`` have the same keys, buffers included (BatchNorm's running statistics travel with the
+weights, both ways). Ops beyond dense layers and activations are declared once in ``TORCH_OPS``.
+torch is imported only inside these functions.
 """
 from __future__ import annotations
 
@@ -11,8 +13,12 @@ from ...engine.network import MLP, Network
 from ..._optional import require
 from ...errors import ConfigError
 from ...ops.activations import get_activation
+from typing import Callable, NamedTuple
+
 from ...ops.dense import Dense
+from ...ops.dropout import Dropout
 from ...ops.elementwise import Elementwise
+from ...ops.rrelu import RReLU
 from ...ops.softmax import Softmax
 from .chain import chain_ops, op_name
 
@@ -20,6 +26,25 @@ from .chain import chain_ops, op_name
 TORCH_MODULES = {"identity": "Identity", "sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "ReLU",
                  "leaky_relu": "LeakyReLU", "softplus": "Softplus", "exp": "Exp", "softmax": "Softmax",
                  "gelu": "GELU", "elu": "ELU", "silu": "SiLU"}
+class TorchOp(NamedTuple):
+    """How an op travels to and from torch: the ``torch.nn`` class, op -> module, module -> op.
+
+    ``to_module(op, nn, dtype)`` builds the module (its parameters and buffers are then copied by
+    ``load_state_dict``); ``from_module(m, width, j)`` the op for module m at index j reading ``width`` units.
+    """
+
+    module: str
+    to_module: Callable
+    from_module: Callable
+
+
+#: registered op name -> its torch module (one entry per op; parameters and buffers follow by state_dict)
+TORCH_OPS = {
+    "dropout": TorchOp("Dropout", lambda op, nn, dtype: nn.Dropout(op.p),
+                       lambda m, width, j: Dropout(width, p=m.p, seed=j)),
+    "rrelu": TorchOp("RReLU", lambda op, nn, dtype: nn.RReLU(op.lower, op.upper),
+                     lambda m, width, j: RReLU(width, lower=m.lower, upper=m.upper, seed=j)),
+}
 #: nn.Softplus switches to y = z above ``threshold``; from this threshold on that is softplus to rounding
 #: (log(1 + e^z) - z < e^-z is below half an ulp of z), per dtype
 _SOFTPLUS_EXACT = {"float32": 17.0, "float64": 37.0}
@@ -60,7 +85,9 @@ def to_torch(net):
     -------
     torch.nn.Sequential
         Module j is op j: ``nn.Linear`` for a dense op, ``nn.Tanh``, ``nn.Softmax(dim=-1)``, ... for the
-        activations (backprop's "exp" is ``backprop.faces.exports._torch_modules.Exp``).
+        activations (backprop's "exp" is ``backprop.faces.exports._torch_modules.Exp``), ``nn.Dropout``,
+        ``nn.RReLU`` and the other modules of ``TORCH_OPS``, with the buffers copied; in the network's
+        mode (``module.training == net.training``).
 
     Raises
     ------
@@ -74,19 +101,21 @@ def to_torch(net):
     """
     if not isinstance(net, Network):
         raise ConfigError(f"to_torch takes a backprop Network; got {type(net).__name__}")
-    ops = chain_ops(net, "torch.nn.Sequential", TORCH_MODULES)
+    ops = chain_ops(net, "torch.nn.Sequential", TORCH_MODULES, tuple(TORCH_OPS))
     torch = _torch()
     dtype = getattr(torch, net.dtype.name)
     modules = []
     for op in ops:
         if isinstance(op, Dense):
             modules.append(torch.nn.Linear(op.n_in, op.size, bias=True, dtype=dtype))
+        elif op.op_name in TORCH_OPS:
+            modules.append(TORCH_OPS[op.op_name].to_module(op, torch.nn, dtype))
         else:
             modules.append(_module_for(op, torch))
     module = torch.nn.Sequential(*modules)
     with torch.no_grad():
         module.load_state_dict({k: torch.from_numpy(v) for k, v in net.state_dict().items()})
-    return module
+    return module.train(net.training)
 
 
 def _activation_of(m, j, dtype, torch):
@@ -119,7 +148,7 @@ def _activation_of(m, j, dtype, torch):
     for name, cls in TORCH_MODULES.items():
         if name not in ("softmax", "leaky_relu", "softplus", "exp", "elu", "gelu") and type(m) is getattr(nn, cls):
             return name
-    supported = ", ".join(["Linear"] + [c for c in TORCH_MODULES.values()])
+    supported = ", ".join(["Linear"] + [c for c in TORCH_MODULES.values()] + [t.module for t in TORCH_OPS.values()])
     raise ConfigError(f"module {j} ({type(m).__name__}) has no backprop equivalent; supported modules: {supported}")
 
 
@@ -135,7 +164,8 @@ def from_torch(module):
     -------
     Network
         An MLP when the modules alternate Linear, activation, ..., activation; otherwise a chain Network.
-        Its ``state_dict()`` has the module's keys; weights are copied bitwise.
+        Its ``state_dict()`` has the module's keys; weights and buffers are copied bitwise. It is in the
+        module's mode (``net.training == module.training``).
 
     Raises
     ------
@@ -166,20 +196,30 @@ def from_torch(module):
                                   f"{width}")
             ops.append(Dense(m.in_features, m.out_features))
             width = m.out_features
+        elif (special := _torch_op(m, nn)) is not None:
+            ops.append(special.from_module(m, width, j))
         else:
             spec = _activation_of(m, j, dtype, torch)
             acts.append(spec)
             ops.append(Softmax(width) if spec == "softmax" else Elementwise(width, get_activation(spec)))
     sd = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
     alternating = len(ops) % 2 == 0 and all(isinstance(op, Dense) for op in ops[::2]) \
-        and not any(isinstance(op, Dense) for op in ops[1::2])
+        and not any(isinstance(op, Dense) or op.op_name in TORCH_OPS for op in ops[1::2])
     if alternating:
         sizes = [linears[0].in_features] + [m.out_features for m in linears]
         net = MLP(sizes, hidden=[_spec(a) for a in acts[:-1]], output=_spec(acts[-1]), dtype=np.dtype(dtype))
     else:
         net = Network(linears[0].in_features, ops, dtype=np.dtype(dtype))
     net.load_state_dict(sd)
-    return net
+    return net.train(bool(module.training))
+
+
+def _torch_op(m, nn):
+    """The TORCH_OPS entry whose module class m is exactly, or None."""
+    for entry in TORCH_OPS.values():
+        if type(m) is getattr(nn, entry.module, None):
+            return entry
+    return None
 
 
 def _spec(a):

@@ -1,0 +1,95 @@
+"""Dropout (inverted): in training y = x * m / (1 - p) with m_i ~ Bernoulli(1 - p); at inference y = x."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..validation import check_seed
+from .base import Op, draw
+from .fields import Number, Seed, Size
+from .registry import register
+
+
+def check_size(size, what):
+    if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < 1:
+        raise ConfigError(f"{what} size must be an integer >= 1; got {size!r}")
+    return int(size)
+
+
+def check_op_seed(seed, what):
+    if seed is None:
+        raise ConfigError(f"{what} seed must be an integer >= 0 (the draw is a function of it); got None")
+    return int(check_seed(seed, generator=False))
+
+
+@register("dropout")
+class Dropout(Op):
+    """Inverted dropout: each unit is zeroed with probability ``p`` in training, the others scaled by 1/(1-p).
+
+    Parameters
+    ----------
+    size : int
+        Width of the input (and output).
+    p : float, default 0.5
+        Probability of zeroing a unit, 0 <= p < 1.
+    seed : int, default 0
+        Seed of the masks: the mask of a forward pass is a function of (seed, ``net.step``, batch shape).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> op = Dropout(4, p=0.5)
+    >>> x = np.ones((1, 4))
+    >>> bool((op.forward([x], None)[0] == x).all())        # evaluation mode: the identity
+    True
+    >>> op.training = True
+    >>> sorted(set(op.forward([x], None)[0].ravel()) - {0.0})
+    [2.0]
+    """
+
+    has_modes = True
+    random = True
+    config_fields = (Size("size"), Number("p", optional=True), Seed("seed", optional=True))
+
+    def __init__(self, size, p=0.5, seed=0):
+        self.size = check_size(size, "dropout")
+        try:
+            p = float(p)
+        except (TypeError, ValueError):
+            p = np.nan
+        if not 0.0 <= p < 1.0:
+            raise ConfigError(f"dropout probability p must be a number with 0 <= p < 1; got {p!r}")
+        self.p = p
+        self.seed = check_op_seed(seed, "dropout")
+        self.training = False
+
+    def scale(self, shape, dtype):
+        """m / (1 - p) for a batch of ``shape`` at the current step, or None (the identity)."""
+        if not self.training or self.p == 0.0:
+            return None
+        keep = draw(self.seed, self.step, shape).random(shape) >= self.p
+        return keep.astype(dtype) * dtype.type(1.0 / (1.0 - self.p))
+
+    # y = x * s, s = m / (1 - p) in training (s = 1 at inference)
+    def forward(self, xs, p):
+        x = xs[0]
+        s = self.scale(x.shape, x.dtype)
+        return (x if s is None else x * s), s
+
+    # dE/dx = dE/dy * s
+    def vjp(self, at, dy, *, gp, need):
+        s = at.cache
+        return [dy if s is None else dy * s]
+
+    # R{y} = s R{x}
+    def jvp(self, at, txs, tp):
+        s, tx = at.cache, txs[0]
+        return None if tx is None else (tx if s is None else tx * s)
+
+    # R{dE/dx} = R{dE/dy} s  (linear in x: no second-order term)
+    def vjp_tangent(self, at, dy, tdy, txs, ty, tp, *, tgp, need):
+        s = at.cache
+        return [None if tdy is None else (tdy if s is None else tdy * s)]
+
+    def describe(self):
+        return f"dropout p={self.p:g}"
