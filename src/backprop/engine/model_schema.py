@@ -149,6 +149,28 @@ def _vector(c, cfg, at):
     c.str_(cfg["fn"], f"{at}.fn")
 
 
+def _positive(c, v, at):
+    if c.number(v, at) <= 0:
+        c.fail(at, "a finite number > 0", v)
+
+
+def _layer_norm(c, cfg, at):
+    c.size(cfg["size"], f"{at}.size")
+    if "eps" in cfg:
+        _positive(c, cfg["eps"], f"{at}.eps")
+    if "elementwise_affine" in cfg and not isinstance(cfg["elementwise_affine"], bool):
+        c.fail(f"{at}.elementwise_affine", "true or false", cfg["elementwise_affine"])
+
+
+def _batch_norm(c, cfg, at):
+    c.size(cfg["size"], f"{at}.size")
+    if "eps" in cfg:
+        _positive(c, cfg["eps"], f"{at}.eps")
+    m = cfg.get("momentum")
+    if m is not None and not 0 <= c.number(m, f"{at}.momentum") <= 1:
+        c.fail(f"{at}.momentum", "a number in [0, 1] or null", m)
+
+
 def _names(c, cfg, at):
     for key in ("names", "input_names"):
         if key in cfg:
@@ -219,6 +241,8 @@ OP_SCHEMAS = {
     "max": (_GU, ("n_units", "names", "input_names"), _units),
     "product": (_GU, ("alpha", "n_units", "names", "input_names"), _units),
     "segments": (("size", "segments"), (), _segments),
+    "layer_norm": (("size",), ("eps", "elementwise_affine"), _layer_norm),
+    "batch_norm": (("size",), ("eps", "momentum"), _batch_norm),
 }
 #: the ops a segment may apply (one-input, parameter-free activations)
 _INNER_OPS = ("activation", "softmax", "vector_activation", "segments")

@@ -23,6 +23,7 @@ from ..registry import Registry
 from ..ops.base import Op
 from ..ops.dense import Dense
 from ..ops.elementwise import Elementwise
+from ..ops.normalization import BatchNorm, LayerNorm
 from ..ops.softmax import Softmax
 from ..validation import check_seed, check_X
 
@@ -407,6 +408,45 @@ def _init_for(spec):
     return get_activation(spec).init
 
 
+#: ``bp.MLP(..., normalization=...)``: the op inserted after each hidden dense layer, before its activation
+NORMALIZATIONS = {"batch": BatchNorm, "layer": LayerNorm}
+
+
+def _check_normalization(normalization):
+    if normalization is not None and (not isinstance(normalization, str) or normalization not in NORMALIZATIONS):
+        raise ConfigError(f"unknown normalization {normalization!r}; expected None, "
+                          f"{', '.join(map(repr, NORMALIZATIONS))}")
+    return normalization
+
+
+def _normalization_of(op):
+    """The ``normalization`` name of a normalisation op (None for any other op)."""
+    return next((name for name, cls in NORMALIZATIONS.items() if type(op) is cls), None)
+
+
+def mlp_layout(n_inputs, ops, inputs):
+    """(sizes, normalization) when ``ops`` chained by ``inputs`` are the layers of a ``bp.MLP``, else None.
+
+    An MLP is a chain of layers, each a dense op, then (hidden layers only, the same kind in every one) a
+    normalisation op, then an activation op.
+    """
+    if any(list(ix) != [i] for i, ix in enumerate(inputs)):
+        return None
+    sizes, kinds, k = [int(n_inputs)], [], 0
+    while k < len(ops):
+        if not isinstance(ops[k], Dense):
+            return None
+        sizes.append(ops[k].size)
+        kinds.append(_normalization_of(ops[k + 1]) if k + 1 < len(ops) else None)
+        k += 2 if kinds[-1] else 1
+        if k >= len(ops) or isinstance(ops[k], Dense) or _normalization_of(ops[k]):
+            return None
+        k += 1
+    if kinds[-1] is not None or len(set(kinds[:-1])) > 1:
+        return None
+    return sizes, (kinds[0] if len(kinds) > 1 else None)
+
+
 @NETWORK_CLASSES.register("MLP")
 class MLP(Network):
     """Multilayer perceptron: z_k = y_{k-1} W_k^T + b_k, y_k = f_k(z_k).
@@ -423,6 +463,12 @@ class MLP(Network):
         Seed of the initialisation (Glorot uniform for tanh/sigmoid/identity/softmax layers,
         He normal for relu-like layers; biases zero).
     dtype : float64 (default) or float32
+    params : array, optional
+        Initial parameter vector (otherwise initialised from ``seed``).
+    normalization : None, "batch" or "layer"
+        Insert a BatchNorm (``"batch"``) or LayerNorm (``"layer"``) after each hidden dense layer, before its
+        activation (torch's order Linear, BatchNorm1d, activation); its weight and bias follow the dense
+        layer's in ``params``.
 
     Examples
     --------
@@ -430,9 +476,12 @@ class MLP(Network):
     >>> net = bp.MLP([64, 32, 10], hidden="tanh", output="softmax", seed=0)
     >>> net.n_params
     2410
+    >>> [op.describe() for op in bp.MLP([3, 4, 2], hidden="relu", normalization="batch").ops]
+    ['dense 3->4', 'batch_norm 4', 'relu', 'dense 4->2', 'softmax']
     """
 
-    def __init__(self, sizes, hidden="tanh", output="softmax", seed=0, dtype=np.float64, params=None):
+    def __init__(self, sizes, hidden="tanh", output="softmax", seed=0, dtype=np.float64, params=None,
+                 normalization=None):
         try:
             sizes = list(sizes) if not isinstance(sizes, (str, bytes, dict)) else sizes
         except TypeError:
@@ -447,11 +496,15 @@ class MLP(Network):
         if len(acts) != n_hidden:
             raise ConfigError(f"hidden lists {len(acts)} activations for {n_hidden} hidden layers")
         acts.append(output)
+        norm = NORMALIZATIONS.get(_check_normalization(normalization))
         ops = []
         for k, act in enumerate(acts):
             ops.append(Dense(int(sizes[k]), int(sizes[k + 1]), init=_init_for(act)))
+            if norm is not None and k < n_hidden:
+                ops.append(norm(int(sizes[k + 1])))
             ops.append(_activation_op(int(sizes[k + 1]), act))
         self.sizes = [int(s) for s in sizes]
+        self.normalization = normalization
         super().__init__(int(sizes[0]), ops, seed=seed, dtype=dtype, params=params)
 
 

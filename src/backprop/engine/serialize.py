@@ -35,7 +35,7 @@ from ..untrusted import (MAX_JSON_BYTES, check_backed, check_budget, nbytes_of, 
                          read_npy_header)
 from ..validation import all_finite
 from .model_schema import MIN_LIMIT, check_description
-from .network import MLP, NETWORK_CLASSES, Network
+from .network import MLP, NETWORK_CLASSES, Network, mlp_layout
 
 FORMAT = "backprop-model"
 VERSION = 1
@@ -250,11 +250,12 @@ def _assemble(desc, ops, params, path):
     if not all_finite(params):
         raise FileFormatError(f"{path}: the parameter array contains NaN or inf")
     cls = _network_classes()[desc["class"]]
-    if cls is MLP and not _is_mlp(ops, inputs):
+    layout = mlp_layout(n_inputs, ops, inputs) if cls is MLP else None
+    if layout is None and cls is MLP:
         cls = Network
     net = cls.__new__(cls)
     if cls is MLP:
-        net.sizes = [int(n_inputs)] + [op.size for op in ops[::2]]
+        net.sizes, net.normalization = layout
     try:
         Network.__init__(net, n_inputs, ops, inputs=inputs, dtype=dtype, params=params)
     except (ConfigError, TypeError, ValueError, IndexError) as e:
@@ -274,13 +275,6 @@ def build_network(desc: dict, params, activations=None, path="<model>"):
     desc = _check_desc(desc, path, max(int(params.size), MIN_LIMIT))
     ops, _ = _architecture(desc, activations, path)
     return _assemble(desc, ops, params, path)
-
-
-def _is_mlp(ops, inputs):
-    from ..ops.dense import Dense
-    chain = all(list(ix) == [i] for i, ix in enumerate(inputs))
-    return (chain and len(ops) % 2 == 0 and all(isinstance(op, Dense) for op in ops[::2])
-            and not any(isinstance(op, Dense) for op in ops[1::2]))
 
 
 def _check_activations(activations):
