@@ -25,7 +25,10 @@ so the blocks need no further scaling;
 lambda is added to the diagonal of the weights for the L2 term.
 
 Ops with parameters that are not dense layers get their rows from Hessian-vector products with
-unit vectors (correct for every op). The result is made exactly symmetric by copying its upper
+unit vectors (correct for every op). When an op couples the samples of the batch (BatchNorm in
+training mode: ``batch_coupled``) M is no longer a per-sample matrix and a unit seeded in every
+sample at once is not one direction of the objective; every row then comes from Hessian-vector
+products of the whole batch, whose passes carry the coupling inside the op, so the result stays exact. The result is made exactly symmetric by copying its upper
 triangle; working memory stays within about the size of the result (units and samples in chunks).
 """
 from __future__ import annotations
@@ -196,20 +199,29 @@ def _hvp_rows(H, net, obj, ops, scale, budget):
         H[a:b] += Hv * scale if scale != 1 else Hv
 
 
+def _dense_and_others(net):
+    """The dense layers whose blocks come from backpropagating M, and the other ops with parameters (rows by
+    HVPs): every op with parameters is an "other" when some op couples the samples of the batch."""
+    coupled = any(op.batch_coupled for op in net.ops)
+    layers = [_Layout(net, j) for j, op in enumerate(net.ops) if op.n_params and is_dense(op) and not coupled]
+    others = [j for j, op in enumerate(net.ops) if op.n_params and (coupled or not is_dense(op))]
+    return layers, others, coupled
+
+
 def hessian_matrix(obj, budget=None):
     """The exact Hessian for a validated Objective ``obj`` (see ``hessian``); ``budget`` in elements."""
     net = obj.net
     W, B = net.n_params, obj.B
     budget = max(W * W, MIN_BUDGET) if budget is None else int(budget)
     H = np.zeros((W, W), dtype=net.dtype)
-    layers = [_Layout(net, j) for j, op in enumerate(net.ops) if op.n_params and is_dense(op)]
-    others = [j for j, op in enumerate(net.ops) if op.n_params and not is_dense(op)]
+    layers, others, coupled = _dense_and_others(net)
     widths = sum(net.widths)
     biggest = max((L.size for L in layers), default=0)
     # elements per (direction, sample): tangents, their adjoints and op temporaries
     per = 4 * widths
     n_dir = sum(L.n_out for L in layers)
-    Bc = min(B, max(1, int(budget // (per * max(1, min(n_dir, 16)) + 2 * biggest))))
+    # a batch-coupled op: the whole batch at once (a chunk of it would have other statistics)
+    Bc = B if coupled else min(B, max(1, int(budget // (per * max(1, min(n_dir, 16)) + 2 * biggest))))
     for s in range(0, B, Bc):
         sl = slice(s, min(s + Bc, B))
         n = sl.stop - sl.start
@@ -303,10 +315,9 @@ def hessian_diagonal(obj, budget=None):
     W, B = net.n_params, obj.B
     budget = max(16 * W, MIN_BUDGET, 1 << 20) if budget is None else int(budget)
     diag = np.zeros(W, dtype=net.dtype)
-    layers = [_Layout(net, j) for j, op in enumerate(net.ops) if op.n_params and is_dense(op)]
-    others = [j for j, op in enumerate(net.ops) if op.n_params and not is_dense(op)]
+    layers, others, coupled = _dense_and_others(net)
     per = 4 * sum(net.widths)
-    Bc = min(B, max(1, int(budget // (per * 16))))
+    Bc = B if coupled else min(B, max(1, int(budget // (per * 16))))
     for s in range(0, B, Bc):
         sl = slice(s, min(s + Bc, B))
         n = sl.stop - sl.start
