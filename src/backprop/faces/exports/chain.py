@@ -20,7 +20,8 @@ def op_name(op) -> str:
 
 
 def chain_ops(net, fmt, activations):
-    """The ops of a chain network, checked: each a dense layer or an activation in ``activations``.
+    """The ops of a chain network, checked: each a dense layer, an activation in ``activations``, or an op
+    whose registered name is in ``activations`` (a layer the format has a module for, e.g. "layer_norm").
 
     Raises ConfigError naming the first node that ``fmt`` cannot express.
     """
@@ -35,7 +36,11 @@ def chain_ops(net, fmt, activations):
         name = op_name(op)
         if isinstance(op, Elementwise) and getattr(op.act, "user_defined", False):
             raise ConfigError(f"{fmt} cannot express node {j + 1}: the user-defined activation {name!r} is Python code")
-        if not isinstance(op, (Elementwise, Softmax)) or name not in activations:
-            raise ConfigError(f"{fmt} cannot express node {j + 1} ({op.describe()}); it takes dense layers and the "
-                              f"activations {', '.join(activations)}")
+        if isinstance(op, (Elementwise, Softmax)):
+            if name in activations:
+                continue
+        elif op.op_name in activations:       # another layer the format maps by its registered name
+            continue
+        raise ConfigError(f"{fmt} cannot express node {j + 1} ({op.describe()}); it takes dense layers and "
+                          f"{', '.join(activations)}")
     return net.ops

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...engine.network import MLP, Network
+from ...engine.network import MLP, Network, mlp_layout
 from ..._optional import require
 from ...errors import ConfigError
 from ...ops.activations import get_activation
@@ -19,7 +19,10 @@ from .chain import chain_ops, op_name
 #: backprop activation -> the torch.nn module class that computes it
 TORCH_MODULES = {"identity": "Identity", "sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "ReLU",
                  "leaky_relu": "LeakyReLU", "softplus": "Softplus", "exp": "Exp", "softmax": "Softmax",
-                 "gelu": "GELU", "elu": "ELU", "silu": "SiLU"}
+                 "gelu": "GELU", "elu": "ELU", "silu": "SiLU",
+                 "layer_norm": "LayerNorm", "batch_norm": "BatchNorm1d"}
+#: the normalisation layers among them (modules with parameters, built with the network's dtype)
+_NORMS = ("layer_norm", "batch_norm")
 #: nn.Softplus switches to y = z above ``threshold``; from this threshold on that is softplus to rounding
 #: (log(1 + e^z) - z < e^-z is below half an ulp of z), per dtype
 _SOFTPLUS_EXACT = {"float32": 17.0, "float64": 37.0}
@@ -48,6 +51,39 @@ def _module_for(op, torch):
     return getattr(nn, TORCH_MODULES[name])()
 
 
+def _norm_module(op, torch, dtype):
+    """nn.LayerNorm / nn.BatchNorm1d with op's hyperparameters, a BatchNorm's running statistics copied in."""
+    nn = torch.nn
+    if op.op_name == "layer_norm":
+        return nn.LayerNorm(op.size, eps=op.eps, elementwise_affine=op.elementwise_affine, dtype=dtype)
+    m = nn.BatchNorm1d(op.size, eps=op.eps, momentum=op.momentum, dtype=dtype)
+    with torch.no_grad():
+        for name, value in op.state.items():
+            getattr(m, name).copy_(torch.from_numpy(np.asarray(value)))
+    return m
+
+
+def _norm_op(m, j, width, torch):
+    """The backprop op of an nn.LayerNorm / nn.BatchNorm1d module m (index j), or a ConfigError naming it."""
+    from ...ops.normalization import BatchNorm, LayerNorm
+    nn = torch.nn
+    if isinstance(m, nn.LayerNorm):
+        if tuple(m.normalized_shape) != (width,):
+            raise ConfigError(f"module {j} is LayerNorm({tuple(m.normalized_shape)}) after a layer of width {width}; "
+                              f"backprop's layer_norm normalises the last axis, LayerNorm({width})")
+        if m.elementwise_affine and m.bias is None:
+            raise ConfigError(f"module {j} is LayerNorm(bias=False); backprop's layer_norm has a bias when it has a "
+                              "weight (elementwise_affine)")
+        return LayerNorm(width, eps=float(m.eps), elementwise_affine=bool(m.elementwise_affine))
+    if m.num_features != width:
+        raise ConfigError(f"module {j} is BatchNorm1d({m.num_features}) after a layer of width {width}")
+    if not m.affine or m.bias is None or not m.track_running_stats:
+        raise ConfigError(f"module {j} is BatchNorm1d(affine={m.affine}, bias={m.bias is not None}, "
+                          f"track_running_stats={m.track_running_stats}); backprop's batch_norm has a weight and a "
+                          "bias and keeps running statistics (affine=True, bias=True, track_running_stats=True)")
+    return BatchNorm(width, eps=float(m.eps), momentum=None if m.momentum is None else float(m.momentum))
+
+
 def to_torch(net):
     """The ``torch.nn.Sequential`` that computes ``net``, with the same weights (copied) and dtype.
 
@@ -60,7 +96,8 @@ def to_torch(net):
     -------
     torch.nn.Sequential
         Module j is op j: ``nn.Linear`` for a dense op, ``nn.Tanh``, ``nn.Softmax(dim=-1)``, ... for the
-        activations (backprop's "exp" is ``backprop.faces.exports._torch_modules.Exp``).
+        activations (backprop's "exp" is ``backprop.faces.exports._torch_modules.Exp``), ``nn.LayerNorm`` and
+        ``nn.BatchNorm1d`` (with the running statistics) for the normalisation layers; in the network's mode.
 
     Raises
     ------
@@ -81,12 +118,17 @@ def to_torch(net):
     for op in ops:
         if isinstance(op, Dense):
             modules.append(torch.nn.Linear(op.n_in, op.size, bias=True, dtype=dtype))
+        elif op.op_name in _NORMS:
+            modules.append(_norm_module(op, torch, dtype))
         else:
             modules.append(_module_for(op, torch))
     module = torch.nn.Sequential(*modules)
+    sd = {k: torch.from_numpy(v) for k, v in net.state_dict().items()}
+    for k, v in module.state_dict().items():     # buffers the modules were built with (running statistics)
+        sd.setdefault(k, v)
     with torch.no_grad():
-        module.load_state_dict({k: torch.from_numpy(v) for k, v in net.state_dict().items()})
-    return module
+        module.load_state_dict(sd)
+    return module.train(net.training)
 
 
 def _activation_of(m, j, dtype, torch):
@@ -129,13 +171,15 @@ def from_torch(module):
     Parameters
     ----------
     module : torch.nn.Sequential (or a single torch.nn.Linear)
-        Linear layers with bias and the activations of ``to_torch``; all parameters float32 or all float64.
+        Linear layers with bias, the activations of ``to_torch``, nn.LayerNorm over the last axis and
+        nn.BatchNorm1d (affine, tracking running statistics); all parameters float32 or all float64.
 
     Returns
     -------
     Network
-        An MLP when the modules alternate Linear, activation, ..., activation; otherwise a chain Network.
-        Its ``state_dict()`` has the module's keys; weights are copied bitwise.
+        An MLP when the modules are the layers of one (Linear, [norm,] activation, ..., activation); otherwise
+        a chain Network. Its ``state_dict()`` has the module's keys; weights and running statistics are copied
+        bitwise, and it is in the module's mode (``module.training``).
 
     Raises
     ------
@@ -166,20 +210,38 @@ def from_torch(module):
                                   f"{width}")
             ops.append(Dense(m.in_features, m.out_features))
             width = m.out_features
+        elif isinstance(m, (nn.LayerNorm, nn.BatchNorm1d)):
+            ops.append(_norm_op(m, j, width, torch))
         else:
             spec = _activation_of(m, j, dtype, torch)
             acts.append(spec)
             ops.append(Softmax(width) if spec == "softmax" else Elementwise(width, get_activation(spec)))
     sd = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
-    alternating = len(ops) % 2 == 0 and all(isinstance(op, Dense) for op in ops[::2]) \
-        and not any(isinstance(op, Dense) for op in ops[1::2])
-    if alternating:
-        sizes = [linears[0].in_features] + [m.out_features for m in linears]
-        net = MLP(sizes, hidden=[_spec(a) for a in acts[:-1]], output=_spec(acts[-1]), dtype=np.dtype(dtype))
-    else:
+    net = None
+    layout = mlp_layout(linears[0].in_features, ops, [(i,) for i in range(len(ops))])
+    if layout is not None:
+        sizes, normalization = layout
+        net = MLP(sizes, hidden=[_spec(a) for a in acts[:-1]], output=_spec(acts[-1]), dtype=np.dtype(dtype),
+                  normalization=normalization)
+        if [op.config() for op in net.ops if not isinstance(op, Dense)] != \
+                [op.config() for op in ops if not isinstance(op, Dense)]:
+            net = None          # normalisation layers with other options than bp.MLP's
+    if net is None:
         net = Network(linears[0].in_features, ops, dtype=np.dtype(dtype))
-    net.load_state_dict(sd)
-    return net
+    for j, op in enumerate(net.ops):             # buffers (running statistics), as the modules hold them
+        for name in getattr(op, "state", {}):
+            value = sd.get(f"{j}.{name}", op.state[name])
+            if not np.all(np.isfinite(value)) or np.any(value < 0) and name != "running_mean":
+                raise ConfigError(f"module {j} has {name} {value!r:.60}; expected finite values"
+                                  + ("" if name == "running_mean" else " >= 0"))
+            op.state[name][...] = value
+    known = net.state_dict()
+    net.load_state_dict({k: v for k, v in sd.items() if k in known or not k.endswith(_BUFFERS)})
+    return net.train(module.training)
+
+
+#: the buffers of torch's normalisation modules, which ``from_torch`` copies into the ops' state
+_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 
 
 def _spec(a):
