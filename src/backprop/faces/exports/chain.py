@@ -41,6 +41,6 @@ def chain_ops(net, fmt, activations):
                 continue
         elif op.op_name in activations:       # another layer the format maps by its registered name
             continue
-        raise ConfigError(f"{fmt} cannot express node {j + 1} ({op.describe()}); it takes dense layers and "
-                          f"{', '.join(activations)}")
+        raise ConfigError(f"{fmt} cannot express node {j + 1} ({op.describe()}); it takes dense layers and the "
+                          f"activations {', '.join(activations)}")
     return net.ops
