@@ -395,3 +395,42 @@ def test_gradient_and_hvp_of_random_chains_with_norms(case):
     Hv = bp.hvp(net, "l2", X, T, v)
     np.testing.assert_allclose(Hv, bp.hessian(net, "l2", X, T) @ v, rtol=1e-9, atol=1e-10)
     np.testing.assert_allclose(Hv, (at(w0 + h * v, 1) - at(w0 - h * v, 1)) / (2 * h), rtol=1e-5, atol=1e-6)
+
+
+# ---- the estimators and copies ---------------------------------------------------------------------------
+
+def test_a_copy_has_its_own_mode_and_running_statistics():
+    net = make_net("batch_eval")
+    twin_net = net.copy().train()
+    twin_net.ops[1].state["running_mean"][...] = 5.0
+    assert not net.training and twin_net.training
+    assert not np.any(net.ops[1].state["running_mean"] == 5.0)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_estimators_take_normalization_and_fit_batch_norm_in_training_mode(tmp_path):
+    import pickle
+    from backprop.faces.estimators._params import InvalidParameterError
+    from backprop.sklearn import MLPClassifier, MLPRegressor
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3)) * 3 + 2
+    y = (X[:, 0] > 2).astype(int)
+    with pytest.raises(InvalidParameterError, match="'normalization' parameter of MLPClassifier must be None or a "
+                                                    "str among {'batch', 'layer'}. Got 'group' instead."):
+        MLPClassifier(normalization="group").fit(X, y)
+    clf = MLPClassifier((5,), normalization="batch", batch_size=10, max_iter=4, random_state=0).fit(X, y)
+    net = clf.network_
+    assert [op.op_name for op in net.ops] == ["dense", "batch_norm", "activation", "dense", "activation"]
+    assert not net.training                                          # fitted: evaluation mode
+    assert int(net.ops[1].state["num_batches_tracked"]) == 4 * 4     # every mini-batch of every epoch
+    assert np.abs(net.ops[1].state["running_mean"]).max() > 0.1
+    assert [c.shape for c in clf.coefs_] == [(3, 5), (5, 1)]
+    np.testing.assert_array_equal(clf.predict_proba(X)[:, 1:], net.predict(X))
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
+    with pytest.raises(bp.ConfigError, match="needs a stochastic solver"):
+        MLPRegressor(normalization="batch", solver="lbfgs").fit(X, X[:, 0])
+    with pytest.raises(bp.ConfigError, match="last batch of 1 sample"):
+        MLPRegressor(normalization="batch", batch_size=13).fit(X, X[:, 0])
+    reg = MLPRegressor(hidden_layer_sizes=(4,), normalization="layer", solver="lbfgs", max_iter=20, random_state=0).fit(X, X[:, 0])
+    assert reg.network_.normalization == "layer" and reg.score(X, X[:, 0]) > 0.5

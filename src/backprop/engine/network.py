@@ -13,6 +13,7 @@ sees views into it, so ``net.params[:] = v`` changes the network.
 """
 from __future__ import annotations
 
+import copy
 from typing import NamedTuple
 
 import numpy as np
@@ -376,9 +377,10 @@ class Network:
         save(self, path)
 
     def copy(self) -> "Network":
-        """An independent network with the same structure and a copy of the parameters."""
+        """An independent network with the same structure and a copy of the parameters, buffers and mode."""
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
+        new.ops = [_own_copy(op) for op in self.ops]
         new._params = self._params.copy()
         new._views = [new.split(new._params, j) for j in range(len(new.ops))]
         return new
@@ -393,6 +395,16 @@ class Network:
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.n_inputs}->{self.n_outputs}, {self.n_params} params, {self.dtype.name}>"
+
+
+def _own_copy(op):
+    """op itself when nothing in it changes after construction; otherwise a copy with its own mode and buffers."""
+    if not (op.has_modes or op.state_specs):
+        return op
+    twin = copy.copy(op)
+    if op.state_specs:
+        twin.state = {k: v.copy() for k, v in op.state.items()}
+    return twin
 
 
 def _activation_op(size, spec):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..losses import get_loss
+from ..ops.base import At
 from ..validation import check_sample_weight, check_X
 from . import l2, passes
 
@@ -170,6 +171,15 @@ class Objective:
                                         grad, need_input=need_input)
         l2.add_gradient(grad, net, self.l2)     # + lambda W on the weights (biases are not regularised)
         return grad
+
+    def update_state(self) -> None:
+        """Let every op with buffers update them from this forward pass (``Op.update_state``): the training
+        step calls it for the batch whose gradient drives an update. Derivatives never change state."""
+        net = self.net
+        for j, cache in enumerate(self.caches):
+            op = net.ops[j]
+            if op.state_specs:
+                op.update_state(At([self.values[i] for i in net.inputs[j]], self.values[j + 1], cache, net.views(j)))
 
     def tangents(self, V=None, seeds=None):
         """Forward sweep of directional derivatives up to the loss's node (see ``passes.forward_tangent``)."""

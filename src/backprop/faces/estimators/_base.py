@@ -16,8 +16,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
 from ... import dispatch
-from ...engine.network import MLP
-from ...errors import DivergenceError
+from ...engine.network import MLP, NORMALIZATIONS
+from ...errors import ConfigError, DivergenceError
 from ...ops.activations import ScalarActivation
 from ...ops.softmax import Softmax
 from ...second_order.minimize import AtPoint
@@ -56,6 +56,7 @@ class _BaseMLP(BaseEstimator):
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "output_activation": [None, StrOptions(_ACTIVATION_NAMES | {"softmax", "exp"}), ScalarActivation, dict],
         "dtype": [None, StrOptions({"float32", "float64"}), type, np.dtype],
+        "normalization": [None, StrOptions(set(NORMALIZATIONS))],
     }
 
     def _validate_params(self):
@@ -150,7 +151,15 @@ class _BaseMLP(BaseEstimator):
             spec = self.activation
             logistic.append(not isinstance(spec, (list, tuple)) and self._is_logistic(_activation(spec, "activation")))
         params = _glorot_init(sizes, logistic, rs, dtype)
-        return MLP(sizes, hidden=hidden, output=output, dtype=dtype, params=params)
+        plain = MLP(sizes, hidden=hidden, output=output, dtype=dtype, params=params)
+        if self.normalization is None:
+            return plain
+        # the dense layers as scikit-learn initialises them; the norms' weights ones and biases zeros
+        net = MLP(sizes, hidden=hidden, output=output, dtype=dtype, normalization=self.normalization)
+        for (j, _), (k, _) in zip(chain_layers(net), chain_layers(plain)):
+            for mine, theirs in zip(net.views(j), plain.views(k)):
+                mine[...] = theirs
+        return net
 
     # ---- fit -------------------------------------------------------------------------------------
     def _check_solver(self):
@@ -189,6 +198,10 @@ class _BaseMLP(BaseEstimator):
             sw = check_sample_weight(sample_weight, X.shape[0])
         output, loss = self._output_and_loss(Y.shape[1])
         refuse_summed_loss(loss)
+        if self.normalization == "batch" and self.solver not in _STOCHASTIC_SOLVERS:
+            raise ConfigError(f"normalization='batch' needs a stochastic solver ('sgd' or 'adam'): its running "
+                             f"statistics follow the mini-batches; solver={self.solver!r} takes the whole training "
+                             "set at once (use normalization='layer' or None with it)")
         if output == "softmax" and Y.shape[1] < 2:
             raise ValueError("a softmax over a single output is the constant 1; choose another output_activation")
         D = self._targets(Y, loss, output, dtype)
@@ -200,8 +213,9 @@ class _BaseMLP(BaseEstimator):
             self._initialize(net, output)
         else:
             net = self.network_
-            if net.sizes != sizes:
-                raise ValueError(f"the fitted network has layer sizes {net.sizes} but this call needs {sizes}; "
+            if net.sizes != sizes or net.normalization != self.normalization:
+                raise ValueError(f"the fitted network has layer sizes {net.sizes} and normalization "
+                                 f"{net.normalization!r} but this call needs {sizes} and {self.normalization!r}; "
                                  "refit with warm_start=False to change the architecture or the outputs")
             net = net.copy()       # train a copy: a failed call leaves the fitted network untouched
         self.network_ = net
@@ -269,7 +283,12 @@ class _BaseMLP(BaseEstimator):
         if self.early_stopping:
             X, D, sw, val = self._split_validation(X, Y, D, sw, rs)
 
-        epoch = _Epochs(net, loss, X, D, sw, self._batch_size(X.shape[0]), float(self.alpha), self.shuffle, rs)
+        batch_size = self._batch_size(X.shape[0])
+        if self.normalization == "batch" and X.shape[0] % batch_size == 1:
+            raise ConfigError(f"normalization='batch' takes statistics over each mini-batch; {X.shape[0]} training "
+                              f"samples in batches of {batch_size} leave a last batch of 1 sample: choose a "
+                              "batch_size that leaves 0 or at least 2 samples for the last batch")
+        epoch = _Epochs(net, loss, X, D, sw, batch_size, float(self.alpha), self.shuffle, rs)
         self.n_iter_ = 0
         try:
             for _ in range(self.max_iter):
@@ -425,14 +444,17 @@ class _BaseMLP(BaseEstimator):
         with np.errstate(over="ignore", under="ignore"):
             return chain_forward(self.network_, X, logits=logits)
 
-    # ---- pickling: networks hold lambdas, so they travel as (sizes, activations, dtype, params) -------
+    # ---- pickling: networks hold lambdas, so they travel as (sizes, activations, dtype, params, normalization,
+    # buffers) -----------------------------------------------------------------------------------------
     def __getstate__(self):
         state = dict(super().__getstate__())
         net = state.pop("network_", None)
         if net is not None:
             acts = [_activation_spec(net.ops[ja].act if not isinstance(net.ops[ja], Softmax) else "softmax")
                     for _, ja in chain_layers(net)]
-            state["_network_state"] = (list(net.sizes), acts, net.dtype.name, net.params.copy())
+            buffers = [{k: v.copy() for k, v in op.state.items()} if op.state_specs else None for op in net.ops]
+            state["_network_state"] = (list(net.sizes), acts, net.dtype.name, net.params.copy(), net.normalization,
+                                       buffers)
         for key in ("activation", "output_activation"):
             if key in state:
                 state[key] = _pickle_param(state[key])
@@ -446,10 +468,13 @@ class _BaseMLP(BaseEstimator):
                 state[key] = _unpickle_param(state[key])
         super().__setstate__(state)
         if saved is not None:
-            sizes, acts, dtype, params = saved
+            sizes, acts, dtype, params, normalization, buffers = (tuple(saved) + (None, None))[:6]
             acts = [_activation(a, "activation") if not isinstance(a, ScalarActivation) else a for a in acts]
             self.network_ = MLP(sizes, hidden=acts[:-1], output=acts[-1], dtype=np.dtype(dtype).type,
-                                params=params)
+                                params=params, normalization=normalization)
+            for op, state in zip(self.network_.ops, buffers or ()):
+                if state is not None:
+                    op.state = {k: np.array(v, dtype=op.state[k].dtype) for k, v in state.items()}
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
