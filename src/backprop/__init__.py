@@ -17,6 +17,7 @@ from .losses import BinaryCrossEntropy, CrossEntropy, Huber, L2, Loss, get_loss
 from .ops.activations import ScalarActivation, get_activation, leaky_relu, user_activation as activation
 from .ops.dense import Dense
 from .ops.elementwise import Elementwise
+from .ops.normalization import BatchNorm, LayerNorm
 from .ops.softmax import Softmax
 
 # training, save/load
@@ -52,7 +53,7 @@ __version__ = "0.2.0.dev0"   # the one place of the version (pyproject.toml read
 
 __all__ = [
     # networks, losses, the gradient
-    "MLP", "Network", "Sequential", "Dense", "Elementwise", "Softmax",
+    "MLP", "Network", "Sequential", "Dense", "Elementwise", "Softmax", "LayerNorm", "BatchNorm",
     "loss_and_grad", "backprop", "check_gradient", "CheckReport",
     "Loss", "L2", "BinaryCrossEntropy", "CrossEntropy", "Huber", "get_loss",
     "ScalarActivation", "activation", "get_activation", "leaky_relu",
