@@ -229,10 +229,7 @@ def sgd_step(net, X, T, lr):
     updated from that forward (``update_state``), then the parameters."""
     obj = Objective(net, "l2", X, T)
     grad = obj.gradient()
-    for j, op in enumerate(net.ops):
-        if op.state_specs:
-            xs = [obj.values[i] for i in net.inputs[j]]
-            op.update_state(At(xs, obj.values[j + 1], obj.caches[j], net.views(j)))
+    obj.update_state()
     net.params = net.params - lr * grad
 
 
