@@ -8,6 +8,7 @@ import scipy.sparse as sp
 from sklearn.utils import gen_batches
 
 from ... import dispatch
+from ...engine.network import NORMALIZATIONS
 from ...engine.objective import Objective
 from ...errors import ConfigError, InputError
 from ...ops.activations import ALIASES, SCALAR_NAMES, ScalarActivation, get_activation
@@ -139,7 +140,7 @@ def chain_layers(net):
     out = []
     for j, op, _ in net.param_layers():
         if isinstance(op, Dense):
-            out.append((j, j + 2 if net.ops[j + 1].op_name in ("layer_norm", "batch_norm") else j + 1))
+            out.append((j, j + 2 if isinstance(net.ops[j + 1], tuple(NORMALIZATIONS.values())) else j + 1))
     return out
 
 

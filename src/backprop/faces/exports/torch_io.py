@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...engine.network import MLP, Network, mlp_layout
+from ...engine.network import MLP, NORMALIZATIONS, Network, mlp_layout
 from ..._optional import require
 from ...errors import ConfigError
 from ...ops.activations import get_activation
@@ -22,7 +22,7 @@ TORCH_MODULES = {"identity": "Identity", "sigmoid": "Sigmoid", "tanh": "Tanh", "
                  "gelu": "GELU", "elu": "ELU", "silu": "SiLU",
                  "layer_norm": "LayerNorm", "batch_norm": "BatchNorm1d"}
 #: the normalisation layers among them (modules with parameters, built with the network's dtype)
-_NORMS = ("layer_norm", "batch_norm")
+_NORMS = tuple(cls.op_name for cls in NORMALIZATIONS.values())
 #: nn.Softplus switches to y = z above ``threshold``; from this threshold on that is softplus to rounding
 #: (log(1 + e^z) - z < e^-z is below half an ulp of z), per dtype
 _SOFTPLUS_EXACT = {"float32": 17.0, "float64": 37.0}
