@@ -390,7 +390,9 @@ def test_gradient_and_hvp_of_random_chains_with_norms(case):
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7)
     # HVP against H v with the exact Hessian, and against the derivative of the gradient along v
     Hv = bp.hvp(net, "l2", X, T, v)
-    np.testing.assert_allclose(Hv, bp.hessian(net, "l2", X, T) @ v, rtol=1e-9, atol=1e-10)
+    H = bp.hessian(net, "l2", X, T)
+    np.testing.assert_allclose(Hv, H @ v, rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(bp.hessian_diag(net, "l2", X, T), np.diag(H), rtol=1e-9, atol=1e-10)
     np.testing.assert_allclose(Hv, (at(w0 + h * v, 1) - at(w0 - h * v, 1)) / (2 * h), rtol=1e-5, atol=1e-6)
 
 
@@ -429,5 +431,11 @@ def test_estimators_take_normalization_and_fit_batch_norm_in_training_mode(tmp_p
         MLPRegressor(normalization="batch", solver="lbfgs").fit(X, X[:, 0])
     with pytest.raises(bp.ConfigError, match="last batch of 1 sample"):
         MLPRegressor(normalization="batch", batch_size=13).fit(X, X[:, 0])
+    # early stopping restores the best epoch's parameters and the running statistics they were scored with
+    clf = MLPClassifier((5,), normalization="batch", batch_size=12, max_iter=30, early_stopping=True,
+                        n_iter_no_change=2, validation_fraction=0.2, random_state=0).fit(X, y)
+    best_epoch = int(np.argmax(clf.validation_scores_)) + 1          # 32 training samples: 3 batches an epoch
+    assert best_epoch < clf.n_iter_
+    assert int(clf.network_.ops[1].state["num_batches_tracked"]) == 3 * best_epoch
     reg = MLPRegressor(hidden_layer_sizes=(4,), normalization="layer", solver="lbfgs", max_iter=20, random_state=0).fit(X, X[:, 0])
     assert reg.network_.normalization == "layer" and reg.score(X, X[:, 0]) > 0.5

@@ -319,6 +319,10 @@ class _BaseMLP(BaseEstimator):
             warnings.warn("Training interrupted by user.")
         if val is not None:
             net.params[...] = self._best_params     # the parameters of the best validation score
+            for op, state in zip(net.ops, self.__dict__.get("_best_buffers") or ()):
+                if state is not None:                # and the running statistics they were scored with
+                    for k, v in state.items():
+                        op.state[k][...] = v
 
     def _split_validation(self, X, Y, D, sw, rs):
         """Hold out validation_fraction of the samples as scikit-learn does (stratified unless multi-label)."""
@@ -369,6 +373,8 @@ class _BaseMLP(BaseEstimator):
         if score > self.best_validation_score_:
             self.best_validation_score_ = score
             self._best_params = net.params.copy()
+            self._best_buffers = [{k: v.copy() for k, v in op.state.items()} if op.state_specs else None
+                                  for op in net.ops]
 
     def _fit_full_batch(self, net, loss, X, D, sw):
         """L-BFGS-B (scikit-learn's lbfgs) or trust-ncg with exact Hessian-vector products, through scipy."""
