@@ -492,6 +492,9 @@ class MLP(Network):
     ['dense 3->4', 'batch_norm 4', 'relu', 'dense 4->2', 'softmax']
     """
 
+    #: the normalisation after each hidden dense layer (None, "batch" or "layer")
+    normalization = None
+
     def __init__(self, sizes, hidden="tanh", output="softmax", seed=0, dtype=np.float64, params=None,
                  normalization=None):
         try:

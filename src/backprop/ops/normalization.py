@@ -161,10 +161,10 @@ class AffineNormalization:
         th = st.d(t)
         if tgp is not None:
             tgw, tgb = tgp
-            tw_ = None if tdy is None else tdy * st.xhat
+            terms = None if tdy is None else tdy * st.xhat          # R{dE/dy} xhat + dE/dy R{xhat}, per sample
             if th is not None:
-                tw_ = accumulate(tw_, dy * th)
-            write(tgw, None if tw_ is None else tw_.sum(axis=1))
+                terms = accumulate(terms, dy * th)
+            write(tgw, None if terms is None else terms.sum(axis=1))
             write(tgb, None if tdy is None else tdy.sum(axis=1))
         if not need[0]:
             return [None]
