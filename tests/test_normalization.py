@@ -437,7 +437,8 @@ def test_estimators_take_normalization_and_fit_batch_norm_in_training_mode(tmp_p
     best_epoch = int(np.argmax(clf.validation_scores_)) + 1          # 32 training samples: 3 batches an epoch
     assert best_epoch < clf.n_iter_
     assert int(clf.network_.ops[1].state["num_batches_tracked"]) == 3 * best_epoch
-    reg = MLPRegressor(hidden_layer_sizes=(4,), normalization="layer", solver="lbfgs", max_iter=20, random_state=0).fit(X, X[:, 0])
+    reg = MLPRegressor(hidden_layer_sizes=(4,), normalization="layer", solver="lbfgs", max_iter=20,
+                       random_state=0).fit(X, X[:, 0])
     assert reg.network_.normalization == "layer" and reg.score(X, X[:, 0]) > 0.5
 
 
