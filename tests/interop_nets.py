@@ -107,7 +107,16 @@ def all_networks(dtype=np.float64):
     nets += [(name, make().compile(seed=1, dtype=dtype)) for name, make in GRAPHS.items()]
     # the ops with a train/eval mode (saved, exported and compared in evaluation mode, where they are defined)
     nets += [("rrelu_dropout_mlp", bp.MLP([3, 5, 4, 2], hidden="rrelu", dropout=0.3, seed=2, dtype=dtype))]
+    nets += [(f"norm_{kind}", normalized(kind, dtype)) for kind in ("batch", "layer")]
     return nets
+
+
+def normalized(kind, dtype=np.float64):
+    """An MLP with a BatchNorm or LayerNorm after each hidden layer, its norm weights and biases off 1 and 0
+    (BatchNorm in evaluation mode, with its initial running statistics)."""
+    net = bp.MLP([3, 5, 4, 2], hidden="tanh", output="softmax", normalization=kind, seed=2, dtype=dtype)
+    net.params = net.params + np.random.default_rng(2).normal(scale=0.2, size=net.n_params)
+    return net
 
 
 def covered_op_kinds():

@@ -1,7 +1,8 @@
 """The op contract, checked by one harness over one table of settings rows (BackPACK style).
 
 Each row is (id, op factory, input factory); the harness checks, for every row, in float64:
-the VJP and JVP against the numeric Jacobian over inputs and parameters, ``vjp_tangent`` against
+the VJP and JVP against the numeric Jacobian over inputs and parameters (of the whole batch, so an
+op whose rows depend on each other, BatchNorm in training mode, is checked as it is), ``vjp_tangent`` against
 the directional derivative of the VJP, and the config round trip; and that the op computes in
 float32. Every op in the registry and every registered scalar activation must have a row.
 """
@@ -18,6 +19,7 @@ from backprop.ops.dropout import Dropout
 from backprop.ops.elementwise import Elementwise
 from backprop.ops.masked_dense import MaskedDense
 from backprop.ops.maxunit import MaxUnit
+from backprop.ops.normalization import BatchNorm, LayerNorm
 from backprop.ops.product import Product
 from backprop.ops.registry import load_ops, op_from_config
 from backprop.ops.rrelu import RReLU
@@ -60,6 +62,24 @@ def distinct(op, B, rng):          # no ties in a max
             rng.permutation(np.linspace(-1.9, 2.1, B * 3)).reshape(B, 3)]
 
 
+def training(op):
+    op.training = True
+    return op
+
+
+def with_running_stats(op):
+    """An evaluation-mode BatchNorm with running statistics away from their initial zeros and ones."""
+    rng = np.random.default_rng(5)
+    op.state["running_mean"][...] = rng.normal(size=op.size)
+    op.state["running_var"][...] = rng.uniform(0.5, 2.0, op.size)
+    return op
+
+
+def batch(op, B, rng):
+    """At least 2 samples (batch statistics), spread apart so that no feature's variance is near 0."""
+    return normal(op, max(B, 2), rng)
+
+
 ROWS = [
     Row("dense", lambda: Dense(3, 4), normal),
     Row("dense_he", lambda: Dense(2, 3, init="he"), normal),
@@ -85,6 +105,10 @@ ROWS = [
     Row("segments", lambda: Segmented(6, [(0, 2, Elementwise(2, "tanh")), (2, 4, Softmax(2)),
                                           (4, 5, Elementwise(1, "identity")), (5, 6, VectorActivation(1, MIX))]),
         normal),
+    Row("layer_norm", lambda: LayerNorm(4), normal),
+    Row("layer_norm_no_affine", lambda: LayerNorm(3, eps=1e-3, elementwise_affine=False), normal),
+    Row("batch_norm_train", lambda: training(BatchNorm(3)), batch),
+    Row("batch_norm_eval", lambda: with_running_stats(BatchNorm(3, momentum=0.2)), normal),
 ]
 BY_ID = {r.id: r for r in ROWS}
 
@@ -127,9 +151,8 @@ class Case:
         return txs, tp
 
 
-@settings(max_examples=60, deadline=None)
-@given(row=st.sampled_from(ROWS), B=st.integers(1, 4), seed=st.integers(0, 1000))
-def test_vjp_and_jvp_match_the_numeric_jacobian(row, B, seed):
+def check_vjp_and_jvp(row, B, seed):
+    """VJP and JVP against the numeric Jacobian of the whole batch (rows may depend on each other)."""
     rng = np.random.default_rng(seed)
     case = Case(row, B, rng)
     v = case.pack(case.xs, case.p)
@@ -143,9 +166,7 @@ def test_vjp_and_jvp_match_the_numeric_jacobian(row, B, seed):
     np.testing.assert_allclose(ty.reshape(2, -1), t @ J.T, rtol=1e-7, atol=1e-8)
 
 
-@settings(max_examples=60, deadline=None)
-@given(row=st.sampled_from(ROWS), B=st.integers(1, 3), seed=st.integers(0, 1000))
-def test_vjp_tangent_is_the_directional_derivative_of_the_vjp(row, B, seed):
+def check_vjp_tangent(row, B, seed):
     """R{vjp} = d/dr vjp(dy + r tdy; v + r t) at r = 0, by central differences in r."""
     rng = np.random.default_rng(seed)
     case = Case(row, B, rng)
@@ -164,12 +185,35 @@ def test_vjp_tangent_is_the_directional_derivative_of_the_vjp(row, B, seed):
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-7)
 
 
+@settings(max_examples=60, deadline=None)
+@given(row=st.sampled_from(ROWS), B=st.integers(1, 4), seed=st.integers(0, 1000))
+def test_vjp_and_jvp_match_the_numeric_jacobian(row, B, seed):
+    check_vjp_and_jvp(row, B, seed)
+
+
+@settings(max_examples=60, deadline=None)
+@given(row=st.sampled_from(ROWS), B=st.integers(1, 3), seed=st.integers(0, 1000))
+def test_vjp_tangent_is_the_directional_derivative_of_the_vjp(row, B, seed):
+    check_vjp_tangent(row, B, seed)
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r.id for r in ROWS])
+def test_every_row_passes_the_derivative_checks_at_a_fixed_point(row):
+    """The sampled rows above may miss a row in a run: each is also checked once at a fixed point."""
+    check_vjp_and_jvp(row, 3, 0)
+    check_vjp_tangent(row, 3, 0)
+
+
 @pytest.mark.parametrize("row", ROWS, ids=[r.id for r in ROWS])
 def test_config_round_trip_rebuilds_the_same_op(row):
     case = Case(row, 2, np.random.default_rng(0))
     again = op_from_config(resolve(case.op.config(), used_by([case.op])))   # user functions are passed, not stored
-    again.training, again.step = case.op.training, case.op.step       # the mode is not part of the description
     assert type(again) is type(case.op) and again.config() == case.op.config()
+    assert not again.training           # the mode is not part of the description: a rebuilt op evaluates
+    # nor are the step and the buffers (a model file stores them beside the parameters): carry them over
+    again.training, again.step = case.op.training, case.op.step
+    if case.op.state_specs:
+        again.state = {k: v.copy() for k, v in case.op.state.items()}
     np.testing.assert_array_equal(again.forward(case.xs, case.p)[0], case.op.forward(case.xs, case.p)[0])
 
 

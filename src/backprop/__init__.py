@@ -18,6 +18,7 @@ from .ops.activations import ScalarActivation, get_activation, leaky_relu, user_
 from .ops.dense import Dense
 from .ops.dropout import Dropout
 from .ops.elementwise import Elementwise
+from .ops.normalization import BatchNorm, LayerNorm
 from .ops.rrelu import RReLU
 from .ops.softmax import Softmax
 
@@ -55,7 +56,7 @@ __version__ = "0.2.0.dev0"   # the one place of the version (pyproject.toml read
 
 __all__ = [
     # networks, losses, the gradient
-    "MLP", "Network", "Sequential", "Dense", "Elementwise", "Softmax", "Dropout", "RReLU",
+    "MLP", "Network", "Sequential", "Dense", "Elementwise", "Softmax", "Dropout", "RReLU", "LayerNorm", "BatchNorm",
     "loss_and_grad", "backprop", "check_gradient", "CheckReport",
     "Loss", "L2", "BinaryCrossEntropy", "CrossEntropy", "Huber", "get_loss",
     "ScalarActivation", "activation", "get_activation", "leaky_relu",

@@ -25,7 +25,10 @@ so the blocks need no further scaling;
 lambda is added to the diagonal of the weights for the L2 term.
 
 Ops with parameters that are not dense layers get their rows from Hessian-vector products with
-unit vectors (correct for every op). The result is made exactly symmetric by copying its upper
+unit vectors (correct for every op). When an op couples the samples of the batch (BatchNorm in
+training mode: ``batch_coupled``) M is no longer a per-sample matrix and a unit seeded in every
+sample at once is not one direction of the objective; every row then comes from Hessian-vector
+products of the whole batch, whose passes carry the coupling inside the op, so the result stays exact. The result is made exactly symmetric by copying its upper
 triangle; working memory stays within about the size of the result (units and samples in chunks).
 """
 from __future__ import annotations

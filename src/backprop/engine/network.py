@@ -26,6 +26,7 @@ from ..ops.base import Op
 from ..ops.dense import Dense
 from ..ops.dropout import Dropout
 from ..ops.elementwise import Elementwise
+from ..ops.normalization import BatchNorm, LayerNorm
 from ..ops.rrelu import RReLU
 from ..ops.softmax import Softmax
 from ..validation import check_seed, check_X
@@ -499,6 +500,48 @@ def _init_for(spec):
     return get_activation(spec).init
 
 
+#: ``bp.MLP(..., normalization=...)``: the op inserted after each hidden dense layer, before its activation
+NORMALIZATIONS = {"batch": BatchNorm, "layer": LayerNorm}
+
+
+def _check_normalization(normalization):
+    if normalization is not None and (not isinstance(normalization, str) or normalization not in NORMALIZATIONS):
+        raise ConfigError(f"unknown normalization {normalization!r}; expected None, "
+                          f"{', '.join(map(repr, NORMALIZATIONS))}")
+    return normalization
+
+
+def _normalization_of(op):
+    """The ``normalization`` name of a normalisation op (None for any other op)."""
+    return next((name for name, cls in NORMALIZATIONS.items() if type(op) is cls), None)
+
+
+def mlp_layout(n_inputs, ops, inputs):
+    """(sizes, normalization, dropout) when ``ops`` chained by ``inputs`` are the layers of a ``bp.MLP``, else None.
+
+    An MLP is a chain of layers, each a dense op, then (hidden layers only, the same kind in every one) a
+    normalisation op, then an activation op, then (hidden layers only, the same p in every one) a dropout op.
+    """
+    if any(list(ix) != [i] for i, ix in enumerate(inputs)):
+        return None
+    sizes, kinds, drops, k = [int(n_inputs)], [], [], 0
+    while k < len(ops):
+        if not isinstance(ops[k], Dense):
+            return None
+        sizes.append(ops[k].size)
+        kinds.append(_normalization_of(ops[k + 1]) if k + 1 < len(ops) else None)
+        k += 2 if kinds[-1] else 1
+        if k >= len(ops) or isinstance(ops[k], (Dense, Dropout)) or _normalization_of(ops[k]):
+            return None
+        k += 1
+        drops.append(ops[k].p if k < len(ops) and isinstance(ops[k], Dropout) else 0.0)
+        k += 1 if drops[-1] else 0
+    if kinds[-1] is not None or len(set(kinds[:-1])) > 1 or drops[-1] or len(set(drops[:-1])) > 1:
+        return None
+    hidden = len(kinds) > 1
+    return sizes, (kinds[0] if hidden else None), (float(drops[0]) if hidden else 0.0)
+
+
 @NETWORK_CLASSES.register("MLP")
 class MLP(Network):
     """Multilayer perceptron: z_k = y_{k-1} W_k^T + b_k, y_k = f_k(z_k).
@@ -515,6 +558,12 @@ class MLP(Network):
         Seed of the initialisation (Glorot uniform for tanh/sigmoid/identity/softmax layers,
         He normal for relu-like layers; biases zero) and of the dropout and rrelu draws.
     dtype : float64 (default) or float32
+    params : array, optional
+        Initial parameter vector (otherwise initialised from ``seed``).
+    normalization : None, "batch" or "layer"
+        Insert a BatchNorm (``"batch"``) or LayerNorm (``"layer"``) after each hidden dense layer, before its
+        activation (torch's order Linear, BatchNorm1d, activation, Dropout); its weight and bias follow the
+        dense layer's in ``params``.
     dropout : float, default 0.0
         With p > 0, a Dropout(p) after each hidden activation (active in training mode only).
 
@@ -529,10 +578,17 @@ class MLP(Network):
     2410
     >>> [op.describe() for op in bp.MLP([4, 8, 2], hidden="relu", dropout=0.2).ops]
     ['dense 4->8', 'relu', 'dropout p=0.2', 'dense 8->2', 'softmax']
+    >>> [op.describe() for op in bp.MLP([3, 4, 2], hidden="relu", normalization="batch").ops]
+    ['dense 3->4', 'batch_norm 4', 'relu', 'dense 4->2', 'softmax']
     """
 
+    #: the normalisation after each hidden dense layer (None, "batch" or "layer")
+    normalization = None
+    #: the dropout probability after each hidden activation
+    dropout = 0.0
+
     def __init__(self, sizes, hidden="tanh", output="softmax", seed=0, dtype=np.float64, params=None, *,
-                 dropout=0.0):
+                 normalization=None, dropout=0.0):
         try:
             sizes = list(sizes) if not isinstance(sizes, (str, bytes, dict)) else sizes
         except TypeError:
@@ -551,13 +607,18 @@ class MLP(Network):
                 or not 0.0 <= float(dropout) < 1.0:
             raise ConfigError(f"dropout must be a probability with 0 <= dropout < 1; got {dropout!r}")
         seed = check_seed(seed)
+        norm = NORMALIZATIONS.get(_check_normalization(normalization))
         ops = []
         for k, act in enumerate(acts):
             ops.append(Dense(int(sizes[k]), int(sizes[k + 1]), init=_init_for(act)))
+            if norm is not None and k < n_hidden:
+                ops.append(norm(int(sizes[k + 1])))
             ops.append(_activation_op(int(sizes[k + 1]), act, seed, len(ops)))
             if dropout and k < n_hidden:
                 ops.append(Dropout(int(sizes[k + 1]), float(dropout), seed=_op_seed(seed, len(ops))))
         self.sizes = [int(s) for s in sizes]
+        self.normalization = normalization
+        self.dropout = float(dropout)
         super().__init__(int(sizes[0]), ops, seed=seed, dtype=dtype, params=params)
 
 

@@ -185,6 +185,15 @@ class Objective:
         l2.add_gradient(grad, net, self.l2)     # + lambda W on the weights (biases are not regularised)
         return grad
 
+    def update_state(self) -> None:
+        """Let every op with buffers update them from this forward pass (``Op.update_state``): the training
+        step calls it for the batch whose gradient drives an update. Derivatives never change state."""
+        net = self.net
+        for j, cache in enumerate(self.caches):
+            op = net.ops[j]
+            if op.state_specs:
+                op.update_state(At([self.values[i] for i in net.inputs[j]], self.values[j + 1], cache, net.views(j)))
+
     def tangents(self, V=None, seeds=None):
         """Forward sweep of directional derivatives up to the loss's node (see ``passes.forward_tangent``)."""
         return passes.forward_tangent(self.net, self.values, self.caches, V=V, seeds=seeds, upto=self.seed_node)

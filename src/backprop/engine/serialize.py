@@ -30,8 +30,6 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, FileFormatError
-from ..ops.dense import Dense
-from ..ops.dropout import Dropout
 from ..ops.registry import op_from_config
 from ..ops.user_functions import function_table, resolve, used_by
 from ..untrusted import (MAX_JSON_BYTES, check_backed, check_budget, nbytes_of, parse_json, read_array,
@@ -40,7 +38,7 @@ from ..validation import all_finite
 from .model_formats import load, load_bundle, register_format, save
 from .model_schema import MIN_LIMIT, check_description
 from .state_dict import check_state, set_states, state_keys
-from .network import MLP, NETWORK_CLASSES, Network
+from .network import MLP, NETWORK_CLASSES, Network, mlp_layout
 
 __all__ = ["FORMAT", "VERSION", "atomic_write", "build_network", "describe", "load", "load_bundle", "model_json",
            "save", "save_npz", "load_npz_bundle", "user_functions"]
@@ -225,11 +223,12 @@ def _assemble(desc, ops, params, path):
     if not all_finite(params):
         raise FileFormatError(f"{path}: the parameter array contains NaN or inf")
     cls = _network_classes()[desc["class"]]
-    if cls is MLP and not _is_mlp(ops, inputs):
+    layout = mlp_layout(n_inputs, ops, inputs) if cls is MLP else None
+    if layout is None and cls is MLP:
         cls = Network
     net = cls.__new__(cls)
     if cls is MLP:
-        net.sizes = [int(n_inputs)] + [op.size for op in ops if isinstance(op, Dense)]
+        net.sizes, net.normalization, net.dropout = layout
     try:
         Network.__init__(net, n_inputs, ops, inputs=inputs, dtype=dtype, params=params)
     except (ConfigError, TypeError, ValueError, IndexError) as e:
@@ -257,18 +256,6 @@ def build_network(desc: dict, params, activations=None, path="<model>", limit=No
                                   f"{limit} values")
         params = np.zeros(n_params, dtype=np.dtype(desc["network"]["dtype"]))
     return _assemble(desc, ops, params, path)
-
-
-def _is_mlp(ops, inputs):
-    """A chain dense, activation, [dropout,] dense, activation, ..., dense, activation."""
-    chain = all(list(ix) == [i] for i, ix in enumerate(inputs))
-    dropouts = [k for k, op in enumerate(ops) if isinstance(op, Dropout)]
-    if any(k < 2 or k == len(ops) - 1 or not isinstance(ops[k + 1], Dense) or isinstance(ops[k - 1], (Dense, Dropout))
-           for k in dropouts):
-        return False
-    ops = [op for op in ops if not isinstance(op, Dropout)]
-    return (chain and len(ops) % 2 == 0 and all(isinstance(op, Dense) for op in ops[::2])
-            and not any(isinstance(op, Dense) for op in ops[1::2]))
 
 
 def user_functions(net) -> dict:

@@ -49,7 +49,7 @@ class Dropout(Op):
 
     has_modes = True
     random = True
-    config_fields = (Size("size"), Number("p", optional=True), Seed("seed", optional=True))
+    config_fields = (Size("size"), Number("p", lo=0, hi=1, optional=True), Seed("seed", optional=True))
 
     def __init__(self, size, p=0.5, seed=0):
         self.size = check_size(size, "dropout")

@@ -146,10 +146,31 @@ class Activation(Field):
 
 
 class Number(Field):
-    """A finite number (an option such as a probability or a slope; its range is the constructor's to check)."""
+    """A finite number, with ``lo <= v <= hi`` where given (``lo_open``: v > lo); ``nullable``: JSON null
+    is allowed too (the option's "none" setting, written out, not left out)."""
+
+    def __init__(self, name, *, lo=None, hi=None, lo_open=False, nullable=False, **kw):
+        super().__init__(name, **kw)
+        self.lo, self.hi, self.lo_open, self.nullable = lo, hi, lo_open, nullable
 
     def check(self, c, v, at, cfg):
+        if self.nullable and v is None:
+            return
         c.number(v, at)
+        lo_ok = self.lo is None or (v > self.lo if self.lo_open else v >= self.lo)
+        if not lo_ok or (self.hi is not None and v > self.hi):
+            lo = "" if self.lo is None else f"{'>' if self.lo_open else '>='} {self.lo:g}"
+            hi = "" if self.hi is None else f"<= {self.hi:g}"
+            c.fail(at, f"a finite number {' and '.join(x for x in (lo, hi) if x)}"
+                   + (" or null" if self.nullable else ""), v)
+
+
+class Flag(Field):
+    """true or false."""
+
+    def check(self, c, v, at, cfg):
+        if not isinstance(v, bool):
+            c.fail(at, "true or false", v)
 
 
 class Seed(Field):

@@ -16,8 +16,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
 from ... import dispatch
-from ...engine.network import MLP
-from ...errors import DivergenceError
+from ...engine.network import MLP, NORMALIZATIONS
+from ...errors import ConfigError, DivergenceError
 from ...ops.activations import ScalarActivation
 from ...ops.softmax import Softmax
 from ...second_order.minimize import AtPoint
@@ -58,6 +58,7 @@ class _BaseMLP(BaseEstimator):
         "output_activation": [None, StrOptions(_ACTIVATION_NAMES | {"softmax", "exp"}), ScalarActivation, dict],
         "dtype": [None, StrOptions({"float32", "float64"}), type, np.dtype],
         "dropout": [Interval(Real, 0, 1, closed="left")],
+        "normalization": [None, StrOptions(set(NORMALIZATIONS))],
     }
 
     def _validate_params(self):
@@ -156,7 +157,16 @@ class _BaseMLP(BaseEstimator):
         # the dropout masks draw from a seed of the random state (drawn only when there is dropout, so that
         # without it the random state gives the same initialisation and batches as scikit-learn's)
         seed = int(rs.randint(2 ** 31)) if p else 0
-        return MLP(sizes, hidden=hidden, output=output, dtype=dtype, params=params, seed=seed, dropout=p)
+        plain = MLP(sizes, hidden=hidden, output=output, dtype=dtype, params=params, seed=seed, dropout=p)
+        if self.normalization is None:
+            return plain
+        # the dense layers as scikit-learn initialises them; the norms' weights ones and biases zeros
+        net = MLP(sizes, hidden=hidden, output=output, dtype=dtype, normalization=self.normalization, seed=seed,
+                  dropout=p)
+        for (j, _), (k, _) in zip(chain_layers(net), chain_layers(plain)):
+            for mine, theirs in zip(net.views(j), plain.views(k)):
+                mine[...] = theirs
+        return net
 
     # ---- fit -------------------------------------------------------------------------------------
     def _check_solver(self):
@@ -198,6 +208,10 @@ class _BaseMLP(BaseEstimator):
             sw = check_sample_weight(sample_weight, X.shape[0])
         output, loss = self._output_and_loss(Y.shape[1])
         refuse_summed_loss(loss)
+        if self.normalization == "batch" and self.solver not in _STOCHASTIC_SOLVERS:
+            raise ConfigError(f"normalization='batch' needs a stochastic solver ('sgd' or 'adam'): its running "
+                             f"statistics follow the mini-batches; solver={self.solver!r} takes the whole training "
+                             "set at once (use normalization='layer' or None with it)")
         if output == "softmax" and Y.shape[1] < 2:
             raise ValueError("a softmax over a single output is the constant 1; choose another output_activation")
         D = self._targets(Y, loss, output, dtype)
@@ -212,8 +226,9 @@ class _BaseMLP(BaseEstimator):
             if sum(isinstance(op, Dropout) for op in net.ops) != (len(sizes) - 2 if float(self.dropout) else 0):
                 raise ValueError("the fitted network was built with another dropout setting; refit with "
                                  "warm_start=False to change it")
-            if net.sizes != sizes:
-                raise ValueError(f"the fitted network has layer sizes {net.sizes} but this call needs {sizes}; "
+            if net.sizes != sizes or net.normalization != self.normalization:
+                raise ValueError(f"the fitted network has layer sizes {net.sizes} and normalization "
+                                 f"{net.normalization!r} but this call needs {sizes} and {self.normalization!r}; "
                                  "refit with warm_start=False to change the architecture or the outputs")
             net = net.copy()       # train a copy: a failed call leaves the fitted network untouched
         self.network_ = net
@@ -281,7 +296,12 @@ class _BaseMLP(BaseEstimator):
         if self.early_stopping:
             X, D, sw, val = self._split_validation(X, Y, D, sw, rs)
 
-        epoch = _Epochs(net, loss, X, D, sw, self._batch_size(X.shape[0]), float(self.alpha), self.shuffle, rs)
+        batch_size = self._batch_size(X.shape[0])
+        if self.normalization == "batch" and X.shape[0] % batch_size == 1:
+            raise ConfigError(f"normalization='batch' takes statistics over each mini-batch; {X.shape[0]} training "
+                              f"samples in batches of {batch_size} leave a last batch of 1 sample: choose a "
+                              "batch_size that leaves 0 or at least 2 samples for the last batch")
+        epoch = _Epochs(net, loss, X, D, sw, batch_size, float(self.alpha), self.shuffle, rs)
         self.n_iter_ = 0
         try:
             for _ in range(self.max_iter):
@@ -312,6 +332,10 @@ class _BaseMLP(BaseEstimator):
             warnings.warn("Training interrupted by user.")
         if val is not None:
             net.params[...] = self._best_params     # the parameters of the best validation score
+            for op, state in zip(net.ops, self.__dict__.get("_best_buffers") or ()):
+                if state is not None:                # and the running statistics they were scored with
+                    for k, v in state.items():
+                        op.state[k][...] = v
 
     def _split_validation(self, X, Y, D, sw, rs):
         """Hold out validation_fraction of the samples as scikit-learn does (stratified unless multi-label)."""
@@ -362,6 +386,8 @@ class _BaseMLP(BaseEstimator):
         if score > self.best_validation_score_:
             self.best_validation_score_ = score
             self._best_params = net.params.copy()
+            self._best_buffers = [{k: v.copy() for k, v in op.state.items()} if op.state_specs else None
+                                  for op in net.ops]
 
     def _fit_full_batch(self, net, loss, X, D, sw):
         """L-BFGS-B (scikit-learn's lbfgs) or trust-ncg with exact Hessian-vector products, through scipy."""
@@ -437,15 +463,18 @@ class _BaseMLP(BaseEstimator):
         with np.errstate(over="ignore", under="ignore"):
             return chain_forward(self.network_, X, logits=logits)
 
-    # ---- pickling: networks hold lambdas, so they travel as (sizes, activations, dtype, params) -------
+    # ---- pickling: networks hold lambdas, so they travel as (sizes, activations, dtype, params, normalization,
+    # buffers) -----------------------------------------------------------------------------------------
     def __getstate__(self):
         state = dict(super().__getstate__())
         net = state.pop("network_", None)
         if net is not None:
             acts = [_activation_spec(net.ops[ja].act if not isinstance(net.ops[ja], Softmax) else "softmax")
                     for _, ja in chain_layers(net)]
+            buffers = [{k: v.copy() for k, v in op.state.items()} if op.state_specs else None for op in net.ops]
             state["_network_state"] = (list(net.sizes), acts, net.dtype.name, net.params.copy(),
-                                       [op.config() for op in net.ops if isinstance(op, Dropout)], net.step)
+                                       [op.config() for op in net.ops if isinstance(op, Dropout)], net.step,
+                                       net.normalization, buffers)
         for key in ("activation", "output_activation"):
             if key in state:
                 state[key] = _pickle_param(state[key])
@@ -459,13 +488,15 @@ class _BaseMLP(BaseEstimator):
                 state[key] = _unpickle_param(state[key])
         super().__setstate__(state)
         if saved is not None:
-            sizes, acts, dtype, params, *modes = saved
-            dropouts, step = modes if modes else ([], 0)
+            sizes, acts, dtype, params, dropouts, step, normalization, buffers = tuple(saved)
             acts = [_activation(a, "activation") if not isinstance(a, ScalarActivation) else a for a in acts]
             net = MLP(sizes, hidden=acts[:-1], output=acts[-1], dtype=np.dtype(dtype).type, params=params,
-                      dropout=dropouts[0]["p"] if dropouts else 0.0)
+                      dropout=dropouts[0]["p"] if dropouts else 0.0, normalization=normalization)
             for op, cfg in zip([op for op in net.ops if isinstance(op, Dropout)], dropouts):
                 op.seed = cfg["seed"]
+            for op, buf in zip(net.ops, buffers):
+                if buf is not None:
+                    op.state = {k: np.array(v, dtype=op.state[k].dtype) for k, v in buf.items()}
             net.step = step
             self.network_ = net
 

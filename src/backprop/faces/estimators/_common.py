@@ -8,10 +8,11 @@ import scipy.sparse as sp
 from sklearn.utils import gen_batches
 
 from ... import dispatch
+from ...engine.network import NORMALIZATIONS
 from ...engine.objective import Objective
 from ...errors import ConfigError, InputError
 from ...ops.activations import ALIASES, SCALAR_NAMES, ScalarActivation, get_activation
-from ...ops.dense import glorot_bound
+from ...ops.dense import Dense, glorot_bound
 
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
@@ -134,8 +135,13 @@ def _glorot_init(sizes, logistic, rs, dtype):
 
 
 def chain_layers(net):
-    """[(dense op index, activation op index)] of the estimator's MLP, layer by layer."""
-    return [(j, j + 1) for j, _, _ in net.param_layers()]
+    """[(dense op index, activation op index)] of the estimator's MLP, layer by layer (a normalisation op
+    may sit between the two)."""
+    out = []
+    for j, op, _ in net.param_layers():
+        if isinstance(op, Dense):
+            out.append((j, j + 2 if isinstance(net.ops[j + 1], tuple(NORMALIZATIONS.values())) else j + 1))
+    return out
 
 
 def chain_forward(net, X, logits=False):
@@ -184,7 +190,15 @@ class _Epochs:
         self.dense = not sp.issparse(X)
 
     def run(self, opt):
-        """One epoch; returns the mean batch loss."""
+        """One epoch, in training mode (batch statistics, each batch's forward updating the running ones);
+        returns the mean batch loss. The network is back in evaluation mode afterwards, also on error."""
+        self.net.train()
+        try:
+            return self._run(opt)
+        finally:
+            self.net.eval()
+
+    def _run(self, opt):
         if self.shuffle:
             perm = np.arange(self.n)
             self.rs.shuffle(perm)

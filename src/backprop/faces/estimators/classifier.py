@@ -127,7 +127,8 @@ default='relu'
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 loss="log_loss", output_activation=None, label_smoothing=0.0, dtype=None, dropout=0.0):
+                 loss="log_loss", output_activation=None, label_smoothing=0.0, dtype=None, dropout=0.0,
+                 normalization=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -156,6 +157,7 @@ default='relu'
         self.label_smoothing = label_smoothing
         self.dtype = dtype
         self.dropout = dropout
+        self.normalization = normalization
 
     def _is_classifier(self):
         return True

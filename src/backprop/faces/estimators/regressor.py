@@ -69,7 +69,8 @@ validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun
                  power_t=0.5, max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
                  warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-                 max_fun=15000, output_activation=None, dtype=None, dropout=0.0):
+                 max_fun=15000, output_activation=None, dtype=None, dropout=0.0,
+                 normalization=None):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -97,6 +98,7 @@ validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun
         self.output_activation = output_activation
         self.dtype = dtype
         self.dropout = dropout
+        self.normalization = normalization
 
     def _is_classifier(self):
         return False

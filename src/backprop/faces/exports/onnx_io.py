@@ -15,6 +15,9 @@ Every node of the network becomes a few ONNX nodes, node by node in graph order:
 * dropout, rrelu                     as at inference (the graph is the inference graph, whatever the
                                      network's mode): dropout the identity (Identity), rrelu the leaky
                                      ReLU of slope (lower + upper) / 2 (written as Where, like leaky relu)
+* layer_norm                         LayerNormalization(axis=-1) (opset >= 17)
+* batch_norm                         BatchNormalization with the running statistics: the graph computes
+                                     ``net.predict``, which evaluates in evaluation mode
 
 User-defined activations (scalar or vector) are Python code and cannot be expressed: ConfigError.
 The graph runs in the network's dtype (float32 or float64). ``onnx`` is imported only when used.
@@ -44,7 +47,7 @@ ONNX_ACTIVATIONS = {"identity": "Identity", "sigmoid": "Sigmoid", "tanh": "Tanh"
                     "elu": "Where(z > 0, z, alpha * (Exp(min(z, 0)) - 1))", "silu": "z * Sigmoid(z)"}
 #: the op kinds a graph may hold, besides dense layers and activations
 ONNX_OPS = ("dense", "activation", "softmax", "masked_dense", "select", "product", "max", "segments", "dropout",
-            "rrelu")
+            "rrelu", "layer_norm", "batch_norm")
 MIN_OPSET = 13
 DEFAULT_OPSET = 17
 
@@ -158,6 +161,18 @@ class GraphWriter:
             return self.reduce("ReduceProd", self._padded(op, V, 1.0), 2)
         if isinstance(op, MaxUnit):
             return self.reduce("ReduceMax", self._padded(op, self._gathered(op.gather, xs), -np.inf), 2)
+        if op.op_name == "layer_norm":
+            if self.opset < 17:
+                raise ConfigError(f"ONNX expresses {where} ({op.describe()}) as LayerNormalization, which needs "
+                                  f"opset >= 17; got opset {self.opset}")
+            weight, bias = views if views else (np.ones(op.size, self.dtype), np.zeros(op.size, self.dtype))
+            return self.op("LayerNormalization", [xs[0], self.const("weight", weight), self.const("bias", bias)],
+                           axis=-1, epsilon=op.eps)
+        if op.op_name == "batch_norm":       # inference: the running statistics (as net.predict)
+            weight, bias = views
+            stats = [self.const(name, op.state[name].astype(self.dtype)) for name in ("running_mean", "running_var")]
+            return self.op("BatchNormalization", [xs[0], self.const("weight", weight), self.const("bias", bias),
+                                                  *stats], epsilon=op.eps)
         if op.op_name == "vector_activation":
             raise ConfigError(f"ONNX cannot express {where} ({op.describe()}): a user vector activation is Python code")
         if isinstance(op, Segmented):

@@ -7,17 +7,18 @@ torch is imported only inside these functions.
 """
 from __future__ import annotations
 
+from typing import Callable, NamedTuple
+
 import numpy as np
 
-from ...engine.network import MLP, Network
+from ...engine.network import MLP, Network, mlp_layout
 from ..._optional import require
 from ...errors import ConfigError
 from ...ops.activations import get_activation
-from typing import Callable, NamedTuple
-
 from ...ops.dense import Dense
 from ...ops.dropout import Dropout
 from ...ops.elementwise import Elementwise
+from ...ops.normalization import BatchNorm, LayerNorm
 from ...ops.rrelu import RReLU
 from ...ops.softmax import Softmax
 from .chain import chain_ops, op_name
@@ -26,6 +27,8 @@ from .chain import chain_ops, op_name
 TORCH_MODULES = {"identity": "Identity", "sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "ReLU",
                  "leaky_relu": "LeakyReLU", "softplus": "Softplus", "exp": "Exp", "softmax": "Softmax",
                  "gelu": "GELU", "elu": "ELU", "silu": "SiLU"}
+
+
 class TorchOp(NamedTuple):
     """How an op travels to and from torch: the ``torch.nn`` class, op -> module, module -> op.
 
@@ -44,6 +47,12 @@ TORCH_OPS = {
                        lambda m, width, j: Dropout(width, p=m.p, seed=j)),
     "rrelu": TorchOp("RReLU", lambda op, nn, dtype: nn.RReLU(op.lower, op.upper),
                      lambda m, width, j: RReLU(width, lower=m.lower, upper=m.upper, seed=j)),
+    "layer_norm": TorchOp("LayerNorm", lambda op, nn, dtype: nn.LayerNorm(op.size, eps=op.eps, dtype=dtype,
+                                                                          elementwise_affine=op.elementwise_affine),
+                          lambda m, width, j: _layer_norm_op(m, width, j)),
+    "batch_norm": TorchOp("BatchNorm1d", lambda op, nn, dtype: nn.BatchNorm1d(op.size, eps=op.eps, momentum=op.momentum,
+                                                                              dtype=dtype),
+                          lambda m, width, j: _batch_norm_op(m, width, j)),
 }
 #: nn.Softplus switches to y = z above ``threshold``; from this threshold on that is softplus to rounding
 #: (log(1 + e^z) - z < e^-z is below half an ulp of z), per dtype
@@ -73,6 +82,28 @@ def _module_for(op, torch):
     return getattr(nn, TORCH_MODULES[name])()
 
 
+def _layer_norm_op(m, width, j):
+    """The layer_norm op of an nn.LayerNorm module m (index j, after a layer of ``width``), or a ConfigError."""
+    if tuple(m.normalized_shape) != (width,):
+        raise ConfigError(f"module {j} is LayerNorm({tuple(m.normalized_shape)}) after a layer of width {width}; "
+                          f"backprop's layer_norm normalises the last axis, LayerNorm({width})")
+    if m.elementwise_affine and m.bias is None:
+        raise ConfigError(f"module {j} is LayerNorm(bias=False); backprop's layer_norm has a bias when it has a "
+                          "weight (elementwise_affine)")
+    return LayerNorm(width, eps=float(m.eps), elementwise_affine=bool(m.elementwise_affine))
+
+
+def _batch_norm_op(m, width, j):
+    """The batch_norm op of an nn.BatchNorm1d module m (index j, after a layer of ``width``), or a ConfigError."""
+    if m.num_features != width:
+        raise ConfigError(f"module {j} is BatchNorm1d({m.num_features}) after a layer of width {width}")
+    if not m.affine or m.bias is None or not m.track_running_stats:
+        raise ConfigError(f"module {j} is BatchNorm1d(affine={m.affine}, bias={m.bias is not None}, "
+                          f"track_running_stats={m.track_running_stats}); backprop's batch_norm has a weight and a "
+                          "bias and keeps running statistics (affine=True, bias=True, track_running_stats=True)")
+    return BatchNorm(width, eps=float(m.eps), momentum=None if m.momentum is None else float(m.momentum))
+
+
 def to_torch(net):
     """The ``torch.nn.Sequential`` that computes ``net``, with the same weights (copied) and dtype.
 
@@ -86,8 +117,8 @@ def to_torch(net):
     torch.nn.Sequential
         Module j is op j: ``nn.Linear`` for a dense op, ``nn.Tanh``, ``nn.Softmax(dim=-1)``, ... for the
         activations (backprop's "exp" is ``backprop.faces.exports._torch_modules.Exp``), ``nn.Dropout``,
-        ``nn.RReLU`` and the other modules of ``TORCH_OPS``, with the buffers copied; in the network's
-        mode (``module.training == net.training``).
+        ``nn.RReLU``, ``nn.LayerNorm``, ``nn.BatchNorm1d`` (the modules of ``TORCH_OPS``), with the buffers
+        (running statistics) copied; in the network's mode (``module.training == net.training``).
 
     Raises
     ------
@@ -158,14 +189,15 @@ def from_torch(module):
     Parameters
     ----------
     module : torch.nn.Sequential (or a single torch.nn.Linear)
-        Linear layers with bias and the activations of ``to_torch``; all parameters float32 or all float64.
+        Linear layers with bias, the activations of ``to_torch``, nn.LayerNorm over the last axis and
+        nn.BatchNorm1d (affine, tracking running statistics); all parameters float32 or all float64.
 
     Returns
     -------
     Network
-        An MLP when the modules alternate Linear, activation, ..., activation; otherwise a chain Network.
-        Its ``state_dict()`` has the module's keys; weights and buffers are copied bitwise. It is in the
-        module's mode (``net.training == module.training``).
+        An MLP when the modules are the layers of one (Linear, [norm,] activation, [dropout,] ..., activation);
+        otherwise a chain Network. Its ``state_dict()`` has the module's keys; weights and buffers are copied
+        bitwise. It is in the module's mode (``net.training == module.training``).
 
     Raises
     ------
@@ -203,12 +235,16 @@ def from_torch(module):
             acts.append(spec)
             ops.append(Softmax(width) if spec == "softmax" else Elementwise(width, get_activation(spec)))
     sd = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
-    alternating = len(ops) % 2 == 0 and all(isinstance(op, Dense) for op in ops[::2]) \
-        and not any(isinstance(op, Dense) or op.op_name in TORCH_OPS for op in ops[1::2])
-    if alternating:
-        sizes = [linears[0].in_features] + [m.out_features for m in linears]
-        net = MLP(sizes, hidden=[_spec(a) for a in acts[:-1]], output=_spec(acts[-1]), dtype=np.dtype(dtype))
-    else:
+    net = None
+    layout = mlp_layout(linears[0].in_features, ops, [(i,) for i in range(len(ops))])
+    if layout is not None and len(acts) == len(layout[0]) - 1:     # every activation a scalar one or softmax
+        sizes, normalization, dropout = layout
+        net = MLP(sizes, hidden=[_spec(a) for a in acts[:-1]], output=_spec(acts[-1]), dtype=np.dtype(dtype),
+                  normalization=normalization, dropout=dropout)
+        if [op.config() for op in net.ops if not isinstance(op, Dense)] != \
+                [op.config() for op in ops if not isinstance(op, Dense)]:
+            net = None          # layers with other options (or dropout seeds) than bp.MLP's
+    if net is None:
         net = Network(linears[0].in_features, ops, dtype=np.dtype(dtype))
     net.load_state_dict(sd)
     return net.train(bool(module.training))
