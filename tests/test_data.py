@@ -635,3 +635,12 @@ def test_load_csv_takes_a_data_frame_like_a_file(tmp_path):
     Xf, yf, namesf = data.load_csv(path, target="label")
     np.testing.assert_array_equal(X, Xf)
     assert names == namesf == ["a", "b"] and list(y) == list(yf)
+
+
+@pytest.mark.parametrize("shape", [(0, 2**32 - 1, 2**32 - 1), (2**32 - 1, 0, 2**32 - 1, 2), (0, 2**31, 2**31, 2)])
+def test_an_idx_header_whose_extents_overflow_is_refused_even_with_a_zero_extent(tmp_path, shape):
+    # numpy cannot make such an array even when it holds no element; the header check says so
+    path = tmp_path / "a.idx"
+    path.write_bytes(bytes([0, 0, 0x08, len(shape)]) + np.array(shape, dtype=">u4").tobytes())
+    with pytest.raises(FileFormatError, match="no array can have"):
+        data.load_idx(path)

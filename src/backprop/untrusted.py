@@ -48,7 +48,8 @@ def nbytes_of(shape, dtype, what: str) -> int:
     Raises
     ------
     FileFormatError
-        If the dtype is not plain numeric or the shape is not a tuple of non-negative ints.
+        If the dtype is not plain numeric, the shape is not a tuple of non-negative ints, or its non-zero
+        extents overflow numpy's index type (such a shape cannot be allocated even with a zero extent).
 
     Examples
     --------
@@ -62,6 +63,10 @@ def nbytes_of(shape, dtype, what: str) -> int:
     if not isinstance(shape, tuple) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
                                                for n in shape):
         raise FileFormatError(f"{what} declares the shape {shape!r}; expected a tuple of integers >= 0")
+    # numpy refuses a shape whose non-zero extents overflow its index type, even when another extent is 0
+    if math.prod(n for n in shape if n) * dtype.itemsize > np.iinfo(np.intp).max:
+        raise FileFormatError(f"{what} declares the shape {shape!r}, which no array can have: its non-zero "
+                              f"extents times {dtype.itemsize} bytes exceed {np.iinfo(np.intp).max}")
     return math.prod(shape) * dtype.itemsize
 
 
