@@ -124,7 +124,7 @@ class Op:
         """Write dE/dp into the views ``gp`` (when not None), overwriting what they hold; return
         [dE/dx or None for x in xs].
 
-        ``at`` is the point the op was evaluated at (:class:`At`: xs, y, cache, p), ``dy`` = dE/dy.
+        ``at`` is the point the op was evaluated at (``At``: xs, y, cache, p), ``dy`` = dE/dy.
         ``need[i]`` says whether the adjoint of input i is wanted.
         """
         raise NotImplementedError
