@@ -82,10 +82,12 @@ def _expected_pattern(expected):
     """A regex for the printed text: each number a group, ``...`` any text, whitespace runs any whitespace."""
     parts, numbers = [], []
     for token in re.findall(rf"\.\.\.|{_NUMBER}|\s+|[^\s\d.+-]+|.", expected.strip()):
-        if token == "...":
+        if token == "...":                   # any text, including none and the whitespace around it
+            if parts and parts[-1] == r"\s+":
+                parts[-1] = r"\s*"
             parts.append(r".*?")
         elif token.isspace():
-            parts.append(r"\s+")
+            parts.append(r"\s*" if parts and parts[-1] == r".*?" else r"\s+")
         elif re.fullmatch(_NUMBER, token) and not (parts and parts[-1] == re.escape(".")):
             parts.append(f"({_NUMBER})")
             numbers.append(token)
