@@ -22,7 +22,7 @@ extensions = [
 ]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
 root_doc = "index"
-exclude_patterns = ["_build", "figures/README.md"]
+exclude_patterns = ["_build"]
 
 # the pages are Markdown (MyST); $...$ and $$...$$ are maths
 myst_enable_extensions = ["dollarmath", "colon_fence"]
@@ -37,6 +37,10 @@ numpydoc_class_members_toctree = False
 numpydoc_validation_checks = set()
 
 nitpicky = True
+nitpick_ignore = [
+    # fitted attributes of the estimators, described in their Attributes sections
+    ("py:obj", "coefs_"), ("py:obj", "intercepts_"),
+]
 nitpick_ignore_regex = [
     # numpydoc's type descriptions ("array of shape (B, d)", "int, optional") are prose, not references
     (r"py:.*", r"(numpy|np|scipy|sklearn|torch|onnx|dask|distributed|pandas|matplotlib)\..*"),
@@ -46,3 +50,15 @@ html_theme = "alabaster"
 html_title = f"backprop {release}"
 html_static_path = []
 html_theme_options = {"description": "Backpropagation exactly as the derivation states it", "fixed_sidebar": True}
+
+
+def _skip_inherited_library_members(app, what, name, obj, skip, options):
+    """Leave out what the estimators inherit from scikit-learn (set_fit_request, ...): it is scikit-learn's."""
+    module = getattr(obj, "__module__", None) or ""
+    if module.split(".")[0] == "sklearn":
+        return True
+    return None
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_inherited_library_members)
