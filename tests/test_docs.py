@@ -54,6 +54,21 @@ def test_page_code_blocks_run_in_order_and_print_what_the_page_shows(page, tmp_p
         assert ran > 0, f"{_id(page)} has no code block that runs"
 
 
+def test_shown_output_is_compared_number_by_number():
+    assert compare_output("loss 0.002386, accuracy 98.51%", "loss 0.002386, accuracy 98.51%") is None
+    # rounding of the last digit shown, and BLAS-thread rounding of a long number, pass
+    assert compare_output("loss 0.002386", "loss 0.002387") is None
+    assert compare_output("H = -3.015905850602e-05", "H = -3.015905850619e-05") is None
+    # a changed result, a changed word, a missing line fail
+    assert "shown 0.002386, printed 0.002396" in compare_output("loss 0.002386", "loss 0.002396")
+    assert compare_output("stopped: max_epochs", "stopped: converged") is not None
+    assert compare_output("a\nb", "a") is not None
+    # ... stands for any text, also several lines or none
+    assert compare_output("trained in ... s\n...\ntest 97.56%", "trained in 0.14 s\nx\ny\ntest 97.56%") is None
+    assert compare_output("a ...\nb", "a\nb") is None
+    assert compare_output("a ...", "b c") is not None
+
+
 def test_every_page_is_in_the_table_of_contents():
     index = (DOCS / "index.md").read_text(encoding="utf-8")
     for page in PAGES:
