@@ -17,6 +17,9 @@ import backprop
 from doc_pages import DOCS, ROOT, SHELL_COMMANDS, blocks, compare_output, pages, run_bash, run_python
 
 PAGES = pages()
+#: the Dask page starts a cluster: it runs beside tests/test_cluster.py's, not at the same time
+PAGE_PARAMS = [pytest.param(p, marks=pytest.mark.xdist_group("cluster")) if p.name == "dask.md" else p
+               for p in PAGES]
 
 
 def _id(path):
@@ -25,7 +28,7 @@ def _id(path):
 
 # ---- the pages' code blocks -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("page", PAGES, ids=_id)
+@pytest.mark.parametrize("page", PAGE_PARAMS, ids=_id)
 def test_page_code_blocks_run_in_order_and_print_what_the_page_shows(page, tmp_path, monkeypatch):
     pytest.importorskip("matplotlib").use("Agg")
     monkeypatch.chdir(tmp_path)
@@ -76,6 +79,17 @@ def test_every_page_is_in_the_table_of_contents():
             continue
         name = page.relative_to(DOCS).with_suffix("").as_posix()
         assert name in index, f"docs/index.md does not list {name}"
+
+
+def test_the_code_the_derivations_name_exists():
+    import glob
+    import re
+
+    text = (DOCS / "derivations.md").read_text(encoding="utf-8")
+    named = re.findall(r"`([\w/.*-]+\.py|[\w]+/(?:[\w]+/)*)`", text)
+    assert len(named) > 15
+    missing = [n for n in named if not glob.glob(str(ROOT / "src" / "backprop" / n)) and not glob.glob(str(ROOT / n))]
+    assert missing == []
 
 
 def test_the_readme_is_a_front_page():
