@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # one BLAS thread per test worker: two workers on two cores
 TEST_ENV := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: demo test bench clean
+.PHONY: demo test test-extras docs bench clean
 
 $(STAMP): pyproject.toml requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,16 @@ $(CHROMIUM):
 test: $(STAMP) $(CHROMIUM)
 	$(TEST_ENV) $(PY) -m pytest -n 2 --dist loadgroup -q
 
+# each extra in a fresh virtualenv with the built wheel, and a smoke call of its features (about 3 minutes:
+# pip installs every extra's packages eight times)
+test-extras: $(STAMP)
+	BACKPROP_TEST_EXTRAS=1 $(TEST_ENV) $(PY) -m pytest -q -p no:cacheprovider tests/test_packaging.py -k extra
+
+# the documentation site: warnings are errors (-W, all reported with --keep-going), every reference must
+# resolve (-n); tests/test_docs.py builds it the same way in a temporary directory during `make test`
+docs: $(STAMP)
+	$(PY) -m sphinx -E -b html -W --keep-going -n docs docs/_build/html
+
 # benchmarks need PyTorch (CPU build) as the peer to compare with; it is never a runtime dependency
 $(VENV)/.torch: $(STAMP)
 	$(PY) -m pip install -q torch==2.13.0
@@ -44,4 +54,4 @@ bench: $(VENV)/.torch
 	$(PY) benchmarks/bench_hotpath.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis docs/_build

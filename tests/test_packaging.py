@@ -60,7 +60,7 @@ def test_core_needs_numpy_and_scipy_only_and_all_covers_every_extra():
     (everything,) = extras["all"]
     name, _, listed = everything.partition("[")
     assert name == _optional.DISTRIBUTION
-    assert sorted(listed.rstrip("]").split(",")) == sorted(set(extras) - {"all", "test"})
+    assert sorted(listed.rstrip("]").split(",")) == sorted(set(extras) - {"all", "test", "docs"})
 
 
 def test_no_private_scikit_learn_imports():
@@ -310,3 +310,103 @@ def test_sdist_and_wheel_build_install_and_run_with_the_core_only(tmp_path):
     ran = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_jacobian.py"],
                env=env_sdist, cwd=unpacked)
     assert " passed" in ran.stdout and "failed" not in ran.stdout
+
+
+# ---- each extra's features work after installing it ------------------------------------------------------
+
+#: a smoke call of each extra's features, run in a fresh virtualenv holding the wheel and that extra only
+EXTRA_SMOKE = {
+    "plots": """
+        X, y = bp.datasets.xor()
+        net = bp.MLP([2, 3, 1], hidden="tanh", output="sigmoid", seed=0)
+        bp.train(net, "bce", X, y, epochs=3, verbose=False).plot("run.png")
+        bp.draw_trace(bp.trace(net, [1.0, 0.0], 1.0), "trace.svg")
+        assert os.path.getsize("run.png") > 0 and os.path.getsize("trace.svg") > 0
+        """,
+    "sklearn": """
+        from backprop.sklearn import MLPClassifier
+        X, y = bp.datasets.digits()
+        X_train, X_test, y_train, y_test = bp.datasets.train_test_split(X, y)
+        clf = MLPClassifier((16,), solver="lbfgs", max_iter=300, random_state=0).fit(X_train, y_train)
+        assert clf.score(X_test, y_test) > 0.8 and bp.datasets.moons(50)[0].shape == (50, 2)
+        """,
+    "tables": """
+        import pandas as pd
+        pd.DataFrame({"a": [0.5, 1.5, 2.5], "label": ["x", "y", "x"]}).to_parquet("t.parquet")
+        X, y, names, fill = bp.datasets.load_table("t.parquet", target="label")
+        assert X.shape == (3, 1) and list(y) == ["x", "y", "x"] and names == ["a"]
+        """,
+    "progress": """
+        import tqdm
+        X, y = bp.datasets.xor()
+        bp.train(bp.MLP([2, 3, 1], output="sigmoid"), "bce", X, y, epochs=2, verbose=True)
+        """,
+    "torch": """
+        net = bp.MLP([4, 8, 3], hidden="relu", output="softmax", seed=0)
+        assert np.array_equal(bp.from_torch(bp.to_torch(net)).params, net.params)
+        """,
+    "safetensors": """
+        net = bp.MLP([4, 8, 3], hidden="relu", output="softmax", seed=0)
+        net.save("m.safetensors")
+        assert np.array_equal(bp.load("m.safetensors").params, net.params)
+        """,
+    "onnx": """
+        import onnx
+        bp.to_onnx(bp.MLP([4, 8, 3], hidden="relu", output="softmax", seed=0), "m.onnx")
+        onnx.checker.check_model(onnx.load("m.onnx"))
+        bp.register_skl2onnx()
+        """,
+    "dask": """
+        import dask.array as da
+        X = np.random.default_rng(0).normal(size=(40, 4))
+        T = np.random.default_rng(1).normal(size=(40, 1))
+        net = bp.MLP([4, 5, 1], output="identity", seed=0)
+        grad = bp.loss_and_grad(net, "l2", da.from_array(X, chunks=(10, 4)), da.from_array(T, chunks=(10, 1)))[1]
+        assert np.allclose(grad, bp.loss_and_grad(net, "l2", X, T)[1])
+        """,
+}
+
+#: the torch extra would let pip take the newest torch for the platform (on Linux the large CUDA build):
+#: the test installs the CPU build the project pins instead
+EXTRA_PINS = {"torch": ["torch==2.13.0"]}
+
+
+def test_every_extra_has_a_smoke_call():
+    extras = _pyproject()["project"]["optional-dependencies"]
+    assert set(EXTRA_SMOKE) == set(extras) - {"all", "test", "docs"}
+
+
+@pytest.fixture(scope="module")
+def built_wheel(tmp_path_factory):
+    pytest.importorskip("build")
+    out = tmp_path_factory.mktemp("wheel")
+    project = out / "project"
+    _copy_sources(project)
+    _run([sys.executable, "-m", "build", "--wheel", "--outdir", str(out / "dist"), str(project)],
+         env=_env_without_sources())
+    (wheel,) = (out / "dist").glob("*.whl")
+    return wheel
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("extras")
+@pytest.mark.skipif(not os.environ.get("BACKPROP_TEST_EXTRAS"),
+                    reason="installs every extra into its own virtualenv (minutes, and the package index): "
+                           "set BACKPROP_TEST_EXTRAS=1")
+@pytest.mark.parametrize("extra", sorted(EXTRA_SMOKE))
+def test_each_extra_works_in_a_fresh_virtualenv_with_the_wheel(extra, built_wheel, tmp_path):
+    env = _env_without_sources()
+    venv = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], env=env)
+    python = venv / "bin" / "python"
+    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-compile",
+          f"{built_wheel}[{extra}]", *EXTRA_PINS.get(extra, [])], env=env)
+    script = "import os\nimport numpy as np\nimport backprop as bp\n" + textwrap.dedent(EXTRA_SMOKE[extra])
+    _run([str(python), "-W", "error::DeprecationWarning", "-c", script], env=env, cwd=tmp_path)
+    # the venv holds this extra only: scikit-learn, say, comes with the sklearn extra (and with onnx, whose
+    # skl2onnx depends on it), not with the others
+    listed = _run([str(python), "-c", "import importlib.util as u; print(sorted(m for m in "
+                   f"{OPTIONAL!r} if u.find_spec(m)))"], env=env, cwd=tmp_path)
+    found = set(ast.literal_eval(listed.stdout.strip()))
+    if extra not in ("sklearn", "onnx"):
+        assert "sklearn" not in found, found

@@ -13,7 +13,7 @@ from backprop.faces.cli.trace import add_arguments as add_trace_arguments, run a
 
 
 def tiny_graph():
-    """The README example: 2 inputs, two hidden layers of 2 relu units, 1 identity output, no biases."""
+    """The worked example of docs/tutorials/learning.md: 2 inputs, two hidden layers of 2 relu units, 1 identity output, no biases."""
     g = bp.NeuronGraph()
     x1, x2 = g.inputs("x1", "x2")
     h1, h2 = g.neuron("h1", "relu", bias=False), g.neuron("h2", "relu", bias=False)

@@ -245,10 +245,10 @@ class L2(Loss):
 
 
 class Huber(Loss):
-    """Div = sum_c h(y_c - d_c) with h(r) = r^2 / 2 for |r| <= delta, delta (|r| - delta / 2) beyond.
+    """Div = sum_c h(y_c - d_c) with ``h(r) = r^2 / 2`` for ``|r| <= delta``, ``delta (|r| - delta / 2)`` beyond.
 
-    dDiv/dy = clip(y - d, -delta, delta);  d2Div/dy2 = diag(1 for |r| <= delta, 0 beyond) (piecewise:
-    the second derivative jumps at |r| = delta). Quadratic near the target like ``l2``, linear far from
+    dDiv/dy = clip(y - d, -delta, delta);  d2Div/dy2 = ``diag(1 for |r| <= delta, 0 beyond)`` (piecewise:
+    the second derivative jumps at ``|r| = delta``). Quadratic near the target like ``l2``, linear far from
     it, so that outliers pull with at most delta. ``torch.nn.HuberLoss(delta=delta, reduction="sum")``
     over a batch gives the summed form.
     """

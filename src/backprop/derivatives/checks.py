@@ -15,9 +15,9 @@ from ..validation import check_positive, check_seed
 class CheckReport:
     """Outcome of comparing analytic derivatives with finite differences.
 
-    ``rel_error`` of one entry is |analytic - numeric| / max(|analytic|, |numeric|, floor). The floor is
+    ``rel_error`` of one entry is ``|analytic - numeric| / max(|analytic|, |numeric|, floor)``. The floor is
     the larger of 1e-3 times the largest entry and the smallest magnitude the differences resolve to the
-    tolerance (rounding of E(w) puts noise of about 16 u |E| / eps on a difference quotient, u the unit roundoff):
+    tolerance (rounding of E(w) puts noise of about ``16 u |E| / eps`` on a difference quotient, u the unit roundoff):
     entries below it cannot be compared relatively and are measured on that scale instead.
     ``bool(report)`` is ``report.passed``.
     """

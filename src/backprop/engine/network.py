@@ -210,7 +210,7 @@ class Network:
     def split(self, flat, j):
         """The parameter arrays of op j as views of ``flat``, whose last axis is the parameter index.
 
-        ``flat`` may have leading axes (e.g. m directions): views then have shape (m, *shape).
+        ``flat`` may have leading axes (e.g. m directions): views then have shape ``(m, *shape)``.
         """
         lead = flat.shape[:-1]
         out = tuple(flat[..., a:b].reshape(lead + shape) for a, b, shape in self._layout[j])

@@ -120,7 +120,7 @@ def draw_trace(tr: Trace, path=None, *, ax=None, edge_labels=None, title=True, s
 
     Each number carries its step number [k] of the table (``str(trace)``). Edge labels sit beside the
     edge, placed so that they overlap no node and no other label; without labels (more than 20 edges)
-    an edge's colour gives the sign of dE/dw (red +, blue -) and its width |dE/dw|. Vector groups
+    an edge's colour gives the sign of dE/dw (red +, blue -) and its width ``|dE/dw|``. Vector groups
     (softmax) are framed, product and max units say so, and the winning input of a max unit is drawn
     solid. Networks above 80 units or 600 edges are summarised per level (size guard).
 

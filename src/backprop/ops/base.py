@@ -30,7 +30,7 @@ the library to train, differentiate, copy, save, load and export it):
 * ``update_state(at)``: called by the training step only, once per update, after its training-mode forward.
 * ``batch_coupled``: True while row n of the output depends on other rows (batch statistics); per-row and
   batch-splitting computations then refuse the network (``Network.check_rows_independent``).
-* ``random = True``: the training-mode forward draws random numbers with :func:`draw` from (the op's seed,
+* ``random = True``: the training-mode forward draws random numbers with ``draw`` from (the op's seed,
   ``step``, the batch shape). The op receives the step as its attribute ``step``: a Network sets it on
   every op with ``has_modes`` whenever ``net.step`` is assigned (``bp.train`` adds 1 per update), so
   repeated derivative calls at one step see one mask and every update a fresh one.
@@ -118,12 +118,12 @@ class Op:
     training = False
     #: the op's buffers (none by default), held in ``self.state`` once ``init_state`` has run
     state_specs: tuple = ()
-    #: the training-mode forward draws random numbers (Dropout, RReLU) through :func:`draw`; the draw depends
+    #: the training-mode forward draws random numbers (Dropout, RReLU) through ``draw``; the draw depends
     #: on the batch shape, so a computation that splits or repeats the rows would see other draws
     random = False
     #: the network's update counter ``net.step``: a Network sets it on every op with ``has_modes`` whenever
     #: ``net.step`` is assigned (at construction, by ``bp.train`` once per update, by the user); a random op
-    #: draws its mask from (its seed, ``step``, the batch shape) through :func:`draw`, nothing else
+    #: draws its mask from (its seed, ``step``, the batch shape) through ``draw``, nothing else
     step = 0
 
     def __init_subclass__(cls, **kw):
@@ -164,7 +164,7 @@ class Op:
         """Write dE/dp into the views ``gp`` (when not None), overwriting what they hold; return
         [dE/dx or None for x in xs].
 
-        ``at`` is the point the op was evaluated at (:class:`At`: xs, y, cache, p), ``dy`` = dE/dy.
+        ``at`` is the point the op was evaluated at (``At``: xs, y, cache, p), ``dy`` = dE/dy.
         ``need[i]`` says whether the adjoint of input i is wanted.
         """
         raise NotImplementedError
@@ -202,7 +202,7 @@ class Op:
         """
 
     # ---- description -----------------------------------------------------------------------
-    #: the constructor arguments, in order, each a typed :class:`~backprop.ops.fields.Field` (name, JSON
+    #: the constructor arguments, in order, each a typed ``backprop.ops.fields.Field`` (name, JSON
     #: type and range, optional or not, the attribute holding its value). This one declaration gives
     #: ``config()`` and the untrusted-file schema (``engine.model_schema``); see ``ops/fields.py``.
     config_fields: tuple = ()

@@ -43,7 +43,7 @@ class Dropout(Op):
     >>> bool((op.forward([x], None)[0] == x).all())        # evaluation mode: the identity
     True
     >>> op.training = True
-    >>> sorted(set(op.forward([x], None)[0].ravel()) - {0.0})
+    >>> sorted(set(op.forward([x], None)[0].ravel().tolist()) - {0.0})
     [2.0]
     """
 

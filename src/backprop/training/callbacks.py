@@ -212,7 +212,7 @@ class CSVLogger(Callback):
 
 
 class LoggingCallback(Callback):
-    """Each epoch as one message to a :mod:`logging` logger (default ``backprop.training``, INFO)."""
+    """Each epoch as one message to a ``logging`` logger (default ``backprop.training``, INFO)."""
 
     def __init__(self, logger="backprop.training", level=logging.INFO):
         self.logger = logging.getLogger(logger) if isinstance(logger, str) else logger

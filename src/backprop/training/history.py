@@ -174,8 +174,13 @@ class History:
 
         Examples
         --------
-        >>> history = bp.train(net, X, T, epochs=20, validation_split=0.2)   # doctest: +SKIP
-        >>> fig = history.plot("run.png")                                      # doctest: +SKIP
+        >>> import backprop as bp
+        >>> X, y = bp.datasets.xor()
+        >>> net = bp.MLP([2, 4, 1], hidden="tanh", output="sigmoid", seed=0)
+        >>> history = bp.train(net, "bce", X, y, epochs=20, verbose=False)
+        >>> fig = history.plot("run.png")
+        >>> len(fig.axes) > 0
+        True
         """
         from .history_plot import plot_history
 

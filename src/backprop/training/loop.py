@@ -385,7 +385,7 @@ def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, 
     restore_best : bool, default True
         With validation data, end with the parameters of the epoch of lowest validation loss.
     tol : float or None, default 1e-6
-        Convergence: stop when |L(W^k) - L(W^(k-1))| < tol for ``n_iter_no_change`` consecutive epochs
+        Convergence: stop when ``|L(W^k) - L(W^(k-1))| < tol`` for ``n_iter_no_change`` consecutive epochs
         (L the epoch's training loss). None never stops early.
     n_iter_no_change : int, default 10
     metric : "auto", "accuracy", "r2", "rmse", callable or None
@@ -404,7 +404,7 @@ def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, 
     callbacks : list of Callback, optional
         Hooks called before training, at the start of every epoch, after every batch, after every
         epoch (True from ``on_epoch_end`` stops training) and at the end: see
-        :mod:`backprop.training.callbacks` (EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, CSVLogger,
+        ``bp.callbacks`` (EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, CSVLogger,
         LoggingCallback).
     sample_weight : array-like of shape (B,), optional
         Weights of the samples (finite, >= 0, not all zero): the loss is their weighted mean (or sum).

@@ -420,6 +420,7 @@ class Trace:
 
         Examples
         --------
+        >>> import backprop as bp
         >>> tr = bp.trace(bp.MLP([2, 2, 1], seed=0, output="identity"), [1.0, 2.0], 0.5)
         >>> mine = tr.layers(); mine["dLdZ0"] = mine["dLdZ0"] * 2
         >>> tr.compare(mine).first["name"]

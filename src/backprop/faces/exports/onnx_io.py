@@ -273,7 +273,9 @@ def to_onnx(net_or_estimator, path=None, opset=DEFAULT_OPSET, *, standardize=Non
     Examples
     --------
     >>> import backprop as bp
-    >>> model = bp.to_onnx(bp.MLP([4, 8, 3]), "mlp.onnx")      # doctest: +SKIP
+    >>> model = bp.to_onnx(bp.MLP([4, 8, 3]), "mlp.onnx")
+    >>> [o.name for o in model.graph.output]
+    ['Y']
     """
     from ..estimators import MLPClassifier, MLPRegressor
     onnx = _onnx()

@@ -77,9 +77,16 @@ def register_skl2onnx() -> None:
     Examples
     --------
     >>> import backprop as bp
-    >>> from skl2onnx import to_onnx                                    # doctest: +SKIP
-    >>> bp.register_skl2onnx()                                          # doctest: +SKIP
-    >>> onx = to_onnx(pipeline, X[:1], options={bp.sklearn.MLPClassifier: {"zipmap": False}})  # doctest: +SKIP
+    >>> import backprop.sklearn
+    >>> from skl2onnx import to_onnx
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> X, y = bp.datasets.xor()
+    >>> pipeline = make_pipeline(StandardScaler(), bp.sklearn.MLPClassifier((4,), solver="lbfgs")).fit(X, y)
+    >>> bp.register_skl2onnx()
+    >>> onx = to_onnx(pipeline, X[:1], options={bp.sklearn.MLPClassifier: {"zipmap": False}})
+    >>> [o.name for o in onx.graph.output]
+    ['label', 'probabilities']
     """
     if _REGISTERED:
         return

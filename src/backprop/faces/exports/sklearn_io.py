@@ -60,7 +60,7 @@ def from_sklearn(est):
     >>> from sklearn.datasets import load_iris
     >>> import backprop as bp
     >>> X, y = load_iris(return_X_y=True)
-    >>> sk = MLPClassifier((5,), max_iter=2000, random_state=0).fit(X, y)
+    >>> sk = MLPClassifier((5,), solver="lbfgs", max_iter=2000, random_state=0).fit(X, y)
     >>> bp.from_sklearn(sk).score(X, y) == sk.score(X, y)
     True
     """

@@ -128,7 +128,9 @@ def to_torch(net):
     Examples
     --------
     >>> import backprop as bp
-    >>> module = bp.to_torch(bp.MLP([4, 8, 3], hidden="relu"))   # doctest: +SKIP
+    >>> module = bp.to_torch(bp.MLP([4, 8, 3], hidden="relu"))
+    >>> [type(m).__name__ for m in module]
+    ['Linear', 'ReLU', 'Linear', 'Softmax']
     """
     if not isinstance(net, Network):
         raise ConfigError(f"to_torch takes a backprop Network; got {type(net).__name__}")
