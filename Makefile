@@ -44,4 +44,4 @@ bench: $(VENV)/.torch
 	$(PY) benchmarks/bench_hotpath.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis .mypy_cache

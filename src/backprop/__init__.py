@@ -47,6 +47,7 @@ from .engine.neuron_layout import NeuronPass, neuron_layout
 from .engine.neurons import NeuronGraph, NeuronNetwork
 from .faces.trace_render import draw_trace, save_trace
 from .ops.vector import vector_activation
+from types import ModuleType
 
 __version__ = "0.2.0.dev0"   # the one place of the version (pyproject.toml reads it)
 
@@ -80,7 +81,7 @@ from .faces.exports.torch_io import from_torch, to_torch
 
 __all__ += ["to_torch", "from_torch", "to_sklearn", "from_sklearn", "to_onnx", "register_skl2onnx"]
 
-def __getattr__(name):
+def __getattr__(name: str) -> ModuleType:
     """``backprop.cluster`` (sums over Dask blocks) loads on first use; it needs the ``dask`` extra only when called."""
     if name == "cluster":
         import importlib

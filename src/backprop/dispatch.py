@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Any, Callable
 
 #: the module that registers the Dask versions of the public functions when it is imported
 DASK_PROVIDER = "backprop.cluster"
 
-_dask_functions: dict = {}
+_dask_functions: dict[str, Callable[..., Any]] = {}
 
 
-def is_dask(x) -> bool:
+def is_dask(x: object) -> bool:
     """True if ``x`` is a Dask collection (array, DataFrame, Series). Never imports Dask: an object
     cannot be a Dask collection unless Dask has already been imported."""
     if "dask" not in sys.modules or x is None:
@@ -28,12 +29,12 @@ def is_dask(x) -> bool:
     return bool(require("dask.base", extra="dask", feature="Dask data").is_dask_collection(x))
 
 
-def register_dask(name: str, function) -> None:
+def register_dask(name: str, function: Callable[..., Any]) -> None:
     """Make ``function`` the Dask version of the public function ``name``."""
     _dask_functions[name] = function
 
 
-def on_dask(name: str, *arrays):
+def on_dask(name: str, *arrays: object) -> Callable[..., Any] | None:
     """The Dask version of ``name`` if any of ``arrays`` is a Dask collection, else None."""
     if not any(is_dask(a) for a in arrays):
         return None

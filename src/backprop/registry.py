@@ -36,7 +36,7 @@ class Registry:
     (4, ('square',))
     """
 
-    def __init__(self, family: str):
+    def __init__(self, family: str) -> None:
         self.family = family
         self._members: dict[str, Any] = {}
         self._aliases: dict[str, str] = {}

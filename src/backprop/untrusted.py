@@ -19,6 +19,8 @@ import math
 import numpy as np
 
 from .errors import FileFormatError
+from typing import Any, BinaryIO, NoReturn, Sequence
+from numpy.typing import DTypeLike
 
 #: deflate's largest possible expansion: 258 output bytes per 2 bits of input, rounded up
 DEFLATE_MAX_RATIO = 1032
@@ -28,7 +30,7 @@ CHUNK = 1 << 20
 NUMERIC_KINDS = "biuf"
 
 
-def nbytes_of(shape, dtype, what: str) -> int:
+def nbytes_of(shape: Sequence[int], dtype: DTypeLike, what: str) -> int:
     """Bytes that an array of ``shape`` and ``dtype`` needs, checked to be a plain numeric array.
 
     Parameters
@@ -65,7 +67,7 @@ def nbytes_of(shape, dtype, what: str) -> int:
     return math.prod(shape) * dtype.itemsize
 
 
-def check_budget(shape, dtype, max_bytes: int, what: str, why: str = "") -> int:
+def check_budget(shape: Sequence[int], dtype: DTypeLike, max_bytes: int, what: str, why: str = "") -> int:
     """Check a declared shape and dtype against a byte budget before anything is allocated.
 
     Parameters
@@ -118,7 +120,7 @@ def check_backed(declared: int, stored: int, compressed: bool, what: str) -> Non
                               "to agree (the file is truncated or damaged)")
 
 
-def read_exact(stream, n: int, what: str) -> bytes:
+def read_exact(stream: BinaryIO, n: int, what: str) -> bytes:
     """Read exactly ``n`` (small) bytes from ``stream``, FileFormatError if it ends first."""
     data = stream.read(n)
     if len(data) != n:
@@ -126,7 +128,7 @@ def read_exact(stream, n: int, what: str) -> bytes:
     return data
 
 
-def read_array(stream, shape, dtype, what: str, fortran_order: bool = False) -> np.ndarray:
+def read_array(stream: BinaryIO, shape: Sequence[int], dtype: DTypeLike, what: str, fortran_order: bool = False) -> np.ndarray:
     """Stream ``prod(shape)`` elements of ``dtype`` from ``stream`` into a new array, chunk by chunk.
 
     The caller has checked the size (``check_budget``, ``check_backed``). Memory: the array plus
@@ -154,7 +156,7 @@ _NPY_MAGIC = b"\x93NUMPY"
 MAX_NPY_HEADER = 10_000
 
 
-def read_npy_header(stream, what: str):
+def read_npy_header(stream: BinaryIO, what: str) -> tuple[tuple[int, ...], bool, np.dtype[Any], int]:
     """Read and check the header of a .npy array from ``stream``; return (shape, fortran_order, dtype, length).
 
     The header is a Python dict literal (format versions 1.0 and 2.0); it is parsed with
@@ -210,11 +212,11 @@ MAX_JSON_TOKENS = 1 << 19
 MAX_JSON_DEPTH = 64
 
 
-def _no_constants(name):
+def _no_constants(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def parse_json(raw, what: str, max_bytes: int = MAX_JSON_BYTES):
+def parse_json(raw: bytes | str, what: str, max_bytes: int = MAX_JSON_BYTES) -> Any:
     """Parse UTF-8 JSON from an untrusted file with bounded memory and recursion.
 
     Refuses texts over ``max_bytes``, more than ``MAX_JSON_TOKENS`` tokens, nesting deeper than
@@ -266,14 +268,14 @@ def parse_json(raw, what: str, max_bytes: int = MAX_JSON_BYTES):
     return value
 
 
-def _finite_float(text):
+def _finite_float(text: str) -> float:
     x = float(text)
     if not math.isfinite(x):
         raise ValueError(f"the number {text[:40]} overflows to infinity")
     return x
 
 
-def json_depth(value) -> int:
+def json_depth(value: object) -> int:
     """Nesting depth of a parsed JSON value (0 for a scalar), computed without recursion."""
     deepest, stack = 0, [(value, 0)]
     while stack:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import ConfigError, InputError, MemoryLimitError
+from typing import Any
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 #: dtype kinds accepted as numbers: bool, signed and unsigned integers, real floats. Complex numbers
 #: (their imaginary part would be dropped), datetimes, timedeltas, strings and objects are refused.
@@ -31,7 +33,7 @@ def all_finite(a: np.ndarray) -> bool:
     return bool(np.isfinite(a).all())
 
 
-def _is_sparse(X) -> bool:
+def _is_sparse(X: object) -> bool:
     try:
         from scipy.sparse import issparse
     except ImportError:        # pragma: no cover - scipy is a dependency
@@ -39,7 +41,7 @@ def _is_sparse(X) -> bool:
     return bool(issparse(X))
 
 
-def as_numeric(a, name: str, expected: str) -> np.ndarray:
+def as_numeric(a: ArrayLike, name: str, expected: str) -> np.ndarray:
     """``a`` as an ndarray of real numbers (bool, int or float), or InputError naming what was given.
 
     Never casts complex, datetime, timedelta, string or object data to numbers: such a cast would drop an
@@ -69,7 +71,7 @@ def as_numeric(a, name: str, expected: str) -> np.ndarray:
     return arr
 
 
-def check_X(X, n_features: int, dtype, name: str = "X") -> np.ndarray:
+def check_X(X: ArrayLike, n_features: int, dtype: DTypeLike, name: str = "X") -> np.ndarray:
     """Return X as a C-contiguous (B, n_features) array of ``dtype``, or raise InputError.
 
     Rejects: non-numeric data (complex, datetime, timedelta, strings, objects), scipy sparse
@@ -96,7 +98,7 @@ def check_X(X, n_features: int, dtype, name: str = "X") -> np.ndarray:
     return cast
 
 
-def check_sample_weight(w, n_samples: int, dtype) -> np.ndarray:
+def check_sample_weight(w: ArrayLike, n_samples: int, dtype: DTypeLike) -> np.ndarray:
     """Return sample weights as a (n_samples,) array of ``dtype``: finite, >= 0, not all zero."""
     w = as_numeric(w, "sample_weight", f"({n_samples},)")
     with np.errstate(over="ignore"):
@@ -110,7 +112,7 @@ def check_sample_weight(w, n_samples: int, dtype) -> np.ndarray:
     return w
 
 
-def check_seed(seed, name: str = "seed", generator: bool = True):
+def check_seed(seed: object, name: str = "seed", generator: bool = True) -> int | np.random.Generator | None:
     """Return a valid seed: None, an integer >= 0, or (with ``generator``) a numpy ``Generator``.
 
     Anything else (1.5, "x", True, -1) is a ConfigError naming what is expected.
@@ -125,7 +127,7 @@ def check_seed(seed, name: str = "seed", generator: bool = True):
     raise ConfigError(f"{name} must be {allowed}; got {seed!r}")
 
 
-def check_matrix_size(n: int, dtype, max_bytes, what: str, hint: str, copies: int = 1) -> None:
+def check_matrix_size(n: int, dtype: DTypeLike, max_bytes: int | None, what: str, hint: str, copies: int = 1) -> None:
     """Refuse, before allocating, an n x n result (``copies`` of them) larger than ``max_bytes``.
 
     ``max_bytes=None`` lifts the limit. The MemoryLimitError states the bytes needed and ``hint``,
@@ -145,7 +147,7 @@ def check_matrix_size(n: int, dtype, max_bytes, what: str, hint: str, copies: in
             "(or a larger number of bytes) to build it anyway")
 
 
-def _bytes(n) -> str:
+def _bytes(n: float) -> str:
     n = float(n)
     for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if n < 1024 or unit == "PiB":
@@ -154,7 +156,7 @@ def _bytes(n) -> str:
     return f"{n:.1f} PiB"    # pragma: no cover
 
 
-def check_positive(value, name: str, allow_zero: bool = False, allow_none: bool = True):
+def check_positive(value: Any, name: str, allow_zero: bool = False, allow_none: bool = True) -> float | None:
     """A finite float > 0 (>= 0 with ``allow_zero``), None when allowed, or ConfigError."""
     if value is None and allow_none:
         return None

@@ -29,7 +29,7 @@ _STOCHASTIC = ("sgd", "adam")
 class _Objective:
     """The estimator's batch objective over Dask blocks, with the methods its solvers call."""
 
-    def __init__(self, sums, alpha, S):
+    def __init__(self, sums, alpha, S) -> None:
         self.sums = sums
         sums.l2 = alpha / S
         self._value = None
@@ -50,7 +50,7 @@ class _Objective:
 class _Data:
     """The persisted blocks of one fit, shared by every evaluation of its objective."""
 
-    def __init__(self, X, D, sw, S):
+    def __init__(self, X, D, sw, S) -> None:
         self.X, self.D, self.sw, self.S = X, D, sw, S
         self.shards = Shards(X, D, sw)
 
@@ -117,14 +117,14 @@ def estimator_fit(est, X, y, sample_weight, incremental):
     return _full_batch(est, X, y, sw)
 
 
-def _full_batch(est, X, y, sw):
+def _full_batch(est, X, y, sw) -> None:
     dask, _ = _dask()
     X, y, sw = dask.persist(X, y, sw)
     Xs, ys = _sample(est, X, y)
     S = float(X.shape[0]) if sw is None else float(sw.sum(dtype=np.float64).compute())
     cls = type(est)
 
-    def solve(net, loss, Xs_, Ds_, sws_):        # the estimator's own solver, on every block
+    def solve(net, loss, Xs_, Ds_, sws_) -> None:        # the estimator's own solver, on every block
         output = est._output_and_loss(net.n_outputs)[0]
         D = _targets(est, X, y, loss, output, net.dtype, net.n_outputs)
         _fitting.data = _Data(X, D, sw, S)

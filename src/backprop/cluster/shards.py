@@ -115,7 +115,7 @@ class Shards:
         Rows per block (empty blocks dropped).
     """
 
-    def __init__(self, X, T=None, sample_weight=None, n_features=None):
+    def __init__(self, X, T=None, sample_weight=None, n_features=None) -> None:
         dask, da = _dask()
         X = _rows_only(_as_array(X, "X"), "X")
         if X.ndim != 2:
@@ -141,7 +141,7 @@ class Shards:
         self.n = n
         self.groups = _groups_by_worker(X, keep)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.blocks)
 
     def map(self, kernel, *shared, per_block=None, what="the computation"):

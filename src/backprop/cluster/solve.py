@@ -14,7 +14,7 @@ from .sums import Sums
 class _Evaluator:
     """E, dE/dw and H p from the cluster at the points scipy asks for; remembers the last and the best."""
 
-    def __init__(self, sums):
+    def __init__(self, sums) -> None:
         self.sums, self.net = sums, sums.net
         self.w = None
         self.best_f, self.best_w = np.inf, None

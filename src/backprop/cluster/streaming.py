@@ -41,7 +41,7 @@ _UNSUPPORTED = ("validation_data", "validation_fraction", "early_stopping", "che
 class _Prefetch:
     """Block b on its way to the driver: futures on a distributed cluster, else computed when asked for."""
 
-    def __init__(self, shards, b):
+    def __init__(self, shards, b) -> None:
         self.shards, self.b, self.futures = shards, b, None
         try:
             client = require("distributed", extra="dask", feature="Dask clusters").default_client()
@@ -166,7 +166,7 @@ def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, 
     history = History(metric_fn.name if metric_fn else None, _layer_names(net))
     acc = {}
 
-    def on_grad(grad):
+    def on_grad(grad) -> bool:
         acc["norms"] += np.sqrt(np.add.reduceat(grad * grad, starts)) if starts else 0.0
         acc["batches"] += 1
         state.step += 1

@@ -42,7 +42,7 @@ class Sums:
         Dask collections (or ``Shards`` already built from them), see ``Shards``.
     """
 
-    def __init__(self, net, loss, X=None, T=None, sample_weight=None, shards=None):
+    def __init__(self, net, loss, X=None, T=None, sample_weight=None, shards=None) -> None:
         self.net = net
         self.loss = get_loss(loss)
         self.l2 = self.loss.l2

@@ -48,7 +48,7 @@ def _read_table(path, delimiter, target=None, names=None):
         raise FileFormatError(f"{path} is not valid CSV: {exc}") from None
 
 
-def _is_blank(row):
+def _is_blank(row) -> bool:
     return not any(cell.strip() for cell in row)
 
 
@@ -98,7 +98,7 @@ def _row_values(path, names, row, line, number):
     raise AssertionError("unreachable: _parse_cell rejects the bad cell")  # pragma: no cover
 
 
-def _looks_numeric(text):
+def _looks_numeric(text) -> bool:
     try:
         float(text)
     except ValueError:
@@ -235,7 +235,7 @@ class _Idx:
     size has been checked against ``max_bytes`` and against the compressed size of the file.
     """
 
-    def __init__(self, path, max_bytes):
+    def __init__(self, path, max_bytes) -> None:
         if not path.is_file():
             what = "is a directory" if path.is_dir() else "does not exist"
             raise FileFormatError(f"cannot read IDX file {path}: it {what}")
@@ -315,7 +315,7 @@ class _Idx:
             raise
         return array.astype(self.element.newbyteorder("="), copy=False)
 
-    def close(self):
+    def close(self) -> None:
         if self.gz and hasattr(self, "stream"):
             self.stream.close()
         self.file.close()
@@ -323,7 +323,7 @@ class _Idx:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> None:
         self.close()
 
 

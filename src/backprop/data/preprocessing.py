@@ -95,12 +95,12 @@ class Standardizer:
         Number of columns seen by ``fit``.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.mean_ = None
         self.scale_ = None
         self.n_features_in_ = None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         state = "unfitted" if self.mean_ is None else f"n_features_in_={self.n_features_in_}"
         return f"Standardizer({state})"
 

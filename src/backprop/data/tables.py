@@ -73,7 +73,7 @@ def _frame(source, delimiter):
     return frame, str(path), 2                 # data row i is on line i + 2 (after the header)
 
 
-def _position(where, offset, row, column):
+def _position(where, offset, row, column) -> str:
     at = f"line {row + offset} (data row {row + 1})" if offset is not None else f"row {row}"
     return f"{at}, column {column!r} of {where}"
 

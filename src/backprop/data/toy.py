@@ -164,7 +164,7 @@ class Named:
     ``standardize``: whether its inputs are best standardised before training (inputs of very different
     scales), or left as they are (pixel intensities sharing one scale, 0/1 inputs)."""
 
-    def __init__(self, description, make, standardize=False, **options):
+    def __init__(self, description, make, standardize=False, **options) -> None:
         self.description, self._make, self._options = description, make, options
         self.standardize = standardize
 
@@ -172,7 +172,7 @@ class Named:
         """``(X, y)`` of this data set."""
         return self._make(**self._options)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Named({self.description!r})"
 
 

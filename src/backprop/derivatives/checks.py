@@ -38,10 +38,10 @@ class CheckReport:
     def passed(self) -> bool:
         return bool(self.max_rel_error <= self.tol)
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         return self.passed
 
-    def __str__(self):
+    def __str__(self) -> str:
         verdict = "PASS" if self.passed else "FAIL"
         return "\n".join([
             f"{self.what} check: {verdict}  ({self.method}, eps={self.eps:g})",

@@ -86,7 +86,7 @@ def param_jacobian(net, X, node=None):
     return J
 
 
-def _tangent_columns(net, X, node, ops, Jn):
+def _tangent_columns(net, X, node, ops, Jn) -> None:
     """Columns of ops that are not dense layers, by forward sweeps along unit parameter directions."""
     values, caches = net.forward_values(X)
     W = net.n_params

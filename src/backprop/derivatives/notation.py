@@ -123,7 +123,7 @@ def get_profile(name) -> Profile:
 class Symbols:
     """The symbols of one profile for the units and edges of one network layout."""
 
-    def __init__(self, layout, profile):
+    def __init__(self, layout, profile) -> None:
         self.layout, self.profile = layout, get_profile(profile) if isinstance(profile, str) else profile
         pr = self.profile
         by_level = {}

@@ -78,7 +78,7 @@ def check_jacobian(net, X, eps=None, tol=None, order=2, floor=None):
         floor = scaled_floor(analytic, numeric, noise=noise, tol=tol)
     shape = analytic.shape
 
-    def label(k):
+    def label(k) -> str:
         n, out, i = np.unravel_index(k, shape)
         return f"sample {n}: dy_{out}/dx_{i}"
 
@@ -176,7 +176,7 @@ def check_hessian(net, loss, X, T, method="mixed", eps=None, n=None, tol=None, s
         n_total = W * (W + 1) // 2
         method_name = f"4-point formula, O(eps^{order}), {4 * (order // 2)} forward passes per entry"
 
-        def labels(k):
+        def labels(k) -> str:
             return f"H[{net.locate(int(a[k]))}, {net.locate(int(b[k]))}]"
     else:
         eps = default_eps(net.dtype, order) if eps is None else float(eps)
@@ -192,7 +192,7 @@ def check_hessian(net, loss, X, T, method="mixed", eps=None, n=None, tol=None, s
         n_total = W * W
         method_name = f"central differences of backpropagated gradients, O(eps^{order})"
 
-        def labels(k):
+        def labels(k) -> str:
             r, c = np.unravel_index(k, analytic.shape)
             return f"H[{net.locate(int(r))}, {net.locate(int(cols[c]))}]"
 

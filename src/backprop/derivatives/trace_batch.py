@@ -78,7 +78,7 @@ class BatchTrace:
         E, then every dE/dw and dE/db of the batch as the mean (or sum) of the instances' terms.
     """
 
-    def __init__(self, net, loss, obj, grad, instances, digits):
+    def __init__(self, net, loss, obj, grad, instances, digits) -> None:
         self.net, self.loss, self.instances, self.digits = net, loss, instances, int(digits)
         self.B = len(instances)
         self.E, self.grad = float(obj.value()), grad
@@ -113,7 +113,7 @@ class BatchTrace:
         inner = " + ".join(terms)
         return f"({inner})" if self.sum else f"1/{self.B} * ({inner})"
 
-    def _build(self):
+    def _build(self) -> None:
         S, lay, net = self.sym, self.layout, self.net
         E_n = [tr.E for tr in self.instances]
         agg = "sum_n" if self.sum else "1/B sum_n"
@@ -199,5 +199,5 @@ class BatchTrace:
         from .trace_page import batch_page_data, to_html
         return to_html(None, path, title=title, data=batch_page_data(self))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<BatchTrace {self.B} instances, E={self.E:.6g}>"

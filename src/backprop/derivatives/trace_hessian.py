@@ -54,7 +54,7 @@ def hessian_trace(net, x, t, loss=None, digits=6) -> "HessianTrace":
 class HessianTrace:
     """See ``hessian_trace``."""
 
-    def __init__(self, tr):
+    def __init__(self, tr) -> None:
         self.first_order, self.digits = tr, tr.digits
         self.net, self.loss, self.sym = tr.net, tr.loss, tr.sym
         lay = tr.layout
@@ -83,7 +83,7 @@ class HessianTrace:
     def _m(self, v):
         return _factor(v, self.digits)
 
-    def _add(self, phase, quantity, symbolic, numeric, value, key):
+    def _add(self, phase, quantity, symbolic, numeric, value, key) -> None:
         self.steps.append(TraceStep(phase, quantity, symbolic, numeric, float(value), key=key))
 
     def _unit(self, name):
@@ -109,7 +109,7 @@ class HessianTrace:
             return tr._group_jacobian(lay.groups[gid])
         return np.diag([self._h(o, 1) for o in self.outputs])
 
-    def _sweep(self):
+    def _sweep(self) -> None:
         S = self.sym
         self.J_out = J = self._out_jacobian()
         self.da = {}
@@ -169,7 +169,7 @@ class HessianTrace:
                 self._add("M outputs", f"M({S.x(k)},{S.x(k2)})", s, n, Mo[a, b], key=f"M({k},{k2})")
 
     # ---- 3. M at the hidden units --------------------------------------------------------------------
-    def _m_hidden(self):
+    def _m_hidden(self) -> None:
         tr, S = self.first_order, self.sym
         O = self.outputs
         for j in self.hidden:
@@ -222,7 +222,7 @@ class HessianTrace:
         _, _, j, i = p
         return self.sym.w(i, j) if i is not None else self.sym.b(j)
 
-    def _blocks(self):
+    def _blocks(self) -> None:
         tr, S = self.first_order, self.sym
         net = self.net
         params = self._params()

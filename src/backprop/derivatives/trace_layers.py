@@ -69,14 +69,14 @@ class Comparison:
         {"name", "index", "expected", "got", "why"} of the first entry that differs.
     """
 
-    def __init__(self, checked, first):
+    def __init__(self, checked, first) -> None:
         self.checked, self.first = checked, first
         self.ok = first is None
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         return self.ok
 
-    def __str__(self):
+    def __str__(self) -> str:
         if self.ok:
             return f"all {len(self.checked)} quantities agree: {', '.join(self.checked)}"
         f = self.first

@@ -55,14 +55,14 @@ class _Placer:
     """Edge labels beside their edge: the first spot along the edge, on either side, whose box (measured by the
     renderer, in pixels) overlaps no node box and no label placed before; else the least overlapping one."""
 
-    def __init__(self, ax, renderer, taken):
+    def __init__(self, ax, renderer, taken) -> None:
         self.ax, self.r, self.taken = ax, renderer, [b.padded(2) for b in taken]
 
     def _box(self, t):
         t.update_bbox_position_size(self.r)
         return t.get_bbox_patch().get_window_extent(self.r)
 
-    def place(self, t, p, q, rad=0.0):
+    def place(self, t, p, q, rad=0.0) -> None:
         """Move text ``t`` beside the edge p -> q (data coordinates) as drawn: the straight segment, or for
         ``rad`` != 0 the arc of matplotlib's ``arc3`` connection style, the quadratic Bezier curve through
         the control point (mid + rad*(dy, -dx)) taken in display coordinates, as matplotlib draws it."""
@@ -264,7 +264,7 @@ def _draw_nodes(tr, ax, edge_labels, title):
     grads = [abs(tr.edges[(lay.names[e.src], lay.names[e.dst])]["dE/dw"]) for e in lay.edges]
     gmax = max(grads + [1e-300])
 
-    def arrow(a, b, colour, style, lw, rad):
+    def arrow(a, b, colour, style, lw, rad) -> None:
         ax.annotate("", xy=pos[b], xytext=pos[a], zorder=3,
                     arrowprops=dict(arrowstyle="-|>", mutation_scale=11, shrinkA=1, shrinkB=1, color=colour,
                                     linestyle=style, linewidth=lw, connectionstyle=f"arc3,rad={rad}",

@@ -111,7 +111,7 @@ class Laplace:
     """
 
     def __init__(self, net, loss, X, T, prior_precision=1.0, hessian="exact", structure="full",
-                 noise_variance=1.0, max_bytes=MAX_MATRIX_BYTES):
+                 noise_variance=1.0, max_bytes=MAX_MATRIX_BYTES) -> None:
         if hessian not in ("exact", "gauss_newton"):
             raise ConfigError(f"hessian must be 'exact' or 'gauss_newton'; got {hessian!r}")
         if structure not in ("full", "diag"):
@@ -159,7 +159,7 @@ class Laplace:
         self._node = node
 
     @staticmethod
-    def _indefinite(hessian):
+    def _indefinite(hessian) -> str:
         hint = "use hessian='gauss_newton', " if hessian == "exact" else ""
         return ("the posterior precision is not positive definite (the Hessian has negative curvature at "
                 f"these parameters); {hint}train closer to a minimum, or raise prior_precision")

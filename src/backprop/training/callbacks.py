@@ -115,7 +115,7 @@ class EarlyStopping(Callback):
         At the end, put back the parameters of the best epoch.
     """
 
-    def __init__(self, monitor="val_loss", patience=10, min_delta=0.0, mode="auto", restore_best=False):
+    def __init__(self, monitor="val_loss", patience=10, min_delta=0.0, mode="auto", restore_best=False) -> None:
         self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)
         self.mode, self.restore_best = _check_mode(mode, monitor), bool(restore_best)
         self.best, self.best_epoch, self.wait, self._params = None, None, 0, None
@@ -130,7 +130,7 @@ class EarlyStopping(Callback):
         self.wait += 1
         return self.wait >= self.patience
 
-    def on_train_end(self, history):
+    def on_train_end(self, history) -> None:
         if self.restore_best and self._params is not None:
             np.copyto(self.net.params, self._params)
 
@@ -139,7 +139,7 @@ class ModelCheckpoint(Callback):
     """Save the network (``net.save``) after every epoch (``"last"``), or when ``monitor`` improves
     (``"best"``), to ``path``; ``{epoch}`` in the path is replaced by the epoch number."""
 
-    def __init__(self, path, save="best", monitor="val_loss", mode="auto"):
+    def __init__(self, path, save="best", monitor="val_loss", mode="auto") -> None:
         if save not in ("best", "last"):
             raise ConfigError(f"save must be 'best' or 'last'; got {save!r}")
         self.path, self.save, self.monitor, self.mode = os.fspath(path), save, monitor, _check_mode(mode, monitor)
@@ -163,7 +163,7 @@ class ReduceLROnPlateau(Callback):
     the schedule gives, from the next epoch on."""
 
     def __init__(self, monitor="val_loss", factor=0.5, patience=5, min_delta=0.0, cooldown=0, min_lr=0.0,
-                 mode="auto"):
+                 mode="auto") -> None:
         if not 0.0 < factor < 1.0:
             raise ConfigError(f"factor must lie strictly between 0 and 1; got {factor!r}")
         self.monitor, self.factor, self.patience = monitor, float(factor), int(patience)
@@ -193,10 +193,10 @@ class CSVLogger(Callback):
 
     COLUMNS = ("epoch", "loss", "val_loss", "train_metric", "val_metric", "lr", "time")
 
-    def __init__(self, path):
+    def __init__(self, path) -> None:
         self.path, self._file, self._writer = os.fspath(path), None, None
 
-    def on_train_begin(self, history):
+    def on_train_begin(self, history) -> None:
         self._file = open(self.path, "w", newline="", encoding="utf-8")
         self._writer = csv.writer(self._file, lineterminator="\n")
         self._writer.writerow(self.COLUMNS)
@@ -206,7 +206,7 @@ class CSVLogger(Callback):
         self._file.flush()
         return None
 
-    def on_train_end(self, history):
+    def on_train_end(self, history) -> None:
         if self._file is not None:
             self._file.close()
 
@@ -214,7 +214,7 @@ class CSVLogger(Callback):
 class LoggingCallback(Callback):
     """Each epoch as one message to a :mod:`logging` logger (default ``backprop.training``, INFO)."""
 
-    def __init__(self, logger="backprop.training", level=logging.INFO):
+    def __init__(self, logger="backprop.training", level=logging.INFO) -> None:
         self.logger = logging.getLogger(logger) if isinstance(logger, str) else logger
         self.level = level
 
@@ -224,5 +224,5 @@ class LoggingCallback(Callback):
         self.logger.log(self.level, "epoch %d: %s", epoch, ", ".join(parts))
         return None
 
-    def on_train_end(self, history):
+    def on_train_end(self, history) -> None:
         self.logger.log(self.level, "training ended after %d epochs (%s)", len(history), history.stop_reason)

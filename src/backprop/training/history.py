@@ -65,7 +65,7 @@ class History:
     """
 
     def __init__(self, metric=None, layers=(), records=None, stop_reason=None, best_epoch=None,
-                 start_loss=None, end_loss=None, diverged=False):
+                 start_loss=None, end_loss=None, diverged=False) -> None:
         self.metric = metric
         self.layers = list(layers)
         self.records: list[dict] = list(records or [])
@@ -79,7 +79,7 @@ class History:
     def append(self, record: dict) -> None:
         self.records.append(dict(record))
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.records)
 
     def __iter__(self):
@@ -282,7 +282,7 @@ class History:
         return cls.from_dict(d, source=str(path))
 
     # ---- display -----------------------------------------------------------------------------
-    def __repr__(self):
+    def __repr__(self) -> str:
         if not self.records:
             return "<History: no epochs>"
         last = self.records[-1]

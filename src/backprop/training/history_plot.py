@@ -55,7 +55,7 @@ def figure_format(path, format=None) -> str:
     return format.lower()
 
 
-def write_figure(fig, path, dpi, format=None):
+def write_figure(fig, path, dpi, format=None) -> None:
     """Write ``fig`` to ``path`` atomically, in the format of :func:`figure_format`."""
     fmt = figure_format(path, format)
     buf = io.BytesIO()

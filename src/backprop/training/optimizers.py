@@ -73,7 +73,7 @@ class Optimizer:
     #: names of the hyper-parameters (saved by ``state_dict`` and shown by ``repr``)
     _hyper: tuple = ("lr", "weight_decay")
 
-    def __init__(self, lr, weight_decay=0.0):
+    def __init__(self, lr, weight_decay=0.0) -> None:
         self.lr = _check_rate("learning rate lr", lr)
         self.weight_decay = _check_rate("weight_decay", weight_decay, inclusive_low=True, high=1.0)
         self._decay_mask = None
@@ -129,7 +129,7 @@ class Optimizer:
             if mask.shape != params.shape:
                 raise ConfigError(f"decay_mask has shape {mask.shape}; the parameters have shape {params.shape}")
 
-    def _prepare(self, params):
+    def _prepare(self, params) -> None:
         """Allocate the state on the first step (after ``_check_step``)."""
         if self._shape is None:
             self._shape, self._dtype = params.shape, params.dtype
@@ -144,7 +144,7 @@ class Optimizer:
         """The factor of one step's decay W <- W - rate W: ``weight_decay`` (AdamW: ``lr * weight_decay``)."""
         return self.weight_decay
 
-    def _apply_decay(self, params, mask):
+    def _apply_decay(self, params, mask) -> None:
         """W <- W - rate W on the entries of ``mask`` (the weights), from the W before this step's update."""
         lam = self.decay_rate
         if not lam:
@@ -279,11 +279,11 @@ class Optimizer:
         """A message if the state arrays are impossible for this rule after t steps, else None."""
         return None
 
-    def _set_hyper(self, hyper):
+    def _set_hyper(self, hyper) -> None:
         self.lr = _check_rate("learning rate lr", hyper["lr"])
         self.weight_decay = _check_rate("weight_decay", hyper["weight_decay"], inclusive_low=True, high=1.0)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._hyper)
         return f"{type(self).__name__}({args})"
 
@@ -316,7 +316,7 @@ class SGD(Optimizer):
     _buffers = ("delta",)
     _hyper = ("lr", "momentum", "nesterov", "weight_decay")
 
-    def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
+    def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0) -> None:
         self._set_momentum(momentum, nesterov)
         super().__init__(lr, weight_decay)
 
@@ -328,7 +328,7 @@ class SGD(Optimizer):
             raise ConfigError("nesterov=True needs a momentum > 0")
         self.nesterov = bool(nesterov)
 
-    def _set_hyper(self, hyper):
+    def _set_hyper(self, hyper) -> None:
         self._set_momentum(hyper["momentum"], hyper["nesterov"])
         super()._set_hyper(hyper)
 
@@ -336,7 +336,7 @@ class SGD(Optimizer):
         # plain SGD keeps no state
         return ("delta",) if self.momentum else ()
 
-    def _update(self, params, grad):
+    def _update(self, params, grad) -> None:
         buf, mu = self._scratch, self.momentum
         if not mu:
             # W <- W - eta g
@@ -389,16 +389,16 @@ class Adam(Optimizer):
     _buffers = ("m", "v")
     _hyper = ("lr", "beta1", "beta2", "eps", "weight_decay")
 
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0) -> None:
         self._set_betas(beta1, beta2, eps)
         super().__init__(lr, weight_decay)
 
-    def _set_betas(self, beta1, beta2, eps):
+    def _set_betas(self, beta1, beta2, eps) -> None:
         self.beta1 = _check_rate("beta1", beta1, inclusive_low=True, high=1.0)
         self.beta2 = _check_rate("beta2", beta2, inclusive_low=True, high=1.0)
         self.eps = _check_rate("eps", eps)
 
-    def _set_hyper(self, hyper):
+    def _set_hyper(self, hyper) -> None:
         self._set_betas(hyper["beta1"], hyper["beta2"], hyper["eps"])
         super()._set_hyper(hyper)
 
@@ -422,7 +422,7 @@ class Adam(Optimizer):
                     f"hold after {t} steps with beta1={b1:g}, beta2={b2:g}; entry {k} has m={m[k]!r}, v={v[k]!r}")
         return None
 
-    def _update(self, params, grad):
+    def _update(self, params, grad) -> None:
         b1, b2, buf, m, v = self.beta1, self.beta2, self._scratch, self.m, self.v
         # m <- b1 m + (1 - b1) g
         m *= b1
@@ -471,7 +471,7 @@ class AdamW(Adam):
 
     name = "adamw"
 
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01) -> None:
         super().__init__(lr, beta1, beta2, eps, weight_decay)
 
     @property
@@ -506,15 +506,15 @@ class RMSprop(Optimizer):
     _buffers = ("v",)
     _hyper = ("lr", "alpha", "eps", "weight_decay")
 
-    def __init__(self, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0):
+    def __init__(self, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0) -> None:
         self._set_alpha(alpha, eps)
         super().__init__(lr, weight_decay)
 
-    def _set_alpha(self, alpha, eps):
+    def _set_alpha(self, alpha, eps) -> None:
         self.alpha = _check_rate("alpha", alpha, inclusive_low=True, high=1.0)
         self.eps = _check_rate("eps", eps)
 
-    def _set_hyper(self, hyper):
+    def _set_hyper(self, hyper) -> None:
         self._set_alpha(hyper["alpha"], hyper["eps"])
         super()._set_hyper(hyper)
 
@@ -523,7 +523,7 @@ class RMSprop(Optimizer):
             return "optimiser state v (RMSprop's mean square) must be >= 0"
         return None
 
-    def _update(self, params, grad):
+    def _update(self, params, grad) -> None:
         a, buf, v = self.alpha, self._scratch, self.v
         # v <- a v + (1 - a) g^2
         v *= a

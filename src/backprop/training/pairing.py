@@ -96,7 +96,7 @@ def output_kind(net, node=None):
     return None
 
 
-def _output_label(net):
+def _output_label(net) -> str:
     op = net.ops[-1]
     if isinstance(op, Elementwise):
         return f"the {op.act.name} output"

@@ -34,20 +34,20 @@ class Schedule:
 class Constant(Schedule):
     """eta_k = lr."""
 
-    def __init__(self, lr):
+    def __init__(self, lr) -> None:
         self.lr = _check_rate("learning rate lr", lr)
 
     def __call__(self, epoch, step):
         return self.lr
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Constant(lr={self.lr!r})"
 
 
 class StepDecay(Schedule):
     """eta_k = lr * factor ** (k // every): multiply the rate by ``factor`` every ``every`` epochs."""
 
-    def __init__(self, lr, factor=0.5, every=10):
+    def __init__(self, lr, factor=0.5, every=10) -> None:
         self.lr = _check_rate("learning rate lr", lr)
         self.factor = _check_rate("step factor", factor, high=1.0, inclusive_high=True)
         if not isinstance(every, int) or isinstance(every, bool) or every < 1:
@@ -57,21 +57,21 @@ class StepDecay(Schedule):
     def __call__(self, epoch, step):
         return self.lr * self.factor ** (epoch // self.every)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"StepDecay(lr={self.lr!r}, factor={self.factor!r}, every={self.every!r})"
 
 
 class InverseScaling(Schedule):
     """eta_k = lr / (1 + k) ** power."""
 
-    def __init__(self, lr, power=0.5):
+    def __init__(self, lr, power=0.5) -> None:
         self.lr = _check_rate("learning rate lr", lr)
         self.power = _check_rate("inverse-scaling power", power, inclusive_low=True)
 
     def __call__(self, epoch, step):
         return self.lr / (1.0 + epoch) ** self.power
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"InverseScaling(lr={self.lr!r}, power={self.power!r})"
 
 
@@ -84,7 +84,7 @@ class Cosine(Schedule):
     #: ``get_schedule`` passes it the run's length
     needs_epochs = True
 
-    def __init__(self, lr, epochs, lr_min=0.0):
+    def __init__(self, lr, epochs, lr_min=0.0) -> None:
         self.lr = _check_rate("learning rate lr", lr)
         if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
             raise ConfigError(f"cosine schedule needs the number of epochs, an integer >= 1; got {epochs!r}")
@@ -95,7 +95,7 @@ class Cosine(Schedule):
         k = min(epoch, self.epochs)
         return self.lr_min + (self.lr - self.lr_min) * 0.5 * (1.0 + math.cos(math.pi * k / self.epochs))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Cosine(lr={self.lr!r}, epochs={self.epochs!r}, lr_min={self.lr_min!r})"
 
 
@@ -104,7 +104,7 @@ class FromCallable(Schedule):
 
     per_step = True
 
-    def __init__(self, f):
+    def __init__(self, f) -> None:
         if not callable(f):
             raise ConfigError(f"a schedule must be callable as f(epoch, step) -> lr; got {f!r}")
         self.f = f
@@ -120,7 +120,7 @@ class FromCallable(Schedule):
                               "it must return a finite number >= 0")
         return v
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"FromCallable({self.f!r})"
 
 

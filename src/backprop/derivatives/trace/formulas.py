@@ -6,7 +6,7 @@ losses' own (``Loss.trace_E``, ``trace_dE_dy``, ...); these helpers format the n
 from __future__ import annotations
 
 
-def _fmt(v, digits):
+def _fmt(v, digits) -> str:
     return f"{float(v) + 0.0:.{digits}g}"          # + 0.0 turns -0.0 into 0.0
 
 

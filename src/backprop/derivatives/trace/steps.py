@@ -126,7 +126,7 @@ class Trace:
         dE/dw for all of ``net.params``, from the engine (includes the L2 term of the loss, if any).
     """
 
-    def __init__(self, net, loss, npass, x, digits=6, fused=False, notation="004"):
+    def __init__(self, net, loss, npass, x, digits=6, fused=False, notation="004") -> None:
         self.net, self.loss, self.digits = net, loss, int(digits)
         self.layout = lay = npass.layout
         self.sym = Symbols(lay, notation)
@@ -166,7 +166,7 @@ class Trace:
     def _m(self, v):
         return _factor(v, self.digits)
 
-    def _add(self, phase, key, quantity, symbolic, numeric, value, node=None, edge=None):
+    def _add(self, phase, key, quantity, symbolic, numeric, value, node=None, edge=None) -> None:
         self.steps.append(TraceStep(phase, quantity, symbolic, numeric, float(value), node, edge, key))
 
     def _group_jacobian(self, g):
@@ -179,7 +179,7 @@ class Trace:
         return ty[:, 0, :].T
 
     # ---- forward ----------------------------------------------------------------------------
-    def _forward(self):
+    def _forward(self) -> None:
         lay = self.layout
         last_of_group = {}
         for j, u in enumerate(lay.units):
@@ -195,7 +195,7 @@ class Trace:
                 for i in lay.groups[u.group].units:
                     self._y_group_step(lay.units[i], lay.groups[u.group])
 
-    def _x_step(self, j, u):
+    def _x_step(self, j, u) -> None:
         lay, nm, N = self.layout, self.layout.names, self.nodes
         if u.kind == "neuron":
             S = self.sym
@@ -215,7 +215,7 @@ class Trace:
             n = "max(" + ", ".join(self._f(N[nm[i]]["y"]) for i in u.inputs) + ")"
         self._add("forward", f"x({u.name})", self.sym.x(u.name), s, n, N[u.name]["x"], node=u.name)
 
-    def _y_step(self, u):
+    def _y_step(self, u) -> None:
         N = self.nodes[u.name]
         if u.activation == "identity":
             s, n = self.sym.x(u.name), self._f(N["x"])
@@ -223,7 +223,7 @@ class Trace:
             s, n = f"{u.activation}({self.sym.x(u.name)})", f"{u.activation}({self._f(N['x'])})"
         self._add("forward", f"y({u.name})", self.sym.y(u.name), s, n, N["y"], node=u.name)
 
-    def _y_group_step(self, u, g):
+    def _y_group_step(self, u, g) -> None:
         nm = self.layout.names
         k = g.units.index(self.layout.index[u.name]) + 1
         s = f"{g.name}(" + ", ".join(self.sym.x(nm[i]) for i in g.units) + f")[{k}]"
@@ -235,7 +235,7 @@ class Trace:
         lay = self.layout
         return [(lay.names[i], self.nodes[lay.names[i]]["y"], float(t)) for i, t in zip(lay.outputs, self.target)]
 
-    def _terminal(self):
+    def _terminal(self) -> None:
         outs = self._loss_rows()
         head = self.loss.fused_head() if self.fused else self.loss
         rows = head.trace_E(outs, self.sym, self._f, self._m)
@@ -270,14 +270,14 @@ class Trace:
             return f"dDiv/d{self.sym.y(name)}", self._m(self.nodes[name]["dE/dy"])
         return rows
 
-    def _fused_dx_step(self, name, t, outs):
+    def _fused_dx_step(self, name, t, outs) -> None:
         """dE/dx(o) of an output whose activation the loss is fused with: y(o) - t(o), as the loss writes it."""
         y = self.nodes[name]["y"]
         rows = self.loss.fused_head().trace_dE_dx(name, y, t, outs, self.sym, self._f, self._m)
         s, n = rows or (f"dDiv/d{self.sym.x(name)}", self._m(self.nodes[name]["dE/dx"]))
         self._add("backward", f"dE/dx({name})", self.sym.dx(name), s, n, self.nodes[name]["dE/dx"], node=name)
 
-    def _dy_step(self, i, u):
+    def _dy_step(self, i, u) -> None:
         lay, nm, N, S = self.layout, self.layout.names, self.nodes, self.sym
         sym, num = [], []
         if i in lay.outputs and not self.fused:
@@ -313,7 +313,7 @@ class Trace:
         """The winning input of max unit m at this instance, as the max op decides it."""
         return int(arg_max(np.array([float(self.nodes[self.layout.names[i]]["y"]) for i in m.inputs])))
 
-    def _dx_step(self, u):
+    def _dx_step(self, u) -> None:
         N = self.nodes[u.name]
         if u.activation == "identity":
             s, n = self.sym.dy(u.name), self._f(N["dE/dy"])
@@ -323,7 +323,7 @@ class Trace:
             n = f"{self._m(d)}*{self._m(N['dE/dy'])}"
         self._add("backward", f"dE/dx({u.name})", self.sym.dx(u.name), s, n, N["dE/dx"], node=u.name)
 
-    def _dx_group_steps(self, g):
+    def _dx_group_steps(self, g) -> None:
         nm = self.layout.names
         J = self._group_jacobian(g)
         for jj, j in enumerate(g.units):
@@ -334,7 +334,7 @@ class Trace:
                            for kk, k in enumerate(g.units))
             self._add("backward", f"dE/dx({name})", S.dx(name), s, n, self.nodes[name]["dE/dx"], node=name)
 
-    def _backward(self):
+    def _backward(self) -> None:
         lay = self.layout
         outputs = set(lay.outputs)
         outs = self._outputs()
@@ -371,7 +371,7 @@ class Trace:
                     self._add("backward", f"dE/db({u.name})", self.sym.db(u.name), self.sym.dx(u.name),
                               self._f(self.nodes[u.name]["dE/dx"]), self.nodes[u.name]["dE/db"], node=u.name)
 
-    def _dw_step(self, i, d):
+    def _dw_step(self, i, d) -> None:
         rec = self.edges[(i, d)]
         S = self.sym
         s = f"{S.y(i)}*{S.dx(d)}"
@@ -388,7 +388,7 @@ class Trace:
 
     __str__ = table
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Trace {len(self.nodes)} nodes, {len(self.edges)} edges, E={self.E:.6g}>"
 
     def layers(self) -> dict:

@@ -18,7 +18,7 @@ EXAMPLES = """examples:
 """
 
 
-def add_arguments(p):
+def add_arguments(p) -> None:
     add_data_options(p)
     p.add_argument("--model", help="check this saved model (default: a new network from the options below)")
     add_network_options(p, seed_default=None)

@@ -50,14 +50,14 @@ class Data:
     fill: np.ndarray | None = None  # the values missing cells were filled with (--missing mean|median)
 
 
-def add_data_options(p, target_help="target column of a CSV file", columns=False):
+def add_data_options(p, target_help="target column of a CSV file", columns=False) -> None:
     p.add_argument("--data", required=True,
                    help=f"{', '.join(BUILTIN_DATA)}, mnist:DIR (IDX files), PATH.csv or PATH.parquet")
     p.add_argument("--target", help=target_help)
     add_table_options(p, columns)
 
 
-def add_table_options(p, columns=False):
+def add_table_options(p, columns=False) -> None:
     """The options of reading a table: its delimiter; with ``columns``, the columns to use and what to do
     with missing cells. With ``columns="model"`` (``evaluate``, ``predict``: a saved model knows its
     columns and how it fills missing cells) ``--missing`` says whether to use the model's fill values,
@@ -91,21 +91,21 @@ def is_builtin(spec) -> bool:
     return spec in BUILTIN_DATA or spec.startswith("mnist:")
 
 
-def check_target_option(args):
+def check_target_option(args) -> None:
     if args.target is not None and is_builtin(args.data):
         refuse("--target", f"with --data {args.data}: built-in data sets bring their own labels (--target "
                "names a column of a CSV file)")
     check_table_options(args)
 
 
-def check_table_options(args):
+def check_table_options(args) -> None:
     """Refuse the options of reading a table with built-in data."""
     for name in ("delimiter", "features", "drop", "missing"):
         if getattr(args, name, None) is not None and is_builtin(args.data):
             refuse(f"--{name}", f"with --data {args.data}: it applies to a table (a CSV or parquet file)")
 
 
-def check_model_table_options(args, meta, scaler, command):
+def check_model_table_options(args, meta, scaler, command) -> None:
     """Refuse the table options that make no sense with a saved model: ``--features`` and ``--drop``
     (the model reads its own feature columns by name), ``--missing mean|median`` (the fill values are
     the training part's, stored in the model) and, for ``predict``, ``--missing drop`` (one output row

@@ -17,7 +17,7 @@ EXAMPLES = """examples:
 """
 
 
-def add_arguments(p):
+def add_arguments(p) -> None:
     p.add_argument("model", help="a model file written by 'backprop train'")
     add_data_options(p, "target column of a CSV file (default: the one the model was trained on)", columns="model")
     p.add_argument("--split", choices=("all", "train", "test"),

@@ -20,7 +20,7 @@ from .usage import UsageError, refuse
 NETWORK_DEFAULTS = {"hidden": "32", "activation": "tanh", "output": "auto", "loss": "auto", "l2": 0.0}
 
 
-def add_network_options(p, seed_default=0):
+def add_network_options(p, seed_default=0) -> None:
     p.add_argument("--hidden", help=f"hidden layer widths, e.g. 64,32 (default {NETWORK_DEFAULTS['hidden']}; "
                    "'none' for none)")
     p.add_argument("--activation", help=f"hidden activation: {', '.join(ACTIVATIONS[:-1])} "
@@ -46,7 +46,7 @@ def hidden_sizes(text):
     return sizes
 
 
-def check_activation_option(args, hidden):
+def check_activation_option(args, hidden) -> None:
     if not hidden and args.activation is not None:
         refuse("--activation", f"with --hidden {args.hidden}: a network without hidden layers has no hidden "
                "activation (the output activation is --output)")
@@ -67,7 +67,7 @@ class Scaler:
     """The inputs' preparation stored in the model file (extra arrays): missing cells filled with the
     training data's column means or medians (``--missing mean|median``), then standardisation."""
 
-    def __init__(self, mean=None, scale=None, fill=None):
+    def __init__(self, mean=None, scale=None, fill=None) -> None:
         self.mean, self.scale, self.fill = mean, scale, fill
 
     @classmethod
@@ -99,7 +99,7 @@ def prepared_inputs(data, scaler, fill=True):
     return scaler(data.X)
 
 
-def save_model(net, path, meta, scaler):
+def save_model(net, path, meta, scaler) -> None:
     save(net, path, metadata=meta, arrays=scaler.arrays())
 
 

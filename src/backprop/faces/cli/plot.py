@@ -16,7 +16,7 @@ EXAMPLES = """examples:
 """
 
 
-def add_arguments(p):
+def add_arguments(p) -> None:
     p.add_argument("source", help="a history JSON file (train --history) or a model file from 'backprop train'")
     p.add_argument("--out", help="the figure file; its extension chooses the format: .png, .svg, .pdf or "
                    "another that matplotlib writes (default: SOURCE with the suffix -history.png)")

@@ -17,7 +17,7 @@ EXAMPLES = """examples:
 """
 
 
-def add_arguments(p):
+def add_arguments(p) -> None:
     p.add_argument("model", help="a model file written by 'backprop train'")
     p.add_argument("--data", required=True, help="PATH.csv holding the model's feature columns, taken by name "
                    "from the header row (other columns are ignored) or, without header row, exactly the "
@@ -39,7 +39,7 @@ def run(args) -> int:
     Y = net.predict(prepared_inputs(data, scaler, fill=args.missing != "error"))
     labels = task.labels(Y)
 
-    def write(f):
+    def write(f) -> None:
         # row by row: a reader that stops early (``| head``) is noticed at once, not after the last row
         w = csv.writer(f, lineterminator="\n")
         if task.kind == "regression":

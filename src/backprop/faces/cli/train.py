@@ -44,7 +44,7 @@ VALIDATION_FRACTION = 0.1     # of the training part, when it has MIN_SPLIT samp
 OPTIMIZER_OPTIONS = ("lr", "momentum", "nesterov", "weight_decay")
 
 
-def add_arguments(p):
+def add_arguments(p) -> None:
     add_data_options(p, columns=True)
     p.add_argument("--task", choices=TASKS, default="auto", help="classification or regression; auto: labels "
                    f"(text, booleans, or at most {MAX_AUTO_CLASSES} distinct whole numbers) are classes, other "
@@ -118,7 +118,7 @@ def optimizer(args):
     return get_optimizer(name, **chosen)
 
 
-def _check_options(args, hidden, opt):
+def _check_options(args, hidden, opt) -> None:
     """Refuse options that would do nothing with the others given (before any data is read)."""
     check_target_option(args)
     check_activation_option(args, hidden)
@@ -134,7 +134,7 @@ def _check_options(args, hidden, opt):
         check_output_path(flag, path)
 
 
-def _check_split_options(args, data):
+def _check_split_options(args, data) -> None:
     if args.test_size is None:
         return
     if data.test is not None:
@@ -192,15 +192,15 @@ def _check_label_smoothing(args, task, T_train, net):
 class _Log:
     """The report on standard output, and in the --log-file too."""
 
-    def __init__(self, path):
+    def __init__(self, path) -> None:
         self.file = None if path is None else open(path, "w", encoding="utf-8")
 
-    def write(self, text):
+    def write(self, text) -> None:
         sys.stdout.write(text)
         if self.file is not None:
             self.file.write(text)
 
-    def flush(self):
+    def flush(self) -> None:
         sys.stdout.flush()
         if self.file is not None:
             self.file.flush()
@@ -220,7 +220,7 @@ class _Log:
         self.file.flush()
         return None
 
-    def close(self):
+    def close(self) -> None:
         if self.file is not None:
             self.file.close()
 
@@ -355,7 +355,7 @@ def checkpoint_epoch(path):
         return None
 
 
-def _checkpoint_note(path, mtime_before, every):
+def _checkpoint_note(path, mtime_before, every) -> str:
     """What the checkpoint file holds after an interrupted run."""
     epoch = checkpoint_epoch(path)
     if epoch is not None and _mtime(path) != mtime_before:

@@ -29,7 +29,7 @@ class Parser(argparse.ArgumentParser):
     """Raises UsageError instead of exiting; no abbreviated options (``check --out`` must not mean
     ``--output``); every option's default shown in ``--help``."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("allow_abbrev", False)
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
@@ -131,7 +131,7 @@ def option_error(name, value, error, flag=None) -> UsageError:
     return UsageError(f"{flag} {number(value)}: {msg}")
 
 
-def with_defaults(args, defaults):
+def with_defaults(args, defaults) -> None:
     for k, v in defaults.items():
         if getattr(args, k) is None:
             setattr(args, k, v)

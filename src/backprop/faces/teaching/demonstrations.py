@@ -40,7 +40,7 @@ class UpdateOrderDemo:
         The mistaken backward pass, level by level, each dE/dw computed from the weights as they are then.
     """
 
-    def __init__(self, tr, lr, correct, mistaken, steps, labels):
+    def __init__(self, tr, lr, correct, mistaken, steps, labels) -> None:
         self.trace, self.lr, self.correct, self.mistaken = tr, lr, correct, mistaken
         self.difference = mistaken - correct
         self.steps, self.labels = steps, labels
@@ -137,7 +137,7 @@ class OptimizerTrace:
         Per step and parameter: g, the state update, and the new parameter, each with its numbers.
     """
 
-    def __init__(self, opt, labels, digits):
+    def __init__(self, opt, labels, digits) -> None:
         self.opt, self.labels, self.digits = opt, labels, digits
         self.params, self.state, self.grads, self.losses, self.rows = [], [], [], [], []
 
@@ -212,7 +212,7 @@ def _labels(net):
         return [f"p[{k}]" for k in range(net.n_params)]
 
 
-def _rows(out, opt, n, before, g, prev, state, after, reg):
+def _rows(out, opt, n, before, g, prev, state, after, reg) -> None:
     d, lr, lam = out.digits, opt.lr, opt.weight_decay
     ph = f"step {n}"
     for k, name in enumerate(out.labels):

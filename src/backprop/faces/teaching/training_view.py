@@ -65,7 +65,7 @@ def training_view(net, X, T, loss=None, optimizer="gd", epochs=30, grid=25, **op
         G = np.column_stack([np.repeat(g0, grid), np.tile(g1, grid)])      # row i*grid + j: (g0[i], g1[j])
     losses, params, surfaces = [], [], []
 
-    def record():
+    def record() -> None:
         params.append(net.params.tolist())
         if two_d:
             Y = net.predict(G)
