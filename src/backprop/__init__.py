@@ -7,6 +7,8 @@
 >>> grad.shape == net.params.shape
 True
 """
+from __future__ import annotations
+
 from ._allocator import tune as tune_allocator   # an explicit call: importing backprop changes nothing in the process
 from . import datasets
 from .derivatives.checks import CheckReport, check_gradient

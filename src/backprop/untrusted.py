@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from .errors import FileFormatError
-from typing import Any, BinaryIO, NoReturn, Sequence
+from typing import Any, NoReturn, Protocol, Sequence
 from numpy.typing import DTypeLike
 
 #: deflate's largest possible expansion: 258 output bytes per 2 bits of input, rounded up
@@ -28,6 +28,12 @@ DEFLATE_MAX_RATIO = 1032
 CHUNK = 1 << 20
 #: numeric kinds a file may store: bool, signed and unsigned integers, floats
 NUMERIC_KINDS = "biuf"
+
+
+class Readable(Protocol):
+    """A binary stream: a file opened with ``"rb"``, a ``gzip.GzipFile``, a zip member, ``io.BytesIO``."""
+
+    def read(self, n: int, /) -> bytes: ...
 
 
 def nbytes_of(shape: Sequence[int], dtype: DTypeLike, what: str) -> int:
@@ -120,7 +126,7 @@ def check_backed(declared: int, stored: int, compressed: bool, what: str) -> Non
                               "to agree (the file is truncated or damaged)")
 
 
-def read_exact(stream: BinaryIO, n: int, what: str) -> bytes:
+def read_exact(stream: Readable, n: int, what: str) -> bytes:
     """Read exactly ``n`` (small) bytes from ``stream``, FileFormatError if it ends first."""
     data = stream.read(n)
     if len(data) != n:
@@ -128,7 +134,7 @@ def read_exact(stream: BinaryIO, n: int, what: str) -> bytes:
     return data
 
 
-def read_array(stream: BinaryIO, shape: Sequence[int], dtype: DTypeLike, what: str, fortran_order: bool = False) -> np.ndarray:
+def read_array(stream: Readable, shape: Sequence[int], dtype: DTypeLike, what: str, fortran_order: bool = False) -> np.ndarray:
     """Stream ``prod(shape)`` elements of ``dtype`` from ``stream`` into a new array, chunk by chunk.
 
     The caller has checked the size (``check_budget``, ``check_backed``). Memory: the array plus
@@ -156,7 +162,7 @@ _NPY_MAGIC = b"\x93NUMPY"
 MAX_NPY_HEADER = 10_000
 
 
-def read_npy_header(stream: BinaryIO, what: str) -> tuple[tuple[int, ...], bool, np.dtype[Any], int]:
+def read_npy_header(stream: Readable, what: str) -> tuple[tuple[int, ...], bool, np.dtype[Any], int]:
     """Read and check the header of a .npy array from ``stream``; return (shape, fortran_order, dtype, length).
 
     The header is a Python dict literal (format versions 1.0 and 2.0); it is parsed with

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import ConfigError, InputError, MemoryLimitError
-from typing import Any
+from typing import Any, Literal, overload
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 #: dtype kinds accepted as numbers: bool, signed and unsigned integers, real floats. Complex numbers
@@ -112,6 +112,12 @@ def check_sample_weight(w: ArrayLike, n_samples: int, dtype: DTypeLike) -> np.nd
     return w
 
 
+@overload
+def check_seed(seed: object, name: str, generator: Literal[False]) -> int | None: ...
+@overload
+def check_seed(seed: object, name: str = ..., *, generator: Literal[False]) -> int | None: ...
+@overload
+def check_seed(seed: object, name: str = ..., generator: bool = ...) -> int | np.random.Generator | None: ...
 def check_seed(seed: object, name: str = "seed", generator: bool = True) -> int | np.random.Generator | None:
     """Return a valid seed: None, an integer >= 0, or (with ``generator``) a numpy ``Generator``.
 

@@ -3,6 +3,8 @@
 Every function returns ``(X, y)`` with ``X`` a float matrix of inputs and ``y`` an
 int64 vector of class labels 0..K-1. Nothing is downloaded.
 """
+from __future__ import annotations
+
 
 import numbers
 
@@ -13,21 +15,23 @@ from ..errors import ConfigError
 from ..validation import check_seed
 from ..registry import Registry
 from .preprocessing import _float_dtype, _is_count
+from typing import Any, Callable
+from numpy.typing import DTypeLike, NDArray
 
 __all__ = ["xor", "digits", "moons", "spirals"]
 
 
-def _check_count(name, value, minimum):
+def _check_count(name: str, value: Any, minimum: int) -> None:
     if not _is_count(value) or value < minimum:
         raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
-def _check_noise(noise):
+def _check_noise(noise: float) -> float:
     if not isinstance(noise, numbers.Real) or not np.isfinite(noise) or noise < 0:
         raise ConfigError(f"noise must be a finite number >= 0, got {noise!r}")
 
 
-def xor(dtype=np.float64):
+def xor(dtype: DTypeLike = np.float64) -> tuple[NDArray[Any], NDArray[Any]]:
     """The four points of the XOR problem.
 
     Parameters
@@ -47,7 +51,7 @@ def xor(dtype=np.float64):
     return X, y
 
 
-def digits(binary=False, dtype=np.float64):
+def digits(binary: bool = False, dtype: DTypeLike = np.float64) -> tuple[NDArray[Any], NDArray[Any]]:
     """The 1797 8x8 handwritten digits shipped with scikit-learn.
 
     Parameters
@@ -75,7 +79,7 @@ def digits(binary=False, dtype=np.float64):
     return X, y
 
 
-def moons(n_samples=200, noise=0.1, seed=0, dtype=np.float64):
+def moons(n_samples: int = 200, noise: float = 0.1, seed: int | None = 0, dtype: DTypeLike = np.float64) -> tuple[NDArray[Any], NDArray[Any]]:
     """Two interleaving half circles (scikit-learn's ``make_moons``).
 
     Parameters
@@ -105,7 +109,7 @@ def moons(n_samples=200, noise=0.1, seed=0, dtype=np.float64):
     return X.astype(dtype), y.astype(np.int64)
 
 
-def spirals(n_samples=200, n_classes=2, noise=0.2, turns=1.5, seed=0, dtype=np.float64):
+def spirals(n_samples: int = 200, n_classes: int = 2, noise: float = 0.2, turns: float = 1.5, seed: int | None = 0, dtype: DTypeLike = np.float64) -> tuple[NDArray[Any], NDArray[Any]]:
     """Interleaved spiral arms around the origin, one arm per class.
 
     Each arm starts near the origin and winds ``turns`` times outwards to radius 1;
@@ -164,11 +168,11 @@ class Named:
     ``standardize``: whether its inputs are best standardised before training (inputs of very different
     scales), or left as they are (pixel intensities sharing one scale, 0/1 inputs)."""
 
-    def __init__(self, description, make, standardize=False, **options) -> None:
+    def __init__(self, description: str, make: Callable[..., Any], standardize: bool = False, **options: Any) -> None:
         self.description, self._make, self._options = description, make, options
         self.standardize = standardize
 
-    def load(self):
+    def load(self) -> tuple[NDArray[Any], NDArray[Any]]:
         """``(X, y)`` of this data set."""
         return self._make(**self._options)
 
