@@ -1,7 +1,6 @@
 """Reading data from disk: CSV tables, IDX arrays and the MNIST files."""
 from __future__ import annotations
 
-
 import csv
 import gzip
 from array import array

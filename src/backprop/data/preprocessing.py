@@ -1,7 +1,6 @@
 """Preparing arrays for training: one-hot targets, standardisation, train/test splits."""
 from __future__ import annotations
 
-
 import numbers
 
 import numpy as np

@@ -5,7 +5,6 @@ int64 vector of class labels 0..K-1. Nothing is downloaded.
 """
 from __future__ import annotations
 
-
 import numbers
 
 import numpy as np

@@ -9,6 +9,12 @@ from .. import dispatch
 from ..engine.objective import Objective
 from ..errors import ConfigError
 from ..validation import check_positive, check_seed
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+from numpy.typing import ArrayLike, DTypeLike, NDArray
+if TYPE_CHECKING:
+    from ..engine.network import Network
+    from ..losses import Loss
+    from ..ops.base import Op
 
 
 @dataclass
@@ -32,7 +38,7 @@ class CheckReport:
     tol: float
     eps: float
     method: str = "central differences, O(eps^2)"
-    errors: np.ndarray = field(default=None, repr=False)
+    errors: NDArray[Any] | None = field(default=None, repr=False)
 
     @property
     def passed(self) -> bool:
@@ -53,18 +59,18 @@ class CheckReport:
         ])
 
 
-def relative_errors(analytic, numeric, floor):
+def relative_errors(analytic: NDArray[Any], numeric: NDArray[Any], floor: float) -> NDArray[Any]:
     a, n = np.asarray(analytic, np.float64), np.asarray(numeric, np.float64)
     return np.abs(a - n) / np.maximum(np.maximum(np.abs(a), np.abs(n)), floor)
 
 
-def default_eps(dtype, order=2):
+def default_eps(dtype: DTypeLike, order: int = 2) -> float:
     """Step that balances truncation (eps^order) against rounding (u / eps): about u^(1/(order+1))."""
     u = np.finfo(dtype).eps
     return float(u ** (1.0 / (order + 1)))
 
 
-def central_difference(f, k, eps, order, perturb):
+def central_difference(f: Callable[[], Any], k: int, eps: float, order: int, perturb: Callable[[int, float, Callable[[], Any]], Any]) -> Any:
     """df/dp_k by central differences: O(eps^2) with 2 evaluations, or O(eps^4) with 4 (order=4)."""
     if order == 2:
         return (perturb(k, eps, f) - perturb(k, -eps, f)) / (2 * eps)
@@ -72,13 +78,13 @@ def central_difference(f, k, eps, order, perturb):
             - (perturb(k, 2 * eps, f) - perturb(k, -2 * eps, f))) / (12 * eps)
 
 
-def scaled_floor(analytic, numeric, rel=1e-3, noise=0.0, tol=1.0):
+def scaled_floor(analytic: NDArray[Any], numeric: NDArray[Any], rel: float = 1e-3, noise: float = 0.0, tol: float = 1.0) -> float:
     """max(rel * largest entry, noise / tol): see CheckReport."""
     scale = max(float(np.max(np.abs(analytic), initial=0.0)), float(np.max(np.abs(numeric), initial=0.0)))
     return max(rel * scale, noise / tol, np.finfo(np.float64).tiny)
 
 
-def rounding_noise(value, eps, dtype, ulps=16):
+def rounding_noise(value: float, eps: float, dtype: DTypeLike, ulps: float = 16) -> float:
     """Noise that rounding of a function value ``value`` puts on a difference quotient with step eps.
 
     Evaluating E(w) rounds a few ulps of its magnitude (sums of many terms, exp and log): ``ulps`` of them.
@@ -86,18 +92,18 @@ def rounding_noise(value, eps, dtype, ulps=16):
     return ulps * float(np.finfo(dtype).eps) * max(abs(float(value)), float(np.finfo(dtype).tiny)) / eps
 
 
-def default_tol(dtype):
+def default_tol(dtype: DTypeLike) -> float:
     return 1e-6 if np.dtype(dtype) == np.float64 else 2e-2
 
 
-def check_options(eps, tol, floor, seed):
+def check_options(eps: float | None, tol: float | None, floor: float | None, seed: object) -> tuple[float | None, float | None, float | None, int | None]:
     """Validate the options shared by the checks: eps finite > 0, tol finite >= 0, floor finite > 0 (each
     or None), seed None or an integer >= 0. Returns them (floats where given)."""
     return (check_positive(eps, "eps"), check_positive(tol, "tol", allow_zero=True),
             check_positive(floor, "floor"), check_seed(seed, generator=False))
 
 
-def pick_indices(n_total, n, seed):
+def pick_indices(n_total: int, n: object, seed: int | None) -> NDArray[Any]:
     if n is not None and (not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1):
         raise ConfigError(f"n must be a positive integer or None; got {n!r}")
     if n is None or n >= n_total:
@@ -105,7 +111,7 @@ def pick_indices(n_total, n, seed):
     return np.sort(np.random.default_rng(seed).choice(n_total, size=int(n), replace=False))
 
 
-def make_report(what, analytic, numeric, labels, n_total, tol, eps, floor, method=None):
+def make_report(what: str, analytic: NDArray[Any], numeric: NDArray[Any], labels: Callable[[int], str], n_total: int, tol: float, eps: float, floor: float, method: str | None = None) -> CheckReport:
     err = relative_errors(analytic, numeric, floor)
     k = int(np.argmax(err)) if err.size else 0
     kw = {"method": method} if method else {}
@@ -115,11 +121,11 @@ def make_report(what, analytic, numeric, labels, n_total, tol, eps, floor, metho
                        int(err.size), int(n_total), tol, eps, errors=err, **kw)
 
 
-def param_perturber(net):
+def param_perturber(net: Network) -> Callable[[int, float, Callable[[], Any]], Any]:
     """perturb(k, delta, f): evaluate f() with params[k] shifted by delta, then restore it exactly."""
     p = net.params
 
-    def perturb(k, delta, f):
+    def perturb(k: int, delta: float, f: Callable[[], Any]) -> Any:
         old = p[k]
         try:
             p[k] = old + delta
@@ -129,7 +135,7 @@ def param_perturber(net):
     return perturb
 
 
-def check_gradient(net, loss, X, T, eps=None, n=None, tol=None, seed=0, order=2, floor=None):
+def check_gradient(net: Network, loss: str | Loss | dict[str, Any], X: ArrayLike, T: ArrayLike, eps: float | None = None, n: int | None = None, tol: float | None = None, seed: object = 0, order: int = 2, floor: float | None = None) -> CheckReport:
     """Compare the backpropagated gradient with central finite differences.
 
     dE/dw_k ~ (E(w_k + eps) - E(w_k - eps)) / (2 eps), error O(eps^2); 2 forward passes per entry
@@ -168,7 +174,7 @@ def check_gradient(net, loss, X, T, eps=None, n=None, tol=None, seed=0, order=2,
     tol = default_tol(net.dtype) if tol is None else float(tol)
     idx = pick_indices(net.n_params, n, seed)
 
-    def E():
+    def E() -> float:
         return Objective(net, obj.loss, obj.X, obj.D, validate=False, full_forward=False).value()
 
     perturb = param_perturber(net)

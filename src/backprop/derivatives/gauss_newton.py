@@ -20,9 +20,15 @@ from ..validation import MAX_MATRIX_BYTES, check_matrix_size
 from .hessian import MIN_BUDGET, mirror_upper
 from .hvp import check_vectors
 from .jacobian import batch_slices, param_jacobian
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+from numpy.typing import ArrayLike, DTypeLike, NDArray
+if TYPE_CHECKING:
+    from ..engine.network import Network
+    from ..losses import Loss
+    from ..ops.base import Op
 
 
-def _head_products(obj, sl, J):
+def _head_products(obj: Objective, sl: slice, J: NDArray[Any]) -> NDArray[Any]:
     """J (n, c, W) at the loss node for the samples ``sl``; return A = scale (d2Div/dz2) J as (n*c, W),
     scale the per-instance factor of the loss (1/B for the mean, 1 for the sum)."""
     n, c, W = J.shape
@@ -35,7 +41,7 @@ def _head_products(obj, sl, J):
     return out.reshape(n * c, W)
 
 
-def gauss_newton_matrix(obj, budget=None):
+def gauss_newton_matrix(obj: Objective, budget: int | None = None) -> NDArray[Any]:
     """G for a validated Objective (see ``gauss_newton``); ``budget`` in elements of working memory."""
     net = obj.net
     W, c = net.n_params, net.widths[obj.seed_node]
@@ -50,7 +56,7 @@ def gauss_newton_matrix(obj, budget=None):
     return G
 
 
-def gauss_newton(net, loss, X, T, max_bytes=MAX_MATRIX_BYTES):
+def gauss_newton(net: Network, loss: str | Loss | dict[str, Any], X: ArrayLike, T: ArrayLike, max_bytes: int = MAX_MATRIX_BYTES) -> NDArray[Any]:
     """Generalised Gauss-Newton matrix G = 1/B sum_n J_n^T (d2Div/dz2) J_n + lambda (on the weights).
 
     J_n is the Jacobian of the loss node z (logits for fused softmax/sigmoid heads, else the output)
@@ -81,7 +87,7 @@ def gauss_newton(net, loss, X, T, max_bytes=MAX_MATRIX_BYTES):
     return gauss_newton_matrix(Objective(net, loss, X, T))
 
 
-def gauss_newton_diagonal(obj, budget=None):
+def gauss_newton_diagonal(obj: Objective, budget: int | None = None) -> NDArray[Any]:
     """diag(G) for a validated Objective, from per-sample Jacobians in batch chunks."""
     net = obj.net
     W, c = net.n_params, net.widths[obj.seed_node]
@@ -95,7 +101,7 @@ def gauss_newton_diagonal(obj, budget=None):
     return diag
 
 
-def gauss_newton_diag(net, loss, X, T):
+def gauss_newton_diag(net: Network, loss: str | Loss | dict[str, Any], X: ArrayLike, T: ArrayLike) -> NDArray[Any]:
     """Diagonal of the Gauss-Newton matrix, without forming the matrix.
 
     Parameters
@@ -112,7 +118,7 @@ def gauss_newton_diag(net, loss, X, T):
     return gauss_newton_diagonal(Objective(net, loss, X, T))
 
 
-def gnvp(net, loss, X, T, v):
+def gnvp(net: Network, loss: str | Loss | dict[str, Any], X: ArrayLike, T: ArrayLike, v: ArrayLike) -> NDArray[Any]:
     """Gauss-Newton-vector product G v, O(W) per vector, without forming G.
 
     A forward sweep of directional derivatives gives R{z} = J v at the loss node, the loss's
@@ -135,10 +141,10 @@ def gnvp(net, loss, X, T, v):
     v = check_vectors(v, net.n_params, net.dtype)
     V = as_directions(v, net.n_params, net.dtype)
     GV = gauss_newton_products(obj, V)
-    return GV[0] if v.ndim == 1 else GV.T
+    return GV[0] if np.ndim(v) == 1 else GV.T
 
 
-def gauss_newton_products(obj, V):
+def gauss_newton_products(obj: Objective, V: NDArray[Any]) -> NDArray[Any]:
     """G V for directions V of shape (m, n_params) on a validated Objective; returns (m, n_params)."""
     net = obj.net
     if obj.adjoints is None:

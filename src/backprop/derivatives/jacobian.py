@@ -19,23 +19,37 @@ from .. import dispatch
 from ..engine import passes
 from ..errors import ConfigError
 from ..validation import check_X
+from typing import TYPE_CHECKING, Any, Protocol, Sequence, TypeGuard
+from numpy.typing import ArrayLike, DTypeLike, NDArray
+if TYPE_CHECKING:
+    from ..engine.network import Network
+    from ..losses import Loss
+    from ..ops.base import Op
 
 #: elements of working memory one chunk of the batch may use (about 32 MB in float64)
 CHUNK_ELEMENTS = 1 << 22
 
 
-def is_dense(op) -> bool:
+class DenseLike(Protocol):
+    """What the Jacobian reads of a dense layer (W of shape (size, n_in), then b)."""
+
+    size: int
+    n_in: int
+    n_params: int
+
+
+def is_dense(op: Op) -> TypeGuard[DenseLike]:
     """True for an op that declares itself affine: z = x W^T + b from one input, parameters (W, b)."""
     return bool(op.affine) and op.arity == 1 and len(op.param_specs) == 2
 
 
-def batch_slices(B, rows_per_sample, budget=CHUNK_ELEMENTS):
+def batch_slices(B: int, rows_per_sample: int, budget: int = CHUNK_ELEMENTS) -> list[slice]:
     """Split range(B) into slices whose working memory, ``rows_per_sample`` elements a sample, fits ``budget``."""
     size = max(1, min(B, int(budget // max(1, rows_per_sample))))
     return [slice(s, min(s + size, B)) for s in range(0, B, size)]
 
 
-def one_hot_sweeps(net, X, node, need_input):
+def one_hot_sweeps(net: Network, X: NDArray[Any], node: int, need_input: bool) -> tuple[list[NDArray[Any]], list[Any]]:
     """Forward X repeated once per unit of ``node`` and backpropagate one-hot seeds from that node.
 
     Returns (values, adj) over the c*B repeated rows: row k*B + n of ``adj[i]`` is d node_k / d node_i
@@ -48,7 +62,7 @@ def one_hot_sweeps(net, X, node, need_input):
     return values, adj
 
 
-def input_jacobian(net, X, node=None):
+def input_jacobian(net: Network, X: NDArray[Any], node: int | None = None) -> NDArray[Any]:
     """J[n, k, i] = d node_k / d x_i at X[n] for a validated batch X (default node: the output)."""
     node = len(net.ops) if node is None else node
     B, c, d = X.shape[0], net.widths[node], net.n_inputs
@@ -61,7 +75,7 @@ def input_jacobian(net, X, node=None):
     return J
 
 
-def param_jacobian(net, X, node=None):
+def param_jacobian(net: Network, X: NDArray[Any], node: int | None = None) -> NDArray[Any]:
     """J[n, k, w] = d node_k / d params[w] at X[n] for a validated batch X (default node: the output)."""
     node = len(net.ops) if node is None else node
     B, c, W = X.shape[0], net.widths[node], net.n_params
@@ -86,7 +100,7 @@ def param_jacobian(net, X, node=None):
     return J
 
 
-def _tangent_columns(net, X, node, ops, Jn) -> None:
+def _tangent_columns(net: Network, X: NDArray[Any], node: int, ops: Sequence[int], Jn: NDArray[Any]) -> None:
     """Columns of ops that are not dense layers, by forward sweeps along unit parameter directions."""
     values, caches = net.forward_values(X)
     W = net.n_params
@@ -102,7 +116,7 @@ def _tangent_columns(net, X, node, ops, Jn) -> None:
                 Jn[:, :, a:b] = t.transpose(2, 1, 0)              # (m, n, c) -> (c, n, m)
 
 
-def jacobian(net, X, wrt="inputs"):
+def jacobian(net: Network, X: ArrayLike, wrt: str = "inputs") -> NDArray[Any]:
     """Jacobian of the network outputs y (after the output activation), one sample at a time.
 
     Computed by backpropagation: one backward sweep from the output units per output k, seeded with
