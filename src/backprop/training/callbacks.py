@@ -14,6 +14,13 @@ import os
 import numpy as np
 
 from ..errors import ConfigError
+from typing import TYPE_CHECKING, Any
+from numpy.typing import ArrayLike, NDArray
+if TYPE_CHECKING:
+    from ..engine.network import Network
+    from ..losses import Loss
+    from .history import History
+    from .optimizers import Optimizer
 
 HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_end", "on_epoch_end", "on_train_end")
 
@@ -36,31 +43,32 @@ class Callback:
     6
     """
 
-    net = None
-    optimizer = None
-    run = None
+    #: the network, optimiser and run being trained (set by ``set_run`` when training starts)
+    net: Any = None
+    optimizer: Any = None
+    run: Any = None
 
-    def set_run(self, run) -> None:
+    def set_run(self, run: Any) -> None:
         self.run, self.net, self.optimizer = run, run.net, run.opt
 
-    def on_train_begin(self, history) -> None:
+    def on_train_begin(self, history: History) -> None:
         pass
 
-    def on_epoch_begin(self, epoch) -> None:
+    def on_epoch_begin(self, epoch: int) -> None:
         pass
 
-    def on_batch_end(self, batch, loss) -> None:
+    def on_batch_end(self, batch: int, loss: Loss) -> None:
         pass
 
-    def on_epoch_end(self, epoch, record):
+    def on_epoch_end(self, epoch: int, record: dict[str, Any]) -> bool | None:
         """After epoch ``epoch`` (1, 2, ...) with its history row; True stops training."""
         return None
 
-    def on_train_end(self, history) -> None:
+    def on_train_end(self, history: History) -> None:
         pass
 
 
-def check_callbacks(callbacks) -> list:
+def check_callbacks(callbacks: Any) -> list[Any]:
     """The callbacks as a list, each with at least one hook; ConfigError otherwise."""
     if callbacks is None:
         return []
@@ -72,14 +80,14 @@ def check_callbacks(callbacks) -> list:
     return list(callbacks)
 
 
-def _monitored(record, monitor):
+def _monitored(record: dict[str, Any], monitor: str) -> float:
     if monitor not in record:
         raise ConfigError(f"monitor {monitor!r} is not a column of the history; use loss, val_loss, "
                           "train_metric or val_metric")
     return record[monitor]
 
 
-def _better(mode, value, best, min_delta):
+def _better(mode: str, value: float, best: float | None, min_delta: float) -> bool:
     if not math.isfinite(value):
         return False
     if best is None:
@@ -90,7 +98,7 @@ def _better(mode, value, best, min_delta):
 MONITORS = ("loss", "val_loss", "train_metric", "val_metric")
 
 
-def _check_mode(mode, monitor):
+def _check_mode(mode: str, monitor: str) -> str:
     if monitor not in MONITORS:
         raise ConfigError(f"monitor {monitor!r} is not a column of the history; use {', '.join(MONITORS)}")
     if mode == "auto":
@@ -115,12 +123,16 @@ class EarlyStopping(Callback):
         At the end, put back the parameters of the best epoch.
     """
 
-    def __init__(self, monitor="val_loss", patience=10, min_delta=0.0, mode="auto", restore_best=False) -> None:
+    best: float | None
+    best_epoch: int | None
+    _params: NDArray[Any] | None
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0, mode: str = "auto", restore_best: bool = False) -> None:
         self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)
         self.mode, self.restore_best = _check_mode(mode, monitor), bool(restore_best)
         self.best, self.best_epoch, self.wait, self._params = None, None, 0, None
 
-    def on_epoch_end(self, epoch, record):
+    def on_epoch_end(self, epoch: int, record: dict[str, Any]) -> bool | None:
         value = _monitored(record, self.monitor)
         if _better(self.mode, value, self.best, self.min_delta):
             self.best, self.best_epoch, self.wait = value, epoch, 0
@@ -130,7 +142,7 @@ class EarlyStopping(Callback):
         self.wait += 1
         return self.wait >= self.patience
 
-    def on_train_end(self, history) -> None:
+    def on_train_end(self, history: History) -> None:
         if self.restore_best and self._params is not None:
             np.copyto(self.net.params, self._params)
 
@@ -139,13 +151,16 @@ class ModelCheckpoint(Callback):
     """Save the network (``net.save``) after every epoch (``"last"``), or when ``monitor`` improves
     (``"best"``), to ``path``; ``{epoch}`` in the path is replaced by the epoch number."""
 
-    def __init__(self, path, save="best", monitor="val_loss", mode="auto") -> None:
+    best: float | None
+    saved: list[str]
+
+    def __init__(self, path: str | os.PathLike[str], save: str = "best", monitor: str = "val_loss", mode: str = "auto") -> None:
         if save not in ("best", "last"):
             raise ConfigError(f"save must be 'best' or 'last'; got {save!r}")
         self.path, self.save, self.monitor, self.mode = os.fspath(path), save, monitor, _check_mode(mode, monitor)
         self.best, self.saved = None, []
 
-    def on_epoch_end(self, epoch, record):
+    def on_epoch_end(self, epoch: int, record: dict[str, Any]) -> bool | None:
         if self.save == "best":
             value = _monitored(record, self.monitor)
             if not _better(self.mode, value, self.best, 0.0):
@@ -162,8 +177,11 @@ class ReduceLROnPlateau(Callback):
     epochs (then wait ``cooldown`` epochs), never below ``min_lr``. It scales the learning rate that
     the schedule gives, from the next epoch on."""
 
-    def __init__(self, monitor="val_loss", factor=0.5, patience=5, min_delta=0.0, cooldown=0, min_lr=0.0,
-                 mode="auto") -> None:
+    best: float | None
+    reductions: list[int]
+
+    def __init__(self, monitor: str = "val_loss", factor: float = 0.5, patience: int = 5, min_delta: float = 0.0, cooldown: int = 0, min_lr: float = 0.0,
+                 mode: str = "auto") -> None:
         if not 0.0 < factor < 1.0:
             raise ConfigError(f"factor must lie strictly between 0 and 1; got {factor!r}")
         self.monitor, self.factor, self.patience = monitor, float(factor), int(patience)
@@ -171,7 +189,7 @@ class ReduceLROnPlateau(Callback):
         self.mode = _check_mode(mode, monitor)
         self.best, self.wait, self.cool, self.reductions = None, 0, 0, []
 
-    def on_epoch_end(self, epoch, record):
+    def on_epoch_end(self, epoch: int, record: dict[str, Any]) -> bool | None:
         value = _monitored(record, self.monitor)
         if self.cool > 0:
             self.cool -= 1
@@ -191,22 +209,25 @@ class ReduceLROnPlateau(Callback):
 class CSVLogger(Callback):
     """One CSV row per epoch (the history's scalar columns), flushed every epoch."""
 
+    _file: Any
+    _writer: Any
+
     COLUMNS = ("epoch", "loss", "val_loss", "train_metric", "val_metric", "lr", "time")
 
-    def __init__(self, path) -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path, self._file, self._writer = os.fspath(path), None, None
 
-    def on_train_begin(self, history) -> None:
+    def on_train_begin(self, history: History) -> None:
         self._file = open(self.path, "w", newline="", encoding="utf-8")
         self._writer = csv.writer(self._file, lineterminator="\n")
         self._writer.writerow(self.COLUMNS)
 
-    def on_epoch_end(self, epoch, record):
+    def on_epoch_end(self, epoch: int, record: dict[str, Any]) -> bool | None:
         self._writer.writerow([record[c] if c == "epoch" else repr(float(record[c])) for c in self.COLUMNS])
         self._file.flush()
         return None
 
-    def on_train_end(self, history) -> None:
+    def on_train_end(self, history: History) -> None:
         if self._file is not None:
             self._file.close()
 
@@ -214,15 +235,17 @@ class CSVLogger(Callback):
 class LoggingCallback(Callback):
     """Each epoch as one message to a :mod:`logging` logger (default ``backprop.training``, INFO)."""
 
-    def __init__(self, logger="backprop.training", level=logging.INFO) -> None:
+    logger: logging.Logger
+
+    def __init__(self, logger: logging.Logger | str = "backprop.training", level: int = logging.INFO) -> None:
         self.logger = logging.getLogger(logger) if isinstance(logger, str) else logger
         self.level = level
 
-    def on_epoch_end(self, epoch, record):
+    def on_epoch_end(self, epoch: int, record: dict[str, Any]) -> bool | None:
         parts = [f"{k} {record[k]:.6g}" for k in ("loss", "val_loss", "train_metric", "val_metric", "lr")
                  if math.isfinite(record[k])]
         self.logger.log(self.level, "epoch %d: %s", epoch, ", ".join(parts))
         return None
 
-    def on_train_end(self, history) -> None:
+    def on_train_end(self, history: History) -> None:
         self.logger.log(self.level, "training ended after %d epochs (%s)", len(history), history.stop_reason)

@@ -16,9 +16,17 @@ import numpy as np
 from .._optional import require
 from ..engine.serialize import atomic_write
 from ..errors import ConfigError, InputError
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
+from numpy.typing import ArrayLike, NDArray
+if TYPE_CHECKING:
+    import logging
+    from ..engine.network import Network
+    from ..losses import Loss
+    from .history import History
+    from .optimizers import Optimizer
 
 
-def new_figure(width, height):
+def new_figure(width: float, height: float) -> Any:
     """An empty matplotlib Figure of ``width`` x ``height`` inches on its own Agg canvas."""
     FigureCanvasAgg = require("matplotlib.backends.backend_agg", extra="plots", feature="plots").FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -28,13 +36,13 @@ def new_figure(width, height):
     return fig
 
 
-def figure_formats() -> dict:
+def figure_formats() -> dict[str, str]:
     """The file formats matplotlib can write here: extension (without dot) -> description."""
     agg = require("matplotlib.backends.backend_agg", extra="plots", feature="plots")
     return dict(agg.FigureCanvasAgg.get_supported_filetypes())
 
 
-def figure_format(path, format=None) -> str:
+def figure_format(path: str | os.PathLike[str], format: str | None = None) -> str:
     """The format to write ``path`` in: ``format`` if given, else the file's extension.
 
     Raises
@@ -55,7 +63,7 @@ def figure_format(path, format=None) -> str:
     return format.lower()
 
 
-def write_figure(fig, path, dpi, format=None) -> None:
+def write_figure(fig: Any, path: str | os.PathLike[str], dpi: int, format: str | None = None) -> None:
     """Write ``fig`` to ``path`` atomically, in the format of :func:`figure_format`."""
     fmt = figure_format(path, format)
     buf = io.BytesIO()
@@ -63,12 +71,12 @@ def write_figure(fig, path, dpi, format=None) -> None:
     atomic_write(path, lambda f: f.write(buf.getvalue()))
 
 
-def _positive(a):
+def _positive(a: NDArray[Any]) -> bool:
     a = np.asarray(a, dtype=float)
     return np.isfinite(a).any() and np.nanmin(a) > 0
 
 
-def plot_history(history, path=None, title=None, dpi=110, format=None):
+def plot_history(history: History, path: str | os.PathLike[str] | None = None, title: str | None = None, dpi: int = 110, format: str | None = None) -> Any:
     """The curves of a training run: training and validation loss, the metric, the learning rate and
     the per-layer gradient norms, one panel each (the metric's panel only with a metric).
 

@@ -11,6 +11,15 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..registry import Registry
+import os
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
+from numpy.typing import ArrayLike, NDArray
+if TYPE_CHECKING:
+    import logging
+    from ..engine.network import Network
+    from ..losses import Loss
+    from .history import History
+    from .optimizers import Optimizer
 
 
 @dataclass(frozen=True)
@@ -22,25 +31,25 @@ class Metric:
     """
 
     name: str
-    fn: Callable
+    fn: Callable[[NDArray[Any], NDArray[Any]], float]
     higher_is_better: bool = True
     per_sample: bool = False
 
-    def __call__(self, Y, D) -> float:
+    def __call__(self, Y: NDArray[Any], D: NDArray[Any]) -> float:
         return float(self.fn(Y, D))
 
 
-def class_accuracy(Y, D):
+def class_accuracy(Y: NDArray[Any], D: NDArray[Any]) -> float:
     """Fraction of rows whose largest output is the target's largest entry (one-hot or probabilities)."""
     return np.count_nonzero(Y.argmax(axis=1) == D.argmax(axis=1)) / Y.shape[0]
 
 
-def threshold_accuracy(Y, D):
+def threshold_accuracy(Y: NDArray[Any], D: NDArray[Any]) -> float:
     """Fraction of outputs on the same side of 1/2 as their target (sigmoid outputs, 0/1 targets)."""
     return np.count_nonzero((Y > 0.5) == (D > 0.5)) / Y.size
 
 
-def r2_score(Y, D):
+def r2_score(Y: NDArray[Any], D: NDArray[Any]) -> float:
     """Coefficient of determination 1 - SS_res / SS_tot, averaged over the outputs."""
     ss_res = ((D - Y) ** 2).sum(axis=0)
     ss_tot = ((D - D.mean(axis=0)) ** 2).sum(axis=0)
@@ -49,7 +58,7 @@ def r2_score(Y, D):
     return float(np.mean(r2))
 
 
-def rmse(Y, D):
+def rmse(Y: NDArray[Any], D: NDArray[Any]) -> float:
     """Root mean squared error over all outputs."""
     return float(np.sqrt(np.mean((D - Y) ** 2)))
 
@@ -59,13 +68,13 @@ METRICS = Registry("metric")
 
 
 @METRICS.register("auto")
-def _auto(loss, n_outputs):
+def _auto(loss: Loss, n_outputs: int) -> Metric:
     """The metric the loss declares (accuracy for classification losses, R^2 for regression)."""
     return METRICS.get(loss.metric)(loss, n_outputs)
 
 
 @METRICS.register("accuracy")
-def _accuracy(loss, n_outputs):
+def _accuracy(loss: Loss, n_outputs: int) -> Metric:
     # one class per row for a multiclass loss (or several outputs of another loss); 0/1 per output for binary
     per_row = loss.task == "multiclass" or (loss.task != "binary" and n_outputs > 1)
     return Metric("accuracy", class_accuracy if per_row else threshold_accuracy, per_sample=True)
@@ -77,11 +86,11 @@ METRICS.register("rmse", lambda loss, n_outputs: Metric("rmse", rmse, higher_is_
 METRIC_NAMES = METRICS.names()
 
 
-def _unknown(message):
+def _unknown(message: str) -> ConfigError:
     return ConfigError(message + "; or None, or a callable f(Y, D) -> float")
 
 
-def get_metric(spec, loss, n_outputs) -> Metric | None:
+def get_metric(spec: Any, loss: Loss, n_outputs: int) -> Metric | None:
     """Resolve ``spec`` for a loss: "auto" gives the loss's declared metric (accuracy or R^2).
 
     Parameters
@@ -103,14 +112,14 @@ def get_metric(spec, loss, n_outputs) -> Metric | None:
     return METRICS.get(spec, error=_unknown)(loss, n_outputs)
 
 
-def confusion_matrix(y_true, y_pred, n_classes) -> np.ndarray:
+def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, n_classes: int) -> np.ndarray:
     """Counts C[i, j] of samples of class i predicted as class j (classes 0..n_classes-1)."""
     y_true = np.asarray(y_true, dtype=np.intp)
     y_pred = np.asarray(y_pred, dtype=np.intp)
     return np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
 
 
-def format_confusion(cm, labels=None) -> str:
+def format_confusion(cm: ArrayLike, labels: Sequence[Any] | None = None) -> str:
     """A confusion matrix as a text table: rows are true classes, columns predicted ones."""
     cm = np.asarray(cm)
     labels = [str(c) for c in (labels if labels is not None else range(cm.shape[0]))]

@@ -20,6 +20,15 @@ from ..ops.elementwise import Elementwise
 from ..ops.masked_dense import MaskedDense
 from ..ops.select import Select
 from ..ops.softmax import Softmax
+import os
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
+from numpy.typing import ArrayLike, NDArray
+if TYPE_CHECKING:
+    import logging
+    from ..engine.network import Network
+    from ..losses import Loss
+    from .history import History
+    from .optimizers import Optimizer
 
 #: what an output can be, from the least to the most constrained
 KINDS = ("real", "nonnegative", "positive", "probability", "distribution")
@@ -36,7 +45,7 @@ _WHAT = {
 # it (with which the loss is evaluated on the logits, exactly) its ``advice``.
 
 
-def _fits(have):
+def _fits(have: Sequence[str]) -> str:
     """The losses that suit an output of kind ``have``, for the advice to keep the output and change the loss."""
     names = [name for name, member in LOSSES.items()
              if member is loss_class(name) and member.needs in (have, "real")]
@@ -49,7 +58,7 @@ def _fits(have):
 _PROBE = np.linspace(-30.0, 30.0, 241)[None, :]
 
 
-def _activation_kind(act):
+def _activation_kind(act: Any) -> str | None:
     """The kind of values activation ``act`` gives over the probe inputs, or None if it cannot say."""
     try:
         with np.errstate(all="ignore"):
@@ -63,7 +72,7 @@ def _activation_kind(act):
     return "nonnegative" if y.min() == 0 else "real"
 
 
-def output_kind(net, node=None):
+def output_kind(net: Network, node: int | None = None) -> str | None:
     """What the values of ``node`` (default: the output) can be: one of ``KINDS``, or None when unknown.
 
     Parameters
@@ -96,14 +105,14 @@ def output_kind(net, node=None):
     return None
 
 
-def _output_label(net) -> str:
+def _output_label(net: Network) -> str:
     op = net.ops[-1]
     if isinstance(op, Elementwise):
         return f"the {op.act.name} output"
     return f"the output ({op.describe()})"
 
 
-def check_output_loss(net, loss) -> None:
+def check_output_loss(net: Network, loss: Loss) -> None:
     """Refuse an output/loss pairing that cannot work, before any computation.
 
     Parameters

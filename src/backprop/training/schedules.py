@@ -16,6 +16,15 @@ import math
 from ..errors import ConfigError
 from ..registry import Registry
 from .optimizers import _check_rate
+import os
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
+from numpy.typing import ArrayLike, NDArray
+if TYPE_CHECKING:
+    import logging
+    from ..engine.network import Network
+    from ..losses import Loss
+    from .history import History
+    from .optimizers import Optimizer
 
 
 class Schedule:
@@ -34,10 +43,10 @@ class Schedule:
 class Constant(Schedule):
     """eta_k = lr."""
 
-    def __init__(self, lr) -> None:
+    def __init__(self, lr: float) -> None:
         self.lr = _check_rate("learning rate lr", lr)
 
-    def __call__(self, epoch, step):
+    def __call__(self, epoch: int, step: int) -> float:
         return self.lr
 
     def __repr__(self) -> str:
@@ -47,14 +56,14 @@ class Constant(Schedule):
 class StepDecay(Schedule):
     """eta_k = lr * factor ** (k // every): multiply the rate by ``factor`` every ``every`` epochs."""
 
-    def __init__(self, lr, factor=0.5, every=10) -> None:
+    def __init__(self, lr: float, factor: float = 0.5, every: int = 10) -> None:
         self.lr = _check_rate("learning rate lr", lr)
         self.factor = _check_rate("step factor", factor, high=1.0, inclusive_high=True)
         if not isinstance(every, int) or isinstance(every, bool) or every < 1:
             raise ConfigError(f"step schedule 'every' must be an integer >= 1 (epochs); got {every!r}")
         self.every = every
 
-    def __call__(self, epoch, step):
+    def __call__(self, epoch: int, step: int) -> float:
         return self.lr * self.factor ** (epoch // self.every)
 
     def __repr__(self) -> str:
@@ -64,11 +73,11 @@ class StepDecay(Schedule):
 class InverseScaling(Schedule):
     """eta_k = lr / (1 + k) ** power."""
 
-    def __init__(self, lr, power=0.5) -> None:
+    def __init__(self, lr: float, power: float = 0.5) -> None:
         self.lr = _check_rate("learning rate lr", lr)
         self.power = _check_rate("inverse-scaling power", power, inclusive_low=True)
 
-    def __call__(self, epoch, step):
+    def __call__(self, epoch: int, step: int) -> float:
         return self.lr / (1.0 + epoch) ** self.power
 
     def __repr__(self) -> str:
@@ -84,14 +93,14 @@ class Cosine(Schedule):
     #: ``get_schedule`` passes it the run's length
     needs_epochs = True
 
-    def __init__(self, lr, epochs, lr_min=0.0) -> None:
+    def __init__(self, lr: float, epochs: int, lr_min: float = 0.0) -> None:
         self.lr = _check_rate("learning rate lr", lr)
         if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
             raise ConfigError(f"cosine schedule needs the number of epochs, an integer >= 1; got {epochs!r}")
         self.epochs = epochs
         self.lr_min = _check_rate("lr_min", lr_min, inclusive_low=True, high=self.lr, inclusive_high=True)
 
-    def __call__(self, epoch, step):
+    def __call__(self, epoch: int, step: int) -> float:
         k = min(epoch, self.epochs)
         return self.lr_min + (self.lr - self.lr_min) * 0.5 * (1.0 + math.cos(math.pi * k / self.epochs))
 
@@ -104,12 +113,12 @@ class FromCallable(Schedule):
 
     per_step = True
 
-    def __init__(self, f) -> None:
+    def __init__(self, f: Callable[[int, int], float]) -> None:
         if not callable(f):
             raise ConfigError(f"a schedule must be callable as f(epoch, step) -> lr; got {f!r}")
         self.f = f
 
-    def __call__(self, epoch, step):
+    def __call__(self, epoch: int, step: int) -> float:
         lr = self.f(epoch, step)
         try:
             v = float(lr)
@@ -134,7 +143,7 @@ SCHEDULES.register("cosine", Cosine)
 SCHEDULE_NAMES = SCHEDULES.names()
 
 
-def get_schedule(spec, lr, epochs=None, **kwargs) -> Schedule:
+def get_schedule(spec: Any, lr: float, epochs: int | None = None, **kwargs: Any) -> Schedule:
     """Return a schedule from a name, a Schedule, or a callable ``f(epoch, step) -> lr``.
 
     Parameters
