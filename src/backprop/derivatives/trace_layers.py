@@ -17,17 +17,20 @@ import numpy as np
 
 from ..errors import ConfigError, InputError
 from .notation import Symbols
+import os
+from typing import Any, Sequence
+from numpy.typing import ArrayLike, NDArray
 
 
-def _levels(tr):
+def _levels(tr: Any) -> list[list[str]]:
     Symbols(tr.layout, "cmu")                      # raises ConfigError unless the network is layered
-    by_level = {}
+    by_level: dict[Any, Any] = {}
     for u in tr.layout.units:
         by_level.setdefault(u.level, []).append(u.name)
     return [by_level[l] for l in sorted(by_level)]
 
 
-def named_intermediates(tr) -> dict:
+def named_intermediates(tr: Any) -> dict[str, Any]:
     """{name: array} in the order of computation (see the module docstring)."""
     levels = _levels(tr)
     N, Ed = tr.nodes, tr.edges
@@ -69,7 +72,7 @@ class Comparison:
         {"name", "index", "expected", "got", "why"} of the first entry that differs.
     """
 
-    def __init__(self, checked, first) -> None:
+    def __init__(self, checked: list[str], first: Any) -> None:
         self.checked, self.first = checked, first
         self.ok = first is None
 
@@ -87,13 +90,13 @@ class Comparison:
     __repr__ = __str__
 
 
-def _get(theirs, name):
+def _get(theirs: Any, name: str) -> Any:
     if isinstance(theirs, Mapping):
         return theirs.get(name)
     return getattr(theirs, name, None)
 
 
-def compare(tr, theirs, rtol=1e-6, atol=1e-8) -> Comparison:
+def compare(tr: Any, theirs: Any, rtol: float = 1e-6, atol: float = 1e-8) -> Comparison:
     """See ``Trace.compare``."""
     ours = named_intermediates(tr)
     if isinstance(theirs, Mapping):

@@ -4,19 +4,22 @@ The formulas of the loss rows (E, dE/dy at the outputs, and on the logits of a f
 losses' own (``Loss.trace_E``, ``trace_dE_dy``, ...); these helpers format the numbers in every row.
 """
 from __future__ import annotations
+import os
+from typing import Any, Sequence
+from numpy.typing import ArrayLike, NDArray
 
 
-def _fmt(v, digits) -> str:
+def _fmt(v: float, digits: int) -> str:
     return f"{float(v) + 0.0:.{digits}g}"          # + 0.0 turns -0.0 into 0.0
 
 
-def _factor(v, digits):
+def _factor(v: float, digits: int) -> str:
     """A number as a factor of a product: negative numbers in parentheses."""
     s = _fmt(v, digits)
     return f"({s})" if s.startswith("-") else s
 
 
-def _join_sum(terms, max_terms=8):
+def _join_sum(terms: Sequence[str], max_terms: int = 8) -> str:
     if len(terms) > max_terms:
         return " + ".join(terms[:3]) + f" + ... ({len(terms) - 3} more terms)"
     return " + ".join(terms) if terms else "0"
