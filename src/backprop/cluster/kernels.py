@@ -22,9 +22,15 @@ from ..engine.serialize import build_network
 from ..errors import InputError
 from ..losses import get_loss
 from ..validation import check_X
+from typing import TYPE_CHECKING, Any
+from numpy.typing import DTypeLike, NDArray
+if TYPE_CHECKING:
+    from ..derivatives.checks import CheckReport
+    from ..engine.network import Network
+    from ..training.history import History
 
 
-def _value_grad(obj):
+def _value_grad(obj: Any) -> Any:
     grad = obj.gradient()
     return obj.value(), grad
 
@@ -42,7 +48,7 @@ TERMS = {
 }
 
 
-def _weights(sw, n, dtype):
+def _weights(sw: Any, n: int | None, dtype: DTypeLike) -> Any:
     """The block's sample weights checked like the in-memory ones (a block may weigh zero in total)."""
     try:
         w = np.asarray(sw, dtype=dtype)
@@ -55,7 +61,7 @@ def _weights(sw, n, dtype):
     return w
 
 
-def block_terms(what, desc, params, loss_cfg, extra, X, T, sw, rows=None):
+def block_terms(what: str, desc: dict[str, Any], params: NDArray[Any], loss_cfg: dict[str, Any], extra: Any, X: Any, T: Any, sw: Any, rows: Any = None) -> Any:
     """(n_b, S_b, terms) of the computation ``what`` on one block; ``rows`` selects some of its samples."""
     net = build_network(desc, params)
     loss = get_loss(loss_cfg)
@@ -75,10 +81,11 @@ def block_terms(what, desc, params, loss_cfg, extra, X, T, sw, rows=None):
     else:
         S = float(n)
     obj = Objective(net, loss, X, T, sample_weight=sw, l2=0.0, full_forward=False)
-    return n, S, TERMS[what](obj, *extra)
+    term: Any = TERMS[what]
+    return n, S, term(obj, *extra)
 
 
-def block_output(desc, params, wrt, X, T, sw):
+def block_output(desc: dict[str, Any], params: NDArray[Any], wrt: str | None, X: Any, T: Any, sw: Any) -> Any:
     """The network output (wrt None) or its Jacobian (wrt "inputs" / "params") on one block."""
     net = build_network(desc, params)
     X = check_X(X, net.n_inputs, net.dtype)
