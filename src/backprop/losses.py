@@ -58,7 +58,23 @@ LOSSES = Registry("loss")
 
 
 def xlogy(x: ArrayLike, y: ArrayLike) -> NDArray[Any]:
-    """x log y, and 0 where x = 0 (scipy's xlogy; scipy.special is loaded on first use)."""
+    """x log y, and 0 where x = 0 (scipy's xlogy; scipy.special is loaded on first use).
+
+    Parameters
+    ----------
+    x, y : array_like
+        Broadcastable arrays.
+
+    Returns
+    -------
+    ndarray
+        x log y elementwise, 0 where x = 0.
+
+    Examples
+    --------
+    >>> xlogy(np.array([0.0, 2.0]), np.array([0.0, 4.0]))
+    array([0.        , 2.77258872])
+    """
     from scipy.special import xlogy as f
     return f(x, y)
 
@@ -67,6 +83,21 @@ def softplus(z: NDArray[Any]) -> NDArray[Any]:
     """log(1 + e^z) = max(z, 0) + log(1 + e^-|z|): no overflow, full precision for every finite z.
 
     ``-softplus(-z)`` is log sigmoid(z), and ``-softplus(z)`` is log(1 - sigmoid(z)).
+
+    Parameters
+    ----------
+    z : ndarray
+        Logits, any shape.
+
+    Returns
+    -------
+    ndarray
+        log(1 + e^z), the shape of ``z``.
+
+    Examples
+    --------
+    >>> softplus(np.array([0.0, 1000.0])).tolist()
+    [0.6931471805599453, 1000.0]
     """
     return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
 
@@ -96,7 +127,20 @@ def _sum_rows(terms: Sequence[str], wrap: bool = False) -> str:
 
 
 class Loss:
-    """Base class. Subclasses define ``div``, ``grad`` and ``hvp`` per instance, and their declarations."""
+    """Base class. Subclasses define ``div``, ``grad`` and ``hvp`` per instance, and their declarations.
+
+    Parameters
+    ----------
+    l2 : float, default 0.0
+        lambda of the penalty lambda/2 ||W||^2 over the weights (not the biases).
+    reduction : {"mean", "sum"}, default "mean"
+        The batch loss: 1/B sum_n Div_n ("mean") or the notes' sum_n Div_n ("sum").
+
+    Examples
+    --------
+    >>> Loss(l2=0.1).config()
+    {'name': 'loss', 'l2': 0.1}
+    """
 
     name = "loss"
     task = "regression"
@@ -229,7 +273,20 @@ class _Fused(Loss):
 
 
 class L2(Loss):
-    """Div = 1/2 ||y - d||^2;  dDiv/dy = y - d;  d2Div/dy2 = I."""
+    """Div = 1/2 ||y - d||^2;  dDiv/dy = y - d;  d2Div/dy2 = I.
+
+    Parameters
+    ----------
+    l2 : float, default 0.0
+        lambda of the penalty lambda/2 ||W||^2 over the weights (not the biases).
+    reduction : {"mean", "sum"}, default "mean"
+        The batch loss: 1/B sum_n Div_n ("mean") or the notes' sum_n Div_n ("sum").
+
+    Examples
+    --------
+    >>> L2().div(np.array([[0.5, 2.0]]), np.array([[0.0, 0.0]]))
+    array([2.125])
+    """
 
     name = "l2"
     laplace = "regression"
@@ -260,6 +317,22 @@ class Huber(Loss):
     the second derivative jumps at |r| = delta). Quadratic near the target like ``l2``, linear far from
     it, so that outliers pull with at most delta. ``torch.nn.HuberLoss(delta=delta, reduction="sum")``
     over a batch gives the summed form.
+
+    Parameters
+    ----------
+    l2 : float, default 0.0
+        lambda of the penalty lambda/2 ||W||^2 over the weights (not the biases).
+    reduction : {"mean", "sum"}, default "mean"
+        The batch loss: 1/B sum_n Div_n ("mean") or the notes' sum_n Div_n ("sum").
+    delta : float, default 1.0
+        Where the loss turns from quadratic to linear (> 0).
+
+    Examples
+    --------
+    >>> h = Huber(delta=1.0)
+    >>> y, d = np.array([[0.5, 2.0]]), np.array([[0.0, 0.0]])
+    >>> h.div(y, d), h.grad(y, d)
+    (array([1.625]), array([[0.5, 1. ]]))
     """
 
     name = "huber"
@@ -335,6 +408,20 @@ class BinaryCrossEntropy(Loss):
 
     With ``kl=True`` the constant d log d + (1-d) log(1-d) is added, giving the KL divergence
     (zero when y = d); the derivatives are the same.
+
+    Parameters
+    ----------
+    l2 : float, default 0.0
+        lambda of the penalty lambda/2 ||W||^2 over the weights (not the biases).
+    reduction : {"mean", "sum"}, default "mean"
+        The batch loss: 1/B sum_n Div_n ("mean") or the notes' sum_n Div_n ("sum").
+    kl : bool, default False
+        Add the targets' entropy term, so that the loss is the KL divergence.
+
+    Examples
+    --------
+    >>> BinaryCrossEntropy().div(np.array([[0.5]]), np.array([[1.0]]))
+    array([0.69314718])
     """
 
     name = "bce"
@@ -444,6 +531,24 @@ class CrossEntropy(Loss):
     Targets are integer labels (B,) in [0, c) or rows of class probabilities (B, c).
     ``label_smoothing`` = eps sets the target to 1 - (K-1) eps on the class and eps elsewhere.
     With ``kl=True`` the constant sum_i d_i log d_i is added (KL divergence; same derivatives).
+
+    Parameters
+    ----------
+    l2 : float, default 0.0
+        lambda of the penalty lambda/2 ||W||^2 over the weights (not the biases).
+    reduction : {"mean", "sum"}, default "mean"
+        The batch loss: 1/B sum_n Div_n ("mean") or the notes' sum_n Div_n ("sum").
+    label_smoothing : float, default 0.0
+        eps in [0, 1): the weight moved from the labelled class to the others.
+    kl : bool, default False
+        Add the targets' entropy term, so that the loss is the KL divergence.
+
+    Examples
+    --------
+    >>> CrossEntropy().div(np.array([[0.25, 0.75]]), np.array([[0.0, 1.0]]))
+    array([0.28768207])
+    >>> CrossEntropy(label_smoothing=0.1)
+    CrossEntropy(label_smoothing=0.1)
     """
 
     name = "cross_entropy"
@@ -594,6 +699,18 @@ class PoissonDeviance(Loss):
 
     Div = sum_c mu - d + d log(d / mu);  dDiv/dmu = 1 - d / mu;  d2Div/dmu2 = d / mu^2 (diagonal).
     With an exp output mu = e^z it is evaluated on z: Div = e^z - d z + d log d - d, dDiv/dz = e^z - d.
+
+    Parameters
+    ----------
+    l2 : float, default 0.0
+        lambda of the penalty lambda/2 ||W||^2 over the weights (not the biases).
+    reduction : {"mean", "sum"}, default "mean"
+        The batch loss: 1/B sum_n Div_n ("mean") or the notes' sum_n Div_n ("sum").
+
+    Examples
+    --------
+    >>> PoissonDeviance().div(np.array([[2.0]]), np.array([[2.0]]))
+    array([0.])
     """
 
     name = "poisson"
@@ -674,7 +791,23 @@ LOSS_ALIASES = LOSSES.aliases()
 
 
 def loss_class(name: str) -> type[Loss]:
-    """The Loss class a registered name (or alias) builds: ``loss_class("kl") is CrossEntropy``."""
+    """The Loss class a registered name (or alias) builds: ``loss_class("kl") is CrossEntropy``.
+
+    Parameters
+    ----------
+    name : str
+        A registered loss name or alias.
+
+    Returns
+    -------
+    type
+        The Loss subclass.
+
+    Examples
+    --------
+    >>> loss_class("kl").__name__
+    'CrossEntropy'
+    """
     member = LOSSES.get(name)
     if isinstance(member, functools.partial):
         member = member.func
@@ -683,7 +816,23 @@ def loss_class(name: str) -> type[Loss]:
 
 def default_loss_for(output: str | None) -> str:
     """The classification loss taken on the logits of ``output`` (bce for sigmoid, cross_entropy for softmax),
-    else ``"l2"``."""
+    else ``"l2"``.
+
+    Parameters
+    ----------
+    output : str or None
+        The name of a network's output activation.
+
+    Returns
+    -------
+    str
+        A registered loss name.
+
+    Examples
+    --------
+    >>> default_loss_for("softmax"), default_loss_for("identity")
+    ('cross_entropy', 'l2')
+    """
     for name, member in LOSSES.items():
         cls = loss_class(name)
         if cls.task in ("binary", "multiclass") and cls.fuses_with == output and member is cls:
@@ -692,13 +841,38 @@ def default_loss_for(output: str | None) -> str:
 
 
 def loss_names(tasks: Iterable[str] | None = None) -> tuple[str, ...]:
-    """The registered names and aliases of the losses whose ``task`` is in ``tasks`` (default: all)."""
+    """The registered names and aliases of the losses whose ``task`` is in ``tasks`` (default: all).
+
+    Parameters
+    ----------
+    tasks : iterable of str, optional
+        Any of "regression", "binary", "multiclass", "counts".
+
+    Returns
+    -------
+    tuple of str
+
+    Examples
+    --------
+    >>> loss_names(["binary"])
+    ('bce', 'binary_kl', 'binary_cross_entropy', 'log_loss')
+    """
     names = [n for n in (*LOSSES.names(), *LOSSES.aliases()) if tasks is None or loss_class(n).task in tasks]
     return tuple(names)
 
 
 def laplace_losses() -> str:
-    """The losses ``Laplace`` takes, in words: "'l2' regression, 'cross_entropy' with a softmax output and ..."."""
+    """The losses ``Laplace`` takes, in words: "'l2' regression, 'cross_entropy' with a softmax output and ...".
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> laplace_losses()
+    "'l2' regression, 'bce' with a sigmoid output and 'cross_entropy' with a softmax output"
+    """
     parts = [f"{name!r} regression" if cls.laplace == "regression" else f"{name!r} with a {cls.fuses_with} output"
              for name, cls in LOSSES.items() if isinstance(cls, type) and issubclass(cls, Loss) and cls.laplace]
     return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else "".join(parts)
