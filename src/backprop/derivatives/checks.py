@@ -26,6 +26,36 @@ class CheckReport:
     tolerance (rounding of E(w) puts noise of about 16 u |E| / eps on a difference quotient, u the unit roundoff):
     entries below it cannot be compared relatively and are measured on that scale instead.
     ``bool(report)`` is ``report.passed``.
+
+    Parameters
+    ----------
+    what : str
+        What was checked ("gradient", "Jacobian", "Hessian").
+    max_rel_error : float
+        The largest relative error over the entries checked.
+    worst : str
+        The entry with that error, e.g. ``"W1[0, 2]"``.
+    analytic, numeric : float
+        That entry's two values.
+    n_checked, n_total : int
+        Entries compared, and entries there are.
+    tol : float
+        The tolerance ``max_rel_error`` is held to.
+    eps : float
+        The finite-difference step.
+    method : str
+        How the numeric values were computed.
+    errors : ndarray or None
+        The relative error of every entry checked.
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 3, 1], hidden="tanh", output="identity", seed=0)
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]); T = np.array([[1.0], [0.5], [0.0]])
+    >>> report = bp.check_gradient(net, "l2", X, T)
+    >>> report.passed, report.n_checked, report.n_total
+    (True, 13, 13)
     """
 
     what: str
@@ -162,6 +192,14 @@ def check_gradient(net: Network, loss: str | Loss | dict[str, Any], X: ArrayLike
     -------
     CheckReport
         Prints as a short table; ``report.passed`` against ``tol``.
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 3, 1], hidden="tanh", output="identity", seed=0)
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]); T = np.array([[1.0], [0.5], [0.0]])
+    >>> bool(bp.check_gradient(net, "l2", X, T))
+    True
     """
     if (on_dask := dispatch.on_dask("check_gradient", X, T)) is not None:
         return on_dask(net, loss, X, T, eps=eps, n=n, tol=tol, seed=seed, order=order, floor=floor)

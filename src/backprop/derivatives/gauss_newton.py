@@ -79,6 +79,15 @@ def gauss_newton(net: Network, loss: str | Loss | dict[str, Any], X: ArrayLike, 
     -------
     ndarray of shape (n_params, n_params)
         Exactly symmetric.
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 3, 1], hidden="tanh", output="identity", seed=0)
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]); T = np.array([[1.0], [0.5], [0.0]])
+    >>> G = bp.gauss_newton(net, "l2", X, T)
+    >>> G.shape, bool(np.allclose(G, G.T))
+    ((13, 13), True)
     """
     check_matrix_size(net.n_params, net.dtype, max_bytes, "the Gauss-Newton matrix",
                       "use bp.gnvp (products G v, O(W) memory) or bp.gauss_newton_diag (the diagonal) instead")
@@ -112,6 +121,14 @@ def gauss_newton_diag(net: Network, loss: str | Loss | dict[str, Any], X: ArrayL
     Returns
     -------
     ndarray of shape (n_params,)
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 3, 1], hidden="tanh", output="identity", seed=0)
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]); T = np.array([[1.0], [0.5], [0.0]])
+    >>> bool(np.allclose(bp.gauss_newton_diag(net, "l2", X, T), np.diag(bp.gauss_newton(net, "l2", X, T))))
+    True
     """
     if (on_dask := dispatch.on_dask("gauss_newton_diag", X, T)) is not None:
         return on_dask(net, loss, X, T)
@@ -134,6 +151,15 @@ def gnvp(net: Network, loss: str | Loss | dict[str, Any], X: ArrayLike, T: Array
     Returns
     -------
     ndarray of shape (n_params,) or (n_params, m)
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 3, 1], hidden="tanh", output="identity", seed=0)
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]); T = np.array([[1.0], [0.5], [0.0]])
+    >>> v = np.ones(net.n_params)
+    >>> bool(np.allclose(bp.gnvp(net, "l2", X, T, v), bp.gauss_newton(net, "l2", X, T) @ v))
+    True
     """
     if (on_dask := dispatch.on_dask("gnvp", X, T)) is not None:
         return on_dask(net, loss, X, T, v)

@@ -58,6 +58,14 @@ def check_jacobian(net: Network, X: ArrayLike, eps: float | None = None, tol: fl
     Returns
     -------
     CheckReport
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 3, 1], hidden="tanh", output="identity", seed=0)
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]); T = np.array([[1.0], [0.5], [0.0]])
+    >>> bool(bp.check_jacobian(net, X))
+    True
     """
     _check_order(order)
     eps, tol, floor, _ = check_options(eps, tol, floor, None)
@@ -140,6 +148,14 @@ def check_hessian(net: Network, loss: str | Loss | dict[str, Any], X: ArrayLike,
     Returns
     -------
     CheckReport
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 3, 1], hidden="tanh", output="identity", seed=0)
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]); T = np.array([[1.0], [0.5], [0.0]])
+    >>> bool(bp.check_hessian(net, "l2", X, T))
+    True
     """
     _check_order(order)
     if method not in ("fd4", "mixed"):

@@ -69,7 +69,22 @@ class Callback:
 
 
 def check_callbacks(callbacks: Any) -> list[Any]:
-    """The callbacks as a list, each with at least one hook; ConfigError otherwise."""
+    """The callbacks as a list, each with at least one hook; ConfigError otherwise.
+
+    Parameters
+    ----------
+    callbacks : Callback, list of Callback or None
+        What ``train`` was given.
+
+    Returns
+    -------
+    list of Callback
+
+    Examples
+    --------
+    >>> check_callbacks(None), len(check_callbacks(EarlyStopping()))
+    ([], 1)
+    """
     if callbacks is None:
         return []
     if not isinstance(callbacks, (list, tuple)):
@@ -121,6 +136,15 @@ class EarlyStopping(Callback):
         "auto": larger is better for the metrics, smaller for the losses.
     restore_best : bool, default False
         At the end, put back the parameters of the best epoch.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> X, y = bp.datasets.xor()
+    >>> net = bp.MLP([2, 3, 1], output="sigmoid", seed=0)
+    >>> stop = bp.EarlyStopping(monitor="loss", patience=2, min_delta=10.0)
+    >>> len(bp.train(net, "bce", X, y, epochs=50, batch_size=4, verbose=False, callbacks=[stop]))
+    3
     """
 
     best: float | None
@@ -149,7 +173,31 @@ class EarlyStopping(Callback):
 
 class ModelCheckpoint(Callback):
     """Save the network (``net.save``) after every epoch (``"last"``), or when ``monitor`` improves
-    (``"best"``), to ``path``; ``{epoch}`` in the path is replaced by the epoch number."""
+    (``"best"``), to ``path``; ``{epoch}`` in the path is replaced by the epoch number.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Where to save; ``{epoch}`` is replaced by the epoch number.
+    save : {"best", "last"}, default "best"
+        Save when ``monitor`` improves, or after every epoch.
+    monitor : str, default "val_loss"
+        The history column that "best" compares.
+    mode : {"auto", "min", "max"}, default "auto"
+        Whether lower or higher is better ("auto": higher for the metrics, lower for the losses).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import backprop as bp
+    >>> X, y = bp.datasets.xor()
+    >>> net = bp.MLP([2, 3, 1], output="sigmoid", seed=0)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     ck = bp.ModelCheckpoint(os.path.join(d, "net-{epoch}.npz"), save="last")
+    ...     _ = bp.train(net, "bce", X, y, epochs=2, batch_size=4, verbose=False, callbacks=[ck])
+    ...     sorted(os.listdir(d))
+    ['net-1.npz', 'net-2.npz']
+    """
 
     best: float | None
     saved: list[str]
@@ -175,7 +223,35 @@ class ModelCheckpoint(Callback):
 class ReduceLROnPlateau(Callback):
     """Multiply the learning rate by ``factor`` when ``monitor`` has not improved for ``patience``
     epochs (then wait ``cooldown`` epochs), never below ``min_lr``. It scales the learning rate that
-    the schedule gives, from the next epoch on."""
+    the schedule gives, from the next epoch on.
+
+    Parameters
+    ----------
+    monitor : str, default "val_loss"
+        The history column watched.
+    factor : float, default 0.5
+        The learning rate is multiplied by it (0 < factor < 1).
+    patience : int, default 5
+        Epochs without improvement before a reduction.
+    min_delta : float, default 0.0
+        How much better a value must be to count as an improvement.
+    cooldown : int, default 0
+        Epochs to wait after a reduction before counting again.
+    min_lr : float, default 0.0
+        The learning rate never goes below it.
+    mode : {"auto", "min", "max"}, default "auto"
+        Whether lower or higher is better.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> X, y = bp.datasets.xor()
+    >>> net = bp.MLP([2, 3, 1], output="sigmoid", seed=0)
+    >>> plateau = bp.ReduceLROnPlateau(monitor="loss", patience=1, min_delta=10.0)
+    >>> h = bp.train(net, "bce", X, y, epochs=4, batch_size=4, lr=0.1, verbose=False, callbacks=[plateau])
+    >>> plateau.reductions
+    [2, 3, 4]
+    """
 
     best: float | None
     reductions: list[int]
@@ -207,7 +283,26 @@ class ReduceLROnPlateau(Callback):
 
 
 class CSVLogger(Callback):
-    """One CSV row per epoch (the history's scalar columns), flushed every epoch."""
+    """One CSV row per epoch (the history's scalar columns), flushed every epoch.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The CSV file, written anew when training starts.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import backprop as bp
+    >>> X, y = bp.datasets.xor()
+    >>> net = bp.MLP([2, 3, 1], output="sigmoid", seed=0)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "log.csv")
+    ...     _ = bp.train(net, "bce", X, y, epochs=2, batch_size=4, verbose=False, callbacks=[bp.CSVLogger(path)])
+    ...     with open(path) as f:
+    ...         f.readline().strip()
+    'epoch,loss,val_loss,train_metric,val_metric,lr,time'
+    """
 
     _file: Any
     _writer: Any
@@ -233,7 +328,21 @@ class CSVLogger(Callback):
 
 
 class LoggingCallback(Callback):
-    """Each epoch as one message to a :mod:`logging` logger (default ``backprop.training``, INFO)."""
+    """Each epoch as one message to a :mod:`logging` logger (default ``backprop.training``, INFO).
+
+    Parameters
+    ----------
+    logger : logging.Logger or str, default "backprop.training"
+        The logger, or its name.
+    level : int, default logging.INFO
+        The level of the messages.
+
+    Examples
+    --------
+    >>> import logging
+    >>> LoggingCallback(level=logging.DEBUG).logger.name
+    'backprop.training'
+    """
 
     logger: logging.Logger
 

@@ -69,6 +69,32 @@ class History:
         True when training diverged: the loss became NaN or inf (``stop_reason == "diverged"``), or
         the run ended with a training loss more than ``DIVERGED_FACTOR`` (2) times its starting loss
         (then ``train`` also warns with ``bp.DivergenceWarning``).
+
+    Parameters
+    ----------
+    metric : str, optional
+        The name of the training metric (None: none was tracked).
+    layers : sequence of str, default ()
+        One name per layer, for the gradient-norm columns.
+    records : list of dict, optional
+        One row per epoch (``epoch``, ``loss``, ``val_loss``, ``train_metric``, ``val_metric``, ``lr``,
+        ``time``, ``grad_norms``).
+    stop_reason : str, optional
+        Why training stopped.
+    best_epoch : int, optional
+        The epoch whose parameters were kept.
+    start_loss, end_loss : float, optional
+        The training loss before the first and after the last epoch.
+    diverged : bool, default False
+        Whether training ended far worse than it started.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> X, y = bp.datasets.xor()
+    >>> h = bp.train(bp.MLP([2, 3, 1], output="sigmoid", seed=0), "bce", X, y, epochs=3, batch_size=4, verbose=False)
+    >>> len(h), h["epoch"].tolist(), h[0]["epoch"]
+    (3, [1, 2, 3], 1)
     """
 
     def __init__(self, metric: str | None = None, layers: Sequence[str] = (), records: list[dict[str, Any]] | None = None, stop_reason: str | None = None, best_epoch: int | None = None,

@@ -72,6 +72,22 @@ class Optimizer:
         True for plain gradient descent: ``train`` then uses the whole training set as one batch.
     t : int
         Number of steps taken since the last ``reset``.
+
+    Parameters
+    ----------
+    lr : float
+        The learning rate eta (> 0).
+    weight_decay : float, default 0.0
+        lambda of the decoupled weight decay, in [0, 1].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> opt = SGD(lr=0.1)
+    >>> w = np.array([1.0, 2.0])
+    >>> opt.step(w, np.array([1.0, -1.0]))
+    >>> w
+    array([0.9, 2.1])
     """
 
     name = "optimizer"
@@ -383,6 +399,11 @@ class GD(SGD):
     ``train`` uses one batch of all samples per epoch with this optimiser, so every
     step is W <- W - eta dLoss/dW with the exact gradient of the training loss.
     Parameters as for :class:`SGD`.
+
+    Examples
+    --------
+    >>> GD(lr=0.5).full_batch
+    True
     """
 
     name = "gd"
@@ -402,6 +423,14 @@ class Adam(Optimizer):
         Added to sqrt(v_hat) so that no step divides by zero.
     weight_decay : float, default 0.0
         lambda in [0, 1): W <- W - eta m_hat / (sqrt(v_hat) + eps) - lambda W.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w = np.array([1.0])
+    >>> Adam(lr=0.1).step(w, np.array([2.0]))
+    >>> w
+    array([0.9])
     """
 
     m: Any
@@ -592,6 +621,11 @@ def get_optimizer(spec: Any = "sgd", **kwargs: Any) -> Optimizer:
     Returns
     -------
     Optimizer
+
+    Examples
+    --------
+    >>> get_optimizer("adam", lr=0.01)
+    Adam(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0.0)
     """
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     if isinstance(spec, Optimizer):

@@ -32,6 +32,11 @@ class Schedule:
 
     ``per_step`` says whether the rate may change within an epoch (then ``train`` asks
     before every update; otherwise once per epoch).
+
+    Examples
+    --------
+    >>> StepDecay(0.1, factor=0.5, every=10)(25, 0)
+    0.025
     """
 
     per_step = False
@@ -41,7 +46,18 @@ class Schedule:
 
 
 class Constant(Schedule):
-    """eta_k = lr."""
+    """eta_k = lr.
+
+    Parameters
+    ----------
+    lr : float
+        The learning rate.
+
+    Examples
+    --------
+    >>> Constant(0.1)(7, 3)
+    0.1
+    """
 
     def __init__(self, lr: float) -> None:
         self.lr = _check_rate("learning rate lr", lr)
@@ -54,7 +70,22 @@ class Constant(Schedule):
 
 
 class StepDecay(Schedule):
-    """eta_k = lr * factor ** (k // every): multiply the rate by ``factor`` every ``every`` epochs."""
+    """eta_k = lr * factor ** (k // every): multiply the rate by ``factor`` every ``every`` epochs.
+
+    Parameters
+    ----------
+    lr : float
+        The learning rate of the first ``every`` epochs.
+    factor : float, default 0.5
+        What the rate is multiplied by every ``every`` epochs.
+    every : int, default 10
+        Epochs between two steps down.
+
+    Examples
+    --------
+    >>> StepDecay(0.1, factor=0.5, every=10)(25, 0)
+    0.025
+    """
 
     def __init__(self, lr: float, factor: float = 0.5, every: int = 10) -> None:
         self.lr = _check_rate("learning rate lr", lr)
@@ -71,7 +102,20 @@ class StepDecay(Schedule):
 
 
 class InverseScaling(Schedule):
-    """eta_k = lr / (1 + k) ** power."""
+    """eta_k = lr / (1 + k) ** power.
+
+    Parameters
+    ----------
+    lr : float
+        The learning rate at epoch 0.
+    power : float, default 0.5
+        The exponent of the decay.
+
+    Examples
+    --------
+    >>> InverseScaling(0.1, power=0.5)(3, 0)
+    0.05
+    """
 
     def __init__(self, lr: float, power: float = 0.5) -> None:
         self.lr = _check_rate("learning rate lr", lr)
@@ -88,6 +132,20 @@ class Cosine(Schedule):
     """eta_k = lr_min + (lr - lr_min) (1 + cos(pi k / epochs)) / 2, from lr at k = 0 down towards lr_min.
 
     After ``epochs`` epochs the rate stays at ``lr_min``.
+
+    Parameters
+    ----------
+    lr : float
+        The learning rate at epoch 0.
+    epochs : int
+        The epoch at which the rate reaches ``lr_min``.
+    lr_min : float, default 0.0
+        The smallest rate.
+
+    Examples
+    --------
+    >>> Cosine(0.1, epochs=10)(5, 0)
+    0.05
     """
 
     #: ``get_schedule`` passes it the run's length
@@ -109,7 +167,18 @@ class Cosine(Schedule):
 
 
 class FromCallable(Schedule):
-    """A user function ``f(epoch, step) -> lr``; asked before every update, its answer checked."""
+    """A user function ``f(epoch, step) -> lr``; asked before every update, its answer checked.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(epoch, step)`` -> the learning rate (a finite number >= 0).
+
+    Examples
+    --------
+    >>> FromCallable(lambda epoch, step: 0.1 / (1 + epoch))(1, 0)
+    0.05
+    """
 
     per_step = True
 
@@ -161,6 +230,11 @@ def get_schedule(spec: Any, lr: float, epochs: int | None = None, **kwargs: Any)
     Returns
     -------
     Schedule
+
+    Examples
+    --------
+    >>> get_schedule("cosine", lr=0.1, epochs=10)
+    Cosine(lr=0.1, epochs=10, lr_min=0.0)
     """
     if isinstance(spec, Schedule):
         if kwargs:
