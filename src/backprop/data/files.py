@@ -184,6 +184,17 @@ def load_csv(path: str | os.PathLike[str] | Any, target: str | int | None = None
         The target column: int64 if every value is a whole number, else float.
     feature_names : list of str
         The names of the columns of ``X``, in order.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "table.csv")
+    ...     with open(path, "w") as f:
+    ...         _ = f.write("a,b,y\\n1,2,0\\n3,4,1\\n")
+    ...     X, y, names = load_csv(path, target="y")
+    >>> X.tolist(), y.tolist(), names
+    ([[1.0, 2.0], [3.0, 4.0]], [0, 1], ['a', 'b'])
     """
     if type(path).__name__ == "DataFrame" and hasattr(path, "columns"):
         from .tables import load_table
@@ -382,6 +393,16 @@ def save_idx(path: str | os.PathLike[str], array: ArrayLike) -> None:
     Returns
     -------
     None
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "a.idx")
+    ...     save_idx(path, np.arange(6, dtype=np.uint8).reshape(2, 3))
+    ...     load_idx(path).tolist()
+    [[0, 1, 2], [3, 4, 5]]
     """
     path = Path(os.fspath(path))
     data = np.asarray(array)
@@ -435,6 +456,17 @@ def load_mnist(directory: str | os.PathLike[str], kind: str = "train", dtype: DT
         scaled from 0..255 to [0, 1].
     y : ndarray of int64, shape (n,)
         The digit shown in each image.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     save_idx(os.path.join(d, "train-images-idx3-ubyte"), np.zeros((2, 28, 28), dtype=np.uint8))
+    ...     save_idx(os.path.join(d, "train-labels-idx1-ubyte"), np.array([3, 7], dtype=np.uint8))
+    ...     X, y = load_mnist(d)
+    >>> X.shape, y.tolist()
+    ((2, 784), [3, 7])
     """
     if kind not in ("train", "t10k"):
         raise ConfigError(f"kind must be 'train' or 't10k', got {kind!r}")

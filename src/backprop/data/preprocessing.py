@@ -46,6 +46,13 @@ def one_hot(y: ArrayLike, n_classes: int | None = None, dtype: DTypeLike = np.fl
     -------
     ndarray, shape (n, K)
         Row ``i`` is all zeros except a one in column ``y[i]``.
+
+    Examples
+    --------
+    >>> one_hot([0, 2, 1])
+    array([[1., 0., 0.],
+           [0., 0., 1.],
+           [0., 1., 0.]])
     """
     labels = np.asarray(y)
     if labels.ndim != 1:
@@ -96,6 +103,14 @@ class Standardizer:
         Column standard deviations seen by ``fit`` (1 for constant columns).
     n_features_in_ : int
         Number of columns seen by ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = Standardizer()
+    >>> Z = s.fit_transform(np.array([[1.0], [3.0]]))
+    >>> Z.ravel().tolist(), s.inverse_transform(Z).ravel().tolist()
+    ([-1.0, 1.0], [1.0, 3.0])
     """
 
     def __init__(self) -> None:
@@ -231,6 +246,14 @@ def train_test_split(X: ArrayLike, y: ArrayLike, test_size: float = 0.25, seed: 
     -------
     X_train, X_test, y_train, y_test : ndarray
         The two parts of ``X`` and ``y``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X_train, X_test, y_train, y_test = train_test_split(np.arange(20.0).reshape(10, 2), np.arange(10),
+    ...                                                     test_size=0.3)
+    >>> X_train.shape, X_test.shape, y_test.shape
+    ((7, 2), (3, 2), (3,))
     """
     seed = check_seed(seed, generator=False)
     sklearn_split = require("sklearn.model_selection", extra="sklearn",

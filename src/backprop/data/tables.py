@@ -29,7 +29,30 @@ _NA_TEXT = {"", "na", "nan", "n/a", "null", "none", "?"}
 
 
 def sniff_delimiter(path: Path, sample_bytes: int = 64 * 1024) -> str:
-    """The delimiter of a CSV file, from its first ``sample_bytes``: one of ``DELIMITERS`` (default ',')."""
+    """The delimiter of a CSV file, from its first ``sample_bytes``: one of ``DELIMITERS`` (default ',').
+
+    Parameters
+    ----------
+    path : str or path-like
+        A text file.
+    sample_bytes : int, default 65536
+        How much of the file's start is read to decide.
+
+    Returns
+    -------
+    str
+        One of ``DELIMITERS`` ("," when nothing else fits).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "t.csv")
+    ...     with open(path, "w") as f:
+    ...         _ = f.write("a;b;y\\n1;2;0\\n3;4;1\\n")
+    ...     sniff_delimiter(path)
+    ';'
+    """
     with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
         sample = f.read(sample_bytes)
     lines = [line for line in sample.splitlines() if line.strip()][:20]

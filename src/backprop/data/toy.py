@@ -44,6 +44,12 @@ def xor(dtype: DTypeLike = np.float64) -> tuple[NDArray[Any], NDArray[Any]]:
         The corners (0, 0), (0, 1), (1, 0), (1, 1).
     y : ndarray of int64, shape (4,)
         1 where exactly one input is 1, else 0.
+
+    Examples
+    --------
+    >>> X, y = xor()
+    >>> X.shape, y.ravel().tolist()
+    ((4, 2), [0, 1, 1, 0])
     """
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=_float_dtype(dtype))
     y = np.array([0, 1, 1, 0], dtype=np.int64)
@@ -66,6 +72,12 @@ def digits(binary: bool = False, dtype: DTypeLike = np.float64) -> tuple[NDArray
         Pixel intensities scaled from 0..16 to [0, 1], one flattened image per row.
     y : ndarray of int64, shape (1797,)
         The digit 0..9, or 0/1 when ``binary`` is True.
+
+    Examples
+    --------
+    >>> X, y = digits()
+    >>> X.shape, y.shape
+    ((1797, 64), (1797,))
     """
     load_digits = require("sklearn.datasets", extra="sklearn", feature="datasets.digits()").load_digits
 
@@ -98,6 +110,12 @@ def moons(n_samples: int = 200, noise: float = 0.1, seed: int | None = 0, dtype:
         Point coordinates.
     y : ndarray of int64, shape (n_samples,)
         Which moon (0 or 1) each point belongs to.
+
+    Examples
+    --------
+    >>> X, y = moons(n_samples=10, seed=0)
+    >>> X.shape, y.dtype
+    ((10, 2), dtype('int64'))
     """
     make_moons = require("sklearn.datasets", extra="sklearn", feature="datasets.moons()").make_moons
 
@@ -136,6 +154,12 @@ def spirals(n_samples: int = 200, n_classes: int = 2, noise: float = 0.2, turns:
         Point coordinates, within the disc of radius 1 (plus jitter), in shuffled order.
     y : ndarray of int64, shape (n_samples,)
         The arm (class 0..n_classes-1) of each point.
+
+    Examples
+    --------
+    >>> X, y = spirals(n_samples=12, n_classes=3, seed=0)
+    >>> X.shape, sorted(set(y.tolist()))
+    ((12, 2), [0, 1, 2])
     """
     _check_count("n_classes", n_classes, 1)
     _check_count("n_samples", n_samples, n_classes)
@@ -165,7 +189,24 @@ def spirals(n_samples: int = 200, n_classes: int = 2, noise: float = 0.2, turns:
 class Named:
     """A built-in data set under a name: ``load()`` gives its ``(X, y)``; ``description`` says what it is;
     ``standardize``: whether its inputs are best standardised before training (inputs of very different
-    scales), or left as they are (pixel intensities sharing one scale, 0/1 inputs)."""
+    scales), or left as they are (pixel intensities sharing one scale, 0/1 inputs).
+
+    Parameters
+    ----------
+    description : str
+        One line on what the data set is.
+    make : callable
+        The function that builds ``(X, y)``.
+    standardize : bool, default False
+        Whether the inputs are best standardised before training.
+    **options
+        Keyword arguments of ``make``.
+
+    Examples
+    --------
+    >>> Named("the XOR truth table", xor).load()[0].shape
+    (4, 2)
+    """
 
     def __init__(self, description: str, make: Callable[..., Any], standardize: bool = False, **options: Any) -> None:
         self.description, self._make, self._options = description, make, options
