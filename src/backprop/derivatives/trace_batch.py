@@ -79,6 +79,29 @@ class BatchTrace:
         The batch gradient (the engine's).
     steps : list of TraceStep
         E, then every dE/dw and dE/db of the batch as the mean (or sum) of the instances' terms.
+
+    Parameters
+    ----------
+    net : Network
+        The network traced.
+    loss : Loss
+        Its loss.
+    obj : Objective
+        The engine's objective over the batch.
+    grad : ndarray
+        The batch gradient.
+    instances : list of Trace
+        One trace per instance.
+    digits : int, default 6
+        Significant digits of the printed numbers.
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 2, 1], seed=0, output="identity")
+    >>> bt = bp.trace_batch(net, np.array([[1.0, 2.0], [0.0, 1.0]]), np.array([[0.5], [0.0]]))
+    >>> bt
+    <BatchTrace 2 instances, E=1.76972>
     """
 
     def __init__(self, net: Any, loss: Any, obj: Any, grad: NDArray[Any], instances: Any, digits: int) -> None:

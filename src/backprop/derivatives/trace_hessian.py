@@ -49,13 +49,34 @@ def hessian_trace(net: Any, x: ArrayLike, t: ArrayLike | None, loss: Any = None,
     HessianTrace
         ``.steps`` (rows in 002's symbols), ``.M`` (the matrix over hidden and output units), ``.H`` (the
         assembled Hessian), ``.H_engine`` (``bp.hessian``), ``.max_difference``; ``str()`` is the table.
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 2, 1], seed=0, output="identity")
+    >>> ht = bp.hessian_trace(net, [1.0, 2.0], 0.5)
+    >>> bool(np.allclose(ht.H, bp.hessian(net, "l2", np.array([[1.0, 2.0]]), np.array([[0.5]]))))
+    True
     """
     tr = trace(net, x, t, loss=loss, digits=digits, notation="002")
     return HessianTrace(tr)
 
 
 class HessianTrace:
-    """See ``hessian_trace``."""
+    """See ``hessian_trace``.
+
+    Parameters
+    ----------
+    tr : Trace
+        The first-order trace of the instance, of a network with one hidden layer.
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 2, 1], seed=0, output="identity")
+    >>> bp.hessian_trace(net, [1.0, 2.0], 0.5).H.shape
+    (9, 9)
+    """
 
     def __init__(self, tr: Any) -> None:
         self.first_order, self.digits = tr, tr.digits

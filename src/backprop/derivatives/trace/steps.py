@@ -27,7 +27,16 @@ if TYPE_CHECKING:
 
 @dataclass
 class TraceStep:
-    """One computed number: ``quantity`` = ``symbolic`` = ``numeric`` = ``value``."""
+    """One computed number: ``quantity`` = ``symbolic`` = ``numeric`` = ``value``.
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 2, 1], seed=0, output="identity")
+    >>> step = bp.trace(net, [1.0, 2.0], 0.5).steps[0]
+    >>> step.phase, step.key
+    ('forward', 'x(h1_1)')
+    """
 
     phase: str            # "forward", "loss" or "backward"
     quantity: str         # in the trace's notation, e.g. "x(h1)", "dE/dw(x1,h1)" ("004"), "delta_1^(1)" ("000")
@@ -56,6 +65,13 @@ def neuron_backprop(net: Any, loss: Any, X: ArrayLike, T: ArrayLike) -> Any:
     NeuronPass
         ``.x, .y, .dE_dy, .dE_dx`` (B, n_nodes), ``.dE_dw`` (B, n_edges), ``.names``,
         ``.node_values()``, ``.node_grads()``, ``.edge_grads()``, ``.value``, ``.grad``.
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 2, 1], seed=0, output="identity")
+    >>> type(bp.neuron_backprop(net, "l2", np.array([[1.0, 2.0]]), np.array([[0.5]]))).__name__
+    'NeuronPass'
     """
     return neuron_pass(_as_network(net), loss, X, T)
 
@@ -67,7 +83,25 @@ def _as_network(net: Any) -> Any:
 
 
 def default_loss(net: Any) -> str:
-    """The loss that suits the output activation: cross_entropy for softmax, bce for sigmoid, else l2."""
+    """The loss that suits the output activation: cross_entropy for softmax, bce for sigmoid, else l2.
+
+    Parameters
+    ----------
+    net : Network or NeuronGraph
+        The network traced.
+
+    Returns
+    -------
+    str
+        The loss taken on the logits of its output activation, else "l2".
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 2, 1], seed=0, output="identity")
+    >>> default_loss(net)
+    'l2'
+    """
     return default_loss_for(net.output_activation)
 
 
@@ -97,6 +131,13 @@ def trace(net: Any, x: ArrayLike, t: ArrayLike | None, loss: Any = None, digits:
     Trace
         ``str(trace)`` is the step-by-step table; ``trace.steps``, ``trace.nodes``, ``trace.edges``,
         ``trace.E`` hold the numbers; ``bp.draw_trace(trace, "trace.svg")`` draws it.
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 2, 1], seed=0, output="identity")
+    >>> bp.trace(net, [1.0, 2.0], 0.5)
+    <Trace 5 nodes, 6 edges, E=2.53091>
     """
     net = _as_network(net)
     loss = get_loss(default_loss(net) if loss is None else loss)
@@ -131,6 +172,31 @@ class Trace:
         The loss of this instance.
     grad : ndarray
         dE/dw for all of ``net.params``, from the engine (includes the L2 term of the loss, if any).
+
+    Parameters
+    ----------
+    net : Network
+        The network traced.
+    loss : Loss
+        Its loss.
+    npass : NeuronPass
+        The engine's pass over the network's neurons for this one instance.
+    x : array_like
+        The instance's input.
+    digits : int, default 6
+        Significant digits of the printed numbers.
+    fused : bool, default False
+        Whether the loss is taken on the logits of the output activation.
+    notation : str or Profile, default "004"
+        The notation of the printed symbols.
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 2, 1], seed=0, output="identity")
+    >>> tr = bp.trace(net, [1.0, 2.0], 0.5)
+    >>> bool(np.allclose(tr.grad, bp.loss_and_grad(net, "l2", np.array([[1.0, 2.0]]), np.array([[0.5]]))[1]))
+    True
     """
 
     def __init__(self, net: Any, loss: Any, npass: Any, x: ArrayLike, digits: int = 6, fused: bool = False, notation: str | Profile = "004") -> None:
