@@ -21,7 +21,7 @@ from ..errors import InputError
 from ..losses import get_loss
 from .trace import TraceStep, _as_network, _factor, _fmt, default_loss, trace
 import os
-from typing import Any, Sequence
+from typing import Any, Sequence, SupportsFloat
 from numpy.typing import ArrayLike, NDArray
 
 
@@ -115,10 +115,10 @@ class BatchTrace:
         self.steps: list[Any] = []
         self._build()
 
-    def _f(self, v: float) -> str:
+    def _f(self, v: SupportsFloat) -> str:
         return _fmt(v, self.digits)
 
-    def _m(self, v: float) -> str:
+    def _m(self, v: SupportsFloat) -> str:
         return _factor(v, self.digits)
 
     def values(self, key: str) -> np.ndarray:

@@ -28,7 +28,7 @@ from ..engine.objective import Objective
 from ..errors import ConfigError
 from .trace import TraceStep, _factor, _fmt, trace
 import os
-from typing import Any, Sequence
+from typing import Any, Sequence, SupportsFloat
 from numpy.typing import ArrayLike, NDArray
 
 
@@ -101,10 +101,10 @@ class HessianTrace:
         self._blocks()
 
     # ---- helpers ---------------------------------------------------------------------------------------
-    def _f(self, v: float) -> str:
+    def _f(self, v: SupportsFloat) -> str:
         return _fmt(v, self.digits)
 
-    def _m(self, v: float) -> str:
+    def _m(self, v: SupportsFloat) -> str:
         return _factor(v, self.digits)
 
     def _add(self, phase: str, quantity: str, symbolic: str, numeric: str, value: float, key: str) -> None:

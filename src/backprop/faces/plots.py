@@ -12,11 +12,14 @@ import numpy as np
 
 from ..training.history_plot import (figure_format, figure_formats, new_figure, plot_history,
                                      write_figure)
+import os
+from typing import Any, Sequence
+from numpy.typing import ArrayLike
 
 __all__ = ["figure_format", "figure_formats", "plot_confusion", "plot_history"]
 
 
-def plot_confusion(cm, labels=None, path=None, title="confusion matrix", dpi=110, format=None):
+def plot_confusion(cm: ArrayLike, labels: Sequence[Any] | None = None, path: str | os.PathLike[str] | None = None, title: str | None = "confusion matrix", dpi: int = 110, format: str | None = None) -> Any:
     """A confusion matrix (rows: true class, columns: predicted class) as a heat map with counts.
 
     ``path`` and ``format`` as for :func:`plot_history`.

@@ -5,15 +5,15 @@ losses' own (``Loss.trace_E``, ``trace_dE_dy``, ...); these helpers format the n
 """
 from __future__ import annotations
 import os
-from typing import Any, Sequence
+from typing import Sequence, SupportsFloat
 from numpy.typing import ArrayLike, NDArray
 
 
-def _fmt(v: float, digits: int) -> str:
+def _fmt(v: SupportsFloat, digits: int) -> str:
     return f"{float(v) + 0.0:.{digits}g}"          # + 0.0 turns -0.0 into 0.0
 
 
-def _factor(v: float, digits: int) -> str:
+def _factor(v: SupportsFloat, digits: int) -> str:
     """A number as a factor of a product: negative numbers in parentheses."""
     s = _fmt(v, digits)
     return f"({s})" if s.startswith("-") else s

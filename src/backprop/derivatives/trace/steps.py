@@ -17,7 +17,7 @@ from ..notation import Profile, Symbols, get_profile
 from .formulas import _factor, _fmt, _join_sum
 from .table import table
 import os
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence, SupportsFloat
 from numpy.typing import ArrayLike, NDArray
 from ...losses import Output
 
@@ -233,10 +233,10 @@ class Trace:
         self._backward()
 
     # ---- helpers ----------------------------------------------------------------------------
-    def _f(self, v: float) -> str:
+    def _f(self, v: SupportsFloat) -> str:
         return _fmt(v, self.digits)
 
-    def _m(self, v: float) -> str:
+    def _m(self, v: SupportsFloat) -> str:
         return _factor(v, self.digits)
 
     def _add(self, phase: str, key: str, quantity: str, symbolic: str, numeric: str, value: float, node: str | None = None, edge: tuple[str, str] | None = None) -> None:

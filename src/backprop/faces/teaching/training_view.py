@@ -10,11 +10,15 @@ from ...derivatives.trace import default_loss
 from ...errors import ConfigError
 from ...training.optimizers import get_optimizer
 from ...validation import check_X
+from typing import TYPE_CHECKING, Any
+from numpy.typing import ArrayLike
+if TYPE_CHECKING:
+    from ...engine.network import Network
 
 MAX_EPOCHS, MAX_GRID, MAX_PARAMS_SHOWN = 500, 60, 200
 
 
-def training_view(net, X, T, loss=None, optimizer="gd", epochs=30, grid=25, **options) -> dict:
+def training_view(net: Network, X: ArrayLike, T: ArrayLike, loss: Any = None, optimizer: str = "gd", epochs: int = 30, grid: int = 25, **options: Any) -> dict[str, Any]:
     """Train a copy of ``net`` full-batch for ``epochs`` steps and record what the page shows.
 
     Parameters
