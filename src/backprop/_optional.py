@@ -15,6 +15,7 @@ import sys
 from types import ModuleType
 from typing import IO, Any
 
+
 #: The name of the distribution on the package index (the import name is ``backprop``).
 DISTRIBUTION = "backprop-exact"
 

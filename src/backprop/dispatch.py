@@ -14,6 +14,7 @@ import importlib
 import sys
 from typing import Any, Callable
 
+
 #: the module that registers the Dask versions of the public functions when it is imported
 DASK_PROVIDER = "backprop.cluster"
 

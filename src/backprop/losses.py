@@ -33,7 +33,7 @@ here, registered in ``LOSSES``:
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
@@ -43,6 +43,7 @@ from .ops.activations import _sigmoid_df, expit as sigmoid
 from .ops.softmax import log_softmax, log_sum_exp_shifted, softmax, softmax_jvp
 from .registry import Registry
 from .validation import as_numeric
+
 
 REDUCTIONS = ("mean", "sum")
 

@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator, TypeVar, overload
 
 from .errors import ConfigError
 
+
 #: a member of a registry (a class, a function, a value)
 M = TypeVar("M")
 

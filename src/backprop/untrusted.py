@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any, NoReturn, Protocol, Sequence
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .errors import FileFormatError
-from typing import Any, NoReturn, Protocol, Sequence
-from numpy.typing import DTypeLike
+
 
 #: deflate's largest possible expansion: 258 output bytes per 2 bits of input, rounded up
 DEFLATE_MAX_RATIO = 1032

@@ -1,11 +1,13 @@
 """Input checks shared by every entry point: fail early, with a message that says what was expected."""
 from __future__ import annotations
 
+from typing import Any, Literal, overload
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from .errors import ConfigError, InputError, MemoryLimitError
-from typing import Any, Literal, overload
-from numpy.typing import ArrayLike, DTypeLike, NDArray
+
 
 #: dtype kinds accepted as numbers: bool, signed and unsigned integers, real floats. Complex numbers
 #: (their imaginary part would be dropped), datetimes, timedeltas, strings and objects are refused.

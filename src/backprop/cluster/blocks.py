@@ -5,19 +5,20 @@ Outputs and Jacobians have one row per sample, so they stay Dask arrays with the
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from ..derivatives.checks import check_gradient as check_gradient_in_memory
 from ..errors import ConfigError, InputError
 from . import kernels
 from .shards import _as_array, _dask, _rows_only
 from .sums import travelling
-from typing import TYPE_CHECKING, Any
-from numpy.typing import DTypeLike, NDArray
+
 if TYPE_CHECKING:
     from ..derivatives.checks import CheckReport
     from ..engine.network import Network
-    from ..training.history import History
 
 
 def _rows(X: Any, net: Network) -> Any:

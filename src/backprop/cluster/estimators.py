@@ -13,19 +13,19 @@ from __future__ import annotations
 import copy
 import threading
 import warnings
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
 from .._optional import require
 from ..errors import ConfigError
 from .shards import Shards, _aligned, _as_array, _dask, _rows_only
 from .sums import Sums
-from typing import TYPE_CHECKING, Any
-from numpy.typing import DTypeLike, NDArray
+
 if TYPE_CHECKING:
-    from ..derivatives.checks import CheckReport
     from ..engine.network import Network
-    from ..training.history import History
+
 
 _STOCHASTIC = ("sgd", "adam")
 

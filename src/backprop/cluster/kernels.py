@@ -12,7 +12,10 @@ over the whole data set, S = sum_b S_b, exactly as the in-memory Objective defin
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
 from ..derivatives.gauss_newton import gauss_newton_diagonal, gauss_newton_matrix, gauss_newton_products
 from ..derivatives.hessian import hessian_diagonal, hessian_matrix
@@ -22,12 +25,6 @@ from ..engine.serialize import build_network
 from ..errors import InputError
 from ..losses import get_loss
 from ..validation import check_X
-from typing import TYPE_CHECKING, Any
-from numpy.typing import DTypeLike, NDArray
-if TYPE_CHECKING:
-    from ..derivatives.checks import CheckReport
-    from ..engine.network import Network
-    from ..training.history import History
 
 
 def _value_grad(obj: Any) -> Any:

@@ -1,7 +1,10 @@
 """The Laplace approximation from a Dask data set: the curvature summed over blocks, predictions by blocks."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from ..engine.objective import Objective
 from ..engine.serialize import build_network
@@ -10,12 +13,9 @@ from ..losses import get_loss
 from .blocks import _rows
 from .shards import _dask
 from .sums import Sums, travelling
-from typing import TYPE_CHECKING, Any
-from numpy.typing import DTypeLike, NDArray
+
 if TYPE_CHECKING:
-    from ..derivatives.checks import CheckReport
     from ..engine.network import Network
-    from ..training.history import History
 
 
 def laplace_curvature(net: Network, loss: Any, X: Any, T: Any, hessian: str, structure: str) -> tuple[Any, int, int]:

@@ -10,17 +10,12 @@ every task shares, and waits for all of them: either every block answers or the 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from .._optional import require
 from ..errors import InputError
-from typing import TYPE_CHECKING, Any
-from numpy.typing import DTypeLike, NDArray
-if TYPE_CHECKING:
-    from ..derivatives.checks import CheckReport
-    from ..engine.network import Network
-    from ..training.history import History
 
 
 class ClusterError(RuntimeError):

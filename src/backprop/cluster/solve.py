@@ -5,16 +5,16 @@ one (value, gradient) per block back), every Hessian-vector product another.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from ..second_order.minimize import check_options, solve
 from .sums import Sums
-from typing import TYPE_CHECKING, Any
-from numpy.typing import DTypeLike, NDArray
+
 if TYPE_CHECKING:
-    from ..derivatives.checks import CheckReport
     from ..engine.network import Network
-    from ..training.history import History
 
 
 class _Evaluator:

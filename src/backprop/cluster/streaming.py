@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .._optional import require
 from ..engine.network import Network
@@ -33,10 +35,7 @@ from ..training.schedules import get_schedule
 from ..validation import all_finite, check_X
 from .shards import _dask
 from .sums import Sums
-from typing import TYPE_CHECKING, Any
-from numpy.typing import DTypeLike, NDArray
-if TYPE_CHECKING:
-    from ..derivatives.checks import CheckReport
+
 
 _UNSUPPORTED = ("validation_data", "validation_fraction", "early_stopping", "checkpoint", "checkpoint_every",
                 "resume")

@@ -8,7 +8,10 @@ L2 term (lambda W, lambda V, lambda on the diagonal) is added once, here, never 
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from ..engine import l2
 from ..derivatives.hvp import check_vectors
@@ -18,12 +21,9 @@ from ..errors import ConfigError, InputError
 from ..losses import get_loss
 from . import kernels
 from .shards import ClusterError, Shards
-from typing import TYPE_CHECKING, Any
-from numpy.typing import DTypeLike, NDArray
+
 if TYPE_CHECKING:
-    from ..derivatives.checks import CheckReport
     from ..engine.network import Network
-    from ..training.history import History
 
 
 def travelling(net: Network) -> dict[str, Any]:

@@ -8,14 +8,15 @@ import math
 import os
 import zlib
 from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from ..errors import ConfigError, FileFormatError, InputError
 from ..untrusted import check_backed, check_budget, nbytes_of, read_array
 from .preprocessing import _float_dtype, _is_count
-from typing import Any, Iterable, Sequence
-from numpy.typing import ArrayLike, DTypeLike, NDArray
+
 
 __all__ = ["load_csv", "load_idx", "save_idx", "load_mnist"]
 

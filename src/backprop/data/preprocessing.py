@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import numbers
+from typing import Any, TypeGuard
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from .._optional import require
 from ..errors import ConfigError, InputError
 from ..validation import check_seed
-from typing import Any, TypeGuard
-from numpy.typing import ArrayLike, DTypeLike, NDArray
+
 
 __all__ = ["one_hot", "Standardizer", "train_test_split"]
 

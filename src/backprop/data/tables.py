@@ -9,14 +9,15 @@ from __future__ import annotations
 import csv
 import os
 from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from .._optional import require
 from ..errors import ConfigError, FileFormatError, InputError
 from .preprocessing import _float_dtype
-from typing import Any, Sequence
-from numpy.typing import ArrayLike, DTypeLike, NDArray
+
 
 #: what to do with empty cells in the feature columns ("keep": leave them NaN, for a caller that fills them)
 MISSING = ("error", "drop", "mean", "median", "keep")

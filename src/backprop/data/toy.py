@@ -6,16 +6,17 @@ int64 vector of class labels 0..K-1. Nothing is downloaded.
 from __future__ import annotations
 
 import numbers
+from typing import Any, Callable
 
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
 from .._optional import require
 from ..errors import ConfigError
 from ..validation import check_seed
 from ..registry import Registry
 from .preprocessing import _float_dtype, _is_count
-from typing import Any, Callable
-from numpy.typing import DTypeLike, NDArray
+
 
 __all__ = ["xor", "digits", "moons", "spirals"]
 

@@ -2,19 +2,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from .. import dispatch
 from ..engine.objective import Objective
 from ..errors import ConfigError
 from ..validation import check_positive, check_seed
-from typing import TYPE_CHECKING, Any, Callable, Sequence
-from numpy.typing import ArrayLike, DTypeLike, NDArray
+
 if TYPE_CHECKING:
     from ..engine.network import Network
     from ..losses import Loss
-    from ..ops.base import Op
 
 
 @dataclass

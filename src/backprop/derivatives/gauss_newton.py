@@ -10,7 +10,10 @@ cross-entropy on logits) and equals the Hessian wherever the network is linear i
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .. import dispatch
 from ..engine import l2, passes
@@ -20,12 +23,10 @@ from ..validation import MAX_MATRIX_BYTES, check_matrix_size
 from .hessian import MIN_BUDGET, mirror_upper
 from .hvp import check_vectors
 from .jacobian import batch_slices, param_jacobian
-from typing import TYPE_CHECKING, Any, Callable, Sequence
-from numpy.typing import ArrayLike, DTypeLike, NDArray
+
 if TYPE_CHECKING:
     from ..engine.network import Network
     from ..losses import Loss
-    from ..ops.base import Op
 
 
 def _head_products(obj: Objective, sl: slice, J: NDArray[Any]) -> NDArray[Any]:

@@ -13,18 +13,20 @@ layers get their columns from forward sweeps of directional derivatives (``passe
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Protocol, Sequence, TypeGuard
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .. import dispatch
 from ..engine import passes
 from ..errors import ConfigError
 from ..validation import check_X
-from typing import TYPE_CHECKING, Any, Protocol, Sequence, TypeGuard
-from numpy.typing import ArrayLike, DTypeLike, NDArray
+
 if TYPE_CHECKING:
     from ..engine.network import Network
-    from ..losses import Loss
     from ..ops.base import Op
+
 
 #: elements of working memory one chunk of the batch may use (about 32 MB in float64)
 CHUNK_ELEMENTS = 1 << 22

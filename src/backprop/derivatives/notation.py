@@ -34,12 +34,10 @@ every product or max input to go from layer l-1 to layer l.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import ConfigError
 from ..registry import Registry
-import os
-from typing import Any, Sequence
-from numpy.typing import ArrayLike, NDArray
 
 
 @dataclass(frozen=True)

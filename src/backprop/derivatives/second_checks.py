@@ -11,7 +11,10 @@
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Callable
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ..engine.objective import Objective
 from ..errors import ConfigError
@@ -21,12 +24,11 @@ from .checks import (CheckReport, central_difference, check_options, default_eps
                      pick_indices, rounding_noise, scaled_floor)
 from .hessian import hessian_matrix
 from .jacobian import input_jacobian
-from typing import TYPE_CHECKING, Any, Callable
-from numpy.typing import ArrayLike, DTypeLike, NDArray
+
 if TYPE_CHECKING:
     from ..engine.network import Network
     from ..losses import Loss
-    from ..ops.base import Op
+
 
 #: largest number of entries the 4-point check evaluates when ``n`` is not given (4 to 8 forward passes each)
 FD4_MAX_ENTRIES = 20_000

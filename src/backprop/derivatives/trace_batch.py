@@ -14,15 +14,16 @@ own ``loss_and_grad`` of the whole batch, and the per-instance numbers add up to
 """
 from __future__ import annotations
 
+import os
+from typing import Any, Sequence, SupportsFloat
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ..engine.objective import Objective
 from ..errors import InputError
 from ..losses import get_loss
 from .trace import TraceStep, _as_network, _factor, _fmt, default_loss, trace
-import os
-from typing import Any, Sequence, SupportsFloat
-from numpy.typing import ArrayLike, NDArray
 
 
 def trace_batch(net: Any, X: ArrayLike, T: ArrayLike, loss: Any = None, digits: int = 6, notation: str = "004") -> "BatchTrace":

@@ -22,14 +22,15 @@ is compared with the engine's own ``bp.hessian`` (``.max_difference``), which te
 """
 from __future__ import annotations
 
+import os
+from typing import Any, SupportsFloat
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ..engine.objective import Objective
 from ..errors import ConfigError
 from .trace import TraceStep, _factor, _fmt, trace
-import os
-from typing import Any, Sequence, SupportsFloat
-from numpy.typing import ArrayLike, NDArray
 
 
 def hessian_trace(net: Any, x: ArrayLike, t: ArrayLike | None, loss: Any = None, digits: int = 6) -> "HessianTrace":

@@ -12,14 +12,12 @@ reports the first quantity (and entry) that differs: that is where their impleme
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError, InputError
 from .notation import Symbols
-import os
-from typing import Any, Sequence
-from numpy.typing import ArrayLike, NDArray
 
 
 def _levels(tr: Any) -> list[list[str]]:

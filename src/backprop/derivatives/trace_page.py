@@ -12,14 +12,14 @@ element ``#selftest-result`` (used by the project's browser test).
 """
 from __future__ import annotations
 
-import html
 import json
 import math
 import re
 from pathlib import Path
 import os
 from typing import Any, Callable
-from numpy.typing import ArrayLike, NDArray
+
+import html
 
 
 def _network(tr: Any, input_text: Callable[[str], str] | None = None) -> dict[str, Any]:

@@ -8,13 +8,15 @@ matplotlib set-up, and it works on machines without a display.
 """
 from __future__ import annotations
 
+import os
+from typing import Any, Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..training.history_plot import (figure_format, figure_formats, new_figure, plot_history,
                                      write_figure)
-import os
-from typing import Any, Sequence
-from numpy.typing import ArrayLike
+
 
 __all__ = ["figure_format", "figure_formats", "plot_confusion", "plot_history"]
 

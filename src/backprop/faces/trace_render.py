@@ -14,16 +14,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+import os
+from typing import Any, Sequence
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .._optional import require
 from ..derivatives.trace import Trace, trace as make_trace
 from ..errors import ConfigError, InputError
 from ..losses import LOSS_NAMES
-import os
-from typing import Any, Sequence
-from numpy.typing import NDArray
+
 
 PICTURE_FORMATS = ("svg", "png")
 KIND_COLOURS = {"input": "#dbe9f6", "neuron": "#fff4cc", "product": "#dff2d8", "max": "#f8dde6"}

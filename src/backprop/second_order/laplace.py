@@ -22,7 +22,10 @@ Predictions linearise the network around w*: f(x, w) ~ f(x, w*) + J(x) (w - w*),
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .. import dispatch
 from ..derivatives.gauss_newton import gauss_newton_diagonal, gauss_newton_matrix
@@ -34,12 +37,10 @@ from ..losses import get_loss, laplace_losses
 from ..ops.activations import expit as sigmoid
 from ..ops.softmax import softmax
 from ..validation import MAX_MATRIX_BYTES, check_matrix_size, check_X
-from typing import TYPE_CHECKING, Any, Callable, Sequence
-from numpy.typing import ArrayLike, DTypeLike, NDArray
+
 if TYPE_CHECKING:
     from ..engine.network import Network
     from ..losses import Loss
-    from ..ops.base import Op
 
 
 def _positive(name: str, value: Any) -> float:

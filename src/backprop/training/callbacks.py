@@ -10,17 +10,17 @@ import csv
 import logging
 import math
 import os
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..errors import ConfigError
-from typing import TYPE_CHECKING, Any
-from numpy.typing import ArrayLike, NDArray
+
 if TYPE_CHECKING:
-    from ..engine.network import Network
     from ..losses import Loss
     from .history import History
-    from .optimizers import Optimizer
+
 
 HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_end", "on_epoch_end", "on_train_end")
 

@@ -8,23 +8,23 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence, overload
 
+import tempfile
 import numpy as np
+from numpy.typing import NDArray
 
 from ..engine.serialize import describe, load_bundle, save
 from ..errors import ConfigError, FileFormatError
 from .history import History
-from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence, overload
-from numpy.typing import ArrayLike, NDArray
+
 if TYPE_CHECKING:
-    import logging
     from ..engine.network import Network
-    from ..losses import Loss
     from .history import History
     from .optimizers import Optimizer
+
 
 _KIND = "backprop-checkpoint"
 

@@ -5,18 +5,14 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import Any, Iterator, Sequence, overload
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..engine.serialize import atomic_write
 from ..errors import FileFormatError
-from typing import TYPE_CHECKING, Any, Iterator, Sequence, overload
-from numpy.typing import ArrayLike, NDArray
-if TYPE_CHECKING:
-    import logging
-    from ..engine.network import Network
-    from ..losses import Loss
-    from .optimizers import Optimizer
+
 
 #: the columns of a history, in display order
 COLUMNS = ("epoch", "loss", "val_loss", "train_metric", "val_metric", "lr", "grad_norms", "time")

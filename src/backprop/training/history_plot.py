@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import io
 import os
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .._optional import require
 from ..engine.serialize import atomic_write
 from ..errors import ConfigError, InputError
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
-from numpy.typing import ArrayLike, NDArray
+
 if TYPE_CHECKING:
-    import logging
-    from ..engine.network import Network
-    from ..losses import Loss
     from .history import History
-    from .optimizers import Optimizer
 
 
 def new_figure(width: float, height: float) -> Any:

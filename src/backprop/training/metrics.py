@@ -6,20 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ..errors import ConfigError
 from ..registry import Registry
-import os
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
-from numpy.typing import ArrayLike, NDArray
+
 if TYPE_CHECKING:
-    import logging
-    from ..engine.network import Network
     from ..losses import Loss
-    from .history import History
-    from .optimizers import Optimizer
 
 
 @dataclass(frozen=True)

@@ -21,20 +21,17 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..engine.network import Network
 from ..errors import ConfigError
 from ..registry import Registry
-import os
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
-from numpy.typing import ArrayLike, NDArray
+
 if TYPE_CHECKING:
-    import logging
     from ..engine.network import Network
-    from ..losses import Loss
-    from .history import History
 
 
 def _check_rate(name: str, value: float, low: float = 0.0, high: float | None = None, inclusive_low: bool = False, inclusive_high: bool = False) -> float:

@@ -11,6 +11,8 @@ A pairing whose output cannot meet the loss's need is refused with a message say
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Sequence
+
 import numpy as np
 
 from ..errors import ConfigError
@@ -20,15 +22,11 @@ from ..ops.elementwise import Elementwise
 from ..ops.masked_dense import MaskedDense
 from ..ops.select import Select
 from ..ops.softmax import Softmax
-import os
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
-from numpy.typing import ArrayLike, NDArray
+
 if TYPE_CHECKING:
-    import logging
     from ..engine.network import Network
     from ..losses import Loss
-    from .history import History
-    from .optimizers import Optimizer
+
 
 #: what an output can be, from the least to the most constrained
 KINDS = ("real", "nonnegative", "positive", "probability", "distribution")

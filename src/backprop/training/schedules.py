@@ -12,19 +12,11 @@ only; a user callable may use either.
 from __future__ import annotations
 
 import math
+from typing import Any, Callable
 
 from ..errors import ConfigError
 from ..registry import Registry
 from .optimizers import _check_rate
-import os
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
-from numpy.typing import ArrayLike, NDArray
-if TYPE_CHECKING:
-    import logging
-    from ..engine.network import Network
-    from ..losses import Loss
-    from .history import History
-    from .optimizers import Optimizer
 
 
 class Schedule:

@@ -27,4 +27,5 @@ the numbers in them, ``table`` prints them; the loss rows come from the losses' 
 from .formulas import _factor as _factor, _fmt as _fmt, _join_sum as _join_sum
 from .steps import Trace, TraceStep, _as_network as _as_network, default_loss, neuron_backprop, trace
 
+
 __all__ = ["Trace", "TraceStep", "default_loss", "neuron_backprop", "trace"]

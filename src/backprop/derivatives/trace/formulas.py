@@ -4,9 +4,8 @@ The formulas of the loss rows (E, dE/dy at the outputs, and on the logits of a f
 losses' own (``Loss.trace_E``, ``trace_dE_dy``, ...); these helpers format the numbers in every row.
 """
 from __future__ import annotations
-import os
+
 from typing import Sequence, SupportsFloat
-from numpy.typing import ArrayLike, NDArray
 
 
 def _fmt(v: SupportsFloat, digits: int) -> str:

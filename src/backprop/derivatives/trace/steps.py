@@ -3,8 +3,11 @@ read from the engine, each with its formula (see ``backprop.derivatives.trace``)
 from __future__ import annotations
 
 from dataclasses import dataclass
+import os
+from typing import TYPE_CHECKING, Any, Sequence, SupportsFloat
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ...engine.neuron_layout import neuron_pass
 from ...engine.objective import Objective
@@ -16,9 +19,6 @@ from ...ops.product import factor_partials
 from ..notation import Profile, Symbols, get_profile
 from .formulas import _factor, _fmt, _join_sum
 from .table import table
-import os
-from typing import TYPE_CHECKING, Any, Sequence, SupportsFloat
-from numpy.typing import ArrayLike, NDArray
 from ...losses import Output
 
 if TYPE_CHECKING:

@@ -1,8 +1,7 @@
 """A trace as a text table: step, quantity, formula, the formula with numbers, value (``str(trace)``)."""
 from __future__ import annotations
-import os
-from typing import Any, Sequence
-from numpy.typing import ArrayLike, NDArray
+
+from typing import Any
 
 
 def table(tr: Any) -> str:

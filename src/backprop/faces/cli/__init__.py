@@ -12,4 +12,5 @@ from .numbers import number as _number
 from .task import Task, infer_task
 from .usage import UsageError
 
+
 __all__ = ["main", "run", "build_parser", "register", "SUBCOMMANDS", "Subcommand", "UsageError", "Task", "infer_task"]

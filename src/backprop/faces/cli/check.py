@@ -11,6 +11,7 @@ from .model import (NETWORK_DEFAULTS, add_network_options, build_network, check_
 from .task import check_activation_names, describe_loss, infer_task
 from .usage import given, option, refuse, with_defaults
 
+
 HELP = "compare backpropagated gradients with finite differences"
 EXAMPLES = """examples:
   backprop check --data xor --hidden 4 --activation sigmoid

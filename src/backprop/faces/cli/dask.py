@@ -7,10 +7,12 @@ sent to the workers once as row blocks, and training streams them (or, full-batc
 from __future__ import annotations
 
 import re
+
 from contextlib import contextmanager
 
 from ..._optional import require
 from ...errors import ConfigError
+
 
 #: the scheduler's HTTP endpoints on a free local port and no dashboard (port 8787 may be taken)
 NO_DASHBOARD = {"dashboard_address": "127.0.0.1:0"}

@@ -21,6 +21,7 @@ from ...errors import ConfigError, FileFormatError, InputError
 from .numbers import number, shown
 from .usage import names as usage_names, refuse
 
+
 #: built-in data: the library's registry of data sets (name -> description, load(), standardize)
 BUILTIN_DATA = DATASETS
 

@@ -10,6 +10,7 @@ from .data import (MIN_SPLIT, add_data_options, check_model_table_options, check
                    table_options, target_for)
 from .model import load_model, metric_line, prepared_inputs
 
+
 HELP = "loss, accuracy and confusion matrix of a saved model on data"
 EXAMPLES = """examples:
   backprop evaluate model.npz --data digits --split test

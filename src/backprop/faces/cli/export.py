@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..exports.model_file import FORMATS, export_model
 
+
 HELP = "a saved model as ONNX, safetensors or a torch.export program"
 EXAMPLES = """examples:
   backprop export model.npz --to onnx model.onnx

@@ -15,6 +15,7 @@ from .data import missing_cells
 from .task import ACTIVATIONS, CLI_LOSSES, Task
 from .usage import UsageError, refuse
 
+
 # options left unset are None on the parsed arguments, so that an option given in a mode where it does
 # nothing can be told from its default; these are the defaults then
 NETWORK_DEFAULTS = {"hidden": "32", "activation": "tanh", "output": "auto", "loss": "auto", "l2": 0.0}

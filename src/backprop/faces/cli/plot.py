@@ -9,6 +9,7 @@ from ...training.history import History
 from ..plots import figure_format, plot_history
 from .usage import UsageError, check_output_path
 
+
 HELP = "loss curves and per-layer gradient norms of a training run (PNG, SVG, PDF)"
 EXAMPLES = """examples:
   backprop plot model.npz

@@ -9,6 +9,7 @@ from .data import add_table_options, check_model_table_options, check_table_opti
 from .model import load_model, prepared_inputs
 from .usage import check_output_path, refuse
 
+
 HELP = "predictions of a saved model for a CSV file, as CSV"
 EXAMPLES = """examples:
   backprop predict model.npz --data new.csv --out predictions.csv

@@ -12,6 +12,7 @@ from ...ops.activations import ALIASES, SCALAR_NAMES
 from .numbers import number
 from .usage import UsageError
 
+
 #: the loss the command line trains each kind of task with (its output activation and targets follow)
 TASK_LOSSES = {"multiclass": "cross_entropy", "binary": "bce", "regression": "l2"}
 

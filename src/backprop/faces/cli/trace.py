@@ -7,6 +7,7 @@ import sys
 from ...derivatives.notation import NOTATIONS
 from .. import trace_render
 
+
 HELP = "the forward and backward pass of one instance, node by node (table, SVG or PNG)"
 EXAMPLES = """examples:
   backprop trace --model xor.npz --input 1 0 --target 1

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 import sys
 import time
 import warnings
 
+import inspect
 import numpy as np
 
 from ...engine.serialize import load_bundle
@@ -26,6 +26,7 @@ from .model import (NETWORK_DEFAULTS, Scaler, add_network_options, build_network
 from .task import MAX_AUTO_CLASSES, TASKS, check_activation_names, infer_task
 from .usage import (EXIT_ERROR, EXIT_INTERRUPTED, PROG, UsageError, check_output_path, given, option, option_error,
                     refuse, with_defaults)
+
 
 HELP = "train a network on a data set and save it"
 EXAMPLES = """examples:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+
 import signal
 
 from ...errors import ConfigError

@@ -10,13 +10,15 @@
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ...derivatives.trace import TraceStep, _factor, _fmt, trace
 from ...errors import ConfigError
 from ...training.optimizers import SGD, Adam, get_optimizer
-from typing import TYPE_CHECKING, Any
-from numpy.typing import ArrayLike, NDArray
+
 if TYPE_CHECKING:
     from ...derivatives.trace import Trace, TraceStep
     from ...engine.network import Network

@@ -3,17 +3,20 @@ two inputs, the network's output over the input plane per epoch, all computed he
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ...derivatives.gradient import loss_and_grad
 from ...derivatives.trace import default_loss
 from ...errors import ConfigError
 from ...training.optimizers import get_optimizer
 from ...validation import check_X
-from typing import TYPE_CHECKING, Any
-from numpy.typing import ArrayLike
+
 if TYPE_CHECKING:
     from ...engine.network import Network
+
 
 MAX_EPOCHS, MAX_GRID, MAX_PARAMS_SHOWN = 500, 60, 200
 
