@@ -81,7 +81,8 @@ class _PlainBar:
     On a terminal it redraws one line per update; elsewhere (logs, pipes) it writes the final line only.
     """
 
-    def __init__(self, total: int | None = None, initial: int = 0, desc: str = "", unit: str = "it", file: IO[str] | None = None, **_ignored: object) -> None:
+    def __init__(self, total: int | None = None, initial: int = 0, desc: str = "", unit: str = "it",
+                 file: IO[str] | None = None, **_ignored: object) -> None:
         self.total, self.n, self.desc, self.unit = total, initial, desc, unit
         self.file = sys.stderr if file is None else file
         self.postfix = ""

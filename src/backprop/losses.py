@@ -238,12 +238,14 @@ class Loss:
             "x": "x(k)", "y": "y(k)", "t": "t(k)", "E": "E", "dx": "dE/dx(k)", "dy": "dE/dy(k)"}
         return self.note.format(**fields)
 
-    def trace_dE_dx(self, name: str, y: float, t: float, outs: Sequence[Output], S: Any, f: Format, m: Format) -> Rows | None:
+    def trace_dE_dx(self, name: str, y: float, t: float, outs: Sequence[Output], S: Any, f: Format,
+                    m: Format) -> Rows | None:
         """(formula, formula with numbers) of dE/dx(o) at the logit x(o) of an output, or None to print its
         value only."""
         return None
 
-    def trace_M(self, k: str, k2: str, y: float, y2: float, same: bool, outs: Sequence[Output], S: Any, f: Format, m: Format) -> Rows | None:
+    def trace_M(self, k: str, k2: str, y: float, y2: float, same: bool, outs: Sequence[Output], S: Any, f: Format,
+                m: Format) -> Rows | None:
         """(formula, formula with numbers) of d2E/dx(k)dx(k2) at the logits of outputs k, k2 (values y, y2),
         or None to print the value only."""
         return None
@@ -268,7 +270,8 @@ class _Fused(Loss):
         super().__init__(base.l2, base.reduction)
         self.base, self.name = base, base.name
 
-    def trace_dE_dx(self, name: str, y: float, t: float, outs: Sequence[Output], S: Any, f: Format, m: Format) -> Rows | None:
+    def trace_dE_dx(self, name: str, y: float, t: float, outs: Sequence[Output], S: Any, f: Format,
+                    m: Format) -> Rows | None:
         # y(o) - t(o): the activation's derivative cancels against dDiv/dy
         return f"{S.y(name)} - {S.t(name)}", f"{f(y)} - {m(t)}"
 
@@ -514,7 +517,8 @@ class _SigmoidBCE(_Fused):
         ks, kn = _kl_terms(outs, S, f, m, binary=True) if self.base.kl else ("", "")
         return s + ks, n + kn
 
-    def trace_M(self, k: str, k2: str, y: float, y2: float, same: bool, outs: Sequence[Output], S: Any, f: Format, m: Format) -> Rows | None:
+    def trace_M(self, k: str, k2: str, y: float, y2: float, same: bool, outs: Sequence[Output], S: Any, f: Format,
+                m: Format) -> Rows | None:
         if not same:
             return "0", "0"
         return f"{S.y(k)}*(1 - {S.y(k)})", f"{m(y)}*(1 - {m(y)})"
@@ -561,7 +565,8 @@ class CrossEntropy(Loss):
               "output for independent 0/1 targets")
     laplace = "classification"
 
-    def __init__(self, l2: float = 0.0, label_smoothing: float = 0.0, kl: bool = False, reduction: str = "mean") -> None:
+    def __init__(self, l2: float = 0.0, label_smoothing: float = 0.0, kl: bool = False,
+                 reduction: str = "mean") -> None:
         super().__init__(l2, reduction)
         eps = float(label_smoothing)
         if not np.isfinite(eps) or eps < 0:
@@ -681,14 +686,16 @@ class _SoftmaxCrossEntropy(_Fused):
         ks, kn = _kl_terms(outs, S, f, m, binary=False) if self.base.kl else ("", "")
         return s + ks, n + kn
 
-    def trace_dE_dx(self, name: str, y: float, t: float, outs: Sequence[Output], S: Any, f: Format, m: Format) -> Rows | None:
+    def trace_dE_dx(self, name: str, y: float, t: float, outs: Sequence[Output], S: Any, f: Format,
+                    m: Format) -> Rows | None:
         # sum(t) y(o) - t(o) for target rows that do not sum to 1
         st = _target_sum(outs)
         if st is None:
             return super().trace_dE_dx(name, y, t, outs, S, f, m)
         return f"sum(t)*{S.y(name)} - {S.t(name)}", f"{f(st)}*{m(y)} - {m(t)}"
 
-    def trace_M(self, k: str, k2: str, y: float, y2: float, same: bool, outs: Sequence[Output], S: Any, f: Format, m: Format) -> Rows | None:
+    def trace_M(self, k: str, k2: str, y: float, y2: float, same: bool, outs: Sequence[Output], S: Any, f: Format,
+                m: Format) -> Rows | None:
         st = _target_sum(outs)
         scale = "" if st is None else f"{f(st)}*"
         s = f"{S.y(k)}*(delta_kk' - {S.y(k2)})" if not scale else f"sum(t)*{S.y(k)}*(delta_kk' - {S.y(k2)})"
@@ -773,7 +780,9 @@ class _ExpPoisson(_Fused):
                        for _, _, t, x in outs)
         return s, n
 
-    def trace_M(self, k: str, k2: str, y: float, y2: float, same: bool, outs: Sequence[Output], S: Any, f: Format, m: Format) -> Rows | None:     # d2E/da2 = e^a = y
+    # d2E/da2 = e^a = y
+    def trace_M(self, k: str, k2: str, y: float, y2: float, same: bool, outs: Sequence[Output], S: Any, f: Format,
+                m: Format) -> Rows | None:
         return (S.y(k), m(y)) if same else ("0", "0")
 
 

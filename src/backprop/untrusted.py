@@ -135,7 +135,8 @@ def read_exact(stream: Readable, n: int, what: str) -> bytes:
     return data
 
 
-def read_array(stream: Readable, shape: Sequence[int], dtype: DTypeLike, what: str, fortran_order: bool = False) -> np.ndarray:
+def read_array(stream: Readable, shape: Sequence[int], dtype: DTypeLike, what: str,
+               fortran_order: bool = False) -> np.ndarray:
     """Stream ``prod(shape)`` elements of ``dtype`` from ``stream`` into a new array, chunk by chunk.
 
     The caller has checked the size (``check_budget``, ``check_backed``). Memory: the array plus

@@ -59,7 +59,9 @@ def jacobian(net: Network, X: Any, wrt: str | None = "inputs") -> Any:
     return _per_block(X, net, wrt, (net.n_outputs, net.n_inputs if wrt == "inputs" else net.n_params))
 
 
-def check_gradient(net: Network, loss: Any, X: Any, T: Any, eps: float | None = None, n: int | None = None, tol: float | None = None, seed: int | None = 0, order: int = 2, floor: float | None = None, n_samples: int = 256) -> CheckReport:
+def check_gradient(net: Network, loss: Any, X: Any, T: Any, eps: float | None = None, n: int | None = None,
+                   tol: float | None = None, seed: int | None = 0, order: int = 2, floor: float | None = None,
+                   n_samples: int = 256) -> CheckReport:
     """``backprop.check_gradient`` on a seeded random sample of ``n_samples`` rows of a Dask data set.
 
     Finite differences need many evaluations of the loss, so they run in memory on a sample that is

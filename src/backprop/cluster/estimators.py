@@ -130,7 +130,8 @@ def _full_batch(est: Any, X: Any, y: Any, sw: Any) -> None:
     S = float(X.shape[0]) if sw is None else float(sw.sum(dtype=np.float64).compute())
     cls = type(est)
 
-    def solve(net: Network, loss: Any, Xs_: Any, Ds_: Any, sws_: Any) -> None:        # the estimator's own solver, on every block
+    # the estimator's own solver, on every block
+    def solve(net: Network, loss: Any, Xs_: Any, Ds_: Any, sws_: Any) -> None:
         output = est._output_and_loss(net.n_outputs)[0]
         D = _targets(est, X, y, loss, output, net.dtype, net.n_outputs)
         _fitting.data = _Data(X, D, sw, S)

@@ -58,7 +58,8 @@ def _weights(sw: Any, n: int | None, dtype: DTypeLike) -> Any:
     return w
 
 
-def block_terms(what: str, desc: dict[str, Any], params: NDArray[Any], loss_cfg: dict[str, Any], extra: Any, X: Any, T: Any, sw: Any, rows: Any = None) -> Any:
+def block_terms(what: str, desc: dict[str, Any], params: NDArray[Any], loss_cfg: dict[str, Any], extra: Any, X: Any,
+                T: Any, sw: Any, rows: Any = None) -> Any:
     """(n_b, S_b, terms) of the computation ``what`` on one block; ``rows`` selects some of its samples."""
     net = build_network(desc, params)
     loss = get_loss(loss_cfg)

@@ -61,7 +61,8 @@ class _Prefetch:
         return tuple(next(parts) if p is not None else None for p in self.shards.blocks[self.b])
 
 
-def _stream_epoch(net: Network, loss: Any, shards: Any, opt: Any, bs: int | None, block_rng: Any, row_rng: Any, on_batch: Any) -> Any:
+def _stream_epoch(net: Network, loss: Any, shards: Any, opt: Any, bs: int | None, block_rng: Any, row_rng: Any,
+                  on_batch: Any) -> Any:
     """One epoch: the blocks in a random order, each shuffled and cut into batches; the mean batch loss."""
     order = block_rng.permutation(len(shards)) if block_rng is not None else np.arange(len(shards))
     total, seen = 0.0, 0
@@ -101,9 +102,11 @@ def _parallel_epoch(sums: Any, opt: Any, bs: int | None, row_rng: Any, on_step: 
     return total / seen
 
 
-def train(net: Network, loss: Any, X: Any, T: Any, optimizer: Any = "sgd", lr: float | None = None, batch_size: int | None = 32, epochs: int = 100, *, momentum: float | None = None,
-          weight_decay: float | None = None, schedule: Any = None, shuffle: bool = True, seed: int | None = 0, tol: float | None = 1e-6, n_iter_no_change: int = 10,
-          metric: Any = "auto", verbose: bool = False, on_epoch_end: Any = None, data_parallel: bool = False, **unsupported: Any) -> History:
+def train(net: Network, loss: Any, X: Any, T: Any, optimizer: Any = "sgd", lr: float | None = None,
+          batch_size: int | None = 32, epochs: int = 100, *, momentum: float | None = None,
+          weight_decay: float | None = None, schedule: Any = None, shuffle: bool = True, seed: int | None = 0,
+          tol: float | None = 1e-6, n_iter_no_change: int = 10, metric: Any = "auto", verbose: bool = False,
+          on_epoch_end: Any = None, data_parallel: bool = False, **unsupported: Any) -> History:
     """``backprop.train`` over a Dask data set, streaming its blocks (or data-parallel steps).
 
     Parameters

@@ -48,7 +48,8 @@ class Sums:
         Dask collections (or ``Shards`` already built from them), see ``Shards``.
     """
 
-    def __init__(self, net: Network, loss: Any, X: Any = None, T: Any = None, sample_weight: Any = None, shards: Any = None) -> None:
+    def __init__(self, net: Network, loss: Any, X: Any = None, T: Any = None, sample_weight: Any = None,
+                 shards: Any = None) -> None:
         self.net = net
         self.loss = get_loss(loss)
         self.l2 = self.loss.l2

@@ -28,7 +28,8 @@ __all__ = ["load_csv", "load_idx", "save_idx", "load_mnist"]
 MAX_CSV_COLUMNS = 100_000
 
 
-def _read_table(path: Path, delimiter: str, target: str | int | None = None, names: list[str] | None = None) -> tuple[list[str], int | None, NDArray[Any]]:
+def _read_table(path: Path, delimiter: str, target: str | int | None = None,
+                names: list[str] | None = None) -> tuple[list[str], int | None, NDArray[Any]]:
     """Return ``(names, target column, values)`` of a CSV file: the header, the index of ``target``
     (checked as soon as the header is read) and a float64 (rows, columns) matrix.
 
@@ -56,7 +57,8 @@ def _is_blank(row: Sequence[str]) -> bool:
     return not any(cell.strip() for cell in row)
 
 
-def _parse_rows(path: Path, reader: Any, target: str | int | None, names: list[str] | None = None) -> tuple[list[str], int | None, NDArray[Any]]:
+def _parse_rows(path: Path, reader: Any, target: str | int | None,
+                names: list[str] | None = None) -> tuple[list[str], int | None, NDArray[Any]]:
     if names is None:                      # the first row names the columns
         header = None
         for row in reader:
@@ -157,7 +159,9 @@ def _target_index(path: Path, names: list[str], target: str | int | None) -> int
     raise ConfigError(f"target must be a column name, an integer index or None, got {target!r}")
 
 
-def load_csv(path: str | os.PathLike[str] | Any, target: str | int | None = None, delimiter: str = ",", dtype: DTypeLike = np.float64, names: Sequence[str] | None = None) -> tuple[NDArray[Any], NDArray[Any] | None, list[str]]:
+def load_csv(path: str | os.PathLike[str] | Any, target: str | int | None = None, delimiter: str = ",",
+             dtype: DTypeLike = np.float64,
+             names: Sequence[str] | None = None) -> tuple[NDArray[Any], NDArray[Any] | None, list[str]]:
     """Read a numeric table from a CSV file with a header row.
 
     Parameters
@@ -434,7 +438,8 @@ def _find_mnist_file(directory: Path, name: str) -> Path:
     raise FileFormatError(f"MNIST file {name!r} (or {name + '.gz'!r}) not found in {directory}")
 
 
-def load_mnist(directory: str | os.PathLike[str], kind: str = "train", dtype: DTypeLike = np.float64, max_bytes: int = MAX_IDX_BYTES) -> tuple[NDArray[Any], NDArray[Any]]:
+def load_mnist(directory: str | os.PathLike[str], kind: str = "train", dtype: DTypeLike = np.float64,
+               max_bytes: int = MAX_IDX_BYTES) -> tuple[NDArray[Any], NDArray[Any]]:
     """Load MNIST (or a data set in the same format, such as Fashion-MNIST) from IDX files.
 
     Parameters

@@ -227,7 +227,8 @@ class Standardizer:
         return data
 
 
-def train_test_split(X: ArrayLike, y: ArrayLike, test_size: float = 0.25, seed: int | None = 0, stratify: bool = False) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[Any]]:
+def train_test_split(X: ArrayLike, y: ArrayLike, test_size: float = 0.25, seed: int | None = 0,
+                     stratify: bool = False) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[Any]]:
     """Shuffle the samples and split them into a training and a test part.
 
     Parameters

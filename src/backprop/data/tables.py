@@ -154,8 +154,10 @@ def _labels(frame: Any, column: str, where: str, offset: int | None) -> tuple[ND
     return values, missing
 
 
-def load_table(source: Any, target: str | int | None = None, *, features: Sequence[str] | None = None, drop: Sequence[str] | None = None, delimiter: str | None = None, missing: str = "error",
-               dtype: DTypeLike = np.float64) -> tuple[NDArray[Any], NDArray[Any] | None, list[str], NDArray[Any] | None]:
+def load_table(source: Any, target: str | int | None = None, *, features: Sequence[str] | None = None,
+               drop: Sequence[str] | None = None, delimiter: str | None = None, missing: str = "error",
+               dtype: DTypeLike = np.float64
+               ) -> tuple[NDArray[Any], NDArray[Any] | None, list[str], NDArray[Any] | None]:
     """Read a table: a CSV file, a parquet file (with pyarrow) or a pandas DataFrame.
 
     Parameters

@@ -91,7 +91,8 @@ def digits(binary: bool = False, dtype: DTypeLike = np.float64) -> tuple[NDArray
     return X, y
 
 
-def moons(n_samples: int = 200, noise: float = 0.1, seed: int | None = 0, dtype: DTypeLike = np.float64) -> tuple[NDArray[Any], NDArray[Any]]:
+def moons(n_samples: int = 200, noise: float = 0.1, seed: int | None = 0,
+          dtype: DTypeLike = np.float64) -> tuple[NDArray[Any], NDArray[Any]]:
     """Two interleaving half circles (scikit-learn's ``make_moons``).
 
     Parameters
@@ -127,7 +128,8 @@ def moons(n_samples: int = 200, noise: float = 0.1, seed: int | None = 0, dtype:
     return X.astype(dtype), y.astype(np.int64)
 
 
-def spirals(n_samples: int = 200, n_classes: int = 2, noise: float = 0.2, turns: float = 1.5, seed: int | None = 0, dtype: DTypeLike = np.float64) -> tuple[NDArray[Any], NDArray[Any]]:
+def spirals(n_samples: int = 200, n_classes: int = 2, noise: float = 0.2, turns: float = 1.5, seed: int | None = 0,
+            dtype: DTypeLike = np.float64) -> tuple[NDArray[Any], NDArray[Any]]:
     """Interleaved spiral arms around the origin, one arm per class.
 
     Each arm starts near the origin and winds ``turns`` times outwards to radius 1;

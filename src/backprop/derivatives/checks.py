@@ -100,7 +100,8 @@ def default_eps(dtype: DTypeLike, order: int = 2) -> float:
     return float(u ** (1.0 / (order + 1)))
 
 
-def central_difference(f: Callable[[], Any], k: int, eps: float, order: int, perturb: Callable[[int, float, Callable[[], Any]], Any]) -> Any:
+def central_difference(f: Callable[[], Any], k: int, eps: float, order: int,
+                       perturb: Callable[[int, float, Callable[[], Any]], Any]) -> Any:
     """df/dp_k by central differences: O(eps^2) with 2 evaluations, or O(eps^4) with 4 (order=4)."""
     if order == 2:
         return (perturb(k, eps, f) - perturb(k, -eps, f)) / (2 * eps)
@@ -108,7 +109,8 @@ def central_difference(f: Callable[[], Any], k: int, eps: float, order: int, per
             - (perturb(k, 2 * eps, f) - perturb(k, -2 * eps, f))) / (12 * eps)
 
 
-def scaled_floor(analytic: NDArray[Any], numeric: NDArray[Any], rel: float = 1e-3, noise: float = 0.0, tol: float = 1.0) -> float:
+def scaled_floor(analytic: NDArray[Any], numeric: NDArray[Any], rel: float = 1e-3, noise: float = 0.0,
+                 tol: float = 1.0) -> float:
     """max(rel * largest entry, noise / tol): see CheckReport."""
     scale = max(float(np.max(np.abs(analytic), initial=0.0)), float(np.max(np.abs(numeric), initial=0.0)))
     return max(rel * scale, noise / tol, np.finfo(np.float64).tiny)
@@ -126,7 +128,8 @@ def default_tol(dtype: DTypeLike) -> float:
     return 1e-6 if np.dtype(dtype) == np.float64 else 2e-2
 
 
-def check_options(eps: float | None, tol: float | None, floor: float | None, seed: object) -> tuple[float | None, float | None, float | None, int | None]:
+def check_options(eps: float | None, tol: float | None, floor: float | None,
+                  seed: object) -> tuple[float | None, float | None, float | None, int | None]:
     """Validate the options shared by the checks: eps finite > 0, tol finite >= 0, floor finite > 0 (each
     or None), seed None or an integer >= 0. Returns them (floats where given)."""
     return (check_positive(eps, "eps"), check_positive(tol, "tol", allow_zero=True),
@@ -141,7 +144,8 @@ def pick_indices(n_total: int, n: object, seed: int | None) -> NDArray[Any]:
     return np.sort(np.random.default_rng(seed).choice(n_total, size=int(n), replace=False))
 
 
-def make_report(what: str, analytic: NDArray[Any], numeric: NDArray[Any], labels: Callable[[int], str], n_total: int, tol: float, eps: float, floor: float, method: str | None = None) -> CheckReport:
+def make_report(what: str, analytic: NDArray[Any], numeric: NDArray[Any], labels: Callable[[int], str], n_total: int,
+                tol: float, eps: float, floor: float, method: str | None = None) -> CheckReport:
     err = relative_errors(analytic, numeric, floor)
     k = int(np.argmax(err)) if err.size else 0
     kw = {"method": method} if method else {}
@@ -165,7 +169,9 @@ def param_perturber(net: Network) -> Callable[[int, float, Callable[[], Any]], A
     return perturb
 
 
-def check_gradient(net: Network, loss: str | Loss | dict[str, Any], X: ArrayLike, T: ArrayLike, eps: float | None = None, n: int | None = None, tol: float | None = None, seed: object = 0, order: int = 2, floor: float | None = None) -> CheckReport:
+def check_gradient(net: Network, loss: str | Loss | dict[str, Any], X: ArrayLike, T: ArrayLike,
+                   eps: float | None = None, n: int | None = None, tol: float | None = None, seed: object = 0,
+                   order: int = 2, floor: float | None = None) -> CheckReport:
     """Compare the backpropagated gradient with central finite differences.
 
     dE/dw_k ~ (E(w_k + eps) - E(w_k - eps)) / (2 eps), error O(eps^2); 2 forward passes per entry

@@ -57,7 +57,8 @@ def gauss_newton_matrix(obj: Objective, budget: int | None = None) -> NDArray[An
     return G
 
 
-def gauss_newton(net: Network, loss: str | Loss | dict[str, Any], X: ArrayLike, T: ArrayLike, max_bytes: int = MAX_MATRIX_BYTES) -> NDArray[Any]:
+def gauss_newton(net: Network, loss: str | Loss | dict[str, Any], X: ArrayLike, T: ArrayLike,
+                 max_bytes: int = MAX_MATRIX_BYTES) -> NDArray[Any]:
     """Generalised Gauss-Newton matrix G = 1/B sum_n J_n^T (d2Div/dz2) J_n + lambda (on the weights).
 
     J_n is the Jacobian of the loss node z (logits for fused softmax/sigmoid heads, else the output)

@@ -20,8 +20,8 @@ from ..engine.objective import Objective
 from ..errors import ConfigError
 from ..validation import check_X
 from ..validation import MAX_MATRIX_BYTES, check_matrix_size
-from .checks import (CheckReport, central_difference, check_options, default_eps, default_tol, make_report, param_perturber,
-                     pick_indices, rounding_noise, scaled_floor)
+from .checks import (CheckReport, central_difference, check_options, default_eps, default_tol, make_report,
+                     param_perturber, pick_indices, rounding_noise, scaled_floor)
 from .hessian import hessian_matrix
 from .jacobian import input_jacobian
 
@@ -39,7 +39,8 @@ def _check_order(order: object) -> None:
         raise ConfigError(f"order must be 2 or 4; got {order!r}")
 
 
-def check_jacobian(net: Network, X: ArrayLike, eps: float | None = None, tol: float | None = None, order: int = 2, floor: float | None = None) -> CheckReport:
+def check_jacobian(net: Network, X: ArrayLike, eps: float | None = None, tol: float | None = None, order: int = 2,
+                   floor: float | None = None) -> CheckReport:
     """Compare the backpropagated input Jacobian with central finite differences.
 
     dy_k/dx_i ~ (y_k(x_i + eps) - y_k(x_i - eps)) / (2 eps), error O(eps^2): 2D forward passes of the
@@ -113,8 +114,9 @@ def _pairs(W: int, n: int | None, seed: int | None) -> tuple[NDArray[Any], NDArr
     return a, b
 
 
-def check_hessian(net: Network, loss: str | Loss | dict[str, Any], X: ArrayLike, T: ArrayLike, method: str = "mixed", eps: float | None = None, n: int | None = None, tol: float | None = None, seed: object = 0, order: int = 2, floor: float | None = None,
-                  max_bytes: int = MAX_MATRIX_BYTES) -> CheckReport:
+def check_hessian(net: Network, loss: str | Loss | dict[str, Any], X: ArrayLike, T: ArrayLike, method: str = "mixed",
+                  eps: float | None = None, n: int | None = None, tol: float | None = None, seed: object = 0,
+                  order: int = 2, floor: float | None = None, max_bytes: int = MAX_MATRIX_BYTES) -> CheckReport:
     """Compare the exact (backpropagated) Hessian with finite differences.
 
     Parameters

@@ -26,7 +26,8 @@ from ..losses import get_loss
 from .trace import TraceStep, _as_network, _factor, _fmt, default_loss, trace
 
 
-def trace_batch(net: Any, X: ArrayLike, T: ArrayLike, loss: Any = None, digits: int = 6, notation: str = "004") -> "BatchTrace":
+def trace_batch(net: Any, X: ArrayLike, T: ArrayLike, loss: Any = None, digits: int = 6,
+                notation: str = "004") -> "BatchTrace":
     """Record the forward and backward pass of a batch, instance by instance, and the batch gradient.
 
     Parameters

@@ -55,7 +55,8 @@ def _slot(s: Any) -> Any:
     return "y" if s.phase == "forward" else None
 
 
-def _step(k: int, s: Any, f: Any, phase: str | None = None, slot: str | None = None, nodes: Any = None, edges: Any = None) -> dict[str, Any]:
+def _step(k: int, s: Any, f: Any, phase: str | None = None, slot: str | None = None, nodes: Any = None,
+          edges: Any = None) -> dict[str, Any]:
     node = s.node if s.node is not None else ("E" if s.phase == "loss" else None)
     return {"k": k, "phase": phase or s.phase, "quantity": s.quantity, "symbolic": s.symbolic,
             "numeric": s.numeric, "value": s.value, "value_text": f(s.value), "key": s.key,
@@ -123,7 +124,8 @@ def hessian_page_data(ht: Any) -> dict[str, Any]:
             "rules": tr.sym.profile.rules, "E_label": tr.sym.E, **_network(tr), "steps": steps}
 
 
-def to_html(tr: Any, path: str | os.PathLike[str] | None = None, title: str | None = None, training: Any = None, data: dict[str, Any] | None = None) -> str:
+def to_html(tr: Any, path: str | os.PathLike[str] | None = None, title: str | None = None, training: Any = None,
+            data: dict[str, Any] | None = None) -> str:
     """The page as a string; written to ``path`` (UTF-8) when given. ``training`` (from
     ``backprop.faces.teaching.training_view``) adds the training view: the loss curve, the weights over the
     epochs and, for two inputs, the output over the input plane per epoch, with a slider over the epochs.

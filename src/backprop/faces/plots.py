@@ -21,7 +21,8 @@ from ..training.history_plot import (figure_format, figure_formats, new_figure, 
 __all__ = ["figure_format", "figure_formats", "plot_confusion", "plot_history"]
 
 
-def plot_confusion(cm: ArrayLike, labels: Sequence[Any] | None = None, path: str | os.PathLike[str] | None = None, title: str | None = "confusion matrix", dpi: int = 110, format: str | None = None) -> Any:
+def plot_confusion(cm: ArrayLike, labels: Sequence[Any] | None = None, path: str | os.PathLike[str] | None = None,
+                   title: str | None = "confusion matrix", dpi: int = 110, format: str | None = None) -> Any:
     """A confusion matrix (rows: true class, columns: predicted class) as a heat map with counts.
 
     ``path`` and ``format`` as for :func:`plot_history`.

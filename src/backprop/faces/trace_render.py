@@ -75,7 +75,8 @@ class _Placer:
         dx, dy = P2 - P0
         C = (P0 + P2) / 2 + rad * np.array([dy, -dx])
 
-        def along(f: float) -> tuple[Any, Any]:                  # the point at parameter f and the tangent there, in pixels
+        # the point at parameter f and the tangent there, in pixels
+        def along(f: float) -> tuple[Any, Any]:
             return ((1 - f) ** 2 * P0 + 2 * (1 - f) * f * C + f ** 2 * P2,
                     2 * (1 - f) * (C - P0) + 2 * f * (P2 - C))
 
@@ -120,7 +121,8 @@ def _renderer(fig: Any) -> Any:
     return get()
 
 
-def draw_trace(tr: Trace, path: str | os.PathLike[str] | None = None, *, ax: Any = None, edge_labels: bool | None = None, title: bool | str = True, summary: bool | None = None) -> Any:
+def draw_trace(tr: Trace, path: str | os.PathLike[str] | None = None, *, ax: Any = None,
+               edge_labels: bool | None = None, title: bool | str = True, summary: bool | None = None) -> Any:
     """Draw the traced network: values on the nodes, weights and gradients on the edges, and the terminal node E.
 
     Each number carries its step number [k] of the table (``str(trace)``). Edge labels sit beside the
@@ -452,8 +454,9 @@ def _training_data(spec: str, model_path: Any, net: Any, task: Any, scaler: Any)
     return X, T
 
 
-def _trace_and_save(model_path: Any, input_values: Sequence[str | float], target: Any, out_path: str | None, loss: str | None, digits: int, stdout: Any, notation: str = "004",
-                    training_view: str | None = None, training_epochs: int = 30, training_lr: float = 0.5) -> Any:
+def _trace_and_save(model_path: Any, input_values: Sequence[str | float], target: Any, out_path: str | None,
+                    loss: str | None, digits: int, stdout: Any, notation: str = "004", training_view: str | None = None,
+                    training_epochs: int = 30, training_lr: float = 0.5) -> Any:
     if training_view is not None and (out_path is None or Path(out_path).suffix.lower() != ".html"):
         raise ConfigError("--training-view adds the training view to the page: give --out with a .html file "
                           "name")

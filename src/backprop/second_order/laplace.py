@@ -53,7 +53,8 @@ def _positive(name: str, value: Any) -> float:
     return v
 
 
-def _curvature(net: Network, loss: str | Loss | dict[str, Any], X: ArrayLike, T: ArrayLike, hessian: str, structure: str) -> tuple[Any, int, int]:
+def _curvature(net: Network, loss: str | Loss | dict[str, Any], X: ArrayLike, T: ArrayLike, hessian: str,
+               structure: str) -> tuple[Any, int, int]:
     """d2E/dw2 of the data (exact or Gauss-Newton, full or its diagonal), the number of samples, the loss's node."""
     if (on_dask := dispatch.on_dask("laplace_curvature", X, T)) is not None:
         return on_dask(net, loss, X, T, hessian, structure)
@@ -118,7 +119,8 @@ class Laplace:
     True
     """
 
-    def __init__(self, net: Network, loss: str | Loss | dict[str, Any], X: ArrayLike, T: ArrayLike, prior_precision: float = 1.0, hessian: str = "exact", structure: str = "full",
+    def __init__(self, net: Network, loss: str | Loss | dict[str, Any], X: ArrayLike, T: ArrayLike,
+                 prior_precision: float = 1.0, hessian: str = "exact", structure: str = "full",
                  noise_variance: float | None = 1.0, max_bytes: int = MAX_MATRIX_BYTES) -> None:
         if hessian not in ("exact", "gauss_newton"):
             raise ConfigError(f"hessian must be 'exact' or 'gauss_newton'; got {hessian!r}")

@@ -151,7 +151,8 @@ class EarlyStopping(Callback):
     best_epoch: int | None
     _params: NDArray[Any] | None
 
-    def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0, mode: str = "auto", restore_best: bool = False) -> None:
+    def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0, mode: str = "auto",
+                 restore_best: bool = False) -> None:
         self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)
         self.mode, self.restore_best = _check_mode(mode, monitor), bool(restore_best)
         self.best, self.best_epoch, self.wait, self._params = None, None, 0, None
@@ -202,7 +203,8 @@ class ModelCheckpoint(Callback):
     best: float | None
     saved: list[str]
 
-    def __init__(self, path: str | os.PathLike[str], save: str = "best", monitor: str = "val_loss", mode: str = "auto") -> None:
+    def __init__(self, path: str | os.PathLike[str], save: str = "best", monitor: str = "val_loss",
+                 mode: str = "auto") -> None:
         if save not in ("best", "last"):
             raise ConfigError(f"save must be 'best' or 'last'; got {save!r}")
         self.path, self.save, self.monitor, self.mode = os.fspath(path), save, monitor, _check_mode(mode, monitor)
@@ -256,8 +258,8 @@ class ReduceLROnPlateau(Callback):
     best: float | None
     reductions: list[int]
 
-    def __init__(self, monitor: str = "val_loss", factor: float = 0.5, patience: int = 5, min_delta: float = 0.0, cooldown: int = 0, min_lr: float = 0.0,
-                 mode: str = "auto") -> None:
+    def __init__(self, monitor: str = "val_loss", factor: float = 0.5, patience: int = 5, min_delta: float = 0.0,
+                 cooldown: int = 0, min_lr: float = 0.0, mode: str = "auto") -> None:
         if not 0.0 < factor < 1.0:
             raise ConfigError(f"factor must lie strictly between 0 and 1; got {factor!r}")
         self.monitor, self.factor, self.patience = monitor, float(factor), int(patience)

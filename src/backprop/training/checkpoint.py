@@ -74,7 +74,8 @@ def check_target(path: str | os.PathLike[str]) -> None:
                           f"({e.strerror or e})") from None
 
 
-def write(path: str | os.PathLike[str], net: Network, optimizer: Optimizer, rng: np.random.Generator, state: TrainState, history: History, best: Any, n_samples: int) -> None:
+def write(path: str | os.PathLike[str], net: Network, optimizer: Optimizer, rng: np.random.Generator, state: TrainState,
+          history: History, best: Any, n_samples: int) -> None:
     """Save the run's state to ``path`` (atomically)."""
     opt_state = optimizer.state_dict()
     arrays = {f"optimizer.{k}": v for k, v in opt_state.items() if isinstance(v, np.ndarray)}
@@ -196,7 +197,8 @@ def _check_momentum(delta: Any, history: History, net: Network, step: int, epoch
                        _Desc(f"||Delta|| = {size:.4g}"))
 
 
-def read(path: str | os.PathLike[str], net: Network, optimizer: Optimizer, n_samples: int, layers: Sequence[str] | None = None, metric: str | None = None) -> Loaded:
+def read(path: str | os.PathLike[str], net: Network, optimizer: Optimizer, n_samples: int,
+         layers: Sequence[str] | None = None, metric: str | None = None) -> Loaded:
     """Read and check a whole checkpoint against the run it should continue; change nothing.
 
     Every field is checked before anything is applied: a value no run can have written raises
@@ -219,7 +221,8 @@ def read(path: str | os.PathLike[str], net: Network, optimizer: Optimizer, n_sam
         raise FileFormatError(f"checkpoint {path}: {field} must be {expected}; got {shown[:120]}") from None
 
 
-def _read(path: str | os.PathLike[str], saved: Any, meta: dict[str, Any], arrays: Mapping[str, Any], net: Network, optimizer: Optimizer, n_samples: int, layers: Sequence[str] | None, metric: str | None) -> Loaded:
+def _read(path: str | os.PathLike[str], saved: Any, meta: dict[str, Any], arrays: Mapping[str, Any], net: Network,
+          optimizer: Optimizer, n_samples: int, layers: Sequence[str] | None, metric: str | None) -> Loaded:
     if set(meta) != {"kind", "n_samples", "optimizer", "rng", "state", "history"}:
         raise _Bad("metadata", "an object with the keys kind, n_samples, optimizer, rng, state, history",
                    _Desc("the keys " + ", ".join(sorted(map(str, meta)))))

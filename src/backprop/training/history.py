@@ -93,8 +93,10 @@ class History:
     (3, [1, 2, 3], 1)
     """
 
-    def __init__(self, metric: str | None = None, layers: Sequence[str] = (), records: list[dict[str, Any]] | None = None, stop_reason: str | None = None, best_epoch: int | None = None,
-                 start_loss: float | None = None, end_loss: float | None = None, diverged: bool = False) -> None:
+    def __init__(self, metric: str | None = None, layers: Sequence[str] = (),
+                 records: list[dict[str, Any]] | None = None, stop_reason: str | None = None,
+                 best_epoch: int | None = None, start_loss: float | None = None, end_loss: float | None = None,
+                 diverged: bool = False) -> None:
         self.metric = metric
         self.layers = list(layers)
         self.records: list[dict[str, Any]] = list(records or [])
@@ -187,7 +189,8 @@ class History:
             frame[f"grad_norm[{layer}]"] = norms[:, k]
         return frame
 
-    def plot(self, path: str | os.PathLike[str] | None = None, title: str | None = None, dpi: int = 110, format: str | None = None) -> Any:
+    def plot(self, path: str | os.PathLike[str] | None = None, title: str | None = None, dpi: int = 110,
+             format: str | None = None) -> Any:
         """The run's curves: training and validation loss, the metric, the learning rate and the
         per-layer gradient norms, one panel each (needs matplotlib: the ``plots`` extra).
 

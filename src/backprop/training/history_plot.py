@@ -73,7 +73,8 @@ def _positive(a: NDArray[Any]) -> bool:
     return np.isfinite(a).any() and np.nanmin(a) > 0
 
 
-def plot_history(history: History, path: str | os.PathLike[str] | None = None, title: str | None = None, dpi: int = 110, format: str | None = None) -> Any:
+def plot_history(history: History, path: str | os.PathLike[str] | None = None, title: str | None = None, dpi: int = 110,
+                 format: str | None = None) -> Any:
     """The curves of a training run: training and validation loss, the metric, the learning rate and
     the per-layer gradient norms, one panel each (the metric's panel only with a metric).
 

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from ..engine.network import Network
 
 
-def _check_rate(name: str, value: float, low: float = 0.0, high: float | None = None, inclusive_low: bool = False, inclusive_high: bool = False) -> float:
+def _check_rate(name: str, value: float, low: float = 0.0, high: float | None = None, inclusive_low: bool = False,
+                inclusive_high: bool = False) -> float:
     """Return ``value`` as a float after checking it is a finite number within (low, high)."""
     try:
         v = float(value)
@@ -348,7 +349,8 @@ class SGD(Optimizer):
     _buffers = ("delta",)
     _hyper = ("lr", "momentum", "nesterov", "weight_decay")
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0) -> None:
+    def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0) -> None:
         self._set_momentum(momentum, nesterov)
         super().__init__(lr, weight_decay)
 
@@ -437,7 +439,8 @@ class Adam(Optimizer):
     _buffers = ("m", "v")
     _hyper = ("lr", "beta1", "beta2", "eps", "weight_decay")
 
-    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
         self._set_betas(beta1, beta2, eps)
         super().__init__(lr, weight_decay)
 
@@ -519,7 +522,8 @@ class AdamW(Adam):
 
     name = "adamw"
 
-    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.01) -> None:
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                 weight_decay: float = 0.01) -> None:
         super().__init__(lr, beta1, beta2, eps, weight_decay)
 
     @property

@@ -105,7 +105,8 @@ def default_loss(net: Any) -> str:
     return default_loss_for(net.output_activation)
 
 
-def trace(net: Any, x: ArrayLike, t: ArrayLike | None, loss: Any = None, digits: int = 6, notation: str = "004") -> "Trace":
+def trace(net: Any, x: ArrayLike, t: ArrayLike | None, loss: Any = None, digits: int = 6,
+          notation: str = "004") -> "Trace":
     """Record the forward and backward pass of ONE instance node by node.
 
     Parameters
@@ -199,7 +200,8 @@ class Trace:
     True
     """
 
-    def __init__(self, net: Any, loss: Any, npass: Any, x: ArrayLike, digits: int = 6, fused: bool = False, notation: str | Profile = "004") -> None:
+    def __init__(self, net: Any, loss: Any, npass: Any, x: ArrayLike, digits: int = 6, fused: bool = False,
+                 notation: str | Profile = "004") -> None:
         self.net, self.loss, self.digits = net, loss, int(digits)
         self.layout = lay = npass.layout
         self.sym = Symbols(lay, notation)
@@ -239,7 +241,8 @@ class Trace:
     def _m(self, v: SupportsFloat) -> str:
         return _factor(v, self.digits)
 
-    def _add(self, phase: str, key: str, quantity: str, symbolic: str, numeric: str, value: float, node: str | None = None, edge: tuple[str, str] | None = None) -> None:
+    def _add(self, phase: str, key: str, quantity: str, symbolic: str, numeric: str, value: float,
+             node: str | None = None, edge: tuple[str, str] | None = None) -> None:
         self.steps.append(TraceStep(phase, quantity, symbolic, numeric, float(value), node, edge, key))
 
     def _group_jacobian(self, g: Any) -> NDArray[Any]:
@@ -502,7 +505,8 @@ class Trace:
         from ..trace_layers import compare
         return compare(self, their_values, rtol=rtol, atol=atol)
 
-    def to_html(self, path: str | os.PathLike[str] | None = None, title: str | None = None, training: Any = None) -> str:
+    def to_html(self, path: str | os.PathLike[str] | None = None, title: str | None = None,
+                training: Any = None) -> str:
         """One self-contained HTML page to step through this trace (see ``backprop.derivatives.trace_page``).
 
         Parameters

@@ -48,7 +48,8 @@ class UpdateOrderDemo:
         The mistaken backward pass, level by level, each dE/dw computed from the weights as they are then.
     """
 
-    def __init__(self, tr: Trace, lr: float, correct: NDArray[Any], mistaken: NDArray[Any], steps: list[TraceStep], labels: list[str]) -> None:
+    def __init__(self, tr: Trace, lr: float, correct: NDArray[Any], mistaken: NDArray[Any], steps: list[TraceStep],
+                 labels: list[str]) -> None:
         self.trace, self.lr, self.correct, self.mistaken = tr, lr, correct, mistaken
         self.difference = mistaken - correct
         self.steps, self.labels = steps, labels
@@ -71,7 +72,8 @@ class UpdateOrderDemo:
     __str__ = table
 
 
-def update_order_demo(net: Network, x: ArrayLike, t: ArrayLike, loss: Any = None, lr: float = 0.1, digits: int = 6) -> UpdateOrderDemo:
+def update_order_demo(net: Network, x: ArrayLike, t: ArrayLike, loss: Any = None, lr: float = 0.1,
+                      digits: int = 6) -> UpdateOrderDemo:
     """The same gradient-descent step done correctly and with the update-ordering mistake of note 000.
 
     Parameters
@@ -170,7 +172,8 @@ class OptimizerTrace:
     __str__ = table
 
 
-def optimizer_trace(net: Network, loss: Any, X: ArrayLike, T: ArrayLike, optimizer: str = "momentum", steps: int = 3, digits: int = 6, **options: Any) -> OptimizerTrace:
+def optimizer_trace(net: Network, loss: Any, X: ArrayLike, T: ArrayLike, optimizer: str = "momentum", steps: int = 3,
+                    digits: int = 6, **options: Any) -> OptimizerTrace:
     """Run ``steps`` steps of a library optimiser on a copy of ``net`` and show its state at each one.
 
     Parameters
@@ -224,7 +227,8 @@ def _labels(net: Network) -> list[str]:
         return [f"p[{k}]" for k in range(net.n_params)]
 
 
-def _rows(out: OptimizerTrace, opt: Optimizer, n: int, before: NDArray[Any], g: NDArray[Any], prev: dict[str, Any], state: dict[str, Any], after: NDArray[Any], reg: NDArray[Any]) -> None:
+def _rows(out: OptimizerTrace, opt: Optimizer, n: int, before: NDArray[Any], g: NDArray[Any], prev: dict[str, Any],
+          state: dict[str, Any], after: NDArray[Any], reg: NDArray[Any]) -> None:
     d, lr, lam = out.digits, opt.lr, opt.weight_decay
     ph = f"step {n}"
     for k, name in enumerate(out.labels):

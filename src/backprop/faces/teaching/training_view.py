@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 MAX_EPOCHS, MAX_GRID, MAX_PARAMS_SHOWN = 500, 60, 200
 
 
-def training_view(net: Network, X: ArrayLike, T: ArrayLike, loss: Any = None, optimizer: str = "gd", epochs: int = 30, grid: int = 25, **options: Any) -> dict[str, Any]:
+def training_view(net: Network, X: ArrayLike, T: ArrayLike, loss: Any = None, optimizer: str = "gd", epochs: int = 30,
+                  grid: int = 25, **options: Any) -> dict[str, Any]:
     """Train a copy of ``net`` full-batch for ``epochs`` steps and record what the page shows.
 
     Parameters
