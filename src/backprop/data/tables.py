@@ -29,7 +29,7 @@ DELIMITERS = ",;\t|"
 _NA_TEXT = {"", "na", "nan", "n/a", "null", "none", "?"}
 
 
-def sniff_delimiter(path: Path, sample_bytes: int = 64 * 1024) -> str:
+def sniff_delimiter(path: str | os.PathLike[str], sample_bytes: int = 64 * 1024) -> str:
     """The delimiter of a CSV file, from its first ``sample_bytes``: one of ``DELIMITERS`` (default ',').
 
     Parameters

@@ -5,8 +5,7 @@ A metric compares network outputs Y (B, c) with prepared targets D (B, c) (``los
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -86,6 +85,10 @@ def _unknown(message: str) -> ConfigError:
     return ConfigError(message + "; or None, or a callable f(Y, D) -> float")
 
 
+@overload
+def get_metric(spec: None, loss: Loss, n_outputs: int) -> None: ...
+@overload
+def get_metric(spec: str | Metric | Callable[..., Any], loss: Loss, n_outputs: int) -> Metric: ...
 def get_metric(spec: Any, loss: Loss, n_outputs: int) -> Metric | None:
     """Resolve ``spec`` for a loss: "auto" gives the loss's declared metric (accuracy or R^2).
 
