@@ -28,11 +28,31 @@ class MissingDependencyError(ImportError, ValueError):
 
     An ``ImportError``, and also a ``ValueError`` like every other error a user can act on, so that the
     command line reports it in one line.
+
+    Examples
+    --------
+    >>> issubclass(MissingDependencyError, ImportError), issubclass(MissingDependencyError, ValueError)
+    (True, True)
     """
 
 
 def install_hint(extra: str) -> str:
-    """The command that installs ``extra``, e.g. ``pip install 'backprop-exact[plots]'``."""
+    """The command that installs ``extra``, e.g. ``pip install 'backprop-exact[plots]'``.
+
+    Parameters
+    ----------
+    extra : str
+        The name of an extra ("plots", "sklearn", ...).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> install_hint("plots")
+    "pip install 'backprop-exact[plots]'"
+    """
     return f"pip install '{DISTRIBUTION}[{extra}]'"
 
 

@@ -32,7 +32,14 @@ NUMERIC_KINDS = "biuf"
 
 
 class Readable(Protocol):
-    """A binary stream: a file opened with ``"rb"``, a ``gzip.GzipFile``, a zip member, ``io.BytesIO``."""
+    """A binary stream: a file opened with ``"rb"``, a ``gzip.GzipFile``, a zip member, ``io.BytesIO``.
+
+    Examples
+    --------
+    >>> import io
+    >>> read_exact(io.BytesIO(b"xy"), 2, "two bytes")
+    b'xy'
+    """
 
     def read(self, n: int, /) -> bytes: ...
 
@@ -116,6 +123,26 @@ def check_backed(declared: int, stored: int, compressed: bool, what: str) -> Non
 
     Uncompressed content must be exactly there; compressed content cannot expand by more than
     ``DEFLATE_MAX_RATIO`` (a larger claim is a lie, refused before inflating anything).
+
+    Parameters
+    ----------
+    declared : int
+        Bytes the header says the content has.
+    stored : int
+        Bytes the file holds for it.
+    compressed : bool
+        Whether the content is compressed.
+    what : str
+        What is read, for the message.
+
+    Raises
+    ------
+    FileFormatError
+        When the file cannot hold the declared content.
+
+    Examples
+    --------
+    >>> check_backed(100, 100, False, "an array")
     """
     if compressed:
         if declared > DEFLATE_MAX_RATIO * stored + 64:
@@ -128,7 +155,27 @@ def check_backed(declared: int, stored: int, compressed: bool, what: str) -> Non
 
 
 def read_exact(stream: Readable, n: int, what: str) -> bytes:
-    """Read exactly ``n`` (small) bytes from ``stream``, FileFormatError if it ends first."""
+    """Read exactly ``n`` (small) bytes from ``stream``, FileFormatError if it ends first.
+
+    Parameters
+    ----------
+    stream : binary stream
+        Where to read.
+    n : int
+        How many bytes.
+    what : str
+        What is read, for the message.
+
+    Returns
+    -------
+    bytes
+
+    Examples
+    --------
+    >>> import io
+    >>> read_exact(io.BytesIO(b"abcdef"), 3, "a header")
+    b'abc'
+    """
     data = stream.read(n)
     if len(data) != n:
         raise FileFormatError(f"{what} is truncated: expected {n} more bytes, found {len(data)}")
@@ -141,6 +188,29 @@ def read_array(stream: Readable, shape: Sequence[int], dtype: DTypeLike, what: s
 
     The caller has checked the size (``check_budget``, ``check_backed``). Memory: the array plus
     one chunk. The stream must then be exhausted: trailing bytes are an error.
+
+    Parameters
+    ----------
+    stream : binary stream
+        Where to read.
+    shape : sequence of int
+        The shape of the array.
+    dtype : dtype
+        Its element type.
+    what : str
+        What is read, for the message.
+    fortran_order : bool, default False
+        Whether the elements are stored column-major.
+
+    Returns
+    -------
+    ndarray
+
+    Examples
+    --------
+    >>> import io
+    >>> read_array(io.BytesIO(np.arange(3.0).tobytes()), (3,), "<f8", "an array")
+    array([0., 1., 2.])
     """
     count = math.prod(shape)
     flat = np.empty(count, dtype=dtype)
@@ -176,6 +246,29 @@ def read_npy_header(stream: Readable, what: str) -> tuple[tuple[int, ...], bool,
     ------
     FileFormatError
         Naming what is wrong with the header.
+
+    Parameters
+    ----------
+    stream : binary stream
+        Positioned at the start of a .npy array.
+    what : str
+        What is read, for the message.
+
+    Returns
+    -------
+    shape : tuple of int
+    fortran_order : bool
+    dtype : numpy.dtype
+    length : int
+
+    Examples
+    --------
+    >>> import io
+    >>> buf = io.BytesIO()
+    >>> np.save(buf, np.zeros((2, 3)))
+    >>> _ = buf.seek(0)
+    >>> read_npy_header(buf, "an array")
+    ((2, 3), False, dtype('float64'), 128)
     """
     import ast
     magic = read_exact(stream, 8, what)
@@ -284,7 +377,22 @@ def _finite_float(text: str) -> float:
 
 
 def json_depth(value: object) -> int:
-    """Nesting depth of a parsed JSON value (0 for a scalar), computed without recursion."""
+    """Nesting depth of a parsed JSON value (0 for a scalar), computed without recursion.
+
+    Parameters
+    ----------
+    value : object
+        A value as ``json.loads`` returns it.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> json_depth({"a": [1, {"b": 2}]})
+    3
+    """
     deepest, stack = 0, [(value, 0)]
     while stack:
         v, d = stack.pop()

@@ -26,6 +26,20 @@ def all_finite(a: np.ndarray) -> bool:
     One BLAS dot product x.x first: it is finite when every entry is, and NaN or inf spreads into it.
     Only when it is not finite (which huge but finite entries can also cause, by overflow) does the
     full elementwise scan decide.
+
+    Parameters
+    ----------
+    a : ndarray
+        Any shape, a float dtype.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> all_finite(np.array([1.0, np.inf]))
+    False
     """
     flat = a.ravel()
     if flat.dtype.kind == "f":
@@ -48,6 +62,30 @@ def as_numeric(a: ArrayLike, name: str, expected: str) -> np.ndarray:
 
     Never casts complex, datetime, timedelta, string or object data to numbers: such a cast would drop an
     imaginary part, turn dates into nanosecond counts or parse text, silently.
+
+    Parameters
+    ----------
+    a : array_like
+        The data as given.
+    name : str
+        What it is, for the message ("X", "targets").
+    expected : str
+        The expected shape, for the message, e.g. "(n, 2)".
+
+    Returns
+    -------
+    ndarray
+        Of bool, integer or float dtype.
+
+    Raises
+    ------
+    InputError
+        For data that are not real numbers.
+
+    Examples
+    --------
+    >>> as_numeric([[1, 2]], "X", "(n, 2)")
+    array([[1, 2]])
     """
     if _is_sparse(a):
         raise InputError(f"{name}: sparse input is not supported here; use {name}.toarray() (dense), or the "
@@ -79,6 +117,26 @@ def check_X(X: ArrayLike, n_features: int, dtype: DTypeLike, name: str = "X") ->
     Rejects: non-numeric data (complex, datetime, timedelta, strings, objects), scipy sparse
     matrices, arrays that are not 2-D, empty batches, the wrong number of columns, and NaN or
     inf entries (also entries that overflow ``dtype``).
+
+    Parameters
+    ----------
+    X : array_like
+        The inputs as given.
+    n_features : int
+        The number of columns expected.
+    dtype : dtype
+        The dtype of the result.
+    name : str, default "X"
+        What the inputs are called in messages.
+
+    Returns
+    -------
+    ndarray of shape (B, n_features)
+
+    Examples
+    --------
+    >>> check_X([[1, 2]], 2, np.float64)
+    array([[1., 2.]])
     """
     arr = as_numeric(X, name, f"(n_samples, {n_features})")
     if arr.ndim != 2:
@@ -101,7 +159,26 @@ def check_X(X: ArrayLike, n_features: int, dtype: DTypeLike, name: str = "X") ->
 
 
 def check_sample_weight(w: ArrayLike, n_samples: int, dtype: DTypeLike) -> np.ndarray:
-    """Return sample weights as a (n_samples,) array of ``dtype``: finite, >= 0, not all zero."""
+    """Return sample weights as a (n_samples,) array of ``dtype``: finite, >= 0, not all zero.
+
+    Parameters
+    ----------
+    w : array_like
+        A scalar or one weight per sample.
+    n_samples : int
+        The number of samples.
+    dtype : dtype
+        The dtype of the result.
+
+    Returns
+    -------
+    ndarray of shape (n_samples,)
+
+    Examples
+    --------
+    >>> check_sample_weight([1, 2], 2, np.float64)
+    array([1., 2.])
+    """
     w = as_numeric(w, "sample_weight", f"({n_samples},)")
     with np.errstate(over="ignore"):
         w = w.astype(dtype)
@@ -140,6 +217,34 @@ def check_matrix_size(n: int, dtype: DTypeLike, max_bytes: int | None, what: str
 
     ``max_bytes=None`` lifts the limit. The MemoryLimitError states the bytes needed and ``hint``,
     the cheaper alternative.
+
+    Parameters
+    ----------
+    n : int
+        The side of the matrix.
+    dtype : dtype
+        Its dtype.
+    max_bytes : int or None
+        The limit.
+    what : str
+        What the matrix is, for the message.
+    hint : str
+        What to do instead, for the message.
+    copies : int, default 1
+        How many such matrices the computation holds at once.
+
+    Raises
+    ------
+    MemoryLimitError
+        When the matrices would exceed ``max_bytes``.
+
+    Examples
+    --------
+    >>> try:
+    ...     check_matrix_size(10**6, np.float64, 10**6, "the Hessian", "use hvp")
+    ... except MemoryLimitError as e:
+    ...     type(e).__name__
+    'MemoryLimitError'
     """
     if max_bytes is None:
         return
@@ -165,7 +270,28 @@ def _bytes(n: float) -> str:
 
 
 def check_positive(value: Any, name: str, allow_zero: bool = False, allow_none: bool = True) -> float | None:
-    """A finite float > 0 (>= 0 with ``allow_zero``), None when allowed, or ConfigError."""
+    """A finite float > 0 (>= 0 with ``allow_zero``), None when allowed, or ConfigError.
+
+    Parameters
+    ----------
+    value : object
+        The value given.
+    name : str
+        Its name, for the message.
+    allow_zero : bool, default False
+        Accept 0.
+    allow_none : bool, default True
+        Accept None (returned as None).
+
+    Returns
+    -------
+    float or None
+
+    Examples
+    --------
+    >>> check_positive(0.5, "lr"), check_positive(None, "tol")
+    (0.5, None)
+    """
     if value is None and allow_none:
         return None
     try:
