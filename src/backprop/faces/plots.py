@@ -27,9 +27,30 @@ def plot_confusion(cm: ArrayLike, labels: Sequence[Any] | None = None, path: str
 
     ``path`` and ``format`` as for :func:`plot_history`.
 
+    Parameters
+    ----------
+    cm : array_like of shape (n_classes, n_classes)
+        Counts: ``cm[i, j]`` samples of class i predicted as class j.
+    labels : sequence, optional
+        The class names (default 0, 1, ...).
+    path : str or path-like, optional
+        Where to save the figure (its suffix names the format).
+    title : str, default "confusion matrix"
+        The title of the plot.
+    dpi : int, default 110
+        Resolution of a saved raster image.
+    format : str, optional
+        The file format, when the suffix of ``path`` does not say it.
+
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> fig = plot_confusion([[3, 1], [0, 4]], labels=["no", "yes"])
+    >>> [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    ['no', 'yes']
     """
     if path is not None:
         figure_format(path, format)

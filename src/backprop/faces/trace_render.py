@@ -149,6 +149,13 @@ def draw_trace(tr: Trace, path: str | os.PathLike[str] | None = None, *, ax: Any
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> tr = bp.trace(bp.MLP([2, 2, 1], seed=0, output="identity"), [1.0, 2.0], 0.5)
+    >>> type(bp.draw_trace(tr)).__name__
+    'Figure'
     """
     rc_context = require("matplotlib", extra="plots", feature="trace pictures").rc_context
 
@@ -370,7 +377,31 @@ def _draw_summary(tr: Trace, ax: Any, title: bool | str) -> Any:
 
 def save_trace(tr: Trace, path: str | os.PathLike[str], training: dict[str, Any] | None = None) -> str:
     """Save a trace by the suffix of ``path``: .svg/.png picture, .txt table, .json numbers, .html page to step
-    through (with the training view ``training`` of ``teaching.training_view``, if given). Returns the format."""
+    through (with the training view ``training`` of ``teaching.training_view``, if given). Returns the format.
+
+    Parameters
+    ----------
+    tr : Trace
+        What ``bp.trace`` returned.
+    path : str or path-like
+        The file, ending in .svg, .png, .txt, .json or .html.
+    training : dict, optional
+        A training view (``teaching.training_view``) for the .html page.
+
+    Returns
+    -------
+    str
+        The format written ("svg", "png", "txt", "json" or "html").
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import backprop as bp
+    >>> tr = bp.trace(bp.MLP([2, 2, 1], seed=0, output="identity"), [1.0, 2.0], 0.5)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     bp.save_trace(tr, os.path.join(d, "trace.json"))
+    'json'
+    """
     fmt = Path(path).suffix.lower().lstrip(".")
     if fmt in PICTURE_FORMATS:
         draw_trace(tr, path)

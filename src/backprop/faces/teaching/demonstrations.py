@@ -46,6 +46,26 @@ class UpdateOrderDemo:
         mistaken - correct, per parameter (zero in the top layer: its delta does not depend on the order).
     steps : list of TraceStep
         The mistaken backward pass, level by level, each dE/dw computed from the weights as they are then.
+
+    Parameters
+    ----------
+    tr : Trace
+        The trace of the instance.
+    lr : float
+        The learning rate.
+    correct, mistaken : ndarray
+        The parameters after each step.
+    steps : list of TraceStep
+        The mistaken backward pass.
+    labels : list of str
+        One name per parameter.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> demo = update_order_demo(bp.MLP([2, 2, 2, 1], seed=0, output="identity"), [1.0, 2.0], 0.5)
+    >>> type(demo).__name__, len(demo.labels)
+    ('UpdateOrderDemo', 15)
     """
 
     def __init__(self, tr: Trace, lr: float, correct: NDArray[Any], mistaken: NDArray[Any], steps: list[TraceStep],
@@ -89,6 +109,13 @@ def update_order_demo(net: Network, x: ArrayLike, t: ArrayLike, loss: Any = None
     -------
     UpdateOrderDemo
         ``.correct``, ``.mistaken``, ``.difference`` (per parameter), ``.steps``; ``str()`` is the table.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> demo = update_order_demo(bp.MLP([2, 2, 2, 1], seed=0, output="identity"), [1.0, 2.0], 0.5)
+    >>> demo.difference.shape, bool(abs(demo.difference).max() > 0)
+    ((15,), True)
     """
     tr = trace(net, x, t, loss=loss, digits=digits)
     lay, N = tr.layout, tr.nodes
