@@ -334,7 +334,7 @@ class LoggingCallback(Callback):
 
     Parameters
     ----------
-    logger : logging.Logger or str, default "backprop.training"
+    logger : logging.Logger, logging.LoggerAdapter or str, default "backprop.training"
         The logger, or its name.
     level : int, default logging.INFO
         The level of the messages.
@@ -346,9 +346,15 @@ class LoggingCallback(Callback):
     'backprop.training'
     """
 
-    logger: logging.Logger
+    logger: logging.Logger | logging.LoggerAdapter[Any]
 
-    def __init__(self, logger: logging.Logger | str = "backprop.training", level: int = logging.INFO) -> None:
+    def __init__(self, logger: logging.Logger | logging.LoggerAdapter[Any] | str = "backprop.training",
+                 level: int = logging.INFO) -> None:
+        # checked here, not at the first epoch's message: a bad option must not fail half-way through training
+        if not isinstance(logger, (str, logging.Logger, logging.LoggerAdapter)):
+            raise ConfigError(f"logger must be a logging.Logger (or LoggerAdapter) or a logger's name; got {logger!r}")
+        if isinstance(level, bool) or not isinstance(level, int):
+            raise ConfigError(f"level must be a logging level, an integer such as logging.INFO; got {level!r}")
         self.logger = logging.getLogger(logger) if isinstance(logger, str) else logger
         self.level = level
 
