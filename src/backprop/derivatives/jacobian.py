@@ -41,12 +41,47 @@ class DenseLike(Protocol):
 
 
 def is_dense(op: Op) -> TypeGuard[DenseLike]:
-    """True for an op that declares itself affine: z = x W^T + b from one input, parameters (W, b)."""
+    """True for an op that declares itself affine: z = x W^T + b from one input, parameters (W, b).
+
+    Parameters
+    ----------
+    op : Op
+        An operation of a network.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> is_dense(bp.MLP([2, 3, 1], seed=0, output="identity").ops[0])
+    True
+    """
     return bool(op.affine) and op.arity == 1 and len(op.param_specs) == 2
 
 
 def batch_slices(B: int, rows_per_sample: int, budget: int = CHUNK_ELEMENTS) -> list[slice]:
-    """Split range(B) into slices whose working memory, ``rows_per_sample`` elements a sample, fits ``budget``."""
+    """Split range(B) into slices whose working memory, ``rows_per_sample`` elements a sample, fits ``budget``.
+
+    Parameters
+    ----------
+    B : int
+        The number of samples.
+    rows_per_sample : int
+        Elements of working memory one sample needs.
+    budget : int, default CHUNK_ELEMENTS
+        Elements of working memory allowed.
+
+    Returns
+    -------
+    list of slice
+
+    Examples
+    --------
+    >>> batch_slices(5, 1000, 2000)
+    [slice(0, 2, None), slice(2, 4, None), slice(4, 5, None)]
+    """
     size = max(1, min(B, int(budget // max(1, rows_per_sample))))
     return [slice(s, min(s + size, B)) for s in range(0, B, size)]
 
@@ -65,7 +100,27 @@ def one_hot_sweeps(net: Network, X: NDArray[Any], node: int, need_input: bool) -
 
 
 def input_jacobian(net: Network, X: NDArray[Any], node: int | None = None) -> NDArray[Any]:
-    """J[n, k, i] = d node_k / d x_i at X[n] for a validated batch X (default node: the output)."""
+    """J[n, k, i] = d node_k / d x_i at X[n] for a validated batch X (default node: the output).
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+    X : ndarray of shape (B, n_inputs)
+        A validated batch.
+    node : int, optional
+        The node whose units are differentiated (default: the output).
+
+    Returns
+    -------
+    ndarray of shape (B, c, n_inputs)
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> input_jacobian(bp.MLP([2, 3, 1], seed=0, output="identity"), np.ones((4, 2))).shape
+    (4, 1, 2)
+    """
     node = len(net.ops) if node is None else node
     B, c, d = X.shape[0], net.widths[node], net.n_inputs
     J = np.empty((B, c, d), dtype=net.dtype)
@@ -78,7 +133,27 @@ def input_jacobian(net: Network, X: NDArray[Any], node: int | None = None) -> ND
 
 
 def param_jacobian(net: Network, X: NDArray[Any], node: int | None = None) -> NDArray[Any]:
-    """J[n, k, w] = d node_k / d params[w] at X[n] for a validated batch X (default node: the output)."""
+    """J[n, k, w] = d node_k / d params[w] at X[n] for a validated batch X (default node: the output).
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+    X : ndarray of shape (B, n_inputs)
+        A validated batch.
+    node : int, optional
+        The node whose units are differentiated (default: the output).
+
+    Returns
+    -------
+    ndarray of shape (B, c, n_params)
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> param_jacobian(bp.MLP([2, 3, 1], seed=0, output="identity"), np.ones((4, 2))).shape
+    (4, 1, 13)
+    """
     node = len(net.ops) if node is None else node
     B, c, W = X.shape[0], net.widths[node], net.n_params
     J = np.zeros((B, c, W), dtype=net.dtype)

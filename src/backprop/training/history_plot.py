@@ -24,7 +24,22 @@ if TYPE_CHECKING:
 
 
 def new_figure(width: float, height: float) -> Any:
-    """An empty matplotlib Figure of ``width`` x ``height`` inches on its own Agg canvas."""
+    """An empty matplotlib Figure of ``width`` x ``height`` inches on its own Agg canvas.
+
+    Parameters
+    ----------
+    width, height : float
+        The size in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> type(new_figure(3, 2)).__name__
+    'Figure'
+    """
     FigureCanvasAgg = require("matplotlib.backends.backend_agg", extra="plots", feature="plots").FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -34,7 +49,17 @@ def new_figure(width: float, height: float) -> Any:
 
 
 def figure_formats() -> dict[str, str]:
-    """The file formats matplotlib can write here: extension (without dot) -> description."""
+    """The file formats matplotlib can write here: extension (without dot) -> description.
+
+    Returns
+    -------
+    dict of str to str
+
+    Examples
+    --------
+    >>> "png" in figure_formats()
+    True
+    """
     agg = require("matplotlib.backends.backend_agg", extra="plots", feature="plots")
     return dict(agg.FigureCanvasAgg.get_supported_filetypes())
 
@@ -46,6 +71,22 @@ def figure_format(path: str | os.PathLike[str], format: str | None = None) -> st
     ------
     ConfigError
         If the format is not one matplotlib writes, or ``path`` has no extension and no format is given.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to write.
+    format : str, optional
+        The format, when the suffix of ``path`` does not say it.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> figure_format("run.svg", None)
+    'svg'
     """
     formats = figure_formats()
     known = ", ".join(f".{k}" for k in formats)
@@ -100,6 +141,14 @@ def plot_history(history: History, path: str | os.PathLike[str] | None = None, t
         If the format is unknown (before anything is drawn or written).
     InputError
         If the history has no epochs.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> X, y = bp.datasets.xor()
+    >>> h = bp.train(bp.MLP([2, 3, 1], output="sigmoid", seed=0), "bce", X, y, epochs=3, batch_size=4, verbose=False)
+    >>> type(plot_history(h)).__name__
+    'Figure'
     """
     if path is not None:
         figure_format(path, format)          # an unknown format fails before drawing

@@ -23,6 +23,12 @@ class Metric:
 
     ``higher_is_better`` orders values; ``per_sample`` says the value is a mean over samples,
     so a running average over an epoch's batches is meaningful (accuracy: yes, R^2: no).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Metric("accuracy", class_accuracy)(np.array([[0.9, 0.1], [0.2, 0.8]]), np.array([[1.0, 0.0], [1.0, 0.0]]))
+    0.5
     """
 
     name: str
@@ -35,17 +41,71 @@ class Metric:
 
 
 def class_accuracy(Y: NDArray[Any], D: NDArray[Any]) -> float:
-    """Fraction of rows whose largest output is the target's largest entry (one-hot or probabilities)."""
+    """Fraction of rows whose largest output is the target's largest entry (one-hot or probabilities).
+
+    Parameters
+    ----------
+    Y : ndarray of shape (B, c)
+        The network's outputs.
+    D : ndarray of shape (B, c)
+        The targets.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(class_accuracy(np.array([[0.9, 0.1], [0.2, 0.8]]), np.array([[1.0, 0.0], [1.0, 0.0]])))
+    0.5
+    """
     return np.count_nonzero(Y.argmax(axis=1) == D.argmax(axis=1)) / Y.shape[0]
 
 
 def threshold_accuracy(Y: NDArray[Any], D: NDArray[Any]) -> float:
-    """Fraction of outputs on the same side of 1/2 as their target (sigmoid outputs, 0/1 targets)."""
+    """Fraction of outputs on the same side of 1/2 as their target (sigmoid outputs, 0/1 targets).
+
+    Parameters
+    ----------
+    Y : ndarray of shape (B, c)
+        The network's outputs.
+    D : ndarray of shape (B, c)
+        The targets.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(threshold_accuracy(np.array([[0.7], [0.2]]), np.array([[1.0], [1.0]])))
+    0.5
+    """
     return np.count_nonzero((Y > 0.5) == (D > 0.5)) / Y.size
 
 
 def r2_score(Y: NDArray[Any], D: NDArray[Any]) -> float:
-    """Coefficient of determination 1 - SS_res / SS_tot, averaged over the outputs."""
+    """Coefficient of determination 1 - SS_res / SS_tot, averaged over the outputs.
+
+    Parameters
+    ----------
+    Y : ndarray of shape (B, c)
+        The network's outputs.
+    D : ndarray of shape (B, c)
+        The targets.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> round(r2_score(np.array([[1.0], [2.0], [3.0]]), np.array([[1.0], [2.0], [4.0]])), 6)
+    0.785714
+    """
     ss_res = ((D - Y) ** 2).sum(axis=0)
     ss_tot = ((D - D.mean(axis=0)) ** 2).sum(axis=0)
     constant = ss_tot == 0
@@ -54,7 +114,25 @@ def r2_score(Y: NDArray[Any], D: NDArray[Any]) -> float:
 
 
 def rmse(Y: NDArray[Any], D: NDArray[Any]) -> float:
-    """Root mean squared error over all outputs."""
+    """Root mean squared error over all outputs.
+
+    Parameters
+    ----------
+    Y : ndarray of shape (B, c)
+        The network's outputs.
+    D : ndarray of shape (B, c)
+        The targets.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> round(rmse(np.array([[1.0], [3.0]]), np.array([[2.0], [3.0]])), 6)
+    0.707107
+    """
     return float(np.sqrt(np.mean((D - Y) ** 2)))
 
 
@@ -112,14 +190,50 @@ def get_metric(spec: Any, loss: Loss, n_outputs: int) -> Metric | None:
 
 
 def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, n_classes: int) -> np.ndarray:
-    """Counts C[i, j] of samples of class i predicted as class j (classes 0..n_classes-1)."""
+    """Counts C[i, j] of samples of class i predicted as class j (classes 0..n_classes-1).
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like of int
+        True and predicted class indices.
+    n_classes : int
+        The number of classes.
+
+    Returns
+    -------
+    ndarray of shape (n_classes, n_classes)
+
+    Examples
+    --------
+    >>> confusion_matrix([0, 1, 1], [0, 1, 0], 2).tolist()
+    [[1, 0], [1, 1]]
+    """
     y_true = np.asarray(y_true, dtype=np.intp)
     y_pred = np.asarray(y_pred, dtype=np.intp)
     return np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
 
 
 def format_confusion(cm: ArrayLike, labels: Sequence[Any] | None = None) -> str:
-    """A confusion matrix as a text table: rows are true classes, columns predicted ones."""
+    """A confusion matrix as a text table: rows are true classes, columns predicted ones.
+
+    Parameters
+    ----------
+    cm : array_like of shape (n_classes, n_classes)
+        The counts.
+    labels : sequence, optional
+        The class names (default 0, 1, ...).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> print(format_confusion([[2, 0], [1, 3]], labels=["a", "b"]))
+    true \\ predicted a b
+    a                2 0
+    b                1 3
+    """
     cm = np.asarray(cm)
     labels = [str(c) for c in (labels if labels is not None else range(cm.shape[0]))]
     width = max(max(len(str(int(v))) for v in cm.ravel()), max(len(x) for x in labels)) + 1
