@@ -43,7 +43,28 @@ def _head_products(obj: Objective, sl: slice, J: NDArray[Any]) -> NDArray[Any]:
 
 
 def gauss_newton_matrix(obj: Objective, budget: int | None = None) -> NDArray[Any]:
-    """G for a validated Objective (see ``gauss_newton``); ``budget`` in elements of working memory."""
+    """G for a validated Objective (see ``gauss_newton``); ``budget`` in elements of working memory.
+
+    Parameters
+    ----------
+    obj : Objective
+        A validated objective.
+    budget : int, optional
+        Elements of working memory allowed per chunk of samples.
+
+    Returns
+    -------
+    ndarray of shape (n_params, n_params)
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> from backprop.engine.objective import Objective
+    >>> net = bp.MLP([2, 3, 1], hidden="tanh", output="identity", seed=0)
+    >>> obj = Objective(net, "l2", np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([[1.0], [0.5]]))
+    >>> gauss_newton_matrix(obj).shape
+    (13, 13)
+    """
     net = obj.net
     W, c = net.n_params, net.widths[obj.seed_node]
     budget = max(W * W, MIN_BUDGET) if budget is None else int(budget)
@@ -99,7 +120,28 @@ def gauss_newton(net: Network, loss: str | Loss | dict[str, Any], X: ArrayLike, 
 
 
 def gauss_newton_diagonal(obj: Objective, budget: int | None = None) -> NDArray[Any]:
-    """diag(G) for a validated Objective, from per-sample Jacobians in batch chunks."""
+    """diag(G) for a validated Objective, from per-sample Jacobians in batch chunks.
+
+    Parameters
+    ----------
+    obj : Objective
+        A validated objective.
+    budget : int, optional
+        Elements of working memory allowed per chunk of samples.
+
+    Returns
+    -------
+    ndarray of shape (n_params,)
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> from backprop.engine.objective import Objective
+    >>> net = bp.MLP([2, 3, 1], hidden="tanh", output="identity", seed=0)
+    >>> obj = Objective(net, "l2", np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([[1.0], [0.5]]))
+    >>> bool(np.allclose(gauss_newton_diagonal(obj), np.diag(gauss_newton_matrix(obj))))
+    True
+    """
     net = obj.net
     W, c = net.n_params, net.widths[obj.seed_node]
     budget = max(16 * W, MIN_BUDGET, 1 << 20) if budget is None else int(budget)
@@ -173,7 +215,29 @@ def gnvp(net: Network, loss: str | Loss | dict[str, Any], X: ArrayLike, T: Array
 
 
 def gauss_newton_products(obj: Objective, V: NDArray[Any]) -> NDArray[Any]:
-    """G V for directions V of shape (m, n_params) on a validated Objective; returns (m, n_params)."""
+    """G V for directions V of shape (m, n_params) on a validated Objective; returns (m, n_params).
+
+    Parameters
+    ----------
+    obj : Objective
+        A validated objective.
+    V : ndarray of shape (m, n_params)
+        The directions.
+
+    Returns
+    -------
+    ndarray of shape (m, n_params)
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> from backprop.engine.objective import Objective
+    >>> net = bp.MLP([2, 3, 1], hidden="tanh", output="identity", seed=0)
+    >>> obj = Objective(net, "l2", np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([[1.0], [0.5]]))
+    >>> V = np.eye(net.n_params)[:2]
+    >>> bool(np.allclose(gauss_newton_products(obj, V), V @ gauss_newton_matrix(obj)))
+    True
+    """
     net = obj.net
     if obj.adjoints is None:
         obj.gradient()

@@ -43,7 +43,13 @@ from ..registry import Registry
 @dataclass(frozen=True)
 class Profile:
     """Templates of one note's symbols (fields: n name, l layer, p position from 1, p0 from 0, k = l+1,
-    m = l-1; for an edge i -> j: j, i positions from 1 (j0, i0 from 0), src, dst names, l the layer of j)."""
+    m = l-1; for an edge i -> j: j, i positions from 1 (j0, i0 from 0), src, dst names, l the layer of j).
+
+    Examples
+    --------
+    >>> get_profile("cmu").name
+    'cmu'
+    """
 
     name: str
     note: str
@@ -117,12 +123,43 @@ NOTATIONS = PROFILES.names()
 
 
 def get_profile(name: str) -> Profile:
-    """The profile called ``name`` (one of NOTATIONS); ConfigError otherwise."""
+    """The profile called ``name`` (one of NOTATIONS); ConfigError otherwise.
+
+    Parameters
+    ----------
+    name : str
+        One of NOTATIONS.
+
+    Returns
+    -------
+    Profile
+
+    Examples
+    --------
+    >>> get_profile("004").name
+    '004'
+    """
     return PROFILES.get(str(name))
 
 
 class Symbols:
-    """The symbols of one profile for the units and edges of one network layout."""
+    """The symbols of one profile for the units and edges of one network layout.
+
+    Parameters
+    ----------
+    layout : NeuronLayout
+        The network's neurons and edges.
+    profile : str or Profile
+        The notation.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> tr = bp.trace(bp.MLP([2, 3, 1], seed=0, output="identity"), [1.0, 2.0], 0.5)
+    >>> S = Symbols(tr.layout, "cmu")
+    >>> S.x("h1_1"), S.w("x1", "h1_1")
+    ('Z0[0]', 'W0[0,0]')
+    """
 
     def __init__(self, layout: Any, profile: str | Profile) -> None:
         self.layout, self.profile = layout, get_profile(profile) if isinstance(profile, str) else profile

@@ -29,7 +29,24 @@ def _levels(tr: Any) -> list[list[str]]:
 
 
 def named_intermediates(tr: Any) -> dict[str, Any]:
-    """{name: array} in the order of computation (see the module docstring)."""
+    """{name: array} in the order of computation (see the module docstring).
+
+    Parameters
+    ----------
+    tr : Trace
+        A trace of a layered network.
+
+    Returns
+    -------
+    dict of str to ndarray
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> tr = bp.trace(bp.MLP([2, 3, 1], seed=0, output="identity"), [1.0, 2.0], 0.5)
+    >>> list(named_intermediates(tr))[:5]
+    ['A0', 'W0', 'b0', 'Z0', 'A1']
+    """
     levels = _levels(tr)
     N, Ed = tr.nodes, tr.edges
     out = {"A0": np.array([N[n]["y"] for n in levels[0]])}
@@ -68,6 +85,20 @@ class Comparison:
         The names compared, in the order of computation.
     first : dict or None
         {"name", "index", "expected", "got", "why"} of the first entry that differs.
+
+    Parameters
+    ----------
+    checked : list of str
+        The names compared.
+    first : dict or None
+        The first difference: ``name``, ``index``, ``theirs``, ``trace``, ``why``.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> tr = bp.trace(bp.MLP([2, 3, 1], seed=0, output="identity"), [1.0, 2.0], 0.5)
+    >>> bool(tr.compare(tr.layers()))
+    True
     """
 
     def __init__(self, checked: list[str], first: Any) -> None:
@@ -95,7 +126,30 @@ def _get(theirs: Any, name: str) -> Any:
 
 
 def compare(tr: Any, theirs: Any, rtol: float = 1e-6, atol: float = 1e-8) -> Comparison:
-    """See ``Trace.compare``."""
+    """See ``Trace.compare``.
+
+    Parameters
+    ----------
+    tr : Trace
+        The trace.
+    theirs : mapping or object
+        The student's intermediates by name.
+    rtol, atol : float
+        Tolerances of ``numpy.isclose``.
+
+    Returns
+    -------
+    Comparison
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import backprop as bp
+    >>> tr = bp.trace(bp.MLP([2, 3, 1], seed=0, output="identity"), [1.0, 2.0], 0.5)
+    >>> result = compare(tr, {"Z0": np.zeros(3)})
+    >>> bool(result), result.first["name"]
+    (False, 'Z0')
+    """
     ours = named_intermediates(tr)
     if isinstance(theirs, Mapping):
         unknown = [k for k in theirs if k not in ours]
