@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import sys
 
-
 M_TRIM_THRESHOLD = -1      # from glibc's <malloc.h>
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 16 << 20  # arrays up to 16 MB come from the heap ...

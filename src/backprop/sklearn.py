@@ -11,5 +11,4 @@ loss, trust-ncg with exact Hessian-vector products, and ``network_``: the traine
 from .faces.estimators import MLPClassifier, MLPRegressor
 from .losses import PoissonDeviance
 
-
 __all__ = ["MLPClassifier", "MLPRegressor", "PoissonDeviance"]

@@ -22,7 +22,6 @@ from .solve import minimize
 from .streaming import train
 from .sums import gauss_newton, gauss_newton_diag, gnvp, hessian, hessian_diag, hvp, loss_and_grad
 
-
 __all__ = ["loss_and_grad", "hvp", "gnvp", "gauss_newton", "gauss_newton_diag", "hessian", "hessian_diag",
            "check_gradient", "jacobian", "predict", "minimize", "train", "Shards", "ClusterError"]
 

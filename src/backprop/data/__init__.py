@@ -10,7 +10,6 @@ from .preprocessing import Standardizer, one_hot, train_test_split
 from .tables import encode_labels, load_table
 from .toy import digits, moons, spirals, xor
 
-
 __all__ = [
     "xor",
     "digits",

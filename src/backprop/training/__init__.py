@@ -6,7 +6,6 @@ from .optimizers import GD, SGD, Adam, AdamW, Optimizer, RMSprop, get_optimizer
 from .pairing import check_output_loss
 from .schedules import Constant, Cosine, FromCallable, InverseScaling, Schedule, StepDecay, get_schedule
 
-
 __all__ = [
     "train", "run_epoch", "History",
     "Optimizer", "GD", "SGD", "Adam", "AdamW", "RMSprop", "get_optimizer",
