@@ -54,4 +54,4 @@ bench: $(VENV)/.torch
 	$(PY) benchmarks/bench_hotpath.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis docs/_build
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis docs/_build .mypy_cache

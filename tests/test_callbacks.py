@@ -4,6 +4,7 @@ import logging
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import backprop as bp
 from backprop.errors import ConfigError
@@ -98,3 +99,36 @@ def test_bad_callbacks_are_refused_before_anything_changes():
     assert np.array_equal(net.params, before)
     with pytest.raises(ConfigError, match="monitor 'nope'"):
         bp.EarlyStopping(monitor="nope")
+
+
+def test_logging_callback_refuses_a_logger_that_is_none_before_training():
+    # regression: LoggingCallback(logger=None) was accepted and raised AttributeError at the end of the first
+    # epoch, after the parameters had changed
+    X, y = _data()
+    net = _net()
+    before = net.params.copy()
+    with pytest.raises(ConfigError, match="logger must be a logging.Logger"):
+        bp.train(net, "bce", X, y, epochs=2, verbose=False, callbacks=[bp.LoggingCallback(logger=None)])
+    assert np.array_equal(net.params, before)
+    adapter = logging.LoggerAdapter(logging.getLogger("backprop.training"), {})
+    assert bp.LoggingCallback(logger=adapter).logger is adapter
+
+
+_NOT_A_LOGGER = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.binary(),
+                          st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=3), st.integers(),
+                                                                                max_size=2))
+_NOT_A_LEVEL = st.one_of(st.none(), st.booleans(), st.floats(allow_nan=True), st.text(max_size=5),
+                         st.lists(st.integers(), max_size=2))
+
+
+@settings(max_examples=40, deadline=None)
+@given(logger=_NOT_A_LOGGER, level=_NOT_A_LEVEL, name=st.text(max_size=12), good_level=st.integers(0, 60))
+def test_logging_callback_options_are_checked_when_it_is_made(logger, level, name, good_level):
+    """Every option of the wrong type is a ConfigError at construction, never an error in the middle of training;
+    every logger name and integer level is accepted."""
+    with pytest.raises(ConfigError, match="logger must be"):
+        bp.LoggingCallback(logger=logger)
+    with pytest.raises(ConfigError, match="level must be"):
+        bp.LoggingCallback(level=level)
+    cb = bp.LoggingCallback(logger=name, level=good_level)
+    assert cb.logger is logging.getLogger(name) and cb.level == good_level

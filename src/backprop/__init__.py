@@ -7,6 +7,8 @@
 >>> grad.shape == net.params.shape
 True
 """
+from __future__ import annotations
+
 from ._allocator import tune as tune_allocator   # an explicit call: importing backprop changes nothing in the process
 from . import datasets
 from .derivatives.checks import CheckReport, check_gradient
@@ -51,6 +53,7 @@ from .engine.neurons import NeuronPass, neuron_layout
 from .engine.neurons import NeuronGraph, NeuronNetwork
 from .faces.trace_render import draw_trace, save_trace
 from .ops.vector import vector_activation
+from types import ModuleType
 
 __version__ = "0.2.0.dev0"   # the one place of the version (pyproject.toml reads it)
 
@@ -84,7 +87,7 @@ from .faces.exports.torch_io import from_torch, to_torch
 
 __all__ += ["to_torch", "from_torch", "to_sklearn", "from_sklearn", "to_onnx", "register_skl2onnx"]
 
-def __getattr__(name):
+def __getattr__(name: str) -> ModuleType:
     """``backprop.cluster`` (sums over Dask blocks) loads on first use; it needs the ``dask`` extra only when called."""
     if name == "cluster":
         import importlib

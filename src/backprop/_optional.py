@@ -13,6 +13,8 @@ from __future__ import annotations
 import importlib
 import sys
 from types import ModuleType
+from typing import IO, Any
+
 
 #: The name of the distribution on the package index (the import name is ``backprop``).
 DISTRIBUTION = "backprop-exact"
@@ -26,11 +28,31 @@ class MissingDependencyError(ImportError, ValueError):
 
     An ``ImportError``, and also a ``ValueError`` like every other error a user can act on, so that the
     command line reports it in one line.
+
+    Examples
+    --------
+    >>> issubclass(MissingDependencyError, ImportError), issubclass(MissingDependencyError, ValueError)
+    (True, True)
     """
 
 
 def install_hint(extra: str) -> str:
-    """The command that installs ``extra``, e.g. ``pip install 'backprop-exact[plots]'``."""
+    """The command that installs ``extra``, e.g. ``pip install 'backprop-exact[plots]'``.
+
+    Parameters
+    ----------
+    extra : str
+        The name of an extra ("plots", "sklearn", ...).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> install_hint("plots")
+    "pip install 'backprop-exact[plots]'"
+    """
     return f"pip install '{DISTRIBUTION}[{extra}]'"
 
 
@@ -79,32 +101,33 @@ class _PlainBar:
     On a terminal it redraws one line per update; elsewhere (logs, pipes) it writes the final line only.
     """
 
-    def __init__(self, total=None, initial=0, desc="", unit="it", file=None, **_ignored):
+    def __init__(self, total: int | None = None, initial: int = 0, desc: str = "", unit: str = "it",
+                 file: IO[str] | None = None, **_ignored: object) -> None:
         self.total, self.n, self.desc, self.unit = total, initial, desc, unit
         self.file = sys.stderr if file is None else file
         self.postfix = ""
         isatty = getattr(self.file, "isatty", None)
         self.live = bool(isatty and isatty())
 
-    def _line(self):
+    def _line(self) -> str:
         count = f"{self.n}/{self.total}" if self.total is not None else f"{self.n}"
         return f"{self.desc}: {count} {self.unit}" + (f" {self.postfix}" if self.postfix else "")
 
-    def set_postfix_str(self, s="", refresh=True):
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
         self.postfix = s
 
-    def update(self, n=1):
+    def update(self, n: int = 1) -> None:
         self.n += n
         if self.live:
             self.file.write("\r" + self._line())
             self.file.flush()
 
-    def close(self):
+    def close(self) -> None:
         self.file.write(("\r" if self.live else "") + self._line() + "\n")
         self.file.flush()
 
 
-def progress_bar(**kwargs):
+def progress_bar(**kwargs: Any) -> Any:
     """A tqdm progress bar when tqdm is installed (the ``progress`` extra), else a plain text counter.
 
     Parameters

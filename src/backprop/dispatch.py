@@ -12,29 +12,78 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Any, Callable
+
 
 #: the module that registers the Dask versions of the public functions when it is imported
 DASK_PROVIDER = "backprop.cluster"
 
-_dask_functions: dict = {}
+_dask_functions: dict[str, Callable[..., Any]] = {}
 
 
-def is_dask(x) -> bool:
+def is_dask(x: object) -> bool:
     """True if ``x`` is a Dask collection (array, DataFrame, Series). Never imports Dask: an object
-    cannot be a Dask collection unless Dask has already been imported."""
+    cannot be a Dask collection unless Dask has already been imported.
+
+    Parameters
+    ----------
+    x : object
+        Anything.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> is_dask(np.zeros(2))
+    False
+    """
     if "dask" not in sys.modules or x is None:
         return False
     from ._optional import require
     return bool(require("dask.base", extra="dask", feature="Dask data").is_dask_collection(x))
 
 
-def register_dask(name: str, function) -> None:
-    """Make ``function`` the Dask version of the public function ``name``."""
+def register_dask(name: str, function: Callable[..., Any]) -> None:
+    """Make ``function`` the Dask version of the public function ``name``.
+
+    Parameters
+    ----------
+    name : str
+        The public function's name, e.g. "loss_and_grad".
+    function : callable
+        Its Dask version, with the same arguments.
+
+    Examples
+    --------
+    >>> register_dask("example", lambda *args: "on Dask")
+    >>> _ = _dask_functions.pop("example")
+    """
     _dask_functions[name] = function
 
 
-def on_dask(name: str, *arrays):
-    """The Dask version of ``name`` if any of ``arrays`` is a Dask collection, else None."""
+def on_dask(name: str, *arrays: object) -> Callable[..., Any] | None:
+    """The Dask version of ``name`` if any of ``arrays`` is a Dask collection, else None.
+
+    Parameters
+    ----------
+    name : str
+        The public function's name.
+    *arrays : object
+        Its data arguments.
+
+    Returns
+    -------
+    callable or None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> on_dask("loss_and_grad", np.zeros(2)) is None
+    True
+    """
     if not any(is_dask(a) for a in arrays):
         return None
     if name not in _dask_functions:

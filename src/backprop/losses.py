@@ -33,8 +33,10 @@ here, registered in ``LOSSES``:
 from __future__ import annotations
 
 import functools
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from .errors import ConfigError, InputError
 from .ops.activations import _sigmoid_df, expit as sigmoid
@@ -42,22 +44,61 @@ from .ops.softmax import log_softmax, log_sum_exp_shifted, softmax, softmax_jvp
 from .registry import Registry
 from .validation import as_numeric
 
+
 REDUCTIONS = ("mean", "sum")
+
+#: one output of one instance in a trace: (name, y, t, x), output value y, target t, logit x
+Output = tuple[str, float, float, float]
+#: a number written as a term or as a factor in a trace row
+Format = Callable[[float], str]
+#: a row of a trace: (formula in symbols, formula with numbers)
+Rows = tuple[str, str]
 
 #: every loss, by name: ``LOSSES.get("huber")``, ``LOSSES.names()``
 LOSSES = Registry("loss")
 
 
-def xlogy(x, y):
-    """x log y, and 0 where x = 0 (scipy's xlogy; scipy.special is loaded on first use)."""
+def xlogy(x: ArrayLike, y: ArrayLike) -> NDArray[Any]:
+    """x log y, and 0 where x = 0 (scipy's xlogy; scipy.special is loaded on first use).
+
+    Parameters
+    ----------
+    x, y : array_like
+        Broadcastable arrays.
+
+    Returns
+    -------
+    ndarray
+        x log y elementwise, 0 where x = 0.
+
+    Examples
+    --------
+    >>> xlogy(np.array([0.0, 2.0]), np.array([0.0, 4.0]))
+    array([0.        , 2.77258872])
+    """
     from scipy.special import xlogy as f
     return f(x, y)
 
 
-def softplus(z):
+def softplus(z: NDArray[Any]) -> NDArray[Any]:
     """log(1 + e^z) = max(z, 0) + log(1 + e^-|z|): no overflow, full precision for every finite z.
 
     ``-softplus(-z)`` is log sigmoid(z), and ``-softplus(z)`` is log(1 - sigmoid(z)).
+
+    Parameters
+    ----------
+    z : ndarray
+        Logits, any shape.
+
+    Returns
+    -------
+    ndarray
+        log(1 + e^z), the shape of ``z``.
+
+    Examples
+    --------
+    >>> softplus(np.array([0.0, 1000.0])).tolist()
+    [0.6931471805599453, 1000.0]
     """
     return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
 
@@ -68,7 +109,7 @@ _ENCODE_HINT = ("labels of another kind (text, or whole numbers such as 5 and 7)
                 "take any labels")
 
 
-def _as_targets(T, B, c, dtype, what):
+def _as_targets(T: ArrayLike, B: int, c: int, dtype: DTypeLike, what: str) -> NDArray[Any]:
     T = as_numeric(T, "targets", f"({B}, {c})" + (f" or ({B},)" if c == 1 else ""))
     if T.ndim == 1 and c == 1:
         T = T.reshape(-1, 1)
@@ -81,25 +122,38 @@ def _as_targets(T, B, c, dtype, what):
     return T
 
 
-def _sum_rows(terms, wrap=False):
+def _sum_rows(terms: Sequence[str], wrap: bool = False) -> str:
     s = " + ".join(terms)
     return f"({s})" if wrap and len(terms) > 1 else s
 
 
 class Loss:
-    """Base class. Subclasses define ``div``, ``grad`` and ``hvp`` per instance, and their declarations."""
+    """Base class. Subclasses define ``div``, ``grad`` and ``hvp`` per instance, and their declarations.
+
+    Parameters
+    ----------
+    l2 : float, default 0.0
+        lambda of the penalty lambda/2 ||W||^2 over the weights (not the biases).
+    reduction : {"mean", "sum"}, default "mean"
+        The batch loss: 1/B sum_n Div_n ("mean") or the notes' sum_n Div_n ("sum").
+
+    Examples
+    --------
+    >>> Loss(l2=0.1).config()
+    {'name': 'loss', 'l2': 0.1}
+    """
 
     name = "loss"
     task = "regression"
     output = "identity"
     #: name of the output activation whose logits this loss can take directly
-    fuses_with = None
+    fuses_with: str | None = None
     metric = "r2"
     needs = "real"
     advice = ""
-    laplace = None
+    laplace: str | None = None
 
-    def __init__(self, l2: float = 0.0, reduction: str = "mean"):
+    def __init__(self, l2: float = 0.0, reduction: str = "mean") -> None:
         try:
             l2 = float(l2)
         except (TypeError, ValueError):
@@ -112,40 +166,40 @@ class Loss:
         self.l2 = l2
         self.reduction = reduction
 
-    def prepare(self, T, B, c, dtype):
+    def prepare(self, T: ArrayLike, B: int, c: int, dtype: DTypeLike) -> NDArray[Any]:
         """Validate targets against a batch of B outputs of width c; return them as (B, c) arrays."""
         return _as_targets(T, B, c, dtype, self.name)
 
-    def make_targets(self, rng, B, c):
+    def make_targets(self, rng: np.random.Generator, B: int, c: int) -> NDArray[Any]:
         """Random targets of this loss's kind for B samples of c outputs (for tests and examples)."""
         return rng.normal(size=(B, c))
 
-    def kink_distance(self, y, d) -> float:
+    def kink_distance(self, y: NDArray[Any], d: NDArray[Any]) -> float:
         """How far the outputs y are from a point where the loss's second derivative jumps (inf for a smooth
         loss): finite differences across such a point do not measure the Hessian."""
         return np.inf
 
-    def div(self, y, d):
+    def div(self, y: NDArray[Any], d: NDArray[Any]) -> NDArray[Any]:
         """Per-instance divergence, shape (B,)."""
         raise NotImplementedError
 
-    def grad(self, y, d):
+    def grad(self, y: NDArray[Any], d: NDArray[Any]) -> NDArray[Any]:
         """dDiv/dy per instance, shape (B, c)."""
         raise NotImplementedError
 
-    def hvp(self, y, d, ty):
+    def hvp(self, y: NDArray[Any], d: NDArray[Any], ty: NDArray[Any]) -> NDArray[Any]:
         """(d2Div/dy2) R{y} per instance for tangents ty of shape (m, B, c)."""
         raise NotImplementedError
 
-    def div_grad(self, y, d):
+    def div_grad(self, y: NDArray[Any], d: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
         """(div, grad) together; losses that share work between the two override this."""
         return self.div(y, d), self.grad(y, d)
 
-    def fused(self):
+    def fused(self) -> Loss | None:
         """The same loss taking the logits z of the ``fuses_with`` activation, or None."""
         return None
 
-    def fused_head(self):
+    def fused_head(self) -> Loss | None:
         """``fused()``, built once per loss and its current options."""
         key = (self.l2, tuple(sorted(self.config().items())))
         cached = getattr(self, "_fused_cache", None)
@@ -162,11 +216,11 @@ class Loss:
     # outs: [(name, y, t, x)] of the outputs of one instance; S: the trace's symbols (S.y, S.t, S.x of a
     # name); f, m: a number as a term and as a factor (negative numbers in parentheses). Terms whose
     # coefficient is zero are left out of the numbers, so every printed number can be evaluated as written.
-    def trace_E(self, outs, S, f, m):
+    def trace_E(self, outs: Sequence[Output], S: Any, f: Format, m: Format) -> Rows | None:
         """(formula, formula with numbers) of Div for one instance, or None to print it unexpanded."""
         return None
 
-    def trace_dE_dy(self, name, y, t, S, f, m):
+    def trace_dE_dy(self, name: str, y: float, t: float, S: Any, f: Format, m: Format) -> Rows | None:
         """(formula, formula with numbers) of dDiv/dy of one output, or None to print its value only."""
         return None
 
@@ -175,7 +229,7 @@ class Loss:
     #: (x, y, t, E, dx, dy: the symbols of output k in the trace's notation)
     note = ""
 
-    def trace_note(self, S=None) -> str:
+    def trace_note(self, S: Any = None) -> str:
         """One line for the trace's header: how E is taken on the logits ("" for none), written in the
         symbols of ``S`` (a ``Symbols``; note 004's x(k), y(k), t(k), E when None)."""
         if not self.note:
@@ -184,25 +238,27 @@ class Loss:
             "x": "x(k)", "y": "y(k)", "t": "t(k)", "E": "E", "dx": "dE/dx(k)", "dy": "dE/dy(k)"}
         return self.note.format(**fields)
 
-    def trace_dE_dx(self, name, y, t, outs, S, f, m):
+    def trace_dE_dx(self, name: str, y: float, t: float, outs: Sequence[Output], S: Any, f: Format,
+                    m: Format) -> Rows | None:
         """(formula, formula with numbers) of dE/dx(o) at the logit x(o) of an output, or None to print its
         value only."""
         return None
 
-    def trace_M(self, k, k2, y, y2, same, outs, S, f, m):
+    def trace_M(self, k: str, k2: str, y: float, y2: float, same: bool, outs: Sequence[Output], S: Any, f: Format,
+                m: Format) -> Rows | None:
         """(formula, formula with numbers) of d2E/dx(k)dx(k2) at the logits of outputs k, k2 (values y, y2),
         or None to print the value only."""
         return None
 
-    def config(self) -> dict:
-        cfg = {"name": self.name}
+    def config(self) -> dict[str, Any]:
+        cfg: dict[str, Any] = {"name": self.name}
         if self.l2:
             cfg["l2"] = self.l2
         if self.reduction != "mean":
             cfg["reduction"] = self.reduction
         return cfg
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "name")
         return f"{type(self).__name__}({args})"
 
@@ -210,37 +266,51 @@ class Loss:
 class _Fused(Loss):
     """A loss evaluated on the logits z of its ``fuses_with`` output; dDiv/dz = y - d."""
 
-    def __init__(self, base: Loss):
+    def __init__(self, base: Loss) -> None:
         super().__init__(base.l2, base.reduction)
         self.base, self.name = base, base.name
 
-    def trace_dE_dx(self, name, y, t, outs, S, f, m):
+    def trace_dE_dx(self, name: str, y: float, t: float, outs: Sequence[Output], S: Any, f: Format,
+                    m: Format) -> Rows | None:
         # y(o) - t(o): the activation's derivative cancels against dDiv/dy
         return f"{S.y(name)} - {S.t(name)}", f"{f(y)} - {m(t)}"
 
 
 class L2(Loss):
-    """Div = 1/2 ||y - d||^2;  dDiv/dy = y - d;  d2Div/dy2 = I."""
+    """Div = 1/2 ||y - d||^2;  dDiv/dy = y - d;  d2Div/dy2 = I.
+
+    Parameters
+    ----------
+    l2 : float, default 0.0
+        lambda of the penalty lambda/2 ||W||^2 over the weights (not the biases).
+    reduction : {"mean", "sum"}, default "mean"
+        The batch loss: 1/B sum_n Div_n ("mean") or the notes' sum_n Div_n ("sum").
+
+    Examples
+    --------
+    >>> L2().div(np.array([[0.5, 2.0]]), np.array([[0.0, 0.0]]))
+    array([2.125])
+    """
 
     name = "l2"
     laplace = "regression"
 
-    def div(self, y, d):
+    def div(self, y: NDArray[Any], d: NDArray[Any]) -> NDArray[Any]:
         r = y - d
         return 0.5 * np.einsum("ij,ij->i", r, r)
 
-    def grad(self, y, d):
+    def grad(self, y: NDArray[Any], d: NDArray[Any]) -> NDArray[Any]:
         return y - d
 
-    def hvp(self, y, d, ty):
+    def hvp(self, y: NDArray[Any], d: NDArray[Any], ty: NDArray[Any]) -> NDArray[Any]:
         return ty
 
-    def trace_E(self, outs, S, f, m):
+    def trace_E(self, outs: Sequence[Output], S: Any, f: Format, m: Format) -> Rows | None:
         s = _sum_rows([f"({S.y(o)} - {S.t(o)})^2" for o, _, _, _ in outs], wrap=True)
         n = _sum_rows([f"({f(y)} - {f(t)})^2" for _, y, t, _ in outs], wrap=True)
         return f"1/2 * {s}", f"1/2 * {n}"
 
-    def trace_dE_dy(self, name, y, t, S, f, m):
+    def trace_dE_dy(self, name: str, y: float, t: float, S: Any, f: Format, m: Format) -> Rows | None:
         return f"({S.y(name)} - {S.t(name)})", f"({f(y)} - {f(t)})"
 
 
@@ -251,11 +321,27 @@ class Huber(Loss):
     the second derivative jumps at ``|r| = delta``). Quadratic near the target like ``l2``, linear far from
     it, so that outliers pull with at most delta. ``torch.nn.HuberLoss(delta=delta, reduction="sum")``
     over a batch gives the summed form.
+
+    Parameters
+    ----------
+    l2 : float, default 0.0
+        lambda of the penalty lambda/2 ||W||^2 over the weights (not the biases).
+    reduction : {"mean", "sum"}, default "mean"
+        The batch loss: 1/B sum_n Div_n ("mean") or the notes' sum_n Div_n ("sum").
+    delta : float, default 1.0
+        Where the loss turns from quadratic to linear (> 0).
+
+    Examples
+    --------
+    >>> h = Huber(delta=1.0)
+    >>> y, d = np.array([[0.5, 2.0]]), np.array([[0.0, 0.0]])
+    >>> h.div(y, d), h.grad(y, d)
+    (array([1.625]), array([[0.5, 1. ]]))
     """
 
     name = "huber"
 
-    def __init__(self, l2=0.0, delta=1.0, reduction="mean"):
+    def __init__(self, l2: float = 0.0, delta: float = 1.0, reduction: str = "mean") -> None:
         super().__init__(l2, reduction)
         try:
             delta = float(delta)
@@ -265,24 +351,24 @@ class Huber(Loss):
             raise ConfigError(f"huber delta must be a finite number > 0; got {delta}")
         self.delta = delta
 
-    def make_targets(self, rng, B, c):
+    def make_targets(self, rng: np.random.Generator, B: int, c: int) -> NDArray[Any]:
         return rng.normal(scale=2.0, size=(B, c))       # residuals on both sides of delta = 1
 
-    def div(self, y, d):
+    def div(self, y: NDArray[Any], d: NDArray[Any]) -> NDArray[Any]:
         r = np.abs(y - d)
         dl = self.delta
         return np.where(r <= dl, 0.5 * r * r, dl * (r - 0.5 * dl)).sum(axis=1)
 
-    def grad(self, y, d):
+    def grad(self, y: NDArray[Any], d: NDArray[Any]) -> NDArray[Any]:
         return np.clip(y - d, -self.delta, self.delta)
 
-    def hvp(self, y, d, ty):
+    def hvp(self, y: NDArray[Any], d: NDArray[Any], ty: NDArray[Any]) -> NDArray[Any]:
         return (np.abs(y - d) <= self.delta).astype(ty.dtype) * ty
 
-    def kink_distance(self, y, d):
+    def kink_distance(self, y: NDArray[Any], d: NDArray[Any]) -> float:
         return float(np.abs(np.abs(y - d) - self.delta).min()) if np.size(y) else np.inf
 
-    def trace_E(self, outs, S, f, m):
+    def trace_E(self, outs: Sequence[Output], S: Any, f: Format, m: Format) -> Rows | None:
         # the branch each output is on: 1/2 r^2 inside [-delta, delta], delta (|r| - delta/2) beyond
         dl, s, n = self.delta, [], []
         for o, y, t, _ in outs:
@@ -295,21 +381,21 @@ class Huber(Loss):
                 n.append(f"{m(dl)} * ({f(hi)} - {m(lo)} - {m(dl)}/2)")
         return _sum_rows(s), _sum_rows(n)
 
-    def trace_dE_dy(self, name, y, t, S, f, m):
+    def trace_dE_dy(self, name: str, y: float, t: float, S: Any, f: Format, m: Format) -> Rows | None:
         r = S.y(name) + " - " + S.t(name)
         if abs(y - t) <= self.delta:
             return f"({r})", f"({f(y)} - {f(t)})"
         sign = 1 if y > t else -1
         return f"delta*sign({r})", f"{m(sign * self.delta)}"
 
-    def config(self):
+    def config(self) -> dict[str, Any]:
         cfg = super().config()
         if self.delta != 1.0:
             cfg["delta"] = self.delta
         return cfg
 
 
-def _kl_terms(outs, S, f, m, binary):
+def _kl_terms(outs: Sequence[Output], S: Any, f: Format, m: Format, binary: bool) -> Rows:
     """The constant of the KL forms in a trace: + sum t log t (+ (1 - t) log(1 - t) for bce)."""
     s, n = [], []
     for o, _, t, _ in outs:
@@ -326,6 +412,20 @@ class BinaryCrossEntropy(Loss):
 
     With ``kl=True`` the constant d log d + (1-d) log(1-d) is added, giving the KL divergence
     (zero when y = d); the derivatives are the same.
+
+    Parameters
+    ----------
+    l2 : float, default 0.0
+        lambda of the penalty lambda/2 ||W||^2 over the weights (not the biases).
+    reduction : {"mean", "sum"}, default "mean"
+        The batch loss: 1/B sum_n Div_n ("mean") or the notes' sum_n Div_n ("sum").
+    kl : bool, default False
+        Add the targets' entropy term, so that the loss is the KL divergence.
+
+    Examples
+    --------
+    >>> BinaryCrossEntropy().div(np.array([[0.5]]), np.array([[1.0]]))
+    array([0.69314718])
     """
 
     name = "bce"
@@ -337,40 +437,40 @@ class BinaryCrossEntropy(Loss):
               "for one class per sample")
     laplace = "classification"
 
-    def __init__(self, l2=0.0, kl=False, reduction="mean"):
+    def __init__(self, l2: float = 0.0, kl: bool = False, reduction: str = "mean") -> None:
         super().__init__(l2, reduction)
         self.kl = bool(kl)
 
-    def prepare(self, T, B, c, dtype):
+    def prepare(self, T: ArrayLike, B: int, c: int, dtype: DTypeLike) -> NDArray[Any]:
         T = _as_targets(T, B, c, dtype, self.name)
         if np.any((T < 0) | (T > 1)):
             raise InputError("bce targets must lie in [0, 1] (class labels 0/1 or probabilities); " + _ENCODE_HINT)
         return T
 
-    def make_targets(self, rng, B, c):
+    def make_targets(self, rng: np.random.Generator, B: int, c: int) -> NDArray[Any]:
         return rng.integers(0, 2, size=(B, c)).astype(float)
 
-    def label(self):
+    def label(self) -> str:
         return "binary_kl" if self.kl else self.name
 
-    def _entropy(self, d):
+    def _entropy(self, d: NDArray[Any]) -> NDArray[Any] | float:
         return (xlogy(d, d) + xlogy(1 - d, 1 - d)).sum(axis=1) if self.kl else 0.0
 
-    def div(self, y, d):
+    def div(self, y: NDArray[Any], d: NDArray[Any]) -> NDArray[Any]:
         return -(xlogy(d, y) + xlogy(1 - d, 1 - y)).sum(axis=1) + self._entropy(d)
 
     # dDiv/dy = -d / y + (1 - d) / (1 - y)
-    def grad(self, y, d):
+    def grad(self, y: NDArray[Any], d: NDArray[Any]) -> NDArray[Any]:
         return -d / y + (1 - d) / (1 - y)
 
     # d2Div/dy2 = d / y^2 + (1 - d) / (1 - y)^2, diagonal
-    def hvp(self, y, d, ty):
+    def hvp(self, y: NDArray[Any], d: NDArray[Any], ty: NDArray[Any]) -> NDArray[Any]:
         return (d / (y * y) + (1 - d) / ((1 - y) * (1 - y))) * ty
 
-    def fused(self):
+    def fused(self) -> Loss:
         return _SigmoidBCE(self)
 
-    def trace_E(self, outs, S, f, m):
+    def trace_E(self, outs: Sequence[Output], S: Any, f: Format, m: Format) -> Rows | None:
         s = " + ".join(f"-({S.t(o)}*log({S.y(o)}) + (1 - {S.t(o)})*log(1 - {S.y(o)}))" for o, _, _, _ in outs)
         parts = []
         for _, y, t, _ in outs:
@@ -379,12 +479,12 @@ class BinaryCrossEntropy(Loss):
         ks, kn = _kl_terms(outs, S, f, m, binary=True) if self.kl else ("", "")
         return s + ks, " + ".join(parts) + kn
 
-    def trace_dE_dy(self, name, y, t, S, f, m):
+    def trace_dE_dy(self, name: str, y: float, t: float, S: Any, f: Format, m: Format) -> Rows | None:
         sy, st = S.y(name), S.t(name)
         terms = ([f"-{m(t)}/{m(y)}"] if t != 0 else []) + ([f"{m(1 - t)}/{m(1 - y)}"] if t != 1 else [])
         return f"(-{st}/{sy} + (1 - {st})/(1 - {sy}))", f"({' + '.join(terms)})"
 
-    def config(self):
+    def config(self) -> dict[str, Any]:
         cfg = super().config()
         if self.kl:
             cfg["kl"] = True
@@ -392,37 +492,39 @@ class BinaryCrossEntropy(Loss):
 
 
 class _SigmoidBCE(_Fused):
+    base: BinaryCrossEntropy
     """BCE evaluated on the logits z of a sigmoid output: Div = softplus(z) - d z;  dDiv/dz = sigmoid(z) - d."""
 
     note = ("sigmoid output with bce, taken on the logit {x}: {E} = sum_k (softplus({x}) - {t}*{x}) with "
             "softplus(u) = log(1 + e^u), and {dx} = {y} - {t} (sigmoid' = {y}*(1 - {y}) cancels in "
             "{dy}*{y}*(1 - {y}))")
 
-    def div(self, z, d):
+    def div(self, z: NDArray[Any], d: NDArray[Any]) -> NDArray[Any]:
         # softplus(z) - d z = (1 - d) softplus(z) + d softplus(-z): no cancellation, finite for every finite z
         return ((1 - d) * softplus(z) + d * softplus(-z)).sum(axis=1) + self.base._entropy(d)
 
-    def grad(self, z, d):
+    def grad(self, z: NDArray[Any], d: NDArray[Any]) -> NDArray[Any]:
         return sigmoid(z) - d
 
     # d2Div/dz2 = sigmoid'(z) = sigmoid(z) (1 - sigmoid(z)), diagonal
-    def hvp(self, z, d, tz):
+    def hvp(self, z: NDArray[Any], d: NDArray[Any], tz: NDArray[Any]) -> NDArray[Any]:
         s = sigmoid(z)
         return _sigmoid_df(z, s) * tz
 
-    def trace_E(self, outs, S, f, m):
+    def trace_E(self, outs: Sequence[Output], S: Any, f: Format, m: Format) -> Rows | None:
         s = " + ".join(f"(softplus({S.x(o)}) - {S.t(o)}*{S.x(o)})" for o, _, _, _ in outs)
         n = " + ".join(f"(softplus({f(x)}) - {m(t)}*{m(x)})" for _, _, t, x in outs)
         ks, kn = _kl_terms(outs, S, f, m, binary=True) if self.base.kl else ("", "")
         return s + ks, n + kn
 
-    def trace_M(self, k, k2, y, y2, same, outs, S, f, m):
+    def trace_M(self, k: str, k2: str, y: float, y2: float, same: bool, outs: Sequence[Output], S: Any, f: Format,
+                m: Format) -> Rows | None:
         if not same:
             return "0", "0"
         return f"{S.y(k)}*(1 - {S.y(k)})", f"{m(y)}*(1 - {m(y)})"
 
 
-def _target_sum(outs):
+def _target_sum(outs: Sequence[Output]) -> float | None:
     """sum t of one instance's targets, or None when it is 1 (to the last digits)."""
     st = float(sum(t for _, _, t, _ in outs))
     return None if abs(st - 1) <= 1e-12 else st
@@ -434,6 +536,24 @@ class CrossEntropy(Loss):
     Targets are integer labels (B,) in [0, c) or rows of class probabilities (B, c).
     ``label_smoothing`` = eps sets the target to 1 - (K-1) eps on the class and eps elsewhere.
     With ``kl=True`` the constant sum_i d_i log d_i is added (KL divergence; same derivatives).
+
+    Parameters
+    ----------
+    l2 : float, default 0.0
+        lambda of the penalty lambda/2 ||W||^2 over the weights (not the biases).
+    reduction : {"mean", "sum"}, default "mean"
+        The batch loss: 1/B sum_n Div_n ("mean") or the notes' sum_n Div_n ("sum").
+    label_smoothing : float, default 0.0
+        eps in [0, 1): the weight moved from the labelled class to the others.
+    kl : bool, default False
+        Add the targets' entropy term, so that the loss is the KL divergence.
+
+    Examples
+    --------
+    >>> CrossEntropy().div(np.array([[0.25, 0.75]]), np.array([[0.0, 1.0]]))
+    array([0.28768207])
+    >>> CrossEntropy(label_smoothing=0.1)
+    CrossEntropy(label_smoothing=0.1)
     """
 
     name = "cross_entropy"
@@ -445,14 +565,15 @@ class CrossEntropy(Loss):
               "output for independent 0/1 targets")
     laplace = "classification"
 
-    def __init__(self, l2=0.0, label_smoothing=0.0, kl=False, reduction="mean"):
+    def __init__(self, l2: float = 0.0, label_smoothing: float = 0.0, kl: bool = False,
+                 reduction: str = "mean") -> None:
         super().__init__(l2, reduction)
         eps = float(label_smoothing)
         if not np.isfinite(eps) or eps < 0:
             raise ConfigError(f"label_smoothing must be a finite number >= 0; got {label_smoothing}")
         self.label_smoothing, self.kl = eps, bool(kl)
 
-    def prepare(self, T, B, c, dtype):
+    def prepare(self, T: ArrayLike, B: int, c: int, dtype: DTypeLike) -> NDArray[Any]:
         eps = self.label_smoothing
         if c > 1 and eps * (c - 1) >= 1:
             raise ConfigError(f"label_smoothing={eps} is too large for {c} classes; it must be < 1/{c - 1}")
@@ -477,39 +598,39 @@ class CrossEntropy(Loss):
             D = D * (1 - c * eps) + eps * D.sum(axis=1, keepdims=True)
         return D
 
-    def make_targets(self, rng, B, c):
+    def make_targets(self, rng: np.random.Generator, B: int, c: int) -> NDArray[Any]:
         return rng.integers(0, c, size=B)
 
-    def label(self):
+    def label(self) -> str:
         return "kl" if self.kl else self.name
 
-    def _entropy(self, d):
+    def _entropy(self, d: NDArray[Any]) -> NDArray[Any] | float:
         return xlogy(d, d).sum(axis=1) if self.kl else 0.0
 
-    def div(self, y, d):
+    def div(self, y: NDArray[Any], d: NDArray[Any]) -> NDArray[Any]:
         return -xlogy(d, y).sum(axis=1) + self._entropy(d)
 
     # dDiv/dy_i = -d_i / y_i
-    def grad(self, y, d):
+    def grad(self, y: NDArray[Any], d: NDArray[Any]) -> NDArray[Any]:
         return -d / y
 
     # d2Div/dy_i^2 = d_i / y_i^2, diagonal
-    def hvp(self, y, d, ty):
+    def hvp(self, y: NDArray[Any], d: NDArray[Any], ty: NDArray[Any]) -> NDArray[Any]:
         return (d / (y * y)) * ty
 
-    def fused(self):
+    def fused(self) -> Loss:
         return _SoftmaxCrossEntropy(self)
 
-    def trace_E(self, outs, S, f, m):
+    def trace_E(self, outs: Sequence[Output], S: Any, f: Format, m: Format) -> Rows | None:
         s = " + ".join(f"-{S.t(o)}*log({S.y(o)})" for o, _, _, _ in outs)
         n = " + ".join(f"-{m(t)}*log({f(y)})" for _, y, t, _ in outs if t != 0) or "0"
         ks, kn = _kl_terms(outs, S, f, m, binary=False) if self.kl else ("", "")
         return s + ks, n + kn
 
-    def trace_dE_dy(self, name, y, t, S, f, m):
+    def trace_dE_dy(self, name: str, y: float, t: float, S: Any, f: Format, m: Format) -> Rows | None:
         return f"-{S.t(name)}/{S.y(name)}", (f"-{m(t)}/{m(y)}" if t != 0 else "0")
 
-    def config(self):
+    def config(self) -> dict[str, Any]:
         cfg = super().config()
         if self.label_smoothing:
             cfg["label_smoothing"] = self.label_smoothing
@@ -519,6 +640,7 @@ class CrossEntropy(Loss):
 
 
 class _SoftmaxCrossEntropy(_Fused):
+    base: CrossEntropy
     """Cross-entropy on the logits z of a softmax output.
 
     Div = (sum_i d_i) logsumexp(z) - d.z;  dDiv/dz = (sum_i d_i) y - d  (= y - d for target rows summing to 1);
@@ -528,16 +650,16 @@ class _SoftmaxCrossEntropy(_Fused):
     note = ("softmax output with cross_entropy, taken on the logits {x}: {E} = log(sum_k e^{x}) - "
             "sum_k {t}*{x}, and {dx} = {y} - {t}")
 
-    def div(self, z, d):
+    def div(self, z: NDArray[Any], d: NDArray[Any]) -> NDArray[Any]:
         return -np.einsum("ij,ij->i", d, log_softmax(z)) + self.base._entropy(d)
 
-    def grad(self, z, d):
+    def grad(self, z: NDArray[Any], d: NDArray[Any]) -> NDArray[Any]:
         g = softmax(z)
         g *= d.sum(axis=1, keepdims=True)
         g -= d
         return g
 
-    def div_grad(self, z, d):
+    def div_grad(self, z: NDArray[Any], d: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
         # one pass: s = z - max z, e = e^s, lse = log sum e; Div = lse sum(d) - d.s; dDiv/dz = sum(d) e / sum(e) - d
         s = z - z.max(axis=1, keepdims=True)
         e = np.exp(s)
@@ -549,10 +671,10 @@ class _SoftmaxCrossEntropy(_Fused):
         return div, e
 
     # (sum d) (diag(y) - y y^T) R{z}: sum d times the softmax JVP
-    def hvp(self, z, d, tz):
+    def hvp(self, z: NDArray[Any], d: NDArray[Any], tz: NDArray[Any]) -> NDArray[Any]:
         return d.sum(axis=1, keepdims=True) * softmax_jvp(softmax(z), tz)
 
-    def trace_E(self, outs, S, f, m):
+    def trace_E(self, outs: Sequence[Output], S: Any, f: Format, m: Format) -> Rows | None:
         st = _target_sum(outs)
         lse_s = "logsumexp(" + ", ".join(f"{S.x(o)}" for o, _, _, _ in outs) + ")"
         lse_n = "logsumexp(" + ", ".join(f(x) for _, _, _, x in outs) + ")"
@@ -564,14 +686,16 @@ class _SoftmaxCrossEntropy(_Fused):
         ks, kn = _kl_terms(outs, S, f, m, binary=False) if self.base.kl else ("", "")
         return s + ks, n + kn
 
-    def trace_dE_dx(self, name, y, t, outs, S, f, m):
+    def trace_dE_dx(self, name: str, y: float, t: float, outs: Sequence[Output], S: Any, f: Format,
+                    m: Format) -> Rows | None:
         # sum(t) y(o) - t(o) for target rows that do not sum to 1
         st = _target_sum(outs)
         if st is None:
             return super().trace_dE_dx(name, y, t, outs, S, f, m)
         return f"sum(t)*{S.y(name)} - {S.t(name)}", f"{f(st)}*{m(y)} - {m(t)}"
 
-    def trace_M(self, k, k2, y, y2, same, outs, S, f, m):
+    def trace_M(self, k: str, k2: str, y: float, y2: float, same: bool, outs: Sequence[Output], S: Any, f: Format,
+                m: Format) -> Rows | None:
         st = _target_sum(outs)
         scale = "" if st is None else f"{f(st)}*"
         s = f"{S.y(k)}*(delta_kk' - {S.y(k2)})" if not scale else f"sum(t)*{S.y(k)}*(delta_kk' - {S.y(k2)})"
@@ -583,6 +707,18 @@ class PoissonDeviance(Loss):
 
     Div = sum_c mu - d + d log(d / mu);  dDiv/dmu = 1 - d / mu;  d2Div/dmu2 = d / mu^2 (diagonal).
     With an exp output mu = e^z it is evaluated on z: Div = e^z - d z + d log d - d, dDiv/dz = e^z - d.
+
+    Parameters
+    ----------
+    l2 : float, default 0.0
+        lambda of the penalty lambda/2 ||W||^2 over the weights (not the biases).
+    reduction : {"mean", "sum"}, default "mean"
+        The batch loss: 1/B sum_n Div_n ("mean") or the notes' sum_n Div_n ("sum").
+
+    Examples
+    --------
+    >>> PoissonDeviance().div(np.array([[2.0]]), np.array([[2.0]]))
+    array([0.])
     """
 
     name = "poisson"
@@ -591,33 +727,33 @@ class PoissonDeviance(Loss):
     needs = "positive"
     advice = "output='exp' (poisson is then evaluated on its logits) or 'softplus'"
 
-    def prepare(self, T, B, c, dtype):
+    def prepare(self, T: ArrayLike, B: int, c: int, dtype: DTypeLike) -> NDArray[Any]:
         T = super().prepare(T, B, c, dtype)
         if np.any(T < 0):
             raise InputError("poisson targets must be >= 0 (counts or rates); got negative values")
         return T
 
-    def make_targets(self, rng, B, c):
+    def make_targets(self, rng: np.random.Generator, B: int, c: int) -> NDArray[Any]:
         return rng.poisson(2.0, size=(B, c)).astype(float)
 
-    def div(self, y, d):
+    def div(self, y: NDArray[Any], d: NDArray[Any]) -> NDArray[Any]:
         return (y - d + xlogy(d, d) - xlogy(d, y)).sum(axis=1)
 
-    def grad(self, y, d):
+    def grad(self, y: NDArray[Any], d: NDArray[Any]) -> NDArray[Any]:
         return 1 - d / y
 
-    def hvp(self, y, d, ty):
+    def hvp(self, y: NDArray[Any], d: NDArray[Any], ty: NDArray[Any]) -> NDArray[Any]:
         return (d / (y * y)) * ty
 
-    def fused(self):
+    def fused(self) -> Loss:
         return _ExpPoisson(self)
 
-    def trace_E(self, outs, S, f, m):
+    def trace_E(self, outs: Sequence[Output], S: Any, f: Format, m: Format) -> Rows | None:
         s = " + ".join(f"({S.y(o)} - {S.t(o)} + {S.t(o)}*log({S.t(o)}/{S.y(o)}))" for o, _, _, _ in outs)
         n = " + ".join(f"({f(y)} - {f(t)}" + (f" + {m(t)}*log({f(t)}/{f(y)}))" if t else ")") for _, y, t, _ in outs)
         return s, n
 
-    def trace_dE_dy(self, name, y, t, S, f, m):
+    def trace_dE_dy(self, name: str, y: float, t: float, S: Any, f: Format, m: Format) -> Rows | None:
         return f"(1 - {S.t(name)}/{S.y(name)})", f"(1 - {m(t)}/{m(y)})"
 
 
@@ -627,24 +763,26 @@ class _ExpPoisson(_Fused):
     note = ("exp output with poisson, taken on the logit {x}: {E} = sum_k (e^{x} - {t}*{x} + {t}*log({t}) - "
             "{t}), and {dx} = {y} - {t}")
 
-    def div(self, z, d):
+    def div(self, z: NDArray[Any], d: NDArray[Any]) -> NDArray[Any]:
         return (np.exp(z) - d * z + xlogy(d, d) - d).sum(axis=1)
 
-    def grad(self, z, d):
+    def grad(self, z: NDArray[Any], d: NDArray[Any]) -> NDArray[Any]:
         return np.exp(z) - d
 
     # d2Div/dz2 = e^z, diagonal
-    def hvp(self, z, d, tz):
+    def hvp(self, z: NDArray[Any], d: NDArray[Any], tz: NDArray[Any]) -> NDArray[Any]:
         return np.exp(z) * tz
 
-    def trace_E(self, outs, S, f, m):
+    def trace_E(self, outs: Sequence[Output], S: Any, f: Format, m: Format) -> Rows | None:
         s = " + ".join(f"(exp({S.x(o)}) - {S.t(o)}*{S.x(o)} + {S.t(o)}*log({S.t(o)}) - {S.t(o)})"
                        for o, _, _, _ in outs)
         n = " + ".join(f"(exp({f(x)}) - {m(t)}*{m(x)}" + (f" + {m(t)}*log({f(t)}) - {m(t)})" if t else ")")
                        for _, _, t, x in outs)
         return s, n
 
-    def trace_M(self, k, k2, y, y2, same, outs, S, f, m):     # d2E/da2 = e^a = y
+    # d2E/da2 = e^a = y
+    def trace_M(self, k: str, k2: str, y: float, y2: float, same: bool, outs: Sequence[Output], S: Any, f: Format,
+                m: Format) -> Rows | None:
         return (S.y(k), m(y)) if same else ("0", "0")
 
 
@@ -662,15 +800,49 @@ LOSS_NAMES = LOSSES.names()
 LOSS_ALIASES = LOSSES.aliases()
 
 
-def loss_class(name: str) -> type:
-    """The Loss class a registered name (or alias) builds: ``loss_class("kl") is CrossEntropy``."""
+def loss_class(name: str) -> type[Loss]:
+    """The Loss class a registered name (or alias) builds: ``loss_class("kl") is CrossEntropy``.
+
+    Parameters
+    ----------
+    name : str
+        A registered loss name or alias.
+
+    Returns
+    -------
+    type
+        The Loss subclass.
+
+    Examples
+    --------
+    >>> loss_class("kl").__name__
+    'CrossEntropy'
+    """
     member = LOSSES.get(name)
-    return member.func if isinstance(member, functools.partial) else member
+    if isinstance(member, functools.partial):
+        member = member.func
+    return member
 
 
-def default_loss_for(output) -> str:
+def default_loss_for(output: str | None) -> str:
     """The classification loss taken on the logits of ``output`` (bce for sigmoid, cross_entropy for softmax),
-    else ``"l2"``."""
+    else ``"l2"``.
+
+    Parameters
+    ----------
+    output : str or None
+        The name of a network's output activation.
+
+    Returns
+    -------
+    str
+        A registered loss name.
+
+    Examples
+    --------
+    >>> default_loss_for("softmax"), default_loss_for("identity")
+    ('cross_entropy', 'l2')
+    """
     for name, member in LOSSES.items():
         cls = loss_class(name)
         if cls.task in ("binary", "multiclass") and cls.fuses_with == output and member is cls:
@@ -678,20 +850,45 @@ def default_loss_for(output) -> str:
     return "l2"
 
 
-def loss_names(tasks=None) -> tuple:
-    """The registered names and aliases of the losses whose ``task`` is in ``tasks`` (default: all)."""
+def loss_names(tasks: Iterable[str] | None = None) -> tuple[str, ...]:
+    """The registered names and aliases of the losses whose ``task`` is in ``tasks`` (default: all).
+
+    Parameters
+    ----------
+    tasks : iterable of str, optional
+        Any of "regression", "binary", "multiclass", "counts".
+
+    Returns
+    -------
+    tuple of str
+
+    Examples
+    --------
+    >>> loss_names(["binary"])
+    ('bce', 'binary_kl', 'binary_cross_entropy', 'log_loss')
+    """
     names = [n for n in (*LOSSES.names(), *LOSSES.aliases()) if tasks is None or loss_class(n).task in tasks]
     return tuple(names)
 
 
 def laplace_losses() -> str:
-    """The losses ``Laplace`` takes, in words: "'l2' regression, 'cross_entropy' with a softmax output and ..."."""
+    """The losses ``Laplace`` takes, in words: "'l2' regression, 'cross_entropy' with a softmax output and ...".
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> laplace_losses()
+    "'l2' regression, 'bce' with a sigmoid output and 'cross_entropy' with a softmax output"
+    """
     parts = [f"{name!r} regression" if cls.laplace == "regression" else f"{name!r} with a {cls.fuses_with} output"
-             for name, cls in LOSSES.items() if isinstance(cls, type) and cls.laplace]
+             for name, cls in LOSSES.items() if isinstance(cls, type) and issubclass(cls, Loss) and cls.laplace]
     return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else "".join(parts)
 
 
-def get_loss(spec, **options) -> Loss:
+def get_loss(spec: str | dict[str, Any] | Loss, **options: Any) -> Loss:
     """Return a loss from a name (one of ``LOSSES.names()``: ``"l2"``, ``"bce"``, ``"cross_entropy"``,
     ``"poisson"``, ``"kl"``, ``"binary_kl"``, ``"huber"``, or an alias), a dict from a saved model, or a
     Loss instance (returned unchanged).
@@ -717,13 +914,15 @@ def get_loss(spec, **options) -> Loss:
         if options:
             raise ConfigError("options can only be given with a loss name, not with a Loss instance")
         return spec
+    name: object = spec
     if isinstance(spec, dict):
         options = {**{k: v for k, v in spec.items() if k != "name"}, **options}
-        spec = spec.get("name")
-    if not isinstance(spec, str):
-        raise ConfigError(f"a loss is a name or a Loss instance; got {spec!r}")
-    make = LOSSES.get(spec)
+        name = spec.get("name")
+    if not isinstance(name, str):
+        raise ConfigError(f"a loss is a name or a Loss instance; got {name!r}")
+    make = LOSSES.get(name)
     try:
-        return make(**options)
+        loss: Loss = make(**options)
     except TypeError as e:
-        raise ConfigError(f"bad option for loss {LOSSES.canonical(spec)!r}: {e}") from None
+        raise ConfigError(f"bad option for loss {LOSSES.canonical(name)!r}: {e}") from None
+    return loss

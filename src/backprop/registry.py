@@ -15,9 +15,13 @@ The registry is the only list of a family's names: nothing else keeps one by han
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar, overload
 
 from .errors import ConfigError
+
+
+#: a member of a registry (a class, a function, a value)
+M = TypeVar("M")
 
 
 class Registry:
@@ -36,11 +40,15 @@ class Registry:
     (4, ('square',))
     """
 
-    def __init__(self, family: str):
+    def __init__(self, family: str) -> None:
         self.family = family
         self._members: dict[str, Any] = {}
         self._aliases: dict[str, str] = {}
 
+    @overload
+    def register(self, name: str, obj: None = None, *, aliases: tuple[str, ...] = ()) -> Callable[[M], M]: ...
+    @overload
+    def register(self, name: str, obj: M, *, aliases: tuple[str, ...] = ()) -> M: ...
     def register(self, name: str, obj: Any = None, *, aliases: tuple[str, ...] = ()) -> Any:
         """Add ``obj`` under ``name`` (and ``aliases``); without ``obj``, a decorator that adds what it decorates.
 

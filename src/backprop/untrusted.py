@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any, NoReturn, Protocol, Sequence
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .errors import FileFormatError
+
 
 #: deflate's largest possible expansion: 258 output bytes per 2 bits of input, rounded up
 DEFLATE_MAX_RATIO = 1032
@@ -28,7 +31,20 @@ CHUNK = 1 << 20
 NUMERIC_KINDS = "biuf"
 
 
-def nbytes_of(shape, dtype, what: str) -> int:
+class Readable(Protocol):
+    """A binary stream: a file opened with ``"rb"``, a ``gzip.GzipFile``, a zip member, ``io.BytesIO``.
+
+    Examples
+    --------
+    >>> import io
+    >>> read_exact(io.BytesIO(b"xy"), 2, "two bytes")
+    b'xy'
+    """
+
+    def read(self, n: int, /) -> bytes: ...
+
+
+def nbytes_of(shape: Sequence[int], dtype: DTypeLike, what: str) -> int:
     """Bytes that an array of ``shape`` and ``dtype`` needs, checked to be a plain numeric array.
 
     Parameters
@@ -70,7 +86,7 @@ def nbytes_of(shape, dtype, what: str) -> int:
     return math.prod(shape) * dtype.itemsize
 
 
-def check_budget(shape, dtype, max_bytes: int, what: str, why: str = "") -> int:
+def check_budget(shape: Sequence[int], dtype: DTypeLike, max_bytes: int, what: str, why: str = "") -> int:
     """Check a declared shape and dtype against a byte budget before anything is allocated.
 
     Parameters
@@ -112,6 +128,26 @@ def check_backed(declared: int, stored: int, compressed: bool, what: str) -> Non
 
     Uncompressed content must be exactly there; compressed content cannot expand by more than
     ``DEFLATE_MAX_RATIO`` (a larger claim is a lie, refused before inflating anything).
+
+    Parameters
+    ----------
+    declared : int
+        Bytes the header says the content has.
+    stored : int
+        Bytes the file holds for it.
+    compressed : bool
+        Whether the content is compressed.
+    what : str
+        What is read, for the message.
+
+    Raises
+    ------
+    FileFormatError
+        When the file cannot hold the declared content.
+
+    Examples
+    --------
+    >>> check_backed(100, 100, False, "an array")
     """
     if compressed:
         if declared > DEFLATE_MAX_RATIO * stored + 64:
@@ -123,19 +159,63 @@ def check_backed(declared: int, stored: int, compressed: bool, what: str) -> Non
                               "to agree (the file is truncated or damaged)")
 
 
-def read_exact(stream, n: int, what: str) -> bytes:
-    """Read exactly ``n`` (small) bytes from ``stream``, FileFormatError if it ends first."""
+def read_exact(stream: Readable, n: int, what: str) -> bytes:
+    """Read exactly ``n`` (small) bytes from ``stream``, FileFormatError if it ends first.
+
+    Parameters
+    ----------
+    stream : binary stream
+        Where to read.
+    n : int
+        How many bytes.
+    what : str
+        What is read, for the message.
+
+    Returns
+    -------
+    bytes
+
+    Examples
+    --------
+    >>> import io
+    >>> read_exact(io.BytesIO(b"abcdef"), 3, "a header")
+    b'abc'
+    """
     data = stream.read(n)
     if len(data) != n:
         raise FileFormatError(f"{what} is truncated: expected {n} more bytes, found {len(data)}")
     return data
 
 
-def read_array(stream, shape, dtype, what: str, fortran_order: bool = False) -> np.ndarray:
+def read_array(stream: Readable, shape: Sequence[int], dtype: DTypeLike, what: str,
+               fortran_order: bool = False) -> np.ndarray:
     """Stream ``prod(shape)`` elements of ``dtype`` from ``stream`` into a new array, chunk by chunk.
 
     The caller has checked the size (``check_budget``, ``check_backed``). Memory: the array plus
     one chunk. The stream must then be exhausted: trailing bytes are an error.
+
+    Parameters
+    ----------
+    stream : binary stream
+        Where to read.
+    shape : sequence of int
+        The shape of the array.
+    dtype : dtype
+        Its element type.
+    what : str
+        What is read, for the message.
+    fortran_order : bool, default False
+        Whether the elements are stored column-major.
+
+    Returns
+    -------
+    ndarray
+
+    Examples
+    --------
+    >>> import io
+    >>> read_array(io.BytesIO(np.arange(3.0).tobytes()), (3,), "<f8", "an array")
+    array([0., 1., 2.])
     """
     count = math.prod(shape)
     flat = np.empty(count, dtype=dtype)
@@ -159,7 +239,7 @@ _NPY_MAGIC = b"\x93NUMPY"
 MAX_NPY_HEADER = 10_000
 
 
-def read_npy_header(stream, what: str):
+def read_npy_header(stream: Readable, what: str) -> tuple[tuple[int, ...], bool, np.dtype[Any], int]:
     """Read and check the header of a .npy array from ``stream``; return (shape, fortran_order, dtype, length).
 
     The header is a Python dict literal (format versions 1.0 and 2.0); it is parsed with
@@ -171,6 +251,29 @@ def read_npy_header(stream, what: str):
     ------
     FileFormatError
         Naming what is wrong with the header.
+
+    Parameters
+    ----------
+    stream : binary stream
+        Positioned at the start of a .npy array.
+    what : str
+        What is read, for the message.
+
+    Returns
+    -------
+    shape : tuple of int
+    fortran_order : bool
+    dtype : numpy.dtype
+    length : int
+
+    Examples
+    --------
+    >>> import io
+    >>> buf = io.BytesIO()
+    >>> np.save(buf, np.zeros((2, 3)))
+    >>> _ = buf.seek(0)
+    >>> read_npy_header(buf, "an array")
+    ((2, 3), False, dtype('float64'), 128)
     """
     import ast
     magic = read_exact(stream, 8, what)
@@ -215,11 +318,11 @@ MAX_JSON_TOKENS = 1 << 19
 MAX_JSON_DEPTH = 64
 
 
-def _no_constants(name):
+def _no_constants(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def parse_json(raw, what: str, max_bytes: int = MAX_JSON_BYTES):
+def parse_json(raw: bytes | str, what: str, max_bytes: int = MAX_JSON_BYTES) -> Any:
     """Parse UTF-8 JSON from an untrusted file with bounded memory and recursion.
 
     Refuses texts over ``max_bytes``, more than ``MAX_JSON_TOKENS`` tokens, nesting deeper than
@@ -271,15 +374,30 @@ def parse_json(raw, what: str, max_bytes: int = MAX_JSON_BYTES):
     return value
 
 
-def _finite_float(text):
+def _finite_float(text: str) -> float:
     x = float(text)
     if not math.isfinite(x):
         raise ValueError(f"the number {text[:40]} overflows to infinity")
     return x
 
 
-def json_depth(value) -> int:
-    """Nesting depth of a parsed JSON value (0 for a scalar), computed without recursion."""
+def json_depth(value: object) -> int:
+    """Nesting depth of a parsed JSON value (0 for a scalar), computed without recursion.
+
+    Parameters
+    ----------
+    value : object
+        A value as ``json.loads`` returns it.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> json_depth({"a": [1, {"b": 2}]})
+    3
+    """
     deepest, stack = 0, [(value, 0)]
     while stack:
         v, d = stack.pop()

@@ -1,9 +1,13 @@
 """Input checks shared by every entry point: fail early, with a message that says what was expected."""
 from __future__ import annotations
 
+from typing import Any, Literal, overload
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from .errors import ConfigError, InputError, MemoryLimitError
+
 
 #: dtype kinds accepted as numbers: bool, signed and unsigned integers, real floats. Complex numbers
 #: (their imaginary part would be dropped), datetimes, timedeltas, strings and objects are refused.
@@ -22,6 +26,20 @@ def all_finite(a: np.ndarray) -> bool:
     One BLAS dot product x.x first: it is finite when every entry is, and NaN or inf spreads into it.
     Only when it is not finite (which huge but finite entries can also cause, by overflow) does the
     full elementwise scan decide.
+
+    Parameters
+    ----------
+    a : ndarray
+        Any shape, a float dtype.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> all_finite(np.array([1.0, np.inf]))
+    False
     """
     flat = a.ravel()
     if flat.dtype.kind == "f":
@@ -31,7 +49,7 @@ def all_finite(a: np.ndarray) -> bool:
     return bool(np.isfinite(a).all())
 
 
-def _is_sparse(X) -> bool:
+def _is_sparse(X: object) -> bool:
     try:
         from scipy.sparse import issparse
     except ImportError:        # pragma: no cover - scipy is a dependency
@@ -39,11 +57,35 @@ def _is_sparse(X) -> bool:
     return bool(issparse(X))
 
 
-def as_numeric(a, name: str, expected: str) -> np.ndarray:
+def as_numeric(a: ArrayLike, name: str, expected: str) -> np.ndarray:
     """``a`` as an ndarray of real numbers (bool, int or float), or InputError naming what was given.
 
     Never casts complex, datetime, timedelta, string or object data to numbers: such a cast would drop an
     imaginary part, turn dates into nanosecond counts or parse text, silently.
+
+    Parameters
+    ----------
+    a : array_like
+        The data as given.
+    name : str
+        What it is, for the message ("X", "targets").
+    expected : str
+        The expected shape, for the message, e.g. "(n, 2)".
+
+    Returns
+    -------
+    ndarray
+        Of bool, integer or float dtype.
+
+    Raises
+    ------
+    InputError
+        For data that are not real numbers.
+
+    Examples
+    --------
+    >>> as_numeric([[1, 2]], "X", "(n, 2)")
+    array([[1, 2]])
     """
     if _is_sparse(a):
         raise InputError(f"{name}: sparse input is not supported here; use {name}.toarray() (dense), or the "
@@ -69,12 +111,32 @@ def as_numeric(a, name: str, expected: str) -> np.ndarray:
     return arr
 
 
-def check_X(X, n_features: int, dtype, name: str = "X") -> np.ndarray:
+def check_X(X: ArrayLike, n_features: int, dtype: DTypeLike, name: str = "X") -> np.ndarray:
     """Return X as a C-contiguous (B, n_features) array of ``dtype``, or raise InputError.
 
     Rejects: non-numeric data (complex, datetime, timedelta, strings, objects), scipy sparse
     matrices, arrays that are not 2-D, empty batches, the wrong number of columns, and NaN or
     inf entries (also entries that overflow ``dtype``).
+
+    Parameters
+    ----------
+    X : array_like
+        The inputs as given.
+    n_features : int
+        The number of columns expected.
+    dtype : dtype
+        The dtype of the result.
+    name : str, default "X"
+        What the inputs are called in messages.
+
+    Returns
+    -------
+    ndarray of shape (B, n_features)
+
+    Examples
+    --------
+    >>> check_X([[1, 2]], 2, np.float64)
+    array([[1., 2.]])
     """
     arr = as_numeric(X, name, f"(n_samples, {n_features})")
     if arr.ndim != 2:
@@ -96,8 +158,27 @@ def check_X(X, n_features: int, dtype, name: str = "X") -> np.ndarray:
     return cast
 
 
-def check_sample_weight(w, n_samples: int, dtype) -> np.ndarray:
-    """Return sample weights as a (n_samples,) array of ``dtype``: finite, >= 0, not all zero."""
+def check_sample_weight(w: ArrayLike, n_samples: int, dtype: DTypeLike) -> np.ndarray:
+    """Return sample weights as a (n_samples,) array of ``dtype``: finite, >= 0, not all zero.
+
+    Parameters
+    ----------
+    w : array_like
+        A scalar or one weight per sample.
+    n_samples : int
+        The number of samples.
+    dtype : dtype
+        The dtype of the result.
+
+    Returns
+    -------
+    ndarray of shape (n_samples,)
+
+    Examples
+    --------
+    >>> check_sample_weight([1, 2], 2, np.float64)
+    array([1., 2.])
+    """
     w = as_numeric(w, "sample_weight", f"({n_samples},)")
     with np.errstate(over="ignore"):
         w = w.astype(dtype)
@@ -110,7 +191,13 @@ def check_sample_weight(w, n_samples: int, dtype) -> np.ndarray:
     return w
 
 
-def check_seed(seed, name: str = "seed", generator: bool = True):
+@overload
+def check_seed(seed: object, name: str, generator: Literal[False]) -> int | None: ...
+@overload
+def check_seed(seed: object, name: str = ..., *, generator: Literal[False]) -> int | None: ...
+@overload
+def check_seed(seed: object, name: str = ..., generator: bool = ...) -> int | np.random.Generator | None: ...
+def check_seed(seed: object, name: str = "seed", generator: bool = True) -> int | np.random.Generator | None:
     """Return a valid seed: None, an integer >= 0, or (with ``generator``) a numpy ``Generator``.
 
     Anything else (1.5, "x", True, -1) is a ConfigError naming what is expected.
@@ -125,11 +212,39 @@ def check_seed(seed, name: str = "seed", generator: bool = True):
     raise ConfigError(f"{name} must be {allowed}; got {seed!r}")
 
 
-def check_matrix_size(n: int, dtype, max_bytes, what: str, hint: str, copies: int = 1) -> None:
+def check_matrix_size(n: int, dtype: DTypeLike, max_bytes: int | None, what: str, hint: str, copies: int = 1) -> None:
     """Refuse, before allocating, an n x n result (``copies`` of them) larger than ``max_bytes``.
 
     ``max_bytes=None`` lifts the limit. The MemoryLimitError states the bytes needed and ``hint``,
     the cheaper alternative.
+
+    Parameters
+    ----------
+    n : int
+        The side of the matrix.
+    dtype : dtype
+        Its dtype.
+    max_bytes : int or None
+        The limit.
+    what : str
+        What the matrix is, for the message.
+    hint : str
+        What to do instead, for the message.
+    copies : int, default 1
+        How many such matrices the computation holds at once.
+
+    Raises
+    ------
+    MemoryLimitError
+        When the matrices would exceed ``max_bytes``.
+
+    Examples
+    --------
+    >>> try:
+    ...     check_matrix_size(10**6, np.float64, 10**6, "the Hessian", "use hvp")
+    ... except MemoryLimitError as e:
+    ...     type(e).__name__
+    'MemoryLimitError'
     """
     if max_bytes is None:
         return
@@ -145,7 +260,7 @@ def check_matrix_size(n: int, dtype, max_bytes, what: str, hint: str, copies: in
             "(or a larger number of bytes) to build it anyway")
 
 
-def _bytes(n) -> str:
+def _bytes(n: float) -> str:
     n = float(n)
     for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if n < 1024 or unit == "PiB":
@@ -154,8 +269,29 @@ def _bytes(n) -> str:
     return f"{n:.1f} PiB"    # pragma: no cover
 
 
-def check_positive(value, name: str, allow_zero: bool = False, allow_none: bool = True):
-    """A finite float > 0 (>= 0 with ``allow_zero``), None when allowed, or ConfigError."""
+def check_positive(value: Any, name: str, allow_zero: bool = False, allow_none: bool = True) -> float | None:
+    """A finite float > 0 (>= 0 with ``allow_zero``), None when allowed, or ConfigError.
+
+    Parameters
+    ----------
+    value : object
+        The value given.
+    name : str
+        Its name, for the message.
+    allow_zero : bool, default False
+        Accept 0.
+    allow_none : bool, default True
+        Accept None (returned as None).
+
+    Returns
+    -------
+    float or None
+
+    Examples
+    --------
+    >>> check_positive(0.5, "lr"), check_positive(None, "tol")
+    (0.5, None)
+    """
     if value is None and allow_none:
         return None
     try:

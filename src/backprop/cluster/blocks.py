@@ -5,7 +5,10 @@ Outputs and Jacobians have one row per sample, so they stay Dask arrays with the
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from ..derivatives.checks import check_gradient as check_gradient_in_memory
 from ..errors import ConfigError, InputError
@@ -13,15 +16,19 @@ from . import kernels
 from .shards import _as_array, _dask, _rows_only
 from .sums import travelling
 
+if TYPE_CHECKING:
+    from ..derivatives.checks import CheckReport
+    from ..engine.network import Network
 
-def _rows(X, net):
+
+def _rows(X: Any, net: Network) -> Any:
     X = _rows_only(_as_array(X, "X"), "X")
     if X.ndim != 2 or X.shape[1] != net.n_inputs:
         raise InputError(f"X must be 2-D of shape (n_samples, {net.n_inputs}); got shape {X.shape}")
     return X
 
 
-def _per_block(X, net, wrt, trailing):
+def _per_block(X: Any, net: Network, wrt: str | None, trailing: tuple[int, ...]) -> Any:
     _, da = _dask()
     desc, params = travelling(net), net.params.copy()
     chunks = (X.chunks[0],) + tuple((k,) for k in trailing)
@@ -30,7 +37,7 @@ def _per_block(X, net, wrt, trailing):
                          new_axis=new_axis, dtype=net.dtype, meta=np.empty((0,) * (1 + len(trailing)), net.dtype))
 
 
-def predict(net, X):
+def predict(net: Network, X: Any) -> Any:
     """``net.predict`` over a Dask array: a Dask array (N, c) with the row blocks of X.
 
     Examples
@@ -44,7 +51,7 @@ def predict(net, X):
     return _per_block(_rows(X, net), net, None, (net.n_outputs,))
 
 
-def jacobian(net, X, wrt="inputs"):
+def jacobian(net: Network, X: Any, wrt: str | None = "inputs") -> Any:
     """``backprop.jacobian`` over a Dask array: a Dask array (N, c, d) or (N, c, n_params), by row blocks."""
     if wrt not in ("inputs", "params"):
         raise ConfigError(f"wrt must be 'inputs' or 'params'; got {wrt!r}")
@@ -52,7 +59,9 @@ def jacobian(net, X, wrt="inputs"):
     return _per_block(X, net, wrt, (net.n_outputs, net.n_inputs if wrt == "inputs" else net.n_params))
 
 
-def check_gradient(net, loss, X, T, eps=None, n=None, tol=None, seed=0, order=2, floor=None, n_samples=256):
+def check_gradient(net: Network, loss: Any, X: Any, T: Any, eps: float | None = None, n: int | None = None,
+                   tol: float | None = None, seed: int | None = 0, order: int = 2, floor: float | None = None,
+                   n_samples: int = 256) -> CheckReport:
     """``backprop.check_gradient`` on a seeded random sample of ``n_samples`` rows of a Dask data set.
 
     Finite differences need many evaluations of the loss, so they run in memory on a sample that is
@@ -79,7 +88,7 @@ def check_gradient(net, loss, X, T, eps=None, n=None, tol=None, seed=0, order=2,
     return check_gradient_in_memory(net, loss, Xs, Ts, eps=eps, n=n, tol=tol, seed=seed, order=order, floor=floor)
 
 
-def sample_rows(N, n_samples, seed):
+def sample_rows(N: int, n_samples: int, seed: int | None) -> NDArray[Any]:
     """Sorted row indices of a seeded sample of min(n_samples, N) rows."""
     if n_samples >= N:
         return np.arange(N)

@@ -13,13 +13,19 @@ from __future__ import annotations
 import copy
 import threading
 import warnings
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
 from .._optional import require
 from ..errors import ConfigError
 from .shards import Shards, _aligned, _as_array, _dask, _rows_only
 from .sums import Sums
+
+if TYPE_CHECKING:
+    from ..engine.network import Network
+
 
 _STOCHASTIC = ("sgd", "adam")
 
@@ -29,28 +35,28 @@ _STOCHASTIC = ("sgd", "adam")
 class _Objective:
     """The estimator's batch objective over Dask blocks, with the methods its solvers call."""
 
-    def __init__(self, sums, alpha, S):
+    def __init__(self, sums: Any, alpha: float, S: float) -> None:
         self.sums = sums
         sums.l2 = alpha / S
         self._value = None
 
-    def gradient(self):
+    def gradient(self) -> NDArray[Any]:
         self._value, grad = self.sums.value_grad()
         return grad
 
-    def value(self):
+    def value(self) -> float | None:
         if self._value is None:
             self.gradient()
         return self._value
 
-    def hvp(self, V):
+    def hvp(self, V: NDArray[Any]) -> NDArray[Any]:
         return self.sums.products("hvp", V)
 
 
 class _Data:
     """The persisted blocks of one fit, shared by every evaluation of its objective."""
 
-    def __init__(self, X, D, sw, S):
+    def __init__(self, X: Any, D: Any, sw: Any, S: float) -> None:
         self.X, self.D, self.sw, self.S = X, D, sw, S
         self.shards = Shards(X, D, sw)
 
@@ -59,7 +65,7 @@ class _Data:
 _fitting = threading.local()
 
 
-def batch_objective(net, loss, X, D, sw, alpha):
+def batch_objective(net: Network, loss: Any, X: Any, D: Any, sw: Any, alpha: float) -> Any:
     """``batch_objective`` of the estimators for Dask blocks (the data of the fit in progress)."""
     data = getattr(_fitting, "data", None)
     if data is None or data.X is not X:
@@ -67,13 +73,13 @@ def batch_objective(net, loss, X, D, sw, alpha):
     return _Objective(Sums(net, loss, shards=data.shards), alpha, data.S)
 
 
-def _block_targets(est, loss, output, dtype, Xb, yb):
+def _block_targets(est: Any, loss: Any, output: Any, dtype: DTypeLike, Xb: Any, yb: Any) -> Any:
     """The block's targets as the estimator's solver sees them (validated like in-memory data)."""
     _, Y = est._validate_input(Xb, yb, True, False)
     return est._targets(Y, loss, output, dtype)
 
 
-def _targets(est, X, y, loss, output, dtype, n_outputs):
+def _targets(est: Any, X: Any, y: Any, loss: Any, output: Any, dtype: DTypeLike, n_outputs: int) -> Any:
     dask, da = _dask()
     delayed = dask.delayed
     shipped = copy.copy(est)                        # the estimator as set up, without this fit's solver
@@ -86,7 +92,7 @@ def _targets(est, X, y, loss, output, dtype, n_outputs):
 
 # ---- entry -------------------------------------------------------------------------------------------
 
-def _inputs(X, y, sample_weight):
+def _inputs(X: Any, y: Any, sample_weight: Any) -> Any:
     X = _rows_only(_as_array(X, "X"), "X")
     if X.ndim != 2:
         raise ConfigError(f"X must be 2-D (n_samples, n_features); got shape {X.shape}")
@@ -95,7 +101,7 @@ def _inputs(X, y, sample_weight):
     return X, y, sw
 
 
-def _sample(est, X, y):
+def _sample(est: Any, X: Any, y: Any) -> Any:
     """A few rows on the driver that set the estimator up as the whole data would (every class present)."""
     dask, da = _dask()
     is_classifier = require("sklearn.base", extra="sklearn", feature="the estimators").is_classifier
@@ -107,7 +113,7 @@ def _sample(est, X, y):
     return X[:k].compute(), y[:k].compute()
 
 
-def estimator_fit(est, X, y, sample_weight, incremental):
+def estimator_fit(est: Any, X: Any, y: Any, sample_weight: Any, incremental: bool) -> Any:
     """``fit`` / ``partial_fit`` of MLPClassifier and MLPRegressor on Dask data (see the module notes)."""
     X, y, sw = _inputs(X, y, sample_weight)
     if est.solver in _STOCHASTIC:
@@ -117,14 +123,15 @@ def estimator_fit(est, X, y, sample_weight, incremental):
     return _full_batch(est, X, y, sw)
 
 
-def _full_batch(est, X, y, sw):
+def _full_batch(est: Any, X: Any, y: Any, sw: Any) -> None:
     dask, _ = _dask()
     X, y, sw = dask.persist(X, y, sw)
     Xs, ys = _sample(est, X, y)
     S = float(X.shape[0]) if sw is None else float(sw.sum(dtype=np.float64).compute())
     cls = type(est)
 
-    def solve(net, loss, Xs_, Ds_, sws_):        # the estimator's own solver, on every block
+    # the estimator's own solver, on every block
+    def solve(net: Network, loss: Any, Xs_: Any, Ds_: Any, sws_: Any) -> None:
         output = est._output_and_loss(net.n_outputs)[0]
         D = _targets(est, X, y, loss, output, net.dtype, net.n_outputs)
         _fitting.data = _Data(X, D, sw, S)
@@ -138,18 +145,18 @@ def _full_batch(est, X, y, sw):
         _fitting.data = None
 
 
-def _block_order(est, n_blocks, epoch):
+def _block_order(est: Any, n_blocks: int, epoch: int) -> NDArray[Any]:
     seed = est.random_state if isinstance(est.random_state, (int, np.integer)) else None
     return np.random.default_rng([0 if seed is None else int(seed), epoch]).permutation(n_blocks)
 
 
-def estimator_partial_fit(est, X, y, sample_weight=None, classes=None):
+def estimator_partial_fit(est: Any, X: Any, y: Any, sample_weight: Any = None, classes: Any = None) -> Any:
     """``MLPClassifier.partial_fit`` on Dask data: one pass over the blocks, each an in-memory partial_fit."""
     X, y, sw = _inputs(X, y, sample_weight)
     return _stream(est, X, y, sw, True, classes=classes)
 
 
-def _stream(est, X, y, sw, incremental, classes=None):
+def _stream(est: Any, X: Any, y: Any, sw: Any, incremental: bool, classes: Any = None) -> Any:
     base = require("sklearn.base", extra="sklearn", feature="the estimators")
     clone, is_classifier = base.clone, base.is_classifier
     ConvergenceWarning = require("sklearn.exceptions", extra="sklearn", feature="the estimators").ConvergenceWarning
@@ -166,7 +173,7 @@ def _stream(est, X, y, sw, incremental, classes=None):
     # a copy trains: a call that fails leaves the estimator as it was
     work = copy.deepcopy(est) if incremental or est.warm_start else clone(est)
 
-    def one_pass(epoch):
+    def one_pass(epoch: int) -> Any:
         total = 0.0
         for b in _block_order(work, len(shards), epoch):
             Xb, yb, wb = shards.fetch(b)

@@ -12,7 +12,10 @@ over the whole data set, S = sum_b S_b, exactly as the in-memory Objective defin
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
 from ..derivatives.gauss_newton import gauss_newton_diagonal, gauss_newton_matrix, gauss_newton_products
 from ..derivatives.hessian import hessian_diagonal, hessian_matrix
@@ -24,7 +27,7 @@ from ..losses import get_loss
 from ..validation import check_X
 
 
-def _value_grad(obj):
+def _value_grad(obj: Any) -> Any:
     grad = obj.gradient()
     return obj.value(), grad
 
@@ -42,7 +45,7 @@ TERMS = {
 }
 
 
-def _weights(sw, n, dtype):
+def _weights(sw: Any, n: int | None, dtype: DTypeLike) -> Any:
     """The block's sample weights checked like the in-memory ones (a block may weigh zero in total)."""
     try:
         w = np.asarray(sw, dtype=dtype)
@@ -55,7 +58,8 @@ def _weights(sw, n, dtype):
     return w
 
 
-def block_terms(what, desc, params, loss_cfg, extra, X, T, sw, rows=None):
+def block_terms(what: str, desc: dict[str, Any], params: NDArray[Any], loss_cfg: dict[str, Any], extra: Any, X: Any,
+                T: Any, sw: Any, rows: Any = None) -> Any:
     """(n_b, S_b, terms) of the computation ``what`` on one block; ``rows`` selects some of its samples."""
     net = build_network(desc, params)
     loss = get_loss(loss_cfg)
@@ -75,10 +79,11 @@ def block_terms(what, desc, params, loss_cfg, extra, X, T, sw, rows=None):
     else:
         S = float(n)
     obj = Objective(net, loss, X, T, sample_weight=sw, l2=0.0, full_forward=False)
-    return n, S, TERMS[what](obj, *extra)
+    term: Any = TERMS[what]
+    return n, S, term(obj, *extra)
 
 
-def block_output(desc, params, wrt, X, T, sw):
+def block_output(desc: dict[str, Any], params: NDArray[Any], wrt: str | None, X: Any, T: Any, sw: Any) -> Any:
     """The network output (wrt None) or its Jacobian (wrt "inputs" / "params") on one block."""
     net = build_network(desc, params)
     X = check_X(X, net.n_inputs, net.dtype)

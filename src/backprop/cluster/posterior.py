@@ -1,7 +1,10 @@
 """The Laplace approximation from a Dask data set: the curvature summed over blocks, predictions by blocks."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from ..engine.objective import Objective
 from ..engine.serialize import build_network
@@ -11,8 +14,11 @@ from .blocks import _rows
 from .shards import _dask
 from .sums import Sums, travelling
 
+if TYPE_CHECKING:
+    from ..engine.network import Network
 
-def laplace_curvature(net, loss, X, T, hessian, structure):
+
+def laplace_curvature(net: Network, loss: Any, X: Any, T: Any, hessian: str, structure: str) -> tuple[Any, int, int]:
     """(d2E/dw2 of the data, N, the loss's node) for ``Laplace``: one W x W matrix (or diagonal) per block."""
     dask, _ = _dask()
     sums = Sums(net, loss, X, T)
@@ -23,7 +29,7 @@ def laplace_curvature(net, loss, X, T, hessian, structure):
     return curv, sums.n, node
 
 
-def _block_predict(desc, params, loss_cfg, state, X):
+def _block_predict(desc: dict[str, Any], params: NDArray[Any], loss_cfg: dict[str, Any], state: Any, X: Any) -> Any:
     la = Laplace.__new__(Laplace)
     la.__dict__.update(state)
     la.net = build_network(desc, params)
@@ -32,7 +38,7 @@ def _block_predict(desc, params, loss_cfg, state, X):
     return np.concatenate([mean, var], axis=1)
 
 
-def laplace_predict(la, X, return_var=False):
+def laplace_predict(la: Any, X: Any, return_var: bool = False) -> Any:
     """``Laplace.predict`` over a Dask array: Dask arrays (N, c) with the row blocks of X.
 
     The posterior travels once: the network as its description plus the mode, the covariance as one array.

@@ -10,6 +10,7 @@ every task shares, and waits for all of them: either every block answers or the 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -22,12 +23,12 @@ class ClusterError(RuntimeError):
     that is not the data's); nothing partial is returned."""
 
 
-def _dask():
+def _dask() -> Any:
     return (require("dask", extra="dask", feature="Dask arrays"),
             require("dask.array", extra="dask", feature="Dask arrays"))
 
 
-def _as_array(a, name):
+def _as_array(a: Any, name: str) -> Any:
     """A Dask array from a Dask array, DataFrame or Series (row lengths computed if unknown)."""
     _, da = _dask()
     if hasattr(a, "to_dask_array") and not isinstance(a, da.Array):
@@ -39,7 +40,7 @@ def _as_array(a, name):
     return a
 
 
-def _rows_only(a, name):
+def _rows_only(a: Any, name: str) -> Any:
     """One chunk along every axis but the first: re-chunk when needed (a cheap, block-local concatenation)."""
     if a.ndim == 0 or a.ndim > 2:
         raise InputError(f"{name} must be 1-D or 2-D with one row per sample; got {a.ndim}-D shape {a.shape}")
@@ -48,7 +49,7 @@ def _rows_only(a, name):
     return a
 
 
-def _aligned(a, rows, name, n):
+def _aligned(a: Any, rows: Any, name: str, n: int | None) -> Any:
     """``a`` (NumPy or Dask) as a Dask array with the row chunks ``rows``."""
     _, da = _dask()
     if a is None:
@@ -69,12 +70,12 @@ def _aligned(a, rows, name, n):
     return a
 
 
-def _each_block(kernel, shared, blocks):
+def _each_block(kernel: Any, shared: Any, blocks: Any) -> Any:
     """The kernel on each of a group of blocks, in one task: [kernel(*shared, *block) for block in blocks]."""
     return [kernel(*shared, *args) for args in blocks]
 
 
-def _groups_by_worker(X, keep):
+def _groups_by_worker(X: Any, keep: Any) -> Any:
     """The blocks grouped by the worker that holds them (one task per group per round trip), in groups of at
     most ceil(blocks / workers) so that the load stays balanced; one group per block without a cluster."""
     try:
@@ -89,7 +90,7 @@ def _groups_by_worker(X, keep):
     where = client.who_has([futures[block_keys[i]] for i in keep if block_keys[i] in futures])
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
     size = max(1, -(-len(keep) // n_workers))
-    by_worker = {}
+    by_worker: dict[Any, list[Any]] = {}
     for b, i in enumerate(keep):
         holders = where.get(block_keys[i]) or ("?",)
         by_worker.setdefault(sorted(holders)[0], []).append(b)
@@ -115,7 +116,7 @@ class Shards:
         Rows per block (empty blocks dropped).
     """
 
-    def __init__(self, X, T=None, sample_weight=None, n_features=None):
+    def __init__(self, X: Any, T: Any = None, sample_weight: Any = None, n_features: int | None = None) -> None:
         dask, da = _dask()
         X = _rows_only(_as_array(X, "X"), "X")
         if X.ndim != 2:
@@ -141,10 +142,10 @@ class Shards:
         self.n = n
         self.groups = _groups_by_worker(X, keep)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.blocks)
 
-    def map(self, kernel, *shared, per_block=None, what="the computation"):
+    def map(self, kernel: Any, *shared: Any, per_block: list[Any] | None = None, what: str = "the computation") -> Any:
         """``kernel(*shared, X_b, T_b, s_b[, extra_b])`` for every block b, in one round trip.
 
         ``shared`` are sent once (one key each), ``per_block`` is a list with one small argument per block.
@@ -176,7 +177,7 @@ class Shards:
             raise ClusterError(f"{what}: not every block answered; nothing is returned")
         return results
 
-    def fetch(self, b):
+    def fetch(self, b: int) -> Any:
         """Block b as NumPy arrays (X_b, T_b, s_b) on the driver."""
         dask, _ = _dask()
         return dask.compute(*self.blocks[b])

@@ -5,22 +5,29 @@ one (value, gradient) per block back), every Hessian-vector product another.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from ..second_order.minimize import check_options, solve
 from .sums import Sums
+
+if TYPE_CHECKING:
+    from ..engine.network import Network
 
 
 class _Evaluator:
     """E, dE/dw and H p from the cluster at the points scipy asks for; remembers the last and the best."""
 
-    def __init__(self, sums):
+    def __init__(self, sums: Any) -> None:
         self.sums, self.net = sums, sums.net
-        self.w = None
-        self.best_f, self.best_w = np.inf, None
+        self.w: NDArray[Any] | None = None
+        self.best_f: float = np.inf
+        self.best_w: NDArray[Any] | None = None
         self.n_hvp = self.n_eval = 0
 
-    def at(self, w):
+    def at(self, w: NDArray[Any]) -> Any:
         if self.w is None or not np.array_equal(w, self.w):
             self.w = np.array(w, dtype=np.float64)
             if not np.all(np.isfinite(w)):
@@ -34,11 +41,11 @@ class _Evaluator:
                 self.best_f, self.best_w = f, self.w.copy()
         return self
 
-    def fun(self, w):
+    def fun(self, w: NDArray[Any]) -> tuple[float, NDArray[Any]]:
         e = self.at(w)
         return e.f, e.g.copy()
 
-    def hessp(self, w, p):
+    def hessp(self, w: NDArray[Any], p: NDArray[Any]) -> NDArray[Any]:
         e = self.at(w)
         if not np.isfinite(e.f):
             return np.zeros_like(p)
@@ -46,15 +53,15 @@ class _Evaluator:
         V = np.asarray(p, dtype=self.net.dtype)[None, :]
         return self.sums.products("hvp", V)[0].astype(np.float64)
 
-    def hess(self, w):
+    def hess(self, w: NDArray[Any]) -> NDArray[Any]:
         e = self.at(w)
         if not np.isfinite(e.f):
             return np.eye(self.net.n_params)
         return self.sums.matrix("hessian").astype(np.float64)
 
 
-def minimize(net, loss, X, T, method="trust-ncg", maxiter=100, tol=None, callback=None, options=None,
-             sample_weight=None):
+def minimize(net: Network, loss: Any, X: Any, T: Any, method: str = "trust-ncg", maxiter: int | None = 100,
+             tol: float | None = None, callback: Any = None, options: Any = None, sample_weight: Any = None) -> Any:
     """``backprop.minimize`` over a Dask data set: exact gradients and Hessian-vector products by the cluster.
 
     Parameters and return value as for ``backprop.minimize``; ``sample_weight`` (N,) optionally weights

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .._optional import require
 from ..engine.network import Network
@@ -34,6 +36,7 @@ from ..validation import all_finite, check_X
 from .shards import _dask
 from .sums import Sums
 
+
 _UNSUPPORTED = ("validation_data", "validation_fraction", "early_stopping", "checkpoint", "checkpoint_every",
                 "resume")
 
@@ -41,7 +44,7 @@ _UNSUPPORTED = ("validation_data", "validation_fraction", "early_stopping", "che
 class _Prefetch:
     """Block b on its way to the driver: futures on a distributed cluster, else computed when asked for."""
 
-    def __init__(self, shards, b):
+    def __init__(self, shards: Any, b: int) -> None:
         self.shards, self.b, self.futures = shards, b, None
         try:
             client = require("distributed", extra="dask", feature="Dask clusters").default_client()
@@ -51,14 +54,15 @@ class _Prefetch:
             self.client = client
             self.futures = client.compute([p for p in shards.blocks[b] if p is not None])
 
-    def get(self):
+    def get(self) -> Any:
         if self.futures is None:
             return self.shards.fetch(self.b)
         parts = iter(self.client.gather(self.futures))
         return tuple(next(parts) if p is not None else None for p in self.shards.blocks[self.b])
 
 
-def _stream_epoch(net, loss, shards, opt, bs, block_rng, row_rng, on_batch):
+def _stream_epoch(net: Network, loss: Any, shards: Any, opt: Any, bs: int | None, block_rng: Any, row_rng: Any,
+                  on_batch: Any) -> Any:
     """One epoch: the blocks in a random order, each shuffled and cut into batches; the mean batch loss."""
     order = block_rng.permutation(len(shards)) if block_rng is not None else np.arange(len(shards))
     total, seen = 0.0, 0
@@ -77,7 +81,7 @@ def _stream_epoch(net, loss, shards, opt, bs, block_rng, row_rng, on_batch):
     return total / seen
 
 
-def _parallel_epoch(sums, opt, bs, row_rng, on_step):
+def _parallel_epoch(sums: Any, opt: Any, bs: int | None, row_rng: Any, on_step: Any) -> Any:
     """One epoch of data-parallel steps: every step's batch drawn from all blocks, one round trip each."""
     sizes = sums.shards.sizes
     steps = max(1, math.ceil(sums.n / (sums.n if bs is None else bs)))
@@ -98,9 +102,11 @@ def _parallel_epoch(sums, opt, bs, row_rng, on_step):
     return total / seen
 
 
-def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, *, momentum=None,
-          weight_decay=None, schedule=None, shuffle=True, seed=0, tol=1e-6, n_iter_no_change=10,
-          metric="auto", verbose=False, on_epoch_end=None, data_parallel=False, **unsupported) -> History:
+def train(net: Network, loss: Any, X: Any, T: Any, optimizer: Any = "sgd", lr: float | None = None,
+          batch_size: int | None = 32, epochs: int = 100, *, momentum: float | None = None,
+          weight_decay: float | None = None, schedule: Any = None, shuffle: bool = True, seed: int | None = 0,
+          tol: float | None = 1e-6, n_iter_no_change: int = 10, metric: Any = "auto", verbose: bool = False,
+          on_epoch_end: Any = None, data_parallel: bool = False, **unsupported: Any) -> History:
     """``backprop.train`` over a Dask data set, streaming its blocks (or data-parallel steps).
 
     Parameters
@@ -164,9 +170,9 @@ def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, 
     last_good = params.copy()
     state = ckpt.TrainState()
     history = History(metric_fn.name if metric_fn else None, _layer_names(net))
-    acc = {}
+    acc: dict[str, Any] = {}
 
-    def on_grad(grad):
+    def on_grad(grad: NDArray[Any]) -> bool:
         acc["norms"] += np.sqrt(np.add.reduceat(grad * grad, starts)) if starts else 0.0
         acc["batches"] += 1
         state.step += 1
@@ -174,7 +180,7 @@ def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, 
             opt.lr = sched(state.epoch, state.step)
         return False
 
-    def on_batch(i, value, obj, grad):
+    def on_batch(i: int, value: float, obj: Any, grad: NDArray[Any]) -> Any:
         if metric_fn is not None and metric_fn.per_sample:
             acc["metric"] += metric_fn(obj.output, obj.D) * obj.B
             acc["seen"] += obj.B

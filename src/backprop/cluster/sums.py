@@ -8,7 +8,10 @@ L2 term (lambda W, lambda V, lambda on the diagonal) is added once, here, never 
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from ..engine import l2
 from ..derivatives.hvp import check_vectors
@@ -19,8 +22,11 @@ from ..losses import get_loss
 from . import kernels
 from .shards import ClusterError, Shards
 
+if TYPE_CHECKING:
+    from ..engine.network import Network
 
-def travelling(net):
+
+def travelling(net: Network) -> dict[str, Any]:
     """The network as it travels to the workers: its JSON description, checked to rebuild here."""
     net.check_rows_independent("a Dask data set's sums over blocks")
     for j, op in enumerate(net.ops):
@@ -47,7 +53,8 @@ class Sums:
         Dask collections (or ``Shards`` already built from them), see ``Shards``.
     """
 
-    def __init__(self, net, loss, X=None, T=None, sample_weight=None, shards=None):
+    def __init__(self, net: Network, loss: Any, X: Any = None, T: Any = None, sample_weight: Any = None,
+                 shards: Any = None) -> None:
         self.net = net
         self.loss = get_loss(loss)
         self.l2 = self.loss.l2
@@ -56,7 +63,7 @@ class Sums:
         self.shards = shards if shards is not None else Shards(X, T, sample_weight, n_features=net.n_inputs)
         self.n = self.shards.n
 
-    def terms(self, what, *extra, params=None, rows=None):
+    def terms(self, what: str, *extra: Any, params: NDArray[Any] | None = None, rows: Any = None) -> Any:
         """sum_b (S_b / S) terms_b of the computation ``what`` (sum_b terms_b for a loss with reduction "sum"),
         in float64, without the L2 term."""
         p = np.array(self.net.params if params is None else params, dtype=self.net.dtype)   # a snapshot
@@ -81,19 +88,19 @@ class Sums:
         return total, count
 
     # ---- the L2 term, once --------------------------------------------------------------------
-    def penalty(self, w):
+    def penalty(self, w: NDArray[Any]) -> float:
         lam = self.l2
         if not lam:
             return 0.0
         W = w[self.net.reg_mask]
         return 0.5 * lam * float(np.dot(W.astype(np.float64), W.astype(np.float64)))
 
-    def value_grad(self, w=None):
+    def value_grad(self, w: NDArray[Any] | None = None) -> tuple[float, NDArray[Any]]:
         """E(w) and dE/dw over the whole data set (at the network's parameters when ``w`` is None)."""
         value, grad, _ = self.batch_value_grad(w)
         return value, grad
 
-    def batch_value_grad(self, w=None, rows=None):
+    def batch_value_grad(self, w: NDArray[Any] | None = None, rows: Any = None) -> tuple[float, NDArray[Any], int]:
         """E, dE/dw and the number of samples over the rows ``rows[b]`` of every block b (all rows: None)."""
         net = self.net
         w = net.params if w is None else np.asarray(w, dtype=net.dtype)
@@ -103,7 +110,7 @@ class Sums:
             grad += (self.l2 * np.where(net.reg_mask, w, 0)).astype(net.dtype)
         return float(value) + self.penalty(w), grad, count
 
-    def products(self, what, V, w=None):
+    def products(self, what: str, V: NDArray[Any], w: NDArray[Any] | None = None) -> NDArray[Any]:
         """H V or G V for directions V (m, n_params); returns (m, n_params)."""
         net = self.net
         (HV,), _ = self.terms(what, V, params=w)
@@ -112,13 +119,13 @@ class Sums:
             HV += (self.l2 * np.where(net.reg_mask, V, 0)).astype(net.dtype)
         return HV
 
-    def matrix(self, what):
+    def matrix(self, what: str) -> NDArray[Any]:
         (M,), _ = self.terms(what)
         M = M.astype(self.net.dtype)
         l2.add_diagonal(M, self.net, self.l2)
         return M
 
-    def diagonal(self, what):
+    def diagonal(self, what: str) -> NDArray[Any]:
         (d,), _ = self.terms(what)
         d = d.astype(self.net.dtype)
         if self.l2:
@@ -128,7 +135,7 @@ class Sums:
 
 # ---- the public functions on Dask data ------------------------------------------------------------
 
-def loss_and_grad(net, loss, X, T, sample_weight=None):
+def loss_and_grad(net: Network, loss: Any, X: Any, T: Any, sample_weight: Any = None) -> tuple[float, NDArray[Any]]:
     """``backprop.loss_and_grad`` over a Dask data set: the blocks' sums, added on the driver.
 
     Parameters
@@ -158,40 +165,40 @@ def loss_and_grad(net, loss, X, T, sample_weight=None):
     return Sums(net, loss, X, T, sample_weight).value_grad()
 
 
-def _directions(net, v):
+def _directions(net: Network, v: Any) -> Any:
     v = check_vectors(v, net.n_params, net.dtype)
     return v, as_directions(v, net.n_params, net.dtype)
 
 
-def hvp(net, loss, X, T, v, sample_weight=None):
+def hvp(net: Network, loss: Any, X: Any, T: Any, v: Any, sample_weight: Any = None) -> NDArray[Any]:
     """``backprop.hvp`` over a Dask data set (the directions travel once, with the parameters)."""
     v, V = _directions(net, v)
     HV = Sums(net, loss, X, T, sample_weight).products("hvp", V)
     return HV[0] if v.ndim == 1 else HV.T
 
 
-def gnvp(net, loss, X, T, v, sample_weight=None):
+def gnvp(net: Network, loss: Any, X: Any, T: Any, v: Any, sample_weight: Any = None) -> NDArray[Any]:
     """``backprop.gnvp`` over a Dask data set."""
     v, V = _directions(net, v)
     GV = Sums(net, loss, X, T, sample_weight).products("gnvp", V)
     return GV[0] if v.ndim == 1 else GV.T
 
 
-def gauss_newton(net, loss, X, T, sample_weight=None):
+def gauss_newton(net: Network, loss: Any, X: Any, T: Any, sample_weight: Any = None) -> NDArray[Any]:
     """``backprop.gauss_newton`` over a Dask data set: one W x W matrix per block, summed."""
     return Sums(net, loss, X, T, sample_weight).matrix("gauss_newton")
 
 
-def gauss_newton_diag(net, loss, X, T, sample_weight=None):
+def gauss_newton_diag(net: Network, loss: Any, X: Any, T: Any, sample_weight: Any = None) -> NDArray[Any]:
     """``backprop.gauss_newton_diag`` over a Dask data set."""
     return Sums(net, loss, X, T, sample_weight).diagonal("gauss_newton_diag")
 
 
-def hessian(net, loss, X, T, sample_weight=None):
+def hessian(net: Network, loss: Any, X: Any, T: Any, sample_weight: Any = None) -> NDArray[Any]:
     """``backprop.hessian`` over a Dask data set: one W x W matrix per block, summed."""
     return Sums(net, loss, X, T, sample_weight).matrix("hessian")
 
 
-def hessian_diag(net, loss, X, T, sample_weight=None):
+def hessian_diag(net: Network, loss: Any, X: Any, T: Any, sample_weight: Any = None) -> NDArray[Any]:
     """``backprop.hessian_diag`` over a Dask data set."""
     return Sums(net, loss, X, T, sample_weight).diagonal("hessian_diag")

@@ -1,4 +1,5 @@
 """Reading data from disk: CSV tables, IDX arrays and the MNIST files."""
+from __future__ import annotations
 
 import csv
 import gzip
@@ -7,12 +8,15 @@ import math
 import os
 import zlib
 from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from ..errors import ConfigError, FileFormatError, InputError
 from ..untrusted import check_backed, check_budget, nbytes_of, read_array
 from .preprocessing import _float_dtype, _is_count
+
 
 __all__ = ["load_csv", "load_idx", "save_idx", "load_mnist"]
 
@@ -24,7 +28,8 @@ __all__ = ["load_csv", "load_idx", "save_idx", "load_mnist"]
 MAX_CSV_COLUMNS = 100_000
 
 
-def _read_table(path, delimiter, target=None, names=None):
+def _read_table(path: Path, delimiter: str, target: str | int | None = None,
+                names: list[str] | None = None) -> tuple[list[str], int | None, NDArray[Any]]:
     """Return ``(names, target column, values)`` of a CSV file: the header, the index of ``target``
     (checked as soon as the header is read) and a float64 (rows, columns) matrix.
 
@@ -48,11 +53,12 @@ def _read_table(path, delimiter, target=None, names=None):
         raise FileFormatError(f"{path} is not valid CSV: {exc}") from None
 
 
-def _is_blank(row):
+def _is_blank(row: Sequence[str]) -> bool:
     return not any(cell.strip() for cell in row)
 
 
-def _parse_rows(path, reader, target, names=None):
+def _parse_rows(path: Path, reader: Any, target: str | int | None,
+                names: list[str] | None = None) -> tuple[list[str], int | None, NDArray[Any]]:
     if names is None:                      # the first row names the columns
         header = None
         for row in reader:
@@ -81,7 +87,7 @@ def _parse_rows(path, reader, target, names=None):
     return names, target_col, np.frombuffer(values, dtype=np.float64).reshape(n_rows, width)
 
 
-def _row_values(path, names, row, line, number):
+def _row_values(path: Path, names: list[str], row: list[str], line: int, number: int) -> list[float]:
     """The floats of one data row, or FileFormatError for the row's first bad cell."""
     if len(row) != len(names):
         if _is_blank(row):
@@ -98,7 +104,7 @@ def _row_values(path, names, row, line, number):
     raise AssertionError("unreachable: _parse_cell rejects the bad cell")  # pragma: no cover
 
 
-def _looks_numeric(text):
+def _looks_numeric(text: str) -> bool:
     try:
         float(text)
     except ValueError:
@@ -106,7 +112,7 @@ def _looks_numeric(text):
     return True
 
 
-def _parse_header(path, header):
+def _parse_header(path: Path, header: list[str]) -> list[str]:
     names = [name.strip() for name in header]
     if all(_looks_numeric(name) for name in names):
         raise FileFormatError(
@@ -124,7 +130,7 @@ def _parse_header(path, header):
     return names
 
 
-def _parse_cell(path, position, name, cell):
+def _parse_cell(path: Path, position: str, name: str, cell: str) -> float:
     text = cell.strip()
     where = f"{position}, column {name!r} of {path}"
     if not text:
@@ -138,7 +144,7 @@ def _parse_cell(path, position, name, cell):
     return value
 
 
-def _target_index(path, names, target):
+def _target_index(path: Path, names: list[str], target: str | int | None) -> int | None:
     if isinstance(target, str):
         if target not in names:
             raise InputError(f"target column {target!r} not found in {path}; columns are: {', '.join(names)}")
@@ -153,7 +159,9 @@ def _target_index(path, names, target):
     raise ConfigError(f"target must be a column name, an integer index or None, got {target!r}")
 
 
-def load_csv(path, target=None, delimiter=",", dtype=np.float64, names=None):
+def load_csv(path: str | os.PathLike[str] | Any, target: str | int | None = None, delimiter: str = ",",
+             dtype: DTypeLike = np.float64,
+             names: Sequence[str] | None = None) -> tuple[NDArray[Any], NDArray[Any] | None, list[str]]:
     """Read a numeric table from a CSV file with a header row.
 
     Parameters
@@ -181,6 +189,17 @@ def load_csv(path, target=None, delimiter=",", dtype=np.float64, names=None):
         The target column: int64 if every value is a whole number, else float.
     feature_names : list of str
         The names of the columns of ``X``, in order.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "table.csv")
+    ...     with open(path, "w") as f:
+    ...         _ = f.write("a,b,y\\n1,2,0\\n3,4,1\\n")
+    ...     X, y, names = load_csv(path, target="y")
+    >>> X.tolist(), y.tolist(), names
+    ([[1.0, 2.0], [3.0, 4.0]], [0, 1], ['a', 'b'])
     """
     if type(path).__name__ == "DataFrame" and hasattr(path, "columns"):
         from .tables import load_table
@@ -211,7 +230,7 @@ def load_csv(path, target=None, delimiter=",", dtype=np.float64, names=None):
 # ---------------------------------------------------------------- IDX
 
 # IDX type byte -> big-endian element type, as in the MNIST file format.
-_IDX_TYPES = {
+_IDX_TYPES: dict[int, np.dtype[Any]] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),
@@ -235,7 +254,7 @@ class _Idx:
     size has been checked against ``max_bytes`` and against the compressed size of the file.
     """
 
-    def __init__(self, path, max_bytes):
+    def __init__(self, path: Path, max_bytes: int) -> None:
         if not path.is_file():
             what = "is a directory" if path.is_dir() else "does not exist"
             raise FileFormatError(f"cannot read IDX file {path}: it {what}")
@@ -248,7 +267,7 @@ class _Idx:
             self.close()
             raise
 
-    def _header(self, max_bytes):
+    def _header(self, max_bytes: int) -> None:
         path, size = self.path, os.fstat(self.file.fileno()).st_size
         self.gz = path.name.endswith(".gz") or self.file.read(2) == _GZIP_MAGIC
         self.file.seek(0)
@@ -289,7 +308,7 @@ class _Idx:
                      "pass max_bytes=... to accept larger arrays")
         self.nbytes = expected
 
-    def _bytes(self, n):
+    def _bytes(self, n: int) -> bytes:
         try:
             return self.stream.read(n)
         except _GZIP_ERRORS as exc:
@@ -297,7 +316,7 @@ class _Idx:
                 f"{self.path} is not a valid gzip file ({exc}); expected a gzip-compressed IDX file"
             ) from None
 
-    def read(self):
+    def read(self) -> NDArray[Any]:
         """The array, in native byte order."""
         path = self.path
         try:
@@ -315,19 +334,19 @@ class _Idx:
             raise
         return array.astype(self.element.newbyteorder("="), copy=False)
 
-    def close(self):
+    def close(self) -> None:
         if self.gz and hasattr(self, "stream"):
             self.stream.close()
         self.file.close()
 
-    def __enter__(self):
+    def __enter__(self) -> _Idx:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def load_idx(path, max_bytes=MAX_IDX_BYTES):
+def load_idx(path: str | os.PathLike[str], max_bytes: int = MAX_IDX_BYTES) -> NDArray[Any]:
     """Read an array from an IDX file (the format of the MNIST files).
 
     The file is untrusted: the header's declared size is checked against the file and against
@@ -365,7 +384,7 @@ def load_idx(path, max_bytes=MAX_IDX_BYTES):
         return idx.read()
 
 
-def save_idx(path, array):
+def save_idx(path: str | os.PathLike[str], array: ArrayLike) -> None:
     """Write an array to an IDX file, gzip-compressed if the name ends in ``.gz``.
 
     Parameters
@@ -379,6 +398,16 @@ def save_idx(path, array):
     Returns
     -------
     None
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "a.idx")
+    ...     save_idx(path, np.arange(6, dtype=np.uint8).reshape(2, 3))
+    ...     load_idx(path).tolist()
+    [[0, 1, 2], [3, 4, 5]]
     """
     path = Path(os.fspath(path))
     data = np.asarray(array)
@@ -402,14 +431,15 @@ def save_idx(path, array):
 # ---------------------------------------------------------------- MNIST
 
 
-def _find_mnist_file(directory, name):
+def _find_mnist_file(directory: Path, name: str) -> Path:
     for candidate in (directory / name, directory / (name + ".gz")):
         if candidate.is_file():
             return candidate
     raise FileFormatError(f"MNIST file {name!r} (or {name + '.gz'!r}) not found in {directory}")
 
 
-def load_mnist(directory, kind="train", dtype=np.float64, max_bytes=MAX_IDX_BYTES):
+def load_mnist(directory: str | os.PathLike[str], kind: str = "train", dtype: DTypeLike = np.float64,
+               max_bytes: int = MAX_IDX_BYTES) -> tuple[NDArray[Any], NDArray[Any]]:
     """Load MNIST (or a data set in the same format, such as Fashion-MNIST) from IDX files.
 
     Parameters
@@ -432,6 +462,17 @@ def load_mnist(directory, kind="train", dtype=np.float64, max_bytes=MAX_IDX_BYTE
         scaled from 0..255 to [0, 1].
     y : ndarray of int64, shape (n,)
         The digit shown in each image.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     save_idx(os.path.join(d, "train-images-idx3-ubyte"), np.zeros((2, 28, 28), dtype=np.uint8))
+    ...     save_idx(os.path.join(d, "train-labels-idx1-ubyte"), np.array([3, 7], dtype=np.uint8))
+    ...     X, y = load_mnist(d)
+    >>> X.shape, y.tolist()
+    ((2, 784), [3, 7])
     """
     if kind not in ("train", "t10k"):
         raise ConfigError(f"kind must be 'train' or 't10k', got {kind!r}")

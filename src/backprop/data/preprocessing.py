@@ -1,17 +1,21 @@
 """Preparing arrays for training: one-hot targets, standardisation, train/test splits."""
+from __future__ import annotations
 
 import numbers
+from typing import Any, TypeGuard
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from .._optional import require
 from ..errors import ConfigError, InputError
 from ..validation import check_seed
 
+
 __all__ = ["one_hot", "Standardizer", "train_test_split"]
 
 
-def _float_dtype(dtype):
+def _float_dtype(dtype: DTypeLike) -> np.dtype[Any]:
     """Return ``np.dtype(dtype)``, raising ConfigError unless it is a floating type."""
     try:
         resolved = np.dtype(dtype)
@@ -22,12 +26,12 @@ def _float_dtype(dtype):
     return resolved
 
 
-def _is_count(value):
+def _is_count(value: object) -> TypeGuard[int]:
     """True for a Python or NumPy integer that is not a bool."""
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
-def one_hot(y, n_classes=None, dtype=np.float64):
+def one_hot(y: ArrayLike, n_classes: int | None = None, dtype: DTypeLike = np.float64) -> NDArray[Any]:
     """Encode integer class labels as one-hot rows.
 
     Parameters
@@ -43,6 +47,13 @@ def one_hot(y, n_classes=None, dtype=np.float64):
     -------
     ndarray, shape (n, K)
         Row ``i`` is all zeros except a one in column ``y[i]``.
+
+    Examples
+    --------
+    >>> one_hot([0, 2, 1])
+    array([[1., 0., 0.],
+           [0., 0., 1.],
+           [0., 1., 0.]])
     """
     labels = np.asarray(y)
     if labels.ndim != 1:
@@ -93,18 +104,26 @@ class Standardizer:
         Column standard deviations seen by ``fit`` (1 for constant columns).
     n_features_in_ : int
         Number of columns seen by ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = Standardizer()
+    >>> Z = s.fit_transform(np.array([[1.0], [3.0]]))
+    >>> Z.ravel().tolist(), s.inverse_transform(Z).ravel().tolist()
+    ([-1.0, 1.0], [1.0, 3.0])
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.mean_ = None
         self.scale_ = None
         self.n_features_in_ = None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         state = "unfitted" if self.mean_ is None else f"n_features_in_={self.n_features_in_}"
         return f"Standardizer({state})"
 
-    def fit(self, X):
+    def fit(self, X: ArrayLike) -> Standardizer:
         """Compute the column means and standard deviations of ``X``.
 
         Parameters
@@ -136,7 +155,7 @@ class Standardizer:
         self.n_features_in_ = data.shape[1]
         return self
 
-    def transform(self, X):
+    def transform(self, X: ArrayLike) -> NDArray[Any]:
         """Standardise ``X`` with the statistics learned by ``fit``.
 
         Parameters
@@ -152,7 +171,7 @@ class Standardizer:
         data = self._checked(X)
         return ((data - self.mean_) / self.scale_).astype(self._out_dtype(data), copy=False)
 
-    def fit_transform(self, X):
+    def fit_transform(self, X: ArrayLike) -> NDArray[Any]:
         """Fit on ``X`` and return it standardised.
 
         Parameters
@@ -167,7 +186,7 @@ class Standardizer:
         """
         return self.fit(X).transform(X)
 
-    def inverse_transform(self, X):
+    def inverse_transform(self, X: ArrayLike) -> NDArray[Any]:
         """Undo ``transform``: map standardised data back to the original units.
 
         Parameters
@@ -184,7 +203,7 @@ class Standardizer:
         return (data * self.scale_ + self.mean_).astype(self._out_dtype(data), copy=False)
 
     @staticmethod
-    def _as_matrix(X):
+    def _as_matrix(X: ArrayLike) -> NDArray[Any]:
         data = np.asarray(X)
         if data.ndim != 2:
             raise InputError(f"X must be 2-D with shape (n_samples, n_features), got shape {data.shape}")
@@ -193,10 +212,10 @@ class Standardizer:
         return data
 
     @staticmethod
-    def _out_dtype(data):
+    def _out_dtype(data: Any) -> np.dtype[Any]:
         return data.dtype if data.dtype.kind == "f" else np.dtype(np.float64)
 
-    def _checked(self, X):
+    def _checked(self, X: ArrayLike) -> NDArray[Any]:
         if self.mean_ is None:
             raise ConfigError("this Standardizer is not fitted yet; call fit(X) before transform or inverse_transform")
         data = self._as_matrix(X)
@@ -208,7 +227,8 @@ class Standardizer:
         return data
 
 
-def train_test_split(X, y, test_size=0.25, seed=0, stratify=False):
+def train_test_split(X: ArrayLike, y: ArrayLike, test_size: float = 0.25, seed: int | None = 0,
+                     stratify: bool = False) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[Any]]:
     """Shuffle the samples and split them into a training and a test part.
 
     Parameters
@@ -228,6 +248,14 @@ def train_test_split(X, y, test_size=0.25, seed=0, stratify=False):
     -------
     X_train, X_test, y_train, y_test : ndarray
         The two parts of ``X`` and ``y``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X_train, X_test, y_train, y_test = train_test_split(np.arange(20.0).reshape(10, 2), np.arange(10),
+    ...                                                     test_size=0.3)
+    >>> X_train.shape, X_test.shape, y_test.shape
+    ((7, 2), (3, 2), (3,))
     """
     seed = check_seed(seed, generator=False)
     sklearn_split = require("sklearn.model_selection", extra="sklearn",

@@ -9,12 +9,15 @@ from __future__ import annotations
 import csv
 import os
 from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from .._optional import require
 from ..errors import ConfigError, FileFormatError, InputError
 from .preprocessing import _float_dtype
+
 
 #: what to do with empty cells in the feature columns ("keep": leave them NaN, for a caller that fills them)
 MISSING = ("error", "drop", "mean", "median", "keep")
@@ -26,8 +29,31 @@ DELIMITERS = ",;\t|"
 _NA_TEXT = {"", "na", "nan", "n/a", "null", "none", "?"}
 
 
-def sniff_delimiter(path, sample_bytes=64 * 1024) -> str:
-    """The delimiter of a CSV file, from its first ``sample_bytes``: one of ``DELIMITERS`` (default ',')."""
+def sniff_delimiter(path: str | os.PathLike[str], sample_bytes: int = 64 * 1024) -> str:
+    """The delimiter of a CSV file, from its first ``sample_bytes``: one of ``DELIMITERS`` (default ',').
+
+    Parameters
+    ----------
+    path : str or path-like
+        A text file.
+    sample_bytes : int, default 65536
+        How much of the file's start is read to decide.
+
+    Returns
+    -------
+    str
+        One of ``DELIMITERS`` ("," when nothing else fits).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "t.csv")
+    ...     with open(path, "w") as f:
+    ...         _ = f.write("a;b;y\\n1;2;0\\n3;4;1\\n")
+    ...     sniff_delimiter(path)
+    ';'
+    """
     with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
         sample = f.read(sample_bytes)
     lines = [line for line in sample.splitlines() if line.strip()][:20]
@@ -37,11 +63,11 @@ def sniff_delimiter(path, sample_bytes=64 * 1024) -> str:
         return csv.Sniffer().sniff("\n".join(lines), delimiters=DELIMITERS).delimiter
     except csv.Error:
         counts = {d: lines[0].count(d) for d in DELIMITERS}
-        best = max(counts, key=counts.get)
+        best = max(counts, key=lambda d: counts[d])
         return best if counts[best] else ","
 
 
-def _frame(source, delimiter):
+def _frame(source: Any, delimiter: str | None) -> tuple[Any, str, int | None]:
     """(DataFrame, where, line offset): the table with its cells as read, and how to name a position."""
     pd = require("pandas", extra="tables", feature="reading tables")
     if isinstance(source, pd.DataFrame):
@@ -73,12 +99,12 @@ def _frame(source, delimiter):
     return frame, str(path), 2                 # data row i is on line i + 2 (after the header)
 
 
-def _position(where, offset, row, column):
+def _position(where: str, offset: int | None, row: int, column: object) -> str:
     at = f"line {row + offset} (data row {row + 1})" if offset is not None else f"row {row}"
     return f"{at}, column {column!r} of {where}"
 
 
-def _numbers(frame, column, where, offset):
+def _numbers(frame: Any, column: str, where: str, offset: int | None) -> NDArray[Any]:
     """A feature column as floats, NaN where a cell is missing; a text cell is an error that names it."""
     pd = require("pandas", extra="tables", feature="reading tables")
     col = frame[column]
@@ -101,7 +127,7 @@ def _numbers(frame, column, where, offset):
         raise FileFormatError(f"column {column!r} of {where} has type {col.dtype}; expected numbers") from None
 
 
-def _labels(frame, column, where, offset):
+def _labels(frame: Any, column: str, where: str, offset: int | None) -> tuple[NDArray[Any], NDArray[Any]]:
     """The target column as numbers where every cell is one (int64 if all whole), else as its labels."""
     pd = require("pandas", extra="tables", feature="reading tables")
     col = frame[column]
@@ -128,8 +154,10 @@ def _labels(frame, column, where, offset):
     return values, missing
 
 
-def load_table(source, target=None, *, features=None, drop=None, delimiter=None, missing="error",
-               dtype=np.float64):
+def load_table(source: Any, target: str | int | None = None, *, features: Sequence[str] | None = None,
+               drop: Sequence[str] | None = None, delimiter: str | None = None, missing: str = "error",
+               dtype: DTypeLike = np.float64
+               ) -> tuple[NDArray[Any], NDArray[Any] | None, list[str], NDArray[Any] | None]:
     """Read a table: a CSV file, a parquet file (with pyarrow) or a pandas DataFrame.
 
     Parameters
@@ -217,7 +245,7 @@ def load_table(source, target=None, *, features=None, drop=None, delimiter=None,
     return X.astype(dtype, copy=False), y, names, fill
 
 
-def encode_labels(y, classes=None):
+def encode_labels(y: ArrayLike, classes: ArrayLike | None = None) -> tuple[NDArray[Any], NDArray[Any]]:
     """Class labels of any type (text, booleans, arbitrary whole numbers) as class indices 0..K-1.
 
     The classes are the distinct labels in sorted order, as ``np.unique`` (and scikit-learn's
@@ -252,7 +280,7 @@ def encode_labels(y, classes=None):
     >>> classes[idx].tolist()
     ['b', 'a', 'b']
     """
-    given = y
+    given: Any = y
     y = np.asarray(y)
     if y.dtype.kind in "US" and not isinstance(given, np.ndarray):
         # numpy's fixed-width strings drop trailing NUL characters ('\x00' would read back as ''):

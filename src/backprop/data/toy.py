@@ -3,10 +3,13 @@
 Every function returns ``(X, y)`` with ``X`` a float matrix of inputs and ``y`` an
 int64 vector of class labels 0..K-1. Nothing is downloaded.
 """
+from __future__ import annotations
 
 import numbers
+from typing import Any, Callable
 
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
 from .._optional import require
 from ..errors import ConfigError
@@ -14,20 +17,21 @@ from ..validation import check_seed
 from ..registry import Registry
 from .preprocessing import _float_dtype, _is_count
 
+
 __all__ = ["xor", "digits", "moons", "spirals"]
 
 
-def _check_count(name, value, minimum):
+def _check_count(name: str, value: Any, minimum: int) -> None:
     if not _is_count(value) or value < minimum:
         raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
-def _check_noise(noise):
+def _check_noise(noise: float) -> float:
     if not isinstance(noise, numbers.Real) or not np.isfinite(noise) or noise < 0:
         raise ConfigError(f"noise must be a finite number >= 0, got {noise!r}")
 
 
-def xor(dtype=np.float64):
+def xor(dtype: DTypeLike = np.float64) -> tuple[NDArray[Any], NDArray[Any]]:
     """The four points of the XOR problem.
 
     Parameters
@@ -41,13 +45,19 @@ def xor(dtype=np.float64):
         The corners (0, 0), (0, 1), (1, 0), (1, 1).
     y : ndarray of int64, shape (4,)
         1 where exactly one input is 1, else 0.
+
+    Examples
+    --------
+    >>> X, y = xor()
+    >>> X.shape, y.ravel().tolist()
+    ((4, 2), [0, 1, 1, 0])
     """
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=_float_dtype(dtype))
     y = np.array([0, 1, 1, 0], dtype=np.int64)
     return X, y
 
 
-def digits(binary=False, dtype=np.float64):
+def digits(binary: bool = False, dtype: DTypeLike = np.float64) -> tuple[NDArray[Any], NDArray[Any]]:
     """The 1797 8x8 handwritten digits shipped with scikit-learn.
 
     Parameters
@@ -63,6 +73,12 @@ def digits(binary=False, dtype=np.float64):
         Pixel intensities scaled from 0..16 to [0, 1], one flattened image per row.
     y : ndarray of int64, shape (1797,)
         The digit 0..9, or 0/1 when ``binary`` is True.
+
+    Examples
+    --------
+    >>> X, y = digits()
+    >>> X.shape, y.shape
+    ((1797, 64), (1797,))
     """
     load_digits = require("sklearn.datasets", extra="sklearn", feature="datasets.digits()").load_digits
 
@@ -75,7 +91,8 @@ def digits(binary=False, dtype=np.float64):
     return X, y
 
 
-def moons(n_samples=200, noise=0.1, seed=0, dtype=np.float64):
+def moons(n_samples: int = 200, noise: float = 0.1, seed: int | None = 0,
+          dtype: DTypeLike = np.float64) -> tuple[NDArray[Any], NDArray[Any]]:
     """Two interleaving half circles (scikit-learn's ``make_moons``).
 
     Parameters
@@ -95,6 +112,12 @@ def moons(n_samples=200, noise=0.1, seed=0, dtype=np.float64):
         Point coordinates.
     y : ndarray of int64, shape (n_samples,)
         Which moon (0 or 1) each point belongs to.
+
+    Examples
+    --------
+    >>> X, y = moons(n_samples=10, seed=0)
+    >>> X.shape, y.dtype
+    ((10, 2), dtype('int64'))
     """
     make_moons = require("sklearn.datasets", extra="sklearn", feature="datasets.moons()").make_moons
 
@@ -105,7 +128,8 @@ def moons(n_samples=200, noise=0.1, seed=0, dtype=np.float64):
     return X.astype(dtype), y.astype(np.int64)
 
 
-def spirals(n_samples=200, n_classes=2, noise=0.2, turns=1.5, seed=0, dtype=np.float64):
+def spirals(n_samples: int = 200, n_classes: int = 2, noise: float = 0.2, turns: float = 1.5, seed: int | None = 0,
+            dtype: DTypeLike = np.float64) -> tuple[NDArray[Any], NDArray[Any]]:
     """Interleaved spiral arms around the origin, one arm per class.
 
     Each arm starts near the origin and winds ``turns`` times outwards to radius 1;
@@ -133,6 +157,12 @@ def spirals(n_samples=200, n_classes=2, noise=0.2, turns=1.5, seed=0, dtype=np.f
         Point coordinates, within the disc of radius 1 (plus jitter), in shuffled order.
     y : ndarray of int64, shape (n_samples,)
         The arm (class 0..n_classes-1) of each point.
+
+    Examples
+    --------
+    >>> X, y = spirals(n_samples=12, n_classes=3, seed=0)
+    >>> X.shape, sorted(set(y.tolist()))
+    ((12, 2), [0, 1, 2])
     """
     _check_count("n_classes", n_classes, 1)
     _check_count("n_samples", n_samples, n_classes)
@@ -162,17 +192,34 @@ def spirals(n_samples=200, n_classes=2, noise=0.2, turns=1.5, seed=0, dtype=np.f
 class Named:
     """A built-in data set under a name: ``load()`` gives its ``(X, y)``; ``description`` says what it is;
     ``standardize``: whether its inputs are best standardised before training (inputs of very different
-    scales), or left as they are (pixel intensities sharing one scale, 0/1 inputs)."""
+    scales), or left as they are (pixel intensities sharing one scale, 0/1 inputs).
 
-    def __init__(self, description, make, standardize=False, **options):
+    Parameters
+    ----------
+    description : str
+        One line on what the data set is.
+    make : callable
+        The function that builds ``(X, y)``.
+    standardize : bool, default False
+        Whether the inputs are best standardised before training.
+    **options
+        Keyword arguments of ``make``.
+
+    Examples
+    --------
+    >>> Named("the XOR truth table", xor).load()[0].shape
+    (4, 2)
+    """
+
+    def __init__(self, description: str, make: Callable[..., Any], standardize: bool = False, **options: Any) -> None:
         self.description, self._make, self._options = description, make, options
         self.standardize = standardize
 
-    def load(self):
+    def load(self) -> tuple[NDArray[Any], NDArray[Any]]:
         """``(X, y)`` of this data set."""
         return self._make(**self._options)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Named({self.description!r})"
 
 

@@ -10,7 +10,10 @@ cross-entropy on logits) and equals the Hessian wherever the network is linear i
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .. import dispatch
 from ..engine import l2, passes
@@ -21,13 +24,16 @@ from .hessian import MIN_BUDGET, mirror_upper
 from .hvp import check_vectors
 from .jacobian import batch_slices, param_jacobian
 
+if TYPE_CHECKING:
+    from ..engine.network import Network
+    from ..losses import Loss
 
-def _chunks(net, B, per_sample, budget):
+def _chunks(net: Network, B: int, per_sample: int, budget: int) -> list[slice]:
     """Batch chunks within ``budget``; the whole batch when the training-mode draws belong to it."""
     return batch_slices(B, per_sample, budget) if net.rows_independent else [slice(0, B)]
 
 
-def _head_products(obj, sl, J):
+def _head_products(obj: Objective, sl: slice, J: NDArray[Any]) -> NDArray[Any]:
     """J (n, c, W) at the loss node for the samples ``sl``; return A = scale (d2Div/dz2) J as (n*c, W),
     scale the per-instance factor of the loss (1/B for the mean, 1 for the sum)."""
     n, c, W = J.shape
@@ -40,8 +46,29 @@ def _head_products(obj, sl, J):
     return out.reshape(n * c, W)
 
 
-def gauss_newton_matrix(obj, budget=None):
-    """G for a validated Objective (see ``gauss_newton``); ``budget`` in elements of working memory."""
+def gauss_newton_matrix(obj: Objective, budget: int | None = None) -> NDArray[Any]:
+    """G for a validated Objective (see ``gauss_newton``); ``budget`` in elements of working memory.
+
+    Parameters
+    ----------
+    obj : Objective
+        A validated objective.
+    budget : int, optional
+        Elements of working memory allowed per chunk of samples.
+
+    Returns
+    -------
+    ndarray of shape (n_params, n_params)
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> from backprop.engine.objective import Objective
+    >>> net = bp.MLP([2, 3, 1], hidden="tanh", output="identity", seed=0)
+    >>> obj = Objective(net, "l2", np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([[1.0], [0.5]]))
+    >>> gauss_newton_matrix(obj).shape
+    (13, 13)
+    """
     net = obj.net
     net.check_rows_independent("the Gauss-Newton matrix (a sum of per-sample terms)", draws=False)
     W, c = net.n_params, net.widths[obj.seed_node]
@@ -56,7 +83,8 @@ def gauss_newton_matrix(obj, budget=None):
     return G
 
 
-def gauss_newton(net, loss, X, T, max_bytes=MAX_MATRIX_BYTES):
+def gauss_newton(net: Network, loss: str | Loss | dict[str, Any], X: ArrayLike, T: ArrayLike,
+                 max_bytes: int = MAX_MATRIX_BYTES) -> NDArray[Any]:
     """Generalised Gauss-Newton matrix G = 1/B sum_n J_n^T (d2Div/dz2) J_n + lambda (on the weights).
 
     J_n is the Jacobian of the loss node z (logits for fused softmax/sigmoid heads, else the output)
@@ -79,6 +107,15 @@ def gauss_newton(net, loss, X, T, max_bytes=MAX_MATRIX_BYTES):
     -------
     ndarray of shape (n_params, n_params)
         Exactly symmetric.
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 3, 1], hidden="tanh", output="identity", seed=0)
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]); T = np.array([[1.0], [0.5], [0.0]])
+    >>> G = bp.gauss_newton(net, "l2", X, T)
+    >>> G.shape, bool(np.allclose(G, G.T))
+    ((13, 13), True)
     """
     check_matrix_size(net.n_params, net.dtype, max_bytes, "the Gauss-Newton matrix",
                       "use bp.gnvp (products G v, O(W) memory) or bp.gauss_newton_diag (the diagonal) instead")
@@ -87,8 +124,29 @@ def gauss_newton(net, loss, X, T, max_bytes=MAX_MATRIX_BYTES):
     return gauss_newton_matrix(Objective(net, loss, X, T))
 
 
-def gauss_newton_diagonal(obj, budget=None):
-    """diag(G) for a validated Objective, from per-sample Jacobians in batch chunks."""
+def gauss_newton_diagonal(obj: Objective, budget: int | None = None) -> NDArray[Any]:
+    """diag(G) for a validated Objective, from per-sample Jacobians in batch chunks.
+
+    Parameters
+    ----------
+    obj : Objective
+        A validated objective.
+    budget : int, optional
+        Elements of working memory allowed per chunk of samples.
+
+    Returns
+    -------
+    ndarray of shape (n_params,)
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> from backprop.engine.objective import Objective
+    >>> net = bp.MLP([2, 3, 1], hidden="tanh", output="identity", seed=0)
+    >>> obj = Objective(net, "l2", np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([[1.0], [0.5]]))
+    >>> bool(np.allclose(gauss_newton_diagonal(obj), np.diag(gauss_newton_matrix(obj))))
+    True
+    """
     net = obj.net
     net.check_rows_independent("the Gauss-Newton diagonal (a sum of per-sample terms)", draws=False)
     W, c = net.n_params, net.widths[obj.seed_node]
@@ -102,7 +160,7 @@ def gauss_newton_diagonal(obj, budget=None):
     return diag
 
 
-def gauss_newton_diag(net, loss, X, T):
+def gauss_newton_diag(net: Network, loss: str | Loss | dict[str, Any], X: ArrayLike, T: ArrayLike) -> NDArray[Any]:
     """Diagonal of the Gauss-Newton matrix, without forming the matrix.
 
     Parameters
@@ -113,13 +171,21 @@ def gauss_newton_diag(net, loss, X, T):
     Returns
     -------
     ndarray of shape (n_params,)
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 3, 1], hidden="tanh", output="identity", seed=0)
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]); T = np.array([[1.0], [0.5], [0.0]])
+    >>> bool(np.allclose(bp.gauss_newton_diag(net, "l2", X, T), np.diag(bp.gauss_newton(net, "l2", X, T))))
+    True
     """
     if (on_dask := dispatch.on_dask("gauss_newton_diag", X, T)) is not None:
         return on_dask(net, loss, X, T)
     return gauss_newton_diagonal(Objective(net, loss, X, T))
 
 
-def gnvp(net, loss, X, T, v):
+def gnvp(net: Network, loss: str | Loss | dict[str, Any], X: ArrayLike, T: ArrayLike, v: ArrayLike) -> NDArray[Any]:
     """Gauss-Newton-vector product G v, O(W) per vector, without forming G.
 
     A forward sweep of directional derivatives gives R{z} = J v at the loss node, the loss's
@@ -135,6 +201,15 @@ def gnvp(net, loss, X, T, v):
     Returns
     -------
     ndarray of shape (n_params,) or (n_params, m)
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 3, 1], hidden="tanh", output="identity", seed=0)
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]); T = np.array([[1.0], [0.5], [0.0]])
+    >>> v = np.ones(net.n_params)
+    >>> bool(np.allclose(bp.gnvp(net, "l2", X, T, v), bp.gauss_newton(net, "l2", X, T) @ v))
+    True
     """
     if (on_dask := dispatch.on_dask("gnvp", X, T)) is not None:
         return on_dask(net, loss, X, T, v)
@@ -142,11 +217,33 @@ def gnvp(net, loss, X, T, v):
     v = check_vectors(v, net.n_params, net.dtype)
     V = as_directions(v, net.n_params, net.dtype)
     GV = gauss_newton_products(obj, V)
-    return GV[0] if v.ndim == 1 else GV.T
+    return GV[0] if np.ndim(v) == 1 else GV.T
 
 
-def gauss_newton_products(obj, V):
-    """G V for directions V of shape (m, n_params) on a validated Objective; returns (m, n_params)."""
+def gauss_newton_products(obj: Objective, V: NDArray[Any]) -> NDArray[Any]:
+    """G V for directions V of shape (m, n_params) on a validated Objective; returns (m, n_params).
+
+    Parameters
+    ----------
+    obj : Objective
+        A validated objective.
+    V : ndarray of shape (m, n_params)
+        The directions.
+
+    Returns
+    -------
+    ndarray of shape (m, n_params)
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> from backprop.engine.objective import Objective
+    >>> net = bp.MLP([2, 3, 1], hidden="tanh", output="identity", seed=0)
+    >>> obj = Objective(net, "l2", np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([[1.0], [0.5]]))
+    >>> V = np.eye(net.n_params)[:2]
+    >>> bool(np.allclose(gauss_newton_products(obj, V), V @ gauss_newton_matrix(obj)))
+    True
+    """
     net = obj.net
     if obj.adjoints is None:
         obj.gradient()

@@ -13,29 +13,80 @@ layers get their columns from forward sweeps of directional derivatives (``passe
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Protocol, Sequence, TypeGuard
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .. import dispatch
 from ..engine import passes
 from ..errors import ConfigError
 from ..validation import check_X
 
+if TYPE_CHECKING:
+    from ..engine.network import Network
+    from ..ops.base import Op
+
+
 #: elements of working memory one chunk of the batch may use (about 32 MB in float64)
 CHUNK_ELEMENTS = 1 << 22
 
 
-def is_dense(op) -> bool:
-    """True for an op that declares itself affine: z = x W^T + b from one input, parameters (W, b)."""
+class DenseLike(Protocol):
+    """What the Jacobian reads of a dense layer (W of shape (size, n_in), then b)."""
+
+    size: int
+    n_in: int
+    n_params: int
+
+
+def is_dense(op: Op) -> TypeGuard[DenseLike]:
+    """True for an op that declares itself affine: z = x W^T + b from one input, parameters (W, b).
+
+    Parameters
+    ----------
+    op : Op
+        An operation of a network.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> is_dense(bp.MLP([2, 3, 1], seed=0, output="identity").ops[0])
+    True
+    """
     return bool(op.affine) and op.arity == 1 and len(op.param_specs) == 2
 
 
-def batch_slices(B, rows_per_sample, budget=CHUNK_ELEMENTS):
-    """Split range(B) into slices whose working memory, ``rows_per_sample`` elements a sample, fits ``budget``."""
+def batch_slices(B: int, rows_per_sample: int, budget: int = CHUNK_ELEMENTS) -> list[slice]:
+    """Split range(B) into slices whose working memory, ``rows_per_sample`` elements a sample, fits ``budget``.
+
+    Parameters
+    ----------
+    B : int
+        The number of samples.
+    rows_per_sample : int
+        Elements of working memory one sample needs.
+    budget : int, default CHUNK_ELEMENTS
+        Elements of working memory allowed.
+
+    Returns
+    -------
+    list of slice
+
+    Examples
+    --------
+    >>> batch_slices(5, 1000, 2000)
+    [slice(0, 2, None), slice(2, 4, None), slice(4, 5, None)]
+    """
     size = max(1, min(B, int(budget // max(1, rows_per_sample))))
     return [slice(s, min(s + size, B)) for s in range(0, B, size)]
 
 
-def one_hot_sweeps(net, X, node, need_input):
+def one_hot_sweeps(net: Network, X: NDArray[Any], node: int, need_input: bool) -> tuple[list[NDArray[Any]], list[Any]]:
     """Forward X repeated once per unit of ``node`` and backpropagate one-hot seeds from that node.
 
     Returns (values, adj) over the c*B repeated rows: row k*B + n of ``adj[i]`` is d node_k / d node_i
@@ -48,8 +99,28 @@ def one_hot_sweeps(net, X, node, need_input):
     return values, adj
 
 
-def input_jacobian(net, X, node=None):
-    """J[n, k, i] = d node_k / d x_i at X[n] for a validated batch X (default node: the output)."""
+def input_jacobian(net: Network, X: NDArray[Any], node: int | None = None) -> NDArray[Any]:
+    """J[n, k, i] = d node_k / d x_i at X[n] for a validated batch X (default node: the output).
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+    X : ndarray of shape (B, n_inputs)
+        A validated batch.
+    node : int, optional
+        The node whose units are differentiated (default: the output).
+
+    Returns
+    -------
+    ndarray of shape (B, c, n_inputs)
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> input_jacobian(bp.MLP([2, 3, 1], seed=0, output="identity"), np.ones((4, 2))).shape
+    (4, 1, 2)
+    """
     net.check_rows_independent("the per-sample input Jacobian", draws=False)
     node = len(net.ops) if node is None else node
     if not net.rows_independent:
@@ -64,8 +135,28 @@ def input_jacobian(net, X, node=None):
     return J
 
 
-def param_jacobian(net, X, node=None):
-    """J[n, k, w] = d node_k / d params[w] at X[n] for a validated batch X (default node: the output)."""
+def param_jacobian(net: Network, X: NDArray[Any], node: int | None = None) -> NDArray[Any]:
+    """J[n, k, w] = d node_k / d params[w] at X[n] for a validated batch X (default node: the output).
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+    X : ndarray of shape (B, n_inputs)
+        A validated batch.
+    node : int, optional
+        The node whose units are differentiated (default: the output).
+
+    Returns
+    -------
+    ndarray of shape (B, c, n_params)
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> param_jacobian(bp.MLP([2, 3, 1], seed=0, output="identity"), np.ones((4, 2))).shape
+    (4, 1, 13)
+    """
     net.check_rows_independent("the per-sample parameter Jacobian", draws=False)
     node = len(net.ops) if node is None else node
     if not net.rows_independent:
@@ -92,7 +183,7 @@ def param_jacobian(net, X, node=None):
     return J
 
 
-def jacobian_by_tangents(net, X, node, wrt):
+def jacobian_by_tangents(net: Network, X: NDArray[Any], node: int, wrt: str) -> NDArray[Any]:
     """J (B, c, d or W) by one forward sweep over the whole batch, one direction per input or parameter.
 
     For a network whose training-mode draws (dropout masks, rrelu slopes) belong to the batch as a whole:
@@ -113,7 +204,7 @@ def jacobian_by_tangents(net, X, node, wrt):
     return np.ascontiguousarray(t.transpose(1, 2, 0))
 
 
-def _tangent_columns(net, X, node, ops, Jn):
+def _tangent_columns(net: Network, X: NDArray[Any], node: int, ops: Sequence[int], Jn: NDArray[Any]) -> None:
     """Columns of ops that are not dense layers, by forward sweeps along unit parameter directions."""
     values, caches = net.forward_values(X)
     W = net.n_params
@@ -129,7 +220,7 @@ def _tangent_columns(net, X, node, ops, Jn):
                 Jn[:, :, a:b] = t.transpose(2, 1, 0)              # (m, n, c) -> (c, n, m)
 
 
-def jacobian(net, X, wrt="inputs"):
+def jacobian(net: Network, X: ArrayLike, wrt: str = "inputs") -> NDArray[Any]:
     """Jacobian of the network outputs y (after the output activation), one sample at a time.
 
     Computed by backpropagation: one backward sweep from the output units per output k, seeded with

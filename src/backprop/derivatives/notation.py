@@ -34,6 +34,7 @@ every product or max input to go from layer l-1 to layer l.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import ConfigError
 from ..registry import Registry
@@ -42,7 +43,13 @@ from ..registry import Registry
 @dataclass(frozen=True)
 class Profile:
     """Templates of one note's symbols (fields: n name, l layer, p position from 1, p0 from 0, k = l+1,
-    m = l-1; for an edge i -> j: j, i positions from 1 (j0, i0 from 0), src, dst names, l the layer of j)."""
+    m = l-1; for an edge i -> j: j, i positions from 1 (j0, i0 from 0), src, dst names, l the layer of j).
+
+    Examples
+    --------
+    >>> get_profile("cmu").name
+    'cmu'
+    """
 
     name: str
     note: str
@@ -115,18 +122,49 @@ for _profile in (
 NOTATIONS = PROFILES.names()
 
 
-def get_profile(name) -> Profile:
-    """The profile called ``name`` (one of NOTATIONS); ConfigError otherwise."""
+def get_profile(name: str) -> Profile:
+    """The profile called ``name`` (one of NOTATIONS); ConfigError otherwise.
+
+    Parameters
+    ----------
+    name : str
+        One of NOTATIONS.
+
+    Returns
+    -------
+    Profile
+
+    Examples
+    --------
+    >>> get_profile("004").name
+    '004'
+    """
     return PROFILES.get(str(name))
 
 
 class Symbols:
-    """The symbols of one profile for the units and edges of one network layout."""
+    """The symbols of one profile for the units and edges of one network layout.
 
-    def __init__(self, layout, profile):
+    Parameters
+    ----------
+    layout : NeuronLayout
+        The network's neurons and edges.
+    profile : str or Profile
+        The notation.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> tr = bp.trace(bp.MLP([2, 3, 1], seed=0, output="identity"), [1.0, 2.0], 0.5)
+    >>> S = Symbols(tr.layout, "cmu")
+    >>> S.x("h1_1"), S.w("x1", "h1_1")
+    ('Z0[0]', 'W0[0,0]')
+    """
+
+    def __init__(self, layout: Any, profile: str | Profile) -> None:
         self.layout, self.profile = layout, get_profile(profile) if isinstance(profile, str) else profile
         pr = self.profile
-        by_level = {}
+        by_level: dict[Any, Any] = {}
         for j, u in enumerate(layout.units):
             by_level.setdefault(u.level, []).append(j)
         self.level = {u.name: u.level for u in layout.units}
@@ -139,7 +177,7 @@ class Symbols:
         if pr.layered:
             self._check_layered()
 
-    def _check_layered(self):
+    def _check_layered(self) -> None:
         lay = self.layout
         for u in lay.units:
             for i in u.inputs:
@@ -155,16 +193,16 @@ class Symbols:
                                   f"{n} is on layer {self.level[n]}; use notation '004'")
 
     # ---- fields of the templates ---------------------------------------------------------------------
-    def _unit(self, n):
+    def _unit(self, n: str) -> dict[str, Any]:
         l, p = self.level[n], self.pos[n]
         return {"n": n, "l": l, "p": p + 1, "p0": p, "k": l + 1, "m": l - 1}
 
-    def _edge(self, src, dst):
+    def _edge(self, src: str, dst: str) -> dict[str, Any]:
         l = self.level[dst]
         return {"src": src, "dst": dst, "l": l, "m": l - 1, "j": self.pos[dst] + 1, "i": self.pos[src] + 1,
                 "j0": self.pos[dst], "i0": self.pos[src]}
 
-    def generic_output(self) -> dict:
+    def generic_output(self) -> dict[str, Any]:
         """The symbols of "output k" (index k, on the outputs' layer) as fields x, y, t, E, dx, dy, for
         writing a formula about every output at once in this profile's symbols."""
         pr = self.profile
@@ -174,41 +212,41 @@ class Symbols:
                 "dx": pr.d_pre.format(**u), "dy": pr.d_out.format(**u)}
 
     # ---- the quantities -----------------------------------------------------------------------------
-    def x(self, n):
+    def x(self, n: str) -> str:
         """Pre-activation (net input) of unit n."""
         return self.profile.pre.format(**self._unit(n))
 
-    def y(self, n):
+    def y(self, n: str) -> str:
         """Output (activation) of unit n."""
         pr = self.profile
         t = pr.in_post if n in self.inputs else pr.out_post if n in self.outputs else pr.post
         return t.format(**self._unit(n))
 
-    def w(self, src, dst):
+    def w(self, src: str, dst: str) -> str:
         return self.profile.w.format(**self._edge(src, dst))
 
-    def b(self, n):
+    def b(self, n: str) -> str:
         return self.profile.b.format(**self._unit(n))
 
-    def t(self, n):
+    def t(self, n: str) -> str:
         """Target of output n (numbered among the outputs)."""
         k = self.layout.outputs.index(self.layout.index[n])
         return self.profile.t.format(**{**self._unit(n), "p": k + 1, "p0": k})
 
     @property
-    def E(self):
+    def E(self) -> str:
         return self.profile.E
 
-    def dy(self, n):
+    def dy(self, n: str) -> str:
         pr = self.profile
         t = pr.d_in if n in self.inputs else pr.d_out if n in self.outputs else pr.d_post
         return t.format(**self._unit(n))
 
-    def dx(self, n):
+    def dx(self, n: str) -> str:
         return self.profile.d_pre.format(**self._unit(n))
 
-    def dw(self, src, dst):
+    def dw(self, src: str, dst: str) -> str:
         return self.profile.d_w.format(**self._edge(src, dst))
 
-    def db(self, n):
+    def db(self, n: str) -> str:
         return self.profile.d_b.format(**self._unit(n))

@@ -11,27 +11,36 @@
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Callable
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ..engine.objective import Objective
 from ..errors import ConfigError
 from ..validation import check_X
 from ..validation import MAX_MATRIX_BYTES, check_matrix_size
-from .checks import (central_difference, check_options, default_eps, default_tol, make_report, param_perturber,
-                     pick_indices, rounding_noise, scaled_floor)
+from .checks import (CheckReport, central_difference, check_options, default_eps, default_tol, make_report,
+                     param_perturber, pick_indices, rounding_noise, scaled_floor)
 from .hessian import hessian_matrix
 from .jacobian import input_jacobian
+
+if TYPE_CHECKING:
+    from ..engine.network import Network
+    from ..losses import Loss
+
 
 #: largest number of entries the 4-point check evaluates when ``n`` is not given (4 to 8 forward passes each)
 FD4_MAX_ENTRIES = 20_000
 
 
-def _check_order(order):
+def _check_order(order: object) -> None:
     if order not in (2, 4):
         raise ConfigError(f"order must be 2 or 4; got {order!r}")
 
 
-def check_jacobian(net, X, eps=None, tol=None, order=2, floor=None):
+def check_jacobian(net: Network, X: ArrayLike, eps: float | None = None, tol: float | None = None, order: int = 2,
+                   floor: float | None = None) -> CheckReport:
     """Compare the backpropagated input Jacobian with central finite differences.
 
     dy_k/dx_i ~ (y_k(x_i + eps) - y_k(x_i - eps)) / (2 eps), error O(eps^2): 2D forward passes of the
@@ -52,6 +61,14 @@ def check_jacobian(net, X, eps=None, tol=None, order=2, floor=None):
     Returns
     -------
     CheckReport
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 3, 1], hidden="tanh", output="identity", seed=0)
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]); T = np.array([[1.0], [0.5], [0.0]])
+    >>> bool(bp.check_jacobian(net, X))
+    True
     """
     _check_order(order)
     eps, tol, floor, _ = check_options(eps, tol, floor, None)
@@ -61,7 +78,7 @@ def check_jacobian(net, X, eps=None, tol=None, order=2, floor=None):
     tol = default_tol(net.dtype) if tol is None else float(tol)
     Xp = X.copy()
 
-    def perturb(i, delta, f):
+    def perturb(i: int, delta: float, f: Callable[[], Any]) -> Any:
         old = X[:, i]
         try:
             Xp[:, i] = old + delta
@@ -69,7 +86,7 @@ def check_jacobian(net, X, eps=None, tol=None, order=2, floor=None):
         finally:
             Xp[:, i] = old
 
-    def Y():
+    def Y() -> NDArray[Any]:
         return net.forward_values(Xp)[0][-1].astype(np.float64)
 
     numeric = np.stack([central_difference(Y, i, eps, order, perturb) for i in range(net.n_inputs)], axis=-1)
@@ -78,7 +95,7 @@ def check_jacobian(net, X, eps=None, tol=None, order=2, floor=None):
         floor = scaled_floor(analytic, numeric, noise=noise, tol=tol)
     shape = analytic.shape
 
-    def label(k):
+    def label(k: int) -> str:
         n, out, i = np.unravel_index(k, shape)
         return f"sample {n}: dy_{out}/dx_{i}"
 
@@ -86,7 +103,7 @@ def check_jacobian(net, X, eps=None, tol=None, order=2, floor=None):
                        method=f"central differences, O(eps^{order}), {order * net.n_inputs} forward passes")
 
 
-def _pairs(W, n, seed):
+def _pairs(W: int, n: int | None, seed: int | None) -> tuple[NDArray[Any], NDArray[Any]]:
     """Entries (a, b) with a <= b of a symmetric W x W matrix: all, or n at random."""
     total = W * (W + 1) // 2
     k = pick_indices(total, n, seed)
@@ -97,8 +114,9 @@ def _pairs(W, n, seed):
     return a, b
 
 
-def check_hessian(net, loss, X, T, method="mixed", eps=None, n=None, tol=None, seed=0, order=2, floor=None,
-                  max_bytes=MAX_MATRIX_BYTES):
+def check_hessian(net: Network, loss: str | Loss | dict[str, Any], X: ArrayLike, T: ArrayLike, method: str = "mixed",
+                  eps: float | None = None, n: int | None = None, tol: float | None = None, seed: object = 0,
+                  order: int = 2, floor: float | None = None, max_bytes: int = MAX_MATRIX_BYTES) -> CheckReport:
     """Compare the exact (backpropagated) Hessian with finite differences.
 
     Parameters
@@ -134,6 +152,14 @@ def check_hessian(net, loss, X, T, method="mixed", eps=None, n=None, tol=None, s
     Returns
     -------
     CheckReport
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 3, 1], hidden="tanh", output="identity", seed=0)
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]); T = np.array([[1.0], [0.5], [0.0]])
+    >>> bool(bp.check_hessian(net, "l2", X, T))
+    True
     """
     _check_order(order)
     if method not in ("fd4", "mixed"):
@@ -147,7 +173,7 @@ def check_hessian(net, loss, X, T, method="mixed", eps=None, n=None, tol=None, s
     f64 = np.dtype(net.dtype) == np.float64
     perturb = param_perturber(net)
 
-    def fresh():
+    def fresh() -> Objective:
         return Objective(net, obj.loss, obj.X, obj.D, validate=False)
 
     if method == "fd4":
@@ -159,12 +185,14 @@ def check_hessian(net, loss, X, T, method="mixed", eps=None, n=None, tol=None, s
             n = FD4_MAX_ENTRIES
         a, b = _pairs(W, n, seed)
 
-        def E():
+        def E() -> float:
             return fresh().value()
 
-        def four_point(i, j, h):
+        def four_point(i: int, j: int, h: float) -> float:
             # [E(w_i + h, w_j + h) - E(w_i + h, w_j - h) - E(w_i - h, w_j + h) + E(w_i - h, w_j - h)] / (4 h^2)
-            s = [perturb(i, si, lambda sj=sj: perturb(j, sj, E)) for si, sj in ((h, h), (h, -h), (-h, h), (-h, -h))]
+            def inner(sj: float) -> Callable[[], float]:
+                return lambda: perturb(j, sj, E)
+            s = [perturb(i, si, inner(sj)) for si, sj in ((h, h), (h, -h), (-h, h), (-h, -h))]
             return (s[0] - s[1] - s[2] + s[3]) / (4 * h * h)
 
         if order == 2:
@@ -176,14 +204,14 @@ def check_hessian(net, loss, X, T, method="mixed", eps=None, n=None, tol=None, s
         n_total = W * (W + 1) // 2
         method_name = f"4-point formula, O(eps^{order}), {4 * (order // 2)} forward passes per entry"
 
-        def labels(k):
+        def labels(k: int) -> str:
             return f"H[{net.locate(int(a[k]))}, {net.locate(int(b[k]))}]"
     else:
         eps = default_eps(net.dtype, order) if eps is None else float(eps)
         tol = (default_tol(net.dtype) if f64 else 5e-2) if tol is None else float(tol)
         cols = pick_indices(W, n, seed)
 
-        def grad():
+        def grad() -> NDArray[Any]:
             return fresh().gradient()
 
         numeric = np.stack([central_difference(grad, k, eps, order, perturb) for k in cols], axis=1)
@@ -192,7 +220,7 @@ def check_hessian(net, loss, X, T, method="mixed", eps=None, n=None, tol=None, s
         n_total = W * W
         method_name = f"central differences of backpropagated gradients, O(eps^{order})"
 
-        def labels(k):
+        def labels(k: int) -> str:
             r, c = np.unravel_index(k, analytic.shape)
             return f"H[{net.locate(int(r))}, {net.locate(int(cols[c]))}]"
 

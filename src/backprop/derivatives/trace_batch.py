@@ -14,7 +14,11 @@ own ``loss_and_grad`` of the whole batch, and the per-instance numbers add up to
 """
 from __future__ import annotations
 
+import os
+from typing import Any, Sequence, SupportsFloat
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ..engine.objective import Objective
 from ..errors import InputError
@@ -22,7 +26,8 @@ from ..losses import get_loss
 from .trace import TraceStep, _as_network, _factor, _fmt, default_loss, trace
 
 
-def trace_batch(net, X, T, loss=None, digits=6, notation="004") -> "BatchTrace":
+def trace_batch(net: Any, X: ArrayLike, T: ArrayLike, loss: Any = None, digits: int = 6,
+                notation: str = "004") -> "BatchTrace":
     """Record the forward and backward pass of a batch, instance by instance, and the batch gradient.
 
     Parameters
@@ -77,9 +82,32 @@ class BatchTrace:
         The batch gradient (the engine's).
     steps : list of TraceStep
         E, then every dE/dw and dE/db of the batch as the mean (or sum) of the instances' terms.
+
+    Parameters
+    ----------
+    net : Network
+        The network traced.
+    loss : Loss
+        Its loss.
+    obj : Objective
+        The engine's objective over the batch.
+    grad : ndarray
+        The batch gradient.
+    instances : list of Trace
+        One trace per instance.
+    digits : int, default 6
+        Significant digits of the printed numbers.
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 2, 1], seed=0, output="identity")
+    >>> bt = bp.trace_batch(net, np.array([[1.0, 2.0], [0.0, 1.0]]), np.array([[0.5], [0.0]]))
+    >>> bt
+    <BatchTrace 2 instances, E=1.76972>
     """
 
-    def __init__(self, net, loss, obj, grad, instances, digits):
+    def __init__(self, net: Any, loss: Any, obj: Any, grad: NDArray[Any], instances: Any, digits: int) -> None:
         self.net, self.loss, self.instances, self.digits = net, loss, instances, int(digits)
         self.B = len(instances)
         self.E, self.grad = float(obj.value()), grad
@@ -87,16 +115,16 @@ class BatchTrace:
         self.l2 = float(loss.l2)
         self.sym = instances[0].sym
         self.layout = instances[0].layout
-        self.steps = []
+        self.steps: list[Any] = []
         self._build()
 
-    def _f(self, v):
+    def _f(self, v: SupportsFloat) -> str:
         return _fmt(v, self.digits)
 
-    def _m(self, v):
+    def _m(self, v: SupportsFloat) -> str:
         return _factor(v, self.digits)
 
-    def values(self, key) -> np.ndarray:
+    def values(self, key: str) -> np.ndarray:
         """One quantity over the instances, by its key ("y(h1_1)", "dE/dx(o1)", "dE/dw(x1,h1_1)", "E")."""
         out = []
         for tr in self.instances:
@@ -110,11 +138,11 @@ class BatchTrace:
             out.append(match[0])
         return np.array(out)
 
-    def _mean(self, terms):
+    def _mean(self, terms: Sequence[str]) -> str:
         inner = " + ".join(terms)
         return f"({inner})" if self.sum else f"1/{self.B} * ({inner})"
 
-    def _build(self):
+    def _build(self) -> None:
         S, lay, net = self.sym, self.layout, self.net
         E_n = [tr.E for tr in self.instances]
         agg = "sum_n" if self.sum else "1/B sum_n"
@@ -148,7 +176,7 @@ class BatchTrace:
         S, lay, f = self.sym, self.layout, self._f
         cols = [f"n={k + 1}" for k in range(self.B)]
 
-        def grid(title, rows):
+        def grid(title: str, rows: Any) -> list[str]:
             w0 = max([len(r[0]) for r in rows] + [8])
             width = [max(len(c), *(len(r[1][k]) for r in rows)) for k, c in enumerate(cols)]
             out = [title, "  ".join([" " * w0] + [c.rjust(w) for c, w in zip(cols, width)])]
@@ -175,7 +203,7 @@ class BatchTrace:
 
     __str__ = table
 
-    def to_html(self, path=None, title=None) -> str:
+    def to_html(self, path: str | os.PathLike[str] | None = None, title: str | None = None) -> str:
         """One self-contained HTML page to step through this walk-through, step by step on the network's
         picture: each instance's E_n and deltas dE_n/dx, then E and every gradient entry as the mean (or sum) of the instances' terms (the page of ``Trace.to_html``).
 
@@ -200,5 +228,5 @@ class BatchTrace:
         from .trace_page import batch_page_data, to_html
         return to_html(None, path, title=title, data=batch_page_data(self))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<BatchTrace {self.B} instances, E={self.E:.6g}>"

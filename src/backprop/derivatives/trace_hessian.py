@@ -22,14 +22,18 @@ is compared with the engine's own ``bp.hessian`` (``.max_difference``), which te
 """
 from __future__ import annotations
 
+import os
+from typing import Any, SupportsFloat
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ..engine.objective import Objective
 from ..errors import ConfigError
 from .trace import TraceStep, _factor, _fmt, trace
 
 
-def hessian_trace(net, x, t, loss=None, digits=6) -> "HessianTrace":
+def hessian_trace(net: Any, x: ArrayLike, t: ArrayLike | None, loss: Any = None, digits: int = 6) -> "HessianTrace":
     """Record note 002's exact Hessian of one instance: dy_k/da_j, M at the outputs, M at the hidden units,
     and every entry of the blocks (a), (b), (c).
 
@@ -46,15 +50,36 @@ def hessian_trace(net, x, t, loss=None, digits=6) -> "HessianTrace":
     HessianTrace
         ``.steps`` (rows in 002's symbols), ``.M`` (the matrix over hidden and output units), ``.H`` (the
         assembled Hessian), ``.H_engine`` (``bp.hessian``), ``.max_difference``; ``str()`` is the table.
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 2, 1], seed=0, output="identity")
+    >>> ht = bp.hessian_trace(net, [1.0, 2.0], 0.5)
+    >>> bool(np.allclose(ht.H, bp.hessian(net, "l2", np.array([[1.0, 2.0]]), np.array([[0.5]]))))
+    True
     """
     tr = trace(net, x, t, loss=loss, digits=digits, notation="002")
     return HessianTrace(tr)
 
 
 class HessianTrace:
-    """See ``hessian_trace``."""
+    """See ``hessian_trace``.
 
-    def __init__(self, tr):
+    Parameters
+    ----------
+    tr : Trace
+        The first-order trace of the instance, of a network with one hidden layer.
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 2, 1], seed=0, output="identity")
+    >>> bp.hessian_trace(net, [1.0, 2.0], 0.5).H.shape
+    (9, 9)
+    """
+
+    def __init__(self, tr: Any) -> None:
         self.first_order, self.digits = tr, tr.digits
         self.net, self.loss, self.sym = tr.net, tr.loss, tr.sym
         lay = tr.layout
@@ -70,26 +95,26 @@ class HessianTrace:
                                  u.activation != "identity"):
                 raise ConfigError(f"hidden unit {u.name} is not a weighted sum with a scalar activation; "
                                   "the step-by-step Hessian needs one")
-        self.steps = []
+        self.steps: list[Any] = []
         self._sweep()
         self._m_outputs()
         self._m_hidden()
         self._blocks()
 
     # ---- helpers ---------------------------------------------------------------------------------------
-    def _f(self, v):
+    def _f(self, v: SupportsFloat) -> str:
         return _fmt(v, self.digits)
 
-    def _m(self, v):
+    def _m(self, v: SupportsFloat) -> str:
         return _factor(v, self.digits)
 
-    def _add(self, phase, quantity, symbolic, numeric, value, key):
+    def _add(self, phase: str, quantity: str, symbolic: str, numeric: str, value: float, key: str) -> None:
         self.steps.append(TraceStep(phase, quantity, symbolic, numeric, float(value), key=key))
 
-    def _unit(self, name):
+    def _unit(self, name: str) -> Any:
         return self.first_order.layout.units[self.first_order.layout.index[name]]
 
-    def _h(self, name, order):
+    def _h(self, name: str, order: int) -> float:
         u = self._unit(name)
         N = self.first_order.nodes[name]
         if u.act is None:                               # identity
@@ -97,11 +122,11 @@ class HessianTrace:
         z, y = np.array([N["x"]]), np.array([N["y"]])
         return float((u.act.df if order == 1 else u.act.d2f)(z, y)[0])
 
-    def _w(self, src, dst):
+    def _w(self, src: str, dst: str) -> float:
         return self.first_order.edges.get((src, dst), {"w": 0.0})["w"]
 
     # ---- 1. the forward sweep of the downstream derivatives -----------------------------------------
-    def _out_jacobian(self):
+    def _out_jacobian(self) -> NDArray[Any]:
         """dy_k/da_k' of the output layer at this instance."""
         tr, lay = self.first_order, self.first_order.layout
         gid = self._unit(self.outputs[0]).group
@@ -109,7 +134,7 @@ class HessianTrace:
             return tr._group_jacobian(lay.groups[gid])
         return np.diag([self._h(o, 1) for o in self.outputs])
 
-    def _sweep(self):
+    def _sweep(self) -> None:
         S = self.sym
         self.J_out = J = self._out_jacobian()
         self.da = {}
@@ -130,7 +155,7 @@ class HessianTrace:
                 self._add("sweep", f"d{S.y(k)}/d{S.x(j)}", s, n, v, key=f"dy({k})/da({j})")
 
     # ---- 2. M at the outputs ----------------------------------------------------------------------------
-    def _m_outputs(self):
+    def _m_outputs(self) -> Any:
         tr, S = self.first_order, self.sym
         K = len(self.outputs)
         obj = Objective(self.net, self.loss, tr.x_input[None], tr.target[None])
@@ -169,7 +194,7 @@ class HessianTrace:
                 self._add("M outputs", f"M({S.x(k)},{S.x(k2)})", s, n, Mo[a, b], key=f"M({k},{k2})")
 
     # ---- 3. M at the hidden units --------------------------------------------------------------------
-    def _m_hidden(self):
+    def _m_hidden(self) -> None:
         tr, S = self.first_order, self.sym
         O = self.outputs
         for j in self.hidden:
@@ -202,7 +227,7 @@ class HessianTrace:
                 self._add("M mixed", f"M({S.x(j)},{S.x(k)})", s, n, v, key=f"M({j},{k})")
 
     # ---- 4. the Hessian blocks -----------------------------------------------------------------------
-    def _params(self):
+    def _params(self) -> list[tuple[int, int, str, str | None]]:
         """(flat index, layer, unit j, source i or None for the bias) of every parameter."""
         lay = self.first_order.layout
         out = []
@@ -212,24 +237,24 @@ class HessianTrace:
             out.append((int(p), lay.units[j].level, lay.names[j], None))
         return sorted(out)
 
-    def _input_of(self, i):
+    def _input_of(self, i: str | None) -> tuple[str, float]:
         """x_i or z_j of a source (1 for the bias), symbol and value."""
         if i is None:
             return "1", 1.0
         return self.sym.y(i), self.first_order.nodes[i]["y"]
 
-    def _label(self, p):
+    def _label(self, p: tuple[int, int, str, str | None]) -> str:
         _, _, j, i = p
         return self.sym.w(i, j) if i is not None else self.sym.b(j)
 
-    def _blocks(self):
+    def _blocks(self) -> None:
         tr, S = self.first_order, self.sym
         net = self.net
         params = self._params()
         n = net.n_params
         H = np.zeros((n, n))
         reg = net.reg_mask
-        rows = {"(a)": [], "(b)": [], "(c)": []}
+        rows: dict[str, list[Any]] = {"(a)": [], "(b)": [], "(c)": []}
         for a in range(len(params)):
             for b in range(a, len(params)):
                 P, Q = params[a], params[b]
@@ -295,7 +320,7 @@ class HessianTrace:
 
     __str__ = table
 
-    def to_html(self, path=None, title=None) -> str:
+    def to_html(self, path: str | os.PathLike[str] | None = None, title: str | None = None) -> str:
         """One self-contained HTML page to step through this walk-through, step by step on the network's
         picture: the forward sweep, the M recursion and every entry of blocks (a), (b), (c) (the page of ``Trace.to_html``).
 

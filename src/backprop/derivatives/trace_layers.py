@@ -12,6 +12,7 @@ reports the first quantity (and entry) that differs: that is where their impleme
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -19,16 +20,33 @@ from ..errors import ConfigError, InputError
 from .notation import Symbols
 
 
-def _levels(tr):
+def _levels(tr: Any) -> list[list[str]]:
     Symbols(tr.layout, "cmu")                      # raises ConfigError unless the network is layered
-    by_level = {}
+    by_level: dict[Any, Any] = {}
     for u in tr.layout.units:
         by_level.setdefault(u.level, []).append(u.name)
     return [by_level[l] for l in sorted(by_level)]
 
 
-def named_intermediates(tr) -> dict:
-    """{name: array} in the order of computation (see the module docstring)."""
+def named_intermediates(tr: Any) -> dict[str, Any]:
+    """{name: array} in the order of computation (see the module docstring).
+
+    Parameters
+    ----------
+    tr : Trace
+        A trace of a layered network.
+
+    Returns
+    -------
+    dict of str to ndarray
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> tr = bp.trace(bp.MLP([2, 3, 1], seed=0, output="identity"), [1.0, 2.0], 0.5)
+    >>> list(named_intermediates(tr))[:5]
+    ['A0', 'W0', 'b0', 'Z0', 'A1']
+    """
     levels = _levels(tr)
     N, Ed = tr.nodes, tr.edges
     out = {"A0": np.array([N[n]["y"] for n in levels[0]])}
@@ -67,16 +85,30 @@ class Comparison:
         The names compared, in the order of computation.
     first : dict or None
         {"name", "index", "expected", "got", "why"} of the first entry that differs.
+
+    Parameters
+    ----------
+    checked : list of str
+        The names compared.
+    first : dict or None
+        The first difference: ``name``, ``index``, ``theirs``, ``trace``, ``why``.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> tr = bp.trace(bp.MLP([2, 3, 1], seed=0, output="identity"), [1.0, 2.0], 0.5)
+    >>> bool(tr.compare(tr.layers()))
+    True
     """
 
-    def __init__(self, checked, first):
+    def __init__(self, checked: list[str], first: Any) -> None:
         self.checked, self.first = checked, first
         self.ok = first is None
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         return self.ok
 
-    def __str__(self):
+    def __str__(self) -> str:
         if self.ok:
             return f"all {len(self.checked)} quantities agree: {', '.join(self.checked)}"
         f = self.first
@@ -87,14 +119,37 @@ class Comparison:
     __repr__ = __str__
 
 
-def _get(theirs, name):
+def _get(theirs: Any, name: str) -> Any:
     if isinstance(theirs, Mapping):
         return theirs.get(name)
     return getattr(theirs, name, None)
 
 
-def compare(tr, theirs, rtol=1e-6, atol=1e-8) -> Comparison:
-    """See ``Trace.compare``."""
+def compare(tr: Any, theirs: Any, rtol: float = 1e-6, atol: float = 1e-8) -> Comparison:
+    """See ``Trace.compare``.
+
+    Parameters
+    ----------
+    tr : Trace
+        The trace.
+    theirs : mapping or object
+        The student's intermediates by name.
+    rtol, atol : float
+        Tolerances of ``numpy.isclose``.
+
+    Returns
+    -------
+    Comparison
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import backprop as bp
+    >>> tr = bp.trace(bp.MLP([2, 3, 1], seed=0, output="identity"), [1.0, 2.0], 0.5)
+    >>> result = compare(tr, {"Z0": np.zeros(3)})
+    >>> bool(result), result.first["name"]
+    (False, 'Z0')
+    """
     ours = named_intermediates(tr)
     if isinstance(theirs, Mapping):
         unknown = [k for k in theirs if k not in ours]

@@ -12,17 +12,20 @@ element ``#selftest-result`` (used by the project's browser test).
 """
 from __future__ import annotations
 
-import html
 import json
 import math
 import re
 from pathlib import Path
+import os
+from typing import Any, Callable
+
+import html
 
 
-def _network(tr, input_text=None) -> dict:
+def _network(tr: Any, input_text: Callable[[str], str] | None = None) -> dict[str, Any]:
     """The picture's part of the page data: nodes, edges, product/max links of trace ``tr``'s network."""
     lay, S = tr.layout, tr.sym
-    by_level = {}
+    by_level: dict[Any, Any] = {}
     for u in lay.units:
         by_level.setdefault(u.level, []).append(u.name)
     outputs = {lay.names[i] for i in lay.outputs}
@@ -43,7 +46,7 @@ def _network(tr, input_text=None) -> dict:
     return {"n_levels": lay.n_levels, "nodes": nodes, "edges": edges, "links": links}
 
 
-def _slot(s):
+def _slot(s: Any) -> Any:
     """Where on its node the picture shows step ``s``: the x line, the y line, the backward line, or none."""
     if s.phase == "backward":
         return None if s.key.startswith("dE/db(") else "back"
@@ -52,7 +55,8 @@ def _slot(s):
     return "y" if s.phase == "forward" else None
 
 
-def _step(k, s, f, phase=None, slot=None, nodes=None, edges=None) -> dict:
+def _step(k: int, s: Any, f: Any, phase: str | None = None, slot: str | None = None, nodes: Any = None,
+          edges: Any = None) -> dict[str, Any]:
     node = s.node if s.node is not None else ("E" if s.phase == "loss" else None)
     return {"k": k, "phase": phase or s.phase, "quantity": s.quantity, "symbolic": s.symbolic,
             "numeric": s.numeric, "value": s.value, "value_text": f(s.value), "key": s.key,
@@ -61,7 +65,7 @@ def _step(k, s, f, phase=None, slot=None, nodes=None, edges=None) -> dict:
             "edges": edges if edges is not None else ([list(s.edge)] if s.edge else [])}
 
 
-def page_data(tr) -> dict:
+def page_data(tr: Any) -> dict[str, Any]:
     """The numbers and symbols the page shows, as plain data."""
     S = tr.sym
     steps = [_step(k + 1, s, tr._f, slot=_slot(s)) for k, s in enumerate(tr.steps)]
@@ -69,12 +73,12 @@ def page_data(tr) -> dict:
             "note": S.profile.note, "rules": S.profile.rules, "E_label": S.E, **_network(tr), "steps": steps}
 
 
-def batch_page_data(bt) -> dict:
+def batch_page_data(bt: Any) -> dict[str, Any]:
     """The page data of a batch trace (``bp.trace_batch``): each instance n's E_n and its own deltas
     dE_n/dx, node by node in the backward order, then E and every gradient entry as the mean (or sum) of
     the instances' terms, edge by edge."""
     S, first = bt.sym, bt.instances[0]
-    steps = []
+    steps: list[Any] = []
     for n, tr in enumerate(bt.instances, start=1):
         for s in tr.steps:
             if s.key == "E" or (s.key.startswith("dE/dx(") and s.node is not None):
@@ -85,7 +89,7 @@ def batch_page_data(bt) -> dict:
     for s in bt.steps:
         steps.append(_step(len(steps) + 1, s, bt._f, phase="batch", slot="x" if s.key == "E" else None))
 
-    def inputs(name):
+    def inputs(name: str) -> Any:
         return " | ".join(bt._f(tr.nodes[name]["y"]) for tr in bt.instances)
 
     agg = "sum" if bt.sum else "mean"
@@ -94,14 +98,14 @@ def batch_page_data(bt) -> dict:
             **_network(first, inputs), "steps": steps}
 
 
-def hessian_page_data(ht) -> dict:
+def hessian_page_data(ht: Any) -> dict[str, Any]:
     """The page data of a Hessian walk-through (``bp.hessian_trace``): the forward sweep of da/da and
     dy/da, M at the outputs and backpropagated, then every entry of blocks (a), (b), (c); each step
     highlights the units (M, the sweep) or the weights (a Hessian entry) it is about."""
     tr, lay = ht.first_order, ht.first_order.layout
     param = {e.param: [lay.names[e.src], lay.names[e.dst]] for e in lay.edges}
     bias = {p: lay.names[j] for j, p in zip(lay.bias_units, lay.bias_param)}
-    steps = []
+    steps: list[Any] = []
     for s in ht.steps:
         nodes, edges = [], []
         m = re.fullmatch(r"H\[(\d+),(\d+)\]", s.key or "")
@@ -120,7 +124,8 @@ def hessian_page_data(ht) -> dict:
             "rules": tr.sym.profile.rules, "E_label": tr.sym.E, **_network(tr), "steps": steps}
 
 
-def to_html(tr, path=None, title=None, training=None, data=None) -> str:
+def to_html(tr: Any, path: str | os.PathLike[str] | None = None, title: str | None = None, training: Any = None,
+            data: dict[str, Any] | None = None) -> str:
     """The page as a string; written to ``path`` (UTF-8) when given. ``training`` (from
     ``backprop.faces.teaching.training_view``) adds the training view: the loss curve, the weights over the
     epochs and, for two inputs, the output over the input plane per epoch, with a slider over the epochs.
@@ -137,7 +142,7 @@ def to_html(tr, path=None, title=None, training=None, data=None) -> str:
     return text
 
 
-def _finite(v):
+def _finite(v: Any) -> Any:
     """The data with every NaN or infinity as null (JSON has no such numbers; the texts still say inf)."""
     if isinstance(v, float):
         return v if math.isfinite(v) else None

@@ -8,22 +8,49 @@ matplotlib set-up, and it works on machines without a display.
 """
 from __future__ import annotations
 
+import os
+from typing import Any, Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..training.history_plot import (figure_format, figure_formats, new_figure, plot_history,
                                      write_figure)
 
+
 __all__ = ["figure_format", "figure_formats", "plot_confusion", "plot_history"]
 
 
-def plot_confusion(cm, labels=None, path=None, title="confusion matrix", dpi=110, format=None):
+def plot_confusion(cm: ArrayLike, labels: Sequence[Any] | None = None, path: str | os.PathLike[str] | None = None,
+                   title: str | None = "confusion matrix", dpi: int = 110, format: str | None = None) -> Any:
     """A confusion matrix (rows: true class, columns: predicted class) as a heat map with counts.
 
     ``path`` and ``format`` as for :func:`plot_history`.
 
+    Parameters
+    ----------
+    cm : array_like of shape (n_classes, n_classes)
+        Counts: ``cm[i, j]`` samples of class i predicted as class j.
+    labels : sequence, optional
+        The class names (default 0, 1, ...).
+    path : str or path-like, optional
+        Where to save the figure (its suffix names the format).
+    title : str, default "confusion matrix"
+        The title of the plot.
+    dpi : int, default 110
+        Resolution of a saved raster image.
+    format : str, optional
+        The file format, when the suffix of ``path`` does not say it.
+
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> fig = plot_confusion([[3, 1], [0, 4]], labels=["no", "yes"])
+    >>> [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    ['no', 'yes']
     """
     if path is not None:
         figure_format(path, format)

@@ -14,13 +14,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+import os
+from typing import Any, Sequence
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .._optional import require
 from ..derivatives.trace import Trace, trace as make_trace
 from ..errors import ConfigError, InputError
 from ..losses import LOSS_NAMES
+
 
 PICTURE_FORMATS = ("svg", "png")
 KIND_COLOURS = {"input": "#dbe9f6", "neuron": "#fff4cc", "product": "#dff2d8", "max": "#f8dde6"}
@@ -28,9 +32,9 @@ OUTPUT_COLOUR = "#fde0c5"
 LEVEL_GAP = 5.5          # data units between levels: room for the edge labels between the boxes
 
 
-def _positions(layout):
+def _positions(layout: Any) -> tuple[dict[str, tuple[float, float]], int]:
     """Level left to right; the units of a level top to bottom in the order they are computed."""
-    by_level = {}
+    by_level: dict[Any, Any] = {}
     for j, u in enumerate(layout.units):
         by_level.setdefault(u.level, []).append(j)
     tallest = max(len(v) for v in by_level.values())
@@ -46,7 +50,7 @@ def _positions(layout):
 MAX_DRAWN_UNITS, MAX_DRAWN_EDGES = 80, 600
 
 
-def _step_numbers(tr):
+def _step_numbers(tr: Trace) -> dict[str, int]:
     """{key: step number of the table} so that picture and table share their numbering."""
     return {s.key: k + 1 for k, s in enumerate(tr.steps) if s.key}
 
@@ -55,14 +59,14 @@ class _Placer:
     """Edge labels beside their edge: the first spot along the edge, on either side, whose box (measured by the
     renderer, in pixels) overlaps no node box and no label placed before; else the least overlapping one."""
 
-    def __init__(self, ax, renderer, taken):
+    def __init__(self, ax: Any, renderer: Any, taken: Sequence[Any]) -> None:
         self.ax, self.r, self.taken = ax, renderer, [b.padded(2) for b in taken]
 
-    def _box(self, t):
+    def _box(self, t: Any) -> Any:
         t.update_bbox_position_size(self.r)
         return t.get_bbox_patch().get_window_extent(self.r)
 
-    def place(self, t, p, q, rad=0.0):
+    def place(self, t: Any, p: tuple[float, float], q: tuple[float, float], rad: float = 0.0) -> None:
         """Move text ``t`` beside the edge p -> q (data coordinates) as drawn: the straight segment, or for
         ``rad`` != 0 the arc of matplotlib's ``arc3`` connection style, the quadratic Bezier curve through
         the control point (mid + rad*(dy, -dx)) taken in display coordinates, as matplotlib draws it."""
@@ -71,14 +75,15 @@ class _Placer:
         dx, dy = P2 - P0
         C = (P0 + P2) / 2 + rad * np.array([dy, -dx])
 
-        def along(f):                  # the point at parameter f and the tangent there, in pixels
+        # the point at parameter f and the tangent there, in pixels
+        def along(f: float) -> tuple[Any, Any]:
             return ((1 - f) ** 2 * P0 + 2 * (1 - f) * f * C + f ** 2 * P2,
                     2 * (1 - f) * (C - P0) + 2 * f * (P2 - C))
 
         t.set_position(to_data(P0))
         b = self._box(t)
         w, h = b.width, b.height
-        best = None
+        best: tuple[float, Any, Any] | None = None
         spots = [(f, side, far) for far in (1.0, 2.2) for f in (0.5, 0.4, 0.6, 0.3, 0.7, 0.22, 0.78, 0.15, 0.85)
                  for side in (1, -1)]
         for f, side, far in spots:
@@ -96,17 +101,18 @@ class _Placer:
                 best = (hit, c, box)
             if hit == 0:
                 break
+        assert best is not None                # the loop tries at least one place
         t.set_position(to_data(best[1]))
         self.taken.append(best[2].padded(2))
 
 
-def _area(a, b):
+def _area(a: Any, b: Any) -> float:
     w = min(a.x1, b.x1) - max(a.x0, b.x0)
     h = min(a.y1, b.y1) - max(a.y0, b.y0)
     return w * h if w > 0 and h > 0 else 0.0
 
 
-def _renderer(fig):
+def _renderer(fig: Any) -> Any:
     """A renderer to measure text with: the figure's own, or an Agg canvas for a figure made here."""
     get = getattr(fig.canvas, "get_renderer", None)
     if get is None:
@@ -115,7 +121,8 @@ def _renderer(fig):
     return get()
 
 
-def draw_trace(tr: Trace, path=None, *, ax=None, edge_labels=None, title=True, summary=None):
+def draw_trace(tr: Trace, path: str | os.PathLike[str] | None = None, *, ax: Any = None,
+               edge_labels: bool | None = None, title: bool | str = True, summary: bool | None = None) -> Any:
     """Draw the traced network: values on the nodes, weights and gradients on the edges, and the terminal node E.
 
     Each number carries its step number [k] of the table (``str(trace)``). Edge labels sit beside the
@@ -142,6 +149,13 @@ def draw_trace(tr: Trace, path=None, *, ax=None, edge_labels=None, title=True, s
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> tr = bp.trace(bp.MLP([2, 2, 1], seed=0, output="identity"), [1.0, 2.0], 0.5)
+    >>> type(bp.draw_trace(tr)).__name__
+    'Figure'
     """
     rc_context = require("matplotlib", extra="plots", feature="trace pictures").rc_context
 
@@ -164,7 +178,7 @@ def draw_trace(tr: Trace, path=None, *, ax=None, edge_labels=None, title=True, s
     return fig
 
 
-def _new_axes(ax, width, height):
+def _new_axes(ax: Any, width: float, height: float) -> tuple[Any, Any]:
     Figure = require("matplotlib.figure", extra="plots", feature="trace pictures").Figure
 
     if ax is not None:
@@ -173,16 +187,16 @@ def _new_axes(ax, width, height):
     return fig, fig.add_subplot()
 
 
-def _draw_nodes(tr, ax, edge_labels, title):
+def _draw_nodes(tr: Trace, ax: Any, edge_labels: bool | None, title: bool | str) -> Any:
     lay, f, S = tr.layout, tr._f, tr.sym
     num = _step_numbers(tr)
 
-    def k(key):
+    def k(key: str) -> str:
         return f"[{num[key]}] " if key in num else ""
 
     plain = tr.notation == "004"          # "x = ..." on node n; other notations write each quantity's symbol
 
-    def sym_of(kind, *names):
+    def sym_of(kind: str, *names: str) -> str:
         if plain:
             return {"x": "x", "y": "y", "dy": "dE/dy", "dx": "dE/dx", "b": "b", "db": "dE/db", "w": "w",
                     "dw": "dE/dw"}[kind]
@@ -240,7 +254,7 @@ def _draw_nodes(tr, ax, edge_labels, title):
     y_per_in = (max(ys) - min(ys) + 2.2) / height
     char_w, line_h = 0.6 * fs / 72 * x_per_in, 1.25 * fs / 72 * y_per_in
 
-    def extent(name):
+    def extent(name: str) -> tuple[float, float, float, float]:
         lines = texts[name].split("\n")
         w = (max(len(s) for s in lines) + 3.0) * char_w
         h = (len(lines) + 0.8) * line_h
@@ -264,7 +278,7 @@ def _draw_nodes(tr, ax, edge_labels, title):
     grads = [abs(tr.edges[(lay.names[e.src], lay.names[e.dst])]["dE/dw"]) for e in lay.edges]
     gmax = max(grads + [1e-300])
 
-    def arrow(a, b, colour, style, lw, rad):
+    def arrow(a: str, b: str, colour: str, style: str, lw: float, rad: float) -> None:
         ax.annotate("", xy=pos[b], xytext=pos[a], zorder=3,
                     arrowprops=dict(arrowstyle="-|>", mutation_scale=11, shrinkA=1, shrinkB=1, color=colour,
                                     linestyle=style, linewidth=lw, connectionstyle=f"arc3,rad={rad}",
@@ -294,6 +308,7 @@ def _draw_nodes(tr, ax, edge_labels, title):
                      f"{k(f'dE/dw({a},{b})')}{sym_of('dw', a, b)} = {f(rec['dE/dw'])}")
             t = ax.text(0, 0, label, ha="center", va="center", fontsize=6.5, family="monospace", zorder=4,
                         bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="#cccccc", alpha=0.95))
+            assert placer is not None
             placer.place(t, pos[a], pos[b], rad)     # beside the drawn edge: the arc of an edge that skips levels
     for u in lay.units:                  # unweighted inputs of product and max units; a max unit's winner solid
         if u.kind in ("product", "max"):
@@ -315,13 +330,13 @@ def _draw_nodes(tr, ax, edge_labels, title):
     return fig
 
 
-def _draw_summary(tr, ax, title):
+def _draw_summary(tr: Trace, ax: Any, title: bool | str) -> Any:
     """One box per level: unit count and kinds, mean |delta| and the norms of W and dE/dW into the level."""
     lay, f = tr.layout, tr._f
-    levels = {}
+    levels: dict[Any, Any] = {}
     for u in lay.units:
         levels.setdefault(u.level, []).append(u)
-    into = {}
+    into: dict[Any, Any] = {}
     for e in lay.edges:
         rec = tr.edges[(lay.names[e.src], lay.names[e.dst])]
         w, g = into.setdefault(lay.units[e.dst].level, ([], []))
@@ -331,7 +346,7 @@ def _draw_summary(tr, ax, title):
     gn = {l: float(np.linalg.norm(into[l][1])) for l in into}
     gmax = max(list(gn.values()) + [1e-300])
     for l, units in sorted(levels.items()):
-        kinds = {}
+        kinds: dict[Any, Any] = {}
         for u in units:
             kinds[u.kind] = kinds.get(u.kind, 0) + 1
         acts = sorted({u.activation for u in units if u.kind != "input"})
@@ -360,9 +375,33 @@ def _draw_summary(tr, ax, title):
     return fig
 
 
-def save_trace(tr: Trace, path, training=None) -> str:
+def save_trace(tr: Trace, path: str | os.PathLike[str], training: dict[str, Any] | None = None) -> str:
     """Save a trace by the suffix of ``path``: .svg/.png picture, .txt table, .json numbers, .html page to step
-    through (with the training view ``training`` of ``teaching.training_view``, if given). Returns the format."""
+    through (with the training view ``training`` of ``teaching.training_view``, if given). Returns the format.
+
+    Parameters
+    ----------
+    tr : Trace
+        What ``bp.trace`` returned.
+    path : str or path-like
+        The file, ending in .svg, .png, .txt, .json or .html.
+    training : dict, optional
+        A training view (``teaching.training_view``) for the .html page.
+
+    Returns
+    -------
+    str
+        The format written ("svg", "png", "txt", "json" or "html").
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import backprop as bp
+    >>> tr = bp.trace(bp.MLP([2, 2, 1], seed=0, output="identity"), [1.0, 2.0], 0.5)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     bp.save_trace(tr, os.path.join(d, "trace.json"))
+    'json'
+    """
     fmt = Path(path).suffix.lower().lstrip(".")
     if fmt in PICTURE_FORMATS:
         draw_trace(tr, path)
@@ -379,7 +418,7 @@ def save_trace(tr: Trace, path, training=None) -> str:
 
 # ---- the `backprop trace` command ---------------------------------------------------------------------
 
-def _numbers(values, what):
+def _numbers(values: Any, what: str) -> list[float]:
     """Floats from a list of strings/numbers; each string may hold several, split on commas."""
     out = []
     for v in ([values] if isinstance(values, (str, int, float)) else list(values)):
@@ -394,7 +433,7 @@ def _numbers(values, what):
     return out
 
 
-def _load(model):
+def _load(model: Any) -> tuple[Any, Any, Any]:
     """(network, task, scaler) of a model: a network object, a file saved by ``net.save`` (no task, no
     scaler), or a file written by ``backprop train`` (its task and input standardisation, read as
     ``backprop predict`` reads them)."""
@@ -411,7 +450,7 @@ def _load(model):
     return net, task, scaler
 
 
-def _label(text):
+def _label(text: str) -> int | float | str:
     """A class label as given on the command line: a whole number, else a number, else the text."""
     for kind in (int, float):
         try:
@@ -421,7 +460,7 @@ def _label(text):
     return text
 
 
-def _training_data(spec, model_path, net, task, scaler):
+def _training_data(spec: str, model_path: Any, net: Any, task: Any, scaler: Any) -> tuple[NDArray[Any], Any]:
     """(X, T) of ``--training-view DATA`` as the network sees them: a built-in data set by name, or a CSV
     file whose target column the model records (a model from ``backprop train``); for such a model the
     inputs are standardised and the labels turned into targets as in training."""
@@ -446,8 +485,9 @@ def _training_data(spec, model_path, net, task, scaler):
     return X, T
 
 
-def _trace_and_save(model_path, input_values, target, out_path, loss, digits, stdout, notation="004",
-                    training_view=None, training_epochs=30, training_lr=0.5):
+def _trace_and_save(model_path: Any, input_values: Sequence[str | float], target: Any, out_path: str | None,
+                    loss: str | None, digits: int, stdout: Any, notation: str = "004", training_view: str | None = None,
+                    training_epochs: int = 30, training_lr: float = 0.5) -> Any:
     if training_view is not None and (out_path is None or Path(out_path).suffix.lower() != ".html"):
         raise ConfigError("--training-view adds the training view to the page: give --out with a .html file "
                           "name")

@@ -22,7 +22,10 @@ Predictions linearise the network around w*: f(x, w) ~ f(x, w*) + J(x) (w - w*),
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .. import dispatch
 from ..derivatives.gauss_newton import gauss_newton_diagonal, gauss_newton_matrix
@@ -30,12 +33,17 @@ from ..derivatives.hessian import hessian_diagonal, hessian_matrix
 from ..derivatives.jacobian import batch_slices, param_jacobian
 from ..engine.objective import Objective
 from ..errors import ConfigError
-from ..losses import get_loss, laplace_losses, sigmoid
+from ..losses import get_loss, laplace_losses
+from ..ops.activations import expit as sigmoid
 from ..ops.softmax import softmax
 from ..validation import MAX_MATRIX_BYTES, check_matrix_size, check_X
 
+if TYPE_CHECKING:
+    from ..engine.network import Network
+    from ..losses import Loss
 
-def _positive(name, value):
+
+def _positive(name: str, value: Any) -> float:
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -45,7 +53,8 @@ def _positive(name, value):
     return v
 
 
-def _curvature(net, loss, X, T, hessian, structure):
+def _curvature(net: Network, loss: str | Loss | dict[str, Any], X: ArrayLike, T: ArrayLike, hessian: str,
+               structure: str) -> tuple[Any, int, int]:
     """d2E/dw2 of the data (exact or Gauss-Newton, full or its diagonal), the number of samples, the loss's node."""
     if (on_dask := dispatch.on_dask("laplace_curvature", X, T)) is not None:
         return on_dask(net, loss, X, T, hessian, structure)
@@ -110,8 +119,9 @@ class Laplace:
     True
     """
 
-    def __init__(self, net, loss, X, T, prior_precision=1.0, hessian="exact", structure="full",
-                 noise_variance=1.0, max_bytes=MAX_MATRIX_BYTES):
+    def __init__(self, net: Network, loss: str | Loss | dict[str, Any], X: ArrayLike, T: ArrayLike,
+                 prior_precision: float = 1.0, hessian: str = "exact", structure: str = "full",
+                 noise_variance: float | None = 1.0, max_bytes: int = MAX_MATRIX_BYTES) -> None:
         net.check_rows_independent("the Laplace approximation (per-sample Jacobians in its predictive)")
         if hessian not in ("exact", "gauss_newton"):
             raise ConfigError(f"hessian must be 'exact' or 'gauss_newton'; got {hessian!r}")
@@ -160,12 +170,12 @@ class Laplace:
         self._node = node
 
     @staticmethod
-    def _indefinite(hessian):
+    def _indefinite(hessian: str) -> str:
         hint = "use hessian='gauss_newton', " if hessian == "exact" else ""
         return ("the posterior precision is not positive definite (the Hessian has negative curvature at "
                 f"these parameters); {hint}train closer to a minimum, or raise prior_precision")
 
-    def function_covariance(self, X):
+    def function_covariance(self, X: ArrayLike) -> NDArray[Any]:
         """Covariance of the linearised output (regression) or logits (classification) per sample.
 
         Parameters
@@ -190,7 +200,7 @@ class Laplace:
             out[sl] = np.einsum("nkw,nlw->nkl", JS, J)
         return out
 
-    def predict(self, X, return_var=False):
+    def predict(self, X: ArrayLike, return_var: bool = False) -> NDArray[Any] | tuple[NDArray[Any], NDArray[Any]]:
         """Predictive mean (and variance) under the linearised Laplace posterior.
 
         Regression: the mean is the network output f(x, w*), the variance per output is

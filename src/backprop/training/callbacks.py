@@ -10,10 +10,17 @@ import csv
 import logging
 import math
 import os
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..losses import Loss
+    from .history import History
+
 
 HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_end", "on_epoch_end", "on_train_end")
 
@@ -36,32 +43,48 @@ class Callback:
     6
     """
 
-    net = None
-    optimizer = None
-    run = None
+    #: the network, optimiser and run being trained (set by ``set_run`` when training starts)
+    net: Any = None
+    optimizer: Any = None
+    run: Any = None
 
-    def set_run(self, run) -> None:
+    def set_run(self, run: Any) -> None:
         self.run, self.net, self.optimizer = run, run.net, run.opt
 
-    def on_train_begin(self, history) -> None:
+    def on_train_begin(self, history: History) -> None:
         pass
 
-    def on_epoch_begin(self, epoch) -> None:
+    def on_epoch_begin(self, epoch: int) -> None:
         pass
 
-    def on_batch_end(self, batch, loss) -> None:
+    def on_batch_end(self, batch: int, loss: Loss) -> None:
         pass
 
-    def on_epoch_end(self, epoch, record):
+    def on_epoch_end(self, epoch: int, record: dict[str, Any]) -> bool | None:
         """After epoch ``epoch`` (1, 2, ...) with its history row; True stops training."""
         return None
 
-    def on_train_end(self, history) -> None:
+    def on_train_end(self, history: History) -> None:
         pass
 
 
-def check_callbacks(callbacks) -> list:
-    """The callbacks as a list, each with at least one hook; ConfigError otherwise."""
+def check_callbacks(callbacks: Any) -> list[Any]:
+    """The callbacks as a list, each with at least one hook; ConfigError otherwise.
+
+    Parameters
+    ----------
+    callbacks : Callback, list of Callback or None
+        What ``train`` was given.
+
+    Returns
+    -------
+    list of Callback
+
+    Examples
+    --------
+    >>> check_callbacks(None), len(check_callbacks(EarlyStopping()))
+    ([], 1)
+    """
     if callbacks is None:
         return []
     if not isinstance(callbacks, (list, tuple)):
@@ -72,14 +95,14 @@ def check_callbacks(callbacks) -> list:
     return list(callbacks)
 
 
-def _monitored(record, monitor):
+def _monitored(record: dict[str, Any], monitor: str) -> float:
     if monitor not in record:
         raise ConfigError(f"monitor {monitor!r} is not a column of the history; use loss, val_loss, "
                           "train_metric or val_metric")
     return record[monitor]
 
 
-def _better(mode, value, best, min_delta):
+def _better(mode: str, value: float, best: float | None, min_delta: float) -> bool:
     if not math.isfinite(value):
         return False
     if best is None:
@@ -90,7 +113,7 @@ def _better(mode, value, best, min_delta):
 MONITORS = ("loss", "val_loss", "train_metric", "val_metric")
 
 
-def _check_mode(mode, monitor):
+def _check_mode(mode: str, monitor: str) -> str:
     if monitor not in MONITORS:
         raise ConfigError(f"monitor {monitor!r} is not a column of the history; use {', '.join(MONITORS)}")
     if mode == "auto":
@@ -113,14 +136,28 @@ class EarlyStopping(Callback):
         "auto": larger is better for the metrics, smaller for the losses.
     restore_best : bool, default False
         At the end, put back the parameters of the best epoch.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> X, y = bp.datasets.xor()
+    >>> net = bp.MLP([2, 3, 1], output="sigmoid", seed=0)
+    >>> stop = bp.EarlyStopping(monitor="loss", patience=2, min_delta=10.0)
+    >>> len(bp.train(net, "bce", X, y, epochs=50, batch_size=4, verbose=False, callbacks=[stop]))
+    3
     """
 
-    def __init__(self, monitor="val_loss", patience=10, min_delta=0.0, mode="auto", restore_best=False):
+    best: float | None
+    best_epoch: int | None
+    _params: NDArray[Any] | None
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0, mode: str = "auto",
+                 restore_best: bool = False) -> None:
         self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)
         self.mode, self.restore_best = _check_mode(mode, monitor), bool(restore_best)
         self.best, self.best_epoch, self.wait, self._params = None, None, 0, None
 
-    def on_epoch_end(self, epoch, record):
+    def on_epoch_end(self, epoch: int, record: dict[str, Any]) -> bool | None:
         value = _monitored(record, self.monitor)
         if _better(self.mode, value, self.best, self.min_delta):
             self.best, self.best_epoch, self.wait = value, epoch, 0
@@ -130,22 +167,50 @@ class EarlyStopping(Callback):
         self.wait += 1
         return self.wait >= self.patience
 
-    def on_train_end(self, history):
+    def on_train_end(self, history: History) -> None:
         if self.restore_best and self._params is not None:
             np.copyto(self.net.params, self._params)
 
 
 class ModelCheckpoint(Callback):
     """Save the network (``net.save``) after every epoch (``"last"``), or when ``monitor`` improves
-    (``"best"``), to ``path``; ``{epoch}`` in the path is replaced by the epoch number."""
+    (``"best"``), to ``path``; ``{epoch}`` in the path is replaced by the epoch number.
 
-    def __init__(self, path, save="best", monitor="val_loss", mode="auto"):
+    Parameters
+    ----------
+    path : str or path-like
+        Where to save; ``{epoch}`` is replaced by the epoch number.
+    save : {"best", "last"}, default "best"
+        Save when ``monitor`` improves, or after every epoch.
+    monitor : str, default "val_loss"
+        The history column that "best" compares.
+    mode : {"auto", "min", "max"}, default "auto"
+        Whether lower or higher is better ("auto": higher for the metrics, lower for the losses).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import backprop as bp
+    >>> X, y = bp.datasets.xor()
+    >>> net = bp.MLP([2, 3, 1], output="sigmoid", seed=0)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     ck = bp.ModelCheckpoint(os.path.join(d, "net-{epoch}.npz"), save="last")
+    ...     _ = bp.train(net, "bce", X, y, epochs=2, batch_size=4, verbose=False, callbacks=[ck])
+    ...     sorted(os.listdir(d))
+    ['net-1.npz', 'net-2.npz']
+    """
+
+    best: float | None
+    saved: list[str]
+
+    def __init__(self, path: str | os.PathLike[str], save: str = "best", monitor: str = "val_loss",
+                 mode: str = "auto") -> None:
         if save not in ("best", "last"):
             raise ConfigError(f"save must be 'best' or 'last'; got {save!r}")
         self.path, self.save, self.monitor, self.mode = os.fspath(path), save, monitor, _check_mode(mode, monitor)
         self.best, self.saved = None, []
 
-    def on_epoch_end(self, epoch, record):
+    def on_epoch_end(self, epoch: int, record: dict[str, Any]) -> bool | None:
         if self.save == "best":
             value = _monitored(record, self.monitor)
             if not _better(self.mode, value, self.best, 0.0):
@@ -160,10 +225,41 @@ class ModelCheckpoint(Callback):
 class ReduceLROnPlateau(Callback):
     """Multiply the learning rate by ``factor`` when ``monitor`` has not improved for ``patience``
     epochs (then wait ``cooldown`` epochs), never below ``min_lr``. It scales the learning rate that
-    the schedule gives, from the next epoch on."""
+    the schedule gives, from the next epoch on.
 
-    def __init__(self, monitor="val_loss", factor=0.5, patience=5, min_delta=0.0, cooldown=0, min_lr=0.0,
-                 mode="auto"):
+    Parameters
+    ----------
+    monitor : str, default "val_loss"
+        The history column watched.
+    factor : float, default 0.5
+        The learning rate is multiplied by it (0 < factor < 1).
+    patience : int, default 5
+        Epochs without improvement before a reduction.
+    min_delta : float, default 0.0
+        How much better a value must be to count as an improvement.
+    cooldown : int, default 0
+        Epochs to wait after a reduction before counting again.
+    min_lr : float, default 0.0
+        The learning rate never goes below it.
+    mode : {"auto", "min", "max"}, default "auto"
+        Whether lower or higher is better.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> X, y = bp.datasets.xor()
+    >>> net = bp.MLP([2, 3, 1], output="sigmoid", seed=0)
+    >>> plateau = bp.ReduceLROnPlateau(monitor="loss", patience=1, min_delta=10.0)
+    >>> h = bp.train(net, "bce", X, y, epochs=4, batch_size=4, lr=0.1, verbose=False, callbacks=[plateau])
+    >>> plateau.reductions
+    [2, 3, 4]
+    """
+
+    best: float | None
+    reductions: list[int]
+
+    def __init__(self, monitor: str = "val_loss", factor: float = 0.5, patience: int = 5, min_delta: float = 0.0,
+                 cooldown: int = 0, min_lr: float = 0.0, mode: str = "auto") -> None:
         if not 0.0 < factor < 1.0:
             raise ConfigError(f"factor must lie strictly between 0 and 1; got {factor!r}")
         self.monitor, self.factor, self.patience = monitor, float(factor), int(patience)
@@ -171,7 +267,7 @@ class ReduceLROnPlateau(Callback):
         self.mode = _check_mode(mode, monitor)
         self.best, self.wait, self.cool, self.reductions = None, 0, 0, []
 
-    def on_epoch_end(self, epoch, record):
+    def on_epoch_end(self, epoch: int, record: dict[str, Any]) -> bool | None:
         value = _monitored(record, self.monitor)
         if self.cool > 0:
             self.cool -= 1
@@ -189,40 +285,84 @@ class ReduceLROnPlateau(Callback):
 
 
 class CSVLogger(Callback):
-    """One CSV row per epoch (the history's scalar columns), flushed every epoch."""
+    """One CSV row per epoch (the history's scalar columns), flushed every epoch.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The CSV file, written anew when training starts.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import backprop as bp
+    >>> X, y = bp.datasets.xor()
+    >>> net = bp.MLP([2, 3, 1], output="sigmoid", seed=0)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "log.csv")
+    ...     _ = bp.train(net, "bce", X, y, epochs=2, batch_size=4, verbose=False, callbacks=[bp.CSVLogger(path)])
+    ...     with open(path) as f:
+    ...         f.readline().strip()
+    'epoch,loss,val_loss,train_metric,val_metric,lr,time'
+    """
+
+    _file: Any
+    _writer: Any
 
     COLUMNS = ("epoch", "loss", "val_loss", "train_metric", "val_metric", "lr", "time")
 
-    def __init__(self, path):
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path, self._file, self._writer = os.fspath(path), None, None
 
-    def on_train_begin(self, history):
+    def on_train_begin(self, history: History) -> None:
         self._file = open(self.path, "w", newline="", encoding="utf-8")
         self._writer = csv.writer(self._file, lineterminator="\n")
         self._writer.writerow(self.COLUMNS)
 
-    def on_epoch_end(self, epoch, record):
+    def on_epoch_end(self, epoch: int, record: dict[str, Any]) -> bool | None:
         self._writer.writerow([record[c] if c == "epoch" else repr(float(record[c])) for c in self.COLUMNS])
         self._file.flush()
         return None
 
-    def on_train_end(self, history):
+    def on_train_end(self, history: History) -> None:
         if self._file is not None:
             self._file.close()
 
 
 class LoggingCallback(Callback):
-    """Each epoch as one message to a ``logging`` logger (default ``backprop.training``, INFO)."""
+    """Each epoch as one message to a ``logging`` logger (default ``backprop.training``, INFO).
 
-    def __init__(self, logger="backprop.training", level=logging.INFO):
+    Parameters
+    ----------
+    logger : logging.Logger, logging.LoggerAdapter or str, default "backprop.training"
+        The logger, or its name.
+    level : int, default logging.INFO
+        The level of the messages.
+
+    Examples
+    --------
+    >>> import logging
+    >>> LoggingCallback(level=logging.DEBUG).logger.name
+    'backprop.training'
+    """
+
+    logger: logging.Logger | logging.LoggerAdapter[Any]
+
+    def __init__(self, logger: logging.Logger | logging.LoggerAdapter[Any] | str = "backprop.training",
+                 level: int = logging.INFO) -> None:
+        # checked here, not at the first epoch's message: a bad option must not fail half-way through training
+        if not isinstance(logger, (str, logging.Logger, logging.LoggerAdapter)):
+            raise ConfigError(f"logger must be a logging.Logger (or LoggerAdapter) or a logger's name; got {logger!r}")
+        if isinstance(level, bool) or not isinstance(level, int):
+            raise ConfigError(f"level must be a logging level, an integer such as logging.INFO; got {level!r}")
         self.logger = logging.getLogger(logger) if isinstance(logger, str) else logger
         self.level = level
 
-    def on_epoch_end(self, epoch, record):
+    def on_epoch_end(self, epoch: int, record: dict[str, Any]) -> bool | None:
         parts = [f"{k} {record[k]:.6g}" for k in ("loss", "val_loss", "train_metric", "val_metric", "lr")
                  if math.isfinite(record[k])]
         self.logger.log(self.level, "epoch %d: %s", epoch, ", ".join(parts))
         return None
 
-    def on_train_end(self, history):
+    def on_train_end(self, history: History) -> None:
         self.logger.log(self.level, "training ended after %d epochs (%s)", len(history), history.stop_reason)

@@ -11,12 +11,20 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence, overload
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..engine.serialize import describe, load_bundle, save, user_functions
 from ..errors import ConfigError, FileFormatError
 from .history import History
+
+if TYPE_CHECKING:
+    from ..engine.network import Network
+    from .history import History
+    from .optimizers import Optimizer
+
 
 _KIND = "backprop-checkpoint"
 
@@ -35,11 +43,11 @@ class TrainState:
     best_params: np.ndarray | None = None
 
 
-def exists(path) -> bool:
+def exists(path: str | os.PathLike[str]) -> bool:
     return Path(os.fspath(path)).is_file()
 
 
-def check_target(path) -> None:
+def check_target(path: str | os.PathLike[str]) -> None:
     """Check, before training starts, that a checkpoint can be written to ``path``.
 
     Raises
@@ -66,7 +74,8 @@ def check_target(path) -> None:
                           f"({e.strerror or e})") from None
 
 
-def write(path, net, optimizer, rng, state: TrainState, history: History, best, n_samples: int) -> None:
+def write(path: str | os.PathLike[str], net: Network, optimizer: Optimizer, rng: np.random.Generator, state: TrainState,
+          history: History, best: Any, n_samples: int) -> None:
     """Save the run's state to ``path`` (atomically)."""
     opt_state = optimizer.state_dict()
     arrays = {f"optimizer.{k}": v for k, v in opt_state.items() if isinstance(v, np.ndarray)}
@@ -89,12 +98,12 @@ class Loaded:
     state: TrainState
     history: History
     params: np.ndarray
-    opt_state: dict
-    rng_state: dict
-    buffers: list = None          # the ops' buffers (checked when the model was read), None for ops without
+    opt_state: dict[str, Any]
+    rng_state: dict[str, Any]
+    buffers: list[Any] | None = None      # the ops' buffers (checked when the model was read), None for ops without
     net_step: int = 0
 
-    def apply(self, net, optimizer, rng) -> None:
+    def apply(self, net: Network, optimizer: Optimizer, rng: np.random.Generator) -> None:
         """Put the loaded state into the network, the optimiser and the generator.
 
         Everything was checked by ``read``, so none of these steps can fail half-way."""
@@ -118,14 +127,18 @@ class _Desc(str):
 _MAX_COUNT = 2 ** 63 - 1
 
 
-def _int(field, value, low=0, high=_MAX_COUNT):
+def _int(field: str, value: Any, low: int = 0, high: int = _MAX_COUNT) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         top = "2**63 - 1" if high == _MAX_COUNT else ("2**128 - 1" if high == 2 ** 128 - 1 else str(high))
         raise _Bad(field, f"an integer in [{low}, {top}]", value)
     return value
 
 
-def _scalar(field, arrays, required=True):
+@overload
+def _scalar(field: str, arrays: Mapping[str, Any], required: Literal[True] = ...) -> float: ...
+@overload
+def _scalar(field: str, arrays: Mapping[str, Any], required: bool) -> float | None: ...
+def _scalar(field: str, arrays: Mapping[str, Any], required: bool = True) -> float | None:
     if field not in arrays:
         if required:
             raise _Bad(field, "present (a float64 scalar)", _Desc("nothing"))
@@ -136,7 +149,7 @@ def _scalar(field, arrays, required=True):
     return float(a)
 
 
-def _vector(field, a, net):
+def _vector(field: str, a: Any, net: Network) -> NDArray[Any]:
     if a.ndim != 1 or a.shape != net.params.shape or a.dtype.kind != "f":
         raise _Bad(field, f"a float vector of {net.n_params} entries", _Desc(f"a {a.dtype} array of shape {a.shape}"))
     v = a.astype(net.dtype)
@@ -147,7 +160,7 @@ def _vector(field, a, net):
     return v
 
 
-def _check_rng(field, st, template):
+def _check_rng(field: str, st: Any, template: Mapping[str, Any]) -> None:
     """The state of numpy's PCG64 generator: 128-bit state, odd 128-bit increment, one buffered 32-bit word."""
     if not isinstance(st, dict) or set(st) != set(template):
         raise _Bad(field, f"an object with the keys {', '.join(sorted(template))}", st)
@@ -170,7 +183,7 @@ def _check_rng(field, st, template):
 _ARRAYS = ("best_val", "prev_loss", "best_params")
 
 
-def _check_momentum(delta, history, net, step, epoch):
+def _check_momentum(delta: Any, history: History, net: Network, step: int, epoch: int) -> None:
     """Delta_t = sum_j mu^j g_(t-j) with mu < 1, so per layer ||Delta|| <= sum over all batches of ||g||,
     which the history records (mean per-layer gradient norm per epoch, step / epoch batches an epoch).
     Checked when every step of the optimiser belongs to this run (its t equals the run's step count)."""
@@ -190,7 +203,8 @@ def _check_momentum(delta, history, net, step, epoch):
                        _Desc(f"||Delta|| = {size:.4g}"))
 
 
-def read(path, net, optimizer, n_samples: int, layers=None, metric=None) -> Loaded:
+def read(path: str | os.PathLike[str], net: Network, optimizer: Optimizer, n_samples: int,
+         layers: Sequence[str] | None = None, metric: str | None = None) -> Loaded:
     """Read and check a whole checkpoint against the run it should continue; change nothing.
 
     Every field is checked before anything is applied: a value no run can have written raises
@@ -213,7 +227,8 @@ def read(path, net, optimizer, n_samples: int, layers=None, metric=None) -> Load
         raise FileFormatError(f"checkpoint {path}: {field} must be {expected}; got {shown[:120]}") from None
 
 
-def _read(path, saved, meta, arrays, net, optimizer, n_samples, layers, metric):
+def _read(path: str | os.PathLike[str], saved: Any, meta: dict[str, Any], arrays: Mapping[str, Any], net: Network,
+          optimizer: Optimizer, n_samples: int, layers: Sequence[str] | None, metric: str | None) -> Loaded:
     if set(meta) != {"kind", "n_samples", "optimizer", "rng", "state", "history"}:
         raise _Bad("metadata", "an object with the keys kind, n_samples, optimizer, rng, state, history",
                    _Desc("the keys " + ", ".join(sorted(map(str, meta)))))

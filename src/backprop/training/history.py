@@ -5,11 +5,14 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import Any, Iterator, Sequence, overload
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..engine.serialize import atomic_write
 from ..errors import FileFormatError
+
 
 #: the columns of a history, in display order
 COLUMNS = ("epoch", "loss", "val_loss", "train_metric", "val_metric", "lr", "grad_norms", "time")
@@ -19,7 +22,7 @@ STOP_REASONS = ("max_epochs", "converged", "early_stopping", "callback", "interr
 DIVERGED_FACTOR = 2.0
 
 
-def _json_number(x):
+def _json_number(x: Any) -> float | None:
     if x is None:
         return None
     x = float(x)
@@ -62,13 +65,41 @@ class History:
         True when training diverged: the loss became NaN or inf (``stop_reason == "diverged"``), or
         the run ended with a training loss more than ``DIVERGED_FACTOR`` (2) times its starting loss
         (then ``train`` also warns with ``bp.DivergenceWarning``).
+
+    Parameters
+    ----------
+    metric : str, optional
+        The name of the training metric (None: none was tracked).
+    layers : sequence of str, default ()
+        One name per layer, for the gradient-norm columns.
+    records : list of dict, optional
+        One row per epoch (``epoch``, ``loss``, ``val_loss``, ``train_metric``, ``val_metric``, ``lr``,
+        ``time``, ``grad_norms``).
+    stop_reason : str, optional
+        Why training stopped.
+    best_epoch : int, optional
+        The epoch whose parameters were kept.
+    start_loss, end_loss : float, optional
+        The training loss before the first and after the last epoch.
+    diverged : bool, default False
+        Whether training ended far worse than it started.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> X, y = bp.datasets.xor()
+    >>> h = bp.train(bp.MLP([2, 3, 1], output="sigmoid", seed=0), "bce", X, y, epochs=3, batch_size=4, verbose=False)
+    >>> len(h), h["epoch"].tolist(), h[0]["epoch"]
+    (3, [1, 2, 3], 1)
     """
 
-    def __init__(self, metric=None, layers=(), records=None, stop_reason=None, best_epoch=None,
-                 start_loss=None, end_loss=None, diverged=False):
+    def __init__(self, metric: str | None = None, layers: Sequence[str] = (),
+                 records: list[dict[str, Any]] | None = None, stop_reason: str | None = None,
+                 best_epoch: int | None = None, start_loss: float | None = None, end_loss: float | None = None,
+                 diverged: bool = False) -> None:
         self.metric = metric
         self.layers = list(layers)
-        self.records: list[dict] = list(records or [])
+        self.records: list[dict[str, Any]] = list(records or [])
         self.stop_reason = stop_reason
         self.best_epoch = best_epoch
         self.start_loss = start_loss
@@ -76,16 +107,20 @@ class History:
         self.diverged = bool(diverged)
 
     # ---- access ------------------------------------------------------------------------------
-    def append(self, record: dict) -> None:
+    def append(self, record: dict[str, Any]) -> None:
         self.records.append(dict(record))
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.records)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self.records)
 
-    def __getitem__(self, key):
+    @overload
+    def __getitem__(self, key: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, key: str) -> NDArray[Any]: ...
+    def __getitem__(self, key: int | str) -> dict[str, Any] | NDArray[Any]:
         if isinstance(key, (int, np.integer)):
             return self.records[key]
         if key not in COLUMNS:
@@ -118,7 +153,7 @@ class History:
         return self.records[-1]["loss"] if self.records else float("nan")
 
     @property
-    def history(self) -> dict:
+    def history(self) -> dict[str, Any]:
         """The columns as Keras names them: ``{"loss": [...], "val_loss": [...], "accuracy": [...],
         "val_accuracy": [...], "lr": [...]}`` (validation columns only with validation data, the metric's
         only with a metric), one float per epoch.
@@ -141,7 +176,7 @@ class History:
         out["lr"] = self["lr"].tolist()
         return out
 
-    def to_pandas(self):
+    def to_pandas(self) -> Any:
         """The history as a pandas DataFrame indexed by epoch: one column per scalar column and one
         ``grad_norm[LAYER]`` column per layer (needs pandas: the ``tables`` extra)."""
         from .._optional import require
@@ -154,7 +189,8 @@ class History:
             frame[f"grad_norm[{layer}]"] = norms[:, k]
         return frame
 
-    def plot(self, path=None, title=None, dpi=110, format=None):
+    def plot(self, path: str | os.PathLike[str] | None = None, title: str | None = None, dpi: int = 110,
+             format: str | None = None) -> Any:
         """The run's curves: training and validation loss, the metric, the learning rate and the
         per-layer gradient norms, one panel each (needs matplotlib: the ``plots`` extra).
 
@@ -187,11 +223,11 @@ class History:
         return plot_history(self, path, title=title, dpi=dpi, format=format)
 
     # ---- files -------------------------------------------------------------------------------
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (non-finite numbers become null)."""
         rows = []
         for r in self.records:
-            row = {k: _json_number(r.get(k)) for k in COLUMNS if k not in ("epoch", "grad_norms")}
+            row: dict[str, Any] = {k: _json_number(r.get(k)) for k in COLUMNS if k not in ("epoch", "grad_norms")}
             row["epoch"] = int(r["epoch"])
             row["grad_norms"] = [_json_number(g) for g in r["grad_norms"]]
             rows.append(row)
@@ -201,7 +237,7 @@ class History:
                 "diverged": self.diverged, "records": rows}
 
     @classmethod
-    def from_dict(cls, d: dict, source="history") -> "History":
+    def from_dict(cls, d: dict[str, Any], source: str = "history") -> "History":
         """Rebuild a history from ``to_dict``'s output, checking every value (the dict may come from a file).
 
         Raises
@@ -209,12 +245,12 @@ class History:
         FileFormatError
             Naming the first bad entry and what it should be.
         """
-        def bad(field, expected, value):
+        def bad(field: str, expected: str, value: Any) -> FileFormatError:
             shown = repr(value) if not isinstance(value, (list, dict)) else type(value).__name__
             return FileFormatError(f"{source} is not a valid backprop training history: {field} must be "
                                    f"{expected}; got {shown[:80]}")
 
-        def number(field, value, low=None, allow_null=True):
+        def number(field: str, value: Any, low: float | None = None, allow_null: bool = True) -> Any:
             if value is None and allow_null:
                 return np.nan
             if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -244,7 +280,7 @@ class History:
         rows = d.get("records")
         if not isinstance(rows, list):
             raise bad("records", "a list of epoch records", rows)
-        records = []
+        records: list[dict[str, Any]] = []
         for i, r in enumerate(rows):
             where = f"records[{i}]"
             if not isinstance(r, dict):
@@ -253,7 +289,7 @@ class History:
             last = records[-1]["epoch"] if records else 0
             if isinstance(e, bool) or not isinstance(e, int) or e <= last:
                 raise bad(f"{where}.epoch", f"an integer > {last} (epochs count up from 1)", e)
-            row = {"epoch": e}
+            row: dict[str, Any] = {"epoch": e}
             for k in ("loss", "val_loss", "train_metric", "val_metric"):
                 row[k] = number(f"{where}.{k}", r.get(k))
             row["lr"] = number(f"{where}.lr", r.get("lr"), low=0.0)
@@ -269,13 +305,13 @@ class History:
             raise bad("best_epoch", "null or the number of a recorded epoch", best)
         return cls(metric, layers, records, stop, best, start_loss, end_loss, diverged)
 
-    def save(self, path) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Write the history as JSON, atomically."""
         text = json.dumps(self.to_dict(), indent=1)
         atomic_write(path, lambda f: f.write(text), binary=False)
 
     @classmethod
-    def load(cls, path) -> "History":
+    def load(cls, path: str | os.PathLike[str]) -> "History":
         """Read a history written by ``save``."""
         path = Path(os.fspath(path))
         if not path.is_file():
@@ -287,7 +323,7 @@ class History:
         return cls.from_dict(d, source=str(path))
 
     # ---- display -----------------------------------------------------------------------------
-    def __repr__(self):
+    def __repr__(self) -> str:
         if not self.records:
             return "<History: no epochs>"
         last = self.records[-1]

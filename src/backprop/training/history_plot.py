@@ -10,16 +10,36 @@ from __future__ import annotations
 
 import io
 import os
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .._optional import require
 from ..engine.serialize import atomic_write
 from ..errors import ConfigError, InputError
 
+if TYPE_CHECKING:
+    from .history import History
 
-def new_figure(width, height):
-    """An empty matplotlib Figure of ``width`` x ``height`` inches on its own Agg canvas."""
+
+def new_figure(width: float, height: float) -> Any:
+    """An empty matplotlib Figure of ``width`` x ``height`` inches on its own Agg canvas.
+
+    Parameters
+    ----------
+    width, height : float
+        The size in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> type(new_figure(3, 2)).__name__
+    'Figure'
+    """
     FigureCanvasAgg = require("matplotlib.backends.backend_agg", extra="plots", feature="plots").FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -28,19 +48,45 @@ def new_figure(width, height):
     return fig
 
 
-def figure_formats() -> dict:
-    """The file formats matplotlib can write here: extension (without dot) -> description."""
+def figure_formats() -> dict[str, str]:
+    """The file formats matplotlib can write here: extension (without dot) -> description.
+
+    Returns
+    -------
+    dict of str to str
+
+    Examples
+    --------
+    >>> "png" in figure_formats()
+    True
+    """
     agg = require("matplotlib.backends.backend_agg", extra="plots", feature="plots")
     return dict(agg.FigureCanvasAgg.get_supported_filetypes())
 
 
-def figure_format(path, format=None) -> str:
+def figure_format(path: str | os.PathLike[str], format: str | None = None) -> str:
     """The format to write ``path`` in: ``format`` if given, else the file's extension.
 
     Raises
     ------
     ConfigError
         If the format is not one matplotlib writes, or ``path`` has no extension and no format is given.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to write.
+    format : str, optional
+        The format, when the suffix of ``path`` does not say it.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> figure_format("run.svg", None)
+    'svg'
     """
     formats = figure_formats()
     known = ", ".join(f".{k}" for k in formats)
@@ -55,7 +101,7 @@ def figure_format(path, format=None) -> str:
     return format.lower()
 
 
-def write_figure(fig, path, dpi, format=None):
+def write_figure(fig: Any, path: str | os.PathLike[str], dpi: int, format: str | None = None) -> None:
     """Write ``fig`` to ``path`` atomically, in the format of :func:`figure_format`."""
     fmt = figure_format(path, format)
     buf = io.BytesIO()
@@ -63,12 +109,13 @@ def write_figure(fig, path, dpi, format=None):
     atomic_write(path, lambda f: f.write(buf.getvalue()))
 
 
-def _positive(a):
+def _positive(a: NDArray[Any]) -> bool:
     a = np.asarray(a, dtype=float)
     return np.isfinite(a).any() and np.nanmin(a) > 0
 
 
-def plot_history(history, path=None, title=None, dpi=110, format=None):
+def plot_history(history: History, path: str | os.PathLike[str] | None = None, title: str | None = None, dpi: int = 110,
+                 format: str | None = None) -> Any:
     """The curves of a training run: training and validation loss, the metric, the learning rate and
     the per-layer gradient norms, one panel each (the metric's panel only with a metric).
 
@@ -94,6 +141,14 @@ def plot_history(history, path=None, title=None, dpi=110, format=None):
         If the format is unknown (before anything is drawn or written).
     InputError
         If the history has no epochs.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> X, y = bp.datasets.xor()
+    >>> h = bp.train(bp.MLP([2, 3, 1], output="sigmoid", seed=0), "bce", X, y, epochs=3, batch_size=4, verbose=False)
+    >>> type(plot_history(h)).__name__
+    'Figure'
     """
     if path is not None:
         figure_format(path, format)          # an unknown format fails before drawing

@@ -21,15 +21,21 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..engine.network import Network
 from ..errors import ConfigError
 from ..registry import Registry
 
+if TYPE_CHECKING:
+    from ..engine.network import Network
 
-def _check_rate(name, value, low=0.0, high=None, inclusive_low=False, inclusive_high=False):
+
+def _check_rate(name: str, value: float, low: float = 0.0, high: float | None = None, inclusive_low: bool = False,
+                inclusive_high: bool = False) -> float:
     """Return ``value`` as a float after checking it is a finite number within (low, high)."""
     try:
         v = float(value)
@@ -64,16 +70,39 @@ class Optimizer:
         True for plain gradient descent: ``train`` then uses the whole training set as one batch.
     t : int
         Number of steps taken since the last ``reset``.
+
+    Parameters
+    ----------
+    lr : float
+        The learning rate eta (> 0).
+    weight_decay : float, default 0.0
+        lambda of the decoupled weight decay, in [0, 1].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> opt = SGD(lr=0.1)
+    >>> w = np.array([1.0, 2.0])
+    >>> opt.step(w, np.array([1.0, -1.0]))
+    >>> w
+    array([0.9, 2.1])
     """
 
     name = "optimizer"
     full_batch = False
     #: names of the per-parameter state arrays (saved by ``state_dict``)
-    _buffers: tuple = ()
+    _buffers: tuple[str, ...] = ()
     #: names of the hyper-parameters (saved by ``state_dict`` and shown by ``repr``)
-    _hyper: tuple = ("lr", "weight_decay")
+    _hyper: tuple[str, ...] = ("lr", "weight_decay")
+    # the state, allocated on the first step
+    t: int
+    _shape: tuple[int, ...] | None
+    _dtype: np.dtype[Any] | None
+    _scratch: Any
+    _decay: Any
+    _decay_mask: NDArray[Any] | None
 
-    def __init__(self, lr, weight_decay=0.0):
+    def __init__(self, lr: float, weight_decay: float = 0.0) -> None:
         self.lr = _check_rate("learning rate lr", lr)
         self.weight_decay = _check_rate("weight_decay", weight_decay, inclusive_low=True, high=1.0)
         self._decay_mask = None
@@ -81,11 +110,11 @@ class Optimizer:
 
     # ---- state -------------------------------------------------------------------------------
     @property
-    def decay_mask(self):
+    def decay_mask(self) -> NDArray[Any] | None:
         return self._decay_mask
 
     @decay_mask.setter
-    def decay_mask(self, mask):
+    def decay_mask(self, mask: NDArray[Any] | None) -> None:
         if mask is not None:
             m = np.asarray(mask)
             if m.dtype != bool or m.ndim != 1:
@@ -95,7 +124,7 @@ class Optimizer:
         self._decay_mask = mask
         self._decay = None
 
-    def _state_names(self) -> tuple:
+    def _state_names(self) -> tuple[str, ...]:
         """Names of the state arrays this optimiser needs with its current hyper-parameters."""
         return self._buffers
 
@@ -109,7 +138,7 @@ class Optimizer:
         for name in self._buffers:
             setattr(self, name, None)
 
-    def _check_step(self, params, grad, mask):
+    def _check_step(self, params: NDArray[Any], grad: NDArray[Any], mask: NDArray[Any] | None) -> None:
         """Everything ``step`` needs, checked before anything changes."""
         if not isinstance(params, np.ndarray) or params.dtype.kind != "f":
             got = f"{params.dtype} array" if isinstance(params, np.ndarray) else type(params).__name__
@@ -129,7 +158,7 @@ class Optimizer:
             if mask.shape != params.shape:
                 raise ConfigError(f"decay_mask has shape {mask.shape}; the parameters have shape {params.shape}")
 
-    def _prepare(self, params):
+    def _prepare(self, params: NDArray[Any]) -> None:
         """Allocate the state on the first step (after ``_check_step``)."""
         if self._shape is None:
             self._shape, self._dtype = params.shape, params.dtype
@@ -144,17 +173,18 @@ class Optimizer:
         """The factor of one step's decay W <- W - rate W: ``weight_decay`` (AdamW: ``lr * weight_decay``)."""
         return self.weight_decay
 
-    def _apply_decay(self, params, mask):
+    def _apply_decay(self, params: NDArray[Any], mask: NDArray[Any] | None) -> None:
         """W <- W - rate W on the entries of ``mask`` (the weights), from the W before this step's update."""
         lam = self.decay_rate
         if not lam:
             return
+        assert mask is not None             # _check_step refused weight decay without a mask
         key = (mask, lam, params.dtype)
         if self._decay is None or self._decay[0] is not mask or self._decay[1:3] != key[1:]:
             self._decay = key + (np.where(mask, 1.0 - lam, 1.0).astype(params.dtype),)
         params *= self._decay[3]
 
-    def step(self, params, grad: np.ndarray) -> None:
+    def step(self, params: NDArray[Any] | Network, grad: NDArray[Any]) -> None:
         """Update the parameters in place from the gradient ``grad`` = dL/dW (same shape).
 
         Parameters
@@ -182,6 +212,7 @@ class Optimizer:
         >>> bool(np.array_equal(net.views(0)[1], b))        # the biases are not decayed
         True
         """
+        mask: NDArray[Any] | None
         if isinstance(params, Network):
             net, params = params, params.params
             mask = self._decay_mask if self._decay_mask is not None else net.reg_mask
@@ -193,10 +224,10 @@ class Optimizer:
         self._apply_decay(params, mask)
         self._update(params, grad)
 
-    def _update(self, params, grad):
+    def _update(self, params: NDArray[Any], grad: NDArray[Any]) -> None:
         raise NotImplementedError
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Any]:
         """Hyper-parameters, step count and copies of the state arrays (None before the first step)."""
         state = {"name": self.name, "t": self.t}
         state.update({k: getattr(self, k) for k in self._hyper})
@@ -205,7 +236,7 @@ class Optimizer:
             state[name] = None if buf is None else buf.copy()
         return state
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what ``state_dict`` returned (from an optimiser of the same kind).
 
         Everything is checked before anything changes: a bad state (wrong kind, missing or non-numeric
@@ -218,7 +249,7 @@ class Optimizer:
         self.__dict__.update(probe.__dict__)
         self._decay_mask, self._decay = mask, None
 
-    def validated_state(self, state: dict) -> "Optimizer":
+    def validated_state(self, state: dict[str, Any]) -> "Optimizer":
         """Check ``state`` completely; return a fresh optimiser of this kind holding it (self is untouched).
 
         Raises
@@ -275,15 +306,15 @@ class Optimizer:
         probe.t = int(t)
         return probe
 
-    def _check_buffers(self, arrays: dict, t: int):
+    def _check_buffers(self, arrays: dict[str, Any], t: int) -> str | None:
         """A message if the state arrays are impossible for this rule after t steps, else None."""
         return None
 
-    def _set_hyper(self, hyper):
+    def _set_hyper(self, hyper: dict[str, Any]) -> None:
         self.lr = _check_rate("learning rate lr", hyper["lr"])
         self.weight_decay = _check_rate("weight_decay", hyper["weight_decay"], inclusive_low=True, high=1.0)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._hyper)
         return f"{type(self).__name__}({args})"
 
@@ -312,15 +343,18 @@ class SGD(Optimizer):
     array([ 0.95, -2.05])
     """
 
+    delta: Any
+
     name = "sgd"
     _buffers = ("delta",)
     _hyper = ("lr", "momentum", "nesterov", "weight_decay")
 
-    def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
+    def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0) -> None:
         self._set_momentum(momentum, nesterov)
         super().__init__(lr, weight_decay)
 
-    def _set_momentum(self, momentum, nesterov):
+    def _set_momentum(self, momentum: float, nesterov: bool) -> None:
         self.momentum = _check_rate("momentum", momentum, inclusive_low=True, high=1.0)
         if not isinstance(nesterov, (bool, np.bool_)):
             raise ConfigError(f"nesterov must be True or False; got {nesterov!r}")
@@ -328,15 +362,15 @@ class SGD(Optimizer):
             raise ConfigError("nesterov=True needs a momentum > 0")
         self.nesterov = bool(nesterov)
 
-    def _set_hyper(self, hyper):
+    def _set_hyper(self, hyper: dict[str, Any]) -> None:
         self._set_momentum(hyper["momentum"], hyper["nesterov"])
         super()._set_hyper(hyper)
 
-    def _state_names(self):
+    def _state_names(self) -> tuple[str, ...]:
         # plain SGD keeps no state
         return ("delta",) if self.momentum else ()
 
-    def _update(self, params, grad):
+    def _update(self, params: NDArray[Any], grad: NDArray[Any]) -> None:
         buf, mu = self._scratch, self.momentum
         if not mu:
             # W <- W - eta g
@@ -364,6 +398,11 @@ class GD(SGD):
     ``train`` uses one batch of all samples per epoch with this optimiser, so every
     step is W <- W - eta dLoss/dW with the exact gradient of the training loss.
     Parameters as for :class:`SGD`.
+
+    Examples
+    --------
+    >>> GD(lr=0.5).full_batch
+    True
     """
 
     name = "gd"
@@ -383,26 +422,38 @@ class Adam(Optimizer):
         Added to sqrt(v_hat) so that no step divides by zero.
     weight_decay : float, default 0.0
         lambda in [0, 1): W <- W - eta m_hat / (sqrt(v_hat) + eps) - lambda W.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w = np.array([1.0])
+    >>> Adam(lr=0.1).step(w, np.array([2.0]))
+    >>> w
+    array([0.9])
     """
+
+    m: Any
+    v: Any
 
     name = "adam"
     _buffers = ("m", "v")
     _hyper = ("lr", "beta1", "beta2", "eps", "weight_decay")
 
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
         self._set_betas(beta1, beta2, eps)
         super().__init__(lr, weight_decay)
 
-    def _set_betas(self, beta1, beta2, eps):
+    def _set_betas(self, beta1: float, beta2: float, eps: float) -> None:
         self.beta1 = _check_rate("beta1", beta1, inclusive_low=True, high=1.0)
         self.beta2 = _check_rate("beta2", beta2, inclusive_low=True, high=1.0)
         self.eps = _check_rate("eps", eps)
 
-    def _set_hyper(self, hyper):
+    def _set_hyper(self, hyper: dict[str, Any]) -> None:
         self._set_betas(hyper["beta1"], hyper["beta2"], hyper["eps"])
         super()._set_hyper(hyper)
 
-    def _check_buffers(self, arrays, t):
+    def _check_buffers(self, arrays: Mapping[str, Any], t: int) -> str | None:
         # m_t = sum_j (1-b1) b1^j g_(t-j) and v_t = sum_j (1-b2) b2^j g_(t-j)^2 over j < t, so by
         # Cauchy-Schwarz m_t^2 <= C v_t with C = (1-b1)^2 / (1-b2) * sum_(j<t) (b1^2 / b2)^j. A first
         # moment beyond that bound (a NaN-free but "huge" m) is no state Adam can reach.
@@ -422,7 +473,7 @@ class Adam(Optimizer):
                     f"hold after {t} steps with beta1={b1:g}, beta2={b2:g}; entry {k} has m={m[k]!r}, v={v[k]!r}")
         return None
 
-    def _update(self, params, grad):
+    def _update(self, params: NDArray[Any], grad: NDArray[Any]) -> None:
         b1, b2, buf, m, v = self.beta1, self.beta2, self._scratch, self.m, self.v
         # m <- b1 m + (1 - b1) g
         m *= b1
@@ -471,11 +522,12 @@ class AdamW(Adam):
 
     name = "adamw"
 
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                 weight_decay: float = 0.01) -> None:
         super().__init__(lr, beta1, beta2, eps, weight_decay)
 
     @property
-    def decay_rate(self):
+    def decay_rate(self) -> float:
         return self.lr * self.weight_decay
 
 
@@ -502,28 +554,30 @@ class RMSprop(Optimizer):
     array([0.9])
     """
 
+    v: Any
+
     name = "rmsprop"
     _buffers = ("v",)
     _hyper = ("lr", "alpha", "eps", "weight_decay")
 
-    def __init__(self, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0):
+    def __init__(self, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         self._set_alpha(alpha, eps)
         super().__init__(lr, weight_decay)
 
-    def _set_alpha(self, alpha, eps):
+    def _set_alpha(self, alpha: float, eps: float) -> None:
         self.alpha = _check_rate("alpha", alpha, inclusive_low=True, high=1.0)
         self.eps = _check_rate("eps", eps)
 
-    def _set_hyper(self, hyper):
+    def _set_hyper(self, hyper: dict[str, Any]) -> None:
         self._set_alpha(hyper["alpha"], hyper["eps"])
         super()._set_hyper(hyper)
 
-    def _check_buffers(self, arrays, t):
+    def _check_buffers(self, arrays: Mapping[str, Any], t: int) -> str | None:
         if np.any(arrays["v"] < 0):
             return "optimiser state v (RMSprop's mean square) must be >= 0"
         return None
 
-    def _update(self, params, grad):
+    def _update(self, params: NDArray[Any], grad: NDArray[Any]) -> None:
         a, buf, v = self.alpha, self._scratch, self.v
         # v <- a v + (1 - a) g^2
         v *= a
@@ -551,7 +605,7 @@ OPTIMIZERS.register("rmsprop", RMSprop)
 OPTIMIZER_NAMES = OPTIMIZERS.names()
 
 
-def get_optimizer(spec="sgd", **kwargs) -> Optimizer:
+def get_optimizer(spec: Any = "sgd", **kwargs: Any) -> Optimizer:
     """Return an optimiser from a name, or ``spec`` itself if it is already an Optimizer.
 
     Parameters
@@ -568,6 +622,11 @@ def get_optimizer(spec="sgd", **kwargs) -> Optimizer:
     Returns
     -------
     Optimizer
+
+    Examples
+    --------
+    >>> get_optimizer("adam", lr=0.01)
+    Adam(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0.0)
     """
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     if isinstance(spec, Optimizer):

@@ -11,6 +11,8 @@ A pairing whose output cannot meet the loss's need is refused with a message say
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Sequence
+
 import numpy as np
 
 from ..errors import ConfigError
@@ -20,6 +22,11 @@ from ..ops.elementwise import Elementwise
 from ..ops.masked_dense import MaskedDense
 from ..ops.select import Select
 from ..ops.softmax import Softmax
+
+if TYPE_CHECKING:
+    from ..engine.network import Network
+    from ..losses import Loss
+
 
 #: what an output can be, from the least to the most constrained
 KINDS = ("real", "nonnegative", "positive", "probability", "distribution")
@@ -36,7 +43,7 @@ _WHAT = {
 # it (with which the loss is evaluated on the logits, exactly) its ``advice``.
 
 
-def _fits(have):
+def _fits(have: Sequence[str]) -> str:
     """The losses that suit an output of kind ``have``, for the advice to keep the output and change the loss."""
     names = [name for name, member in LOSSES.items()
              if member is loss_class(name) and member.needs in (have, "real")]
@@ -49,7 +56,7 @@ def _fits(have):
 _PROBE = np.linspace(-30.0, 30.0, 241)[None, :]
 
 
-def _activation_kind(act):
+def _activation_kind(act: Any) -> str | None:
     """The kind of values activation ``act`` gives over the probe inputs, or None if it cannot say."""
     try:
         with np.errstate(all="ignore"):
@@ -63,7 +70,7 @@ def _activation_kind(act):
     return "nonnegative" if y.min() == 0 else "real"
 
 
-def output_kind(net, node=None):
+def output_kind(net: Network, node: int | None = None) -> str | None:
     """What the values of ``node`` (default: the output) can be: one of ``KINDS``, or None when unknown.
 
     Parameters
@@ -96,14 +103,14 @@ def output_kind(net, node=None):
     return None
 
 
-def _output_label(net):
+def _output_label(net: Network) -> str:
     op = net.ops[-1]
     if isinstance(op, Elementwise):
         return f"the {op.act.name} output"
     return f"the output ({op.describe()})"
 
 
-def check_output_loss(net, loss) -> None:
+def check_output_loss(net: Network, loss: Loss) -> None:
     """Refuse an output/loss pairing that cannot work, before any computation.
 
     Parameters

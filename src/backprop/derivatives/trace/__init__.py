@@ -23,7 +23,9 @@ values on the nodes and the gradients on the edges.
 The package: ``steps`` records the numbers and their formulas (``bp.trace``, ``Trace``), ``formulas`` formats
 the numbers in them, ``table`` prints them; the loss rows come from the losses' declarations.
 """
-from .formulas import _factor, _fmt, _join_sum  # noqa: F401  (used by the batch and Hessian traces)
-from .steps import Trace, TraceStep, _as_network, default_loss, neuron_backprop, trace
+# the helpers the batch and Hessian traces use too
+from .formulas import _factor as _factor, _fmt as _fmt, _join_sum as _join_sum
+from .steps import Trace, TraceStep, _as_network as _as_network, default_loss, neuron_backprop, trace
+
 
 __all__ = ["Trace", "TraceStep", "default_loss", "neuron_backprop", "trace"]

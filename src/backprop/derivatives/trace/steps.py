@@ -3,8 +3,11 @@ read from the engine, each with its formula (see ``backprop.derivatives.trace``)
 from __future__ import annotations
 
 from dataclasses import dataclass
+import os
+from typing import TYPE_CHECKING, Any, Sequence, SupportsFloat
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ...engine.neurons.node_pass import neuron_pass
 from ...engine.objective import Objective
@@ -13,14 +16,27 @@ from ...losses import default_loss_for, get_loss
 from ...ops.base import At
 from ...ops.maxunit import arg_max
 from ...ops.product import factor_partials
-from ..notation import Symbols, get_profile
+from ..notation import Profile, Symbols, get_profile
 from .formulas import _factor, _fmt, _join_sum
 from .table import table
+from ...losses import Output
+
+if TYPE_CHECKING:
+    from ..trace_layers import Comparison
 
 
 @dataclass
 class TraceStep:
-    """One computed number: ``quantity`` = ``symbolic`` = ``numeric`` = ``value``."""
+    """One computed number: ``quantity`` = ``symbolic`` = ``numeric`` = ``value``.
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 2, 1], seed=0, output="identity")
+    >>> step = bp.trace(net, [1.0, 2.0], 0.5).steps[0]
+    >>> step.phase, step.key
+    ('forward', 'x(h1_1)')
+    """
 
     phase: str            # "forward", "loss" or "backward"
     quantity: str         # in the trace's notation, e.g. "x(h1)", "dE/dw(x1,h1)" ("004"), "delta_1^(1)" ("000")
@@ -28,11 +44,11 @@ class TraceStep:
     numeric: str
     value: float
     node: str | None = None
-    edge: tuple | None = None
+    edge: tuple[str, str] | None = None
     key: str | None = None  # the same quantity in node names, whatever the notation: "x(h1)", "dE/dw(x1,h1)"
 
 
-def neuron_backprop(net, loss, X, T):
+def neuron_backprop(net: Any, loss: Any, X: ArrayLike, T: ArrayLike) -> Any:
     """Forward and backward pass on a batch, with every neuron's x, y, dE/dy, dE/dx and every edge's dE/dw.
 
     Parameters
@@ -49,22 +65,48 @@ def neuron_backprop(net, loss, X, T):
     NeuronPass
         ``.x, .y, .dE_dy, .dE_dx`` (B, n_nodes), ``.dE_dw`` (B, n_edges), ``.names``,
         ``.node_values()``, ``.node_grads()``, ``.edge_grads()``, ``.value``, ``.grad``.
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 2, 1], seed=0, output="identity")
+    >>> type(bp.neuron_backprop(net, "l2", np.array([[1.0, 2.0]]), np.array([[0.5]]))).__name__
+    'NeuronPass'
     """
     return neuron_pass(_as_network(net), loss, X, T)
 
 
-def _as_network(net):
+def _as_network(net: Any) -> Any:
     if hasattr(net, "compile") and not hasattr(net, "params"):
         return net.compile(seed=0)
     return net
 
 
-def default_loss(net) -> str:
-    """The loss that suits the output activation: cross_entropy for softmax, bce for sigmoid, else l2."""
+def default_loss(net: Any) -> str:
+    """The loss that suits the output activation: cross_entropy for softmax, bce for sigmoid, else l2.
+
+    Parameters
+    ----------
+    net : Network or NeuronGraph
+        The network traced.
+
+    Returns
+    -------
+    str
+        The loss taken on the logits of its output activation, else "l2".
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 2, 1], seed=0, output="identity")
+    >>> default_loss(net)
+    'l2'
+    """
     return default_loss_for(net.output_activation)
 
 
-def trace(net, x, t, loss=None, digits=6, notation="004") -> "Trace":
+def trace(net: Any, x: ArrayLike, t: ArrayLike | None, loss: Any = None, digits: int = 6,
+          notation: str = "004") -> "Trace":
     """Record the forward and backward pass of ONE instance node by node.
 
     Parameters
@@ -90,6 +132,13 @@ def trace(net, x, t, loss=None, digits=6, notation="004") -> "Trace":
     Trace
         ``str(trace)`` is the step-by-step table; ``trace.steps``, ``trace.nodes``, ``trace.edges``,
         ``trace.E`` hold the numbers; ``bp.draw_trace(trace, "trace.svg")`` draws it.
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 2, 1], seed=0, output="identity")
+    >>> bp.trace(net, [1.0, 2.0], 0.5)
+    <Trace 5 nodes, 6 edges, E=2.53091>
     """
     net = _as_network(net)
     loss = get_loss(default_loss(net) if loss is None else loss)
@@ -124,9 +173,35 @@ class Trace:
         The loss of this instance.
     grad : ndarray
         dE/dw for all of ``net.params``, from the engine (includes the L2 term of the loss, if any).
+
+    Parameters
+    ----------
+    net : Network
+        The network traced.
+    loss : Loss
+        Its loss.
+    npass : NeuronPass
+        The engine's pass over the network's neurons for this one instance.
+    x : array_like
+        The instance's input.
+    digits : int, default 6
+        Significant digits of the printed numbers.
+    fused : bool, default False
+        Whether the loss is taken on the logits of the output activation.
+    notation : str or Profile, default "004"
+        The notation of the printed symbols.
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 2, 1], seed=0, output="identity")
+    >>> tr = bp.trace(net, [1.0, 2.0], 0.5)
+    >>> bool(np.allclose(tr.grad, bp.loss_and_grad(net, "l2", np.array([[1.0, 2.0]]), np.array([[0.5]]))[1]))
+    True
     """
 
-    def __init__(self, net, loss, npass, x, digits=6, fused=False, notation="004"):
+    def __init__(self, net: Any, loss: Any, npass: Any, x: ArrayLike, digits: int = 6, fused: bool = False,
+                 notation: str | Profile = "004") -> None:
         self.net, self.loss, self.digits = net, loss, int(digits)
         self.layout = lay = npass.layout
         self.sym = Symbols(lay, notation)
@@ -154,22 +229,23 @@ class Trace:
             self.edges[(lay.names[e.src], lay.names[e.dst])] = {"w": float(p[e.param]),
                                                                 "dE/dw": float(self.grad[e.param]),
                                                                 "l2": bool(self.l2 and reg[e.param])}
-        self.steps = []
+        self.steps: list[Any] = []
         self._forward()
         self._terminal()
         self._backward()
 
     # ---- helpers ----------------------------------------------------------------------------
-    def _f(self, v):
+    def _f(self, v: SupportsFloat) -> str:
         return _fmt(v, self.digits)
 
-    def _m(self, v):
+    def _m(self, v: SupportsFloat) -> str:
         return _factor(v, self.digits)
 
-    def _add(self, phase, key, quantity, symbolic, numeric, value, node=None, edge=None):
+    def _add(self, phase: str, key: str, quantity: str, symbolic: str, numeric: str, value: float,
+             node: str | None = None, edge: tuple[str, str] | None = None) -> None:
         self.steps.append(TraceStep(phase, quantity, symbolic, numeric, float(value), node, edge, key))
 
-    def _group_jacobian(self, g):
+    def _group_jacobian(self, g: Any) -> NDArray[Any]:
         """J[k, j] = dy_k/dx_j of a vector group at this instance, from the group op's own JVP."""
         lay = self.layout
         n = len(g.units)
@@ -179,7 +255,7 @@ class Trace:
         return ty[:, 0, :].T
 
     # ---- forward ----------------------------------------------------------------------------
-    def _forward(self):
+    def _forward(self) -> None:
         lay = self.layout
         last_of_group = {}
         for j, u in enumerate(lay.units):
@@ -195,7 +271,7 @@ class Trace:
                 for i in lay.groups[u.group].units:
                     self._y_group_step(lay.units[i], lay.groups[u.group])
 
-    def _x_step(self, j, u):
+    def _x_step(self, j: int, u: Any) -> None:
         lay, nm, N = self.layout, self.layout.names, self.nodes
         if u.kind == "neuron":
             S = self.sym
@@ -215,7 +291,7 @@ class Trace:
             n = "max(" + ", ".join(self._f(N[nm[i]]["y"]) for i in u.inputs) + ")"
         self._add("forward", f"x({u.name})", self.sym.x(u.name), s, n, N[u.name]["x"], node=u.name)
 
-    def _y_step(self, u):
+    def _y_step(self, u: Any) -> None:
         N = self.nodes[u.name]
         if u.activation == "identity":
             s, n = self.sym.x(u.name), self._f(N["x"])
@@ -223,7 +299,7 @@ class Trace:
             s, n = f"{u.activation}({self.sym.x(u.name)})", f"{u.activation}({self._f(N['x'])})"
         self._add("forward", f"y({u.name})", self.sym.y(u.name), s, n, N["y"], node=u.name)
 
-    def _y_group_step(self, u, g):
+    def _y_group_step(self, u: Any, g: Any) -> None:
         nm = self.layout.names
         k = g.units.index(self.layout.index[u.name]) + 1
         s = f"{g.name}(" + ", ".join(self.sym.x(nm[i]) for i in g.units) + f")[{k}]"
@@ -231,11 +307,11 @@ class Trace:
         self._add("forward", f"y({u.name})", self.sym.y(u.name), s, n, self.nodes[u.name]["y"], node=u.name)
 
     # ---- the terminal node E ------------------------------------------------------------------
-    def _outputs(self):
+    def _outputs(self) -> list[tuple[str, float, float]]:
         lay = self.layout
         return [(lay.names[i], self.nodes[lay.names[i]]["y"], float(t)) for i, t in zip(lay.outputs, self.target)]
 
-    def _terminal(self):
+    def _terminal(self) -> None:
         outs = self._loss_rows()
         head = self.loss.fused_head() if self.fused else self.loss
         rows = head.trace_E(outs, self.sym, self._f, self._m)
@@ -250,11 +326,11 @@ class Trace:
             n += f" + {self._f(self.l2)}/2 * {self._f(sumsq)}"
         self._add("loss", "E", self.sym.E, s, n, self.E)
 
-    def _loss_rows(self):
+    def _loss_rows(self) -> list[Output]:
         """[(name, y, t, x)] of the outputs: what a loss's trace formulas are written in."""
         return [(o, y, t, self.nodes[o]["x"]) for o, y, t in self._outputs()]
 
-    def _penalty(self):
+    def _penalty(self) -> tuple[float, float]:
         """(||W||^2 over the regularised weights, lambda/2 ||W||^2)."""
         if not self.l2:
             return 0.0, 0.0
@@ -263,21 +339,21 @@ class Trace:
         return sumsq, 0.5 * self.l2 * sumsq
 
     # ---- backward ---------------------------------------------------------------------------
-    def _loss_term(self, name, y, t):
+    def _loss_term(self, name: str, y: float, t: float) -> tuple[str, str]:
         """dDiv/dy of one output, in symbols and numbers, as the loss writes it."""
         rows = self.loss.trace_dE_dy(name, y, t, self.sym, self._f, self._m)
         if rows is None:
             return f"dDiv/d{self.sym.y(name)}", self._m(self.nodes[name]["dE/dy"])
         return rows
 
-    def _fused_dx_step(self, name, t, outs):
+    def _fused_dx_step(self, name: str, t: float, outs: Sequence[Output]) -> None:
         """dE/dx(o) of an output whose activation the loss is fused with: y(o) - t(o), as the loss writes it."""
         y = self.nodes[name]["y"]
         rows = self.loss.fused_head().trace_dE_dx(name, y, t, outs, self.sym, self._f, self._m)
         s, n = rows or (f"dDiv/d{self.sym.x(name)}", self._m(self.nodes[name]["dE/dx"]))
         self._add("backward", f"dE/dx({name})", self.sym.dx(name), s, n, self.nodes[name]["dE/dx"], node=name)
 
-    def _dy_step(self, i, u):
+    def _dy_step(self, i: int, u: Any) -> None:
         lay, nm, N, S = self.layout, self.layout.names, self.nodes, self.sym
         sym, num = [], []
         if i in lay.outputs and not self.fused:
@@ -304,16 +380,16 @@ class Trace:
         self._add("backward", f"dE/dy({u.name})", S.dy(u.name), _join_sum(sym), _join_sum(num), N[u.name]["dE/dy"],
                   node=u.name)
 
-    def _product_partial(self, p, slot):
+    def _product_partial(self, p: Any, slot: int) -> float:
         """dx_p/dy_slot at this instance, from the product op's own partials."""
         ys = np.array([float(self.nodes[self.layout.names[i]]["y"]) for i in p.inputs])
         return float(factor_partials(ys, np.asarray(p.exponents, dtype=float))[2][slot])
 
-    def _max_winner(self, m):
+    def _max_winner(self, m: Any) -> int:
         """The winning input of max unit m at this instance, as the max op decides it."""
         return int(arg_max(np.array([float(self.nodes[self.layout.names[i]]["y"]) for i in m.inputs])))
 
-    def _dx_step(self, u):
+    def _dx_step(self, u: Any) -> None:
         N = self.nodes[u.name]
         if u.activation == "identity":
             s, n = self.sym.dy(u.name), self._f(N["dE/dy"])
@@ -323,7 +399,7 @@ class Trace:
             n = f"{self._m(d)}*{self._m(N['dE/dy'])}"
         self._add("backward", f"dE/dx({u.name})", self.sym.dx(u.name), s, n, N["dE/dx"], node=u.name)
 
-    def _dx_group_steps(self, g):
+    def _dx_group_steps(self, g: Any) -> None:
         nm = self.layout.names
         J = self._group_jacobian(g)
         for jj, j in enumerate(g.units):
@@ -334,17 +410,17 @@ class Trace:
                            for kk, k in enumerate(g.units))
             self._add("backward", f"dE/dx({name})", S.dx(name), s, n, self.nodes[name]["dE/dx"], node=name)
 
-    def _backward(self):
+    def _backward(self) -> None:
         lay = self.layout
         outputs = set(lay.outputs)
         outs = self._outputs()
         rows = self._loss_rows()
-        by_level = {}
+        by_level: dict[Any, Any] = {}
         for j, u in enumerate(lay.units):
             by_level.setdefault(u.level, []).append(j)
         for level in sorted(by_level, reverse=True):
             units = by_level[level][::-1]
-            waiting = {}                    # vector groups: dE/dx needs dE/dy of every member first
+            waiting: dict[Any, Any] = {}                    # vector groups: dE/dx needs dE/dy of every member first
             for j in units:
                 u = lay.units[j]
                 if self.fused and j in outputs:     # the loss starts at the logits: no dE/dy(o) needed
@@ -371,7 +447,7 @@ class Trace:
                     self._add("backward", f"dE/db({u.name})", self.sym.db(u.name), self.sym.dx(u.name),
                               self._f(self.nodes[u.name]["dE/dx"]), self.nodes[u.name]["dE/db"], node=u.name)
 
-    def _dw_step(self, i, d):
+    def _dw_step(self, i: str, d: str) -> None:
         rec = self.edges[(i, d)]
         S = self.sym
         s = f"{S.y(i)}*{S.dx(d)}"
@@ -388,10 +464,10 @@ class Trace:
 
     __str__ = table
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Trace {len(self.nodes)} nodes, {len(self.edges)} edges, E={self.E:.6g}>"
 
-    def layers(self) -> dict:
+    def layers(self) -> dict[str, Any]:
         """The per-layer quantities under CMU-style names, in the order they are computed.
 
         A0 (input), Z0, A1, Z1, ..., the loss L, then dLdA{L}, dLdZ{L-1}, dLdW{L-1}, dLdb{L-1}, dLdA{L-1}, ...,
@@ -401,7 +477,7 @@ class Trace:
         from ..trace_layers import named_intermediates
         return named_intermediates(self)
 
-    def compare(self, their_values, rtol=1e-6, atol=1e-8):
+    def compare(self, their_values: Any, rtol: float = 1e-6, atol: float = 1e-8) -> Comparison:
         """Compare a student's own intermediates with the trace, quantity by quantity (see ``layers``).
 
         Parameters
@@ -429,7 +505,8 @@ class Trace:
         from ..trace_layers import compare
         return compare(self, their_values, rtol=rtol, atol=atol)
 
-    def to_html(self, path=None, title=None, training=None) -> str:
+    def to_html(self, path: str | os.PathLike[str] | None = None, title: str | None = None,
+                training: Any = None) -> str:
         """One self-contained HTML page to step through this trace (see ``backprop.derivatives.trace_page``).
 
         Parameters
@@ -449,7 +526,7 @@ class Trace:
         from ..trace_page import to_html
         return to_html(self, path, title=title, training=training)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The numbers as plain Python data (for JSON)."""
         return {"E": self.E, "nodes": self.nodes,
                 "edges": [{"src": s, "dst": d, **v} for (s, d), v in self.edges.items()],

@@ -1,15 +1,17 @@
 """A trace as a text table: step, quantity, formula, the formula with numbers, value (``str(trace)``)."""
 from __future__ import annotations
 
+from typing import Any
 
-def table(tr) -> str:
+
+def table(tr: Any) -> str:
     """The steps of trace ``tr`` as a text table, under a header naming the instance, the loss and the rules."""
     head = ["#", "quantity", "formula", "with numbers", "value"]
     rows = [[str(k + 1), s.quantity, s.symbolic, s.numeric, tr._f(s.value)] for k, s in enumerate(tr.steps)]
     widths = [max(len(r[c]) for r in rows + [head]) for c in range(5)]
     widths[2], widths[3] = min(widths[2], 70), min(widths[3], 70)     # longer cells overflow, never cut
 
-    def line(r):
+    def line(r: Any) -> str:
         cells = [r[0].rjust(widths[0]), r[1].ljust(widths[1]), r[2].ljust(widths[2]),
                  r[3].ljust(widths[3]), r[4].rjust(widths[4])]
         return "  ".join(cells).rstrip()

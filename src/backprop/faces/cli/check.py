@@ -1,7 +1,11 @@
 """``backprop check``: backpropagated gradients against finite differences."""
 from __future__ import annotations
 
+import argparse
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from ...derivatives.checks import check_gradient
 from . import usage
@@ -11,6 +15,12 @@ from .model import (NETWORK_DEFAULTS, add_network_options, build_network, check_
 from .task import check_activation_names, describe_loss, infer_task
 from .usage import given, option, refuse, with_defaults
 
+if TYPE_CHECKING:
+    from ...engine.network import Network
+    from .data import Data
+    from .task import Task
+
+
 HELP = "compare backpropagated gradients with finite differences"
 EXAMPLES = """examples:
   backprop check --data xor --hidden 4 --activation sigmoid
@@ -18,7 +28,7 @@ EXAMPLES = """examples:
 """
 
 
-def add_arguments(p):
+def add_arguments(p: argparse.ArgumentParser) -> None:
     add_data_options(p)
     p.add_argument("--model", help="check this saved model (default: a new network from the options below)")
     add_network_options(p, seed_default=None)
@@ -27,7 +37,7 @@ def add_arguments(p):
     p.add_argument("--order", type=int, choices=(2, 4), default=2, help="central difference order")
 
 
-def _saved(args):
+def _saved(args: argparse.Namespace) -> tuple[Network, Task, Data, NDArray[Any]]:
     for k in NETWORK_DEFAULTS:
         if given(args, k):
             refuse(option(k), f"with --model {args.model}: the saved model fixes the network and its loss")
@@ -36,7 +46,7 @@ def _saved(args):
     return net, task, data, prepared_inputs(data, scaler)
 
 
-def _new(args):
+def _new(args: argparse.Namespace) -> tuple[Network, Task, Data, NDArray[Any]]:
     hidden = hidden_sizes(args.hidden)
     check_activation_option(args, hidden)
     check_activation_names(args)
@@ -47,7 +57,7 @@ def _new(args):
     return net, task, data, data.X
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     check_target_option(args)
     seed_given = args.seed is not None
     args.seed = args.seed if seed_given else 0
@@ -61,7 +71,8 @@ def run(args) -> int:
                             order=args.order)
     print(f"{net!r} on {n} samples of {data.name}, loss {describe_loss(task.loss)}")
     print(report)
-    kinked = sorted({op.act.name for op in net.ops if getattr(getattr(op, "act", None), "piecewise_linear", False)
+    ops: list[Any] = net.ops
+    kinked = sorted({op.act.name for op in ops if getattr(getattr(op, "act", None), "piecewise_linear", False)
                      and op.act.name != "identity"})
     if not report.passed and kinked:
         print(f"note: {', '.join(kinked)} units have a kink at z = 0 where the derivative jumps; a finite difference "

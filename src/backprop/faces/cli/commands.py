@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from typing import Callable
+from typing import Callable
 
 from ...registry import Registry
 from . import check, evaluate, export, plot, predict, trace, train
@@ -25,7 +26,8 @@ class Subcommand:
 SUBCOMMANDS = Registry("command")
 
 
-def register(name, help, add_arguments, run, examples="") -> Subcommand:
+def register(name: str, help: str, add_arguments: Callable[[argparse.ArgumentParser], None],
+             run: Callable[[argparse.Namespace], int], examples: str = "") -> Subcommand:
     """Add a subcommand ``backprop NAME``: ``add_arguments(parser)`` declares its options and
     ``run(args)`` does the work and returns the exit code."""
     return SUBCOMMANDS.register(name, Subcommand(help, add_arguments, run, examples))

@@ -7,10 +7,15 @@ sent to the workers once as row blocks, and training streams them (or, full-batc
 from __future__ import annotations
 
 import re
+import argparse
+from typing import Any, Iterator
+
 from contextlib import contextmanager
+from numpy.typing import NDArray
 
 from ..._optional import require
 from ...errors import ConfigError
+
 
 #: the scheduler's HTTP endpoints on a free local port and no dashboard (port 8787 may be taken)
 NO_DASHBOARD = {"dashboard_address": "127.0.0.1:0"}
@@ -20,7 +25,7 @@ BLOCKS_PER_WORKER = 2
 
 
 @contextmanager
-def dask_session(spec):
+def dask_session(spec: str | None) -> Iterator[Any]:
     """A ``distributed.Client`` for ``spec`` while the block runs (nothing without ``--dask``)."""
     if spec is None:
         yield None
@@ -48,7 +53,7 @@ def dask_session(spec):
         yield client
 
 
-def on_cluster(client, X, T):
+def on_cluster(client: Any, X: NDArray[Any], T: NDArray[Any]) -> tuple[Any, Any]:
     """(X, T) as Dask arrays in row blocks spread over the client's workers (unchanged without a client)."""
     if client is None:
         return X, T

@@ -10,8 +10,10 @@ import argparse
 import csv
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ... import datasets
 from ...data.files import _looks_numeric
@@ -21,11 +23,15 @@ from ...errors import ConfigError, FileFormatError, InputError
 from .numbers import number, shown
 from .usage import names as usage_names, refuse
 
+if TYPE_CHECKING:
+    from .model import Scaler
+
+
 #: built-in data: the library's registry of data sets (name -> description, load(), standardize)
 BUILTIN_DATA = DATASETS
 
 
-def standardized_by_default(spec) -> bool:
+def standardized_by_default(spec: str) -> bool:
     """Whether ``backprop train`` standardises the inputs of ``spec`` without ``--standardize``: yes for
     tables (CSV files) and spirals, no for pixels (digits, MNIST), XOR and moons."""
     if spec in BUILTIN_DATA:
@@ -41,23 +47,24 @@ MIN_SPLIT = 20
 class Data:
     name: str
     X: np.ndarray
-    y: np.ndarray | None
-    feature_names: list
+    y: Any                     # the target column (an ndarray), None for data without one
+    feature_names: list[str]
     target: str | None
-    test: tuple | None = None      # a predefined test part (X, y), e.g. MNIST's t10k files
+    test: tuple[np.ndarray, np.ndarray] | None = None      # a predefined test part (X, y), e.g. MNIST's t10k files
     named: bool = False            # the columns carry names from a CSV header (else: by position)
-    columns: list | None = None    # a CSV file's header row, in file order
+    columns: list[str] | None = None    # a CSV file's header row, in file order
     fill: np.ndarray | None = None  # the values missing cells were filled with (--missing mean|median)
 
 
-def add_data_options(p, target_help="target column of a CSV file", columns=False):
+def add_data_options(p: argparse.ArgumentParser, target_help: str = "target column of a CSV file",
+                     columns: bool | str = False) -> None:
     p.add_argument("--data", required=True,
                    help=f"{', '.join(BUILTIN_DATA)}, mnist:DIR (IDX files), PATH.csv or PATH.parquet")
     p.add_argument("--target", help=target_help)
     add_table_options(p, columns)
 
 
-def add_table_options(p, columns=False):
+def add_table_options(p: argparse.ArgumentParser, columns: bool | str = False) -> None:
     """The options of reading a table: its delimiter; with ``columns``, the columns to use and what to do
     with missing cells. With ``columns="model"`` (``evaluate``, ``predict``: a saved model knows its
     columns and how it fills missing cells) ``--missing`` says whether to use the model's fill values,
@@ -81,31 +88,31 @@ def add_table_options(p, columns=False):
                        "mean or median over the training part, stored in the model (default error)")
 
 
-def table_options(args):
+def table_options(args: argparse.Namespace) -> dict[str, Any]:
     """The options of :func:`load_table` given on the command line."""
     return {"delimiter": getattr(args, "delimiter", None), "features": getattr(args, "features", None),
             "drop": getattr(args, "drop", None), "missing": getattr(args, "missing", None) or "error"}
 
 
-def is_builtin(spec) -> bool:
+def is_builtin(spec: str) -> bool:
     return spec in BUILTIN_DATA or spec.startswith("mnist:")
 
 
-def check_target_option(args):
+def check_target_option(args: argparse.Namespace) -> None:
     if args.target is not None and is_builtin(args.data):
         refuse("--target", f"with --data {args.data}: built-in data sets bring their own labels (--target "
                "names a column of a CSV file)")
     check_table_options(args)
 
 
-def check_table_options(args):
+def check_table_options(args: argparse.Namespace) -> None:
     """Refuse the options of reading a table with built-in data."""
     for name in ("delimiter", "features", "drop", "missing"):
         if getattr(args, name, None) is not None and is_builtin(args.data):
             refuse(f"--{name}", f"with --data {args.data}: it applies to a table (a CSV or parquet file)")
 
 
-def check_model_table_options(args, meta, scaler, command):
+def check_model_table_options(args: argparse.Namespace, meta: dict[str, Any], scaler: Scaler, command: str) -> None:
     """Refuse the table options that make no sense with a saved model: ``--features`` and ``--drop``
     (the model reads its own feature columns by name), ``--missing mean|median`` (the fill values are
     the training part's, stored in the model) and, for ``predict``, ``--missing drop`` (one output row
@@ -127,14 +134,15 @@ def check_model_table_options(args, meta, scaler, command):
                "rows with missing cells out of the file, or use the model's fill values (the default)")
 
 
-def target_for(args, meta):
+def target_for(args: argparse.Namespace, meta: dict[str, Any]) -> str | None:
     """--target, or for a CSV file the target column the model was trained on."""
     if args.target is None and not is_builtin(args.data):
         return meta.get("target")
     return args.target
 
 
-def load_data(spec, target=None, need_target=True, table=None) -> Data:
+def load_data(spec: str, target: str | None = None, need_target: bool = True,
+              table: dict[str, Any] | None = None) -> Data:
     """Built-in data set by name, ``mnist:DIR`` (IDX files), or a CSV or parquet file (with ``target``),
     read with the ``table`` options of :func:`table_options`."""
     if spec in BUILTIN_DATA:
@@ -164,7 +172,7 @@ def load_data(spec, target=None, need_target=True, table=None) -> Data:
                 fill=fill)
 
 
-def csv_header(path, delimiter=None):
+def csv_header(path: str, delimiter: str | None = None) -> list[str] | None:
     """The first row of a CSV file, or None if it holds only numbers (a file without header row)."""
     try:
         delimiter = delimiter or sniff_delimiter(path)
@@ -177,7 +185,8 @@ def csv_header(path, delimiter=None):
     return [cell.strip() for cell in first or []]
 
 
-def model_data(spec, meta, n_inputs, target=None, need_target=True, table=None) -> Data:
+def model_data(spec: str, meta: dict[str, Any], n_inputs: int, target: str | None = None, need_target: bool = True,
+               table: dict[str, Any] | None = None) -> Data:
     """Data for a saved model, its columns as the model's inputs.
 
     With a header row the model's features are taken by name (other columns are ignored); a CSV
@@ -208,7 +217,8 @@ def missing_cells(data: Data) -> str | None:
     return f"{rows.size} missing value(s) in {data.name}, the first at {first}"
 
 
-def _headerless_model_data(spec, meta, names, target, need_target):
+def _headerless_model_data(spec: str, meta: dict[str, Any], names: list[str], target: str | None,
+                           need_target: bool) -> Data:
     columns = meta.get("columns") or []
     if need_target and target is None:
         target = meta.get("target")
@@ -232,7 +242,7 @@ def _headerless_model_data(spec, meta, names, target, need_target):
     return Data(spec, values[:, keep], values[:, t], list(names), target)
 
 
-def _read_headerless(path, names):
+def _read_headerless(path: str, names: list[str]) -> NDArray[Any]:
     """The numbers of a CSV file without header row whose columns must be exactly ``names``, in order."""
     with open(path, newline="", encoding="utf-8-sig") as handle:
         for line, row in enumerate(csv.reader(handle), start=1):
@@ -244,7 +254,7 @@ def _read_headerless(path, names):
     return datasets.load_csv(path, names=names)[0]
 
 
-def select_features(data: Data, meta, n_inputs):
+def select_features(data: Data, meta: dict[str, Any], n_inputs: int) -> NDArray[Any]:
     """The model's input columns of ``data``: by name when the file names its columns, else all of them
     (then the count must be exact)."""
     names = meta.get("feature_names") or []
@@ -268,7 +278,8 @@ def select_features(data: Data, meta, n_inputs):
     return data.X
 
 
-def split(data: Data, test_size, seed, stratify):
+def split(data: Data, test_size: float, seed: int | None,
+          stratify: bool) -> tuple[NDArray[Any], NDArray[Any] | None, NDArray[Any], NDArray[Any] | None]:
     """(X_train, X_test, y_train, y_test); the test part None without a split."""
     if data.test is not None:
         return data.X, data.test[0], data.y, data.test[1]

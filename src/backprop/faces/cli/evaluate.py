@@ -1,7 +1,11 @@
 """``backprop evaluate``: loss, metric and confusion matrix of a saved model on data."""
 from __future__ import annotations
 
+import argparse
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from ..._optional import MissingDependencyError, require
 from ...errors import ConfigError
@@ -10,6 +14,11 @@ from .data import (MIN_SPLIT, add_data_options, check_model_table_options, check
                    table_options, target_for)
 from .model import load_model, metric_line, prepared_inputs
 
+if TYPE_CHECKING:
+    from .data import Data
+    from .task import Task
+
+
 HELP = "loss, accuracy and confusion matrix of a saved model on data"
 EXAMPLES = """examples:
   backprop evaluate model.npz --data digits --split test
@@ -17,7 +26,7 @@ EXAMPLES = """examples:
 """
 
 
-def add_arguments(p):
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a model file written by 'backprop train'")
     add_data_options(p, "target column of a CSV file (default: the one the model was trained on)", columns="model")
     p.add_argument("--split", choices=("all", "train", "test"),
@@ -26,7 +35,7 @@ def add_arguments(p):
                         "are those the model was trained on with a test part, else all")
 
 
-def _default_split(args, meta, data):
+def _default_split(args: argparse.Namespace, meta: dict[str, Any], data: Data) -> str:
     """The held-out part when the model was trained on these data with a test part, else all."""
     if args.split is not None:
         return args.split
@@ -34,7 +43,7 @@ def _default_split(args, meta, data):
     return "test" if same and (data.test is not None or len(data.X) >= MIN_SPLIT) else "all"
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     check_target_option(args)
     net, meta, task, scaler = load_model(args.model)
     check_model_table_options(args, meta, scaler, "evaluate")
@@ -61,7 +70,7 @@ def run(args) -> int:
     return 0
 
 
-def regression_report(Y, y) -> str:
+def regression_report(Y: NDArray[Any], y: NDArray[Any]) -> str:
     """R^2, RMSE and MAE of the predictions ``Y`` for the targets ``y``."""
     Y = np.asarray(Y, dtype=np.float64).reshape(len(y), -1)
     y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
@@ -72,7 +81,7 @@ def regression_report(Y, y) -> str:
             f"(over {len(y)} samples)")
 
 
-def classification_report(task, T, predicted) -> str:
+def classification_report(task: Task, T: NDArray[Any], predicted: NDArray[Any]) -> str:
     """scikit-learn's per-class precision, recall and F1 of the class indices ``predicted`` for ``T``,
     named by the model's labels (a note without scikit-learn)."""
     try:

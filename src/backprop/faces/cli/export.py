@@ -1,7 +1,10 @@
 """``backprop export MODEL --to onnx|safetensors|torch OUT``: a saved model in another library's format."""
 from __future__ import annotations
 
+import argparse
+
 from ..exports.model_file import FORMATS, export_model
+
 
 HELP = "a saved model as ONNX, safetensors or a torch.export program"
 EXAMPLES = """examples:
@@ -10,7 +13,7 @@ EXAMPLES = """examples:
 """
 
 
-def add_arguments(p) -> None:
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a model file (.npz from 'backprop train' or net.save, or .safetensors)")
     p.add_argument("--to", required=True, choices=FORMATS, dest="format",
                    help="onnx (an ONNX graph, input standardisation included), safetensors (the parameters "
@@ -23,7 +26,7 @@ def add_arguments(p) -> None:
                         "its inputs (then standardise them yourself)")
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     net = export_model(args.model, args.format, args.out, opset=args.opset, network_only=args.network_only)
     print(f"wrote {args.out} ({args.format}, {net!r})")
     return 0

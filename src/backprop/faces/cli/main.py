@@ -12,14 +12,18 @@ import argparse
 import io
 import os
 import sys
+from typing import TYPE_CHECKING, Sequence
 
 from ... import __version__
 from .commands import SUBCOMMANDS
 from .numbers import one_line
 from .usage import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, PROG, Parser, UsageError
 
+if TYPE_CHECKING:
+    from ...registry import Registry
 
-def build_parser(commands=None) -> argparse.ArgumentParser:
+
+def build_parser(commands: Registry | None = None) -> argparse.ArgumentParser:
     """The parser of ``backprop`` with a subparser per registered subcommand."""
     commands = SUBCOMMANDS if commands is None else commands
     parser = Parser(prog=PROG, description="Backpropagation for feed-forward networks: train, evaluate, "
@@ -42,7 +46,7 @@ def _os_message(e: OSError) -> str:
     return e.strerror + (f": {name}" if name is not None else "")
 
 
-def _report(message, kind="error: ") -> None:
+def _report(message: object, kind: str = "error: ") -> None:
     try:
         print(f"{PROG}: {kind}{one_line(message)}", file=sys.stderr)
     except (BrokenPipeError, OSError, ValueError):
@@ -60,7 +64,7 @@ def _silence_stdout() -> None:
         pass
 
 
-def main(argv=None, commands=None) -> int:
+def main(argv: Sequence[str] | None = None, commands: Registry | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit code.
 
     Exit codes: 0 success, 1 an error in the data or files, 2 a mistake in the command line,

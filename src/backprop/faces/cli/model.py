@@ -2,7 +2,11 @@
 standardisation, the task and feature names stored beside the parameters."""
 from __future__ import annotations
 
+import argparse
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from ...data import Standardizer
 from ...engine.network import MLP
@@ -15,12 +19,18 @@ from .data import missing_cells
 from .task import ACTIVATIONS, CLI_LOSSES, Task
 from .usage import UsageError, refuse
 
+if TYPE_CHECKING:
+    from ...engine.network import Network
+    from .data import Data
+    from .task import Task
+
+
 # options left unset are None on the parsed arguments, so that an option given in a mode where it does
 # nothing can be told from its default; these are the defaults then
 NETWORK_DEFAULTS = {"hidden": "32", "activation": "tanh", "output": "auto", "loss": "auto", "l2": 0.0}
 
 
-def add_network_options(p, seed_default=0):
+def add_network_options(p: argparse.ArgumentParser, seed_default: int | None = 0) -> None:
     p.add_argument("--hidden", help=f"hidden layer widths, e.g. 64,32 (default {NETWORK_DEFAULTS['hidden']}; "
                    "'none' for none)")
     p.add_argument("--activation", help=f"hidden activation: {', '.join(ACTIVATIONS[:-1])} "
@@ -33,7 +43,7 @@ def add_network_options(p, seed_default=0):
                    help="seed of initialisation, split and shuffling")
 
 
-def hidden_sizes(text):
+def hidden_sizes(text: str) -> list[int]:
     text = NETWORK_DEFAULTS["hidden"] if text is None else text
     if text.strip().lower() in ("", "none", "0"):
         return []
@@ -46,17 +56,17 @@ def hidden_sizes(text):
     return sizes
 
 
-def check_activation_option(args, hidden):
+def check_activation_option(args: argparse.Namespace, hidden: list[int]) -> None:
     if not hidden and args.activation is not None:
         refuse("--activation", f"with --hidden {args.hidden}: a network without hidden layers has no hidden "
                "activation (the output activation is --output)")
 
 
-def build_network(sizes, args, task, dtype="float64"):
+def build_network(sizes: list[int], args: argparse.Namespace, task: Task, dtype: str = "float64") -> MLP:
     return MLP(sizes, hidden=args.activation, output=task.output, seed=args.seed, dtype=np.dtype(dtype))
 
 
-def metric_line(task, net, X, T):
+def metric_line(task: Task, net: Network, X: NDArray[Any], T: NDArray[Any]) -> tuple[float, str, float]:
     """(loss, metric name, metric value) of ``net`` on (X, T)."""
     obj = Objective(net, task.loss, X, T)
     m = get_metric("auto", task.loss, net.n_outputs)
@@ -67,25 +77,26 @@ class Scaler:
     """The inputs' preparation stored in the model file (extra arrays): missing cells filled with the
     training data's column means or medians (``--missing mean|median``), then standardisation."""
 
-    def __init__(self, mean=None, scale=None, fill=None):
+    def __init__(self, mean: NDArray[Any] | None = None, scale: NDArray[Any] | None = None,
+                 fill: NDArray[Any] | None = None) -> None:
         self.mean, self.scale, self.fill = mean, scale, fill
 
     @classmethod
-    def fit(cls, X, fill=None):
+    def fit(cls, X: NDArray[Any], fill: NDArray[Any] | None = None) -> Scaler:
         s = Standardizer().fit(X)
         return cls(s.mean_, s.scale_, fill)
 
-    def __call__(self, X):
+    def __call__(self, X: NDArray[Any]) -> NDArray[Any]:
         if self.fill is not None:
             X = np.where(np.isnan(X), self.fill, X)
         return X if self.mean is None else (X - self.mean) / self.scale
 
-    def arrays(self):
+    def arrays(self) -> dict[str, Any]:
         out = {} if self.mean is None else {"input_mean": self.mean, "input_scale": self.scale}
         return out if self.fill is None else {**out, "input_fill": self.fill}
 
 
-def prepared_inputs(data, scaler, fill=True):
+def prepared_inputs(data: Data, scaler: Scaler, fill: bool = True) -> NDArray[Any]:
     """``data.X`` as the model's inputs; missing cells refused unless the model fills them (and ``fill``:
     ``--missing error`` refuses them even then)."""
     fills = fill and scaler.fill is not None
@@ -99,11 +110,11 @@ def prepared_inputs(data, scaler, fill=True):
     return scaler(data.X)
 
 
-def save_model(net, path, meta, scaler):
+def save_model(net: Network, path: str, meta: dict[str, Any], scaler: Scaler) -> None:
     save(net, path, metadata=meta, arrays=scaler.arrays())
 
 
-def load_model(path):
+def load_model(path: str) -> tuple[Network, dict[str, Any], Task, Scaler]:
     """(network, metadata, task, scaler) of a file written by ``backprop train``, each part checked."""
     net, meta, arrays = load_bundle(path)
     try:

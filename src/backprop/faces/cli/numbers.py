@@ -1,10 +1,13 @@
 """Numbers and names as a user reads them in the command line's output."""
 from __future__ import annotations
 
+import argparse
+from typing import Any, Sequence
+
 import numpy as np
 
 
-def number(x) -> str:
+def number(x: Any) -> str:
     """A number as a user reads it: ``0.1321``, ``7``, ``1e-06``, never ``np.float64(...)``."""
     x = x.item() if isinstance(x, np.generic) else x
     if isinstance(x, (bool, np.bool_)):
@@ -16,10 +19,10 @@ def number(x) -> str:
     return str(x)
 
 
-def shown(names, k=6) -> str:
+def shown(names: Sequence[str], k: int = 6) -> str:
     """The first ``k`` names, then ``...``."""
     return ", ".join(map(str, names[:k])) + (", ..." if len(names) > k else "")
 
 
-def one_line(message) -> str:
+def one_line(message: object) -> str:
     return " ".join(str(message).split())

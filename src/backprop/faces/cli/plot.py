@@ -2,12 +2,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+import argparse
+from typing import TYPE_CHECKING
 
 from ...engine.serialize import load_bundle
 from ...errors import FileFormatError
 from ...training.history import History
 from ..plots import figure_format, plot_history
 from .usage import UsageError, check_output_path
+
+if TYPE_CHECKING:
+    from ...training.history import History
+
 
 HELP = "loss curves and per-layer gradient norms of a training run (PNG, SVG, PDF)"
 EXAMPLES = """examples:
@@ -16,14 +22,14 @@ EXAMPLES = """examples:
 """
 
 
-def add_arguments(p):
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", help="a history JSON file (train --history) or a model file from 'backprop train'")
     p.add_argument("--out", help="the figure file; its extension chooses the format: .png, .svg, .pdf or "
                    "another that matplotlib writes (default: SOURCE with the suffix -history.png)")
     p.add_argument("--title", help="figure title")
 
 
-def _history(src):
+def _history(src: Path) -> History:
     if src.suffix.lower() == ".json":
         return History.load(src)
     _, meta, _ = load_bundle(src)
@@ -32,7 +38,7 @@ def _history(src):
     return History.from_dict(meta["history"], source=str(src))
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     src = Path(args.source)
     out = args.out or str(src.with_name(src.stem + "-history.png"))
     try:

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import csv
 import sys
+import argparse
+from typing import IO
 
 from ...engine.serialize import atomic_write
 from .data import add_table_options, check_model_table_options, check_table_options, model_data, table_options
 from .model import load_model, prepared_inputs
 from .usage import check_output_path, refuse
+
 
 HELP = "predictions of a saved model for a CSV file, as CSV"
 EXAMPLES = """examples:
@@ -17,7 +20,7 @@ EXAMPLES = """examples:
 """
 
 
-def add_arguments(p):
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a model file written by 'backprop train'")
     p.add_argument("--data", required=True, help="PATH.csv holding the model's feature columns, taken by name "
                    "from the header row (other columns are ignored) or, without header row, exactly the "
@@ -28,7 +31,7 @@ def add_arguments(p):
     p.add_argument("--out", help="write the CSV here instead of to standard output")
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     check_output_path("--out", args.out)
     check_table_options(args)
     net, meta, task, scaler = load_model(args.model)
@@ -39,7 +42,7 @@ def run(args) -> int:
     Y = net.predict(prepared_inputs(data, scaler, fill=args.missing != "error"))
     labels = task.labels(Y)
 
-    def write(f):
+    def write(f: IO[str]) -> None:
         # row by row: a reader that stops early (``| head``) is noticed at once, not after the last row
         w = csv.writer(f, lineterminator="\n")
         if task.kind == "regression":

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+import argparse
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ...data.tables import encode_labels
 from ...errors import ConfigError, InputError
@@ -11,6 +14,10 @@ from ...losses import LOSS_ALIASES, LOSS_NAMES, get_loss
 from ...ops.activations import ALIASES, SCALAR_NAMES
 from .numbers import number
 from .usage import UsageError
+
+if TYPE_CHECKING:
+    from ...losses import Loss
+
 
 #: the loss the command line trains each kind of task with (its output activation and targets follow)
 TASK_LOSSES = {"multiclass": "cross_entropy", "binary": "bce", "regression": "l2"}
@@ -31,15 +38,15 @@ TASKS = ("auto", "classification", "regression")
 @dataclass
 class Task:
     kind: str                  # "multiclass", "binary" or "regression"
-    loss: object
+    loss: Loss
     output: str
     n_outputs: int
-    classes: list | None
+    classes: Any               # the class labels (a list) of a classification task, None for regression
     y_mean: float = 0.0        # regression: the network learns (y - y_mean) / y_scale
     y_scale: float = 1.0
     why: str = ""              # why this task was chosen (printed by backprop train)
 
-    def targets(self, y):
+    def targets(self, y: ArrayLike) -> NDArray[Any]:
         """Labels as the network's targets: class indices for classification, standardised values for
         regression."""
         if self.kind == "regression":
@@ -49,28 +56,28 @@ class Task:
         except InputError as e:
             raise InputError(f"{e}, those the model was trained on") from None
 
-    def indices(self, Y):
+    def indices(self, Y: NDArray[Any]) -> NDArray[Any]:
         """Network outputs -> predicted class indices."""
         return Y.argmax(axis=1) if self.kind == "multiclass" else (Y[:, 0] > 0.5).astype(int)
 
-    def labels(self, Y):
+    def labels(self, Y: NDArray[Any]) -> NDArray[Any]:
         """Network outputs -> predicted labels (regression: in the target's own units)."""
         if self.kind == "regression":
             Y = Y * self.y_scale + self.y_mean
             return Y[:, 0] if Y.shape[1] == 1 else Y
         return np.asarray(self.classes)[self.indices(Y)]
 
-    def probabilities(self, Y):
+    def probabilities(self, Y: NDArray[Any]) -> NDArray[Any]:
         """One column per class (the binary task's single output as two)."""
         return Y if self.kind == "multiclass" else np.column_stack([1 - Y[:, 0], Y[:, 0]])
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "loss": self.loss.config(), "output": self.output,
                 "n_outputs": self.n_outputs, "classes": self.classes, "y_mean": self.y_mean,
                 "y_scale": self.y_scale}
 
     @classmethod
-    def from_dict(cls, d):
+    def from_dict(cls, d: dict[str, Any]) -> Task:
         y_mean, y_scale = float(d.get("y_mean", 0.0)), float(d.get("y_scale", 1.0))
         if not (np.isfinite(y_mean) and np.isfinite(y_scale) and y_scale > 0):
             raise ValueError(f"the stored target scaling ({y_mean}, {y_scale}) is not finite and positive")
@@ -80,7 +87,7 @@ class Task:
             raise ValueError("the stored classes are not a list of labels")
         return cls(d["kind"], get_loss(d["loss"]), d["output"], int(d["n_outputs"]), classes, y_mean, y_scale)
 
-    def scale_targets(self, y):
+    def scale_targets(self, y: ArrayLike) -> Task:
         """Regression: learn the standardisation of the training targets (restored on output)."""
         if self.kind == "regression":
             y = np.asarray(y, dtype=np.float64)
@@ -90,7 +97,7 @@ class Task:
         return self
 
 
-def _kind_of_target(y, task):
+def _kind_of_target(y: NDArray[Any], task: str) -> tuple[bool, str]:
     """(classification?, why) for ``--task``: labels that are not numbers are classes; whole numbers
     with few distinct values too; other numbers are a regression target."""
     if y.dtype.kind in "USOb":
@@ -109,7 +116,8 @@ def _kind_of_target(y, task):
     return True, f"the target holds {distinct} distinct whole numbers (--task regression to fit them as numbers)"
 
 
-def infer_task(y, loss="auto", output="auto", l2=0.0, label_smoothing=0.0, task="auto") -> Task:
+def infer_task(y: ArrayLike, loss: str = "auto", output: str = "auto", l2: float = 0.0, label_smoothing: float = 0.0,
+               task: str = "auto") -> Task:
     """Choose loss and output activation: labels (text, booleans, few whole numbers) -> classification
     (2 classes: sigmoid + bce, more: softmax + cross_entropy); other numbers -> regression
     (identity + l2). ``task`` ("auto", "classification", "regression") overrides the choice."""
@@ -117,7 +125,7 @@ def infer_task(y, loss="auto", output="auto", l2=0.0, label_smoothing=0.0, task=
     if task not in TASKS:
         raise UsageError(f"--task {task}: expected one of {', '.join(TASKS)}")
     classify, why = _kind_of_target(y, task)
-    name = LOSS_ALIASES.get(loss, loss)
+    name: str | None = LOSS_ALIASES.get(loss, loss)
     if task == "auto" and name in CLI_LOSSES:           # --loss decides where the target allows it
         chosen = name != "l2"
         if chosen != classify and (y.dtype.kind in "iu" or not chosen):
@@ -129,7 +137,8 @@ def infer_task(y, loss="auto", output="auto", l2=0.0, label_smoothing=0.0, task=
     if name == "l2":
         if y.dtype.kind in "USOb":
             raise InputError(f"--loss {loss} needs numbers as targets; the target holds labels")
-        kind, classes, opts = "regression", None, {"l2": l2}
+        classes: Any = None
+        kind, opts = "regression", {"l2": l2}
     else:
         if not classify:
             raise InputError(f"--loss {loss} needs class labels (whole numbers) as targets; the target holds "
@@ -146,7 +155,7 @@ def infer_task(y, loss="auto", output="auto", l2=0.0, label_smoothing=0.0, task=
     return Task(kind, get_loss(name, **opts), output, n_out, classes, why=why)
 
 
-def _loss_name(loss, integral):
+def _loss_name(loss: str, integral: bool) -> str | None:
     """The loss named by --loss (None: a classification loss chosen by the number of classes)."""
     name = LOSS_ALIASES.get(loss, loss)
     if name == "auto":
@@ -159,7 +168,8 @@ def _loss_name(loss, integral):
     return name
 
 
-def _classification(classes, name, l2, label_smoothing):
+def _classification(classes: NDArray[Any], name: str | None, l2: float,
+                    label_smoothing: float) -> tuple[str, str, dict[str, Any]]:
     """(kind, loss name, loss options) for these classes."""
     if len(classes) < 2:
         raise InputError(f"the target has a single class ({classes[0]}); classification needs at least 2")
@@ -178,14 +188,14 @@ _SOFTMAX_OVER_ONE = ("--output softmax over the single output of {what} is the c
                      "softmax outputs, or --output identity with --loss l2 for regression")
 
 
-def check_activation_names(args):
+def check_activation_names(args: argparse.Namespace) -> None:
     """--activation and --output name activations of the library (custom ones need the Python API)."""
     for flag, name in (("--activation", args.activation), ("--output", args.output)):
         if name is not None and name != "auto" and ALIASES.get(name, name) not in ACTIVATIONS:
             raise UsageError(f"{flag} {name}: unknown activation; expected one of {', '.join(ACTIVATIONS)}")
 
 
-def describe_loss(loss):
+def describe_loss(loss: Loss) -> str:
     """``bce``, or ``cross_entropy (l2 0.1, label_smoothing 0.1)``: the loss and its non-zero options."""
     extra = [f"{k} {number(v)}" for k, v in loss.config().items() if k != "name" and v]
     return loss.name + (f" ({', '.join(extra)})" if extra else "")

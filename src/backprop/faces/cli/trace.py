@@ -3,9 +3,11 @@ tables are drawn by ``backprop.faces.trace_render``)."""
 from __future__ import annotations
 
 import sys
+import argparse
 
 from ...derivatives.notation import NOTATIONS
 from .. import trace_render
+
 
 HELP = "the forward and backward pass of one instance, node by node (table, SVG or PNG)"
 EXAMPLES = """examples:
@@ -15,7 +17,7 @@ EXAMPLES = """examples:
 """
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``backprop trace`` to an argparse (sub)parser."""
     parser.add_argument("--model", required=True, help="saved model (from net.save / backprop train)")
     parser.add_argument("--input", required=True, nargs="+", metavar="X",
@@ -43,7 +45,7 @@ def add_arguments(parser) -> None:
                         help="learning rate of the training view's gradient descent (default 0.5)")
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run ``backprop trace`` from parsed arguments; errors propagate to the command line's report."""
     trace_render._trace_and_save(args.model, args.input, args.target, args.out, args.loss, args.digits,
                                  sys.stdout, notation=getattr(args, "notation", "004"),

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 import sys
 import time
 import warnings
+from typing import TYPE_CHECKING, Any
 
+import inspect
 import numpy as np
+from numpy.typing import NDArray
 
 from ...engine.serialize import load_bundle
 from ...errors import ConfigError, DivergenceWarning, InputError
@@ -27,6 +29,15 @@ from .task import MAX_AUTO_CLASSES, TASKS, check_activation_names, infer_task
 from .usage import (EXIT_ERROR, EXIT_INTERRUPTED, PROG, UsageError, check_output_path, given, option, option_error,
                     refuse, with_defaults)
 
+if TYPE_CHECKING:
+    from ...engine.network import MLP, Network
+    from ...training.history import History
+    from ...training.optimizers import Optimizer
+    from .data import Data
+    from .model import Scaler
+    from .task import Task
+
+
 HELP = "train a network on a data set and save it"
 EXAMPLES = """examples:
   backprop train --data digits
@@ -44,7 +55,7 @@ VALIDATION_FRACTION = 0.1     # of the training part, when it has MIN_SPLIT samp
 OPTIMIZER_OPTIONS = ("lr", "momentum", "nesterov", "weight_decay")
 
 
-def add_arguments(p):
+def add_arguments(p: argparse.ArgumentParser) -> None:
     add_data_options(p, columns=True)
     p.add_argument("--task", choices=TASKS, default="auto", help="classification or regression; auto: labels "
                    f"(text, booleans, or at most {MAX_AUTO_CLASSES} distinct whole numbers) are classes, other "
@@ -89,7 +100,7 @@ def add_arguments(p):
                         "(needs the dask extra)")
 
 
-def optimizer(args):
+def optimizer(args: argparse.Namespace) -> Optimizer:
     """The optimiser named by --optimizer with the options given, each checked against the parameters
     of that optimiser's constructor."""
     name = args.optimizer
@@ -118,7 +129,7 @@ def optimizer(args):
     return get_optimizer(name, **chosen)
 
 
-def _check_options(args, hidden, opt):
+def _check_options(args: argparse.Namespace, hidden: list[int], opt: Optimizer) -> None:
     """Refuse options that would do nothing with the others given (before any data is read)."""
     check_target_option(args)
     check_activation_option(args, hidden)
@@ -134,7 +145,7 @@ def _check_options(args, hidden, opt):
         check_output_path(flag, path)
 
 
-def _check_split_options(args, data):
+def _check_split_options(args: argparse.Namespace, data: Data) -> None:
     if args.test_size is None:
         return
     if data.test is not None:
@@ -144,7 +155,7 @@ def _check_split_options(args, data):
                "samples are not split (all are used for training)")
 
 
-def _validation_fraction(args, n_train, patience_given):
+def _validation_fraction(args: argparse.Namespace, n_train: int, patience_given: bool) -> float | None:
     """--validation-fraction, its default where the training part is large enough, or None."""
     fraction = args.validation_fraction
     if fraction is None:
@@ -156,7 +167,7 @@ def _validation_fraction(args, n_train, patience_given):
     return fraction or None
 
 
-def _fill_values(X, how, name):
+def _fill_values(X: NDArray[Any], how: str, name: str) -> NDArray[Any]:
     """The column means or medians of the training part, for its missing cells and those of new data."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)            # an all-missing column: refused below
@@ -166,11 +177,11 @@ def _fill_values(X, how, name):
     return values
 
 
-def _filled(X, values):
+def _filled(X: NDArray[Any], values: NDArray[Any] | None) -> NDArray[Any]:
     return X if values is None else np.where(np.isnan(X), values, X)
 
 
-def _check_resume(args):
+def _check_resume(args: argparse.Namespace) -> None:
     if args.resume and not ckpt.exists(args.checkpoint):
         print(f"{PROG}: note: --resume: {args.checkpoint} does not exist yet; training starts from scratch",
               file=sys.stderr)
@@ -181,7 +192,7 @@ def _check_resume(args):
                              f"{done} already, and --epochs counts the epochs before the resume too; ask for more")
 
 
-def _check_label_smoothing(args, task, T_train, net):
+def _check_label_smoothing(args: argparse.Namespace, task: Task, T_train: NDArray[Any], net: Network) -> None:
     if args.label_smoothing:
         try:
             task.loss.prepare(T_train[:1], 1, task.n_outputs, net.dtype)
@@ -192,20 +203,20 @@ def _check_label_smoothing(args, task, T_train, net):
 class _Log:
     """The report on standard output, and in the --log-file too."""
 
-    def __init__(self, path):
+    def __init__(self, path: str | None) -> None:
         self.file = None if path is None else open(path, "w", encoding="utf-8")
 
-    def write(self, text):
+    def write(self, text: str) -> None:
         sys.stdout.write(text)
         if self.file is not None:
             self.file.write(text)
 
-    def flush(self):
+    def flush(self) -> None:
         sys.stdout.flush()
         if self.file is not None:
             self.file.flush()
 
-    def epoch(self, epoch, record, metric):
+    def epoch(self, epoch: int, record: dict[str, Any], metric: str | None) -> None:
         """One line per epoch, in the file only."""
         if self.file is None:
             return None
@@ -220,12 +231,13 @@ class _Log:
         self.file.flush()
         return None
 
-    def close(self):
+    def close(self) -> None:
         if self.file is not None:
             self.file.close()
 
 
-def _fit(args, net, task, opt, X_train, T_train, log):
+def _fit(args: argparse.Namespace, net: Network, task: Task, opt: Optimizer, X_train: NDArray[Any],
+         T_train: NDArray[Any], log: _Log) -> History:
     """Run the training loop; a library error about a parameter is reported as one about its option."""
     options = dict(batch_size=args.batch_size, epochs=args.epochs, schedule=args.schedule,
                    validation_fraction=args.validation_fraction or None, tol=args.tol, n_iter_no_change=args.patience,
@@ -248,7 +260,7 @@ def _fit(args, net, task, opt, X_train, T_train, log):
         raise
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     hidden = hidden_sizes(args.hidden)
     if args.optimizer is None:
         args.optimizer = TRAIN_DEFAULTS["optimizer"]
@@ -283,7 +295,9 @@ def run(args) -> int:
         log.close()
 
 
-def _report(args, data, task, net, hidden, opt, scaler, X_train, T_train, X_test, y_test, log):
+def _report(args: argparse.Namespace, data: Data, task: Task, net: MLP, hidden: list[int], opt: Optimizer,
+            scaler: Scaler, X_train: NDArray[Any], T_train: NDArray[Any], X_test: NDArray[Any] | None,
+            y_test: NDArray[Any] | None, log: _Log) -> int:
     """Train, printing what is done; save the model."""
     n_test = "no" if X_test is None else len(X_test)
     what = (f"{len(task.classes)} classes" if task.classes else "regression")
@@ -306,6 +320,7 @@ def _report(args, data, task, net, hidden, opt, scaler, X_train, T_train, X_test
         print(f"valid    loss {best['val_loss']:.4f}  {mname} {best['val_metric']:.4f}  (best epoch "
               f"{history.best_epoch} of {len(history)}: the model holds its parameters)", file=log)
     if X_test is not None:
+        assert y_test is not None               # split gives the test targets with the test inputs
         loss, mname, mval = metric_line(task, net, scaler(X_test), task.targets(y_test))
         print(f"test     loss {loss:.4f}  {mname} {mval:.4f}", file=log)
     meta = {"task": task.to_dict(), "feature_names": data.feature_names, "target": data.target,
@@ -315,7 +330,8 @@ def _report(args, data, task, net, hidden, opt, scaler, X_train, T_train, X_test
     return _finish(args, history, opt, checkpoint_before, log)
 
 
-def _finish(args, history, opt, checkpoint_before, log) -> int:
+def _finish(args: argparse.Namespace, history: History, opt: Optimizer, checkpoint_before: int | None,
+            log: _Log) -> int:
     """Report the saved files; the exit code: 1 after divergence, 130 after Ctrl-C."""
     interrupted = history.stop_reason == "interrupted"
     if interrupted:
@@ -338,14 +354,14 @@ def _finish(args, history, opt, checkpoint_before, log) -> int:
     return EXIT_INTERRUPTED if interrupted else 0
 
 
-def _mtime(path):
+def _mtime(path: str | None) -> int | None:
     try:
         return os.stat(path).st_mtime_ns if path is not None else None
     except OSError:
         return None
 
 
-def checkpoint_epoch(path):
+def checkpoint_epoch(path: str) -> int | None:
     """The number of epochs a checkpoint file has done, or None if it cannot tell (training's own
     checks then say why)."""
     try:
@@ -355,7 +371,7 @@ def checkpoint_epoch(path):
         return None
 
 
-def _checkpoint_note(path, mtime_before, every):
+def _checkpoint_note(path: str, mtime_before: int | None, every: int | None) -> str:
     """What the checkpoint file holds after an interrupted run."""
     epoch = checkpoint_epoch(path)
     if epoch is not None and _mtime(path) != mtime_before:

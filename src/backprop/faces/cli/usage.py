@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import math
 import os
+from typing import Any, NoReturn
+
 import signal
 
 from ...errors import ConfigError
@@ -29,19 +31,19 @@ class Parser(argparse.ArgumentParser):
     """Raises UsageError instead of exiting; no abbreviated options (``check --out`` must not mean
     ``--output``); every option's default shown in ``--help``."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
 
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         raise UsageError(message)
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Defaults in the help of each option; the description (with its usage examples) kept as written."""
 
-    def _get_help_string(self, action):
+    def _get_help_string(self, action: argparse.Action) -> str | None:
         # an unset option is None on the parsed arguments (so that "given" can be told from "default");
         # its help states the default in words instead
         if action.default is None or action.default is False or action.default is argparse.SUPPRESS:
@@ -51,7 +53,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 
 # ---- option value types -----------------------------------------------------------------------------
 
-def seed(text):
+def seed(text: str) -> int:
     try:
         v = int(text)
     except ValueError:
@@ -61,7 +63,7 @@ def seed(text):
     return v
 
 
-def positive_int(text):
+def positive_int(text: str) -> int:
     try:
         v = int(text)
     except ValueError:
@@ -71,13 +73,13 @@ def positive_int(text):
     return v
 
 
-def batch_size(text):
+def batch_size(text: str) -> int | None:
     if text.lower() in ("full", "all", "none"):
         return None
     return positive_int(text)
 
 
-def finite(text):
+def finite(text: str) -> float:
     try:
         v = float(text)
     except ValueError:
@@ -87,21 +89,21 @@ def finite(text):
     return v
 
 
-def non_negative(text):
+def non_negative(text: str) -> float:
     v = finite(text)
     if not v >= 0:
         raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
     return v
 
 
-def fraction(text):
+def fraction(text: str) -> float:
     v = finite(text)
     if not 0 <= v < 1:
         raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
     return v
 
 
-def names(text):
+def names(text: str) -> list[str]:
     """``a,b,c`` -> ["a", "b", "c"] (column names)."""
     out = [s.strip() for s in text.split(",") if s.strip()]
     if not out:
@@ -111,17 +113,17 @@ def names(text):
 
 # ---- options given, defaults, refusals ----------------------------------------------------------------
 
-def given(args, name) -> bool:
+def given(args: argparse.Namespace, name: str) -> bool:
     """Whether the user gave the option ``name`` (an unset option is None or False)."""
     value = getattr(args, name, None)
     return value is not None and value is not False
 
 
-def option(name) -> str:
+def option(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def option_error(name, value, error, flag=None) -> UsageError:
+def option_error(name: str, value: object, error: Exception | str, flag: str | None = None) -> UsageError:
     """A library error about the parameter ``name`` as an error about the option that set it."""
     msg, flag = str(error), flag or option(name)
     if msg.startswith(name + "="):
@@ -131,17 +133,17 @@ def option_error(name, value, error, flag=None) -> UsageError:
     return UsageError(f"{flag} {number(value)}: {msg}")
 
 
-def with_defaults(args, defaults):
+def with_defaults(args: argparse.Namespace, defaults: dict[str, Any]) -> None:
     for k, v in defaults.items():
         if getattr(args, k) is None:
             setattr(args, k, v)
 
 
-def refuse(flag, reason):
+def refuse(flag: str, reason: str) -> NoReturn:
     raise UsageError(f"{flag} does nothing {reason}")
 
 
-def check_output_path(flag, path):
+def check_output_path(flag: str, path: str | None) -> None:
     """Refuse an output file that cannot be written, before any work."""
     if not path:
         return

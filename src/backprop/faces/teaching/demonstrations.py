@@ -10,18 +10,26 @@
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ...derivatives.trace import TraceStep, _factor, _fmt, trace
 from ...errors import ConfigError
 from ...training.optimizers import SGD, Adam, get_optimizer
 
+if TYPE_CHECKING:
+    from ...derivatives.trace import Trace, TraceStep
+    from ...engine.network import Network
+    from ...training.optimizers import Optimizer
 
-def _f(v, digits):
+
+def _f(v: float, digits: int) -> str:
     return _fmt(v, digits)
 
 
-def _m(v, digits):
+def _m(v: float, digits: int) -> str:
     return _factor(v, digits)
 
 
@@ -38,9 +46,30 @@ class UpdateOrderDemo:
         mistaken - correct, per parameter (zero in the top layer: its delta does not depend on the order).
     steps : list of TraceStep
         The mistaken backward pass, level by level, each dE/dw computed from the weights as they are then.
+
+    Parameters
+    ----------
+    tr : Trace
+        The trace of the instance.
+    lr : float
+        The learning rate.
+    correct, mistaken : ndarray
+        The parameters after each step.
+    steps : list of TraceStep
+        The mistaken backward pass.
+    labels : list of str
+        One name per parameter.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> demo = update_order_demo(bp.MLP([2, 2, 2, 1], seed=0, output="identity"), [1.0, 2.0], 0.5)
+    >>> type(demo).__name__, len(demo.labels)
+    ('UpdateOrderDemo', 15)
     """
 
-    def __init__(self, tr, lr, correct, mistaken, steps, labels):
+    def __init__(self, tr: Trace, lr: float, correct: NDArray[Any], mistaken: NDArray[Any], steps: list[TraceStep],
+                 labels: list[str]) -> None:
         self.trace, self.lr, self.correct, self.mistaken = tr, lr, correct, mistaken
         self.difference = mistaken - correct
         self.steps, self.labels = steps, labels
@@ -63,7 +92,8 @@ class UpdateOrderDemo:
     __str__ = table
 
 
-def update_order_demo(net, x, t, loss=None, lr=0.1, digits=6) -> UpdateOrderDemo:
+def update_order_demo(net: Network, x: ArrayLike, t: ArrayLike, loss: Any = None, lr: float = 0.1,
+                      digits: int = 6) -> UpdateOrderDemo:
     """The same gradient-descent step done correctly and with the update-ordering mistake of note 000.
 
     Parameters
@@ -79,6 +109,13 @@ def update_order_demo(net, x, t, loss=None, lr=0.1, digits=6) -> UpdateOrderDemo
     -------
     UpdateOrderDemo
         ``.correct``, ``.mistaken``, ``.difference`` (per parameter), ``.steps``; ``str()`` is the table.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> demo = update_order_demo(bp.MLP([2, 2, 2, 1], seed=0, output="identity"), [1.0, 2.0], 0.5)
+    >>> demo.difference.shape, bool(abs(demo.difference).max() > 0)
+    ((15,), True)
     """
     tr = trace(net, x, t, loss=loss, digits=digits)
     lay, N = tr.layout, tr.nodes
@@ -137,9 +174,13 @@ class OptimizerTrace:
         Per step and parameter: g, the state update, and the new parameter, each with its numbers.
     """
 
-    def __init__(self, opt, labels, digits):
+    def __init__(self, opt: Optimizer, labels: list[str], digits: int) -> None:
         self.opt, self.labels, self.digits = opt, labels, digits
-        self.params, self.state, self.grads, self.losses, self.rows = [], [], [], [], []
+        self.params: list[NDArray[Any]] = []
+        self.state: list[dict[str, Any]] = []
+        self.grads: list[NDArray[Any]] = []
+        self.losses: list[float] = []
+        self.rows: list[Any] = []
 
     def table(self) -> str:
         o, d = self.opt, self.digits
@@ -158,7 +199,8 @@ class OptimizerTrace:
     __str__ = table
 
 
-def optimizer_trace(net, loss, X, T, optimizer="momentum", steps=3, digits=6, **options) -> OptimizerTrace:
+def optimizer_trace(net: Network, loss: Any, X: ArrayLike, T: ArrayLike, optimizer: str = "momentum", steps: int = 3,
+                    digits: int = 6, **options: Any) -> OptimizerTrace:
     """Run ``steps`` steps of a library optimiser on a copy of ``net`` and show its state at each one.
 
     Parameters
@@ -203,7 +245,7 @@ def optimizer_trace(net, loss, X, T, optimizer="momentum", steps=3, digits=6, **
     return out
 
 
-def _labels(net):
+def _labels(net: Network) -> list[str]:
     from ...engine.neurons.layout import neuron_layout
     try:
         lay = neuron_layout(net)
@@ -212,7 +254,8 @@ def _labels(net):
         return [f"p[{k}]" for k in range(net.n_params)]
 
 
-def _rows(out, opt, n, before, g, prev, state, after, reg):
+def _rows(out: OptimizerTrace, opt: Optimizer, n: int, before: NDArray[Any], g: NDArray[Any], prev: dict[str, Any],
+          state: dict[str, Any], after: NDArray[Any], reg: NDArray[Any]) -> None:
     d, lr, lam = out.digits, opt.lr, opt.weight_decay
     ph = f"step {n}"
     for k, name in enumerate(out.labels):

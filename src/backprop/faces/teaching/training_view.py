@@ -3,7 +3,10 @@ two inputs, the network's output over the input plane per epoch, all computed he
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ...derivatives.gradient import loss_and_grad
 from ...derivatives.trace import default_loss
@@ -11,10 +14,15 @@ from ...errors import ConfigError
 from ...training.optimizers import get_optimizer
 from ...validation import check_X
 
+if TYPE_CHECKING:
+    from ...engine.network import Network
+
+
 MAX_EPOCHS, MAX_GRID, MAX_PARAMS_SHOWN = 500, 60, 200
 
 
-def training_view(net, X, T, loss=None, optimizer="gd", epochs=30, grid=25, **options) -> dict:
+def training_view(net: Network, X: ArrayLike, T: ArrayLike, loss: Any = None, optimizer: str = "gd", epochs: int = 30,
+                  grid: int = 25, **options: Any) -> dict[str, Any]:
     """Train a copy of ``net`` full-batch for ``epochs`` steps and record what the page shows.
 
     Parameters
@@ -65,7 +73,7 @@ def training_view(net, X, T, loss=None, optimizer="gd", epochs=30, grid=25, **op
         G = np.column_stack([np.repeat(g0, grid), np.tile(g1, grid)])      # row i*grid + j: (g0[i], g1[j])
     losses, params, surfaces = [], [], []
 
-    def record():
+    def record() -> None:
         params.append(net.params.tolist())
         if two_d:
             Y = net.predict(G)
