@@ -39,14 +39,27 @@ def module_name(path):
 MODULES: set = set()       # filled below, once module_name is defined
 
 
-def imports(path):
-    """(target module, at module level?) for every relative or backprop import in the file."""
+def _typing_only(tree):
+    """ids of the nodes under ``if TYPE_CHECKING:``: imports for annotations, never run."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", getattr(node.test, "attr", None)) == "TYPE_CHECKING":
+            found |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    return found
+
+
+def imports(path, typing=True):
+    """(target module, at module level?) for every relative or backprop import in the file
+    (``typing=False``: leaving out the imports under ``if TYPE_CHECKING:``, which only annotations read)."""
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
     tree = ast.parse(path.read_text())
     top = set(map(id, tree.body))
+    skip = set() if typing else _typing_only(tree)
     out = []
     for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")[:len(package.split(".")) - node.level + 1]
@@ -70,13 +83,13 @@ def layer_of(module):
     return LAYER["__init__"] if len(parts) == 1 else LAYER[parts[1]]
 
 
-@functools.lru_cache(maxsize=1)
-def _read_graph():
-    return {module_name(p): tuple(imports(p)) for p in ROOT.rglob("*.py")}
+@functools.lru_cache(maxsize=2)
+def _read_graph(typing=True):
+    return {module_name(p): tuple(imports(p, typing)) for p in ROOT.rglob("*.py")}
 
 
-def graph():
-    return {m: list(deps) for m, deps in _read_graph().items()}
+def graph(typing=True):
+    return {m: list(deps) for m, deps in _read_graph(typing).items()}
 
 
 def test_every_top_level_name_has_a_layer():
@@ -120,8 +133,10 @@ def test_module_level_imports_are_acyclic():
 
 
 def test_imports_are_acyclic_counting_function_local_ones():
-    """A function-local import hides a cycle from Python, not from the design: none is allowed."""
-    g = {m: {t for t, _ in deps if t != m and t != "backprop"} for m, deps in graph().items() if m != "backprop"}
+    """A function-local import hides a cycle from Python, not from the design: none is allowed (imports for
+    annotations only, under ``if TYPE_CHECKING:``, are no dependency at run time; upward ones are still refused)."""
+    g = {m: {t for t, _ in deps if t != m and t != "backprop"} for m, deps in graph(typing=False).items()
+         if m != "backprop"}
     cycle = _cycle(g)
     assert cycle is None, "import cycle (counting imports inside functions): " + " -> ".join(cycle or [])
 
@@ -137,6 +152,9 @@ def test_the_graph_is_read():
     assert ("backprop.dispatch", True) in g["backprop.derivatives.hvp"]
     assert ("backprop.engine.state_dict", False) in g["backprop.engine.network"]     # inside a function
     assert sum(map(len, g.values())) > 200
+    # an import for annotations only (under ``if TYPE_CHECKING:``) is read, and left out of the run-time graph
+    assert ("backprop.faces.cli.model", True) in g["backprop.faces.cli.data"]
+    assert ("backprop.faces.cli.model", True) not in graph(typing=False)["backprop.faces.cli.data"]
 
 
 def test_the_neuron_modules_keep_their_public_names():
