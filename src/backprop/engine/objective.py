@@ -27,6 +27,13 @@ from ..validation import check_sample_weight, check_X
 from . import l2, passes
 
 
+def loss_head(net, loss):
+    """(head, seed node): the loss as applied, fused with the output activation where it can be, and
+    the node it is evaluated at (the node the output op reads when fused, found from the graph)."""
+    fused = loss.fused_head() if loss.fuses_with == net.output_activation else None
+    return (fused, net.head_input) if fused is not None else (loss, len(net.ops))
+
+
 class Objective:
     """E(w) for ``net`` on the batch (X, T); every check happens before anything is computed.
 
@@ -42,6 +49,10 @@ class Objective:
         Compute every node (False: stop at the node where the loss is evaluated; ``output`` completes it).
     scale : float or array (B, 1), optional
         The per-instance factors dE/dDiv_n, instead of those of this batch (a chunk of a larger batch).
+    plan : Plan, optional
+        An execution plan (``engine.plan.acquire``) for this network, loss node and batch size, held by
+        the caller: the forward and backward passes write into its buffers, and ``gradient()`` returns
+        its gradient buffer (valid until the plan is used again), not a new array.
 
     Attributes
     ----------
@@ -61,8 +72,9 @@ class Objective:
     """
 
     def __init__(self, net, loss, X, T, *, sample_weight=None, l2=None, validate=True, full_forward=True,
-                 scale=None):
+                 scale=None, plan=None):
         self.net = net
+        self.plan = plan
         self.loss = get_loss(loss)
         # the L2 strength: the loss's own, or ``l2`` for this evaluation only (e.g. scaled per batch)
         self.l2 = self.loss.l2 if l2 is None else float(l2)
@@ -86,13 +98,14 @@ class Objective:
             self.scale = (sample_weight / sample_weight.sum() if mean else sample_weight)[:, None]
         self._plain_mean = scale is None and sample_weight is None and mean
         self.sample_weight = sample_weight
-        fused = self.loss.fused_head() if self.loss.fuses_with == net.output_activation else None
-        self.head = fused or self.loss
-        # the fused head reads the node the output op reads, wherever it is in the graph
-        self.seed_node = net.head_input if fused is not None else len(net.ops)
+        self.head, self.seed_node = loss_head(net, self.loss)
+        if plan is not None and (plan.seed_node != self.seed_node or plan.B != self.B):
+            raise ValueError(f"the plan is for node {plan.seed_node} and batch {plan.B}; this objective "
+                             f"needs node {self.seed_node} and batch {self.B}")
         # with a fused head the last op (softmax or sigmoid) is not needed for E or its derivatives:
         # full_forward=False (hot loops) skips it until someone asks for ``output``
-        self.values, self.caches = net.forward_values(X, upto=None if full_forward else self.seed_node)
+        self.values, self.caches = net.forward_values(X, upto=None if full_forward else self.seed_node,
+                                                      out=None if plan is None else plan.fwd_out)
         self.adjoints = None
         self._div = None
 
@@ -115,6 +128,8 @@ class Objective:
 
     def regularization(self) -> float:
         """lambda/2 sum_k ||W_k||^2 over the weights (not the biases)."""
+        if self.plan is not None:
+            return l2.penalty_of(self.plan.weights, self.l2)
         return l2.penalty(self.net, self.l2)
 
     def value(self) -> float:
@@ -163,12 +178,19 @@ class Objective:
         return g
 
     def gradient(self, need_input=False):
-        """Backpropagate; return dE/dw as one flat array (and keep the adjoints of every node)."""
-        net = self.net
-        grad = np.empty(net.n_params, dtype=net.dtype)
+        """Backpropagate; return dE/dw as one flat array (and keep the adjoints of every node).
+
+        With a plan (and not ``need_input``) the array is the plan's gradient buffer.
+        """
+        net, plan = self.net, (None if need_input else self.plan)
+        grad = np.empty(net.n_params, dtype=net.dtype) if plan is None else plan.grad
         self.adjoints = passes.backward(net, self.values, self.caches, self.seed_node, self.seed_adjoint(),
-                                        grad, need_input=need_input)
-        l2.add_gradient(grad, net, self.l2)     # + lambda W on the weights (biases are not regularised)
+                                        grad, need_input=need_input, plan=plan)
+        # + lambda W on the weights (biases are not regularised)
+        if plan is None:
+            l2.add_gradient(grad, net, self.l2)
+        else:
+            l2.add_gradient_of(plan.weights, self.l2)
         return grad
 
     def tangents(self, V=None, seeds=None):

@@ -14,7 +14,7 @@ import numpy as np
 from ..ops.base import At, accumulate
 
 
-def backward(net, values, caches, seed_node, seed_adjoint, grad=None, need_input=False):
+def backward(net, values, caches, seed_node, seed_adjoint, grad=None, need_input=False, plan=None):
     """Backpropagate ``seed_adjoint`` = dE/d(node seed_node) down to the inputs.
 
     Parameters
@@ -24,6 +24,10 @@ def backward(net, values, caches, seed_node, seed_adjoint, grad=None, need_input
         parameters of ops that the sweep does not reach are set to zero); None skips them.
     need_input : bool
         Also compute dE/dX at node 0 (and at nodes that depend on X only).
+    plan : Plan, optional
+        An execution plan (``engine.plan``) whose gradient buffer is ``grad`` (or None): its views of
+        ``grad``, the wanted inputs of every op and its adjoint buffers are used instead of being
+        worked out here. Not with ``need_input``.
 
     Returns
     -------
@@ -40,9 +44,14 @@ def backward(net, values, caches, seed_node, seed_adjoint, grad=None, need_input
                 grad[net.offsets[j]:net.offsets[j + 1]] = 0
             continue
         op, ix = net.ops[j], net.inputs[j]
-        gp = net.split(grad, j) if grad is not None and counts[j] else None
-        need = [need_input or dep[i] for i in ix]
-        dxs = op.vjp(At([values[i] for i in ix], values[j + 1], caches[j], net.views(j)), dy, gp=gp, need=need)
+        at = At([values[i] for i in ix], values[j + 1], caches[j], net.views(j))
+        if plan is None:
+            gp = net.split(grad, j) if grad is not None and counts[j] else None
+            need = [need_input or dep[i] for i in ix]
+            dxs = op.vjp(at, dy, gp=gp, need=need)
+        else:
+            gp, need, out = plan.gp[j] if grad is not None else None, plan.need[j], plan.vjp_out[j]
+            dxs = op.vjp(at, dy, gp=gp, need=need) if out is None else op.vjp(at, dy, gp=gp, need=need, out=out)
         for i, dx, nd in zip(ix, dxs, need):
             if nd:
                 adj[i] = accumulate(adj[i], dx)

@@ -18,6 +18,18 @@ Who zeroes what (one rule for every pass): an op OVERWRITES its parameter buffer
 the sweeps in ``engine.passes`` zero the buffers of the ops they skip. Adjoints and tangents of
 nodes are returned, never written in place: the sweep sums what several readers return with
 ``accumulate``.
+
+Output buffers (optional, for execution plans): an op that declares ``takes_out = True`` accepts a
+keyword ``out`` in ``forward(xs, p, out=buf)``, ``buf`` a C-contiguous (B, size) array of the
+network's dtype, and in ``vjp(at, dy, gp=..., need=..., out=bufs)``, ``bufs`` a list with one
+(B, width) array or None per input. The op MAY write its result into the buffer it is given and
+return it; it may also return another array (the caller always uses what is returned, never the
+buffer). A buffer is never one of the op's inputs, its ``dy`` or its parameters, and its contents on
+entry are arbitrary. ``takes_out`` is read from the class that defines the pass (``accepts_out``),
+so a subclass that overrides ``forward`` or ``vjp`` without declaring it is called without ``out``.
+An op without ``takes_out`` is never given ``out`` and works exactly as before: the plans run it
+through the generic call. ``out=None`` (the default) means "allocate", so every op with
+``takes_out`` still answers the plain call.
 """
 from __future__ import annotations
 
@@ -85,6 +97,8 @@ class Op:
     training = False
     #: the op's buffers (none by default), held in ``self.state`` once ``init_state`` has run
     state_specs: tuple = ()
+    #: ``forward`` and ``vjp`` accept ``out=`` buffers (see the module notes); plans give them one
+    takes_out = False
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -189,6 +203,15 @@ class Op:
 
     def describe(self) -> str:
         return self.op_name
+
+
+def accepts_out(op, method: str) -> bool:
+    """Whether ``op``'s pass ``method`` ("forward" or "vjp") takes ``out=``: the class that defines the
+    pass declares ``takes_out = True`` in its own body."""
+    for cls in type(op).__mro__:
+        if method in cls.__dict__:
+            return bool(cls.__dict__.get("takes_out", False))
+    return False
 
 
 def _jsonable(v):

@@ -76,6 +76,7 @@ class Dense(Op):
     """
 
     affine = True
+    takes_out = True
     config_fields = ("n_in", "n_out", "init")
 
     @property
@@ -97,14 +98,17 @@ class Dense(Op):
         b[...] = 0
 
     # z = x W^T + b   (x may be a scipy sparse matrix: the first layer of sparse data)
-    def forward(self, xs, p):
+    def forward(self, xs, p, out=None):
         W, b = p
-        z = np.asarray(xs[0] @ W.T)
+        if out is None or issparse(xs[0]):
+            z = np.asarray(xs[0] @ W.T)
+        else:
+            z = np.matmul(xs[0], W.T, out=out)
         z += b
         return z, None
 
     # dE/dW = delta^T x,  dE/db = sum_n delta,  dE/dx = delta W
-    def vjp(self, at, dy, *, gp, need):
+    def vjp(self, at, dy, *, gp, need, out=None):
         xs, y, cache, p = at
         if gp is not None:
             gW, gb = gp
@@ -113,7 +117,9 @@ class Dense(Op):
             else:
                 np.matmul(dy.T, xs[0], out=gW)
             np.matmul(_ones(dy.shape[0], dy.dtype), dy, out=gb)
-        return [dy @ p[0] if need[0] else None]
+        if not need[0]:
+            return [None]
+        return [dy @ p[0] if out is None or out[0] is None else np.matmul(dy, p[0], out=out[0])]
 
     # R{z} = R{x} W^T + (x R{W}^T + R{b})
     def jvp(self, at, txs, tp):
