@@ -20,11 +20,13 @@ Two kinds of node derivatives come out of the backward sweep, and they are named
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 
 from ..losses import get_loss
 from ..validation import check_sample_weight, check_X
-from . import l2, passes
+from . import l2, passes, plan as plans
 
 
 def loss_head(net, loss):
@@ -99,9 +101,10 @@ class Objective:
         self._plain_mean = scale is None and sample_weight is None and mean
         self.sample_weight = sample_weight
         self.head, self.seed_node = loss_head(net, self.loss)
-        if plan is not None and (plan.seed_node != self.seed_node or plan.B != self.B):
-            raise ValueError(f"the plan is for node {plan.seed_node} and batch {plan.B}; this objective "
-                             f"needs node {self.seed_node} and batch {self.B}")
+        if plan is not None:
+            if plan.seed_node != self.seed_node:
+                raise ValueError(f"the plan stops at node {plan.seed_node}; this objective needs node {self.seed_node}")
+            plan = self.plan = plan.rows(self.B)
         # with a fused head the last op (softmax or sigmoid) is not needed for E or its derivatives:
         # full_forward=False (hot loops) skips it until someone asks for ``output``
         self.values, self.caches = net.forward_values(X, upto=None if full_forward else self.seed_node,
@@ -215,3 +218,15 @@ class Objective:
                                 self.seed_tadjoint(tan), V=V, tgrad=tgrad)
         l2.add_products(tgrad, net, self.l2, V)
         return tgrad
+
+
+@contextmanager
+def planned(net, loss, X, T, want="grad"):
+    """``Objective(net, loss, X, T)`` (X and T checked) on the network's cached execution plan for this
+    loss node and batch size, held for the ``with`` block: its gradient is the plan's buffer (copy what
+    is kept past the block). ``want``: "grad" or "hvp" (a plan of its own)."""
+    loss = get_loss(loss)
+    X = check_X(X, net.n_inputs, net.dtype)
+    D = loss.prepare(T, X.shape[0], net.n_outputs, net.dtype)
+    with plans.acquire(net, loss_head(net, loss)[1], X.shape[0], want) as plan:
+        yield Objective(net, loss, X, D, validate=False, full_forward=False, plan=plan)

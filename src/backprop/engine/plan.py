@@ -57,7 +57,8 @@ class Plan:
         Node where the loss is evaluated: the forward pass stops there.
     B : int
         Batch size.
-    want : {"grad", "hvp"}
+    want : {"grad", "hvp", "value"}
+        "value": the forward pass only (no gradient buffers).
     """
 
     def __init__(self, net, seed_node, B, want="grad"):
@@ -77,16 +78,34 @@ class Plan:
         dep = net.depends_on_params
         self.need = [[dep[i] for i in ix] for ix in net.inputs]
         self.vjp_out = []
+        backward = want != "value"
         for j, (op, ix) in enumerate(zip(net.ops, net.inputs)):
-            if j < self.seed_node and plain[j] and accepts_out(op, "vjp"):
+            if backward and j < self.seed_node and plain[j] and accepts_out(op, "vjp"):
                 self.vjp_out.append([np.empty((self.B, net.widths[i]), dtype=dtype)
                                      if dep[i] and readers[i] == 1 and i > 0 else None for i in ix])
             else:
                 self.vjp_out.append(None)
-        self.grad = np.empty(net.n_params, dtype=dtype)
-        self.gp = [net.split(self.grad, j) if net.param_counts[j] else None for j in range(n)]
+        self.grad = np.empty(net.n_params, dtype=dtype) if backward else None
+        self.gp = [net.split(self.grad, j) if backward and net.param_counts[j] else None for j in range(n)]
         self.weights = l2.weight_pairs(net, self.grad)
-        self._gather = {}
+        self._gather, self._views = {}, {}
+
+    def rows(self, n):
+        """This plan for a batch of n <= B samples: the leading n rows of every buffer (the last,
+        smaller batch of an epoch runs on the plan of the others)."""
+        if n == self.B:
+            return self
+        if not 0 < n <= self.B:
+            raise ValueError(f"a plan for batches of {self.B} cannot run a batch of {n}")
+        view = self._views.get(n)
+        if view is None:
+            view = self._views[n] = object.__new__(Plan)
+            view.__dict__.update(self.__dict__)
+            view.B, view._views = n, {}
+            view.fwd_out = [None if b is None else b[:n] for b in self.fwd_out]
+            view.vjp_out = [None if bs is None else [None if b is None else b[:n] for b in bs]
+                            for bs in self.vjp_out]
+        return view
 
     def gather(self, name, A, rows):
         """``A[rows]`` written into this plan's buffer ``name`` (rows: an index array or a slice)."""
@@ -106,12 +125,18 @@ def _new(net, seed_node, B, want):
 
 
 @contextmanager
-def acquire(net, seed_node, B, want="grad"):
+def acquire(net, seed_node, B, want="grad", cache=True):
     """The cached plan for ``net`` (compiled on first use), held for the caller alone while in use.
 
     Yields a plan whose buffers nobody else writes until the ``with`` block ends: the cached one, or
     when that one is already in use (a nested call, another thread) a fresh plan for this call only.
+    ``cache=False``: always a fresh plan, dropped afterwards (large one-off passes).
     """
+    if not cache:
+        plan = _new(net, seed_node, B, want)
+        with plan.lock:
+            yield plan
+        return
     key = (structure_key(net), int(seed_node), int(B), want)
     with _CACHE_LOCK:
         plans = _CACHE.get(net)

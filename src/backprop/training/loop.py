@@ -20,7 +20,9 @@ import numpy as np
 
 from .. import dispatch
 from ..engine.network import Network
-from ..engine.objective import Objective
+from ..engine.objective import Objective, loss_head
+from ..engine.plan import acquire
+from ..ops.base import At
 from ..errors import ConfigError, DivergenceError, DivergenceWarning, InputError
 from ..losses import get_loss
 from ..validation import all_finite, check_sample_weight, check_seed, check_X
@@ -79,37 +81,55 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None, s
     n = X.shape[0]
     bs = n if batch_size is None else min(_check_count("batch_size", batch_size), n)
     w = sample_weight
-    if rng is not None:
-        perm = rng.permutation(n)
-        X, D = X[perm], D[perm]          # one gather per epoch; every batch below is a view
-        w = None if w is None else w[perm]
+    # one permutation per epoch; every batch is gathered through it into its plan's buffers
+    order = rng.permutation(n) if rng is not None else None
     total, seen = 0.0, 0
     summed = loss.reduction == "sum"
-    # a diverging run overflows on its way to inf/NaN; that is detected below, not warned about
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for i, start in enumerate(range(0, n, bs)):
-            wb = None if w is None else w[start:start + bs]
-            if wb is not None and not wb.any():
-                continue                   # no weight, no update
-            obj = Objective(net, loss, X[start:start + bs], D[start:start + bs], validate=False,
-                            full_forward=False, sample_weight=wb)
-            grad = obj.gradient()          # the whole gradient (and the divergences with it), before any update
-            value = obj.value()
-            if not math.isfinite(value):
-                return value
-            if not math.isfinite(grad @ grad) and not np.isfinite(grad).all():
-                return math.nan
-            penalty = obj.regularization() if summed else 0.0
-            optimizer.step(net, grad)          # weight decay, if any, on the network's weights only
-            # mean: the batch means weighted by batch size; sum: the batch sums added, the L2 term once
-            size = obj.B if wb is None else float(np.sum(wb, dtype=np.float64))
-            total += value - penalty if summed else value * size
-            seen += size
-            if on_batch is not None and on_batch(i, value, obj, grad):
-                break
+    seed_node = loss_head(net, loss)[1]
+    # the network's execution plan for batches of bs samples (the last, smaller batch runs on its leading
+    # rows), held for the whole epoch
+    with acquire(net, seed_node, bs) as plan:
+        # a diverging run overflows on its way to inf/NaN; that is detected below, not warned about
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for i, start in enumerate(range(0, n, bs)):
+                stop = min(start + bs, n)
+                rows = slice(start, stop) if order is None else order[start:stop]
+                wb = None if w is None else w[rows]
+                if wb is not None and not wb.any():
+                    continue                   # no weight, no update
+                obj = Objective(net, loss, plan.gather("X", X, rows), plan.gather("D", D, rows), validate=False,
+                                full_forward=False, sample_weight=wb, plan=plan)
+                grad = obj.gradient()          # the whole gradient (and the divergences with it), before any update
+                value = obj.value()
+                if not math.isfinite(value):
+                    return value
+                if not math.isfinite(grad @ grad) and not np.isfinite(grad).all():
+                    return math.nan
+                # ---- the one place for what follows a training-mode forward that drives an update:
+                # the ops' buffers (op.update_state) and the network's step counter (net.step)
+                _after_forward(net, obj)
+                penalty = obj.regularization() if summed else 0.0
+                optimizer.step(net, grad)          # weight decay, if any, on the network's weights only
+                # mean: the batch means weighted by batch size; sum: the batch sums added, the L2 term once
+                size = obj.B if wb is None else float(np.sum(wb, dtype=np.float64))
+                total += value - penalty if summed else value * size
+                seen += size
+                if on_batch is not None and on_batch(i, value, obj, grad):
+                    break
     if summed:
         return total + (penalty if seen else 0.0)
     return total / seen
+
+
+def _after_forward(net, obj):
+    """After the forward pass of an update: each op with buffers updates them from its evaluation point
+    (``op.update_state(at)``), and ``net.step`` (where the network counts updates) advances by one."""
+    for j, op in enumerate(net.ops):
+        if op.state_specs and j < len(obj.caches):
+            op.update_state(At([obj.values[i] for i in net.inputs[j]], obj.values[j + 1], obj.caches[j],
+                               net.views(j)))
+    if hasattr(net, "step"):
+        net.step += 1
 
 
 @contextmanager
@@ -460,17 +480,18 @@ class _BatchStats:
 
     def __init__(self, run, state, flag):
         self.run, self.state, self.flag = run, state, flag
-        self.starts = [int(run.net.offsets[j]) for j, _, _ in run.net.param_layers()]
-        self.sq = np.empty_like(run.net.params)
+        net = run.net
+        self.segments = [(int(net.offsets[j]), int(net.offsets[j + 1])) for j, _, _ in net.param_layers()]
         self.reset()
 
     def reset(self):
-        self.norms, self.batches, self.metric, self.seen = np.zeros(len(self.starts)), 0, 0.0, 0
+        self.norms, self.batches, self.metric, self.seen = np.zeros(len(self.segments)), 0, 0.0, 0
 
     def __call__(self, i, value, obj, grad):
-        # per-layer ||dL/dp||: one squared copy and one segmented sum per batch
-        np.multiply(grad, grad, out=self.sq)
-        self.norms += np.sqrt(np.add.reduceat(self.sq, self.starts)) if self.starts else 0.0
+        # per-layer ||dL/dp||: one BLAS dot product of each layer's gradient with itself (no copy)
+        for k, (a, b) in enumerate(self.segments):
+            g = grad[a:b]
+            self.norms[k] += math.sqrt(float(np.dot(g, g)))
         self.batches += 1
         metric_fn = self.run.metric_fn
         if metric_fn is not None and metric_fn.per_sample:
@@ -613,12 +634,14 @@ def _training_loss(net, loss, X, D, batch_size, w=None):
     """The loss over the whole training set at the current parameters, in batches (forward passes only);
     with weights ``w`` their weighted mean (or sum)."""
     n = X.shape[0]
-    bs = max(n if batch_size is None else batch_size, 4096)
+    bs = min(n, max(n if batch_size is None else batch_size, 4096))
     total = 0.0
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    # forward passes only, through one plan for this call (buffers reused chunk after chunk, then dropped)
+    with acquire(net, loss_head(net, loss)[1], bs, want="value", cache=False) as plan, \
+            np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for start in range(0, n, bs):
             obj = Objective(net, loss, X[start:start + bs], D[start:start + bs], validate=False,
-                            full_forward=False)
+                            full_forward=False, plan=plan)
             div = obj.divergences()
             total += float(np.sum(div, dtype=np.float64) if w is None else
                            np.dot(w[start:start + bs].astype(np.float64), div))
