@@ -57,7 +57,10 @@ class History:
         final ones when ``train`` ran with ``restore_best=True``).
     start_loss, end_loss : float or None
         Training loss (over the whole training set) at the parameters the run started from and at
-        those it ended with.
+        those it ended with. ``train`` leaves them to be computed when first read (forward passes over
+        the training set; ``save``, ``to_dict`` and checkpoints read them), so a run whose losses
+        nobody reads does not pay for them; until then the history holds a copy of the network at
+        that point and a reference to the training data.
     diverged : bool
         True when training diverged: the loss became NaN or inf (``stop_reason == "diverged"``), or
         the run ended with a training loss more than ``DIVERGED_FACTOR`` (2) times its starting loss
@@ -74,6 +77,35 @@ class History:
         self.start_loss = start_loss
         self.end_loss = end_loss
         self.diverged = bool(diverged)
+
+    @property
+    def start_loss(self):
+        return self._resolved("_start_loss")
+
+    @start_loss.setter
+    def start_loss(self, value):
+        self._start_loss = value
+
+    @property
+    def end_loss(self):
+        return self._resolved("_end_loss")
+
+    @end_loss.setter
+    def end_loss(self, value):
+        self._end_loss = value
+
+    def _resolved(self, name):
+        # a value left to be computed (a callable, e.g. training.loop.SetLoss) is computed once, here
+        value = self.__dict__.get(name)
+        if callable(value):
+            value = value()
+            setattr(self, name, value)
+        return value
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_start_loss"], state["_end_loss"] = self.start_loss, self.end_loss
+        return state
 
     # ---- access ------------------------------------------------------------------------------
     def append(self, record: dict) -> None:

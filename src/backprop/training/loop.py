@@ -6,6 +6,7 @@ weights would be the update-ordering mistake). One epoch is one pass over the sh
 """
 from __future__ import annotations
 
+import copy
 import math
 import signal
 import sys
@@ -467,11 +468,29 @@ def _start(run):
             history.start_loss = history.records[0]["loss"]
         loaded.apply(run.net, run.opt, run.rng)
         return state, history
-    # the loss the run starts from: what the end of training is compared with
-    history.start_loss = start = _training_loss(run.net, run.loss, run.X, run.D, run.batch_size, run.w)
-    if not math.isfinite(start):
-        raise _divergence(0, start, run.opt.lr, history, before_update=True)
+    # the loss the run starts from (exact, over the whole training set), computed when first asked for
+    history.start_loss = SetLoss(run)
     return state, history
+
+
+class SetLoss:
+    """The loss over the whole training set at the network as it is now, computed when first asked for.
+
+    ``History.start_loss`` and ``end_loss`` hold one until read (a saved history or checkpoint reads them):
+    it keeps a copy of the network (parameters, buffers, mode) and the run's data, evaluates once
+    (forward passes only, through an execution plan) and then lets them go. So a run whose losses nobody
+    reads pays no full-set pass, and one that reads them gets the exact value.
+    """
+
+    def __init__(self, run):
+        self.net = run.net.copy()                   # the parameters, copied
+        self.net.ops = copy.deepcopy(run.net.ops)   # and the ops with their buffers and mode, as they are now
+        self.args = (run.loss, run.X, run.D, run.batch_size, run.w)
+
+    def __call__(self) -> float:
+        value = _training_loss(self.net, *self.args)
+        self.net = self.args = None
+        return value
 
 
 class _BatchStats:
@@ -536,6 +555,9 @@ def _epoch(run, state, history, stats, last_good, best):
     if not math.isfinite(value) or not all_finite(params):
         np.copyto(params, last_good)
         opt.load_state_dict(opt_snapshot)
+        if not history.records and not math.isfinite(start := history.start_loss):
+            # the first epoch of the run, and already the loss at the starting parameters is not finite
+            raise _divergence(0, start, lr0, history, before_update=True)
         raise _divergence(state.epoch, value, lr0, history)
     record = _record(run, state, value, lr0, stats)
     state.epoch += 1
@@ -597,7 +619,7 @@ def _end(run, state, history, best, stop_reason):
         np.copyto(run.net.params, best)
     for c in run.callbacks:
         c.on_train_end(history) if hasattr(c, "on_train_end") else None
-    history.end_loss = _training_loss(run.net, run.loss, run.X, run.D, run.batch_size, run.w)
+    history.end_loss = SetLoss(run)
     _check_worsening(history, run.opt)
     if stop_reason == "interrupted" and run.verbose:
         print(f"training interrupted after {len(history)} epoch(s); "
@@ -649,12 +671,25 @@ def _training_loss(net, loss, X, D, batch_size, w=None):
         return (total if obj.reduction == "sum" else total / count) + obj.regularization()
 
 
+def _worse(start, end) -> bool:
+    return not math.isfinite(end) or end - start > (DIVERGED_FACTOR - 1) * max(abs(start), 1e-12)
+
+
 def _check_worsening(history, opt):
-    """Flag and warn about a run that ends far worse than it started (without ever reaching NaN or inf)."""
+    """Flag and warn about a run that ends far worse than it started (without ever reaching NaN or inf).
+
+    The epochs' own losses are looked at first (they cost nothing): when the last epoch's training loss
+    is not more than DIVERGED_FACTOR times the first epoch's, the run is not flagged. Otherwise the exact
+    whole-set losses at the start and the end (``history.start_loss``, ``end_loss``, computed now)
+    decide, and the warning quotes them.
+    """
+    records = history.records
+    if records and math.isfinite(records[0]["loss"]) and not _worse(records[0]["loss"], records[-1]["loss"]):
+        return
     start, end = history.start_loss, history.end_loss
     if start is None or end is None or not math.isfinite(start):
         return
-    if math.isfinite(end) and end - start <= (DIVERGED_FACTOR - 1) * max(abs(start), 1e-12):
+    if not _worse(start, end):
         return
     history.diverged = True
     lr = history.records[0]["lr"] if history.records else opt.lr
