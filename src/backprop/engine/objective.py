@@ -51,6 +51,8 @@ class Objective:
         Compute every node (False: stop at the node where the loss is evaluated; ``output`` completes it).
     scale : float or array (B, 1), optional
         The per-instance factors dE/dDiv_n, instead of those of this batch (a chunk of a larger batch).
+    head : tuple, optional
+        ``loss_head(net, loss)``, when the caller has it (a loop over batches).
     plan : Plan, optional
         An execution plan (``engine.plan.acquire``) for this network, loss node and batch size, held by
         the caller: the forward and backward passes write into its buffers, and ``gradient()`` returns
@@ -74,7 +76,7 @@ class Objective:
     """
 
     def __init__(self, net, loss, X, T, *, sample_weight=None, l2=None, validate=True, full_forward=True,
-                 scale=None, plan=None):
+                 scale=None, plan=None, head=None):
         self.net = net
         self.plan = plan
         self.loss = get_loss(loss)
@@ -100,7 +102,7 @@ class Objective:
             self.scale = (sample_weight / sample_weight.sum() if mean else sample_weight)[:, None]
         self._plain_mean = scale is None and sample_weight is None and mean
         self.sample_weight = sample_weight
-        self.head, self.seed_node = loss_head(net, self.loss)
+        self.head, self.seed_node = loss_head(net, self.loss) if head is None else head
         if plan is not None:
             if plan.seed_node != self.seed_node:
                 raise ValueError(f"the plan stops at node {plan.seed_node}; this objective needs node {self.seed_node}")
@@ -118,7 +120,9 @@ class Objective:
         net = self.net
         if len(self.values) <= len(net.ops):         # complete the forward pass past the fused head
             for j in range(len(self.values) - 1, len(net.ops)):
-                y, cache = net.ops[j].forward([self.values[i] for i in net.inputs[j]], net.views(j))
+                xs, buf = [self.values[i] for i in net.inputs[j]], None if self.plan is None else self.plan.fwd_out[j]
+                y, cache = (net.ops[j].forward(xs, net.views(j)) if buf is None else
+                            net.ops[j].forward(xs, net.views(j), out=buf))
                 self.values.append(y)
                 self.caches.append(cache)
         return self.values[-1]
@@ -139,7 +143,7 @@ class Objective:
         """E(w): the mean (or sum) of the divergences plus the L2 term."""
         div = self.divergences()
         if self._plain_mean:
-            total = np.mean(div, dtype=np.float64)
+            total = np.add.reduce(div, dtype=np.float64) / div.shape[0]      # the mean, as np.mean takes it
         elif np.ndim(self.scale) == 0:
             total = float(self.scale) * np.sum(div, dtype=np.float64)
         else:

@@ -54,7 +54,7 @@ class Plan:
     ----------
     net : Network
     seed_node : int
-        Node where the loss is evaluated: the forward pass stops there.
+        Node where the loss is evaluated: the backward pass starts there.
     B : int
         Batch size.
     want : {"grad", "hvp", "value"}
@@ -69,7 +69,7 @@ class Plan:
         self.lock = threading.Lock()
         plain = [not (op.has_modes or op.state_specs) for op in net.ops]
         self.fwd_out = [np.empty((self.B, net.widths[j + 1]), dtype=dtype)
-                        if j < self.seed_node and plain[j] and accepts_out(op, "forward") else None
+                        if plain[j] and accepts_out(op, "forward") else None
                         for j, op in enumerate(net.ops)]
         readers = [0] * (n + 1)
         for ix in net.inputs:

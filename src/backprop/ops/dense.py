@@ -12,6 +12,8 @@ from .registry import register
 
 def issparse(x) -> bool:
     """Whether x is a scipy sparse matrix (it cannot be one unless scipy.sparse is loaded)."""
+    if type(x) is np.ndarray:
+        return False
     sparse = sys.modules.get("scipy.sparse")
     return sparse is not None and sparse.issparse(x)
 

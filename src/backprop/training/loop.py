@@ -86,7 +86,8 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None, s
     order = rng.permutation(n) if rng is not None else None
     total, seen = 0.0, 0
     summed = loss.reduction == "sum"
-    seed_node = loss_head(net, loss)[1]
+    head = loss_head(net, loss)
+    seed_node = head[1]
     # the network's execution plan for batches of bs samples (the last, smaller batch runs on its leading
     # rows), held for the whole epoch
     with acquire(net, seed_node, bs) as plan:
@@ -99,7 +100,7 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None, s
                 if wb is not None and not wb.any():
                     continue                   # no weight, no update
                 obj = Objective(net, loss, plan.gather("X", X, rows), plan.gather("D", D, rows), validate=False,
-                                full_forward=False, sample_weight=wb, plan=plan)
+                                full_forward=False, sample_weight=wb, plan=plan, head=head)
                 grad = obj.gradient()          # the whole gradient (and the divergences with it), before any update
                 value = obj.value()
                 if not math.isfinite(value):
