@@ -33,8 +33,8 @@ def loss_and_grad(net, loss, X, T):
     if (on_dask := dispatch.on_dask("loss_and_grad", X, T)) is not None:
         return on_dask(net, loss, X, T)
     with planned(net, loss, X, T) as obj:         # the network's execution plan for this batch shape
-        grad = obj.gradient()
-        return obj.value(), grad.copy()
+        grad = obj.gradient(fresh=True)           # the caller's own array
+        return obj.value(), grad
 
 
 def backprop(net, loss, X, T):

@@ -184,17 +184,18 @@ class Objective:
         g *= self.scale
         return g
 
-    def gradient(self, need_input=False):
+    def gradient(self, need_input=False, fresh=False):
         """Backpropagate; return dE/dw as one flat array (and keep the adjoints of every node).
 
-        With a plan (and not ``need_input``) the array is the plan's gradient buffer.
+        With a plan (and not ``need_input``) the array is the plan's gradient buffer, unless ``fresh``
+        asks for a new array (the caller keeps it).
         """
         net, plan = self.net, (None if need_input else self.plan)
-        grad = np.empty(net.n_params, dtype=net.dtype) if plan is None else plan.grad
+        grad = np.empty(net.n_params, dtype=net.dtype) if plan is None or fresh else plan.grad
         self.adjoints = passes.backward(net, self.values, self.caches, self.seed_node, self.seed_adjoint(),
                                         grad, need_input=need_input, plan=plan)
         # + lambda W on the weights (biases are not regularised)
-        if plan is None:
+        if plan is None or grad is not plan.grad:
             l2.add_gradient(grad, net, self.l2)
         else:
             l2.add_gradient_of(plan.weights, self.l2)
@@ -216,10 +217,11 @@ class Objective:
         net = self.net
         if self.adjoints is None:
             self.gradient()
-        tan = self.tangents(V=V)
+        Vs = passes.split_directions(net, V)          # each op's directions, for both sweeps
+        tan = passes.forward_tangent(net, self.values, self.caches, V=V, upto=self.seed_node, Vs=Vs)
         tgrad = np.empty(V.shape, dtype=net.dtype)
         passes.backward_tangent(net, self.values, self.caches, self.adjoints, tan, self.seed_node,
-                                self.seed_tadjoint(tan), V=V, tgrad=tgrad)
+                                self.seed_tadjoint(tan), V=V, tgrad=tgrad, Vs=Vs)
         l2.add_products(tgrad, net, self.l2, V)
         return tgrad
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import threading
 import weakref
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -124,38 +123,43 @@ def _new(net, seed_node, B, want):
     return Plan(net, seed_node, B, want)
 
 
-@contextmanager
-def acquire(net, seed_node, B, want="grad", cache=True):
+class acquire:
     """The cached plan for ``net`` (compiled on first use), held for the caller alone while in use.
 
-    Yields a plan whose buffers nobody else writes until the ``with`` block ends: the cached one, or
-    when that one is already in use (a nested call, another thread) a fresh plan for this call only.
-    ``cache=False``: always a fresh plan, dropped afterwards (large one-off passes).
+    ``with acquire(net, seed_node, B, want) as plan:`` gives a plan whose buffers nobody else writes
+    until the block ends: the cached one, or when that one is already in use (a nested call, another
+    thread) a fresh plan for this call only. ``cache=False``: always a fresh plan, dropped afterwards
+    (large one-off passes).
     """
-    if not cache:
-        plan = _new(net, seed_node, B, want)
-        with plan.lock:
-            yield plan
-        return
-    key = (structure_key(net), int(seed_node), int(B), want)
-    with _CACHE_LOCK:
-        plans = _CACHE.get(net)
-        if plans is None:
-            plans = _CACHE[net] = {}
-        plan = plans.get(key)
-    if plan is None:
-        plan = _new(net, seed_node, B, want)
-        with _CACHE_LOCK:
-            if len(plans) >= MAX_PLANS:
-                plans.pop(next(iter(plans)))
-            plan = plans.setdefault(key, plan)
-    if not plan.lock.acquire(blocking=False):
-        plan = _new(net, seed_node, B, want)           # in use: this call gets its own
-        plan.lock.acquire()
-    try:
-        yield plan
-    finally:
-        plan.lock.release()
+
+    __slots__ = ("plan",)
+
+    def __init__(self, net, seed_node, B, want="grad", cache=True):
+        plan = None
+        if cache:
+            key = (structure_key(net), int(seed_node), int(B), want)
+            with _CACHE_LOCK:
+                plans = _CACHE.get(net)
+                if plans is None:
+                    plans = _CACHE[net] = {}
+                plan = plans.get(key)
+            if plan is None:
+                plan = _new(net, seed_node, B, want)
+                with _CACHE_LOCK:
+                    if len(plans) >= MAX_PLANS:
+                        plans.pop(next(iter(plans)))
+                    plan = plans.setdefault(key, plan)
+        if plan is None or not plan.lock.acquire(blocking=False):
+            plan = _new(net, seed_node, B, want)           # not cached, or in use: this call gets its own
+            plan.lock.acquire()
+        self.plan = plan
+
+    def __enter__(self):
+        return self.plan
+
+    def __exit__(self, *exc):
+        self.plan.lock.release()
+        return False
 
 
 def cached_plans(net) -> int:
