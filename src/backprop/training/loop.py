@@ -88,6 +88,8 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None, s
     summed = loss.reduction == "sum"
     head = loss_head(net, loss)
     seed_node = head[1]
+    stateful = [j for j, op in enumerate(net.ops) if op.state_specs]     # ops whose buffers follow the updates
+    counts_steps = hasattr(net, "step")
     # the network's execution plan for batches of bs samples (the last, smaller batch runs on its leading
     # rows), held for the whole epoch
     with acquire(net, seed_node, bs) as plan:
@@ -109,7 +111,8 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None, s
                     return math.nan
                 # ---- the one place for what follows a training-mode forward that drives an update:
                 # the ops' buffers (op.update_state) and the network's step counter (net.step)
-                _after_forward(net, obj)
+                if stateful or counts_steps:
+                    _after_forward(net, obj, stateful)
                 penalty = obj.regularization() if summed else 0.0
                 optimizer.step(net, grad)          # weight decay, if any, on the network's weights only
                 # mean: the batch means weighted by batch size; sum: the batch sums added, the L2 term once
@@ -123,13 +126,14 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None, s
     return total / seen
 
 
-def _after_forward(net, obj):
-    """After the forward pass of an update: each op with buffers updates them from its evaluation point
-    (``op.update_state(at)``), and ``net.step`` (where the network counts updates) advances by one."""
-    for j, op in enumerate(net.ops):
-        if op.state_specs and j < len(obj.caches):
-            op.update_state(At([obj.values[i] for i in net.inputs[j]], obj.values[j + 1], obj.caches[j],
-                               net.views(j)))
+def _after_forward(net, obj, stateful):
+    """After the forward pass of an update: each op with buffers (``stateful``: their indices) updates them
+    from its evaluation point (``op.update_state(at)``), and ``net.step`` (where the network counts
+    updates) advances by one."""
+    for j in stateful:
+        if j < len(obj.caches):
+            net.ops[j].update_state(At([obj.values[i] for i in net.inputs[j]], obj.values[j + 1], obj.caches[j],
+                                       net.views(j)))
     if hasattr(net, "step"):
         net.step += 1
 
