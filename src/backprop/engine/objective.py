@@ -234,5 +234,6 @@ def planned(net, loss, X, T, want="grad"):
     loss = get_loss(loss)
     X = check_X(X, net.n_inputs, net.dtype)
     D = loss.prepare(T, X.shape[0], net.n_outputs, net.dtype)
-    with plans.acquire(net, loss_head(net, loss)[1], X.shape[0], want) as plan:
-        yield Objective(net, loss, X, D, validate=False, full_forward=False, plan=plan)
+    head = loss_head(net, loss)
+    with plans.acquire(net, head[1], X.shape[0], want) as plan:
+        yield Objective(net, loss, X, D, validate=False, full_forward=False, plan=plan, head=head)

@@ -65,7 +65,9 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None, s
         Shuffles the samples (one permutation per epoch); None keeps their order.
     on_batch : callable, optional
         ``on_batch(i, loss_value, objective, grad)`` after the update of batch i; a true return
-        value ends the epoch early.
+        value ends the epoch early. ``objective`` (with ``objective.grad_squares``, the squared
+        gradient norm of each layer with parameters) and ``grad`` live in the epoch's execution plan:
+        they are valid during the call (copy what is kept).
     sample_weight : ndarray of shape (B,), optional
         Checked weights of the samples: each batch's loss is their weighted mean (or sum), and the
         epoch's loss the weighted mean over the batches. A batch whose weights are all zero makes no update.
@@ -90,6 +92,7 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None, s
     seed_node = head[1]
     stateful = [j for j, op in enumerate(net.ops) if op.state_specs]     # ops whose buffers follow the updates
     counts_steps = hasattr(net, "step")
+    segments = [(int(net.offsets[j]), int(net.offsets[j + 1])) for j, _, _ in net.param_layers()]
     # the network's execution plan for batches of bs samples (the last, smaller batch runs on its leading
     # rows), held for the whole epoch
     with acquire(net, seed_node, bs) as plan:
@@ -107,7 +110,10 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None, s
                 value = obj.value()
                 if not math.isfinite(value):
                     return value
-                if not math.isfinite(grad @ grad) and not np.isfinite(grad).all():
+                # ||dL/dp||^2 of each layer, one dot product each: the finiteness check of the whole
+                # gradient and, through ``obj.grad_squares``, the history's per-layer gradient norms
+                obj.grad_squares = squares = [float(np.dot(g, g)) for g in (grad[a:b] for a, b in segments)]
+                if not math.isfinite(sum(squares)) and not np.isfinite(grad).all():
                     return math.nan
                 # ---- the one place for what follows a training-mode forward that drives an update:
                 # the ops' buffers (op.update_state) and the network's step counter (net.step)
@@ -512,10 +518,12 @@ class _BatchStats:
         self.norms, self.batches, self.metric, self.seen = np.zeros(len(self.segments)), 0, 0.0, 0
 
     def __call__(self, i, value, obj, grad):
-        # per-layer ||dL/dp||: one BLAS dot product of each layer's gradient with itself (no copy)
-        for k, (a, b) in enumerate(self.segments):
-            g = grad[a:b]
-            self.norms[k] += math.sqrt(float(np.dot(g, g)))
+        # per-layer ||dL/dp||, from the squares run_epoch took for its finiteness check (else one dot each)
+        squares = getattr(obj, "grad_squares", None)
+        if squares is None:
+            squares = [float(np.dot(grad[a:b], grad[a:b])) for a, b in self.segments]
+        for k, sq in enumerate(squares):
+            self.norms[k] += math.sqrt(sq)
         self.batches += 1
         metric_fn = self.run.metric_fn
         if metric_fn is not None and metric_fn.per_sample:
