@@ -36,7 +36,7 @@ from . import l2
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _CACHE_LOCK = threading.Lock()
 #: plans kept per network (batch sizes x what is wanted); the oldest is dropped beyond this
-MAX_PLANS = 8
+MAX_PLANS = 4
 
 
 def structure_key(net) -> tuple:
