@@ -186,3 +186,18 @@ def test_update_state_and_the_step_counter_follow_each_update():
     assert op.state["count"][0] == 0 and net.step == 0
     bp.train(net, "l2", X, T, batch_size=4, epochs=2, tol=None, verbose=False)
     assert net.step == 6 and op.state["count"][0] == 20    # 3 updates per epoch: batches of 4, 4, 2
+
+
+def test_the_whole_set_losses_are_computed_when_read_and_exact():
+    rng = np.random.default_rng(0)
+    X, T = rng.normal(size=(40, 3)), rng.normal(size=(40, 1))
+    net = bp.MLP([3, 5, 1], hidden="tanh", output="identity", seed=0)
+    start = net.copy()
+    h = bp.train(net, "l2", X, T, lr=0.1, batch_size=8, epochs=3, tol=None, verbose=False)
+    # a healthy run: the epochs' own losses settle the divergence check, no full-set pass was made
+    assert callable(h.__dict__["_start_loss"]) and callable(h.__dict__["_end_loss"])
+    net.params = net.params * 3                          # later changes of the network do not matter
+    assert h.start_loss == bp.loss_and_grad(start, "l2", X, T)[0]
+    assert not callable(h.__dict__["_start_loss"])
+    net.params = net.params / 3
+    assert h.end_loss == pytest.approx(bp.loss_and_grad(net, "l2", X, T)[0], rel=1e-12)
