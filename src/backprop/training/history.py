@@ -64,7 +64,9 @@ class History:
     diverged : bool
         True when training diverged: the loss became NaN or inf (``stop_reason == "diverged"``), or
         the run ended with a training loss more than ``DIVERGED_FACTOR`` (2) times its starting loss
-        (then ``train`` also warns with ``bp.DivergenceWarning``).
+        (then ``train`` also warns with ``bp.DivergenceWarning``). ``train`` looks at the epochs' own
+        losses first: only when the last epoch's loss is more than that factor above the first epoch's
+        does it compute ``start_loss`` and ``end_loss`` and decide on them.
     """
 
     def __init__(self, metric=None, layers=(), records=None, stop_reason=None, best_epoch=None,
