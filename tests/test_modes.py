@@ -415,7 +415,7 @@ def _guarded(net):
         ("Gauss-Newton diagonal", lambda: bp.gauss_newton_diag(net, "l2", X, T)),
         ("Laplace", lambda: Laplace(net, "l2", X, T, hessian="gauss_newton")),
         ("Laplace diag", lambda: Laplace(net, "l2", X, T, structure="diag", hessian="gauss_newton")),
-        ("chunked loss", lambda: _training_loss(net, "l2", np.tile(X, (1000, 1)), np.tile(D, (1000, 1)), 8)),
+        ("chunked loss", lambda: _training_loss(net, bp.get_loss("l2"), np.tile(X, (1000, 1)), np.tile(D, (1000, 1)), 8)),
         ("Dask blocks", lambda: travelling(net)),
     ]
 

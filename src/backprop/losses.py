@@ -661,10 +661,10 @@ class _SoftmaxCrossEntropy(_Fused):
 
     def div_grad(self, z: NDArray[Any], d: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
         # one pass: s = z - max z, e = e^s, lse = log sum e; Div = lse sum(d) - d.s; dDiv/dz = sum(d) e / sum(e) - d
-        s = z - z.max(axis=1, keepdims=True)
+        s = z - np.maximum.reduce(z, axis=1, keepdims=True)
         e = np.exp(s)
-        total = e.sum(axis=1, keepdims=True)
-        sd = d.sum(axis=1, keepdims=True)
+        total = np.add.reduce(e, axis=1, keepdims=True)
+        sd = np.add.reduce(d, axis=1, keepdims=True)
         div = log_sum_exp_shifted(e, s)[:, 0] * sd[:, 0] - np.einsum("ij,ij->i", d, s) + self.base._entropy(d)
         e *= sd / total
         e -= d

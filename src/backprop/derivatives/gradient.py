@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import dispatch
-from ..engine.objective import Objective
+from ..engine.objective import Objective, planned
 
 
 def loss_and_grad(net, loss, X, T):
@@ -32,9 +32,9 @@ def loss_and_grad(net, loss, X, T):
     """
     if (on_dask := dispatch.on_dask("loss_and_grad", X, T)) is not None:
         return on_dask(net, loss, X, T)
-    obj = Objective(net, loss, X, T)
-    grad = obj.gradient()
-    return obj.value(), grad
+    with planned(net, loss, X, T) as obj:         # the network's execution plan for this batch shape
+        grad = obj.gradient(fresh=True)           # the caller's own array
+        return obj.value(), grad
 
 
 def backprop(net, loss, X, T):

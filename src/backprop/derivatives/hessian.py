@@ -39,6 +39,7 @@ import numpy as np
 from .. import dispatch
 from ..engine import l2, passes
 from ..engine.objective import Objective
+from ..engine.plan import acquire
 from ..validation import MAX_MATRIX_BYTES, check_matrix_size
 from .jacobian import is_dense
 
@@ -226,11 +227,25 @@ def hessian_matrix(obj, budget=None):
     Bc = min(B, max(1, int(budget // (per * max(1, min(n_dir, 16)) + 2 * biggest))))
     if not net.rows_independent:
         Bc = B             # rows that depend on the whole batch: one chunk, so the Hessian stays exact
+    with acquire(net, obj.seed_node, Bc) as plan:        # every chunk's passes in one execution plan
+        _chunks(H, obj, plan, layers, others, B, Bc, per, biggest, budget)
+    for j in others:                                       # the rows computed above are also the columns
+        a, b = int(net.offsets[j]), int(net.offsets[j + 1])
+        H[:, a:b] = H[a:b, :].T
+    mirror_upper(H)
+    l2.add_diagonal(H, net, obj.l2)
+    return H
+
+
+def _chunks(H, obj, plan, layers, others, B, Bc, per, biggest, budget):
+    """The upper block rows of H (and the rows of ops that are not dense), chunk of samples by chunk."""
+    net = obj.net
     for s in range(0, B, Bc):
         sl = slice(s, min(s + Bc, B))
         n = sl.stop - sl.start
-        # the chunk keeps the batch's per-instance factors (1/B, 1, ...); L2 is added once below
-        o = Objective(net, obj.loss, obj.X[sl], obj.D[sl], l2=0.0, validate=False, scale=obj.instance_scale(sl))
+        # the chunk keeps the batch's per-instance factors (1/B, 1, ...); L2 is added once by the caller
+        o = Objective(net, obj.loss, obj.X[sl], obj.D[sl], l2=0.0, validate=False, scale=obj.instance_scale(sl),
+                      plan=plan)
         o.gradient()
         scale = 1
         if layers:
@@ -250,12 +265,6 @@ def hessian_matrix(obj, budget=None):
                         _add_block(H, layers[li], Q, r, o, tan, tadj, u0, u1, scale, s == 0, buf)
         if others:
             _hvp_rows(H, net, o, others, scale, budget)
-    for j in others:                                       # the rows computed above are also the columns
-        a, b = int(net.offsets[j]), int(net.offsets[j + 1])
-        H[:, a:b] = H[a:b, :].T
-    mirror_upper(H)
-    l2.add_diagonal(H, net, obj.l2)
-    return H
 
 
 def hessian(net, loss, X, T, max_bytes=MAX_MATRIX_BYTES):

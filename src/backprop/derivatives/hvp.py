@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dispatch
-from ..engine.objective import Objective
+from ..engine.objective import planned
 from ..engine.passes import as_directions
 from ..errors import InputError
 from ..validation import as_numeric
@@ -61,7 +61,7 @@ def hvp(net, loss, X, T, v):
     """
     if (on_dask := dispatch.on_dask("hvp", X, T)) is not None:
         return on_dask(net, loss, X, T, v)
-    obj = Objective(net, loss, X, T)
-    v = check_vectors(v, net.n_params, net.dtype)
-    HV = obj.hvp(as_directions(v, net.n_params, net.dtype))
+    with planned(net, loss, X, T, want="hvp") as obj:
+        v = check_vectors(v, net.n_params, net.dtype)
+        HV = obj.hvp(as_directions(v, net.n_params, net.dtype))
     return HV[0] if v.ndim == 1 else HV.T

@@ -10,23 +10,37 @@ from __future__ import annotations
 import numpy as np
 
 
+def weight_pairs(net, grad=None) -> list:
+    """(gradient view or None, weight view) for every regularised parameter array, in order."""
+    return [(None if grad is None else g, w) for layer in net.param_layers()
+            for g, w, reg in zip(net.split(grad, layer.index) if grad is not None else layer.views,
+                                 layer.views, layer.op.regularized) if reg]
+
+
 def penalty(net, lam) -> float:
     """lambda/2 sum_k ||W_k||^2."""
-    if not lam:
-        return 0.0
-    total = sum(float(np.vdot(w, w)) for layer in net.param_layers()
-                for w, reg in zip(layer.views, layer.op.regularized) if reg)
-    return 0.5 * lam * total
+    return penalty_of(weight_pairs(net), lam) if lam else 0.0
 
 
 def add_gradient(grad, net, lam) -> None:
     """grad += lambda W on the weights, layer by layer in place."""
+    if lam:
+        add_gradient_of(weight_pairs(net, grad), lam)
+
+
+def penalty_of(weights, lam) -> float:
+    """lambda/2 sum_k ||W_k||^2 from (gradient view, weight view) pairs (``weight_pairs``, or a plan's)."""
+    if not lam:
+        return 0.0
+    return 0.5 * lam * sum(float(np.vdot(w, w)) for _, w in weights)
+
+
+def add_gradient_of(weights, lam) -> None:
+    """grad += lambda W through the (gradient view, weight view) pairs of the gradient ``grad``."""
     if not lam:
         return
-    for layer in net.param_layers():
-        for g, w, reg in zip(net.split(grad, layer.index), layer.views, layer.op.regularized):
-            if reg:
-                g += lam * w
+    for g, w in weights:
+        g += lam * w
 
 
 def add_products(out, net, lam, V) -> None:

@@ -361,12 +361,20 @@ class Network:
         return self.train(False)
 
     # ---- evaluation -----------------------------------------------------------------------
-    def forward_values(self, X, upto=None):
-        """Node values for a validated batch X: list of arrays, node 0 first (up to node ``upto``)."""
+    def forward_values(self, X, upto=None, out=None):
+        """Node values for a validated batch X: list of arrays, node 0 first (up to node ``upto``).
+
+        ``out`` (an execution plan's buffers): one array or None per op; op j is given ``out=out[j]``
+        when that is not None (see ``ops.base`` on output buffers).
+        """
         values, caches = [X], []
         n = len(self.ops) if upto is None else upto
-        for op, ix, p in zip(self.ops[:n], self.inputs[:n], self._views[:n]):
-            y, cache = op.forward([values[i] for i in ix], p)
+        for j, (op, ix, p) in enumerate(zip(self.ops[:n], self.inputs[:n], self._views[:n])):
+            buf = None if out is None else out[j]
+            if buf is None:
+                y, cache = op.forward([values[i] for i in ix], p)
+            else:
+                y, cache = op.forward([values[i] for i in ix], p, out=buf)
             values.append(y)
             caches.append(cache)
         return values, caches

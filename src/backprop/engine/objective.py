@@ -20,12 +20,21 @@ Two kinds of node derivatives come out of the backward sweep, and they are named
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 
 from ..losses import get_loss
 from ..ops.base import At
 from ..validation import check_sample_weight, check_X
-from . import l2, passes
+from . import l2, passes, plan as plans
+
+
+def loss_head(net, loss):
+    """(head, seed node): the loss as applied, fused with the output activation where it can be, and
+    the node it is evaluated at (the node the output op reads when fused, found from the graph)."""
+    fused = loss.fused_head() if loss.fuses_with == net.output_activation else None
+    return (fused, net.head_input) if fused is not None else (loss, len(net.ops))
 
 
 class Objective:
@@ -43,6 +52,12 @@ class Objective:
         Compute every node (False: stop at the node where the loss is evaluated; ``output`` completes it).
     scale : float or array (B, 1), optional
         The per-instance factors dE/dDiv_n, instead of those of this batch (a chunk of a larger batch).
+    head : tuple, optional
+        ``loss_head(net, loss)``, when the caller has it (a loop over batches).
+    plan : Plan, optional
+        An execution plan (``engine.plan.acquire``) for this network, loss node and batch size, held by
+        the caller: the forward and backward passes write into its buffers, and ``gradient()`` returns
+        its gradient buffer (valid until the plan is used again), not a new array.
 
     Attributes
     ----------
@@ -62,8 +77,9 @@ class Objective:
     """
 
     def __init__(self, net, loss, X, T, *, sample_weight=None, l2=None, validate=True, full_forward=True,
-                 scale=None):
+                 scale=None, plan=None, head=None):
         self.net = net
+        self.plan = plan
         self.loss = get_loss(loss)
         # the L2 strength: the loss's own, or ``l2`` for this evaluation only (e.g. scaled per batch)
         self.l2 = self.loss.l2 if l2 is None else float(l2)
@@ -87,13 +103,15 @@ class Objective:
             self.scale = (sample_weight / sample_weight.sum() if mean else sample_weight)[:, None]
         self._plain_mean = scale is None and sample_weight is None and mean
         self.sample_weight = sample_weight
-        fused = self.loss.fused_head() if self.loss.fuses_with == net.output_activation else None
-        self.head = fused or self.loss
-        # the fused head reads the node the output op reads, wherever it is in the graph
-        self.seed_node = net.head_input if fused is not None else len(net.ops)
+        self.head, self.seed_node = loss_head(net, self.loss) if head is None else head
+        if plan is not None:
+            if plan.seed_node != self.seed_node:
+                raise ValueError(f"the plan stops at node {plan.seed_node}; this objective needs node {self.seed_node}")
+            plan = self.plan = plan.rows(self.B)
         # with a fused head the last op (softmax or sigmoid) is not needed for E or its derivatives:
         # full_forward=False (hot loops) skips it until someone asks for ``output``
-        self.values, self.caches = net.forward_values(X, upto=None if full_forward else self.seed_node)
+        self.values, self.caches = net.forward_values(X, upto=None if full_forward else self.seed_node,
+                                                      out=None if plan is None else plan.fwd_out)
         self.adjoints = None
         self._div = None
 
@@ -103,7 +121,9 @@ class Objective:
         net = self.net
         if len(self.values) <= len(net.ops):         # complete the forward pass past the fused head
             for j in range(len(self.values) - 1, len(net.ops)):
-                y, cache = net.ops[j].forward([self.values[i] for i in net.inputs[j]], net.views(j))
+                xs, buf = [self.values[i] for i in net.inputs[j]], None if self.plan is None else self.plan.fwd_out[j]
+                y, cache = (net.ops[j].forward(xs, net.views(j)) if buf is None else
+                            net.ops[j].forward(xs, net.views(j), out=buf))
                 self.values.append(y)
                 self.caches.append(cache)
         return self.values[-1]
@@ -128,13 +148,15 @@ class Objective:
 
     def regularization(self) -> float:
         """lambda/2 sum_k ||W_k||^2 over the weights (not the biases)."""
+        if self.plan is not None:
+            return l2.penalty_of(self.plan.weights, self.l2)
         return l2.penalty(self.net, self.l2)
 
     def value(self) -> float:
         """E(w): the mean (or sum) of the divergences plus the L2 term."""
         div = self.divergences()
         if self._plain_mean:
-            total = np.mean(div, dtype=np.float64)
+            total = np.add.reduce(div, dtype=np.float64) / div.shape[0]      # the mean, as np.mean takes it
         elif np.ndim(self.scale) == 0:
             total = float(self.scale) * np.sum(div, dtype=np.float64)
         else:
@@ -176,23 +198,22 @@ class Objective:
         g *= self.scale
         return g
 
-    def gradient(self, need_input=False):
-        """Backpropagate; return dE/dw as one flat array (and keep the adjoints of every node)."""
-        net = self.net
-        grad = np.empty(net.n_params, dtype=net.dtype)
-        self.adjoints = passes.backward(net, self.values, self.caches, self.seed_node, self.seed_adjoint(),
-                                        grad, need_input=need_input)
-        l2.add_gradient(grad, net, self.l2)     # + lambda W on the weights (biases are not regularised)
-        return grad
+    def gradient(self, need_input=False, fresh=False):
+        """Backpropagate; return dE/dw as one flat array (and keep the adjoints of every node).
 
-    def update_state(self) -> None:
-        """Let every op with buffers update them from this forward pass (``Op.update_state``): the training
-        step calls it for the batch whose gradient drives an update. Derivatives never change state."""
-        net = self.net
-        for j, cache in enumerate(self.caches):
-            op = net.ops[j]
-            if op.state_specs:
-                op.update_state(At([self.values[i] for i in net.inputs[j]], self.values[j + 1], cache, net.views(j)))
+        With a plan (and not ``need_input``) the array is the plan's gradient buffer, unless ``fresh``
+        asks for a new array (the caller keeps it).
+        """
+        net, plan = self.net, (None if need_input else self.plan)
+        grad = np.empty(net.n_params, dtype=net.dtype) if plan is None or fresh else plan.grad
+        self.adjoints = passes.backward(net, self.values, self.caches, self.seed_node, self.seed_adjoint(),
+                                        grad, need_input=need_input, plan=plan)
+        # + lambda W on the weights (biases are not regularised)
+        if plan is None or grad is not plan.grad:
+            l2.add_gradient(grad, net, self.l2)
+        else:
+            l2.add_gradient_of(plan.weights, self.l2)
+        return grad
 
     def tangents(self, V=None, seeds=None):
         """Forward sweep of directional derivatives up to the loss's node (see ``passes.forward_tangent``)."""
@@ -210,9 +231,23 @@ class Objective:
         net = self.net
         if self.adjoints is None:
             self.gradient()
-        tan = self.tangents(V=V)
+        Vs = passes.split_directions(net, V)          # each op's directions, for both sweeps
+        tan = passes.forward_tangent(net, self.values, self.caches, V=V, upto=self.seed_node, Vs=Vs)
         tgrad = np.empty(V.shape, dtype=net.dtype)
         passes.backward_tangent(net, self.values, self.caches, self.adjoints, tan, self.seed_node,
-                                self.seed_tadjoint(tan), V=V, tgrad=tgrad)
+                                self.seed_tadjoint(tan), V=V, tgrad=tgrad, Vs=Vs)
         l2.add_products(tgrad, net, self.l2, V)
         return tgrad
+
+
+@contextmanager
+def planned(net, loss, X, T, want="grad"):
+    """``Objective(net, loss, X, T)`` (X and T checked) on the network's cached execution plan for this
+    loss node and batch size, held for the ``with`` block: its gradient is the plan's buffer (copy what
+    is kept past the block). ``want``: "grad" or "hvp" (a plan of its own)."""
+    loss = get_loss(loss)
+    X = check_X(X, net.n_inputs, net.dtype)
+    D = loss.prepare(T, X.shape[0], net.n_outputs, net.dtype)
+    head = loss_head(net, loss)
+    with plans.acquire(net, head[1], X.shape[0], want) as plan:
+        yield Objective(net, loss, X, D, validate=False, full_forward=False, plan=plan, head=head)

@@ -14,7 +14,7 @@ import numpy as np
 from ..ops.base import At, accumulate
 
 
-def backward(net, values, caches, seed_node, seed_adjoint, grad=None, need_input=False):
+def backward(net, values, caches, seed_node, seed_adjoint, grad=None, need_input=False, plan=None):
     """Backpropagate ``seed_adjoint`` = dE/d(node seed_node) down to the inputs.
 
     Parameters
@@ -24,6 +24,10 @@ def backward(net, values, caches, seed_node, seed_adjoint, grad=None, need_input
         parameters of ops that the sweep does not reach are set to zero); None skips them.
     need_input : bool
         Also compute dE/dX at node 0 (and at nodes that depend on X only).
+    plan : Plan, optional
+        An execution plan (``engine.plan``): the wanted inputs of every op and its adjoint buffers are
+        used instead of being worked out here, and its views of its gradient buffer when ``grad`` is
+        that buffer. Not with ``need_input``.
 
     Returns
     -------
@@ -40,16 +44,28 @@ def backward(net, values, caches, seed_node, seed_adjoint, grad=None, need_input
                 grad[net.offsets[j]:net.offsets[j + 1]] = 0
             continue
         op, ix = net.ops[j], net.inputs[j]
-        gp = net.split(grad, j) if grad is not None and counts[j] else None
-        need = [need_input or dep[i] for i in ix]
-        dxs = op.vjp(At([values[i] for i in ix], values[j + 1], caches[j], net.views(j)), dy, gp=gp, need=need)
+        at = At([values[i] for i in ix], values[j + 1], caches[j], net.views(j))
+        if plan is None:
+            gp = net.split(grad, j) if grad is not None and counts[j] else None
+            need = [need_input or dep[i] for i in ix]
+            dxs = op.vjp(at, dy, gp=gp, need=need)
+        else:
+            gp = None if grad is None or not counts[j] else plan.gp[j] if grad is plan.grad else net.split(grad, j)
+            need, out = plan.need[j], plan.vjp_out[j]
+            dxs = op.vjp(at, dy, gp=gp, need=need) if out is None else op.vjp(at, dy, gp=gp, need=need, out=out)
         for i, dx, nd in zip(ix, dxs, need):
             if nd:
                 adj[i] = accumulate(adj[i], dx)
     return adj
 
 
-def forward_tangent(net, values, caches, V=None, seeds=None, upto=None):
+def split_directions(net, V):
+    """Each op's parameter arrays as views of the directions V (m, n_params), None for ops without any:
+    worked out once per call and shared by both tangent sweeps."""
+    return [net.split(V, j) if n else None for j, n in enumerate(net.param_counts)]
+
+
+def forward_tangent(net, values, caches, V=None, seeds=None, upto=None, Vs=None):
     """Propagate directional derivatives forward: R{node} for m directions.
 
     Parameters
@@ -60,6 +76,8 @@ def forward_tangent(net, values, caches, V=None, seeds=None, upto=None):
         Tangents injected directly at nodes (a perturbation of that node's value).
     upto : int or None
         Last node to compute (default: the output).
+    Vs : list, optional
+        ``split_directions(net, V)``, when the caller has it.
 
     Returns
     -------
@@ -70,10 +88,12 @@ def forward_tangent(net, values, caches, V=None, seeds=None, upto=None):
     tan = [None] * (len(net.ops) + 1)
     for node, t in (seeds or {}).items():
         tan[node] = t
+    if V is not None and Vs is None:
+        Vs = split_directions(net, V)
     for j in range(last):
         op, ix = net.ops[j], net.inputs[j]
         txs = [tan[i] for i in ix]
-        tp = net.split(V, j) if V is not None and net.param_counts[j] else None
+        tp = Vs[j] if V is not None else None
         if tp is None and all(t is None for t in txs):
             continue
         ty = op.jvp(At([values[i] for i in ix], values[j + 1], caches[j], net.views(j)), txs, tp)
@@ -82,7 +102,7 @@ def forward_tangent(net, values, caches, V=None, seeds=None, upto=None):
 
 
 def backward_tangent(net, values, caches, adj, tan, seed_node, seed_tadjoint, V=None, tgrad=None,
-                     need_input=False):
+                     need_input=False, Vs=None):
     """Propagate the tangents of the adjoints backward (the R-operator applied to ``backward``).
 
     Parameters
@@ -107,11 +127,13 @@ def backward_tangent(net, values, caches, adj, tan, seed_node, seed_tadjoint, V=
     tadj = [None] * (len(net.ops) + 1)
     tadj[seed_node] = seed_tadjoint
     dep, counts = net.depends_on_params, net.param_counts
+    if V is not None and Vs is None:
+        Vs = split_directions(net, V)
     for j in range(len(net.ops) - 1, -1, -1):
         dy = adj[j + 1] if j < seed_node else None
         op, ix = net.ops[j], net.inputs[j]
         tdy, txs = tadj[j + 1], [tan[i] for i in ix]
-        tp = net.split(V, j) if V is not None and counts[j] else None
+        tp = Vs[j] if V is not None else None
         if dy is None or (tdy is None and tp is None and all(t is None for t in txs)):
             if tgrad is not None and counts[j]:
                 tgrad[..., net.offsets[j]:net.offsets[j + 1]] = 0

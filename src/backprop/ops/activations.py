@@ -16,10 +16,10 @@ from ..errors import ConfigError
 from ..registry import Registry
 
 
-def expit(z):
+def expit(z, out=None):
     """1 / (1 + e^-z), exact for every finite z (scipy's expit; scipy.special is loaded on first use)."""
     from scipy.special import expit as f
-    return f(z)
+    return f(z) if out is None else f(z, out=out)
 
 
 def erf(z):
@@ -81,19 +81,33 @@ class ScalarActivation(UserFunctions):
         code can skip the f'' term.
     init : {"glorot", "he"}
         Weight initialisation that suits a layer feeding this activation.
+    takes_out : iterable of {"f", "df"}
+        The functions that accept a keyword ``out`` (an array like z to write the result into; they
+        may return another array). ``f(z, out=buf)`` and ``df(z, y, out=buf)`` pass it on to those
+        only, so a plan can reuse its buffers; the others are called as ``f(z)``, ``df(z, y)``.
     """
 
-    def __init__(self, name: str, f, df, d2f=None, piecewise_linear=False, init="glorot", params=None):
+    #: the functions that accept ``out=`` (none unless declared)
+    takes_out = frozenset()
+
+    def __init__(self, name: str, f, df, d2f=None, piecewise_linear=False, init="glorot", params=None,
+                 takes_out=()):
         self.name = name
         self._f, self._df, self._d2f = f, df, d2f
         self.piecewise_linear = piecewise_linear
         self.init = init
         self.params = dict(params or {})
+        if takes_out:
+            self.takes_out = frozenset(takes_out)
 
-    def f(self, z):
+    def f(self, z, out=None):
+        if out is not None and "f" in self.takes_out:
+            return self._f(z, out=out)
         return self._f(z)
 
-    def df(self, z, y):
+    def df(self, z, y, out=None):
+        if out is not None and "df" in self.takes_out:
+            return self._df(z, y, out=out)
         return self._df(z, y)
 
     def d2f(self, z, y):
@@ -183,8 +197,9 @@ def _identity_df(z, y):
 
 
 # y = 1 / (1 + e^-z);  f' = y (1 - y);  f'' = y (1 - y) (1 - 2y)
-def _sigmoid_df(z, y):
-    return y * (1 - y)
+def _sigmoid_df(z, y, out=None):
+    out = np.subtract(1, y, out=out)
+    return np.multiply(y, out, out=out)
 
 
 def _sigmoid_d2f(z, y):
@@ -192,8 +207,9 @@ def _sigmoid_d2f(z, y):
 
 
 # y = tanh z;  f' = 1 - y^2;  f'' = -2 y (1 - y^2)
-def _tanh_df(z, y):
-    return 1 - y * y
+def _tanh_df(z, y, out=None):
+    out = np.multiply(y, y, out=out)
+    return np.subtract(1, out, out=out)
 
 
 def _tanh_d2f(z, y):
@@ -201,12 +217,14 @@ def _tanh_d2f(z, y):
 
 
 # y = max(z, 0);  subgradient f' = 1 for z >= 0, 0 below;  f'' = 0
-def _relu_f(z):
-    return np.maximum(z, 0)
+def _relu_f(z, out=None):
+    return np.maximum(z, 0, out=out)
 
 
-def _relu_df(z, y):
-    return (z >= 0).astype(z.dtype)
+def _relu_df(z, y, out=None):
+    if out is None:
+        return (z >= 0).astype(z.dtype)
+    return np.greater_equal(z, 0, out=out)
 
 
 # y = z for z >= 0, slope * z below;  f' = 1 for z >= 0, slope below;  f'' = 0
@@ -294,17 +312,17 @@ def _identity() -> ScalarActivation:
 
 @ACTIVATIONS.register("sigmoid", aliases=("logistic",))
 def _sigmoid() -> ScalarActivation:
-    return ScalarActivation("sigmoid", expit, _sigmoid_df, _sigmoid_d2f)
+    return ScalarActivation("sigmoid", expit, _sigmoid_df, _sigmoid_d2f, takes_out=("f", "df"))
 
 
 @ACTIVATIONS.register("tanh")
 def _tanh() -> ScalarActivation:
-    return ScalarActivation("tanh", np.tanh, _tanh_df, _tanh_d2f)
+    return ScalarActivation("tanh", np.tanh, _tanh_df, _tanh_d2f, takes_out=("f", "df"))
 
 
 @ACTIVATIONS.register("relu")
 def _relu() -> ScalarActivation:
-    return ScalarActivation("relu", _relu_f, _relu_df, piecewise_linear=True, init="he")
+    return ScalarActivation("relu", _relu_f, _relu_df, piecewise_linear=True, init="he", takes_out=("f", "df"))
 
 
 @ACTIVATIONS.register("leaky_relu")
@@ -324,7 +342,7 @@ def _softplus() -> ScalarActivation:
 
 @ACTIVATIONS.register("exp")
 def _exp() -> ScalarActivation:
-    return ScalarActivation("exp", np.exp, _exp_df, _exp_df)
+    return ScalarActivation("exp", np.exp, _exp_df, _exp_df, takes_out=("f",))
 
 
 @ACTIVATIONS.register("gelu")

@@ -34,6 +34,18 @@ the library to train, differentiate, copy, save, load and export it):
   ``step``, the batch shape). The op receives the step as its attribute ``step``: a Network sets it on
   every op with ``has_modes`` whenever ``net.step`` is assigned (``bp.train`` adds 1 per update), so
   repeated derivative calls at one step see one mask and every update a fresh one.
+
+Output buffers (optional, for execution plans): an op that declares ``takes_out = True`` accepts a
+keyword ``out`` in ``forward(xs, p, out=buf)``, ``buf`` a C-contiguous (B, size) array of the
+network's dtype, and in ``vjp(at, dy, gp=..., need=..., out=bufs)``, ``bufs`` a list with one
+(B, width) array or None per input. The op MAY write its result into the buffer it is given and
+return it; it may also return another array (the caller always uses what is returned, never the
+buffer). A buffer is never one of the op's inputs, its ``dy`` or its parameters, and its contents on
+entry are arbitrary. ``takes_out`` is read from the class that defines the pass (``accepts_out``),
+so a subclass that overrides ``forward`` or ``vjp`` without declaring it is called without ``out``.
+An op without ``takes_out`` is never given ``out`` and works exactly as before: the plans run it
+through the generic call. ``out=None`` (the default) means "allocate", so every op with
+``takes_out`` still answers the plain call.
 """
 from __future__ import annotations
 
@@ -125,6 +137,8 @@ class Op:
     #: ``net.step`` is assigned (at construction, by ``bp.train`` once per update, by the user); a random op
     #: draws its mask from (its seed, ``step``, the batch shape) through ``draw``, nothing else
     step = 0
+    #: ``forward`` and ``vjp`` accept ``out=`` buffers (see the module notes); plans give them one
+    takes_out = False
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -259,6 +273,15 @@ def draw(seed: int, step: int, shape: tuple) -> np.random.Generator:
     per update, so every update draws afresh, bitwise reproducibly for a seed.
     """
     return np.random.default_rng(np.random.SeedSequence([int(seed), int(step), *map(int, shape)]))
+
+
+def accepts_out(op, method: str) -> bool:
+    """Whether ``op``'s pass ``method`` ("forward" or "vjp") takes ``out=``: the class that defines the
+    pass declares ``takes_out = True`` in its own body."""
+    for cls in type(op).__mro__:
+        if method in cls.__dict__:
+            return bool(cls.__dict__.get("takes_out", False))
+    return False
 
 
 

@@ -13,6 +13,8 @@ from .registry import register
 
 def issparse(x) -> bool:
     """Whether x is a scipy sparse matrix (it cannot be one unless scipy.sparse is loaded)."""
+    if type(x) is np.ndarray:
+        return False
     sparse = sys.modules.get("scipy.sparse")
     return sparse is not None and sparse.issparse(x)
 
@@ -77,6 +79,7 @@ class Dense(Op):
     """
 
     affine = True
+    takes_out = True
     config_fields = (Size("n_in"), Size("n_out"), Choice("init", INIT_SCHEMES))
 
     @property
@@ -98,14 +101,17 @@ class Dense(Op):
         b[...] = 0
 
     # z = x W^T + b   (x may be a scipy sparse matrix: the first layer of sparse data)
-    def forward(self, xs, p):
+    def forward(self, xs, p, out=None):
         W, b = p
-        z = np.asarray(xs[0] @ W.T)
+        if out is None or issparse(xs[0]):
+            z = np.asarray(xs[0] @ W.T)
+        else:
+            z = np.matmul(xs[0], W.T, out=out)
         z += b
         return z, None
 
     # dE/dW = delta^T x,  dE/db = sum_n delta,  dE/dx = delta W
-    def vjp(self, at, dy, *, gp, need):
+    def vjp(self, at, dy, *, gp, need, out=None):
         xs, y, cache, p = at
         if gp is not None:
             gW, gb = gp
@@ -114,7 +120,9 @@ class Dense(Op):
             else:
                 np.matmul(dy.T, xs[0], out=gW)
             np.matmul(_ones(dy.shape[0], dy.dtype), dy, out=gb)
-        return [dy @ p[0] if need[0] else None]
+        if not need[0]:
+            return [None]
+        return [dy @ p[0] if out is None or out[0] is None else np.matmul(dy, p[0], out=out[0])]
 
     # R{z} = R{x} W^T + (x R{W}^T + R{b})
     def jvp(self, at, txs, tp):

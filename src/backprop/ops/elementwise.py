@@ -1,6 +1,8 @@
 """Scalar activation applied unit by unit: y = f(z)."""
 from __future__ import annotations
 
+import numpy as np
+
 from .activations import ACTIVATIONS, ScalarActivation, get_activation
 from .base import Op, accumulate
 from .fields import Activation, Size
@@ -19,14 +21,18 @@ class Elementwise(Op):
         self.size = int(size)
         self.act: ScalarActivation = get_activation(activation)
 
+    takes_out = True
+
     # y = f(z)
-    def forward(self, xs, p):
-        return self.act.f(xs[0]), None
+    def forward(self, xs, p, out=None):
+        return self.act.f(xs[0], out=out), None
 
     # dE/dz = dE/dy * f'(z)
-    def vjp(self, at, dy, *, gp, need):
+    def vjp(self, at, dy, *, gp, need, out=None):
         xs, y, cache, p = at
-        return [dy * self.act.df(xs[0], y)]
+        buf = None if out is None else out[0]
+        fp = self.act.df(xs[0], y, out=buf)
+        return [dy * fp if buf is None else np.multiply(dy, fp, out=buf)]
 
     # R{y} = f'(z) R{z}
     def jvp(self, at, txs, tp):

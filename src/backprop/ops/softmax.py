@@ -14,10 +14,11 @@ SINGLE_UNIT_MESSAGE = ("a softmax over a single unit is the constant 1 (its loss
                        "output='sigmoid'); a softmax needs 2 or more units")
 
 
-def softmax(z):
-    """Row-wise softmax, shifted by the row maximum so that no exp overflows."""
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    e /= e.sum(axis=-1, keepdims=True)
+def softmax(z, out=None):
+    """Row-wise softmax, shifted by the row maximum so that no exp overflows (written into ``out`` if given)."""
+    e = np.subtract(z, np.maximum.reduce(z, axis=-1, keepdims=True), out=out)
+    np.exp(e, out=e)
+    e /= np.add.reduce(e, axis=-1, keepdims=True)
     return e
 
 
@@ -27,8 +28,8 @@ def log_sum_exp_shifted(e, s):
     sum_j e^{s_j} = 1 + (the others): taking log1p of the others keeps full relative precision even when one
     class takes almost all the mass (a plain log of the sum would round the small remainder away).
     """
-    others = np.where(s < 0, e, 0).sum(axis=-1, keepdims=True)
-    ties = (s == 0).sum(axis=-1, keepdims=True) - 1          # further entries equal to the maximum
+    others = np.add.reduce(np.where(s < 0, e, 0), axis=-1, keepdims=True)
+    ties = np.add.reduce(s == 0, axis=-1, keepdims=True) - 1      # further entries equal to the maximum
     return np.log1p(others + ties)
 
 
@@ -53,6 +54,7 @@ class Softmax(Op):
 
     config_fields = (Size("size"),)
     in_segments = True
+    takes_out = True
 
     def __init__(self, size: int):
         if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < 1:
@@ -61,13 +63,14 @@ class Softmax(Op):
             raise ConfigError(SINGLE_UNIT_MESSAGE)
         self.size = int(size)
 
-    def forward(self, xs, p):
-        return softmax(xs[0]), None
+    def forward(self, xs, p, out=None):
+        return softmax(xs[0], out=out), None
 
     # dE/dz_i = sum_j dE/dy_j y_i (delta_ij - y_j) = y_i (dE/dy_i - <dE/dy, y>)
-    def vjp(self, at, dy, *, gp, need):
+    def vjp(self, at, dy, *, gp, need, out=None):
         xs, y, cache, p = at
-        return [y * (dy - _dot(dy, y))]
+        buf = None if out is None else out[0]
+        return [y * (dy - _dot(dy, y)) if buf is None else np.multiply(y, dy - _dot(dy, y), out=buf)]
 
     # R{y} = y * (R{z} - <y, R{z}>)
     def jvp(self, at, txs, tp):

@@ -11,7 +11,8 @@ import numpy as np
 
 from .. import dispatch
 from ..derivatives.hessian import hessian_matrix
-from ..engine.objective import Objective
+from ..engine.objective import Objective, loss_head
+from ..engine.plan import acquire
 from ..errors import ConfigError
 from ..losses import get_loss
 from ..validation import MAX_MATRIX_BYTES, check_matrix_size, check_X
@@ -57,8 +58,8 @@ class AtPoint:
 class _Evaluator:
     """E, dE/dw and H p at the points scipy asks for; remembers the best point."""
 
-    def __init__(self, net, loss, X, D):
-        self.net, self.loss, self.X, self.D = net, loss, X, D
+    def __init__(self, net, loss, X, D, plan=None):
+        self.net, self.loss, self.X, self.D, self.plan = net, loss, X, D, plan
         self.best_f, self.best_w = np.inf, None
         self.n_hvp = 0
         self.at = AtPoint(self._evaluate)
@@ -69,7 +70,8 @@ class _Evaluator:
         if not np.all(np.isfinite(w)):
             return _Point(None, np.inf, np.zeros(net.n_params))
         net.params[:] = w                      # cast to the network's dtype
-        obj = Objective(net, self.loss, self.X, self.D, validate=False)
+        # on the plan (when given), the last point's values stay in its buffers until the next point
+        obj = Objective(net, self.loss, self.X, self.D, validate=False, plan=self.plan)
         g = obj.gradient()
         f = obj.value()
         if np.isfinite(f) and f < self.best_f:
@@ -150,7 +152,9 @@ def minimize(net, loss, X, T, method="trust-ncg", maxiter=100, tol=None, callbac
     loss = get_loss(loss)
     X = check_X(X, net.n_inputs, net.dtype)
     D = loss.prepare(T, X.shape[0], net.n_outputs, net.dtype)
-    return solve(net, _Evaluator(net, loss, X, D), method, key, maxiter, tol, callback, options)
+    # one execution plan for the whole run: every point scipy asks for is evaluated in its buffers
+    with acquire(net, loss_head(net, loss)[1], X.shape[0], want="hvp") as plan:
+        return solve(net, _Evaluator(net, loss, X, D, plan), method, key, maxiter, tol, callback, options)
 
 
 def check_options(method, maxiter, tol, callback) -> str:

@@ -5,7 +5,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Iterator, Sequence, overload
+from typing import Any, Callable, Iterator, Sequence, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -60,11 +60,12 @@ class History:
         final ones when ``train`` ran with ``restore_best=True``).
     start_loss, end_loss : float or None
         Training loss (over the whole training set) at the parameters the run started from and at
-        those it ended with.
+        those it ended with; ``train`` computes both when the run ends.
     diverged : bool
         True when training diverged: the loss became NaN or inf (``stop_reason == "diverged"``), or
         the run ended with a training loss more than ``DIVERGED_FACTOR`` (2) times its starting loss
-        (then ``train`` also warns with ``bp.DivergenceWarning``).
+        (then ``train`` also warns with ``bp.DivergenceWarning``). Both losses are exact whole-set losses,
+        computed by ``train`` when the run ends (two forward passes over the training set per call).
 
     Parameters
     ----------
@@ -105,6 +106,35 @@ class History:
         self.start_loss = start_loss
         self.end_loss = end_loss
         self.diverged = bool(diverged)
+
+    @property
+    def start_loss(self) -> float | None:
+        return self._resolved("_start_loss")
+
+    @start_loss.setter
+    def start_loss(self, value: float | Callable[[], float] | None) -> None:
+        self._start_loss = value
+
+    @property
+    def end_loss(self) -> float | None:
+        return self._resolved("_end_loss")
+
+    @end_loss.setter
+    def end_loss(self, value: float | Callable[[], float] | None) -> None:
+        self._end_loss = value
+
+    def _resolved(self, name: str) -> float | None:
+        # a value left to be computed (a callable, e.g. training.loop.SetLoss) is computed once, here
+        value = self.__dict__.get(name)
+        if callable(value):
+            value = value()
+            setattr(self, name, value)
+        return value
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_start_loss"], state["_end_loss"] = self.start_loss, self.end_loss
+        return state
 
     # ---- access ------------------------------------------------------------------------------
     def append(self, record: dict[str, Any]) -> None:

@@ -6,6 +6,7 @@ weights would be the update-ordering mistake). One epoch is one pass over the sh
 """
 from __future__ import annotations
 
+import copy
 import math
 import signal
 import sys
@@ -20,7 +21,9 @@ import numpy as np
 
 from .. import dispatch
 from ..engine.network import Network
-from ..engine.objective import Objective
+from ..engine.objective import Objective, loss_head
+from ..engine.plan import acquire
+from ..ops.base import At
 from ..errors import ConfigError, DivergenceError, DivergenceWarning, InputError
 from ..losses import get_loss
 from ..validation import all_finite, check_sample_weight, check_seed, check_X
@@ -62,7 +65,9 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None, s
         Shuffles the samples (one permutation per epoch); None keeps their order.
     on_batch : callable, optional
         ``on_batch(i, loss_value, objective, grad)`` after the update of batch i; a true return
-        value ends the epoch early.
+        value ends the epoch early. ``objective`` (with ``objective.grad_squares``, the squared
+        gradient norm of each layer with parameters) and ``grad`` live in the epoch's execution plan:
+        they are valid during the call (copy what is kept).
     sample_weight : ndarray of shape (B,), optional
         Checked weights of the samples: each batch's loss is their weighted mean (or sum), and the
         epoch's loss the weighted mean over the batches. A batch whose weights are all zero makes no update.
@@ -83,36 +88,50 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None, s
     n = X.shape[0]
     bs = n if batch_size is None else min(_check_count("batch_size", batch_size), n)
     w = sample_weight
-    if rng is not None:
-        perm = rng.permutation(n)
-        X, D = X[perm], D[perm]          # one gather per epoch; every batch below is a view
-        w = None if w is None else w[perm]
+    # one permutation per epoch; every batch is gathered through it into its plan's buffers
+    order = rng.permutation(n) if rng is not None else None
     total, seen = 0.0, 0
     summed = loss.reduction == "sum"
-    # a diverging run overflows on its way to inf/NaN; that is detected below, not warned about
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), net.using_mode(True):
-        for i, start in enumerate(range(0, n, bs)):
-            wb = None if w is None else w[start:start + bs]
-            if wb is not None and not wb.any():
-                continue                   # no weight, no update
-            obj = Objective(net, loss, X[start:start + bs], D[start:start + bs], validate=False,
-                            full_forward=False, sample_weight=wb)
-            grad = obj.gradient()          # the whole gradient (and the divergences with it), before any update
-            value = obj.value()
-            if not math.isfinite(value):
-                return value
-            if not math.isfinite(grad @ grad) and not np.isfinite(grad).all():
-                return math.nan
-            penalty = obj.regularization() if summed else 0.0
-            obj.update_state()                 # buffers (running statistics) from this update's forward pass
-            optimizer.step(net, grad)          # weight decay, if any, on the network's weights only
-            net.step += 1                      # the next update draws fresh dropout masks
-            # mean: the batch means weighted by batch size; sum: the batch sums added, the L2 term once
-            size = obj.B if wb is None else float(np.sum(wb, dtype=np.float64))
-            total += value - penalty if summed else value * size
-            seen += size
-            if on_batch is not None and on_batch(i, value, obj, grad):
-                break
+    head = loss_head(net, loss)
+    seed_node = head[1]
+    stateful = [j for j, op in enumerate(net.ops) if op.state_specs]     # ops whose buffers follow the updates
+    segments = [(int(net.offsets[j]), int(net.offsets[j + 1])) for j, _, _ in net.param_layers()]
+    # the network's execution plan for batches of bs samples (the last, smaller batch runs on its leading
+    # rows), held for the whole epoch
+    # (in training mode: the plan is keyed on the mode)
+    with net.using_mode(True), acquire(net, seed_node, bs) as plan:
+        # a diverging run overflows on its way to inf/NaN; that is detected below, not warned about
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for i, start in enumerate(range(0, n, bs)):
+                stop = min(start + bs, n)
+                rows = slice(start, stop) if order is None else order[start:stop]
+                wb = None if w is None else w[rows]
+                if wb is not None and not wb.any():
+                    continue                   # no weight, no update
+                obj = Objective(net, loss, plan.gather("X", X, rows), plan.gather("D", D, rows), validate=False,
+                                full_forward=False, sample_weight=wb, plan=plan, head=head)
+                grad = obj.gradient()          # the whole gradient (and the divergences with it), before any update
+                value = obj.value()
+                if not math.isfinite(value):
+                    return value
+                # ||dL/dp||^2 of each layer, one dot product each: the finiteness check of the whole
+                # gradient and, through ``obj.grad_squares``, the history's per-layer gradient norms
+                obj.grad_squares = squares = [float(np.dot(g, g)) for g in (grad[a:b] for a, b in segments)]
+                if not math.isfinite(sum(squares)) and not np.isfinite(grad).all():
+                    return math.nan
+                # ---- the one place for what follows a training-mode forward that drives an update:
+                # the ops' buffers (op.update_state) and the network's step counter (net.step)
+                if stateful:
+                    obj.update_state()
+                net.step += 1                      # the next update draws fresh dropout masks
+                penalty = obj.regularization() if summed else 0.0
+                optimizer.step(net, grad)          # weight decay, if any, on the network's weights only
+                # mean: the batch means weighted by batch size; sum: the batch sums added, the L2 term once
+                size = obj.B if wb is None else float(np.sum(wb, dtype=np.float64))
+                total += value - penalty if summed else value * size
+                seen += size
+                if on_batch is not None and on_batch(i, value, obj, grad):
+                    break
     if summed:
         return total + (penalty if seen else 0.0)
     return total / seen
@@ -456,11 +475,29 @@ def _start(run):
             history.start_loss = history.records[0]["loss"]
         loaded.apply(run.net, run.opt, run.rng)
         return state, history
-    # the loss the run starts from: what the end of training is compared with
-    history.start_loss = start = _training_loss(run.net, run.loss, run.X, run.D, run.batch_size, run.w)
-    if not math.isfinite(start):
-        raise _divergence(0, start, run.opt.lr, history, before_update=True)
+    # the loss the run starts from (exact, over the whole training set), computed when first asked for
+    history.start_loss = SetLoss(run)
     return state, history
+
+
+class SetLoss:
+    """The loss over the whole training set at the network as it is now, computed when first asked for.
+
+    ``History.start_loss`` and ``end_loss`` hold one until read (a saved history or checkpoint reads them):
+    it keeps a copy of the network (parameters, buffers, mode) and the run's data, evaluates once
+    (forward passes only, through an execution plan) and then lets them go. So a run whose losses nobody
+    reads pays no full-set pass, and one that reads them gets the exact value.
+    """
+
+    def __init__(self, run):
+        self.net = run.net.copy()                   # the parameters, copied
+        self.net.ops = copy.deepcopy(run.net.ops)   # and the ops with their buffers and mode, as they are now
+        self.args = (run.loss, run.X, run.D, run.batch_size, run.w)
+
+    def __call__(self) -> float:
+        value = _training_loss(self.net, *self.args)
+        self.net = self.args = None
+        return value
 
 
 class _BatchStats:
@@ -469,17 +506,20 @@ class _BatchStats:
 
     def __init__(self, run, state, flag):
         self.run, self.state, self.flag = run, state, flag
-        self.starts = [int(run.net.offsets[j]) for j, _, _ in run.net.param_layers()]
-        self.sq = np.empty_like(run.net.params)
+        net = run.net
+        self.segments = [(int(net.offsets[j]), int(net.offsets[j + 1])) for j, _, _ in net.param_layers()]
         self.reset()
 
     def reset(self):
-        self.norms, self.batches, self.metric, self.seen = np.zeros(len(self.starts)), 0, 0.0, 0
+        self.norms, self.batches, self.metric, self.seen = np.zeros(len(self.segments)), 0, 0.0, 0
 
     def __call__(self, i, value, obj, grad):
-        # per-layer ||dL/dp||: one squared copy and one segmented sum per batch
-        np.multiply(grad, grad, out=self.sq)
-        self.norms += np.sqrt(np.add.reduceat(self.sq, self.starts)) if self.starts else 0.0
+        # per-layer ||dL/dp||, from the squares run_epoch took for its finiteness check (else one dot each)
+        squares = getattr(obj, "grad_squares", None)
+        if squares is None:
+            squares = [float(np.dot(grad[a:b], grad[a:b])) for a, b in self.segments]
+        for k, sq in enumerate(squares):
+            self.norms[k] += math.sqrt(sq)
         self.batches += 1
         metric_fn = self.run.metric_fn
         if metric_fn is not None and metric_fn.per_sample:
@@ -526,6 +566,9 @@ def _epoch(run, state, history, stats, last_good, best):
         np.copyto(params, last_good)
         opt.load_state_dict(opt_snapshot)
         _restore_buffers(net, state_snapshot)
+        if not history.records and not math.isfinite(start := history.start_loss):
+            # the first epoch of the run, and already the loss at the starting parameters is not finite
+            raise _divergence(0, start, lr0, history, before_update=True)
         raise _divergence(state.epoch, value, lr0, history)
     record = _record(run, state, value, lr0, stats)
     state.epoch += 1
@@ -609,7 +652,7 @@ def _end(run, state, history, best, stop_reason):
         np.copyto(run.net.params, best)
     for c in run.callbacks:
         c.on_train_end(history) if hasattr(c, "on_train_end") else None
-    history.end_loss = _training_loss(run.net, run.loss, run.X, run.D, run.batch_size, run.w)
+    history.end_loss = SetLoss(run)
     _check_worsening(history, run.opt)
     if stop_reason == "interrupted" and run.verbose:
         print(f"training interrupted after {len(history)} epoch(s); "
@@ -646,14 +689,16 @@ def _training_loss(net, loss, X, D, batch_size, w=None):
     """The loss over the whole training set at the current parameters, in batches (forward passes only);
     with weights ``w`` their weighted mean (or sum)."""
     n = X.shape[0]
-    bs = max(n if batch_size is None else batch_size, 4096)
+    bs = min(n, max(n if batch_size is None else batch_size, 4096))
     if bs < n:
         net.check_rows_independent("the training loss in chunks of rows")
     total = 0.0
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    # forward passes only, through one plan for this call (buffers reused chunk after chunk, then dropped)
+    with acquire(net, loss_head(net, loss)[1], bs, want="value", cache=False) as plan, \
+            np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for start in range(0, n, bs):
             obj = Objective(net, loss, X[start:start + bs], D[start:start + bs], validate=False,
-                            full_forward=False)
+                            full_forward=False, plan=plan)
             div = obj.divergences()
             total += float(np.sum(div, dtype=np.float64) if w is None else
                            np.dot(w[start:start + bs].astype(np.float64), div))
@@ -661,12 +706,22 @@ def _training_loss(net, loss, X, D, batch_size, w=None):
         return (total if obj.reduction == "sum" else total / count) + obj.regularization()
 
 
+def _worse(start, end) -> bool:
+    return not math.isfinite(end) or end - start > (DIVERGED_FACTOR - 1) * max(abs(start), 1e-12)
+
+
 def _check_worsening(history, opt):
-    """Flag and warn about a run that ends far worse than it started (without ever reaching NaN or inf)."""
+    """Flag and warn about a run that ends far worse than it started (without ever reaching NaN or inf).
+
+    The exact whole-set losses at the start and at the end (``history.start_loss``, ``end_loss``: two
+    forward passes over the training set per call to ``train``, not per epoch) decide, and the warning
+    quotes them. The epochs' own losses cannot stand in for them: each batch's loss is taken before its
+    update, so an epoch's loss never sees the effect of the run's last updates.
+    """
     start, end = history.start_loss, history.end_loss
     if start is None or end is None or not math.isfinite(start):
         return
-    if math.isfinite(end) and end - start <= (DIVERGED_FACTOR - 1) * max(abs(start), 1e-12):
+    if not _worse(start, end):
         return
     history.diverged = True
     lr = history.records[0]["lr"] if history.records else opt.lr

@@ -25,7 +25,7 @@ from ...training.optimizers import SGD, Adam
 from ...ops.dropout import Dropout
 from ._common import refuse_non_real, refuse_summed_loss
 from ._params import Interval, Options, StrOptions, check_sample_weight, validate_params
-from ._common import _ACTIVATION_NAMES, _Epochs, _FLOAT_DTYPES, _STOCHASTIC_SOLVERS, _activation, _activation_spec, _glorot_init, _mean_divergence, _pickle_param, _sklearn_name, _unpickle_param, batch_objective, chain_forward, chain_layers
+from ._common import _ACTIVATION_NAMES, _Epochs, _FLOAT_DTYPES, _STOCHASTIC_SOLVERS, _activation, _activation_spec, _glorot_init, _mean_divergence, _pickle_param, _sklearn_name, _unpickle_param, batch_objective, chain_forward, chain_layers, fit_plan
 
 
 class _BaseMLP(BaseEstimator):
@@ -401,15 +401,16 @@ class _BaseMLP(BaseEstimator):
                 print("Iteration %d, loss = %.8f" % (len(curve), curve[-1]))
 
         if self.solver == "lbfgs":
-            def fun(x):
-                params[...] = x
-                obj = batch_objective(net, loss, X, D, sw, alpha)
-                grad = obj.gradient()
-                return obj.value(), grad.astype(np.float64)
+            with fit_plan(net, loss, X, X.shape[0]) as plan:
+                def fun(x):
+                    params[...] = x
+                    obj = batch_objective(net, loss, X, D, sw, alpha, plan=plan)
+                    grad = obj.gradient()
+                    return obj.value(), grad.astype(np.float64)
 
-            res = scipy.optimize.minimize(fun, params.astype(np.float64), method="L-BFGS-B", jac=True,
-                                          callback=record, options={"maxfun": self.max_fun,
-                                                                    "maxiter": self.max_iter, "gtol": self.tol})
+                res = scipy.optimize.minimize(fun, params.astype(np.float64), method="L-BFGS-B", jac=True,
+                                              callback=record, options={"maxfun": self.max_fun,
+                                                                        "maxiter": self.max_iter, "gtol": self.tol})
         else:
             res = self._trust_ncg(net, loss, X, D, sw, alpha, record)
         params[...] = res.x
@@ -433,25 +434,26 @@ class _BaseMLP(BaseEstimator):
             X = X.toarray()
         X = X if dispatch.is_dask(X) else np.ascontiguousarray(X)
         params = net.params
+        with fit_plan(net, loss, X, X.shape[0]) as plan:
+            def evaluate(x):
+                # the point's values stay in the plan's buffers until the next point (hessp reads them)
+                params[...] = x
+                obj = batch_objective(net, loss, X, D, sw, alpha, plan=plan)
+                return obj, obj.gradient().astype(np.float64)
 
-        def evaluate(x):
-            params[...] = x
-            obj = batch_objective(net, loss, X, D, sw, alpha)
-            return obj, obj.gradient().astype(np.float64)
+            at = AtPoint(evaluate)
 
-        at = AtPoint(evaluate)
+            def fun(x):
+                obj, grad = at(x)
+                return obj.value(), grad
 
-        def fun(x):
-            obj, grad = at(x)
-            return obj.value(), grad
+            def hessp(x, p):
+                obj, _ = at(x)
+                return obj.hvp(p.astype(net.dtype)[None, :])[0].astype(np.float64)
 
-        def hessp(x, p):
-            obj, _ = at(x)
-            return obj.hvp(p.astype(net.dtype)[None, :])[0].astype(np.float64)
-
-        return scipy.optimize.minimize(fun, params.astype(np.float64), method="trust-ncg", jac=True,
-                                       hessp=hessp, callback=record,
-                                       options={"maxiter": self.max_iter, "gtol": self.tol})
+            return scipy.optimize.minimize(fun, params.astype(np.float64), method="trust-ncg", jac=True,
+                                           hessp=hessp, callback=record,
+                                           options={"maxiter": self.max_iter, "gtol": self.tol})
 
     # ---- prediction -------------------------------------------------------------------------------
     def _validate_X_predict(self, X):

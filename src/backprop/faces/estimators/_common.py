@@ -3,13 +3,16 @@ of one batch from the engine, and one epoch of mini-batches."""
 from __future__ import annotations
 
 
+from contextlib import contextmanager
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import gen_batches
 
 from ... import dispatch
 from ...engine.network import NORMALIZATIONS
-from ...engine.objective import Objective
+from ...engine.objective import Objective, loss_head
+from ...engine.plan import acquire
 from ...errors import ConfigError, InputError
 from ...ops.activations import ALIASES, SCALAR_NAMES, ScalarActivation, get_activation
 from ...ops.dense import Dense, glorot_bound
@@ -152,15 +155,27 @@ def chain_forward(net, X, logits=False):
     return (values[-1], values[net.head_input]) if logits else values[-1]
 
 
-def batch_objective(net, loss, X, D, sw, alpha):
+def batch_objective(net, loss, X, D, sw, alpha, plan=None):
     """scikit-learn's objective on one batch, from the engine: 1/S sum_n s_n Div_n + alpha/(2 S) ||W||^2,
-    S = sum_n s_n (the batch size without sample weights). None when the batch's total weight is zero."""
+    S = sum_n s_n (the batch size without sample weights). None when the batch's total weight is zero.
+    ``plan``: an execution plan held by the caller (``engine.plan.acquire``) to compute in."""
     if (on_dask := dispatch.on_dask("batch_objective", X)) is not None:    # summed over Dask blocks
         return on_dask(net, loss, X, D, sw, alpha)
     S = float(X.shape[0]) if sw is None else float(sw.sum(dtype=np.float64))
     if S <= 0:
         return None
-    return Objective(net, loss, X, D, sample_weight=sw, l2=alpha / S, validate=False, full_forward=False)
+    return Objective(net, loss, X, D, sample_weight=sw, l2=alpha / S, validate=False, full_forward=False,
+                     plan=plan)
+
+
+@contextmanager
+def fit_plan(net, loss, X, B):
+    """The network's execution plan for batches of B rows of X, held for a fit (None for Dask data)."""
+    if dispatch.is_dask(X):
+        yield None
+        return
+    with acquire(net, loss_head(net, loss)[1], B) as plan:
+        yield plan
 
 
 def _mean_divergence(net, loss, X, D, w):
@@ -205,17 +220,22 @@ class _Epochs:
             self.order = self.order[perm]
         X, D, sw, net, params = self.X, self.D, self.sw, self.net, self.net.params
         total = 0.0
-        with net.using_mode(True):          # dropout on while training, a fresh mask per update
+        # one execution plan for the epoch's batches: each batch gathered into its buffers; dropout on while
+        # training, a fresh mask per update
+        with net.using_mode(True), fit_plan(net, self.loss, X, min(self.batch_size, self.n)) as plan:
             for sl in gen_batches(self.n, self.batch_size):
-                total += self._update(opt, params, X, D, sw, sl)
+                total += self._update(opt, params, X, D, sw, sl, plan)
         return total / self.n
 
-    def _update(self, opt, params, X, D, sw, sl):
+    def _update(self, opt, params, X, D, sw, sl, plan):
         """One mini-batch: its loss before the update times its size (0 for a batch of weight zero)."""
         net = self.net
         rows = self.order[sl] if self.shuffle else sl
-        Xb = X.take(rows, axis=0) if self.shuffle and self.dense else X[rows]
-        obj = batch_objective(net, self.loss, Xb, D[rows], None if sw is None else sw[rows], self.alpha)
+        if plan is not None and self.dense:
+            Xb, Db = plan.gather("X", X, rows), plan.gather("D", D, rows)
+        else:
+            Xb, Db = X[rows], D[rows]
+        obj = batch_objective(net, self.loss, Xb, Db, None if sw is None else sw[rows], self.alpha, plan=plan)
         if obj is None:            # every sample of this batch has weight zero: nothing to learn
             return 0.0
         grad = obj.gradient()      # the whole gradient first, then the update

@@ -1,0 +1,168 @@
+"""Execution plans: what the hot loops need of a network, worked out once and kept.
+
+A plan is compiled for one (network structure and mode, node where the loss is evaluated, batch
+size, dtype, what is wanted: "grad" for value and gradient, "hvp" for Hessian-vector products) and
+holds everything a gradient needs besides the arithmetic:
+
+* one output buffer per op that takes ``out=`` (``ops.base.accepts_out``), written by its forward;
+* one buffer per node adjoint that a single op writes (its ``vjp(..., out=)``), and the list of
+  wanted adjoints of every op's inputs;
+* the flat gradient, with each op's views into it, so the backward sweep writes straight into it;
+* the views of the L2-regularised weights in the parameters and in the gradient;
+* buffers a training step gathers its batch into.
+
+The plan holds no formula: ``Network.forward_values`` and ``passes.backward`` run the ops' own
+passes, with the plan's buffers. Ops that do not take ``out=`` (any op written without it, or ops
+with modes and state) run exactly as without a plan.
+
+Plans are cached per network (``acquire``), keyed on its structure (the op objects, the graph, the
+parameter vector, the mode of every op with modes), so they are rebuilt when the structure or mode
+changes and never when only ``params`` change (the plan holds views of the parameter vector, which
+``net.params = v`` fills in place). A plan is used by one caller at a time: ``acquire`` hands out the
+cached plan under its lock, or a fresh uncached one when the cached plan is in use (a call nested in
+a callback, another thread), so buffers are never shared between two computations in flight.
+"""
+from __future__ import annotations
+
+import threading
+import weakref
+
+import numpy as np
+
+from ..ops.base import accepts_out
+from . import l2
+
+#: per network: {key: Plan}; a network that is garbage-collected takes its plans with it
+_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_CACHE_LOCK = threading.Lock()
+#: plans kept per network (batch sizes x what is wanted); the oldest is dropped beyond this
+MAX_PLANS = 4
+
+
+def structure_key(net) -> tuple:
+    """What a plan depends on besides the batch: the parameter vector, the ops, the graph, the mode."""
+    ops = net.ops
+    return (id(net._params), net.n_inputs, tuple(map(id, ops)), tuple(map(tuple, net.inputs)),
+            tuple(bool(op.training) for op in ops if op.has_modes))
+
+
+class Plan:
+    """The buffers and per-op lists of one (structure, seed node, batch size, want); see the module notes.
+
+    Parameters
+    ----------
+    net : Network
+    seed_node : int
+        Node where the loss is evaluated: the backward pass starts there.
+    B : int
+        Batch size.
+    want : {"grad", "hvp", "value"}
+        "value": the forward pass only (no gradient buffers).
+    """
+
+    def __init__(self, net, seed_node, B, want="grad"):
+        dtype, n = net.dtype, len(net.ops)
+        self.seed_node, self.B, self.want, self.dtype = int(seed_node), int(B), want, dtype
+        # strong references: the ids in the key stay those of these objects while the plan lives
+        self.ops, self.params = list(net.ops), net._params
+        self.lock = threading.Lock()
+        plain = [not (op.has_modes or op.state_specs) for op in net.ops]
+        self.fwd_out = [np.empty((self.B, net.widths[j + 1]), dtype=dtype)
+                        if plain[j] and accepts_out(op, "forward") else None
+                        for j, op in enumerate(net.ops)]
+        readers = [0] * (n + 1)
+        for ix in net.inputs:
+            for i in ix:
+                readers[i] += 1
+        dep = net.depends_on_params
+        self.need = [[dep[i] for i in ix] for ix in net.inputs]
+        self.vjp_out = []
+        backward = want != "value"
+        for j, (op, ix) in enumerate(zip(net.ops, net.inputs)):
+            if backward and j < self.seed_node and plain[j] and accepts_out(op, "vjp"):
+                self.vjp_out.append([np.empty((self.B, net.widths[i]), dtype=dtype)
+                                     if dep[i] and readers[i] == 1 and i > 0 else None for i in ix])
+            else:
+                self.vjp_out.append(None)
+        self.grad = np.empty(net.n_params, dtype=dtype) if backward else None
+        self.gp = [net.split(self.grad, j) if backward and net.param_counts[j] else None for j in range(n)]
+        self.weights = l2.weight_pairs(net, self.grad)
+        self._gather, self._views = {}, {}
+
+    def rows(self, n):
+        """This plan for a batch of n <= B samples: the leading n rows of every buffer (the last,
+        smaller batch of an epoch runs on the plan of the others)."""
+        if n == self.B:
+            return self
+        if not 0 < n <= self.B:
+            raise ValueError(f"a plan for batches of {self.B} cannot run a batch of {n}")
+        view = self._views.get(n)
+        if view is None:
+            view = self._views[n] = object.__new__(Plan)
+            view.__dict__.update(self.__dict__)
+            view.B, view._views = n, {}
+            view.fwd_out = [None if b is None else b[:n] for b in self.fwd_out]
+            view.vjp_out = [None if bs is None else [None if b is None else b[:n] for b in bs]
+                            for bs in self.vjp_out]
+        return view
+
+    def gather(self, name, A, rows):
+        """``A[rows]`` written into this plan's buffer ``name`` (rows: an index array or a slice)."""
+        if isinstance(rows, slice):
+            return A[rows]
+        n = len(rows)
+        buf = self._gather.get(name)
+        if buf is None or buf.shape[1:] != A.shape[1:] or buf.dtype != A.dtype or buf.shape[0] < n:
+            buf = self._gather[name] = np.empty((max(n, self.B),) + A.shape[1:], dtype=A.dtype)
+        out = buf[:n]
+        np.take(A, rows, axis=0, out=out)
+        return out
+
+
+def _new(net, seed_node, B, want):
+    return Plan(net, seed_node, B, want)
+
+
+class acquire:
+    """The cached plan for ``net`` (compiled on first use), held for the caller alone while in use.
+
+    ``with acquire(net, seed_node, B, want) as plan:`` gives a plan whose buffers nobody else writes
+    until the block ends: the cached one, or when that one is already in use (a nested call, another
+    thread) a fresh plan for this call only. ``cache=False``: always a fresh plan, dropped afterwards
+    (large one-off passes).
+    """
+
+    __slots__ = ("plan",)
+
+    def __init__(self, net, seed_node, B, want="grad", cache=True):
+        plan = None
+        if cache:
+            key = (structure_key(net), int(seed_node), int(B), want)
+            with _CACHE_LOCK:
+                plans = _CACHE.get(net)
+                if plans is None:
+                    plans = _CACHE[net] = {}
+                plan = plans.get(key)
+            if plan is None:
+                plan = _new(net, seed_node, B, want)
+                with _CACHE_LOCK:
+                    if len(plans) >= MAX_PLANS:
+                        plans.pop(next(iter(plans)))
+                    plan = plans.setdefault(key, plan)
+        if plan is None or not plan.lock.acquire(blocking=False):
+            plan = _new(net, seed_node, B, want)           # not cached, or in use: this call gets its own
+            plan.lock.acquire()
+        self.plan = plan
+
+    def __enter__(self):
+        return self.plan
+
+    def __exit__(self, *exc):
+        self.plan.lock.release()
+        return False
+
+
+def cached_plans(net) -> int:
+    """How many plans are cached for ``net`` (for tests and diagnostics)."""
+    with _CACHE_LOCK:
+        return len(_CACHE.get(net, ()))
