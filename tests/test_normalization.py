@@ -442,9 +442,8 @@ def test_estimators_take_normalization_and_fit_batch_norm_in_training_mode(tmp_p
     assert reg.network_.normalization == "layer" and reg.score(X, X[:, 0]) > 0.5
 
 
-def test_bp_train_of_a_layer_norm_net_follows_torch_sgd():
-    net = make_net("layer")
-    module = bp.to_torch(net)
+def _train_both(net, module):
+    """bp.train and torch's SGD on the same 3 epochs of 3 unshuffled batches; torch's parameters after them."""
     opt = torch.optim.SGD(module.parameters(), lr=0.05)
     X, T = data(B=12, seed=5)
     bp.train(net, "l2", X, T, optimizer="sgd", lr=0.05, batch_size=4, epochs=3, shuffle=False, verbose=False)
@@ -453,23 +452,20 @@ def test_bp_train_of_a_layer_norm_net_follows_torch_sgd():
             opt.zero_grad()
             torch_loss(module(torch.from_numpy(X[s:s + 4])), torch.from_numpy(T[s:s + 4])).backward()
             opt.step()
-    theirs = np.concatenate([p.detach().numpy().ravel() for p in module.parameters()])
+    return np.concatenate([p.detach().numpy().ravel() for p in module.parameters()])
+
+
+def test_bp_train_of_a_layer_norm_net_follows_torch_sgd():
+    net = make_net("layer")
+    theirs = _train_both(net, bp.to_torch(net))
     np.testing.assert_allclose(net.params, theirs, rtol=1e-11, atol=1e-12)
 
 
 def test_bp_train_of_a_batch_norm_net_follows_torch_parameters_and_running_statistics():
     net = make_net("batch_eval")
     module = bp.to_torch(net).train()
-    opt = torch.optim.SGD(module.parameters(), lr=0.05)
-    X, T = data(B=12, seed=5)
-    bp.train(net, "l2", X, T, optimizer="sgd", lr=0.05, batch_size=4, epochs=3, shuffle=False, verbose=False)
-    for _ in range(3):
-        for s in range(0, 12, 4):
-            opt.zero_grad()
-            torch_loss(module(torch.from_numpy(X[s:s + 4])), torch.from_numpy(T[s:s + 4])).backward()
-            opt.step()
+    theirs = _train_both(net, module)
     assert not net.training                                           # the mode it had before
-    theirs = np.concatenate([p.detach().numpy().ravel() for p in module.parameters()])
     np.testing.assert_allclose(net.params, theirs, rtol=1e-11, atol=1e-12)
     sd = module.state_dict()
     for name in ("running_mean", "running_var", "num_batches_tracked"):
