@@ -21,14 +21,13 @@ from numpy.typing import NDArray
 
 from ..errors import ConfigError
 from .activations import UserFunctions
+from .arrays import Maybe
 from .base import At, Op, accumulate
 from .fields import Size, Text
 from .registry import register
 
 #: a user's function of (N, n) arrays
 Fn = Callable[..., Any]
-#: a tangent or adjoint that may be zero (None)
-Maybe = NDArray[Any] | None
 #: the point the op was evaluated at: (xs, y, J, p), J the Jacobian (None for a function given by jvp/vjp)
 _At = tuple[list[NDArray[Any]], NDArray[Any], Maybe, Any]
 
