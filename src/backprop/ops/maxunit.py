@@ -92,14 +92,14 @@ class MaxUnit(GatheredUnits, Op):
         return out
 
     # dE/dz_i = dE/dx_u for the arg-max input i, 0 for the others
-    def vjp(self, at: At, dy: Array, *, gp: Sequence[Array], need: Sequence[bool]) -> list[Maybe]:
+    def vjp(self, at: At, dy: Array, *, gp: Sequence[Array] | None, need: Sequence[bool]) -> list[Maybe]:
         win = cast(Index, at.cache)
         if not any(need):
             return [None] * self.arity
         return self.gather.put(self._route(dy, win), need)
 
     # R{x_u} = R{z_argmax}
-    def jvp(self, at: At, txs: Sequence[Maybe], tp: Sequence[Maybe]) -> Maybe:
+    def jvp(self, at: At, txs: Sequence[Maybe], tp: Sequence[Maybe] | None) -> Maybe:
         win = cast(Index, at.cache)
         tV = self.gather.take(txs)
         if tV is None:
@@ -107,8 +107,8 @@ class MaxUnit(GatheredUnits, Op):
         return np.take_along_axis(tV, np.broadcast_to(win, tV.shape[:-1] + win.shape[-1:]), axis=-1)
 
     # R{dE/dz_i} = R{dE/dx_u} at the arg-max input (piecewise linear: no curvature term)
-    def vjp_tangent(self, at: At, dy: Array, tdy: Maybe, txs: Sequence[Maybe], ty: Maybe, tp: Sequence[Maybe], *,
-                    tgp: Sequence[Array], need: Sequence[bool]) -> list[Maybe]:
+    def vjp_tangent(self, at: At, dy: Array, tdy: Maybe, txs: Sequence[Maybe], ty: Maybe, tp: Sequence[Maybe] | None, *,
+                    tgp: Sequence[Array] | None, need: Sequence[bool]) -> list[Maybe]:
         win = cast(Index, at.cache)
         if tdy is None or not any(need):
             return [None] * self.arity

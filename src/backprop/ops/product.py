@@ -181,7 +181,7 @@ class Product(GatheredUnits, Op):
         return P.prod(axis=-1), (Z, P, dP, D)
 
     # dE/dz_f = dE/dx_u dx_u/dz_f
-    def vjp(self, at: At, dy: Array, *, gp: Sequence[Array], need: Sequence[bool]) -> list[Maybe]:
+    def vjp(self, at: At, dy: Array, *, gp: Sequence[Array] | None, need: Sequence[bool]) -> list[Maybe]:
         cache = cast(Cache, at.cache)
         if not any(need):
             return [None] * self.arity
@@ -190,7 +190,7 @@ class Product(GatheredUnits, Op):
         return self.gather.put(dV, need)
 
     # R{x_u} = sum_f dx_u/dz_f R{z_f}
-    def jvp(self, at: At, txs: Sequence[Maybe], tp: Sequence[Maybe]) -> Maybe:
+    def jvp(self, at: At, txs: Sequence[Maybe], tp: Sequence[Maybe] | None) -> Maybe:
         cache = cast(Cache, at.cache)
         tV = self.gather.take(txs)
         if tV is None:
@@ -198,8 +198,8 @@ class Product(GatheredUnits, Op):
         return np.einsum("buk,mbuk->mbu", cache[3], self._pad(tV, 0))
 
     # R{dE/dz_f} = R{dE/dx_u} dx_u/dz_f + dE/dx_u sum_g (d2 x_u / dz_f dz_g) R{z_g}
-    def vjp_tangent(self, at: At, dy: Array, tdy: Maybe, txs: Sequence[Maybe], ty: Maybe, tp: Sequence[Maybe], *,
-                    tgp: Sequence[Array], need: Sequence[bool]) -> list[Maybe]:
+    def vjp_tangent(self, at: At, dy: Array, tdy: Maybe, txs: Sequence[Maybe], ty: Maybe, tp: Sequence[Maybe] | None, *,
+                    tgp: Sequence[Array] | None, need: Sequence[bool]) -> list[Maybe]:
         cache = cast(Cache, at.cache)
         if not any(need):
             return [None] * self.arity

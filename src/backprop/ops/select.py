@@ -50,14 +50,14 @@ class Select(Op):
         return cast(Array, self.gather.take(xs)), None
 
     # dE/dx_k[c] = sum of dE/dy[f] over the f that picked column c of input k
-    def vjp(self, at: At, dy: Array, *, gp: Sequence[Array], need: Sequence[bool]) -> list[Maybe]:
+    def vjp(self, at: At, dy: Array, *, gp: Sequence[Array] | None, need: Sequence[bool]) -> list[Maybe]:
         return self.gather.put(dy, need)
 
-    def jvp(self, at: At, txs: Sequence[Maybe], tp: Sequence[Maybe]) -> Maybe:
+    def jvp(self, at: At, txs: Sequence[Maybe], tp: Sequence[Maybe] | None) -> Maybe:
         return self.gather.take(txs)
 
-    def vjp_tangent(self, at: At, dy: Array, tdy: Maybe, txs: Sequence[Maybe], ty: Maybe, tp: Sequence[Maybe], *,
-                    tgp: Sequence[Array], need: Sequence[bool]) -> list[Maybe]:
+    def vjp_tangent(self, at: At, dy: Array, tdy: Maybe, txs: Sequence[Maybe], ty: Maybe, tp: Sequence[Maybe] | None, *,
+                    tgp: Sequence[Array] | None, need: Sequence[bool]) -> list[Maybe]:
         if tdy is None:
             return [None] * self.arity
         return self.gather.put(tdy, need)
