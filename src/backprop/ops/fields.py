@@ -25,7 +25,7 @@ Rules that tie several fields together beyond ``below``/``length`` go in the op'
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Protocol
+from typing import Any, Iterable, NoReturn, Protocol
 
 import numpy as np
 
@@ -41,7 +41,7 @@ class Checker(Protocol):
 
     limit: int
 
-    def fail(self, at: str, expected: str, got: object) -> None: ...
+    def fail(self, at: str, expected: str, got: object) -> NoReturn: ...
     def int_(self, v: object, at: str, lo: int = 0, hi: int | None = None) -> None: ...
     def size(self, v: object, at: str) -> None: ...
     def number(self, v: object, at: str) -> None: ...
