@@ -12,7 +12,7 @@ given function carries is refused with the way to pass it.
 """
 from __future__ import annotations
 
-from pathlib import Path
+import os
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence, TypeVar, Union
 
 from ..errors import ConfigError, FileFormatError
@@ -64,7 +64,7 @@ _KINDS = {ScalarActivation: ("scalar", "activation", "bp.activation({!r}, f, df,
           VectorFunction: ("vector", "vector activation", "bp.vector_activation({!r}, f, jacobian)")}
 
 
-def _passed(name: object, functions: Mapping[str, UserFunctions], cls: type[F], path: str | Path) -> F:
+def _passed(name: object, functions: Mapping[str, UserFunctions], cls: type[F], path: str | os.PathLike[str]) -> F:
     """The function of type ``cls`` passed as ``name``; ConfigError naming it and how to pass it otherwise."""
     fn = functions.get(name) if isinstance(name, str) else None
     if isinstance(fn, cls):
@@ -78,7 +78,7 @@ def _passed(name: object, functions: Mapping[str, UserFunctions], cls: type[F], 
                       f"(or activations={{{name!r}: ...}})")
 
 
-def _resolve_activation(spec: object, functions: Mapping[str, UserFunctions], path: str | Path
+def _resolve_activation(spec: object, functions: Mapping[str, UserFunctions], path: str | os.PathLike[str]
                         ) -> ScalarActivation:
     """An activation description from a file -> ScalarActivation (user-defined ones from ``functions``)."""
     if isinstance(spec, str):
@@ -98,7 +98,7 @@ def _resolve_activation(spec: object, functions: Mapping[str, UserFunctions], pa
     return _passed(name, functions, ScalarActivation, path)
 
 
-def resolve(cfg: Any, functions: Mapping[str, UserFunctions], path: str | Path = "<model>") -> Any:
+def resolve(cfg: Any, functions: Mapping[str, UserFunctions], path: str | os.PathLike[str] = "<model>") -> Any:
     """A copy of an op description (at the depths the schema allows) with every user function named in
     it resolved: each ``"activation"`` entry becomes a ScalarActivation (built-in ones by name, user-defined
     ones from ``functions``), the ``"fn"`` of each vector activation the VectorFunction passed for it.
