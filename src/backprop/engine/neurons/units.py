@@ -74,7 +74,7 @@ class Spec:
     name: str
     kind: str                       # "input", "neuron", "product", "max"
     order: int                      # declaration order
-    act: object = None              # ScalarActivation, or None for identity
+    act: ScalarActivation | None = None     # None for identity
     bias: object = False            # False, True (initialised 0) or a float (initial value)
     inputs: list[str] = field(default_factory=list)      # product / max: the units read, in order
     exponents: list[float] | None = None
