@@ -75,7 +75,7 @@ class Spec:
     kind: str                       # "input", "neuron", "product", "max"
     order: int                      # declaration order
     act: ScalarActivation | None = None     # None for identity
-    bias: object = False            # False, True (initialised 0) or a float (initial value)
+    bias: bool | float = False      # False, True (initialised 0) or a float (initial value)
     inputs: list[str] = field(default_factory=list)      # product / max: the units read, in order
     exponents: list[float] | None = None
     group: int | None = None
