@@ -158,7 +158,11 @@ class NeuronNetwork(Network):
         X = check_X(X, self.n_inputs, self.dtype)
         values, _ = self.forward_values(X)
         lay = self.layout
-        return {u.name: (values[u.x_at[0]][:, u.x_at[1]], values[u.y_at[0]][:, u.y_at[1]]) for u in lay.units}
+        out = {}
+        for name, u in zip(lay.names, lay.units):
+            (xn, xc), (yn, yc) = u.x_at, u.y_at or u.x_at          # (a layout sets every y_at)
+            out[name] = (values[xn][:, xc], values[yn][:, yc])
+        return out
 
     def node_grads(self, loss: str | Loss, X: ArrayLike, T: ArrayLike) -> dict[str, tuple[NDArray[Any], NDArray[Any]]]:
         """{name: (dE/dy_j, dE/dx_j)} for every node after one backward pass, arrays of shape (B,)."""
