@@ -83,7 +83,7 @@ class NeuronNetwork(Network):
 
     @classmethod
     def check_loaded(cls, net: Network, where: str) -> None:
-        """Check the unit names of a network read from a file (:func:`check_unit_names`)."""
+        """Check the unit names of a network read from a file (``check_unit_names``)."""
         check_unit_names(net, where)
 
     @property
