@@ -717,3 +717,25 @@ def test_members_sharing_one_stored_region_are_refused(tmp_path):
     path.write_bytes(bytes(data[:-22]) + entry + bytes(end))
     with pytest.raises(FileFormatError, match="claim .* bytes in all, more than the file"):
         serialize.load_bundle(path)
+
+
+def test_build_network_without_params_or_limit_is_a_config_error():
+    """Regression: with neither a parameter vector nor a size bound, ``int(None)`` raised TypeError."""
+    net = bp.MLP([2, 3, 2])
+    with pytest.raises(ConfigError, match="params or limit"):
+        serialize.build_network(serialize.describe(net), None)
+
+
+@settings(max_examples=25, deadline=None)
+@given(limit=st.one_of(st.none(), st.integers(0, 1 << 20)), with_params=st.booleans())
+def test_build_network_either_builds_or_raises_a_value_error(limit, with_params):
+    """Whatever the combination of params and limit, the result is the network or a ValueError subclass."""
+    net = bp.MLP([2, 3, 2])
+    try:
+        out = serialize.build_network(serialize.describe(net), net.params if with_params else None, limit=limit)
+    except ValueError:
+        assert not with_params and limit is None
+        return
+    assert out.n_params == net.n_params
+    if with_params:
+        assert out.params.tobytes() == net.params.tobytes()

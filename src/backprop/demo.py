@@ -28,7 +28,26 @@ from .training.metrics import confusion_matrix, format_confusion
 TARGET = 0.96
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
+    """Run the demo (the command line of ``python -m backprop.demo``); 0 if it reached its targets, else 1.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default ``sys.argv[1:]``): ``--out-dir``, ``--epochs``, ``--seed``, ``--quiet``.
+
+    Returns
+    -------
+    int
+        The exit status.
+
+    Examples
+    --------
+    >>> main(["--help"])     # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    SystemExit: 0
+    """
     parser = argparse.ArgumentParser(prog="python -m backprop.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out-dir", default="out", help="where to write the model and figures (default out/)")
     parser.add_argument("--epochs", type=int, default=30)
@@ -58,6 +77,7 @@ def main(argv=None) -> int:
     accuracy = float(np.mean(pred == y_test))
     cm = confusion_matrix(y_test, pred, 10)
     best = history.best_epoch
+    assert best is not None            # (validation data: early stopping keeps the best epoch)
     print(f"\ntrained {len(history)} epochs in {seconds:.2f} s ({history.stop_reason}); parameters of epoch {best} "
           f"kept: validation loss {history['val_loss'][best - 1]:.4f}, "
           f"validation accuracy {history['val_metric'][best - 1]:.2%}")

@@ -68,7 +68,7 @@ class Registry:
         self._aliases.update((alias, name) for alias in aliases)
         return obj
 
-    def canonical(self, name: str, *, error: Callable[[str], Exception] = ConfigError) -> str:
+    def canonical(self, name: object, *, error: Callable[[str], Exception] = ConfigError) -> str:
         """The registered name that ``name`` (a name or an alias) stands for."""
         if isinstance(name, str):
             if name in self._members:
@@ -79,7 +79,7 @@ class Registry:
         what = f"{name!r}" if isinstance(name, str) else f"of type {type(name).__name__}"
         raise error(f"unknown {self.family} {what}; known: {known}")
 
-    def get(self, name: str, *, error: Callable[[str], Exception] = ConfigError) -> Any:
+    def get(self, name: object, *, error: Callable[[str], Exception] = ConfigError) -> Any:
         """The member registered as ``name`` (or an alias of it); ``error`` (ConfigError) names the known ones."""
         return self._members[self.canonical(name, error=error)]
 

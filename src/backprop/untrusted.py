@@ -322,7 +322,7 @@ def _no_constants(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def parse_json(raw: bytes | str, what: str, max_bytes: int = MAX_JSON_BYTES) -> Any:
+def parse_json(raw: bytes | bytearray | memoryview | str, what: str, max_bytes: int = MAX_JSON_BYTES) -> Any:
     """Parse UTF-8 JSON from an untrusted file with bounded memory and recursion.
 
     Refuses texts over ``max_bytes``, more than ``MAX_JSON_TOKENS`` tokens, nesting deeper than

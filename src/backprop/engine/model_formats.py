@@ -7,17 +7,21 @@ format modules reach each other through this table instead of importing one anot
 from __future__ import annotations
 
 import os
-from typing import Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from ..errors import ConfigError
 from ..registry import Registry
+
+if TYPE_CHECKING:
+    from ..ops.user_functions import Functions
+    from .network import Network
 
 
 class Format(NamedTuple):
     """One file format: ``save(net, path, *, metadata, arrays)`` and ``load_bundle(path, activations)``."""
 
-    save: Callable
-    load_bundle: Callable
+    save: Callable[..., None]
+    load_bundle: Callable[..., tuple[Any, dict[str, Any], dict[str, Any]]]
 
 
 #: suffix -> Format; a path with no registered suffix uses DEFAULT
@@ -25,23 +29,56 @@ FORMATS = Registry("model file format")
 DEFAULT = ".npz"
 
 
-def register_format(suffix: str, save: Callable, load_bundle: Callable) -> None:
-    """Make ``save``/``load_bundle`` the writer and reader of paths ending in ``suffix`` (lower case)."""
+def register_format(suffix: str, save: Callable[..., None],
+                    load_bundle: Callable[..., tuple[Any, dict[str, Any], dict[str, Any]]]) -> None:
+    """Make ``save``/``load_bundle`` the writer and reader of paths ending in ``suffix`` (lower case).
+
+    Parameters
+    ----------
+    suffix : str
+        The file name ending, such as ``".safetensors"``.
+    save : callable
+        ``save(net, path, *, metadata, arrays)``.
+    load_bundle : callable
+        ``load_bundle(path, activations) -> (net, metadata, arrays)``.
+
+    Examples
+    --------
+    >>> ".safetensors" in FORMATS.names()
+    True
+    """
     FORMATS.register(suffix, Format(save, load_bundle))
 
 
-def format_for(path) -> Format:
-    """The format of ``path``: the one registered for its (case-insensitive) suffix, else the default."""
+def format_for(path: str | os.PathLike[str]) -> Format:
+    """The format of ``path``: the one registered for its (case-insensitive) suffix, else the default.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    Format
+        Its writer and reader.
+
+    Examples
+    --------
+    >>> format_for("m.SAFETENSORS") is FORMATS.get(".safetensors")
+    True
+    """
     name = str(os.fspath(path)).lower()
     for suffix, fmt in FORMATS.items():
         if suffix != DEFAULT and name.endswith(suffix):
             return fmt
     if DEFAULT not in FORMATS:
         raise ConfigError(f"no model file format is registered for {DEFAULT!r} (import backprop first)")
-    return FORMATS.get(DEFAULT)
+    default: Format = FORMATS.get(DEFAULT)
+    return default
 
 
-def save(net, path, *, metadata=None, arrays=None) -> None:
+def save(net: Network, path: str | os.PathLike[str], *, metadata: dict[str, Any] | None = None,
+         arrays: dict[str, Any] | None = None) -> None:
     """Save a network to ``path``, atomically; the format follows the name.
 
     A path ending in ``.safetensors`` writes the safetensors format (parameters under the
@@ -76,11 +113,18 @@ def save(net, path, *, metadata=None, arrays=None) -> None:
     return format_for(path).save(net, path, metadata=metadata, arrays=arrays)
 
 
-def load_bundle(path, activations=None):
+def load_bundle(path: str | os.PathLike[str], activations: Functions = None
+                ) -> tuple[Network, dict[str, Any], dict[str, Any]]:
     """Load a model file with everything stored beside the network: (net, metadata, arrays).
 
     The file is untrusted input: nothing in it is executed (no pickle), and every size it declares
     is checked before memory is spent. ``activations`` is as for ``load``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    activations : dict or list, optional
+        The user-defined functions the model uses (see ``load``).
 
     Returns
     -------
@@ -98,11 +142,19 @@ def load_bundle(path, activations=None):
         If the file is missing, not a model file, malformed, truncated, or declares more than it holds.
     ConfigError
         If the model uses a user-defined function that ``activations`` does not supply.
+
+    Examples
+    --------
+    >>> import backprop as bp, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.npz")
+    >>> save(bp.MLP([2, 2]), path, metadata={"note": "x"})
+    >>> load_bundle(path)[1]
+    {'note': 'x'}
     """
     return format_for(path).load_bundle(path, activations)
 
 
-def load(path, activations=None):
+def load(path: str | os.PathLike[str], activations: Functions = None) -> Network:
     """Load a network saved with ``net.save(path)``.
 
     Parameters

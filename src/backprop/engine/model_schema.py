@@ -17,7 +17,10 @@ ranges only, so no rule is kept in two places.
 """
 from __future__ import annotations
 
+from typing import Any, Collection, Iterable, NoReturn
+
 from ..errors import FileFormatError
+from ..ops.base import Op
 from ..ops.fields import Field
 from ..ops.registry import load_ops
 
@@ -30,17 +33,20 @@ _DTYPES = ("float32", "float64")
 
 
 class _Checker:
+    """The primitives a description is checked with (``ops.fields.Checker``): each returns the value it
+    checked, or raises FileFormatError naming the place ``at``, what was expected and what was found."""
+
     def __init__(self, where: str, limit: int):
         self.where, self.limit = where, min(int(limit), HARD_LIMIT)
         self.cells = 0          # padded (unit, slot) tables of max/product ops, summed over the network
 
-    def fail(self, at, expected, got):
+    def fail(self, at: str, expected: str, got: object) -> NoReturn:
         shown = repr(got)
         shown = shown if len(shown) <= 60 else shown[:57] + "..."
         raise FileFormatError(f"{self.where}: {at} is {shown}; expected {expected}")
 
     # ---- scalars -----------------------------------------------------------------------------
-    def int_(self, v, at, lo=0, hi=None):
+    def int_(self, v: Any, at: str, lo: int = 0, hi: int | None = None) -> int:
         bounded_by_file = hi is None
         hi = self.limit if hi is None else hi
         if not isinstance(v, int) or isinstance(v, bool) or not lo <= v < hi:
@@ -50,21 +56,21 @@ class _Checker:
             self.fail(at, f"an integer in [{lo}, {hi - 1}]{why}", v)
         return v
 
-    def size(self, v, at):
+    def size(self, v: Any, at: str) -> int:
         return self.int_(v, at, 1)
 
-    def number(self, v, at):
+    def number(self, v: Any, at: str) -> float:
         if not isinstance(v, (int, float)) or isinstance(v, bool):
             self.fail(at, "a finite number", v)
         return v
 
-    def str_(self, v, at, choices=None):
+    def str_(self, v: Any, at: str, choices: Iterable[str] | None = None) -> str:
         if not isinstance(v, str) or (choices is not None and v not in choices):
             self.fail(at, "a string" if choices is None else f"one of {', '.join(map(repr, choices))}", v)
         return v
 
     # ---- containers --------------------------------------------------------------------------
-    def list_(self, v, at, length=None, min_len=0):
+    def list_(self, v: Any, at: str, length: int | None = None, min_len: int = 0) -> list[Any]:
         if not isinstance(v, list):
             self.fail(at, "a JSON list" if length is None else f"a list of {length} entries", v)
         if length is not None and len(v) != length:
@@ -73,22 +79,23 @@ class _Checker:
             self.fail(at, f"a list of at least {min_len} entries", v)
         return v
 
-    def ints(self, v, at, lo=0, hi=None, length=None, min_len=0):
+    def ints(self, v: Any, at: str, lo: int = 0, hi: int | None = None, length: int | None = None,
+             min_len: int = 0) -> list[int]:
         for k, x in enumerate(self.list_(v, at, length, min_len)):
             self.int_(x, f"{at}[{k}]", lo, hi)
         return v
 
-    def numbers(self, v, at, length=None):
+    def numbers(self, v: Any, at: str, length: int | None = None) -> list[float]:
         for k, x in enumerate(self.list_(v, at, length)):
             self.number(x, f"{at}[{k}]")
         return v
 
-    def strs(self, v, at):
+    def strs(self, v: Any, at: str) -> list[str]:
         for k, x in enumerate(self.list_(v, at)):
             self.str_(x, f"{at}[{k}]")
         return v
 
-    def obj(self, v, at, required, optional=()):
+    def obj(self, v: Any, at: str, required: Iterable[str], optional: Iterable[str] = ()) -> dict[str, Any]:
         if not isinstance(v, dict):
             self.fail(at, f"a JSON object with keys {', '.join(required)}", v)
         missing = [k for k in required if k not in v]
@@ -102,7 +109,7 @@ class _Checker:
         return v
 
     # ---- activations and ops -----------------------------------------------------------------
-    def activation(self, v, at):
+    def activation(self, v: Any, at: str) -> str | dict[str, Any]:
         if isinstance(v, str):
             return v
         if not isinstance(v, dict) or not isinstance(v.get("name"), str):
@@ -112,7 +119,7 @@ class _Checker:
                 self.number(x, f"{at}.{k}")
         return v
 
-    def op(self, cfg, at, inner=False):
+    def op(self, cfg: Any, at: str, inner: bool = False) -> dict[str, Any]:
         """An op description: its registered name, then every field as the op class declares it
         (``config_fields``, see ``ops/fields.py``), then the op's own cross-field rules."""
         if not isinstance(cfg, dict):
@@ -133,15 +140,31 @@ class _Checker:
         return cfg
 
 
-def op_schemas(inner=False) -> dict:
+def op_schemas(inner: bool = False) -> dict[str, type[Op]]:
     """Op name -> op class, for every registered op that declares typed ``config_fields`` (only those a
-    file may name); ``inner``: only the ops that may apply inside segments."""
+    file may name); ``inner``: only the ops that may apply inside segments.
+
+    Parameters
+    ----------
+    inner : bool, default False
+        Only the ops that may apply inside segments (``Op.in_segments``).
+
+    Returns
+    -------
+    dict of str -> type
+
+    Examples
+    --------
+    >>> "dense" in op_schemas(), "dense" in op_schemas(inner=True)
+    (True, False)
+    """
     return {name: cls for name, cls in load_ops().items()
             if cls.config_fields and all(isinstance(f, Field) for f in cls.config_fields)
             and (cls.in_segments or not inner)}
 
 
-def check_description(desc, where: str, limit: int, classes, format_name: str, version: int) -> dict:
+def check_description(desc: Any, where: str, limit: int, classes: Collection[str], format_name: str,
+                      version: int) -> dict[str, Any]:
     """Check the types and ranges of a whole model description; return it unchanged.
 
     Parameters
@@ -166,6 +189,13 @@ def check_description(desc, where: str, limit: int, classes, format_name: str, v
     ------
     FileFormatError
         Naming the first offending entry and what was expected there.
+
+    Examples
+    --------
+    >>> check_description({"format": "backprop-model", "version": 9}, "m.npz", 100, ["MLP"], "backprop-model", 1)
+    Traceback (most recent call last):
+    ...
+    backprop.errors.FileFormatError: m.npz has model format version 9; this backprop reads versions 1 to 1 (a newer version needs a newer backprop)
     """
     c = _Checker(where, limit)
     if not isinstance(desc, dict) or desc.get("format") != format_name:

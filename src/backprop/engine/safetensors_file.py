@@ -19,35 +19,74 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .._optional import require
 from ..untrusted import parse_json
 from ..errors import ConfigError, FileFormatError
 from .model_formats import register_format
 from .network import Network
-from .serialize import FORMAT, atomic_write, build_network, model_json
+from .serialize import FORMAT, PathLike, atomic_write, build_network, model_json
 from .state_dict import state_keys
+
+if TYPE_CHECKING:
+    from ..ops.user_functions import Functions
 
 SUFFIX = ".safetensors"
 #: safetensors dtype names of the two float dtypes a network may have, and of its counters (int64 buffers)
-_DTYPES = {"F32": np.dtype(np.float32), "F64": np.dtype(np.float64), "I64": np.dtype(np.int64)}
+_DTYPES: dict[str, np.dtype[Any]] = {"F32": np.dtype(np.float32), "F64": np.dtype(np.float64), "I64": np.dtype(np.int64)}
 #: the largest header read (the safetensors library's own limit)
 MAX_HEADER = 100_000_000
 _MAX_NDIM = 8
 
 
-def is_safetensors_path(path) -> bool:
+def is_safetensors_path(path: PathLike) -> bool:
+    """Whether ``path`` names a safetensors file (its suffix, in any case).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_safetensors_path("model.SafeTensors"), is_safetensors_path("model.npz")
+    (True, False)
+    """
     return str(os.fspath(path)).lower().endswith(SUFFIX)
 
 
-def _safetensors_numpy():
+def _safetensors_numpy() -> Any:
     return require("safetensors.numpy", extra="safetensors", feature=".safetensors files")
 
 
-def save_safetensors(net, path, *, metadata=None, arrays=None) -> None:
-    """Write ``net`` to ``path`` as safetensors, atomically (see the module docstring for the layout)."""
+def save_safetensors(net: Network, path: PathLike, *, metadata: dict[str, Any] | None = None,
+                     arrays: dict[str, Any] | None = None) -> None:
+    """Write ``net`` to ``path`` as safetensors, atomically (see the module docstring for the layout).
+
+    Parameters
+    ----------
+    net : Network
+    path : str or os.PathLike
+    metadata : dict, optional
+        JSON-serialisable information stored in the architecture's description.
+    arrays : dict, optional
+        Refused when not empty (ConfigError): extra arrays belong in an ``.npz`` model file.
+
+    Examples
+    --------
+    >>> import backprop as bp, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.safetensors")
+    >>> save_safetensors(bp.MLP([2, 2]), path)
+    >>> load_safetensors(path)[0].n_params
+    6
+    """
     if not isinstance(net, Network):
         raise ConfigError(f"only a backprop Network can be saved; got {type(net).__name__}")
     if arrays:
@@ -60,18 +99,18 @@ def save_safetensors(net, path, *, metadata=None, arrays=None) -> None:
     atomic_write(path, lambda f: f.write(blob))
 
 
-def _fail(path, why):
+def _fail(path: PathLike, why: str) -> NoReturn:
     raise FileFormatError(f"{path} is not a readable backprop .safetensors model: {why}")
 
 
-def _no_duplicates(pairs):
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     keys = [k for k, _ in pairs]
     if len(set(keys)) != len(keys):
         raise ValueError(f"a key appears twice: {sorted(k for k in set(keys) if keys.count(k) > 1)}")
     return dict(pairs)
 
 
-def _read_header(f, path, size):
+def _read_header(f: BinaryIO, path: PathLike, size: int) -> dict[str, Any]:
     """The parsed header and the length of the data section, every entry checked against ``size``."""
     if size < 8:
         _fail(path, f"it has {size} bytes, fewer than the 8 of the header length")
@@ -87,7 +126,7 @@ def _read_header(f, path, size):
     if not isinstance(header, dict):
         _fail(path, "the header is not a JSON object")
     data_len = size - 8 - n
-    spans = []
+    spans: list[tuple[int, int, str]] = []
     for key, entry in header.items():
         if key == "__metadata__":
             continue
@@ -118,8 +157,31 @@ def _read_header(f, path, size):
     return header
 
 
-def load_safetensors(path, activations=None):
-    """Read a model written by ``save_safetensors``: (network, metadata, {})."""
+def load_safetensors(path: PathLike, activations: Functions = None
+                     ) -> tuple[Network, dict[str, Any], dict[str, NDArray[Any]]]:
+    """Read a model written by ``save_safetensors``: (network, metadata, {}).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    activations : dict or list, optional
+        The user-defined functions the model uses (see ``load``).
+
+    Returns
+    -------
+    net : Network
+    metadata : dict
+    arrays : dict
+        Always empty (the format stores parameters and buffers only).
+
+    Examples
+    --------
+    >>> import backprop as bp, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.safetensors")
+    >>> save_safetensors(bp.MLP([2, 2]), path, metadata={"run": 2})
+    >>> load_safetensors(path)[1:]
+    ({'run': 2}, {})
+    """
     path = Path(os.fspath(path))
     if not path.is_file():
         what = "is a directory" if path.is_dir() else "does not exist"

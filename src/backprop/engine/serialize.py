@@ -26,8 +26,10 @@ import tempfile
 import zipfile
 import zlib
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Callable, Mapping, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ..errors import ConfigError, FileFormatError
 from ..ops.registry import op_from_config
@@ -39,6 +41,13 @@ from .model_formats import load, load_bundle, register_format, save
 from .model_schema import MIN_LIMIT, check_description
 from .state_dict import check_state, set_states, state_keys
 from .network import MLP, NETWORK_CLASSES, Network, mlp_layout
+
+if TYPE_CHECKING:
+    from ..ops.base import Op
+    from ..ops.user_functions import Functions
+
+#: a path a file is read from or written to
+PathLike = str | os.PathLike[str]
 
 __all__ = ["FORMAT", "VERSION", "atomic_write", "build_network", "describe", "load", "load_bundle", "model_json",
            "save", "save_npz", "load_npz_bundle", "user_functions"]
@@ -81,17 +90,33 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temporaries(target) -> list:
+def remove_stale_temporaries(target: PathLike) -> list[str]:
     """Delete temporary files that an interrupted save of ``target`` left behind; return their paths.
 
     Only files named like this module's temporaries for ``target`` (``.{name}.{pid}.{random}.bptmp``)
     whose writing process no longer exists are removed, so a save running at the same time in
     another process is never disturbed.
+
+    Parameters
+    ----------
+    target : str or os.PathLike
+        The file whose temporaries are looked for (in its directory).
+
+    Returns
+    -------
+    list of str
+        The paths removed.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> remove_stale_temporaries(os.path.join(tempfile.mkdtemp(), "m.npz"))
+    []
     """
     target = Path(os.fspath(target))
     directory = target.parent if str(target.parent) else Path(".")
     ours = re.compile(re.escape(f".{target.name}.") + r"(\d+)\.[A-Za-z0-9_]{8}" + re.escape(_TMP_SUFFIX))
-    removed = []
+    removed: list[str] = []
     try:
         candidates = [(e, ours.fullmatch(e.name)) for e in os.scandir(directory)]
     except OSError:
@@ -106,7 +131,7 @@ def remove_stale_temporaries(target) -> list:
     return removed
 
 
-def atomic_write(path, write, binary=True) -> None:
+def atomic_write(path: PathLike, write: Callable[[IO[Any]], object], binary: bool = True) -> None:
     """Write a file atomically: ``write(f)`` fills a temporary file next to the target, which then replaces it.
 
     * A crash or kill at any moment leaves the old file (or none) intact, never a half-written one.
@@ -125,6 +150,14 @@ def atomic_write(path, write, binary=True) -> None:
         ``write(f)`` writes the content to the open file object ``f``.
     binary : bool
         Open the temporary file in binary (default) or text mode (UTF-8).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "note.txt")
+    >>> atomic_write(path, lambda f: f.write("hello"), binary=False)
+    >>> Path(path).read_text()
+    'hello'
     """
     path = Path(os.fspath(path))
     if path.is_symlink():
@@ -141,7 +174,8 @@ def atomic_write(path, write, binary=True) -> None:
     remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=_TMP_SUFFIX, dir=directory)
     try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as f:
+        f: IO[Any]
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")) as f:
             os.fchmod(f.fileno(), mode)
             write(f)
             f.flush()
@@ -170,24 +204,41 @@ def atomic_write(path, write, binary=True) -> None:
 
 # ---- network <-> description ----------------------------------------------------------------
 
-def _network_classes() -> dict:
+def _network_classes() -> dict[str, type[Network]]:
     """Network subclasses that a file may name and that carry no state beyond the graph and parameters
     (each registers itself in ``NETWORK_CLASSES`` where it is defined)."""
     return dict(NETWORK_CLASSES.items())
 
 
-def _network_class_name(net) -> str:
+def _network_class_name(net: Network) -> str:
     name = type(net).__name__
     return name if _network_classes().get(name) is type(net) else "Network"
 
 
-def describe(net) -> dict:
-    """The JSON-able description of ``net`` stored in a model file."""
+def describe(net: Network) -> dict[str, Any]:
+    """The JSON-able description of ``net`` stored in a model file.
+
+    Parameters
+    ----------
+    net : Network
+
+    Returns
+    -------
+    dict
+        ``{"format", "version", "class", "network": net.config()}``.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> d = describe(bp.MLP([2, 2]))
+    >>> d["format"], d["version"], d["class"]
+    ('backprop-model', 1, 'MLP')
+    """
     return {"format": FORMAT, "version": VERSION, "class": _network_class_name(net), "network": net.config()}
 
 
-def _rebuild_ops(op_cfgs, activations, path):
-    ops = []
+def _rebuild_ops(op_cfgs: Sequence[Any], activations: Mapping[str, Any], path: PathLike) -> list[Op]:
+    ops: list[Op] = []
     for k, cfg in enumerate(op_cfgs):
         cfg = resolve(cfg, activations, path)
         try:
@@ -199,17 +250,17 @@ def _rebuild_ops(op_cfgs, activations, path):
     return ops
 
 
-def _check_desc(desc, path, limit):
+def _check_desc(desc: Any, path: PathLike, limit: int) -> dict[str, Any]:
     return check_description(desc, str(path), limit, _network_classes(), FORMAT, VERSION)
 
 
-def _architecture(desc, activations, path):
+def _architecture(desc: dict[str, Any], activations: Mapping[str, Any], path: PathLike) -> tuple[list[Op], int]:
     """The ops of a checked description and the number of parameters they need (nothing allocated yet)."""
     ops = _rebuild_ops(desc["network"]["ops"], activations, path)
     return ops, sum(op.n_params for op in ops)
 
 
-def _assemble(desc, ops, params, path):
+def _assemble(desc: dict[str, Any], ops: list[Op], params: NDArray[Any], path: PathLike) -> Network:
     """The network from checked ops and a parameter vector of the right length and dtype."""
     cfg = desc["network"]
     n_inputs, inputs, dtype = cfg["n_inputs"], cfg["inputs"], np.dtype(cfg["dtype"])
@@ -228,6 +279,7 @@ def _assemble(desc, ops, params, path):
         cls = Network
     net = cls.__new__(cls)
     if cls is MLP:
+        assert layout is not None and isinstance(net, MLP)
         net.sizes, net.normalization, net.dropout = layout
     try:
         Network.__init__(net, n_inputs, ops, inputs=inputs, dtype=dtype, params=params)
@@ -237,19 +289,46 @@ def _assemble(desc, ops, params, path):
     return net
 
 
-def build_network(desc: dict, params, activations=None, path="<model>", limit=None):
+def build_network(desc: dict[str, Any], params: ArrayLike | None, activations: Functions = None,
+                  path: PathLike = "<model>", limit: int | None = None) -> Network:
     """Rebuild a network from ``describe(net)`` and a parameter vector.
 
     The description is checked as untrusted (see ``model_schema``); sizes are bounded by the
     parameter vector given. ``params=None`` builds the network with zero parameters, its sizes bounded
     by ``limit`` (the number of values the file holds).
+
+    Parameters
+    ----------
+    desc : dict
+        A description as :func:`describe` writes it.
+    params : array_like or None
+        The flat parameter vector.
+    activations : dict or list, optional
+        The user-defined functions the model uses (see ``load``).
+    path : str or os.PathLike, optional
+        Names the source in messages.
+    limit : int, optional
+        With ``params=None``: the bound on sizes (required then).
+
+    Returns
+    -------
+    Network
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> net = bp.MLP([2, 3, 2])
+    >>> build_network(describe(net), net.params).params.tobytes() == net.params.tobytes()
+    True
     """
-    activations = function_table(activations)
+    table = function_table(activations)
     if params is not None:
         params = np.asarray(params)
         limit = params.size
+    if limit is None:
+        raise ConfigError("build_network needs params or limit (the bound on sizes); got neither")
     desc = _check_desc(desc, path, max(int(limit), MIN_LIMIT))
-    ops, n_params = _architecture(desc, activations, path)
+    ops, n_params = _architecture(desc, table, path)
     if params is None:
         if n_params > max(int(limit), MIN_LIMIT):
             raise FileFormatError(f"{path}: the architecture needs {n_params} parameters; the file holds "
@@ -258,19 +337,51 @@ def build_network(desc: dict, params, activations=None, path="<model>", limit=No
     return _assemble(desc, ops, params, path)
 
 
-def user_functions(net) -> dict:
+def user_functions(net: Network) -> dict[str, Any]:
     """The user-defined functions (code, not stored in a file) that ``net`` uses, by name: what
-    ``load(path, activations=...)`` needs to rebuild it."""
+    ``load(path, activations=...)`` needs to rebuild it.
+
+    Parameters
+    ----------
+    net : Network
+
+    Returns
+    -------
+    dict of str -> function
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> user_functions(bp.MLP([2, 3, 2]))
+    {}
+    """
     return used_by(net.ops)
 
 
 # ---- save / load ------------------------------------------------------------------------------
 
-def model_json(net, metadata=None) -> bytes:
+def model_json(net: Network, metadata: dict[str, Any] | None = None) -> bytes:
     """The JSON description of ``net`` (with ``metadata``) as stored in every model file, UTF-8.
 
     Refuses (ConfigError) what is not a Network, non-finite parameters, metadata that is not
     JSON-serialisable, and anything loading would refuse, rather than write a file that cannot be read.
+
+    Parameters
+    ----------
+    net : Network
+    metadata : dict, optional
+        JSON-serialisable information stored with it.
+
+    Returns
+    -------
+    bytes
+        UTF-8 JSON.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> model_json(bp.MLP([2, 2]))[:34]
+    b'{"format": "backprop-model", "vers'
     """
     if not isinstance(net, Network):
         raise ConfigError(f"only a backprop Network can be saved; got {type(net).__name__}")
@@ -292,24 +403,41 @@ def model_json(net, metadata=None) -> bytes:
     return blob
 
 
-def save_npz(net, path, *, metadata=None, arrays=None) -> None:
+def save_npz(net: Network, path: PathLike, *, metadata: dict[str, Any] | None = None,
+             arrays: Mapping[str, ArrayLike] | None = None) -> None:
     """Save a network to ``path`` as an .npz model file (the architecture as JSON inside), atomically.
 
     The writer of ``model_formats.save`` for every path that does not name another format; see it for
     the parameters and errors.
+
+    Parameters
+    ----------
+    net : Network
+    path : str or os.PathLike
+    metadata : dict, optional
+    arrays : dict of str -> array_like, optional
+
+    Examples
+    --------
+    >>> import backprop as bp, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.npz")
+    >>> save_npz(bp.MLP([2, 2]), path, arrays={"mean": [0.5, 1.5]})
+    >>> load_npz_bundle(path)[2]["mean"]
+    array([0.5, 1.5])
     """
     blob = model_json(net, metadata)
-    if len(arrays or {}) > MAX_MEMBERS - 2:
-        raise ConfigError(f"at most {MAX_MEMBERS - 2} extra arrays can be stored; got {len(arrays)}")
-    members = {_PARAMS_KEY: net.params, _JSON_KEY: np.frombuffer(blob, dtype=np.uint8)}
+    extras = arrays or {}
+    if len(extras) > MAX_MEMBERS - 2:
+        raise ConfigError(f"at most {MAX_MEMBERS - 2} extra arrays can be stored; got {len(extras)}")
+    members: dict[str, NDArray[Any]] = {_PARAMS_KEY: net.params, _JSON_KEY: np.frombuffer(blob, dtype=np.uint8)}
     for key, j, spec in state_keys(net):
         members[_STATE + key] = net.ops[j].state[spec.name]
-    for name, a in (arrays or {}).items():
-        a = np.asarray(a)
+    for name, value in extras.items():
+        a = np.asarray(value)
         if not isinstance(name, str) or not name or a.dtype.kind not in "biuf":
             raise ConfigError(f"extra array {name!r} must have a non-empty string name and numeric content")
         members[_EXTRA + name] = a
-    atomic_write(path, lambda f: np.savez(f, **members))
+    atomic_write(path, lambda f: np.savez(f, **members))  # type: ignore[arg-type]  # (the stubs type **kwds badly)
 
 
 # ---- reading a model file as untrusted input ----------------------------------------------------
@@ -327,11 +455,11 @@ _DAMAGED = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, KeyEr
             NotImplementedError, struct.error, OverflowError)
 
 
-def _damaged(path, why):
+def _damaged(path: PathLike, why: object) -> FileFormatError:
     return FileFormatError(f"{path} is not a readable backprop model file (malformed or truncated .npz: {why})")
 
 
-def _zip_entry_count(f, size, path):
+def _zip_entry_count(f: BinaryIO, size: int, path: PathLike) -> int:
     """Entries the archive's central directory declares, read from its end record before zipfile
     builds an object per entry (a forged count would cost memory)."""
     tail_len = min(size, 22 + 0xFFFF)
@@ -359,7 +487,7 @@ def _zip_entry_count(f, size, path):
 class _Archive:
     """The members of a model file, each a .npy array read only after its declared size is checked."""
 
-    def __init__(self, f, path):
+    def __init__(self, f: BinaryIO, path: PathLike):
         self.path = path
         size = os.fstat(f.fileno()).st_size
         entries = _zip_entry_count(f, size, path)
@@ -367,7 +495,7 @@ class _Archive:
             raise FileFormatError(f"{path} declares {entries} arrays; a model file holds at most {MAX_MEMBERS}")
         f.seek(0)
         self.zip = zipfile.ZipFile(f)
-        self.members = {}
+        self.members: dict[str, zipfile.ZipInfo] = {}
         for info in self.zip.infolist():
             name = info.filename
             if not name.endswith(_NPY):
@@ -398,10 +526,10 @@ class _Archive:
             raise FileFormatError(f"{path}: its members claim {stored} bytes in all, more than the file's {size}; "
                                   "expected members that do not overlap")
 
-    def compressed(self, key):
+    def compressed(self, key: str) -> bool:
         return self.members[key].compress_type != zipfile.ZIP_STORED
 
-    def open(self, key):
+    def open(self, key: str) -> tuple[IO[bytes], tuple[int, ...], bool, np.dtype[Any], int]:
         """(stream, shape, fortran_order, dtype, data bytes) of a member, its header read and checked."""
         info = self.members[key]
         what = f"{self.path}: array {key!r:.80}"
@@ -418,7 +546,7 @@ class _Archive:
                                   f"member holds {info.file_size - header} data bytes; expected them to agree")
         return stream, shape, fortran, dtype, nbytes
 
-    def read(self, key, budget=None, why=""):
+    def read(self, key: str, budget: int | None = None, why: str = "") -> NDArray[Any]:
         """The array of member ``key``; its declared size checked against ``budget`` before reading."""
         stream, shape, fortran, dtype, nbytes = self.open(key)
         with stream:
@@ -428,7 +556,7 @@ class _Archive:
             return read_array(stream, shape, dtype, what, fortran)
 
 
-def _read_states(archive, net, path):
+def _read_states(archive: _Archive, net: Network, path: PathLike) -> dict[tuple[int, str], NDArray[Any]]:
     """The buffers of ``net``'s ops from the archive: exactly the declared ones, each header (shape, dtype)
     checked before its bytes are read, then its values (finite, counters >= 0)."""
     want = {_STATE + key: (key, j, spec) for key, j, spec in state_keys(net)}
@@ -440,7 +568,7 @@ def _read_states(archive, net, path):
                               + "; ".join(([f"missing {missing}"] if missing else [])
                                           + ([f"unexpected {unexpected[:5]}"] if unexpected else []))
                               + f"; expected exactly {[v[0] for v in want.values()]}")
-    states = {}
+    states: dict[tuple[int, str], NDArray[Any]] = {}
     for member, (key, j, spec) in want.items():
         shape = tuple(int(s) for s in spec.shape)
         dtype = np.dtype(np.int64) if spec.kind == "int" else net.dtype
@@ -456,7 +584,8 @@ def _read_states(archive, net, path):
     return states
 
 
-def _read_model(f, path, activations):
+def _read_model(f: BinaryIO, path: PathLike, activations: Mapping[str, Any]
+                ) -> tuple[Network, dict[str, Any], dict[str, NDArray[Any]]]:
     """(net, desc, arrays) from an open model file; every size is checked before it is allocated."""
     archive = _Archive(f, path)
     missing = [k for k in (_JSON_KEY, _PARAMS_KEY) if k not in archive.members]
@@ -486,7 +615,8 @@ def _read_model(f, path, activations):
     params = archive.read(_PARAMS_KEY)
     net = _assemble(desc, ops, params, path)
     set_states(net, _read_states(archive, net, path))
-    arrays, left = {}, MAX_COMPRESSED_EXTRAS
+    arrays: dict[str, NDArray[Any]] = {}
+    left = MAX_COMPRESSED_EXTRAS
     for key in archive.members:
         if key.startswith(_EXTRA):
             compressed = archive.compressed(key)
@@ -500,14 +630,35 @@ def _read_model(f, path, activations):
     return net, desc, arrays
 
 
-def load_npz_bundle(path, activations=None):
+def load_npz_bundle(path: PathLike, activations: Functions = None
+                    ) -> tuple[Network, dict[str, Any], dict[str, NDArray[Any]]]:
     """Load an .npz model file with everything stored beside the network: (net, metadata, arrays).
 
     The reader of ``model_formats.load_bundle`` for every path that does not name another format; see
     it for the parameters, what is returned and the errors. Every size the file declares is checked
     against what its architecture needs and what the file holds before memory is spent.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    activations : dict or list, optional
+        The user-defined functions the model uses (see ``load``).
+
+    Returns
+    -------
+    net : Network
+    metadata : dict
+    arrays : dict of str -> ndarray
+
+    Examples
+    --------
+    >>> import backprop as bp, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.npz")
+    >>> save_npz(bp.MLP([2, 2]), path, metadata={"run": 1})
+    >>> load_npz_bundle(path)[1]
+    {'run': 1}
     """
-    activations = function_table(activations)
+    table = function_table(activations)
     path = Path(os.fspath(path))
     if not path.is_file():
         what = "is a directory" if path.is_dir() else "does not exist"
@@ -518,7 +669,7 @@ def load_npz_bundle(path, activations=None):
             if magic != b"PK\x03\x04":
                 what = "is empty" if not magic else "is not an .npz archive"
                 raise FileFormatError(f"{path} is not a backprop model file: it {what}")
-            net, desc, arrays = _read_model(f, path, activations)
+            net, desc, arrays = _read_model(f, path, table)
     except (FileFormatError, ConfigError):
         raise
     except MemoryError:

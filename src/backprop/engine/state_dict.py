@@ -11,18 +11,47 @@ order of ``net.params``, so concatenating their raveled values in key order give
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
 import numpy as np
+from numpy.typing import NDArray
 
 from ..errors import ConfigError
+from ..ops.base import State
 from ..ops.dense import Dense
+
+if TYPE_CHECKING:
+    from .network import Network
+
+#: a parameter array's key, op index, array index and shape
+ParamKey = tuple[str, int, int, tuple[int, ...]]
+#: a buffer's key, op index and declaration
+StateKey = tuple[str, int, State]
+#: checked buffers by (op index, name)
+States = dict[tuple[int, str], NDArray[Any]]
 
 #: PyTorch's names of a dense layer's two arrays (W then b)
 DENSE_KEYS = ("weight", "bias")
 
 
-def param_keys(net) -> list:
-    """[(key, op index, array index, shape)] for every parameter array, in the order of ``net.params``."""
-    out = []
+def param_keys(net: Network) -> list[ParamKey]:
+    """[(key, op index, array index, shape)] for every parameter array, in the order of ``net.params``.
+
+    Parameters
+    ----------
+    net : Network
+
+    Returns
+    -------
+    list of (str, int, int, tuple)
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> [k for k, *_ in param_keys(bp.MLP([2, 3, 2]))]
+    ['0.weight', '0.bias', '2.weight', '2.bias']
+    """
+    out: list[ParamKey] = []
     for j, op in enumerate(net.ops):
         names = DENSE_KEYS if isinstance(op, Dense) else getattr(op, "param_names", None)
         shapes = tuple(op.param_shapes)
@@ -33,15 +62,45 @@ def param_keys(net) -> list:
     return out
 
 
-def state_keys(net) -> list:
-    """[(key, op index, State)] for every buffer of every op, in op order."""
+def state_keys(net: Network) -> list[StateKey]:
+    """[(key, op index, State)] for every buffer of every op, in op order.
+
+    Parameters
+    ----------
+    net : Network
+
+    Returns
+    -------
+    list of (str, int, State)
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> [k for k, *_ in state_keys(bp.MLP([2, 3, 2], normalization="batch"))]
+    ['1.running_mean', '1.running_var', '1.num_batches_tracked']
+    """
     return [(f"{j}.{s.name}", j, s) for j, op in enumerate(net.ops) for s in op.state_specs]
 
 
-def keys(net) -> list:
-    """Every key of ``state_dict()``: op by op, its parameters then its buffers (torch's order)."""
+def keys(net: Network) -> list[str]:
+    """Every key of ``state_dict()``: op by op, its parameters then its buffers (torch's order).
+
+    Parameters
+    ----------
+    net : Network
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> keys(bp.MLP([2, 2]))
+    ['0.weight', '0.bias']
+    """
     params, states = param_keys(net), state_keys(net)
-    order = {}
+    order: dict[int, list[str]] = {}
     for key, j, _, _ in params:
         order.setdefault(j, []).append(key)
     for key, j, _ in states:
@@ -49,14 +108,29 @@ def keys(net) -> list:
     return [key for j in sorted(order) for key in order[j]]
 
 
-def state_dict(net) -> dict:
-    """``{key: array}``: a copy of every parameter array and buffer, in ``keys(net)`` order."""
+def state_dict(net: Network) -> dict[str, NDArray[Any]]:
+    """``{key: array}``: a copy of every parameter array and buffer, in ``keys(net)`` order.
+
+    Parameters
+    ----------
+    net : Network
+
+    Returns
+    -------
+    dict of str -> ndarray
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> state_dict(bp.MLP([2, 3]))["0.weight"].shape
+    (3, 2)
+    """
     arrays = {key: net.views(j)[k] for key, j, k, _ in param_keys(net)}
     arrays.update({key: net.ops[j].state[s.name] for key, j, s in state_keys(net)})
     return {key: arrays[key].copy() for key in keys(net)}
 
 
-def _as_array(value, key):
+def _as_array(value: Any, key: str) -> NDArray[Any]:
     if hasattr(value, "detach") and hasattr(value, "cpu"):     # a torch tensor, without importing torch
         value = value.detach().cpu().numpy()
     a = np.asarray(value)
@@ -65,11 +139,37 @@ def _as_array(value, key):
     return a
 
 
-def check_state(net, key, spec, a, error=ConfigError) -> np.ndarray:
+def check_state(net: Network, key: str, spec: State, a: NDArray[Any],
+                error: Callable[[str], Exception] = ConfigError) -> NDArray[Any]:
     """Buffer ``key`` (declared by ``spec``) as a checked array of its dtype, or ``error`` naming the defect.
 
     Shape exactly the declared one; "int" buffers whole numbers >= 0 (counters), "float" buffers finite
     and at least ``spec.minimum`` when one is declared.
+
+    Parameters
+    ----------
+    net : Network
+    key : str
+        The buffer's key, for messages.
+    spec : State
+        Its declaration.
+    a : ndarray
+        The values given.
+    error : callable, default ConfigError
+        The exception raised for a defect.
+
+    Returns
+    -------
+    ndarray
+        ``a`` as int64 (counters) or the network's dtype.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> net = bp.MLP([2, 3, 2], normalization="batch")
+    >>> key, j, spec = state_keys(net)[2]
+    >>> check_state(net, key, spec, np.array(4)).dtype
+    dtype('int64')
     """
     shape = tuple(int(s) for s in spec.shape)
     if a.shape != shape:
@@ -90,15 +190,51 @@ def check_state(net, key, spec, a, error=ConfigError) -> np.ndarray:
     return out
 
 
-def set_states(net, states) -> None:
-    """Install checked buffers ``{(op index, name): array}`` (see ``check_state``) into the ops."""
+def set_states(net: Network, states: States) -> None:
+    """Install checked buffers ``{(op index, name): array}`` (see ``check_state``) into the ops.
+
+    Parameters
+    ----------
+    net : Network
+    states : dict of (int, str) -> ndarray
+        Checked buffers; each is copied in.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> net = bp.MLP([2, 3, 2], normalization="batch")
+    >>> set_states(net, {(1, "num_batches_tracked"): np.array(5)})
+    >>> int(net.ops[1].state["num_batches_tracked"])
+    5
+    """
     for (j, name), a in states.items():
         net.ops[j].state[name] = a.copy()
 
 
-def read_state_dict(net, sd):
+def read_state_dict(net: Network, sd: Mapping[str, Any]) -> tuple[NDArray[Any], States]:
     """(parameter vector, {(op index, name): buffer}) that ``sd`` describes for ``net``; every key,
-    shape and value checked, nothing changed."""
+    shape and value checked, nothing changed.
+
+    Parameters
+    ----------
+    net : Network
+    sd : mapping of str -> array
+        Arrays (numpy or torch) under the keys of ``keys(net)``.
+
+    Returns
+    -------
+    flat : ndarray
+        The parameter vector.
+    states : dict of (int, str) -> ndarray
+        The checked buffers.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> net = bp.MLP([2, 3])
+    >>> bool((read_state_dict(net, state_dict(net))[0] == net.params).all())
+    True
+    """
     if not hasattr(sd, "keys") or not hasattr(sd, "__getitem__"):
         raise ConfigError(f"a state_dict is a mapping {{key: array}}; got {type(sd).__name__}")
     layout = param_keys(net)
@@ -125,13 +261,44 @@ def read_state_dict(net, sd):
     return flat, states
 
 
-def flat_from_state_dict(net, sd) -> np.ndarray:
-    """The parameter vector that ``sd`` describes for ``net``'s architecture; every key and shape checked."""
+def flat_from_state_dict(net: Network, sd: Mapping[str, Any]) -> NDArray[Any]:
+    """The parameter vector that ``sd`` describes for ``net``'s architecture; every key and shape checked.
+
+    Parameters
+    ----------
+    net : Network
+    sd : mapping of str -> array
+
+    Returns
+    -------
+    ndarray
+        The flat parameter vector (``net`` is not changed).
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> flat_from_state_dict(bp.MLP([2, 3]), {"0.weight": np.ones((3, 2)), "0.bias": np.zeros(3)})[:3]
+    array([1., 1., 1.])
+    """
     return read_state_dict(net, sd)[0]
 
 
-def load_state_dict(net, sd) -> None:
-    """Copy the arrays of ``sd`` into ``net.params`` and the ops' buffers (all or nothing)."""
+def load_state_dict(net: Network, sd: Mapping[str, Any]) -> None:
+    """Copy the arrays of ``sd`` into ``net.params`` and the ops' buffers (all or nothing).
+
+    Parameters
+    ----------
+    net : Network
+    sd : mapping of str -> array
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> net = bp.MLP([2, 3])
+    >>> load_state_dict(net, {"0.weight": np.ones((3, 2)), "0.bias": np.zeros(3)})
+    >>> float(net.params.sum())
+    6.0
+    """
     flat, states = read_state_dict(net, sd)
     net.params = flat
     set_states(net, states)

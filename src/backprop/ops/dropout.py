@@ -1,25 +1,66 @@
 """Dropout (inverted): in training y = x * m / (1 - p) with m_i ~ Bernoulli(1 - p); at inference y = x."""
 from __future__ import annotations
 
+from typing import Any, Sequence, cast
+
 import numpy as np
 
 from ..errors import ConfigError
 from ..validation import check_seed
-from .base import Op, draw
+from .arrays import Array, Maybe
+from .base import At, Op, draw
 from .fields import Number, Seed, Size
 from .registry import register
 
 
-def check_size(size, what):
+def check_size(size: object, what: str) -> int:
+    """The width of a parameter-free op as an int: an integer >= 1 (ConfigError otherwise).
+
+    Parameters
+    ----------
+    size : int
+        The width given.
+    what : str
+        The op, for the message.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> check_size(np.int64(3), "dropout")
+    3
+    """
     if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < 1:
         raise ConfigError(f"{what} size must be an integer >= 1; got {size!r}")
     return int(size)
 
 
-def check_op_seed(seed, what):
+def check_op_seed(seed: object, what: str) -> int:
+    """The seed of a random op: an integer >= 0 (None is refused: the draw is a function of it).
+
+    Parameters
+    ----------
+    seed : int
+        The seed given.
+    what : str
+        The op, for the message.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> check_op_seed(7, "dropout")
+    7
+    """
     if seed is None:
         raise ConfigError(f"{what} seed must be an integer >= 0 (the draw is a function of it); got None")
-    return int(check_seed(seed, generator=False))
+    checked = check_seed(seed, generator=False)
+    assert checked is not None           # (seed is not None)
+    return int(checked)
 
 
 @register("dropout")
@@ -51,7 +92,7 @@ class Dropout(Op):
     random = True
     config_fields = (Size("size"), Number("p", lo=0, hi=1, optional=True), Seed("seed", optional=True))
 
-    def __init__(self, size, p=0.5, seed=0):
+    def __init__(self, size: int, p: float = 0.5, seed: int = 0):
         self.size = check_size(size, "dropout")
         try:
             p = float(p)
@@ -63,33 +104,47 @@ class Dropout(Op):
         self.seed = check_op_seed(seed, "dropout")
         self.training = False
 
-    def scale(self, shape, dtype):
-        """m / (1 - p) for a batch of ``shape`` at the current step, or None (the identity)."""
+    def scale(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> Array | None:
+        """m / (1 - p) for a batch of ``shape`` at the current step, or None (the identity).
+
+        Parameters
+        ----------
+        shape : tuple of int
+            The batch's shape (B, size).
+        dtype : numpy dtype
+            The dtype of the scale.
+
+        Returns
+        -------
+        ndarray or None
+            0 or 1 / (1 - p) per element in training mode; None in evaluation mode or for p = 0.
+        """
         if not self.training or self.p == 0.0:
             return None
         keep = draw(self.seed, self.step, shape).random(shape) >= self.p
         return keep.astype(dtype) * dtype.type(1.0 / (1.0 - self.p))
 
     # y = x * s, s = m / (1 - p) in training (s = 1 at inference)
-    def forward(self, xs, p):
+    def forward(self, xs: Sequence[Array], p: Any) -> tuple[Array, Array | None]:
         x = xs[0]
         s = self.scale(x.shape, x.dtype)
         return (x if s is None else x * s), s
 
     # dE/dx = dE/dy * s
-    def vjp(self, at, dy, *, gp, need):
-        s = at.cache
+    def vjp(self, at: At, dy: Array, *, gp: Sequence[Array] | None, need: Sequence[bool]) -> list[Maybe]:
+        s = cast("Array | None", at.cache)
         return [dy if s is None else dy * s]
 
     # R{y} = s R{x}
-    def jvp(self, at, txs, tp):
-        s, tx = at.cache, txs[0]
+    def jvp(self, at: At, txs: Sequence[Maybe], tp: Sequence[Array] | None) -> Maybe:
+        s, tx = cast("Array | None", at.cache), txs[0]
         return None if tx is None else (tx if s is None else tx * s)
 
     # R{dE/dx} = R{dE/dy} s  (linear in x: no second-order term)
-    def vjp_tangent(self, at, dy, tdy, txs, ty, tp, *, tgp, need):
-        s = at.cache
+    def vjp_tangent(self, at: At, dy: Array, tdy: Maybe, txs: Sequence[Maybe], ty: Maybe,
+                    tp: Sequence[Array] | None, *, tgp: Sequence[Array] | None, need: Sequence[bool]) -> list[Maybe]:
+        s = cast("Array | None", at.cache)
         return [None if tdy is None else (tdy if s is None else tdy * s)]
 
-    def describe(self):
+    def describe(self) -> str:
         return f"dropout p={self.p:g}"

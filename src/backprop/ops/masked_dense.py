@@ -16,10 +16,14 @@ Units listed in ``bias_rows`` have a bias b_j; the others have none.
 """
 from __future__ import annotations
 
+from typing import Any, Sequence, cast
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..errors import ConfigError
-from .base import Op, Param, accumulate, product_tangent, write
+from .arrays import Array, Index, Maybe
+from .base import At, Op, Param, accumulate, product_tangent, write
 from .dense import INIT_SCHEMES, init_weights, w_product, x_product, z_product
 from .gather import NamedNodes, as_index, check_widths
 from .fields import Choice, Indices, Size, Texts, Widths
@@ -29,7 +33,7 @@ from .registry import register
 class _Block:
     """The edges of one input k: flat indices ``idx`` into w, their rows and columns."""
 
-    def __init__(self, idx, rows, cols, n_out, width):
+    def __init__(self, idx: Index, rows: Index, cols: Index, n_out: int, width: int):
         self.idx, self.rows, self.cols = idx, rows, cols
         self.shape = (n_out, width)
         n = n_out * width
@@ -39,7 +43,7 @@ class _Block:
                          and np.array_equal(cols, np.tile(np.arange(width), n_out)))
         self.start = int(idx[0]) if idx.size else 0
 
-    def scatter(self, w):
+    def scatter(self, w: Array) -> Array:
         """The dense block from edge values ``w`` (..., n_edges) -> (..., n_out, width)."""
         lead = w.shape[:-1]
         if self.full:
@@ -48,14 +52,14 @@ class _Block:
         W[..., self.rows, self.cols] = w[..., self.idx]
         return W
 
-    def write_grad(self, g, dy, x):
+    def write_grad(self, g: Array, dy: Array, x: Array) -> None:
         """g[idx] = (delta^T y_k)[rows, cols]: the batch-summed dE/dw of this block's edges."""
         if self.full:
             np.matmul(dy.T, x, out=g[self.start:self.start + self.idx.size].reshape(self.shape))
         else:
             g[self.idx] = (dy.T @ x)[self.rows, self.cols]
 
-    def gather_into(self, g, G):
+    def gather_into(self, g: Array, G: Array) -> None:
         """g[..., idx] += G[..., rows, cols] (the gradient at the edges from the dense block gradient)."""
         if self.full:
             g[..., self.start:self.start + self.idx.size] += G.reshape(G.shape[:-2] + (-1,))
@@ -82,6 +86,15 @@ class MaskedDense(NamedNodes, Op):
         Initialisation; the fan-in of a unit is its number of incoming edges.
     names, input_names : list of str, optional
         Names of the units, and of the columns of node 0 when this op reads it (labels only).
+
+    Examples
+    --------
+    >>> op = MaskedDense([2], 2, src=[0, 0], row=[0, 1], col=[1, 0], bias_rows=[1])
+    >>> op.param_shapes
+    ((2,), (1,))
+    >>> w, b = np.array([10.0, 100.0]), np.array([0.5])
+    >>> op.forward([np.array([[1.0, 2.0]])], (w, b))[0]
+    array([[ 20. , 100.5]])
     """
 
 
@@ -92,10 +105,12 @@ class MaskedDense(NamedNodes, Op):
 
     @property
     def size(self) -> int:
+        """The number of units (``n_out``)."""
         return self.n_out
 
-    def __init__(self, in_widths, n_out, src, row, col, bias_rows=(), init="glorot", names=None,
-                 input_names=None):
+    def __init__(self, in_widths: Sequence[int], n_out: int, src: ArrayLike, row: ArrayLike, col: ArrayLike,
+                 bias_rows: ArrayLike = (), init: str = "glorot", names: Sequence[str] | None = None,
+                 input_names: Sequence[str] | None = None):
         self.in_widths = check_widths(in_widths, "masked_dense")
         if not isinstance(n_out, (int, np.integer)) or isinstance(n_out, bool) or n_out < 1:
             raise ConfigError(f"masked_dense n_out must be an integer >= 1; got {n_out!r}")
@@ -121,29 +136,30 @@ class MaskedDense(NamedNodes, Op):
             raise ConfigError("bias_rows must be distinct unit indices")
         self._set_names(names, input_names)
         self.param_specs = (Param("w", (n,), regularized=True), Param("b", (int(self.bias_rows.size),)))
-        self.blocks = []
+        self.blocks: list[_Block] = []
         for k, width in enumerate(self.in_widths):
             idx = np.flatnonzero(self.src == k)
             self.blocks.append(_Block(idx, self.row[idx], self.col[idx], self.size, width))
         self.all_bias = bool(np.array_equal(self.bias_rows, np.arange(self.size)))
         self.fan_in = np.bincount(self.row, minlength=self.size)
 
-    def init_params(self, rng, views):
+    def init_params(self, rng: np.random.Generator, views: Sequence[Array]) -> None:
+        """Draw w (``init``, the fan-in of a unit its incoming edges) and zero b, in place in ``views``."""
         w, b = views
         init_weights(rng, w, self.init, np.maximum(self.fan_in[self.row], 1), self.size)   # fan-in per unit
         b[...] = 0
 
-    def _add_bias(self, z, b):
+    def _add_bias(self, z: Array, b: Array) -> None:
         if self.all_bias:
             z += b
         elif b.size:
             z[..., self.bias_rows] += b
 
     # x = sum_k y_k W_k^T + b
-    def forward(self, xs, p):
+    def forward(self, xs: Sequence[Array], p: Sequence[Array]) -> tuple[Array, list[Array | None]]:
         w, b = p
         Ws = [blk.scatter(w) if blk.idx.size else None for blk in self.blocks]
-        z = None
+        z: Array | None = None
         for x, W in zip(xs, Ws):
             if W is not None:
                 z = x @ W.T if z is None else z + x @ W.T
@@ -153,15 +169,15 @@ class MaskedDense(NamedNodes, Op):
         return z, Ws
 
     # dE/dw_ij = y_i dE/dx_j (summed over the batch);  dE/db_j = sum_n dE/dx_j;  dE/dy_k = delta W_k
-    def vjp(self, at, dy, *, gp, need):
-        xs, y, Ws, p = at
+    def vjp(self, at: At, dy: Array, *, gp: Sequence[Array] | None, need: Sequence[bool]) -> list[Maybe]:
+        xs, Ws = at.xs, cast("list[Array | None]", at.cache)
         if gp is not None:
             gw, gb = gp
             for x, blk in zip(xs, self.blocks):      # the blocks' edges partition w
                 if blk.idx.size:
                     blk.write_grad(gw, dy, x)
             gb[...] = dy[:, self.bias_rows].sum(axis=0) if not self.all_bias else dy.sum(axis=0)
-        out = []
+        out: list[Maybe] = []
         for k, W in enumerate(Ws):
             if not need[k]:
                 out.append(None)
@@ -172,8 +188,8 @@ class MaskedDense(NamedNodes, Op):
         return out
 
     # R{x} = sum_k R{y_k} W_k^T + (sum_k y_k R{W_k}^T + R{b})
-    def jvp(self, at, txs, tp):
-        xs, y, Ws, p = at
+    def jvp(self, at: At, txs: Sequence[Maybe], tp: Sequence[Array] | None) -> Maybe:
+        xs, y, Ws = at.xs, cast(Array, at.y), cast("list[Array | None]", at.cache)
         tz = None
         for tx, W in zip(txs, Ws):
             if tx is not None and W is not None:
@@ -190,8 +206,9 @@ class MaskedDense(NamedNodes, Op):
 
     # R{dE/dW_k} = R{delta}^T y_k + delta^T R{y_k};  R{dE/db} = sum_n R{delta};
     # R{dE/dy_k} = R{delta} W_k + delta R{W_k}
-    def vjp_tangent(self, at, dy, tdy, txs, ty, tp, *, tgp, need):
-        xs, y, Ws, p = at
+    def vjp_tangent(self, at: At, dy: Array, tdy: Maybe, txs: Sequence[Maybe], ty: Maybe,
+                    tp: Sequence[Maybe] | None, *, tgp: Sequence[Array] | None, need: Sequence[bool]) -> list[Maybe]:
+        xs, Ws = at.xs, cast("list[Array | None]", at.cache)
         if tgp is not None:
             tgw, tgb = tgp
             tgw[...] = 0
@@ -206,8 +223,8 @@ class MaskedDense(NamedNodes, Op):
                 if need[k] and W is not None else None
                 for k, (W, blk) in enumerate(zip(Ws, self.blocks))]
 
-    def input_width(self, k):
+    def input_width(self, k: int) -> int:
         return self.in_widths[k]
 
-    def describe(self):
+    def describe(self) -> str:
         return f"masked dense {'+'.join(map(str, self.in_widths))}->{self.size} ({self.src.size} edges)"

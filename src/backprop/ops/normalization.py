@@ -41,15 +41,19 @@ samples one by one is refused for such an op (``batch_coupled``).
 """
 from __future__ import annotations
 
+from typing import Any, Sequence, cast
+
 import numpy as np
+from numpy.typing import DTypeLike
 
 from ..errors import ConfigError, InputError
-from .base import Op, Param, State, accumulate, write
+from .arrays import Array, Maybe
+from .base import At, Op, Param, State, accumulate, write
 from .fields import Flag, Number, Size
 from .registry import register
 
 
-def _mean(a, axis):
+def _mean(a: Array, axis: int) -> Array:
     return a.mean(axis=axis, keepdims=True)
 
 
@@ -59,22 +63,41 @@ class Standardized:
     ``axis`` is the axis of the group (-1: over the features of each row, -2: over the samples of
     each feature), counted from the end so that the same axis serves x and tangents with a leading
     axis of m directions. With ``axis=None`` the statistics ``mu`` and ``var`` are given (fixed).
+
+    Parameters
+    ----------
+    x : ndarray
+        The input (B, N).
+    axis : {-1, -2} or None
+        The axis of a group, or None for fixed statistics.
+    eps : float
+        Added to the variance before the square root.
+    mu, var : ndarray, optional
+        The fixed statistics (with ``axis=None``).
+
+    Examples
+    --------
+    >>> st = Standardized(np.array([[1.0, 3.0]]), -1, 0.0)
+    >>> st.xhat, st.d(np.array([[1.0, 0.0]]))
+    (array([[-1.,  1.]]), array([[0., 0.]]))
     """
 
-    def __init__(self, x, axis, eps, mu=None, var=None):
+    def __init__(self, x: Array, axis: int | None, eps: float, mu: Array | None = None, var: Array | None = None):
         self.axis = axis
         if axis is not None:
             mu = _mean(x, axis)
             xc = x - mu
             var = _mean(xc * xc, axis)
         else:
+            assert mu is not None and var is not None, "fixed statistics need mu and var"
             xc = x - mu
         self.mu, self.var = mu, var
         self.s = 1.0 / np.sqrt(var + eps)
         self.xhat = xc * self.s
 
     # dxhat/dx u = s (u - mean(u) - xhat mean(xhat u)): the JVP (u = t) and the VJP (u = g) alike
-    def d(self, u):
+    def d(self, u: Maybe) -> Maybe:
+        """dxhat/dx u (the JVP of a tangent, the VJP of an adjoint: the map is symmetric); None for None."""
         if u is None:
             return None
         if self.axis is None:
@@ -83,23 +106,24 @@ class Standardized:
         return self.s * (u - _mean(u, a) - self.xhat * _mean(self.xhat * u, a))
 
     # R{dE/dx} = d(R{g}) - s (r dE/dx + R{xhat} c + xhat mean(g R{xhat})),  r = mean(xhat t), c = mean(g xhat)
-    def d_tangent(self, g, tg, t, th, dx):
+    def d_tangent(self, g: Array, tg: Maybe, t: Maybe, th: Maybe, dx: Maybe) -> Maybe:
         """R{dE/dx} from g = dE/dxhat, its tangent ``tg``, the input tangent ``t`` and th = R{xhat} = d(t)."""
         out = self.d(tg)
         if t is None or self.axis is None:
             return out
         a, xhat = self.axis, self.xhat
+        assert th is not None and dx is not None, "th = d(t) and dx = d(g) are given with t"
         r, c = _mean(xhat * t, a), _mean(g * xhat, a)
         return accumulate(out, -self.s * (r * dx + th * c + xhat * _mean(g * th, a)))
 
 
-def _check_size(name, size):
+def _check_size(name: str, size: object) -> int:
     if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < 1:
         raise ConfigError(f"{name} size must be an integer >= 1; got {size!r}")
     return int(size)
 
 
-def _check_eps(name, eps):
+def _check_eps(name: str, eps: object) -> float:
     if (not isinstance(eps, (int, float, np.floating, np.integer)) or isinstance(eps, bool)
             or not np.isfinite(eps) or eps <= 0):
         raise ConfigError(f"{name} eps must be a finite number > 0 (e.g. 1e-5); got {eps!r}")
@@ -110,31 +134,51 @@ class AffineNormalization:
     """The passes of y = weight * xhat + bias, xhat the standardisation chosen by ``standardize``.
 
     Mixed into the ops (before :class:`Op`), so each normalisation op only chooses its statistics.
+
+    Parameters
+    ----------
+    size : int
+        Number of features.
+    eps : float
+        Added to the variance before the square root.
+    affine : bool
+        Learn ``weight`` and ``bias`` (one per feature).
+
+    Examples
+    --------
+    >>> LayerNorm(3, elementwise_affine=False).param_specs
+    ()
     """
 
-    def __init__(self, size, eps, affine):
+    # declared by Op, which the ops mix this into
+    op_name: str
+    param_specs: tuple[Param, ...]
+
+    def __init__(self, size: int, eps: float, affine: bool):
         name = self.op_name
         self.size, self.eps = _check_size(name, size), _check_eps(name, eps)
         self.param_specs = (Param("weight", (self.size,)), Param("bias", (self.size,))) if affine else ()
 
-    def standardize(self, x) -> Standardized:
+    def standardize(self, x: Array) -> Standardized:
+        """The standardisation of ``x`` (B, size): the op's choice of statistics."""
         raise NotImplementedError
 
-    def init_params(self, rng, views):
+    def init_params(self, rng: np.random.Generator, views: Sequence[Array]) -> None:
+        """weight ones and bias zeros, in place in ``views`` (none without ``affine``)."""
         if views:
             views[0][...] = 1
             views[1][...] = 0
 
     # y = weight * xhat + bias
-    def forward(self, xs, p):
+    def forward(self, xs: Sequence[Array], p: Sequence[Array] | None) -> tuple[Array, Standardized]:
         st = self.standardize(xs[0])
         if p is None:
             return st.xhat, st
         return st.xhat * p[0] + p[1], st
 
     # dE/dweight = sum_n dE/dy xhat,  dE/dbias = sum_n dE/dy,  dE/dx = dxhat/dx^T (weight dE/dy)
-    def vjp(self, at, dy, *, gp, need):
-        st, p = at.cache, at.p
+    def vjp(self, at: At, dy: Array, *, gp: Sequence[Array] | None, need: Sequence[bool]) -> list[Maybe]:
+        st, p = cast(Standardized, at.cache), cast("Sequence[Array] | None", at.p)
         if gp is not None:
             np.sum(dy * st.xhat, axis=0, out=gp[0])
             np.sum(dy, axis=0, out=gp[1])
@@ -143,8 +187,8 @@ class AffineNormalization:
         return [st.d(dy if p is None else dy * p[0])]
 
     # R{y} = R{weight} xhat + weight R{xhat} + R{bias},  R{xhat} = dxhat/dx R{x}
-    def jvp(self, at, txs, tp):
-        st, p = at.cache, at.p
+    def jvp(self, at: At, txs: Sequence[Maybe], tp: Sequence[Array] | None) -> Maybe:
+        st, p = cast(Standardized, at.cache), cast("Sequence[Array] | None", at.p)
         th = st.d(txs[0])
         if p is None:
             return th
@@ -156,8 +200,9 @@ class AffineNormalization:
 
     # R{dE/dweight} = sum_n (R{dE/dy} xhat + dE/dy R{xhat}),  R{dE/dbias} = sum_n R{dE/dy},
     # R{dE/dx} = the standardisation's second-order map with g = weight dE/dy, R{g} = R{weight} dE/dy + weight R{dE/dy}
-    def vjp_tangent(self, at, dy, tdy, txs, ty, tp, *, tgp, need):
-        st, p = at.cache, at.p
+    def vjp_tangent(self, at: At, dy: Array, tdy: Maybe, txs: Sequence[Maybe], ty: Maybe,
+                    tp: Sequence[Array] | None, *, tgp: Sequence[Array] | None, need: Sequence[bool]) -> list[Maybe]:
+        st, p = cast(Standardized, at.cache), cast("Sequence[Array] | None", at.p)
         t = txs[0]
         th = st.d(t)
         if tgp is not None:
@@ -179,7 +224,7 @@ class AffineNormalization:
         dx = None if t is None or st.axis is None else st.d(g)
         return [st.d_tangent(g, tg, t, th, dx)]
 
-    def input_width(self, k):
+    def input_width(self, k: int) -> int:
         return self.size
 
 
@@ -215,10 +260,10 @@ class LayerNorm(AffineNormalization, Op):
         self.elementwise_affine = bool(elementwise_affine)
         super().__init__(size, eps, self.elementwise_affine)
 
-    def standardize(self, x):
+    def standardize(self, x: Array) -> Standardized:
         return Standardized(x, -1, self.eps)
 
-    def describe(self):
+    def describe(self) -> str:
         return f"layer_norm {self.size}"
 
 
@@ -256,7 +301,7 @@ class BatchNorm(AffineNormalization, Op):
     config_fields = (Size("size"), Number("eps", lo=0, lo_open=True, optional=True),
                      Number("momentum", lo=0, hi=1, nullable=True))
 
-    def __init__(self, size: int, eps: float = 1e-5, momentum=0.1):
+    def __init__(self, size: int, eps: float = 1e-5, momentum: float | None = 0.1):
         if momentum is not None and (not isinstance(momentum, (int, float, np.floating, np.integer))
                                      or isinstance(momentum, bool) or not 0 <= momentum <= 1):
             raise ConfigError(f"batch_norm momentum must be a number in [0, 1] or None; got {momentum!r}")
@@ -269,14 +314,15 @@ class BatchNorm(AffineNormalization, Op):
 
     @property
     def batch_coupled(self) -> bool:
+        """In training mode: each output row depends on the other rows (batch statistics)."""
         return bool(self.training)
 
-    def init_state(self, dtype) -> None:
+    def init_state(self, dtype: DTypeLike) -> None:
         """running_mean zeros, running_var ones, num_batches_tracked 0 (as torch)."""
         super().init_state(dtype)
         self.state["running_var"][...] = 1
 
-    def standardize(self, x):
+    def standardize(self, x: Array) -> Standardized:
         if self.training:
             if x.shape[0] < 2:
                 raise InputError(f"batch_norm in training mode needs a batch of at least 2 samples to take batch "
@@ -285,9 +331,9 @@ class BatchNorm(AffineNormalization, Op):
         return Standardized(x, None, self.eps, mu=self.state["running_mean"].astype(x.dtype, copy=False),
                             var=self.state["running_var"].astype(x.dtype, copy=False))
 
-    def update_state(self, at) -> None:
+    def update_state(self, at: At) -> None:
         """Move the running statistics towards those of the training-mode batch at ``at`` (torch's rule)."""
-        st = at.cache
+        st = cast(Standardized, at.cache)
         if st.axis is None:         # an evaluation-mode forward: no batch statistics to take
             return
         n = at.xs[0].shape[0]
@@ -299,5 +345,5 @@ class BatchNorm(AffineNormalization, Op):
         self.state["running_var"][...] = var
         self.state["num_batches_tracked"][...] = count
 
-    def describe(self):
+    def describe(self) -> str:
         return f"batch_norm {self.size}"

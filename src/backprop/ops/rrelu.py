@@ -6,10 +6,13 @@ f' = 1 at x = 0, as for relu).
 """
 from __future__ import annotations
 
+from typing import Any, Sequence, cast
+
 import numpy as np
 
 from ..errors import ConfigError
-from .base import Op, draw
+from .arrays import Array, Maybe
+from .base import At, Op, draw
 from .fields import Number, Seed, Size
 from .dropout import check_op_seed, check_size
 from .registry import register
@@ -41,7 +44,7 @@ class RReLU(Op):
     config_fields = (Size("size"), Number("lower", optional=True), Number("upper", optional=True),
                      Seed("seed", optional=True))
 
-    def __init__(self, size, lower=1.0 / 8, upper=1.0 / 3, seed=0):
+    def __init__(self, size: int, lower: float = 1.0 / 8, upper: float = 1.0 / 3, seed: int = 0):
         self.size = check_size(size, "rrelu")
         try:
             lower, upper = float(lower), float(upper)
@@ -53,29 +56,44 @@ class RReLU(Op):
         self.seed = check_op_seed(seed, "rrelu")
         self.training = False
 
-    def slopes(self, shape, dtype):
-        """The slopes a below zero: drawn per element in training, the scalar mean at inference."""
+    def slopes(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> Any:
+        """The slopes a below zero: drawn per element in training, the scalar mean at inference.
+
+        Parameters
+        ----------
+        shape : tuple of int
+            The batch's shape (B, size).
+        dtype : numpy dtype
+            The dtype of the slopes.
+
+        Returns
+        -------
+        ndarray or numpy scalar
+            An array of ``shape`` in training mode, else the scalar (lower + upper) / 2.
+        """
         if not self.training or self.lower == self.upper:
             return dtype.type((self.lower + self.upper) / 2)
         return draw(self.seed, self.step, shape).uniform(self.lower, self.upper, shape).astype(dtype)
 
     # y = x for x >= 0, a x below;  f' = d = 1 for x >= 0, a below;  f'' = 0
-    def forward(self, xs, p):
+    def forward(self, xs: Sequence[Array], p: Any) -> tuple[Array, Array]:
         x = xs[0]
         d = np.where(x >= 0, x.dtype.type(1), self.slopes(x.shape, x.dtype))
         return x * d, d
 
     # dE/dx = dE/dy * d
-    def vjp(self, at, dy, *, gp, need):
-        return [dy * at.cache]
+    def vjp(self, at: At, dy: Array, *, gp: Sequence[Array] | None, need: Sequence[bool]) -> list[Maybe]:
+        return [dy * cast(Array, at.cache)]
 
     # R{y} = d R{x}
-    def jvp(self, at, txs, tp):
-        return None if txs[0] is None else at.cache * txs[0]
+    def jvp(self, at: At, txs: Sequence[Maybe], tp: Sequence[Array] | None) -> Maybe:
+        tx = txs[0]
+        return None if tx is None else cast(Array, at.cache) * tx
 
     # R{dE/dx} = R{dE/dy} d  (f'' = 0)
-    def vjp_tangent(self, at, dy, tdy, txs, ty, tp, *, tgp, need):
-        return [None if tdy is None else tdy * at.cache]
+    def vjp_tangent(self, at: At, dy: Array, tdy: Maybe, txs: Sequence[Maybe], ty: Maybe,
+                    tp: Sequence[Array] | None, *, tgp: Sequence[Array] | None, need: Sequence[bool]) -> list[Maybe]:
+        return [None if tdy is None else tdy * cast(Array, at.cache)]
 
-    def describe(self):
+    def describe(self) -> str:
         return f"rrelu [{self.lower:g}, {self.upper:g}]"

@@ -14,13 +14,22 @@ vector-Jacobian products; the second-order terms need its Hessian (or the contra
 """
 from __future__ import annotations
 
+from typing import Any, Callable, Sequence, cast
+
 import numpy as np
+from numpy.typing import NDArray
 
 from ..errors import ConfigError
 from .activations import UserFunctions
-from .base import Op, accumulate
+from .arrays import Maybe
+from .base import At, Op, accumulate
 from .fields import Size, Text
 from .registry import register
+
+#: a user's function of (N, n) arrays
+Fn = Callable[..., Any]
+#: the point the op was evaluated at: (xs, y, J, p), J the Jacobian (None for a function given by jvp/vjp)
+_At = tuple[list[NDArray[Any]], NDArray[Any], Maybe, Any]
 
 class VectorFunction(UserFunctions):
     """A vector function y = f(z) of a group of units, with its derivatives.
@@ -41,55 +50,70 @@ class VectorFunction(UserFunctions):
         ``hessian(z, y) -> H`` of shape (N, n, n, n), ``H[:, j, i, k] = d2y_j/dz_i dz_k``.
     vhp : callable, optional
         ``vhp(z, y, dy, tz) -> sum_j dy_j H_j tz`` (N, n); an alternative to ``hessian``.
+
+    Examples
+    --------
+    >>> square = VectorFunction("square", lambda z: z * z, jacobian=lambda z, y: 2 * z[:, :, None] * np.eye(2))
+    >>> square.f(np.array([[1.0, 3.0]])), square.has_second_order
+    (array([[1., 9.]]), False)
     """
 
-    def __init__(self, name, f, jacobian=None, jvp=None, vjp=None, hessian=None, vhp=None):
+    def __init__(self, name: str, f: Fn, jacobian: Fn | None = None, jvp: Fn | None = None, vjp: Fn | None = None,
+                 hessian: Fn | None = None, vhp: Fn | None = None):
         self.name, self._f = name, f
         self._jac, self._jvp, self._vjp = jacobian, jvp, vjp
         self._hess, self._vhp = hessian, vhp
 
     @property
     def has_second_order(self) -> bool:
+        """The function has second derivatives (``hessian`` or ``vhp``): Hessians and HVPs can use it."""
         return self._hess is not None or self._vhp is not None
 
-    def _checked(self, what, out, shape):
+    def _checked(self, what: str, out: Any, shape: tuple[int, ...]) -> NDArray[Any]:
         out = np.asarray(out)
         if out.shape != shape:
             raise ConfigError(f"vector activation {self.name!r}: {what} returned shape {out.shape}; expected {shape}")
         return out
 
-    def f(self, z):
+    def f(self, z: NDArray[Any]) -> NDArray[Any]:
+        """y = f(z) (N, n); ConfigError if the user's function returns another shape."""
         return self._checked("f", self._f(z), z.shape)
 
-    def jacobian(self, z, y):
+    def jacobian(self, z: NDArray[Any], y: NDArray[Any]) -> NDArray[Any] | None:
+        """J (N, n, n) with ``J[:, j, i] = dy_j/dz_i``; None when the function was given by jvp and vjp."""
         if self._jac is None:
             return None
         return self._checked("jacobian", self._jac(z, y), z.shape + (z.shape[-1],))
 
     @staticmethod
-    def _rows(t, *arrays):
+    def _rows(t: NDArray[Any], *arrays: NDArray[Any]) -> list[NDArray[Any]]:
         """Flatten the leading (m,) axis of a tangent into rows, repeating the (N, n) arrays to match."""
         m = t.shape[0]
         return [np.broadcast_to(a, (m,) + a.shape).reshape(-1, a.shape[-1]) for a in arrays]
 
     # R{y} = J R{z}
-    def jvp(self, z, y, J, tz):
+    def jvp(self, z: NDArray[Any], y: NDArray[Any], J: NDArray[Any] | None, tz: NDArray[Any]) -> NDArray[Any]:
+        """R{y} = J R{z} for tangents ``tz`` (m, N, n)."""
         if J is not None:
             return np.einsum("bji,mbi->mbj", J, tz)
+        assert self._jvp is not None, "vector_activation requires jacobian= or both jvp= and vjp="
         zz, yy = self._rows(tz, z, y)
         return self._checked("jvp", self._jvp(zz, yy, tz.reshape(zz.shape)), zz.shape).reshape(tz.shape)
 
     # dE/dz = J^T dE/dy (also for tangents with a leading axis)
-    def vjp(self, z, y, J, dy):
+    def vjp(self, z: NDArray[Any], y: NDArray[Any], J: NDArray[Any] | None, dy: NDArray[Any]) -> NDArray[Any]:
+        """dE/dz = J^T dE/dy for ``dy`` (N, n) or (m, N, n)."""
         if J is not None:
             return np.einsum("...bj,bji->...bi", dy, J)
+        assert self._vjp is not None, "vector_activation requires jacobian= or both jvp= and vjp="
         if dy.ndim == 2:
             return self._checked("vjp", self._vjp(z, y, dy), z.shape)
         zz, yy = self._rows(dy, z, y)
         return self._checked("vjp", self._vjp(zz, yy, dy.reshape(zz.shape)), zz.shape).reshape(dy.shape)
 
     # (sum_j dy_j H_j) R{z}
-    def vhp(self, z, y, dy, tz):
+    def vhp(self, z: NDArray[Any], y: NDArray[Any], dy: NDArray[Any], tz: NDArray[Any]) -> NDArray[Any]:
+        """(sum_j dy_j d2y_j/dz2) R{z} for tangents ``tz`` (m, N, n); ConfigError without second derivatives."""
         if self._hess is not None:
             H = self._checked("hessian", self._hess(z, y), z.shape + (z.shape[-1],) * 2)
             return np.einsum("bj,bjik,mbk->mbi", dy, H, tz)
@@ -101,15 +125,16 @@ class VectorFunction(UserFunctions):
 
     kind = "vector activation"
 
-    def _functions(self):
+    def _functions(self) -> list[tuple[str, Fn | None]]:
         return [("f", self._f), ("jacobian", self._jac), ("jvp", self._jvp), ("vjp", self._vjp),
                 ("hessian", self._hess), ("vhp", self._vhp)]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"VectorFunction({self.name!r})"
 
 
-def vector_activation(name, f, jacobian=None, *, jvp=None, vjp=None, hessian=None, vhp=None) -> VectorFunction:
+def vector_activation(name: str, f: Fn, jacobian: Fn | None = None, *, jvp: Fn | None = None, vjp: Fn | None = None,
+                      hessian: Fn | None = None, vhp: Fn | None = None) -> VectorFunction:
     """Define a vector activation for a group of units (``NeuronGraph.vector_group``).
 
     Parameters
@@ -151,14 +176,27 @@ def vector_activation(name, f, jacobian=None, *, jvp=None, vjp=None, hessian=Non
 
 @register("vector_activation")
 class VectorActivation(Op):
-    """A user vector activation applied to all units of its input node: y = f(z)."""
+    """A user vector activation applied to all units of its input node: y = f(z).
 
+    Parameters
+    ----------
+    size : int
+        The number of units (the width of the input node).
+    fn : VectorFunction
+        The function, from :func:`vector_activation`.
+
+    Examples
+    --------
+    >>> square = vector_activation("square", lambda z: z * z, jacobian=lambda z, y: 2 * z[:, :, None] * np.eye(2))
+    >>> VectorActivation(2, square).forward([np.array([[1.0, 3.0]])], None)[0]
+    array([[1., 9.]])
+    """
 
     #: ``fn`` is the user function's name in a file: ``load`` is given the function itself (ops/user_functions.py)
     config_fields = (Size("size"), Text("fn", attr="fn.name"))
     in_segments = True
 
-    def __init__(self, size, fn):
+    def __init__(self, size: int, fn: VectorFunction):
         self.size = int(size)
         if not isinstance(fn, VectorFunction):
             hint = (" (a saved model naming one is loaded by passing the function: "
@@ -166,31 +204,32 @@ class VectorActivation(Op):
             raise ConfigError(f"expected a vector activation from bp.vector_activation; got {fn!r:.60}{hint}")
         self.fn = fn
 
-    def forward(self, xs, p):
+    def forward(self, xs: Sequence[NDArray[Any]], p: Any) -> tuple[NDArray[Any], NDArray[Any] | None]:
         z = xs[0]
         y = self.fn.f(z)
         return y, self.fn.jacobian(z, y)
 
     # dE/dz_i = sum_j dE/dy_j dy_j/dz_i
-    def vjp(self, at, dy, *, gp, need):
-        xs, y, J, p = at
+    def vjp(self, at: At, dy: NDArray[Any], *, gp: Any, need: Any) -> list[Maybe]:
+        xs, y, J, p = cast(_At, at)
         return [self.fn.vjp(xs[0], y, J, dy)]
 
     # R{y} = J R{z}
-    def jvp(self, at, txs, tp):
-        xs, y, J, p = at
+    def jvp(self, at: At, txs: Sequence[Maybe], tp: Any) -> Maybe:
+        xs, y, J, p = cast(_At, at)
         return None if txs[0] is None else self.fn.jvp(xs[0], y, J, txs[0])
 
     # R{dE/dz} = J^T R{dE/dy} + (sum_j dE/dy_j H_j) R{z}
-    def vjp_tangent(self, at, dy, tdy, txs, ty, tp, *, tgp, need):
-        xs, y, J, p = at
+    def vjp_tangent(self, at: At, dy: NDArray[Any], tdy: Maybe, txs: Sequence[Maybe], ty: Maybe, tp: Any, *,
+                    tgp: Any, need: Any) -> list[Maybe]:
+        xs, y, J, p = cast(_At, at)
         out = None if tdy is None else self.fn.vjp(xs[0], y, J, tdy)
         if txs[0] is not None:
             out = accumulate(out, self.fn.vhp(xs[0], y, dy, txs[0]))
         return [out]
 
-    def user_functions(self):
+    def user_functions(self) -> tuple[VectorFunction]:
         return (self.fn,)
 
-    def describe(self):
+    def describe(self) -> str:
         return self.fn.name

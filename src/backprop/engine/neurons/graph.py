@@ -1,15 +1,26 @@
 """The NeuronGraph builder: inputs, neurons, special units and weighted edges, one at a time."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Iterable, Sequence, Union
+
 import numpy as np
+from numpy.typing import DTypeLike
 
 from ...errors import ConfigError
-from ...ops.activations import get_activation
+from ...ops.activations import ScalarActivation, get_activation
 from ...ops.softmax import SINGLE_UNIT_MESSAGE
 from ...ops.vector import VectorFunction
 from .compiler import Compiler
 from .levels import node_levels
 from .units import GroupSpec, Node, Spec, is_node_name
+
+if TYPE_CHECKING:
+    from .network import NeuronNetwork
+
+#: a node, by its handle or its name
+NodeRef = Union[Node, str]
+#: an activation: a built-in's name (or its description) or a ScalarActivation
+Act = Union[str, dict[str, Any], ScalarActivation, None]
 
 
 class NeuronGraph:
@@ -28,15 +39,15 @@ class NeuronGraph:
     3.0
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._nodes: dict[str, Spec] = {}
-        self._edges: dict[tuple, object] = {}       # (src, dst) -> initial weight or None
+        self._edges: dict[tuple[str, str], float | None] = {}       # (src, dst) -> initial weight or None
         self._outputs: list[str] = []
         self._groups: list[GroupSpec] = []
         self._auto = 0
 
     # ---- naming -----------------------------------------------------------------------------
-    def _name(self, node) -> str:
+    def _name(self, node: object) -> str:
         name = node.name if isinstance(node, Node) else node
         if not isinstance(name, str):
             raise ConfigError(f"a node is given by its name or the handle from input()/neuron(); got {node!r}")
@@ -44,7 +55,7 @@ class NeuronGraph:
             raise ConfigError(f"unknown node {name!r}; defined so far: {', '.join(self._nodes) or 'none'}")
         return name
 
-    def _new(self, name, kind, **kw) -> Node:
+    def _new(self, name: str | None, kind: str, **kw: Any) -> Node:
         if name is None:
             self._auto += 1
             name = f"{kind}{self._auto}"
@@ -58,22 +69,52 @@ class NeuronGraph:
         self._nodes[name] = Spec(name, kind, len(self._nodes), **kw)
         return Node(self, name)
 
-    def _mark_output(self, name, output):
+    def _mark_output(self, name: str, output: bool) -> None:
         if output:
             if name in self._outputs:
                 raise ConfigError(f"node {name!r} is already an output")
             self._outputs.append(name)
 
     # ---- nodes ------------------------------------------------------------------------------
-    def input(self, name=None) -> Node:
-        """Add an input node (its value is one column of X, in the order the inputs are added)."""
+    def input(self, name: str | None = None) -> Node:
+        """Add an input node (its value is one column of X, in the order the inputs are added).
+
+        Parameters
+        ----------
+        name : str, optional
+            Default ``"input{k}"``.
+
+        Returns
+        -------
+        Node
+
+        Examples
+        --------
+        >>> NeuronGraph().input("x1")
+        Node('x1')
+        """
         return self._new(name, "input")
 
-    def inputs(self, *names) -> list:
-        """Add several input nodes; ``g.inputs("x1", "x2")``."""
+    def inputs(self, *names: str | None) -> list[Node]:
+        """Add several input nodes; ``g.inputs("x1", "x2")``.
+
+        Parameters
+        ----------
+        *names : str
+
+        Returns
+        -------
+        list of Node
+
+        Examples
+        --------
+        >>> NeuronGraph().inputs("x1", "x2")
+        [Node('x1'), Node('x2')]
+        """
         return [self.input(n) for n in names]
 
-    def neuron(self, name=None, activation="identity", *, bias=True, output=False) -> Node:
+    def neuron(self, name: str | None = None, activation: Act = "identity", *, bias: bool | float = True,
+               output: bool = False) -> Node:
         """Add a neuron: x_j = sum_i w_ij y_i + b_j, y_j = f(x_j).
 
         Parameters
@@ -90,6 +131,12 @@ class NeuronGraph:
         Returns
         -------
         Node
+
+        Examples
+        --------
+        >>> g = NeuronGraph()
+        >>> g.neuron("h", "relu", bias=0.5)
+        Node('h')
         """
         if isinstance(activation, str) and activation == "softmax":
             raise ConfigError("softmax is a vector activation over several neurons: create identity neurons "
@@ -101,11 +148,32 @@ class NeuronGraph:
         self._mark_output(node.name, output)
         return node
 
-    def product(self, factors, *, name=None, exponents=None, activation="identity", output=False) -> Node:
+    def product(self, factors: Iterable[NodeRef], *, name: str | None = None,
+                exponents: Sequence[float] | None = None, activation: Act = "identity",
+                output: bool = False) -> Node:
         """Add a multiplicative unit x = prod_l y_l^alpha_l of earlier nodes' outputs, then y = f(x).
 
         ``g.product([a, b])`` is o = y_a y_b. Exponents default to 1; non-integer exponents need
         positive inputs, negative ones non-zero inputs. A node may appear once per product.
+
+        Parameters
+        ----------
+        factors : list of Node or str
+        name : str, optional
+        exponents : list of float, optional
+        activation : str or ScalarActivation
+        output : bool
+
+        Returns
+        -------
+        Node
+
+        Examples
+        --------
+        >>> g = NeuronGraph(); a, b = g.inputs("a", "b")
+        >>> o = g.product([a, b], name="o", output=True)
+        >>> float(g.compile().predict([[3.0, 4.0]])[0, 0])
+        12.0
         """
         names = [self._name(f) for f in self._as_list(factors, "factors")]
         if len(set(names)) != len(names):
@@ -122,11 +190,30 @@ class NeuronGraph:
         self._mark_output(node.name, output)
         return node
 
-    def max(self, inputs, *, name=None, activation="identity", output=False) -> Node:
+    def max(self, inputs: Iterable[NodeRef], *, name: str | None = None, activation: Act = "identity",
+            output: bool = False) -> Node:
         """Add a max unit x = max of the inputs' outputs, then y = f(x).
 
         Subgradient: dE/dy_i = dE/dx for the arg-max input, 0 for the others; ties go to the
         input listed first.
+
+        Parameters
+        ----------
+        inputs : list of Node or str
+        name : str, optional
+        activation : str or ScalarActivation
+        output : bool
+
+        Returns
+        -------
+        Node
+
+        Examples
+        --------
+        >>> g = NeuronGraph(); a, b = g.inputs("a", "b")
+        >>> o = g.max([a, b], name="o", output=True)
+        >>> float(g.compile().predict([[3.0, 4.0]])[0, 0])
+        4.0
         """
         names = [self._name(f) for f in self._as_list(inputs, "inputs")]
         if len(set(names)) != len(names):
@@ -136,10 +223,32 @@ class NeuronGraph:
         self._mark_output(node.name, output)
         return node
 
-    def maxout(self, inputs, pieces=2, *, name=None, bias=True, output=False) -> Node:
+    def maxout(self, inputs: Iterable[NodeRef], pieces: int = 2, *, name: str | None = None,
+               bias: bool | float = True, output: bool = False) -> Node:
         """Add a maxout unit: ``pieces`` identity neurons fully connected to ``inputs``, and their max.
 
         The pieces are named ``"{name}.1"``, ``"{name}.2"``, ...; the max node is ``name``.
+
+        Parameters
+        ----------
+        inputs : list of Node or str
+        pieces : int, default 2
+        name : str, optional
+        bias : bool or float
+        output : bool
+
+        Returns
+        -------
+        Node
+            The max node.
+
+        Examples
+        --------
+        >>> g = NeuronGraph(); x = g.input("x")
+        >>> g.maxout([x], 3, name="m", output=True)
+        Node('m')
+        >>> g.node_names
+        ['x', 'm.1', 'm.2', 'm.3', 'm']
         """
         if not isinstance(pieces, (int, np.integer)) or isinstance(pieces, bool) or pieces < 1:
             raise ConfigError(f"maxout needs pieces >= 1; got {pieces!r}")
@@ -155,8 +264,31 @@ class NeuronGraph:
                 self.connect(s, p)
         return self.max(parts, name=name, output=output)
 
-    def layer(self, prefix, n, inputs, activation="identity", *, bias=True, output=False) -> list:
-        """Add ``n`` neurons ``prefix1..prefixn``, each connected to every node in ``inputs``."""
+    def layer(self, prefix: str, n: int, inputs: Iterable[NodeRef], activation: Act = "identity", *,
+              bias: bool | float = True, output: bool = False) -> list[Node]:
+        """Add ``n`` neurons ``prefix1..prefixn``, each connected to every node in ``inputs``.
+
+        Parameters
+        ----------
+        prefix : str
+        n : int
+        inputs : list of Node or str
+        activation : str or ScalarActivation
+        bias : bool or float
+        output : bool
+
+        Returns
+        -------
+        list of Node
+
+        Examples
+        --------
+        >>> g = NeuronGraph(); xs = g.inputs("x1", "x2")
+        >>> g.layer("h", 2, xs, "tanh")
+        [Node('h1'), Node('h2')]
+        >>> len(g.edges)
+        4
+        """
         nodes = [self.neuron(f"{prefix}{k + 1}", activation, bias=bias, output=output) for k in range(n)]
         for dst in nodes:
             for src in inputs:
@@ -164,7 +296,7 @@ class NeuronGraph:
         return nodes
 
     @staticmethod
-    def _as_list(nodes, what):
+    def _as_list(nodes: Any, what: str) -> list[Any]:
         if isinstance(nodes, (str, Node)) or not hasattr(nodes, "__iter__"):
             raise ConfigError(f"{what} must be a list of nodes; got {nodes!r}")
         nodes = list(nodes)
@@ -173,7 +305,7 @@ class NeuronGraph:
         return nodes
 
     # ---- groups -----------------------------------------------------------------------------
-    def _group(self, kind, members, fn=None):
+    def _group(self, kind: str, members: Iterable[NodeRef], fn: VectorFunction | None = None) -> None:
         names = [self._name(m) for m in self._as_list(members, "members")]
         if len(set(names)) != len(names):
             raise ConfigError(f"a {kind} group lists a node twice: {', '.join(names)}")
@@ -184,7 +316,7 @@ class NeuronGraph:
             if spec.group is not None:
                 raise ConfigError(f"node {n!r} is already in a vector group")
             if spec.act_given:
-                raise ConfigError(f"node {n!r} has activation {spec.act.name!r}; a {kind} group's members must be "
+                raise ConfigError(f"node {n!r} has activation {getattr(spec.act, 'name', 'identity')!r}; a {kind} group's members must be "
                                   "identity neurons (the group's function is their activation)")
         if kind == "softmax" and len(names) == 1:
             raise ConfigError(f"softmax group [{names[0]}]: {SINGLE_UNIT_MESSAGE}")
@@ -193,24 +325,79 @@ class NeuronGraph:
             self._nodes[n].group = gid
         self._groups.append(GroupSpec(kind, names, fn))
 
-    def softmax_group(self, members) -> None:
-        """Make ``members`` (identity neurons) one softmax: y_k = exp(x_k) / sum_l exp(x_l); 2 or more of them."""
+    def softmax_group(self, members: Iterable[NodeRef]) -> None:
+        """Make ``members`` (identity neurons) one softmax: y_k = exp(x_k) / sum_l exp(x_l); 2 or more of them.
+
+        Parameters
+        ----------
+        members : list of Node or str
+
+        Examples
+        --------
+        >>> g = NeuronGraph(); x = g.input("x")
+        >>> outs = g.layer("o", 2, [x], output=True)
+        >>> g.softmax_group(outs)
+        >>> float(g.compile().predict([[1.0]]).sum())
+        1.0
+        """
         self._group("softmax", members)
 
-    def vector_group(self, members, fn) -> None:
-        """Apply a user vector activation ``fn`` (from ``bp.vector_activation``) to ``members``: y = fn(x)."""
+    def vector_group(self, members: Iterable[NodeRef], fn: VectorFunction) -> None:
+        """Apply a user vector activation ``fn`` (from ``bp.vector_activation``) to ``members``: y = fn(x).
+
+        Parameters
+        ----------
+        members : list of Node or str
+            Identity neurons.
+        fn : VectorFunction
+
+        Examples
+        --------
+        >>> import backprop as bp
+        >>> square = bp.vector_activation("square", lambda z: z * z,
+        ...                               jacobian=lambda z, y: 2 * z[:, :, None] * np.eye(z.shape[1]))
+        >>> g = NeuronGraph(); x = g.input("x")
+        >>> outs = g.layer("o", 2, [x], output=True)
+        >>> g.vector_group(outs, square)
+        """
         if not isinstance(fn, VectorFunction):
             raise ConfigError(f"vector_group needs a function from bp.vector_activation(...); got {fn!r}")
         self._group("vector", members, fn)
 
-    def output(self, *nodes) -> None:
-        """Mark nodes as network outputs (after those already marked, in this order)."""
+    def output(self, *nodes: NodeRef) -> None:
+        """Mark nodes as network outputs (after those already marked, in this order).
+
+        Parameters
+        ----------
+        *nodes : Node or str
+
+        Examples
+        --------
+        >>> g = NeuronGraph(); x = g.input("x"); h = g.neuron("h"); g.connect(x, h)
+        >>> g.output(h)
+        >>> g
+        <NeuronGraph 1 inputs, 1 units, 1 edges, 1 outputs>
+        """
         for n in nodes:
             self._mark_output(self._name(n), True)
 
     # ---- edges ------------------------------------------------------------------------------
-    def connect(self, src, dst, weight=None) -> None:
-        """Add the weighted edge src -> dst (dst must be a neuron); ``weight`` sets its initial value."""
+    def connect(self, src: NodeRef, dst: NodeRef, weight: float | None = None) -> None:
+        """Add the weighted edge src -> dst (dst must be a neuron); ``weight`` sets its initial value.
+
+        Parameters
+        ----------
+        src, dst : Node or str
+        weight : float, optional
+            The initial weight (default: drawn at ``compile``).
+
+        Examples
+        --------
+        >>> g = NeuronGraph(); x = g.input("x"); h = g.neuron("h")
+        >>> g.connect(x, h, 0.5)
+        >>> g.edges
+        [('x', 'h')]
+        """
         s, d = self._name(src), self._name(dst)
         kind = self._nodes[d].kind
         if kind == "input":
@@ -232,29 +419,46 @@ class NeuronGraph:
 
     # ---- description ------------------------------------------------------------------------
     @property
-    def node_names(self) -> list:
+    def node_names(self) -> list[str]:
+        """The names of the nodes, in the order they were added."""
         return list(self._nodes)
 
     @property
-    def edges(self) -> list:
+    def edges(self) -> list[tuple[str, str]]:
+        """The edges (src, dst), in the order they were added."""
         return list(self._edges)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         n_in = sum(s.kind == "input" for s in self._nodes.values())
         return (f"<NeuronGraph {n_in} inputs, {len(self._nodes) - n_in} units, {len(self._edges)} edges, "
                 f"{len(self._outputs)} outputs>")
 
     @classmethod
-    def mlp(cls, sizes, hidden="tanh", output="softmax") -> "NeuronGraph":
+    def mlp(cls, sizes: Sequence[int], hidden: Act | Sequence[Act] = "tanh", output: Act = "softmax") -> NeuronGraph:
         """The layered network ``bp.MLP(sizes, hidden, output)`` as a neuron graph.
 
         Inputs are x1..xd, hidden layer k has units h{k}_1.., outputs are o1..oc; ``output`` may be
         a scalar activation or "softmax" (a softmax group over the outputs).
+
+        Parameters
+        ----------
+        sizes : list of int
+        hidden : str or ScalarActivation, or a list of them (one per hidden layer)
+        output : str or ScalarActivation
+
+        Returns
+        -------
+        NeuronGraph
+
+        Examples
+        --------
+        >>> NeuronGraph.mlp([2, 3, 2])
+        <NeuronGraph 2 inputs, 5 units, 12 edges, 2 outputs>
         """
         sizes = list(sizes)
         if len(sizes) < 2 or any(not isinstance(s, (int, np.integer)) or s < 1 for s in sizes):
             raise ConfigError(f"sizes must list at least [n_inputs, n_outputs], all >= 1; got {sizes!r}")
-        acts = list(hidden) if isinstance(hidden, (list, tuple)) else [hidden] * (len(sizes) - 2)
+        acts: list[Any] = list(hidden) if isinstance(hidden, (list, tuple)) else [hidden] * (len(sizes) - 2)
         if len(acts) != len(sizes) - 2:
             raise ConfigError(f"hidden lists {len(acts)} activations for {len(sizes) - 2} hidden layers")
         g = cls()
@@ -267,7 +471,7 @@ class NeuronGraph:
             g.softmax_group(outs)
         return g
 
-    def compile(self, seed=0, dtype=np.float64) -> "NeuronNetwork":
+    def compile(self, seed: int | None = 0, dtype: DTypeLike = np.float64) -> NeuronNetwork:
         """Validate the graph and compile it to a ``NeuronNetwork`` (a ``Network``).
 
         Parameters
@@ -285,5 +489,10 @@ class NeuronGraph:
         ------
         ConfigError
             Naming the nodes involved: a cycle, a dangling node, an output nobody feeds, an unused input.
+
+        Examples
+        --------
+        >>> NeuronGraph.mlp([2, 3, 2]).compile(seed=0).n_params
+        17
         """
         return Compiler(self, node_levels(self)).build(seed, dtype)

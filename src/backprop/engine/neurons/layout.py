@@ -14,8 +14,10 @@ compiled neuron graphs and for either after saving and loading.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ...errors import ConfigError
 from ...ops.dense import Dense
@@ -28,6 +30,16 @@ from ...ops.select import Select
 from ...ops.softmax import Softmax
 from ...ops.vector import VectorActivation
 
+if TYPE_CHECKING:
+    from ...ops.activations import ScalarActivation
+    from ...ops.base import Op
+    from ..network import Network
+
+#: where a unit's x or y lives: (network node, column)
+At = tuple[int, int]
+#: {network node: (unit indices, columns)}
+Cols = dict[int, tuple[NDArray[np.intp], NDArray[np.intp]]]
+
 
 @dataclass
 class Unit:
@@ -36,25 +48,36 @@ class Unit:
     ``kind`` is "input", "neuron" (weighted sum), "product" or "max". ``inputs`` lists the units it
     reads (for a neuron, one per incoming edge, parallel to ``edges``); ``act`` is its scalar
     activation (None for identity or a group member), ``group`` the index of its vector group.
+
+    Examples
+    --------
+    >>> Unit("h1", "neuron", (1, 0)).y_at is None
+    True
     """
 
     name: str | None
     kind: str
-    x_at: tuple
-    y_at: tuple | None = None
+    x_at: At
+    y_at: At | None = None
     activation: str = "identity"
-    act: object = None
+    act: ScalarActivation | None = None
     group: int | None = None
     bias: int | None = None
-    inputs: list = field(default_factory=list)
-    edges: list = field(default_factory=list)
-    exponents: list | None = None
+    inputs: list[int] = field(default_factory=list)
+    edges: list[int] = field(default_factory=list)
+    exponents: list[float] | None = None
     level: int = 0
 
 
 @dataclass
 class Edge:
-    """A weighted edge i -> j: its weight is ``net.params[param]``."""
+    """A weighted edge i -> j: its weight is ``net.params[param]``.
+
+    Examples
+    --------
+    >>> Edge(0, 2, 5)
+    Edge(src=0, dst=2, param=5)
+    """
 
     src: int
     dst: int
@@ -63,11 +86,17 @@ class Edge:
 
 @dataclass
 class Group:
-    """Units whose outputs come from one vector activation (softmax or a user function)."""
+    """Units whose outputs come from one vector activation (softmax or a user function).
 
-    units: list
+    Examples
+    --------
+    >>> Group([4, 5], "softmax", None).units
+    [4, 5]
+    """
+
+    units: list[int]
     name: str
-    op: object
+    op: Op | None
 
 
 class NeuronLayout:
@@ -82,15 +111,23 @@ class NeuronLayout:
     outputs : list of int
         The units that make up the network's output, in its column order.
     groups : list of Group
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> lay = neuron_layout(bp.MLP([2, 2, 2]))
+    >>> lay.names, len(lay.edges), lay.outputs
+    (['x1', 'x2', 'h1_1', 'h1_2', 'o1', 'o2'], 8, [4, 5])
     """
 
-    def __init__(self, units, edges, outputs, groups):
+    def __init__(self, units: list[Unit], edges: list[Edge], outputs: list[int], groups: list[Group]):
         self.units, self.edges, self.outputs, self.groups = units, edges, outputs, groups
-        self.names = [u.name for u in units]
+        self.names: list[str] = [u.name for u in units if u.name is not None]
+        assert len(self.names) == len(units), "every unit is named (see _default_names)"
         self.index = {name: i for i, name in enumerate(self.names)}
         self.edge_index = {(e.src, e.dst): k for k, e in enumerate(edges)}
         # consumers of every unit: ("edge", edge k) for weighted edges, ("product"/"max", unit j, slot)
-        self.consumers = [[] for _ in units]
+        self.consumers: list[list[tuple[Any, ...]]] = [[] for _ in units]
         for k, e in enumerate(edges):
             self.consumers[e.src].append(("edge", k))
         for j, u in enumerate(units):
@@ -103,18 +140,49 @@ class NeuronLayout:
         self.bias_units = np.array([j for j, u in enumerate(units) if u.bias is not None], dtype=np.intp)
         self.bias_param = np.array([units[j].bias for j in self.bias_units], dtype=np.intp)
         self.x_cols = _by_node([u.x_at for u in units])
-        self.y_cols = _by_node([u.y_at for u in units])
+        self.y_cols = _by_node([u.y_at or u.x_at for u in units])     # (every y_at is set once read)
         self.n_levels = 1 + max(u.level for u in units)
 
-    def find(self, name) -> int:
-        """Index of the unit called ``name`` (ConfigError naming the known units otherwise)."""
+    def find(self, name: object) -> int:
+        """Index of the unit called ``name`` (ConfigError naming the known units otherwise).
+
+        Parameters
+        ----------
+        name : str or Node
+
+        Returns
+        -------
+        int
+
+        Examples
+        --------
+        >>> import backprop as bp
+        >>> neuron_layout(bp.MLP([2, 2, 2])).find("h1_2")
+        3
+        """
         key = getattr(name, "name", name)
         if key not in self.index:
             known = ", ".join(self.names[:20]) + (" ..." if len(self.names) > 20 else "")
             raise ConfigError(f"no node named {key!r}; nodes: {known}")
         return self.index[key]
 
-    def find_edge(self, src, dst) -> int:
+    def find_edge(self, src: object, dst: object) -> int:
+        """Index (in ``edges``) of the weighted edge src -> dst (ConfigError if there is none).
+
+        Parameters
+        ----------
+        src, dst : str or Node
+
+        Returns
+        -------
+        int
+
+        Examples
+        --------
+        >>> import backprop as bp
+        >>> neuron_layout(bp.MLP([2, 2, 2])).find_edge("x2", "h1_1")
+        1
+        """
         i, j = self.find(src), self.find(dst)
         if (i, j) not in self.edge_index:
             raise ConfigError(f"there is no weighted edge {self.names[i]} -> {self.names[j]}")
@@ -123,7 +191,7 @@ class NeuronLayout:
     def param_label(self, k: int) -> str | None:
         """Name of flat parameter k ('w[x1->h1]' or 'b[h1]'), or None if it is not an edge or bias."""
         if not hasattr(self, "_labels"):
-            labels = {}
+            labels: dict[int, str] = {}
             for e in self.edges:
                 labels[e.param] = f"w[{self.names[e.src]}->{self.names[e.dst]}]"
             for j, p in zip(self.bias_units, self.bias_param):
@@ -132,9 +200,9 @@ class NeuronLayout:
         return self._labels.get(int(k))
 
 
-def _by_node(locs):
+def _by_node(locs: Sequence[At]) -> Cols:
     """{network node: (unit indices, columns)} for a list of (node, column) locations."""
-    out = {}
+    out: dict[int, tuple[list[int], list[int]]] = {}
     for u, (node, col) in enumerate(locs):
         out.setdefault(node, ([], []))
         out[node][0].append(u)
@@ -142,22 +210,37 @@ def _by_node(locs):
     return {n: (np.array(us, dtype=np.intp), np.array(cs, dtype=np.intp)) for n, (us, cs) in out.items()}
 
 
-def _activation_runs(op):
+def _activation_runs(op: Any) -> list[tuple[int, int, Any]]:
     """(start, stop, activation op) runs of an activation node."""
     if isinstance(op, Segmented):
         return op.segments
     return [(0, op.size, op)]
 
 
-def neuron_layout(net) -> NeuronLayout:
+def neuron_layout(net: Network) -> NeuronLayout:
     """Read ``net`` as scalar nodes; cached on the network.
+
+    Parameters
+    ----------
+    net : Network
+
+    Returns
+    -------
+    NeuronLayout
 
     Raises
     ------
     ConfigError
         If an op has no neuron-level reading (e.g. an activation applied twice to one unit).
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> net = bp.MLP([2, 2, 2])
+    >>> neuron_layout(net) is neuron_layout(net)
+    True
     """
-    cached = net.__dict__.get("_neuron_layout")
+    cached: NeuronLayout | None = net.__dict__.get("_neuron_layout")
     if cached is not None:
         return cached
     layout = _read(net)
@@ -165,15 +248,17 @@ def neuron_layout(net) -> NeuronLayout:
     return layout
 
 
-def _read(net) -> NeuronLayout:
+def _read(net: Network) -> NeuronLayout:
     units = [Unit(None, "input", (0, c), (0, c)) for c in range(net.n_inputs)]
-    cols = {0: [(u, "y") for u in range(net.n_inputs)]}
-    edges, groups, n_layers = [], [], 0
+    cols: dict[int, list[tuple[int, str]]] = {0: [(u, "y") for u in range(net.n_inputs)]}
+    edges: list[Edge] = []
+    groups: list[Group] = []
+    n_layers = 0
 
-    def fail(node, op, why):
+    def fail(node: int, op: Any, why: str) -> NoReturn:
         raise ConfigError(f"node {node} ({op.describe()}) cannot be shown as single neurons: {why}")
 
-    def read(node, col, op, at):
+    def read(node: int, col: int, op: Any, at: int) -> int:
         """The unit whose output a consumer reads at (node, col); a not-yet-activated unit becomes identity."""
         u, role = cols[node][col]
         unit = units[u]
@@ -184,7 +269,7 @@ def _read(net) -> NeuronLayout:
                 fail(at, op, f"it reads the input x of unit {u} that also has an activation")
         return u
 
-    def name_inputs(op, ix):
+    def name_inputs(op: Any, ix: Sequence[int]) -> None:
         names = getattr(op, "input_names", None)
         if names and 0 in ix:
             for c, nm in enumerate(names[:net.n_inputs]):
@@ -215,8 +300,8 @@ def _read(net) -> NeuronLayout:
                 units[dst].inputs.append(i)
                 units[dst].edges.append(len(edges))
                 edges.append(Edge(i, dst, off + e))
-            for pos, r in enumerate(bias_rows):
-                units[first + int(r)].bias = off + n_edges + pos
+            for pos, rb in enumerate(bias_rows):
+                units[first + int(rb)].bias = off + n_edges + pos
             cols[node] = [(first + r, "x") for r in range(op.size)]
         elif isinstance(op, (Product, MaxUnit)):
             name_inputs(op, ix)
@@ -226,28 +311,28 @@ def _read(net) -> NeuronLayout:
                 units.append(Unit(names[r] if names else f"\0{kind}{first + r}", kind, (node, r)))
             order = np.lexsort((op.slot, op.unit))
             for f in order:
-                u = units[first + int(op.unit[f])]
-                u.inputs.append(read(ix[op.gather.src[f]], int(op.gather.col[f]), op, node))
-                if kind == "product":
-                    u.exponents = (u.exponents or []) + [float(op.alpha[f])]
+                pu = units[first + int(op.unit[f])]
+                pu.inputs.append(read(ix[op.gather.src[f]], int(op.gather.col[f]), op, node))
+                if isinstance(op, Product):
+                    pu.exponents = (pu.exponents or []) + [float(op.alpha[f])]
             cols[node] = [(first + r, "x") for r in range(op.size)]
         elif isinstance(op, Select):
             cols[node] = [cols[ix[s]][c] for s, c in zip(op.gather.src, op.gather.col)]
         elif isinstance(op, (Elementwise, Softmax, VectorActivation, Segmented)):
             col_units = cols[ix[0]]
             for start, stop, sub in _activation_runs(op):
-                gid = None
+                gid: int | None = None
                 if isinstance(sub, (Softmax, VectorActivation)):
                     gid = len(groups)
                     groups.append(Group([col_units[c][0] for c in range(start, stop)], sub.describe(), sub))
                 for c in range(start, stop):
-                    u, role = col_units[c]
-                    if role != "x" or units[u].y_at is not None:
-                        fail(node, op, f"unit {u} already has its output")
-                    units[u].y_at = (node, c)
-                    units[u].group = gid
-                    units[u].activation = sub.describe()
-                    units[u].act = sub.act if isinstance(sub, Elementwise) else None
+                    ui, role = col_units[c]
+                    if role != "x" or units[ui].y_at is not None:
+                        fail(node, op, f"unit {ui} already has its output")
+                    units[ui].y_at = (node, c)
+                    units[ui].group = gid
+                    units[ui].activation = sub.describe()
+                    units[ui].act = sub.act if isinstance(sub, Elementwise) else None
             cols[node] = [(u, "y") for u, _ in col_units]
         else:
             fail(node, op, "no neuron-level reading of this operation")
@@ -264,28 +349,30 @@ def _read(net) -> NeuronLayout:
         for i in g.units:
             units[i].level = top
     # outputs that feed nothing are drawn (and computed, in a compiled graph) on the last level
-    read = {i for u in units for i in u.inputs}
+    consumed = {i for u in units for i in u.inputs}
     last = max(u.level for u in units)
     for i in outputs:
-        grp = groups[units[i].group].units if units[i].group is not None else [i]
-        if not any(k in read for k in grp):
+        gi = units[i].group
+        grp = groups[gi].units if gi is not None else [i]
+        if not any(k in consumed for k in grp):
             units[i].level = last
     _default_names(units, outputs)
     return NeuronLayout(units, edges, outputs, groups)
 
 
-def _default_names(units, outputs):
+def _default_names(units: list[Unit], outputs: list[int]) -> None:
     """x1.. for inputs, o1.. for outputs, h{layer}_{i} (or product7, max9) for the rest, unless named."""
     for c, u in enumerate(units):
         if u.kind == "input" and u.name is None:
             u.name = f"x{c + 1}"
     for k, i in enumerate(outputs):
-        if units[i].name is None or units[i].name.startswith("\0"):
+        name = units[i].name
+        if name is None or name.startswith("\0"):
             units[i].name = f"o{k + 1}"
     for u in units:
-        if u.name.startswith("\0"):
+        if u.name is not None and u.name.startswith("\0"):
             u.name = u.name[1:]
-    seen = set()
+    seen: set[str | None] = set()
     for u in units:
         if u.name in seen:        # labels from different ops may clash: keep them distinct
             k = 2

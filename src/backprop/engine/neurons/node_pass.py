@@ -3,10 +3,19 @@ returns, per unit, x, y, dE/dy and dE/dx, and per edge dE/dw_ij = y_i dE/dx_j, f
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from ..objective import Objective
-from .layout import neuron_layout
+from .layout import NeuronLayout, neuron_layout
+
+if TYPE_CHECKING:
+    from ...losses import Loss
+    from ..network import Network
+
+Array = NDArray[Any]
 
 
 class NeuronPass:
@@ -39,9 +48,17 @@ class NeuronPass:
         E, the loss of the batch.
     grad : ndarray
         dE/dw for all of ``net.params`` (including the L2 term if the loss has one).
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> p = neuron_pass(bp.MLP([2, 2, 2]), "ce", np.array([[1.0, 2.0]]), np.array([1]))
+    >>> p.names, p.dE_dw.shape
+    (['x1', 'x2', 'h1_1', 'h1_2', 'o1', 'o2'], (1, 8))
     """
 
-    def __init__(self, layout, x, y, dE_dy, dE_dx, value, grad, loss, D, dEn_dy=None, dEn_dx=None):
+    def __init__(self, layout: NeuronLayout, x: Array, y: Array, dE_dy: Array, dE_dx: Array, value: float,
+                 grad: Array, loss: Loss, D: Any, dEn_dy: Array | None = None, dEn_dx: Array | None = None):
         self.layout, self.names = layout, layout.names
         self.x, self.y, self.dE_dy, self.dE_dx = x, y, dE_dy, dE_dx
         self.dE_dw = y[:, layout.src] * dE_dx[:, layout.dst]
@@ -52,34 +69,36 @@ class NeuronPass:
             self.dEn_db = dEn_dx[:, layout.bias_units]
         self.value, self.grad, self.loss, self.D = value, grad, loss, D
 
-    def node_values(self) -> dict:
+    def node_values(self) -> dict[str, tuple[Array, Array]]:
         """{name: (x_j, y_j)}, arrays of shape (B,)."""
         return {n: (self.x[:, j], self.y[:, j]) for j, n in enumerate(self.names)}
 
-    def node_grads(self) -> dict:
+    def node_grads(self) -> dict[str, tuple[Array, Array]]:
         """{name: (dE/dy_j, dE/dx_j)}, arrays of shape (B,)."""
         return {n: (self.dE_dy[:, j], self.dE_dx[:, j]) for j, n in enumerate(self.names)}
 
-    def node_deltas(self) -> dict:
+    def node_deltas(self) -> dict[str, tuple[Array, Array]]:
         """{name: (dE_n/dy_j, dE_n/dx_j)}: the per-instance deltas, arrays of shape (B,)."""
+        assert self.dEn_dy is not None and self.dEn_dx is not None, "the pass was made without per-instance deltas"
         return {n: (self.dEn_dy[:, j], self.dEn_dx[:, j]) for j, n in enumerate(self.names)}
 
-    def edge_grads(self) -> dict:
+    def edge_grads(self) -> dict[tuple[str, str], Array]:
         """{(src, dst): dE/dw per instance}, arrays of shape (B,)."""
         nm = self.names
         return {(nm[e.src], nm[e.dst]): self.dE_dw[:, k] for k, e in enumerate(self.layout.edges)}
 
-    def node(self, name) -> dict:
+    def node(self, name: str) -> dict[str, Array]:
         """x, y, dE/dy, dE/dx of one unit, arrays of shape (B,)."""
         j = self.layout.find(name)
         return {"x": self.x[:, j], "y": self.y[:, j], "dE/dy": self.dE_dy[:, j], "dE/dx": self.dE_dx[:, j]}
 
-    def edge(self, src, dst):
+    def edge(self, src: str, dst: str) -> Array:
         """dE/dw of the edge src -> dst per instance, shape (B,)."""
         return self.dE_dw[:, self.layout.find_edge(src, dst)]
 
 
-def _collect(arrays, where, B, n, dtype):
+def _collect(arrays: Sequence[Array | None], where: dict[int, tuple[Any, Any]], B: int, n: int,
+             dtype: DTypeLike) -> Array:
     """out[:, j] = arrays[node][:, col] for every unit j at (node, col); zero where the array is None."""
     out = np.zeros((B, n), dtype=dtype)
     for node, (us, cs) in where.items():
@@ -89,7 +108,7 @@ def _collect(arrays, where, B, n, dtype):
     return out
 
 
-def neuron_pass(net, loss, X, T) -> NeuronPass:
+def neuron_pass(net: Network, loss: str | Loss, X: ArrayLike, T: ArrayLike) -> NeuronPass:
     """Forward and backward pass with every scalar node's x, y, dE/dy, dE/dx and every edge's dE/dw.
 
     Parameters
@@ -104,6 +123,13 @@ def neuron_pass(net, loss, X, T) -> NeuronPass:
     Returns
     -------
     NeuronPass
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> p = neuron_pass(bp.MLP([2, 2, 2]), "ce", np.array([[1.0, 2.0]]), np.array([1]))
+    >>> bool(np.allclose(p.dE_dw.sum(axis=0), p.grad[[0, 1, 2, 3, 6, 7, 8, 9]]))
+    True
     """
     layout = neuron_layout(net)
     obj = Objective(net, loss, X, T)

@@ -1,14 +1,20 @@
 """A saved model in another library's format: ONNX, safetensors or a torch.export program."""
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING
+
 from ..._optional import require
 from ...engine.serialize import atomic_write, load_bundle, save
 from ...errors import ConfigError
 
+if TYPE_CHECKING:
+    from ...engine.network import Network
+
 FORMATS = ("onnx", "safetensors", "torch")
 
 
-def _torch_export(net, out) -> None:
+def _torch_export(net: Network, out: str | os.PathLike[str]) -> None:
     torch = require("torch", extra="torch", feature="backprop export --to torch")
 
     from .torch_io import to_torch
@@ -19,7 +25,8 @@ def _torch_export(net, out) -> None:
     atomic_write(out, lambda f: torch.export.save(program, f))
 
 
-def export_model(model, fmt, out, *, opset=17, network_only=False):
+def export_model(model: str | os.PathLike[str], fmt: str, out: str | os.PathLike[str], *, opset: int = 17,
+                 network_only: bool = False) -> Network:
     """Write the model file ``model`` (.npz or .safetensors) to ``out`` in ``fmt``; return its network.
 
     Parameters
@@ -31,6 +38,19 @@ def export_model(model, fmt, out, *, opset=17, network_only=False):
         The ONNX opset (>= 13).
     network_only : bool, default False
         For safetensors and torch: export the network alone although the model standardises its inputs.
+
+    Returns
+    -------
+    Network
+        The network exported.
+
+    Examples
+    --------
+    >>> import backprop as bp, tempfile, os
+    >>> d = tempfile.mkdtemp()
+    >>> bp.MLP([2, 2]).save(os.path.join(d, "m.npz"))
+    >>> export_model(os.path.join(d, "m.npz"), "safetensors", os.path.join(d, "m.safetensors")).n_params
+    6
     """
     from .onnx_io import to_onnx
 

@@ -24,13 +24,19 @@ The graph runs in the network's dtype (float32 or float64). ``onnx`` is imported
 """
 from __future__ import annotations
 
+import os
+from typing import Any, Callable, Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from ...engine.network import Network
 from ..._optional import require
 from ...errors import ConfigError
+from ...ops.base import Op
 from ...ops.dense import Dense
 from ...ops.dropout import Dropout
+from ...ops.gather import ColumnGather
 from ...ops.elementwise import Elementwise
 from ...ops.masked_dense import MaskedDense
 from ...ops.maxunit import MaxUnit
@@ -52,38 +58,67 @@ MIN_OPSET = 13
 DEFAULT_OPSET = 17
 
 
-def _onnx():
+def _onnx() -> Any:
     return require("onnx", extra="onnx", feature="to_onnx")
 
 
 class GraphWriter:
     """Collects ONNX nodes and initializers; ``emit`` and ``constant`` are given by the target (a model or
-    skl2onnx's container), so the same code serves ``to_onnx`` and the skl2onnx converter."""
+    skl2onnx's container), so the same code serves ``to_onnx`` and the skl2onnx converter.
 
-    def __init__(self, dtype, opset, unique, add_node, add_init):
+    Parameters
+    ----------
+    dtype : float32 or float64
+        The graph's float type.
+    opset : int
+    unique : callable
+        ``unique(hint) -> name``, a fresh value name.
+    add_node : callable
+        ``add_node(op_type, inputs, outputs, attrs)``.
+    add_init : callable
+        ``add_init(name, array)``, an initializer.
+
+    Examples
+    --------
+    >>> nodes = []
+    >>> w = GraphWriter(np.float64, 17, lambda hint: hint, lambda *a: nodes.append(a[:3]), lambda *a: None)
+    >>> w.op("Relu", ["X"])
+    'relu'
+    >>> nodes
+    [('Relu', ['X'], ['relu'])]
+    """
+
+    def __init__(self, dtype: DTypeLike, opset: int, unique: Callable[[str], str],
+                 add_node: Callable[[str, list[str], list[str], dict[str, Any]], object],
+                 add_init: Callable[[str, np.ndarray[Any, Any]], object]):
         self.dtype, self.opset = np.dtype(dtype), opset
         self._unique, self._add_node, self._add_init = unique, add_node, add_init
 
-    def const(self, hint, array):
+    def const(self, hint: str, array: ArrayLike) -> str:
+        """Add an initializer holding ``array``; returns its name."""
         name = self._unique(hint)
         self._add_init(name, np.asarray(array))
         return name
 
-    def op(self, op_type, inputs, hint=None, **attrs):
+    def op(self, op_type: str, inputs: Sequence[str], hint: str | None = None, **attrs: Any) -> str:
+        """Add one node ``op_type(inputs; attrs)``; returns the name of its output."""
         out = self._unique(hint or op_type.lower())
         self._add_node(op_type, list(inputs), [out], attrs)
         return out
 
-    def reduce(self, op_type, x, axis):
+    def reduce(self, op_type: str, x: str, axis: int) -> str:
+        """A Reduce* node over ``axis`` (the axes an attribute before opset 18, an input from it)."""
         if self.opset >= 18:           # axes became an input in opset 18
             return self.op(op_type, [x, self.const("axes", np.array([axis], dtype=np.int64))], keepdims=0)
         return self.op(op_type, [x], axes=[axis], keepdims=0)
 
-    def concat(self, xs):
+    def concat(self, xs: Sequence[str]) -> str:
+        """The inputs side by side (Concat over axis 1), or the one input."""
         return xs[0] if len(xs) == 1 else self.op("Concat", xs, axis=1)
 
     # ---- one network node ----------------------------------------------------------------------
-    def activation(self, op, x, where):
+    def activation(self, op: Op, x: str, where: str) -> str:
+        """The nodes of an activation op on ``x``; ConfigError for user-defined (Python) activations."""
         if isinstance(op, Softmax):
             return self.op("Softmax", [x], axis=-1)
         if not isinstance(op, Elementwise):
@@ -113,21 +148,21 @@ class GraphWriter:
             return self.op("Mul", [x, self.op("Sigmoid", [x])])
         return self.op(ONNX_ACTIVATIONS[act.name], [x])
 
-    def leaky(self, x, slope):
+    def leaky(self, x: str, slope: float) -> str:
         """Where(x >= 0, x, slope x): LeakyRelu with the slope in the graph's dtype (its attribute is 32-bit)."""
-        slope = self.const("slope", np.array(slope, dtype=self.dtype))
+        a = self.const("slope", np.array(slope, dtype=self.dtype))
         zero = self.const("zero", np.zeros((), dtype=self.dtype))
-        return self.op("Where", [self.op("GreaterOrEqual", [x, zero]), x, self.op("Mul", [x, slope])])
+        return self.op("Where", [self.op("GreaterOrEqual", [x, zero]), x, self.op("Mul", [x, a])])
 
-    def _offsets(self, widths):
+    def _offsets(self, widths: Sequence[int]) -> np.ndarray[Any, np.dtype[np.int64]]:
         return np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
 
-    def _gathered(self, gather, xs):
+    def _gathered(self, gather: ColumnGather, xs: Sequence[str]) -> str:
         """The columns a ColumnGather picks, (B, F), from the concatenated inputs."""
         flat = self._offsets(gather.in_widths)[gather.src] + gather.col
         return self.op("Gather", [self.concat(xs), self.const("cols", flat.astype(np.int64))], axis=1)
 
-    def _padded(self, op, V, fill):
+    def _padded(self, op: Product | MaxUnit, V: str, fill: float) -> str:
         """(B, F) factor values -> (B, units, K) table, padding slots (op.table < 0) set to ``fill``."""
         table = np.where(op.mask, op.table, 0).astype(np.int64)
         G = self.op("Gather", [V, self.const("table", table)], axis=1)
@@ -135,7 +170,8 @@ class GraphWriter:
             return G
         return self.op("Where", [self.const("mask", op.mask), G, self.const("fill", np.array(fill, dtype=self.dtype))])
 
-    def node(self, j, op, xs, views):
+    def node(self, j: int, op: Op, xs: Sequence[str], views: Any) -> str:
+        """The nodes of network node j + 1 (op ``op`` on inputs ``xs``, parameter views ``views``)."""
         where = f"node {j + 1}"
         if isinstance(op, Dense):
             W, b = views
@@ -161,22 +197,23 @@ class GraphWriter:
             return self.reduce("ReduceProd", self._padded(op, V, 1.0), 2)
         if isinstance(op, MaxUnit):
             return self.reduce("ReduceMax", self._padded(op, self._gathered(op.gather, xs), -np.inf), 2)
+        norm: Any = op          # layer_norm and batch_norm, told apart by their registered names
         if op.op_name == "layer_norm":
             if self.opset < 17:
                 raise ConfigError(f"ONNX expresses {where} ({op.describe()}) as LayerNormalization, which needs "
                                   f"opset >= 17; got opset {self.opset}")
-            weight, bias = views if views else (np.ones(op.size, self.dtype), np.zeros(op.size, self.dtype))
+            weight, bias = views if views else (np.ones(norm.size, self.dtype), np.zeros(norm.size, self.dtype))
             return self.op("LayerNormalization", [xs[0], self.const("weight", weight), self.const("bias", bias)],
-                           axis=-1, epsilon=op.eps)
+                           axis=-1, epsilon=norm.eps)
         if op.op_name == "batch_norm":       # inference: the running statistics (as net.predict)
             weight, bias = views
-            stats = [self.const(name, op.state[name].astype(self.dtype)) for name in ("running_mean", "running_var")]
+            stats = [self.const(name, norm.state[name].astype(self.dtype)) for name in ("running_mean", "running_var")]
             return self.op("BatchNormalization", [xs[0], self.const("weight", weight), self.const("bias", bias),
-                                                  *stats], epsilon=op.eps)
+                                                  *stats], epsilon=norm.eps)
         if op.op_name == "vector_activation":
             raise ConfigError(f"ONNX cannot express {where} ({op.describe()}): a user vector activation is Python code")
         if isinstance(op, Segmented):
-            parts = []
+            parts: list[str] = []
             for start, stop, inner in op.segments:
                 part = self.op("Slice", [xs[0], self.const("start", np.array([start], np.int64)),
                                          self.const("stop", np.array([stop], np.int64)),
@@ -185,7 +222,7 @@ class GraphWriter:
             return self.concat(parts)
         raise ConfigError(f"ONNX cannot express {where} ({op.describe()}); it takes {', '.join(ONNX_OPS)}")
 
-    def network(self, net, x):
+    def network(self, net: Network, x: str) -> list[str]:
         """Emit the whole network on input ``x``; returns the names of all node values (node 0 = x)."""
         values = [x]
         for j, (op, ix) in enumerate(zip(net.ops, net.inputs)):
@@ -193,17 +230,55 @@ class GraphWriter:
         return values
 
 
-def check_expressible(net) -> None:
-    """Raise ConfigError naming the first node of ``net`` that ONNX cannot express (nothing is built)."""
+def check_expressible(net: Network) -> None:
+    """Raise ConfigError naming the first node of ``net`` that ONNX cannot express (nothing is built).
+
+    Parameters
+    ----------
+    net : Network
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> check_expressible(bp.MLP([2, 3, 2]))
+    >>> cube = bp.activation("cube", lambda z: z**3, lambda z: 3 * z**2, lambda z: 6 * z)
+    >>> check_expressible(bp.MLP([2, 3, 2], hidden=cube))
+    Traceback (most recent call last):
+    ...
+    backprop.errors.ConfigError: ONNX cannot express node 2: the user-defined activation 'cube' is Python code
+    """
     writer = GraphWriter(net.dtype, DEFAULT_OPSET, lambda hint: hint, lambda *a: None, lambda *a: None)
     writer.network(net, "X")
 
 
-def estimator_outputs(writer, est, values, probabilities_dtype=None):
+def estimator_outputs(writer: GraphWriter, est: Any, values: list[str], probabilities_dtype: Any = None
+                      ) -> list[tuple[str, str]]:
     """Emit the outputs of a fitted backprop estimator from the network's node values.
 
     Returns ``[(name, kind)]``: for a classifier ``label`` (int64 or string) and ``probabilities``;
     for a regressor ``variable``.
+
+    Parameters
+    ----------
+    writer : GraphWriter
+    est : fitted backprop MLPClassifier or MLPRegressor
+    values : list of str
+        The names of the network's node values (``GraphWriter.network``).
+    probabilities_dtype : optional
+        Unused.
+
+    Returns
+    -------
+    list of (str, str)
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> import backprop.sklearn
+    >>> X, y = bp.datasets.xor()
+    >>> est = bp.sklearn.MLPRegressor(hidden_layer_sizes=(3,), solver="lbfgs").fit(X, y)
+    >>> estimator_outputs(GraphWriter(np.float64, 17, str, print, print), est, ["X", "Y"])
+    [('Y', 'variable')]
     """
     from ..estimators import MLPClassifier
     net = est.network_
@@ -239,12 +314,13 @@ def estimator_outputs(writer, est, values, probabilities_dtype=None):
     return [(label, "label"), (proba, "probabilities")]
 
 
-def _tensor_type(dtype):
+def _tensor_type(dtype: DTypeLike) -> int:
     TensorProto = _onnx().TensorProto
     return TensorProto.FLOAT if np.dtype(dtype) == np.float32 else TensorProto.DOUBLE
 
 
-def to_onnx(net_or_estimator, path=None, opset=DEFAULT_OPSET, *, standardize=None):
+def to_onnx(net_or_estimator: Any, path: str | os.PathLike[str] | None = None, opset: int = DEFAULT_OPSET, *,
+            standardize: tuple[Any, Any] | None = None) -> Any:
     """Export a network or a fitted backprop estimator as an ONNX model.
 
     Parameters
@@ -284,7 +360,8 @@ def to_onnx(net_or_estimator, path=None, opset=DEFAULT_OPSET, *, standardize=Non
     highest = onnx.defs.onnx_opset_version()
     if not isinstance(opset, (int, np.integer)) or isinstance(opset, bool) or not MIN_OPSET <= opset <= highest:
         raise ConfigError(f"opset must be an integer in [{MIN_OPSET}, {highest}]; got {opset!r}")
-    est = None
+    est: Any = None
+    net: Network
     if isinstance(net_or_estimator, (MLPClassifier, MLPRegressor)):
         est = net_or_estimator
         if "network_" not in est.__dict__:
@@ -295,9 +372,11 @@ def to_onnx(net_or_estimator, path=None, opset=DEFAULT_OPSET, *, standardize=Non
     else:
         raise ConfigError(f"to_onnx takes a backprop Network or estimator; got {type(net_or_estimator).__name__}")
     check_expressible(net)
-    nodes, inits, used = [], [], set()
+    nodes: list[Any] = []
+    inits: list[Any] = []
+    used: set[str] = set()
 
-    def unique(hint):
+    def unique(hint: str) -> str:
         k, name = 0, hint
         while name in used:
             k += 1
@@ -305,10 +384,10 @@ def to_onnx(net_or_estimator, path=None, opset=DEFAULT_OPSET, *, standardize=Non
         used.add(name)
         return name
 
-    def add_node(op_type, inputs, outputs, attrs):
+    def add_node(op_type: str, inputs: list[str], outputs: list[str], attrs: dict[str, Any]) -> None:
         nodes.append(helper.make_node(op_type, inputs, outputs, name=unique("n_" + outputs[0]), **attrs))
 
-    def add_init(name, array):
+    def add_init(name: str, array: np.ndarray[Any, Any]) -> None:
         inits.append(numpy_helper.from_array(array, name))
 
     used.add("X")
@@ -323,11 +402,11 @@ def to_onnx(net_or_estimator, path=None, opset=DEFAULT_OPSET, *, standardize=Non
         x = writer.op("Div", [writer.op("Sub", [x, writer.const("mean", mean)]), writer.const("scale", scale)])
     values = writer.network(net, x)
     t = _tensor_type(net.dtype)
+    outputs: list[Any] = []
     if est is None:
         nodes.append(helper.make_node("Identity", [values[-1]], ["Y"], name="output"))
         outputs = [helper.make_tensor_value_info("Y", t, [None, net.n_outputs])]
     else:
-        outputs = []
         for name, kind in estimator_outputs(writer, est, values):
             nodes.append(helper.make_node("Identity", [name], [kind], name=f"output_{kind}"))
             if kind == "label":

@@ -8,24 +8,26 @@ tensors have the other float type.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..._optional import require
 from ...errors import ConfigError
 from .onnx_io import GraphWriter, check_expressible, estimator_outputs
 
-_REGISTERED = []
+_REGISTERED: list[bool] = []
 
 
-def _writer(scope, container, dtype):
+def _writer(scope: Any, container: Any, dtype: np.dtype[Any]) -> GraphWriter:
     onnx = require("onnx", extra="onnx", feature="the skl2onnx converters")
     TensorProto = onnx.TensorProto
     numpy_helper = require("onnx.numpy_helper", extra="onnx", feature="the skl2onnx converters")
 
-    def add_node(op_type, inputs, outputs, attrs):
+    def add_node(op_type: str, inputs: list[str], outputs: list[str], attrs: dict[str, Any]) -> None:
         container.add_node(op_type, inputs, outputs, name=scope.get_unique_operator_name(op_type), **attrs)
 
-    def add_init(name, array):
+    def add_init(name: str, array: np.ndarray[Any, Any]) -> None:
         if array.dtype.kind in "UO":
             container.add_initializer(name, TensorProto.STRING, list(array.shape), [str(s) for s in array.ravel()])
         else:
@@ -34,11 +36,11 @@ def _writer(scope, container, dtype):
     return GraphWriter(dtype, container.target_opset, scope.get_unique_variable_name, add_node, add_init)
 
 
-def _elem_type(variable):
+def _elem_type(variable: Any) -> int:
     return variable.type.to_onnx_type().tensor_type.elem_type
 
 
-def _convert(scope, operator, container):
+def _convert(scope: Any, operator: Any, container: Any) -> None:
     helper = require("onnx.helper", extra="onnx", feature="the skl2onnx converters")
     est = operator.raw_operator
     net = est.network_
@@ -61,7 +63,7 @@ def _convert(scope, operator, container):
             container.add_node("Identity", [name], [out.full_name], name=scope.get_unique_operator_name("Identity"))
 
 
-def _regressor_shape(operator):
+def _regressor_shape(operator: Any) -> None:
     """The prediction has the input's float type (as for scikit-learn's regressors) and n_outputs columns."""
     types = require("skl2onnx.common.data_types", extra="onnx", feature="the skl2onnx converters")
     DoubleTensorType, FloatTensorType = types.DoubleTensorType, types.FloatTensorType

@@ -8,13 +8,15 @@ layer, one of identity, logistic, tanh, relu, and an output activation from the 
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import numpy as np
 
 from ...engine.network import MLP, Network
 from ..._optional import require
 from ...errors import ConfigError
-from ...ops.activations import get_activation
+from ...ops.activations import ScalarActivation, get_activation
+from ...ops.base import Op
 from ...ops.dense import Dense
 from .chain import chain_ops, op_name
 
@@ -30,17 +32,17 @@ _FITTED = ("n_iter_", "t_", "loss_", "loss_curve_", "best_loss_", "validation_sc
            "_label_binarizer")
 
 
-def _spec(name):
+def _spec(name: str) -> str | ScalarActivation:
     return "softmax" if name == "softmax" else get_activation(name)
 
 
-def _copy_fitted(src, dst):
+def _copy_fitted(src: Any, dst: Any) -> None:
     for key in _FITTED:
         if key in src.__dict__:
             dst.__dict__[key] = copy.deepcopy(src.__dict__[key])
 
 
-def from_sklearn(est):
+def from_sklearn(est: Any) -> Any:
     """backprop's estimator equivalent to a fitted scikit-learn ``MLPClassifier`` or ``MLPRegressor``.
 
     Parameters
@@ -67,6 +69,7 @@ def from_sklearn(est):
     sk_nn = require("sklearn.neural_network", extra="sklearn", feature="scikit-learn interop")
     SkClassifier, SkRegressor = sk_nn.MLPClassifier, sk_nn.MLPRegressor
     from ..estimators import MLPClassifier, MLPRegressor
+    cls: Any
     if isinstance(est, SkClassifier):
         cls = MLPClassifier
     elif isinstance(est, SkRegressor):
@@ -91,7 +94,7 @@ def from_sklearn(est):
     return ours
 
 
-def _chain_activations(net):
+def _chain_activations(net: Network) -> tuple[list[Op], str, str]:
     ops = chain_ops(net, "scikit-learn's MLP", SKLEARN_NAMES)
     if not (len(ops) % 2 == 0 and all(isinstance(op, Dense) for op in ops[::2])
             and not any(isinstance(op, Dense) for op in ops[1::2])):
@@ -108,7 +111,7 @@ def _chain_activations(net):
     return ops, (hidden.pop() if hidden else "relu"), acts[-1]
 
 
-def to_sklearn(net_or_estimator):
+def to_sklearn(net_or_estimator: Any) -> Any:
     """A fitted scikit-learn estimator that computes the same predictions.
 
     Parameters
@@ -127,10 +130,22 @@ def to_sklearn(net_or_estimator):
     ------
     ConfigError
         Naming the activation or op scikit-learn cannot compute.
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 3, 1], hidden="relu", output="identity")
+    >>> sk = bp.to_sklearn(net)
+    >>> X = np.array([[0.5, -1.0]])
+    >>> bool(np.allclose(sk.predict(X), net.predict(X).ravel()))
+    True
     """
     sk_nn = require("sklearn.neural_network", extra="sklearn", feature="scikit-learn interop")
     SkClassifier, SkRegressor = sk_nn.MLPClassifier, sk_nn.MLPRegressor
     from ..estimators import MLPClassifier, MLPRegressor
+    est: Any
+    net: Network
+    cls: Any
     if isinstance(net_or_estimator, (MLPClassifier, MLPRegressor)):
         est = net_or_estimator
         if "network_" not in est.__dict__:
@@ -144,7 +159,7 @@ def to_sklearn(net_or_estimator):
     ops, hidden, output = _chain_activations(net)
     if est is not None and cls is SkRegressor and est.get_params().get("loss") not in ("squared_error", "poisson"):
         raise ConfigError(f"scikit-learn's MLPRegressor has no loss {est.loss!r}")
-    params = {}
+    params: dict[str, Any] = {}
     if est is not None:
         keep = cls().get_params()
         params = {k: v for k, v in est.get_params().items() if k in keep and k != "activation"}

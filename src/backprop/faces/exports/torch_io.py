@@ -7,14 +7,15 @@ torch is imported only inside these functions.
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
 from ...engine.network import MLP, Network, mlp_layout
 from ..._optional import require
 from ...errors import ConfigError
-from ...ops.activations import get_activation
+from ...ops.activations import ScalarActivation, get_activation
+from ...ops.base import Op
 from ...ops.dense import Dense
 from ...ops.dropout import Dropout
 from ...ops.elementwise import Elementwise
@@ -37,8 +38,8 @@ class TorchOp(NamedTuple):
     """
 
     module: str
-    to_module: Callable
-    from_module: Callable
+    to_module: Callable[[Any, Any, Any], Any]
+    from_module: Callable[[Any, int, int], Op]
 
 
 #: registered op name -> its torch module (one entry per op; parameters and buffers follow by state_dict)
@@ -59,11 +60,11 @@ TORCH_OPS = {
 _SOFTPLUS_EXACT = {"float32": 17.0, "float64": 37.0}
 
 
-def _torch():
+def _torch() -> Any:
     return require("torch", extra="torch", feature="to_torch/from_torch")
 
 
-def _module_for(op, torch):
+def _module_for(op: Any, torch: Any) -> Any:
     nn = torch.nn
     name = op_name(op)
     if name == "softmax":
@@ -82,7 +83,7 @@ def _module_for(op, torch):
     return getattr(nn, TORCH_MODULES[name])()
 
 
-def _layer_norm_op(m, width, j):
+def _layer_norm_op(m: Any, width: int, j: int) -> LayerNorm:
     """The layer_norm op of an nn.LayerNorm module m (index j, after a layer of ``width``), or a ConfigError."""
     if tuple(m.normalized_shape) != (width,):
         raise ConfigError(f"module {j} is LayerNorm({tuple(m.normalized_shape)}) after a layer of width {width}; "
@@ -93,7 +94,7 @@ def _layer_norm_op(m, width, j):
     return LayerNorm(width, eps=float(m.eps), elementwise_affine=bool(m.elementwise_affine))
 
 
-def _batch_norm_op(m, width, j):
+def _batch_norm_op(m: Any, width: int, j: int) -> BatchNorm:
     """The batch_norm op of an nn.BatchNorm1d module m (index j, after a layer of ``width``), or a ConfigError."""
     if m.num_features != width:
         raise ConfigError(f"module {j} is BatchNorm1d({m.num_features}) after a layer of width {width}")
@@ -104,7 +105,7 @@ def _batch_norm_op(m, width, j):
     return BatchNorm(width, eps=float(m.eps), momentum=None if m.momentum is None else float(m.momentum))
 
 
-def to_torch(net):
+def to_torch(net: Network) -> Any:
     """The ``torch.nn.Sequential`` that computes ``net``, with the same weights (copied) and dtype.
 
     Parameters
@@ -137,7 +138,7 @@ def to_torch(net):
     ops = chain_ops(net, "torch.nn.Sequential", TORCH_MODULES, tuple(TORCH_OPS))
     torch = _torch()
     dtype = getattr(torch, net.dtype.name)
-    modules = []
+    modules: list[Any] = []
     for op in ops:
         if isinstance(op, Dense):
             modules.append(torch.nn.Linear(op.n_in, op.size, bias=True, dtype=dtype))
@@ -151,7 +152,7 @@ def to_torch(net):
     return module.train(net.training)
 
 
-def _activation_of(m, j, dtype, torch):
+def _activation_of(m: Any, j: int, dtype: str, torch: Any) -> str | dict[str, Any]:
     """The backprop activation spec of torch module m (index j), or a ConfigError naming it."""
     nn = torch.nn
     from ._torch_modules import Exp
@@ -185,7 +186,7 @@ def _activation_of(m, j, dtype, torch):
     raise ConfigError(f"module {j} ({type(m).__name__}) has no backprop equivalent; supported modules: {supported}")
 
 
-def from_torch(module):
+def from_torch(module: Any) -> Network:
     """The backprop network that computes a ``torch.nn.Sequential`` of Linear layers and activations.
 
     Parameters
@@ -205,6 +206,14 @@ def from_torch(module):
     ------
     ConfigError
         Naming the first module without a backprop equivalent.
+
+    Examples
+    --------
+    >>> import torch, backprop as bp
+    >>> nn = torch.nn
+    >>> net = bp.from_torch(nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 2), nn.Softmax(dim=-1)))
+    >>> type(net).__name__, net.sizes
+    ('MLP', [2, 3, 2])
     """
     torch = _torch()
     nn = torch.nn
@@ -220,7 +229,9 @@ def from_torch(module):
     if len(dtypes) != 1 or next(iter(dtypes)) not in (torch.float32, torch.float64):
         raise ConfigError(f"the module's parameters must all be float32 or all float64; got {sorted(map(str, dtypes))}")
     dtype = str(next(iter(dtypes))).replace("torch.", "")
-    ops, width, acts = [], linears[0].in_features, []
+    ops: list[Op] = []
+    width: int = linears[0].in_features
+    acts: list[str | dict[str, Any]] = []
     for j, m in enumerate(children):
         if isinstance(m, nn.Linear):
             if m.bias is None:
@@ -237,7 +248,7 @@ def from_torch(module):
             acts.append(spec)
             ops.append(Softmax(width) if spec == "softmax" else Elementwise(width, get_activation(spec)))
     sd = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
-    net = None
+    net: Network | None = None
     layout = mlp_layout(linears[0].in_features, ops, [(i,) for i in range(len(ops))])
     if layout is not None and len(acts) == len(layout[0]) - 1:     # every activation a scalar one or softmax
         sizes, normalization, dropout = layout
@@ -252,7 +263,7 @@ def from_torch(module):
     return net.train(bool(module.training))
 
 
-def _torch_op(m, nn):
+def _torch_op(m: Any, nn: Any) -> TorchOp | None:
     """The TORCH_OPS entry whose module class m is exactly, or None."""
     for entry in TORCH_OPS.values():
         if type(m) is getattr(nn, entry.module, None):
@@ -260,5 +271,5 @@ def _torch_op(m, nn):
     return None
 
 
-def _spec(a):
+def _spec(a: str | dict[str, Any]) -> str | ScalarActivation:
     return a if a == "softmax" else get_activation(a)
