@@ -20,6 +20,7 @@ Two kinds of node derivatives come out of the backward sweep, and they are named
 """
 from __future__ import annotations
 
+import weakref
 from contextlib import contextmanager
 
 import numpy as np
@@ -240,14 +241,35 @@ class Objective:
         return tgrad
 
 
+#: per network: {(loss name, structure key): (loss, head)} for losses given by name (a loss built here
+#: and never handed out, so nobody changes its options)
+_NAMED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _named_head(net, name, skey):
+    """(get_loss(name), loss_head(net, that loss)), built once per network structure and loss name."""
+    heads = _NAMED.get(net)
+    if heads is None:
+        heads = _NAMED.setdefault(net, {})
+    found = heads.get((name, skey))
+    if found is None:
+        loss = get_loss(name)
+        if len(heads) >= plans.MAX_PLANS:
+            heads.clear()
+        found = heads[(name, skey)] = (loss, loss_head(net, loss))
+    return found
+
+
 @contextmanager
 def planned(net, loss, X, T, want="grad"):
     """``Objective(net, loss, X, T)`` (X and T checked) on the network's cached execution plan for this
     loss node and batch size, held for the ``with`` block: its gradient is the plan's buffer (copy what
     is kept past the block). ``want``: "grad" or "hvp" (a plan of its own)."""
-    loss = get_loss(loss)
+    skey = plans.structure_key(net)
+    loss, head = _named_head(net, loss, skey) if isinstance(loss, str) else (get_loss(loss), None)
     X = check_X(X, net.n_inputs, net.dtype)
     D = loss.prepare(T, X.shape[0], net.n_outputs, net.dtype)
-    head = loss_head(net, loss)
-    with plans.acquire(net, head[1], X.shape[0], want) as plan:
+    if head is None:
+        head = loss_head(net, loss)
+    with plans.acquire(net, head[1], X.shape[0], want, skey=skey) as plan:
         yield Objective(net, loss, X, D, validate=False, full_forward=False, plan=plan, head=head)

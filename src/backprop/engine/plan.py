@@ -129,15 +129,15 @@ class acquire:
     ``with acquire(net, seed_node, B, want) as plan:`` gives a plan whose buffers nobody else writes
     until the block ends: the cached one, or when that one is already in use (a nested call, another
     thread) a fresh plan for this call only. ``cache=False``: always a fresh plan, dropped afterwards
-    (large one-off passes).
+    (large one-off passes). ``skey``: ``structure_key(net)``, when the caller has just computed it.
     """
 
     __slots__ = ("plan",)
 
-    def __init__(self, net, seed_node, B, want="grad", cache=True):
+    def __init__(self, net, seed_node, B, want="grad", cache=True, skey=None):
         plan = None
         if cache:
-            key = (structure_key(net), int(seed_node), int(B), want)
+            key = (structure_key(net) if skey is None else skey, int(seed_node), int(B), want)
             with _CACHE_LOCK:
                 plans = _CACHE.get(net)
                 if plans is None:
