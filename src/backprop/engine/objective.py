@@ -206,7 +206,8 @@ class Objective:
         asks for a new array (the caller keeps it).
         """
         net, plan = self.net, (None if need_input else self.plan)
-        grad = np.empty(net.n_params, dtype=net.dtype) if plan is None or fresh else plan.grad
+        copy = plan is not None and fresh and net.n_params <= plans.COPY_FRESH
+        grad = np.empty(net.n_params, dtype=net.dtype) if plan is None or (fresh and not copy) else plan.grad
         self.adjoints = passes.backward(net, self.values, self.caches, self.seed_node, self.seed_adjoint(),
                                         grad, need_input=need_input, plan=plan)
         # + lambda W on the weights (biases are not regularised)
@@ -214,7 +215,7 @@ class Objective:
             l2.add_gradient(grad, net, self.l2)
         else:
             l2.add_gradient_of(plan.weights, self.l2)
-        return grad
+        return grad.copy() if copy else grad
 
     def tangents(self, V=None, seeds=None):
         """Forward sweep of directional derivatives up to the loss's node (see ``passes.forward_tangent``)."""

@@ -36,6 +36,8 @@ def backward(net, values, caches, seed_node, seed_adjoint, grad=None, need_input
     """
     adj = [None] * (len(net.ops) + 1)
     adj[seed_node] = seed_adjoint
+    if plan is not None and grad is not None and grad is plan.grad and plan.seed_node == seed_node:
+        return _backward_planned(values, caches, adj, plan)
     dep, counts = net.depends_on_params, net.param_counts
     for j in range(len(net.ops) - 1, -1, -1):
         dy = adj[j + 1] if j < seed_node else None
@@ -53,6 +55,23 @@ def backward(net, values, caches, seed_node, seed_adjoint, grad=None, need_input
             gp = None if grad is None or not counts[j] else plan.gp[j] if grad is plan.grad else net.split(grad, j)
             need, out = plan.need[j], plan.vjp_out[j]
             dxs = op.vjp(at, dy, gp=gp, need=need) if out is None else op.vjp(at, dy, gp=gp, need=need, out=out)
+        for i, dx, nd in zip(ix, dxs, need):
+            if nd:
+                adj[i] = accumulate(adj[i], dx)
+    return adj
+
+
+def _backward_planned(values, caches, adj, plan):
+    """``backward`` into the plan's gradient buffer, on the plan's lists (the same passes, in the same order)."""
+    seed_node = plan.seed_node
+    for j, op, ix, p, gp, need, out, share in plan.back:
+        dy = adj[j + 1] if j < seed_node else None
+        if dy is None:
+            if share is not None:
+                share[...] = 0
+            continue
+        at = At([values[i] for i in ix], values[j + 1], caches[j], p)
+        dxs = op.vjp(at, dy, gp=gp, need=need) if out is None else op.vjp(at, dy, gp=gp, need=need, out=out)
         for i, dx, nd in zip(ix, dxs, need):
             if nd:
                 adj[i] = accumulate(adj[i], dx)

@@ -37,6 +37,9 @@ _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _CACHE_LOCK = threading.Lock()
 #: plans kept per network (batch sizes x what is wanted); the oldest is dropped beyond this
 MAX_PLANS = 4
+#: up to this many parameters a gradient the caller keeps is a copy of the plan's buffer (cheaper than
+#: new views of a new array); beyond it the sweep writes into a new array
+COPY_FRESH = 1 << 16
 
 
 def structure_key(net) -> tuple:
@@ -87,7 +90,18 @@ class Plan:
         self.grad = np.empty(net.n_params, dtype=dtype) if backward else None
         self.gp = [net.split(self.grad, j) if backward and net.param_counts[j] else None for j in range(n)]
         self.weights = l2.weight_pairs(net, self.grad)
+        self.inputs, self.views = [list(ix) for ix in net.inputs], list(net._views)
+        # the gradient's share of each op, set to zero when the backward sweep does not reach the op
+        self.grad_of = [None if not backward or not net.param_counts[j] else
+                        self.grad[net.offsets[j]:net.offsets[j + 1]] for j in range(n)]
         self._gather, self._views = {}, {}
+        self._steps()
+
+    def _steps(self):
+        """The backward sweep's list: per op, last first, what ``passes.backward`` hands its ``vjp``."""
+        self.back = [(j, op, self.inputs[j], self.views[j], self.gp[j], self.need[j], self.vjp_out[j],
+                      self.grad_of[j]) for j, op in reversed(list(enumerate(self.ops)))] \
+            if self.grad is not None else None
 
     def rows(self, n):
         """This plan for a batch of n <= B samples: the leading n rows of every buffer (the last,
@@ -104,6 +118,7 @@ class Plan:
             view.fwd_out = [None if b is None else b[:n] for b in self.fwd_out]
             view.vjp_out = [None if bs is None else [None if b is None else b[:n] for b in bs]
                             for bs in self.vjp_out]
+            view._steps()
         return view
 
     def gather(self, name, A, rows):
