@@ -233,13 +233,19 @@ class Objective:
         net = self.net
         if self.adjoints is None:
             self.gradient()
-        Vs = passes.split_directions(net, V)          # each op's directions, for both sweeps
+        plan = self.plan
+        one = plan is not None and plan.V1 is not None and V.shape[0] == 1
+        if one:                                       # one direction: the plan's buffers and their views
+            np.copyto(plan.V1, V)
+            V, Vs, tgrad, tgps = plan.V1, plan.Vs1, plan.tgrad1, plan.tgp1
+        else:
+            Vs = passes.split_directions(net, V)      # each op's directions, for both sweeps
+            tgrad, tgps = np.empty(V.shape, dtype=net.dtype), None
         tan = passes.forward_tangent(net, self.values, self.caches, V=V, upto=self.seed_node, Vs=Vs)
-        tgrad = np.empty(V.shape, dtype=net.dtype)
         passes.backward_tangent(net, self.values, self.caches, self.adjoints, tan, self.seed_node,
-                                self.seed_tadjoint(tan), V=V, tgrad=tgrad, Vs=Vs)
+                                self.seed_tadjoint(tan), V=V, tgrad=tgrad, Vs=Vs, tgps=tgps)
         l2.add_products(tgrad, net, self.l2, V)
-        return tgrad
+        return tgrad.copy() if one else tgrad
 
 
 #: per network: {(loss name, structure key): (loss, head)} for losses given by name (a loss built here

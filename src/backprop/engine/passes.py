@@ -121,7 +121,7 @@ def forward_tangent(net, values, caches, V=None, seeds=None, upto=None, Vs=None)
 
 
 def backward_tangent(net, values, caches, adj, tan, seed_node, seed_tadjoint, V=None, tgrad=None,
-                     need_input=False, Vs=None):
+                     need_input=False, Vs=None, tgps=None):
     """Propagate the tangents of the adjoints backward (the R-operator applied to ``backward``).
 
     Parameters
@@ -137,6 +137,9 @@ def backward_tangent(net, values, caches, adj, tan, seed_node, seed_tadjoint, V=
     tgrad : array (m, n_params) or None
         Receives R{dE/dp} (Hessian-vector products); its contents are overwritten, and the
         parameters of ops that the sweep does not reach are set to zero (as in ``backward``).
+    tgps : list, optional
+        Each op's parameter arrays as views of ``tgrad`` (``split_directions(net, tgrad)``), when the
+        caller has them.
 
     Returns
     -------
@@ -157,7 +160,7 @@ def backward_tangent(net, values, caches, adj, tan, seed_node, seed_tadjoint, V=
             if tgrad is not None and counts[j]:
                 tgrad[..., net.offsets[j]:net.offsets[j + 1]] = 0
             continue
-        tgp = net.split(tgrad, j) if tgrad is not None and net.param_counts[j] else None
+        tgp = None if tgrad is None or not counts[j] else net.split(tgrad, j) if tgps is None else tgps[j]
         need = [need_input or dep[i] for i in ix]
         tdxs = op.vjp_tangent(At([values[i] for i in ix], values[j + 1], caches[j], net.views(j)), dy, tdy, txs, tan[j + 1], tp, tgp=tgp, need=need)
         for i, tdx, nd in zip(ix, tdxs, need):

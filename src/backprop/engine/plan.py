@@ -94,6 +94,12 @@ class Plan:
         # the gradient's share of each op, set to zero when the backward sweep does not reach the op
         self.grad_of = [None if not backward or not net.param_counts[j] else
                         self.grad[net.offsets[j]:net.offsets[j + 1]] for j in range(n)]
+        # one HVP direction (small networks): the direction and its product in buffers with fixed views
+        self.V1 = self.Vs1 = self.tgrad1 = self.tgp1 = None
+        if want == "hvp" and net.n_params <= COPY_FRESH:
+            self.V1, self.tgrad1 = (np.empty((1, net.n_params), dtype=dtype) for _ in range(2))
+            self.Vs1, self.tgp1 = ([net.split(buf, j) if net.param_counts[j] else None for j in range(n)]
+                                   for buf in (self.V1, self.tgrad1))
         self._gather, self._views = {}, {}
         self._steps()
 
