@@ -109,13 +109,13 @@ def forward_tangent(net, values, caches, V=None, seeds=None, upto=None, Vs=None)
         tan[node] = t
     if V is not None and Vs is None:
         Vs = split_directions(net, V)
-    for j in range(last):
-        op, ix = net.ops[j], net.inputs[j]
+    views = net._views
+    for j, op, ix in zip(range(last), net.ops, net.inputs):
         txs = [tan[i] for i in ix]
         tp = Vs[j] if V is not None else None
-        if tp is None and all(t is None for t in txs):
+        if tp is None and _all_none(txs):
             continue
-        ty = op.jvp(At([values[i] for i in ix], values[j + 1], caches[j], net.views(j)), txs, tp)
+        ty = op.jvp(At([values[i] for i in ix], values[j + 1], caches[j], views[j]), txs, tp)
         tan[j + 1] = accumulate(tan[j + 1], ty)
     return tan
 
@@ -148,7 +148,7 @@ def backward_tangent(net, values, caches, adj, tan, seed_node, seed_tadjoint, V=
     """
     tadj = [None] * (len(net.ops) + 1)
     tadj[seed_node] = seed_tadjoint
-    dep, counts = net.depends_on_params, net.param_counts
+    dep, counts, views = net.depends_on_params, net.param_counts, net._views
     if V is not None and Vs is None:
         Vs = split_directions(net, V)
     for j in range(len(net.ops) - 1, -1, -1):
@@ -156,17 +156,26 @@ def backward_tangent(net, values, caches, adj, tan, seed_node, seed_tadjoint, V=
         op, ix = net.ops[j], net.inputs[j]
         tdy, txs = tadj[j + 1], [tan[i] for i in ix]
         tp = Vs[j] if V is not None else None
-        if dy is None or (tdy is None and tp is None and all(t is None for t in txs)):
+        if dy is None or (tdy is None and tp is None and _all_none(txs)):
             if tgrad is not None and counts[j]:
                 tgrad[..., net.offsets[j]:net.offsets[j + 1]] = 0
             continue
         tgp = None if tgrad is None or not counts[j] else net.split(tgrad, j) if tgps is None else tgps[j]
         need = [need_input or dep[i] for i in ix]
-        tdxs = op.vjp_tangent(At([values[i] for i in ix], values[j + 1], caches[j], net.views(j)), dy, tdy, txs, tan[j + 1], tp, tgp=tgp, need=need)
+        tdxs = op.vjp_tangent(At([values[i] for i in ix], values[j + 1], caches[j], views[j]), dy, tdy, txs,
+                              tan[j + 1], tp, tgp=tgp, need=need)
         for i, tdx, nd in zip(ix, tdxs, need):
             if nd:
                 tadj[i] = accumulate(tadj[i], tdx)
     return tadj
+
+
+def _all_none(xs):
+    """Whether every entry of the list xs is None (all tangents zero)."""
+    for x in xs:
+        if x is not None:
+            return False
+    return True
 
 
 def as_directions(V, n_params, dtype):
