@@ -136,7 +136,7 @@ class Plan:
         if buf is None or buf.shape[1:] != A.shape[1:] or buf.dtype != A.dtype or buf.shape[0] < n:
             buf = self._gather[name] = np.empty((max(n, self.B),) + A.shape[1:], dtype=A.dtype)
         out = buf[:n]
-        np.take(A, rows, axis=0, out=out)
+        A.take(rows, axis=0, out=out)
         return out
 
 
