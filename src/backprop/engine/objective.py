@@ -21,7 +21,6 @@ Two kinds of node derivatives come out of the backward sweep, and they are named
 from __future__ import annotations
 
 import weakref
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -267,16 +266,33 @@ def _named_head(net, name, skey):
     return found
 
 
-@contextmanager
-def planned(net, loss, X, T, want="grad"):
+class planned:
     """``Objective(net, loss, X, T)`` (X and T checked) on the network's cached execution plan for this
     loss node and batch size, held for the ``with`` block: its gradient is the plan's buffer (copy what
-    is kept past the block). ``want``: "grad" or "hvp" (a plan of its own)."""
-    skey = plans.structure_key(net)
-    loss, head = _named_head(net, loss, skey) if isinstance(loss, str) else (get_loss(loss), None)
-    X = check_X(X, net.n_inputs, net.dtype)
-    D = loss.prepare(T, X.shape[0], net.n_outputs, net.dtype)
-    if head is None:
-        head = loss_head(net, loss)
-    with plans.acquire(net, head[1], X.shape[0], want, skey=skey) as plan:
-        yield Objective(net, loss, X, D, validate=False, full_forward=False, plan=plan, head=head)
+    is kept past the block). ``want``: "grad" or "hvp" (a plan of its own).
+
+    ``with planned(net, loss, X, T) as obj:``; the checks run when the ``with`` statement starts, and the
+    plan is released when it ends (also on error)."""
+
+    __slots__ = ("_objective", "_hold")
+
+    def __init__(self, net, loss, X, T, want="grad"):
+        skey = plans.structure_key(net)
+        loss, head = _named_head(net, loss, skey) if isinstance(loss, str) else (get_loss(loss), None)
+        X = check_X(X, net.n_inputs, net.dtype)
+        D = loss.prepare(T, X.shape[0], net.n_outputs, net.dtype)
+        if head is None:
+            head = loss_head(net, loss)
+        self._objective = (net, loss, X, D, head)
+        self._hold = plans.acquire(net, head[1], X.shape[0], want, skey=skey)     # holds the plan
+
+    def __enter__(self):
+        net, loss, X, D, head = self._objective
+        try:
+            return Objective(net, loss, X, D, validate=False, full_forward=False, plan=self._hold.plan, head=head)
+        except BaseException:
+            self._hold.__exit__()
+            raise
+
+    def __exit__(self, *exc):
+        return self._hold.__exit__(*exc)
