@@ -122,6 +122,20 @@ def _as_targets(T: ArrayLike, B: int, c: int, dtype: DTypeLike, what: str) -> ND
     return T
 
 
+_ROWS: dict[int, NDArray[np.intp]] = {}
+
+
+def _rows(B: int) -> NDArray[np.intp]:
+    """0, 1, ..., B - 1 (read-only, cached for the batch sizes in use): the row index of one-hot targets."""
+    rows = _ROWS.get(B)
+    if rows is None:
+        if len(_ROWS) > 64:
+            _ROWS.clear()
+        rows = _ROWS[B] = np.arange(B, dtype=np.intp)
+        rows.flags.writeable = False
+    return rows
+
+
 def _sum_rows(terms: Sequence[str], wrap: bool = False) -> str:
     s = " + ".join(terms)
     return f"({s})" if wrap and len(terms) > 1 else s
@@ -585,11 +599,11 @@ class CrossEntropy(Loss):
                 if not np.all(np.isfinite(T)) or np.any(T != np.round(T)):
                     raise InputError("cross_entropy class labels must be whole numbers in [0, "
                                      f"{c}); got non-integer or non-finite values")
-            if B and (T.min() < 0 or T.max() >= c):
+            if B and (np.minimum.reduce(T) < 0 or np.maximum.reduce(T) >= c):
                 raise InputError(f"class labels must lie in [0, {c - 1}] for a network with {c} outputs; "
                                  f"got values from {T.min()} to {T.max()}; " + _ENCODE_HINT)
             D = np.zeros((B, c), dtype=dtype)
-            D[np.arange(B), T.astype(np.intp)] = 1
+            D[_rows(B), T.astype(np.intp, copy=False)] = 1
         else:
             D = _as_targets(T, B, c, dtype, self.name)
             if np.any(D < 0):

@@ -87,6 +87,8 @@ def as_numeric(a: ArrayLike, name: str, expected: str) -> np.ndarray:
     >>> as_numeric([[1, 2]], "X", "(n, 2)")
     array([[1, 2]])
     """
+    if type(a) is np.ndarray and a.dtype.kind in NUMERIC_KINDS:       # already an array of real numbers
+        return a
     if _is_sparse(a):
         raise InputError(f"{name}: sparse input is not supported here; use {name}.toarray() (dense), or the "
                          "scikit-learn estimators (bp.sklearn.MLPClassifier, MLPRegressor), which accept "
@@ -138,6 +140,9 @@ def check_X(X: ArrayLike, n_features: int, dtype: DTypeLike, name: str = "X") ->
     >>> check_X([[1, 2]], 2, np.float64)
     array([[1., 2.]])
     """
+    if (type(X) is np.ndarray and X.dtype == dtype and X.ndim == 2 and X.shape[0] > 0
+            and X.shape[1] == n_features and X.flags.c_contiguous and all_finite(X)):
+        return X            # already what the checks below return: the same array, not a copy
     arr = as_numeric(X, name, f"(n_samples, {n_features})")
     if arr.ndim != 2:
         hint = " (for one sample use X.reshape(1, -1))" if arr.ndim == 1 else ""

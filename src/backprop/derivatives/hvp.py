@@ -12,7 +12,7 @@ from .. import dispatch
 from ..engine.objective import planned
 from ..engine.passes import as_directions
 from ..errors import InputError
-from ..validation import as_numeric
+from ..validation import all_finite, as_numeric
 
 
 def check_vectors(v, n_params, dtype, name="v"):
@@ -22,7 +22,7 @@ def check_vectors(v, n_params, dtype, name="v"):
         raise InputError(f"{name} must have shape ({n_params},) or ({n_params}, m) with m >= 1, "
                          f"one entry per parameter; got shape {arr.shape}")
     arr = arr.astype(dtype, copy=False)
-    if not np.all(np.isfinite(arr)):
+    if not all_finite(arr):
         raise InputError(f"{name} contains NaN or inf; directions must be finite")
     return arr
 

@@ -20,7 +20,7 @@ Two kinds of node derivatives come out of the backward sweep, and they are named
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
+import weakref
 
 import numpy as np
 
@@ -205,7 +205,8 @@ class Objective:
         asks for a new array (the caller keeps it).
         """
         net, plan = self.net, (None if need_input else self.plan)
-        grad = np.empty(net.n_params, dtype=net.dtype) if plan is None or fresh else plan.grad
+        copy = plan is not None and fresh and net.n_params <= plans.COPY_FRESH
+        grad = np.empty(net.n_params, dtype=net.dtype) if plan is None or (fresh and not copy) else plan.grad
         self.adjoints = passes.backward(net, self.values, self.caches, self.seed_node, self.seed_adjoint(),
                                         grad, need_input=need_input, plan=plan)
         # + lambda W on the weights (biases are not regularised)
@@ -213,7 +214,7 @@ class Objective:
             l2.add_gradient(grad, net, self.l2)
         else:
             l2.add_gradient_of(plan.weights, self.l2)
-        return grad
+        return grad.copy() if copy else grad
 
     def tangents(self, V=None, seeds=None):
         """Forward sweep of directional derivatives up to the loss's node (see ``passes.forward_tangent``)."""
@@ -231,23 +232,67 @@ class Objective:
         net = self.net
         if self.adjoints is None:
             self.gradient()
-        Vs = passes.split_directions(net, V)          # each op's directions, for both sweeps
+        plan = self.plan
+        one = plan is not None and plan.V1 is not None and V.shape[0] == 1
+        if one:                                       # one direction: the plan's buffers and their views
+            np.copyto(plan.V1, V)
+            V, Vs, tgrad, tgps = plan.V1, plan.Vs1, plan.tgrad1, plan.tgp1
+        else:
+            Vs = passes.split_directions(net, V)      # each op's directions, for both sweeps
+            tgrad, tgps = np.empty(V.shape, dtype=net.dtype), None
         tan = passes.forward_tangent(net, self.values, self.caches, V=V, upto=self.seed_node, Vs=Vs)
-        tgrad = np.empty(V.shape, dtype=net.dtype)
         passes.backward_tangent(net, self.values, self.caches, self.adjoints, tan, self.seed_node,
-                                self.seed_tadjoint(tan), V=V, tgrad=tgrad, Vs=Vs)
+                                self.seed_tadjoint(tan), V=V, tgrad=tgrad, Vs=Vs, tgps=tgps)
         l2.add_products(tgrad, net, self.l2, V)
-        return tgrad
+        return tgrad.copy() if one else tgrad
 
 
-@contextmanager
-def planned(net, loss, X, T, want="grad"):
+#: per network: {(loss name, structure key): (loss, head)} for losses given by name (a loss built here
+#: and never handed out, so nobody changes its options)
+_NAMED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _named_head(net, name, skey):
+    """(get_loss(name), loss_head(net, that loss)), built once per network structure and loss name."""
+    heads = _NAMED.get(net)
+    if heads is None:
+        heads = _NAMED.setdefault(net, {})
+    found = heads.get((name, skey))
+    if found is None:
+        loss = get_loss(name)
+        if len(heads) >= plans.MAX_PLANS:
+            heads.clear()
+        found = heads[(name, skey)] = (loss, loss_head(net, loss))
+    return found
+
+
+class planned:
     """``Objective(net, loss, X, T)`` (X and T checked) on the network's cached execution plan for this
     loss node and batch size, held for the ``with`` block: its gradient is the plan's buffer (copy what
-    is kept past the block). ``want``: "grad" or "hvp" (a plan of its own)."""
-    loss = get_loss(loss)
-    X = check_X(X, net.n_inputs, net.dtype)
-    D = loss.prepare(T, X.shape[0], net.n_outputs, net.dtype)
-    head = loss_head(net, loss)
-    with plans.acquire(net, head[1], X.shape[0], want) as plan:
-        yield Objective(net, loss, X, D, validate=False, full_forward=False, plan=plan, head=head)
+    is kept past the block). ``want``: "grad" or "hvp" (a plan of its own).
+
+    ``with planned(net, loss, X, T) as obj:``; the checks run when the ``with`` statement starts, and the
+    plan is released when it ends (also on error)."""
+
+    __slots__ = ("_objective", "_hold")
+
+    def __init__(self, net, loss, X, T, want="grad"):
+        skey = plans.structure_key(net)
+        loss, head = _named_head(net, loss, skey) if isinstance(loss, str) else (get_loss(loss), None)
+        X = check_X(X, net.n_inputs, net.dtype)
+        D = loss.prepare(T, X.shape[0], net.n_outputs, net.dtype)
+        if head is None:
+            head = loss_head(net, loss)
+        self._objective = (net, loss, X, D, head)
+        self._hold = plans.acquire(net, head[1], X.shape[0], want, skey=skey)     # holds the plan
+
+    def __enter__(self):
+        net, loss, X, D, head = self._objective
+        try:
+            return Objective(net, loss, X, D, validate=False, full_forward=False, plan=self._hold.plan, head=head)
+        except BaseException:
+            self._hold.__exit__()
+            raise
+
+    def __exit__(self, *exc):
+        return self._hold.__exit__(*exc)

@@ -36,6 +36,8 @@ def backward(net, values, caches, seed_node, seed_adjoint, grad=None, need_input
     """
     adj = [None] * (len(net.ops) + 1)
     adj[seed_node] = seed_adjoint
+    if plan is not None and grad is not None and grad is plan.grad and plan.seed_node == seed_node:
+        return _backward_planned(values, caches, adj, plan)
     dep, counts = net.depends_on_params, net.param_counts
     for j in range(len(net.ops) - 1, -1, -1):
         dy = adj[j + 1] if j < seed_node else None
@@ -53,6 +55,23 @@ def backward(net, values, caches, seed_node, seed_adjoint, grad=None, need_input
             gp = None if grad is None or not counts[j] else plan.gp[j] if grad is plan.grad else net.split(grad, j)
             need, out = plan.need[j], plan.vjp_out[j]
             dxs = op.vjp(at, dy, gp=gp, need=need) if out is None else op.vjp(at, dy, gp=gp, need=need, out=out)
+        for i, dx, nd in zip(ix, dxs, need):
+            if nd:
+                adj[i] = accumulate(adj[i], dx)
+    return adj
+
+
+def _backward_planned(values, caches, adj, plan):
+    """``backward`` into the plan's gradient buffer, on the plan's lists (the same passes, in the same order)."""
+    seed_node = plan.seed_node
+    for j, op, ix, p, gp, need, out, share in plan.back:
+        dy = adj[j + 1] if j < seed_node else None
+        if dy is None:
+            if share is not None:
+                share[...] = 0
+            continue
+        at = At([values[i] for i in ix], values[j + 1], caches[j], p)
+        dxs = op.vjp(at, dy, gp=gp, need=need) if out is None else op.vjp(at, dy, gp=gp, need=need, out=out)
         for i, dx, nd in zip(ix, dxs, need):
             if nd:
                 adj[i] = accumulate(adj[i], dx)
@@ -90,19 +109,19 @@ def forward_tangent(net, values, caches, V=None, seeds=None, upto=None, Vs=None)
         tan[node] = t
     if V is not None and Vs is None:
         Vs = split_directions(net, V)
-    for j in range(last):
-        op, ix = net.ops[j], net.inputs[j]
+    views = net._views
+    for j, op, ix in zip(range(last), net.ops, net.inputs):
         txs = [tan[i] for i in ix]
         tp = Vs[j] if V is not None else None
-        if tp is None and all(t is None for t in txs):
+        if tp is None and _all_none(txs):
             continue
-        ty = op.jvp(At([values[i] for i in ix], values[j + 1], caches[j], net.views(j)), txs, tp)
+        ty = op.jvp(At([values[i] for i in ix], values[j + 1], caches[j], views[j]), txs, tp)
         tan[j + 1] = accumulate(tan[j + 1], ty)
     return tan
 
 
 def backward_tangent(net, values, caches, adj, tan, seed_node, seed_tadjoint, V=None, tgrad=None,
-                     need_input=False, Vs=None):
+                     need_input=False, Vs=None, tgps=None):
     """Propagate the tangents of the adjoints backward (the R-operator applied to ``backward``).
 
     Parameters
@@ -118,6 +137,9 @@ def backward_tangent(net, values, caches, adj, tan, seed_node, seed_tadjoint, V=
     tgrad : array (m, n_params) or None
         Receives R{dE/dp} (Hessian-vector products); its contents are overwritten, and the
         parameters of ops that the sweep does not reach are set to zero (as in ``backward``).
+    tgps : list, optional
+        Each op's parameter arrays as views of ``tgrad`` (``split_directions(net, tgrad)``), when the
+        caller has them.
 
     Returns
     -------
@@ -126,7 +148,7 @@ def backward_tangent(net, values, caches, adj, tan, seed_node, seed_tadjoint, V=
     """
     tadj = [None] * (len(net.ops) + 1)
     tadj[seed_node] = seed_tadjoint
-    dep, counts = net.depends_on_params, net.param_counts
+    dep, counts, views = net.depends_on_params, net.param_counts, net._views
     if V is not None and Vs is None:
         Vs = split_directions(net, V)
     for j in range(len(net.ops) - 1, -1, -1):
@@ -134,17 +156,26 @@ def backward_tangent(net, values, caches, adj, tan, seed_node, seed_tadjoint, V=
         op, ix = net.ops[j], net.inputs[j]
         tdy, txs = tadj[j + 1], [tan[i] for i in ix]
         tp = Vs[j] if V is not None else None
-        if dy is None or (tdy is None and tp is None and all(t is None for t in txs)):
+        if dy is None or (tdy is None and tp is None and _all_none(txs)):
             if tgrad is not None and counts[j]:
                 tgrad[..., net.offsets[j]:net.offsets[j + 1]] = 0
             continue
-        tgp = net.split(tgrad, j) if tgrad is not None and net.param_counts[j] else None
+        tgp = None if tgrad is None or not counts[j] else net.split(tgrad, j) if tgps is None else tgps[j]
         need = [need_input or dep[i] for i in ix]
-        tdxs = op.vjp_tangent(At([values[i] for i in ix], values[j + 1], caches[j], net.views(j)), dy, tdy, txs, tan[j + 1], tp, tgp=tgp, need=need)
+        tdxs = op.vjp_tangent(At([values[i] for i in ix], values[j + 1], caches[j], views[j]), dy, tdy, txs,
+                              tan[j + 1], tp, tgp=tgp, need=need)
         for i, tdx, nd in zip(ix, tdxs, need):
             if nd:
                 tadj[i] = accumulate(tadj[i], tdx)
     return tadj
+
+
+def _all_none(xs):
+    """Whether every entry of the list xs is None (all tangents zero)."""
+    for x in xs:
+        if x is not None:
+            return False
+    return True
 
 
 def as_directions(V, n_params, dtype):

@@ -37,6 +37,9 @@ _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _CACHE_LOCK = threading.Lock()
 #: plans kept per network (batch sizes x what is wanted); the oldest is dropped beyond this
 MAX_PLANS = 4
+#: up to this many parameters a gradient the caller keeps is a copy of the plan's buffer (cheaper than
+#: new views of a new array); beyond it the sweep writes into a new array
+COPY_FRESH = 1 << 16
 
 
 def structure_key(net) -> tuple:
@@ -87,7 +90,24 @@ class Plan:
         self.grad = np.empty(net.n_params, dtype=dtype) if backward else None
         self.gp = [net.split(self.grad, j) if backward and net.param_counts[j] else None for j in range(n)]
         self.weights = l2.weight_pairs(net, self.grad)
+        self.inputs, self.views = [list(ix) for ix in net.inputs], list(net._views)
+        # the gradient's share of each op, set to zero when the backward sweep does not reach the op
+        self.grad_of = [None if not backward or not net.param_counts[j] else
+                        self.grad[net.offsets[j]:net.offsets[j + 1]] for j in range(n)]
+        # one HVP direction (small networks): the direction and its product in buffers with fixed views
+        self.V1 = self.Vs1 = self.tgrad1 = self.tgp1 = None
+        if want == "hvp" and net.n_params <= COPY_FRESH:
+            self.V1, self.tgrad1 = (np.empty((1, net.n_params), dtype=dtype) for _ in range(2))
+            self.Vs1, self.tgp1 = ([net.split(buf, j) if net.param_counts[j] else None for j in range(n)]
+                                   for buf in (self.V1, self.tgrad1))
         self._gather, self._views = {}, {}
+        self._steps()
+
+    def _steps(self):
+        """The backward sweep's list: per op, last first, what ``passes.backward`` hands its ``vjp``."""
+        self.back = [(j, op, self.inputs[j], self.views[j], self.gp[j], self.need[j], self.vjp_out[j],
+                      self.grad_of[j]) for j, op in reversed(list(enumerate(self.ops)))] \
+            if self.grad is not None else None
 
     def rows(self, n):
         """This plan for a batch of n <= B samples: the leading n rows of every buffer (the last,
@@ -104,6 +124,7 @@ class Plan:
             view.fwd_out = [None if b is None else b[:n] for b in self.fwd_out]
             view.vjp_out = [None if bs is None else [None if b is None else b[:n] for b in bs]
                             for bs in self.vjp_out]
+            view._steps()
         return view
 
     def gather(self, name, A, rows):
@@ -115,7 +136,7 @@ class Plan:
         if buf is None or buf.shape[1:] != A.shape[1:] or buf.dtype != A.dtype or buf.shape[0] < n:
             buf = self._gather[name] = np.empty((max(n, self.B),) + A.shape[1:], dtype=A.dtype)
         out = buf[:n]
-        np.take(A, rows, axis=0, out=out)
+        A.take(rows, axis=0, out=out)
         return out
 
 
@@ -129,15 +150,15 @@ class acquire:
     ``with acquire(net, seed_node, B, want) as plan:`` gives a plan whose buffers nobody else writes
     until the block ends: the cached one, or when that one is already in use (a nested call, another
     thread) a fresh plan for this call only. ``cache=False``: always a fresh plan, dropped afterwards
-    (large one-off passes).
+    (large one-off passes). ``skey``: ``structure_key(net)``, when the caller has just computed it.
     """
 
     __slots__ = ("plan",)
 
-    def __init__(self, net, seed_node, B, want="grad", cache=True):
+    def __init__(self, net, seed_node, B, want="grad", cache=True, skey=None):
         plan = None
         if cache:
-            key = (structure_key(net), int(seed_node), int(B), want)
+            key = (structure_key(net) if skey is None else skey, int(seed_node), int(B), want)
             with _CACHE_LOCK:
                 plans = _CACHE.get(net)
                 if plans is None:

@@ -155,17 +155,18 @@ def chain_forward(net, X, logits=False):
     return (values[-1], values[net.head_input]) if logits else values[-1]
 
 
-def batch_objective(net, loss, X, D, sw, alpha, plan=None):
+def batch_objective(net, loss, X, D, sw, alpha, plan=None, head=None):
     """scikit-learn's objective on one batch, from the engine: 1/S sum_n s_n Div_n + alpha/(2 S) ||W||^2,
     S = sum_n s_n (the batch size without sample weights). None when the batch's total weight is zero.
-    ``plan``: an execution plan held by the caller (``engine.plan.acquire``) to compute in."""
+    ``plan``: an execution plan held by the caller (``engine.plan.acquire``) to compute in; ``head``:
+    ``loss_head(net, loss)``, when the caller has it (a loop over batches)."""
     if (on_dask := dispatch.on_dask("batch_objective", X)) is not None:    # summed over Dask blocks
         return on_dask(net, loss, X, D, sw, alpha)
     S = float(X.shape[0]) if sw is None else float(sw.sum(dtype=np.float64))
     if S <= 0:
         return None
     return Objective(net, loss, X, D, sample_weight=sw, l2=alpha / S, validate=False, full_forward=False,
-                     plan=plan)
+                     plan=plan, head=head)
 
 
 @contextmanager
@@ -220,14 +221,15 @@ class _Epochs:
             self.order = self.order[perm]
         X, D, sw, net, params = self.X, self.D, self.sw, self.net, self.net.params
         total = 0.0
+        head = loss_head(net, self.loss)         # the loss as applied, for every batch of the epoch
         # one execution plan for the epoch's batches: each batch gathered into its buffers; dropout on while
         # training, a fresh mask per update
         with net.using_mode(True), fit_plan(net, self.loss, X, min(self.batch_size, self.n)) as plan:
             for sl in gen_batches(self.n, self.batch_size):
-                total += self._update(opt, params, X, D, sw, sl, plan)
+                total += self._update(opt, params, X, D, sw, sl, plan, head)
         return total / self.n
 
-    def _update(self, opt, params, X, D, sw, sl, plan):
+    def _update(self, opt, params, X, D, sw, sl, plan, head=None):
         """One mini-batch: its loss before the update times its size (0 for a batch of weight zero)."""
         net = self.net
         rows = self.order[sl] if self.shuffle else sl
@@ -235,7 +237,8 @@ class _Epochs:
             Xb, Db = plan.gather("X", X, rows), plan.gather("D", D, rows)
         else:
             Xb, Db = X[rows], D[rows]
-        obj = batch_objective(net, self.loss, Xb, Db, None if sw is None else sw[rows], self.alpha, plan=plan)
+        obj = batch_objective(net, self.loss, Xb, Db, None if sw is None else sw[rows], self.alpha, plan=plan,
+                              head=head)
         if obj is None:            # every sample of this batch has weight zero: nothing to learn
             return 0.0
         grad = obj.gradient()      # the whole gradient first, then the update
