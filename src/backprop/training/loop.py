@@ -23,7 +23,6 @@ from .. import dispatch
 from ..engine.network import Network
 from ..engine.objective import Objective, loss_head
 from ..engine.plan import acquire
-from ..ops.base import At
 from ..errors import ConfigError, DivergenceError, DivergenceWarning, InputError
 from ..losses import get_loss
 from ..validation import all_finite, check_sample_weight, check_seed, check_X
@@ -475,7 +474,7 @@ def _start(run):
             history.start_loss = history.records[0]["loss"]
         loaded.apply(run.net, run.opt, run.rng)
         return state, history
-    # the loss the run starts from (exact, over the whole training set), computed when first asked for
+    # the loss the run starts from (exact, over the whole training set), computed when the run ends
     history.start_loss = SetLoss(run)
     return state, history
 
@@ -483,10 +482,10 @@ def _start(run):
 class SetLoss:
     """The loss over the whole training set at the network as it is now, computed when first asked for.
 
-    ``History.start_loss`` and ``end_loss`` hold one until read (a saved history or checkpoint reads them):
-    it keeps a copy of the network (parameters, buffers, mode) and the run's data, evaluates once
-    (forward passes only, through an execution plan) and then lets them go. So a run whose losses nobody
-    reads pays no full-set pass, and one that reads them gets the exact value.
+    ``History.start_loss`` holds one from the start of a run: it keeps a copy of the network (parameters,
+    buffers, mode) as it was then, and the run's data, evaluates once (forward passes only, through an
+    execution plan) and then lets them go. The divergence check at the end of ``train`` reads both
+    losses, so a finished run holds values, not copies.
     """
 
     def __init__(self, run):
