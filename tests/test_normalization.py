@@ -470,3 +470,18 @@ def test_bp_train_of_a_batch_norm_net_follows_torch_parameters_and_running_stati
     sd = module.state_dict()
     for name in ("running_mean", "running_var", "num_batches_tracked"):
         np.testing.assert_allclose(net.ops[1].state[name], sd[f"1.{name}"].numpy(), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("kind", ["batch", "layer"])
+def test_an_mlp_with_a_norm_and_dropout_saves_loads_and_travels_to_torch_as_the_same_mlp(tmp_path, kind):
+    # the layout Linear, norm, activation, Dropout per hidden layer is read back as the MLP it came from
+    net = bp.MLP([3, 5, 4, 2], hidden="relu", normalization=kind, dropout=0.3, seed=3)
+    X = np.random.default_rng(0).normal(size=(6, 3))
+    for path in (tmp_path / "m.npz", tmp_path / "m.safetensors"):
+        net.save(path)
+        back = bp.load(path)
+        assert type(back) is bp.MLP and (back.normalization, back.dropout) == (kind, 0.3)
+        assert [op.config() for op in back.ops] == [op.config() for op in net.ops]
+        np.testing.assert_array_equal(back.predict(X), net.predict(X))
+    twin = bp.from_torch(bp.to_torch(net))
+    np.testing.assert_allclose(twin.predict(X), net.predict(X), rtol=1e-13, atol=1e-15)
