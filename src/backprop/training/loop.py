@@ -6,7 +6,6 @@ weights would be the update-ordering mistake). One epoch is one pass over the sh
 """
 from __future__ import annotations
 
-import copy
 import math
 import signal
 import sys
@@ -489,8 +488,7 @@ class SetLoss:
     """
 
     def __init__(self, run):
-        self.net = run.net.copy()                   # the parameters, copied
-        self.net.ops = copy.deepcopy(run.net.ops)   # and the ops with their buffers and mode, as they are now
+        self.net = run.net.copy()       # the parameters, and the ops with a mode or buffers, as they are now
         self.args = (run.loss, run.X, run.D, run.batch_size, run.w)
 
     def __call__(self) -> float:
@@ -651,7 +649,7 @@ def _end(run, state, history, best, stop_reason):
         np.copyto(run.net.params, best)
     for c in run.callbacks:
         c.on_train_end(history) if hasattr(c, "on_train_end") else None
-    history.end_loss = SetLoss(run)
+    history.end_loss = _training_loss(run.net, run.loss, run.X, run.D, run.batch_size, run.w)
     _check_worsening(history, run.opt)
     if stop_reason == "interrupted" and run.verbose:
         print(f"training interrupted after {len(history)} epoch(s); "

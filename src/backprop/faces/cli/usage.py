@@ -53,24 +53,22 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 
 # ---- option value types -----------------------------------------------------------------------------
 
-def seed(text: str) -> int:
+def _whole_number(text: str, lo: int) -> int:
     try:
         v = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+        v = lo - 1
+    if v < lo:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {lo}, got {text!r}")
     return v
+
+
+def seed(text: str) -> int:
+    return _whole_number(text, 0)
 
 
 def positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return v
+    return _whole_number(text, 1)
 
 
 def batch_size(text: str) -> int | None:

@@ -204,17 +204,11 @@ class _Epochs:
         self.loss = loss
         self.order = np.arange(self.n)
         self.dense = not sp.issparse(X)
+        self.stateful = any(op.state_specs for op in net.ops)     # ops whose buffers follow the updates
 
     def run(self, opt):
         """One epoch, in training mode (batch statistics, each batch's forward updating the running ones);
-        returns the mean batch loss. The network is back in evaluation mode afterwards, also on error."""
-        self.net.train()
-        try:
-            return self._run(opt)
-        finally:
-            self.net.eval()
-
-    def _run(self, opt):
+        returns the mean batch loss. The network is back in the mode it had afterwards, also on error."""
         if self.shuffle:
             perm = np.arange(self.n)
             self.rs.shuffle(perm)
@@ -243,7 +237,8 @@ class _Epochs:
             return 0.0
         grad = obj.gradient()      # the whole gradient first, then the update
         value = obj.value() * (sl.stop - sl.start)
-        obj.update_state()        # buffers (running statistics) from this update's forward pass
+        if self.stateful:
+            obj.update_state()    # buffers (running statistics) from this update's forward pass
         opt.step(params, grad)
         net.step += 1
         return value
