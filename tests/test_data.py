@@ -644,3 +644,20 @@ def test_an_idx_header_whose_extents_overflow_is_refused_even_with_a_zero_extent
     path.write_bytes(bytes([0, 0, 0x08, len(shape)]) + np.array(shape, dtype=">u4").tobytes())
     with pytest.raises(FileFormatError, match="no array can have"):
         data.load_idx(path)
+
+
+@settings(max_examples=60, deadline=None)
+@given(extents=st.lists(st.integers(1, 2**40), min_size=1, max_size=4), at=st.integers(0, 4),
+       dtype=st.sampled_from(["uint8", "int32", "float64"]))
+def test_an_untrusted_shape_with_a_zero_extent_is_allocatable_or_a_file_format_error(extents, at, dtype):
+    # the class of the IDX bug: every reader asks nbytes_of first; what it accepts numpy can make
+    from backprop.untrusted import nbytes_of
+    shape = tuple(extents[:at] + [0] + extents[at:])
+    try:
+        n = nbytes_of(shape, np.dtype(dtype), "a test array")
+    except FileFormatError as e:
+        assert "no array can have" in str(e)
+        with pytest.raises(ValueError):
+            np.empty(shape, dtype=dtype)
+    else:
+        assert n == 0 and np.empty(shape, dtype=dtype).size == 0
