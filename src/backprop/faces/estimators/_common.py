@@ -2,12 +2,14 @@
 of one batch from the engine, and one epoch of mini-batches."""
 from __future__ import annotations
 
-
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Sequence, TypeAlias, TypeVar, Union, overload
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import DTypeLike, NDArray
 from sklearn.utils import gen_batches
+from sklearn.utils.metaestimators import available_if as _available_if
 
 from ... import dispatch
 from ...engine.network import NORMALIZATIONS
@@ -17,6 +19,25 @@ from ...errors import ConfigError, InputError
 from ...ops.activations import ALIASES, SCALAR_NAMES, ScalarActivation, get_activation
 from ...ops.dense import Dense, glorot_bound
 
+if TYPE_CHECKING:
+    from ...engine.network import Network
+    from ...engine.plan import Plan
+    from ...losses import Loss
+    from ...training.optimizers import Optimizer
+
+#: an activation of the estimators: a scalar one, or the softmax over the outputs
+Activation: TypeAlias = Union[ScalarActivation, Literal["softmax"]]
+#: validated inputs: a dense array, a scipy sparse matrix (csr or csc) or a Dask array (fits on Dask data);
+#: Any, as scipy and Dask carry no type information here
+Matrix: TypeAlias = Any
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def available_if(check: Callable[[Any], bool]) -> Callable[[F], F]:
+    """scikit-learn's ``available_if``, with its type: the method exists on an instance only when ``check(instance)``
+    is true (or returns without raising AttributeError); the method itself is unchanged."""
+    return _available_if(check)
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 _FLOAT_DTYPES = (np.float64, np.float32)
@@ -32,7 +53,7 @@ _ACTIVATION_NAMES = set(_SKLEARN_ACTIVATIONS) | set(SCALAR_NAMES) | set(ALIASES)
 _REFUSED_KINDS = {"c": "complex", "M": "datetime64", "m": "timedelta64", "U": "string", "S": "bytes"}
 
 
-def refuse_non_real(a, name):
+def refuse_non_real(a: object, name: str) -> None:
     """InputError if ``a`` (array-like, DataFrame or scipy sparse matrix) holds complex numbers, datetimes,
     timedeltas or strings; scikit-learn's own validation follows for everything else."""
     if a is None:
@@ -40,7 +61,7 @@ def refuse_non_real(a, name):
     dtypes = getattr(a, "dtypes", None)              # a pandas DataFrame: one dtype per column
     if dtypes is not None and hasattr(dtypes, "__iter__"):
         kinds = [np.dtype(getattr(d, "numpy_dtype", d)).kind if _is_numpy_dtype(d) else "O" for d in dtypes]
-    elif sp.issparse(a) or hasattr(a, "dtype"):
+    elif hasattr(a, "dtype"):                        # arrays and scipy sparse matrices
         kinds = [np.dtype(a.dtype).kind] if _is_numpy_dtype(a.dtype) else ["O"]
     else:
         try:
@@ -54,7 +75,7 @@ def refuse_non_real(a, name):
                              f"converted silently (convert it explicitly, e.g. {name}.real or to float)")
 
 
-def _is_numpy_dtype(d) -> bool:
+def _is_numpy_dtype(d: Any) -> bool:
     try:
         np.dtype(d)
     except TypeError:
@@ -62,7 +83,7 @@ def _is_numpy_dtype(d) -> bool:
     return True
 
 
-def refuse_summed_loss(loss):
+def refuse_summed_loss(loss: Loss) -> None:
     """The estimators minimise scikit-learn's mean loss; a Loss with reduction='sum' is refused."""
     if getattr(loss, "reduction", "mean") != "mean":
         raise ConfigError("the estimators minimise scikit-learn's mean loss (alpha scaled by the batch size); "
@@ -71,7 +92,7 @@ def refuse_summed_loss(loss):
 
 # --- activations: names, instances, and a picklable description ---------------------------------------
 
-def _activation(spec, what):
+def _activation(spec: object, what: str) -> Activation:
     """A ScalarActivation (or the string "softmax") from a scikit-learn or backprop name, a dict or an instance."""
     if isinstance(spec, str):
         if spec == "softmax":
@@ -83,7 +104,7 @@ def _activation(spec, what):
         raise ConfigError(f"{what}: {e}") from None
 
 
-def _activation_spec(act):
+def _activation_spec(act: Activation) -> ScalarActivation | str | dict[str, Any]:
     """What rebuilds ``act``: "softmax", "exp", a config dict, or the instance itself (user-defined ones)."""
     if isinstance(act, str) or getattr(act, "user_defined", False):
         return act
@@ -92,19 +113,19 @@ def _activation_spec(act):
     return act.config()
 
 
-def _sklearn_name(act) -> str:
+def _sklearn_name(act: Activation) -> str:
     """scikit-learn's name of an output activation ('logistic' for the sigmoid)."""
     name = act if isinstance(act, str) else act.name
     return {"sigmoid": "logistic"}.get(name, name)
 
 
-class _PickledActivation(dict):
+class _PickledActivation(dict[str, Any]):
     """Stands for a built-in ScalarActivation parameter inside a pickle (its functions are lambdas)."""
 
 
-def _pickle_param(value):
+def _pickle_param(value: object) -> object:
     if isinstance(value, ScalarActivation) and not getattr(value, "user_defined", False):
-        return _PickledActivation(_activation_spec(value) if value.name != "exp" else {"name": "exp"})
+        return _PickledActivation(value.config() if value.name != "exp" else {"name": "exp"})
     if isinstance(value, list):
         return [_pickle_param(v) for v in value]
     if isinstance(value, tuple):
@@ -112,7 +133,7 @@ def _pickle_param(value):
     return value
 
 
-def _unpickle_param(value):
+def _unpickle_param(value: object) -> object:
     if isinstance(value, _PickledActivation):
         return _activation(value["name"] if value.get("name") == "exp" else dict(value), "activation")
     if isinstance(value, list):
@@ -122,7 +143,8 @@ def _unpickle_param(value):
     return value
 
 
-def _glorot_init(sizes, logistic, rs, dtype):
+def _glorot_init(sizes: Sequence[int], logistic: Sequence[bool], rs: np.random.RandomState,
+                 dtype: DTypeLike) -> NDArray[Any]:
     """scikit-learn's initialisation, draw for draw: per layer coef (fan_in, fan_out) then intercept (fan_out),
     both U(-r, r) with r = sqrt(6 / (fan_in + fan_out)) (2 instead of 6 for logistic units).
 
@@ -137,7 +159,7 @@ def _glorot_init(sizes, logistic, rs, dtype):
     return np.concatenate(parts).astype(dtype)
 
 
-def chain_layers(net):
+def chain_layers(net: Network) -> list[tuple[int, int]]:
     """[(dense op index, activation op index)] of the estimator's MLP, layer by layer (a normalisation op
     may sit between the two)."""
     out = []
@@ -147,7 +169,19 @@ def chain_layers(net):
     return out
 
 
-def chain_forward(net, X, logits=False):
+@overload
+def chain_forward(net: Network, X: Matrix, logits: Literal[False] = ...) -> NDArray[Any]: ...
+
+
+@overload
+def chain_forward(net: Network, X: Matrix, logits: Literal[True]) -> tuple[NDArray[Any], NDArray[Any]]: ...
+
+
+@overload
+def chain_forward(net: Network, X: Matrix, logits: bool) -> NDArray[Any] | tuple[NDArray[Any], NDArray[Any]]: ...
+
+
+def chain_forward(net: Network, X: Matrix, logits: bool = False) -> NDArray[Any] | tuple[NDArray[Any], NDArray[Any]]:
     """Network output for validated X (dense or scipy sparse); with ``logits=True`` also the node the output
     op reads (z_L, the logits), taken from the graph; in evaluation mode (no dropout)."""
     with net.using_mode(False):
@@ -155,7 +189,8 @@ def chain_forward(net, X, logits=False):
     return (values[-1], values[net.head_input]) if logits else values[-1]
 
 
-def batch_objective(net, loss, X, D, sw, alpha, plan=None, head=None):
+def batch_objective(net: Network, loss: Loss, X: Matrix, D: NDArray[Any], sw: NDArray[Any] | None, alpha: float,
+                    plan: Plan | None = None, head: tuple[Loss, int] | None = None) -> Objective | None:
     """scikit-learn's objective on one batch, from the engine: 1/S sum_n s_n Div_n + alpha/(2 S) ||W||^2,
     S = sum_n s_n (the batch size without sample weights). None when the batch's total weight is zero.
     ``plan``: an execution plan held by the caller (``engine.plan.acquire``) to compute in; ``head``:
@@ -170,7 +205,7 @@ def batch_objective(net, loss, X, D, sw, alpha, plan=None, head=None):
 
 
 @contextmanager
-def fit_plan(net, loss, X, B):
+def fit_plan(net: Network, loss: Loss, X: Matrix, B: int) -> Iterator[Plan | None]:
     """The network's execution plan for batches of B rows of X, held for a fit (None for Dask data)."""
     if dispatch.is_dask(X):
         yield None
@@ -179,13 +214,11 @@ def fit_plan(net, loss, X, B):
         yield plan
 
 
-def _mean_divergence(net, loss, X, D, w):
+def _mean_divergence(net: Network, loss: Loss, X: Matrix, D: NDArray[Any], w: NDArray[Any] | None) -> float:
     """Weighted mean divergence of ``net`` on (X, D), without the penalty: the validation loss."""
     y, z = chain_forward(net, X, logits=True)
-    if loss.fuses_with == net.output_activation:
-        div = loss.fused().div(z, D)
-    else:
-        div = loss.div(y, D)
+    fused = loss.fused() if loss.fuses_with == net.output_activation else None
+    div = loss.div(y, D) if fused is None else fused.div(z, D)
     div = div.astype(np.float64)
     return float(div.mean()) if w is None else float(np.dot(w, div) / w.sum())
 
@@ -198,7 +231,8 @@ class _Epochs:
     batch size (scikit-learn's ``loss_``). Each batch is gathered on its own, so that it stays in cache.
     """
 
-    def __init__(self, net, loss, X, D, sw, batch_size, alpha, shuffle, rs):
+    def __init__(self, net: Network, loss: Loss, X: Matrix, D: NDArray[Any], sw: NDArray[Any] | None, batch_size: int,
+                 alpha: float, shuffle: bool, rs: np.random.RandomState) -> None:
         self.net, self.X, self.D, self.sw = net, X, D, sw
         self.n, self.batch_size, self.alpha, self.shuffle, self.rs = X.shape[0], batch_size, alpha, shuffle, rs
         self.loss = loss
@@ -206,7 +240,7 @@ class _Epochs:
         self.dense = not sp.issparse(X)
         self.stateful = any(op.state_specs for op in net.ops)     # ops whose buffers follow the updates
 
-    def run(self, opt):
+    def run(self, opt: Optimizer) -> float:
         """One epoch, in training mode (batch statistics, each batch's forward updating the running ones);
         returns the mean batch loss. The network is back in the mode it had afterwards, also on error."""
         if self.shuffle:
@@ -223,7 +257,8 @@ class _Epochs:
                 total += self._update(opt, params, X, D, sw, sl, plan, head)
         return total / self.n
 
-    def _update(self, opt, params, X, D, sw, sl, plan, head=None):
+    def _update(self, opt: Optimizer, params: NDArray[Any], X: Matrix, D: NDArray[Any], sw: NDArray[Any] | None,
+                sl: slice, plan: Plan | None, head: tuple[Loss, int] | None = None) -> float:
         """One mini-batch: its loss before the update times its size (0 for a batch of weight zero)."""
         net = self.net
         rows = self.order[sl] if self.shuffle else sl
