@@ -7,7 +7,7 @@ evaluated, so a Newton-CG inner iteration costs one forward and one backward swe
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Generic, Mapping, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generic, Mapping, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -73,10 +73,12 @@ class AtPoint(Generic[R]):
 
     @property
     def w(self) -> NDArray[np.float64] | None:
+        """The last point evaluated, or None before the first call."""
         return None if self._last is None else self._last[0]
 
     @property
     def result(self) -> R | None:
+        """``evaluate(w)`` at the last point, or None before the first call."""
         return None if self._last is None else self._last[1]
 
     def __call__(self, w: ArrayLike) -> R:
@@ -87,29 +89,48 @@ class AtPoint(Generic[R]):
         return last[1]
 
 
+@runtime_checkable
 class EvaluatorLike(Protocol):
     """What ``solve`` asks of an evaluator: E and dE/dw, H p, H at a point, and the best point seen.
 
-    ``fun(w)`` returns (E, dE/dw); ``hessp(w, p)`` returns H p and ``hess(w)`` H (only the methods of
-    ``METHODS`` that take them call them); ``best_f`` and ``best_w`` are the lowest finite E evaluated
-    and its point (None before one), ``n_hvp`` the number of products H p computed. ``solve``'s example
-    defines one.
+    ``hessp`` and ``hess`` are called only by the methods of ``METHODS`` that take them.
+
+    Examples
+    --------
+    E(w) = ||w||^2 / 2:
+
+    >>> class Quadratic:
+    ...     best_f, best_w, n_hvp = np.inf, None, 0
+    ...     def fun(self, w):
+    ...         return 0.5 * float(w @ w), w.copy()
+    ...     def hessp(self, w, p):
+    ...         return p
+    ...     def hess(self, w):
+    ...         return np.eye(w.size)
+    >>> isinstance(Quadratic(), EvaluatorLike)
+    True
     """
 
     @property
-    def best_f(self) -> float: ...
+    def best_f(self) -> float:
+        """The lowest finite E evaluated so far (inf before one)."""
 
     @property
-    def best_w(self) -> NDArray[Any] | None: ...
+    def best_w(self) -> NDArray[Any] | None:
+        """The point of ``best_f`` (None before one)."""
 
     @property
-    def n_hvp(self) -> int: ...
+    def n_hvp(self) -> int:
+        """The number of products H p computed."""
 
-    def fun(self, w: NDArray[Any]) -> tuple[float, NDArray[Any]]: ...
+    def fun(self, w: NDArray[Any]) -> tuple[float, NDArray[Any]]:
+        """(E, dE/dw) at ``w``; E = inf at a point where it cannot be evaluated."""
 
-    def hessp(self, w: NDArray[Any], p: NDArray[Any]) -> NDArray[Any]: ...
+    def hessp(self, w: NDArray[Any], p: NDArray[Any]) -> NDArray[Any]:
+        """H p at ``w``."""
 
-    def hess(self, w: NDArray[Any]) -> NDArray[Any]: ...
+    def hess(self, w: NDArray[Any]) -> NDArray[Any]:
+        """H at ``w``."""
 
 
 class _Evaluator:

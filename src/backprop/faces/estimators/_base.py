@@ -189,6 +189,16 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]  # (scikit-learn has no typ
 
         They are views (``W.T``) into ``network_.params``: writing into them changes the network, and
         they follow it. Assigning a list of arrays copies them into the network.
+
+        Examples
+        --------
+        >>> from backprop.sklearn import MLPRegressor
+        >>> reg = MLPRegressor(hidden_layer_sizes=(3,), solver="lbfgs", random_state=0).fit(np.eye(2), [0.0, 1.0])
+        >>> [W.shape for W in reg.coefs_]
+        [(2, 3), (3, 1)]
+        >>> reg.coefs_[1][...] = 0.0                   # through the view: the network now outputs its last bias
+        >>> bool(np.allclose(reg.predict(np.eye(2)), reg.intercepts_[1]))
+        True
         """
         net = self._network()
         return [net.views(jd)[0].T for jd, _ in chain_layers(net)]
@@ -206,7 +216,18 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]  # (scikit-learn has no typ
 
     @property
     def intercepts_(self) -> list[NDArray[Any]]:
-        """Bias vectors, one per layer, of shape (fan_out,): views into ``network_.params``."""
+        """Bias vectors, one per layer, of shape (fan_out,): views into ``network_.params``.
+
+        Examples
+        --------
+        >>> from backprop.sklearn import MLPRegressor
+        >>> reg = MLPRegressor(hidden_layer_sizes=(3,), solver="lbfgs", random_state=0).fit(np.eye(2), [0.0, 1.0])
+        >>> [b.shape for b in reg.intercepts_]
+        [(3,), (1,)]
+        >>> reg.intercepts_ = [np.zeros(3), np.ones(1)]      # copied into the network
+        >>> reg.network_.params[-1]
+        np.float64(1.0)
+        """
         net = self._network()
         return [net.views(jd)[1] for jd, _ in chain_layers(net)]
 

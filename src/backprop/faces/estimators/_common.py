@@ -36,7 +36,28 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def available_if(check: Callable[[Any], bool]) -> Callable[[F], F]:
     """scikit-learn's ``available_if``, with its type: the method exists on an instance only when ``check(instance)``
-    is true (or returns without raising AttributeError); the method itself is unchanged."""
+    is true (an AttributeError it raises says why not); the method itself is unchanged.
+
+    Parameters
+    ----------
+    check : callable
+        ``check(instance)``: whether the method is available.
+
+    Returns
+    -------
+    callable
+        The decorator.
+
+    Examples
+    --------
+    >>> class Solver:
+    ...     stochastic = False
+    ...     @available_if(lambda self: self.stochastic)
+    ...     def partial_fit(self):
+    ...         return "one epoch"
+    >>> hasattr(Solver(), "partial_fit")
+    False
+    """
     return _available_if(check)
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
@@ -55,7 +76,28 @@ _REFUSED_KINDS = {"c": "complex", "M": "datetime64", "m": "timedelta64", "U": "s
 
 def refuse_non_real(a: object, name: str) -> None:
     """InputError if ``a`` (array-like, DataFrame or scipy sparse matrix) holds complex numbers, datetimes,
-    timedeltas or strings; scikit-learn's own validation follows for everything else."""
+    timedeltas or strings; scikit-learn's own validation follows for everything else.
+
+    Parameters
+    ----------
+    a : array-like, DataFrame, scipy sparse matrix or None
+        The data (None is accepted: nothing to check).
+    name : str
+        Its name, for the message ("X", "y").
+
+    Raises
+    ------
+    InputError
+        For complex, datetime64, timedelta64, string or bytes data.
+
+    Examples
+    --------
+    >>> refuse_non_real(np.array([1.0, 2.0]), "X")
+    >>> refuse_non_real(np.array([1 + 2j]), "X")
+    Traceback (most recent call last):
+    ...
+    backprop.errors.InputError: Complex data not supported: X must hold real numbers; got complex data, ...
+    """
     if a is None:
         return
     dtypes = getattr(a, "dtypes", None)              # a pandas DataFrame: one dtype per column
@@ -84,7 +126,27 @@ def _is_numpy_dtype(d: Any) -> bool:
 
 
 def refuse_summed_loss(loss: Loss) -> None:
-    """The estimators minimise scikit-learn's mean loss; a Loss with reduction='sum' is refused."""
+    """The estimators minimise scikit-learn's mean loss; a Loss with reduction='sum' is refused.
+
+    Parameters
+    ----------
+    loss : Loss
+        The loss an estimator is about to fit.
+
+    Raises
+    ------
+    ConfigError
+        For a loss whose reduction is not "mean".
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> refuse_summed_loss(bp.get_loss("l2"))
+    >>> refuse_summed_loss(bp.get_loss("l2", reduction="sum"))
+    Traceback (most recent call last):
+    ...
+    backprop.errors.ConfigError: the estimators minimise scikit-learn's mean loss ...
+    """
     if getattr(loss, "reduction", "mean") != "mean":
         raise ConfigError("the estimators minimise scikit-learn's mean loss (alpha scaled by the batch size); "
                           f"loss has reduction={loss.reduction!r}: use a loss with reduction='mean'")
@@ -161,7 +223,23 @@ def _glorot_init(sizes: Sequence[int], logistic: Sequence[bool], rs: np.random.R
 
 def chain_layers(net: Network) -> list[tuple[int, int]]:
     """[(dense op index, activation op index)] of the estimator's MLP, layer by layer (a normalisation op
-    may sit between the two)."""
+    may sit between the two).
+
+    Parameters
+    ----------
+    net : MLP
+        An estimator's network.
+
+    Returns
+    -------
+    list of (int, int)
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> chain_layers(bp.MLP([2, 3, 1], hidden="tanh", output="identity", seed=0))
+    [(0, 1), (2, 3)]
+    """
     out = []
     for j, op, _ in net.param_layers():
         if isinstance(op, Dense):
@@ -183,7 +261,32 @@ def chain_forward(net: Network, X: Matrix, logits: bool) -> NDArray[Any] | tuple
 
 def chain_forward(net: Network, X: Matrix, logits: bool = False) -> NDArray[Any] | tuple[NDArray[Any], NDArray[Any]]:
     """Network output for validated X (dense or scipy sparse); with ``logits=True`` also the node the output
-    op reads (z_L, the logits), taken from the graph; in evaluation mode (no dropout)."""
+    op reads (z_L, the logits), taken from the graph; in evaluation mode (no dropout).
+
+    Parameters
+    ----------
+    net : MLP
+        An estimator's network.
+    X : ndarray or scipy sparse matrix of shape (B, d)
+        Validated inputs of the network's dtype.
+    logits : bool, default False
+        Also return the logits.
+
+    Returns
+    -------
+    y : ndarray of shape (B, c)
+        The output.
+    z : ndarray of shape (B, c)
+        With ``logits=True``: the input of the output op.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> net = bp.MLP([2, 3, 2], hidden="tanh", output="softmax", seed=0)
+    >>> y, z = chain_forward(net, np.ones((4, 2)), logits=True)
+    >>> bool(np.allclose(y, np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)))
+    True
+    """
     with net.using_mode(False):
         values, _ = net.forward_values(X)
     return (values[-1], values[net.head_input]) if logits else values[-1]
@@ -193,8 +296,40 @@ def batch_objective(net: Network, loss: Loss, X: Matrix, D: NDArray[Any], sw: ND
                     plan: Plan | None = None, head: tuple[Loss, int] | None = None) -> Objective | None:
     """scikit-learn's objective on one batch, from the engine: 1/S sum_n s_n Div_n + alpha/(2 S) ||W||^2,
     S = sum_n s_n (the batch size without sample weights). None when the batch's total weight is zero.
-    ``plan``: an execution plan held by the caller (``engine.plan.acquire``) to compute in; ``head``:
-    ``loss_head(net, loss)``, when the caller has it (a loop over batches)."""
+
+    Parameters
+    ----------
+    net : MLP
+        An estimator's network.
+    loss : Loss
+        The loss, with reduction "mean".
+    X : ndarray, scipy sparse matrix or Dask array of shape (B, d)
+        Validated inputs.
+    D : ndarray of shape (B, c)
+        The targets in the loss's format (``loss.prepare``).
+    sw : ndarray of shape (B,) or None
+        Sample weights s_n; None for ones.
+    alpha : float
+        scikit-learn's L2 strength.
+    plan : Plan, optional
+        An execution plan held by the caller (``engine.plan.acquire``) to compute in.
+    head : tuple, optional
+        ``loss_head(net, loss)``, when the caller has it (a loop over batches).
+
+    Returns
+    -------
+    Objective or None
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> net = bp.MLP([2, 3, 1], hidden="tanh", output="identity", seed=0)
+    >>> X, T = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]), np.array([0.0, 1.0, 1.0, 0.0])
+    >>> loss = bp.get_loss("l2")
+    >>> obj = batch_objective(net, loss, X, loss.prepare(T, 4, 1, np.float64), None, 0.0)
+    >>> bool(np.isclose(obj.value(), bp.loss_and_grad(net, "l2", X, T)[0]))       # alpha = 0: the mean loss
+    True
+    """
     if (on_dask := dispatch.on_dask("batch_objective", X)) is not None:    # summed over Dask blocks
         return on_dask(net, loss, X, D, sw, alpha)
     S = float(X.shape[0]) if sw is None else float(sw.sum(dtype=np.float64))
@@ -206,7 +341,31 @@ def batch_objective(net: Network, loss: Loss, X: Matrix, D: NDArray[Any], sw: ND
 
 @contextmanager
 def fit_plan(net: Network, loss: Loss, X: Matrix, B: int) -> Iterator[Plan | None]:
-    """The network's execution plan for batches of B rows of X, held for a fit (None for Dask data)."""
+    """The network's execution plan for batches of B rows of X, held for a fit (None for Dask data).
+
+    Parameters
+    ----------
+    net : MLP
+        An estimator's network.
+    loss : Loss
+        The loss it is fitted on.
+    X : ndarray, scipy sparse matrix or Dask array
+        The training inputs.
+    B : int
+        The number of rows per batch.
+
+    Yields
+    ------
+    Plan or None
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> net = bp.MLP([2, 3, 1], hidden="tanh", output="identity", seed=0)
+    >>> with fit_plan(net, bp.get_loss("l2"), np.ones((4, 2)), 4) as plan:
+    ...     plan is not None
+    True
+    """
     if dispatch.is_dask(X):
         yield None
         return

@@ -32,6 +32,11 @@ class InvalidParameterError(ConfigError, TypeError):
     """A constructor parameter of an estimator has a value that none of its constraints allows.
 
     A ``ValueError`` (like every configuration error of backprop) and a ``TypeError``, as scikit-learn's.
+
+    Examples
+    --------
+    >>> issubclass(InvalidParameterError, ValueError), issubclass(InvalidParameterError, TypeError)
+    (True, True)
     """
 
 

@@ -254,6 +254,16 @@ default='relu'
         Returns
         -------
         self : MLPClassifier
+            The fitted estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backprop.sklearn import MLPClassifier
+        >>> X, y = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]), np.array([0, 0, 1, 1])
+        >>> clf = MLPClassifier(hidden_layer_sizes=(3,), solver="lbfgs", alpha=0.01, random_state=0).fit(X, y)
+        >>> clf.predict(X), clf.n_iter_ < 200
+        (array([0, 0, 1, 1]), True)
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
@@ -273,6 +283,17 @@ default='relu'
         Returns
         -------
         self : MLPClassifier
+            The estimator, one epoch further.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backprop.sklearn import MLPClassifier
+        >>> X, y = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]), np.array([0, 0, 1, 1])
+        >>> clf = MLPClassifier(hidden_layer_sizes=(3,), random_state=0).partial_fit(X, y, classes=[0, 1])
+        >>> clf = clf.partial_fit(X, y)
+        >>> clf.n_iter_, clf.t_, clf.classes_
+        (1, 8, array([0, 1]))
         """
         if (on_dask := dispatch.on_dask("estimator_partial_fit", X, y)) is not None:   # streams the blocks
             return on_dask(self, X, y, sample_weight, classes)
@@ -305,6 +326,16 @@ default='relu'
         Returns
         -------
         ndarray of shape (n_samples,) or (n_samples, n_classes)
+            The labels (for multi-label problems, a 0/1 indicator matrix).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backprop.sklearn import MLPClassifier
+        >>> X, y = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]), np.array([0, 0, 1, 1])
+        >>> clf = MLPClassifier(hidden_layer_sizes=(3,), solver="lbfgs", alpha=0.01, random_state=0).fit(X, y)
+        >>> clf.predict(X)
+        array([0, 0, 1, 1])
         """
         check_is_fitted(self)
         return self._predict_from_output(self._forward(self._validate_X_predict(X)))
@@ -319,6 +350,17 @@ default='relu'
         Returns
         -------
         ndarray of shape (n_samples, n_classes)
+            Each row sums to 1.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backprop.sklearn import MLPClassifier
+        >>> X, y = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]), np.array([0, 0, 1, 1])
+        >>> clf = MLPClassifier(hidden_layer_sizes=(3,), solver="lbfgs", alpha=0.01, random_state=0).fit(X, y)
+        >>> P = clf.predict_proba(X)
+        >>> P.shape, P.argmax(axis=1), bool(np.allclose(P.sum(axis=1), 1))
+        ((4, 2), array([0, 0, 1, 1]), True)
         """
         check_is_fitted(self)
         y, z = self._forward(self._validate_X_predict(X), logits=True)
@@ -347,6 +389,16 @@ default='relu'
         Returns
         -------
         ndarray of shape (n_samples,) for binary problems, else (n_samples, n_outputs)
+            The logits.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backprop.sklearn import MLPClassifier
+        >>> X, y = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]), np.array([0, 0, 1, 1])
+        >>> clf = MLPClassifier(hidden_layer_sizes=(3,), solver="lbfgs", alpha=0.01, random_state=0).fit(X, y)
+        >>> (clf.decision_function(X) > 0).astype(int)          # one sigmoid output: z > 0 is class 1
+        array([0, 0, 1, 1])
         """
         check_is_fitted(self)
         z = self._forward(self._validate_X_predict(X), logits=True)[1]
@@ -362,6 +414,16 @@ default='relu'
         Returns
         -------
         ndarray of shape (n_samples, n_classes)
+            log P, finite where P underflows to 0.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backprop.sklearn import MLPClassifier
+        >>> X, y = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]), np.array([0, 0, 1, 1])
+        >>> clf = MLPClassifier(hidden_layer_sizes=(3,), solver="lbfgs", alpha=0.01, random_state=0).fit(X, y)
+        >>> bool(np.allclose(np.exp(clf.predict_log_proba(X)), clf.predict_proba(X)))
+        True
         """
         check_is_fitted(self)
         y, z = self._forward(self._validate_X_predict(X), logits=True)

@@ -161,6 +161,17 @@ validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun
         Returns
         -------
         self : MLPRegressor
+            The fitted estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backprop.sklearn import MLPRegressor
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+        >>> y = X[:, 0] - X[:, 1]
+        >>> reg = MLPRegressor(hidden_layer_sizes=(3,), activation="tanh", solver="lbfgs", random_state=0).fit(X, y)
+        >>> bool(np.abs(reg.predict(X) - y).max() < 0.1), reg.n_iter_ < 200
+        (True, True)
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
@@ -177,6 +188,17 @@ validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun
         Returns
         -------
         self : MLPRegressor
+            The estimator, one epoch further.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backprop.sklearn import MLPRegressor
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+        >>> y = X[:, 0] - X[:, 1]
+        >>> reg = MLPRegressor(hidden_layer_sizes=(3,), random_state=0).partial_fit(X, y).partial_fit(X, y)
+        >>> reg.n_iter_, reg.t_, len(reg.loss_curve_)
+        (1, 8, 2)
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
@@ -190,6 +212,17 @@ validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun
         Returns
         -------
         ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            One column per output; a vector for one output.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backprop.sklearn import MLPRegressor
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+        >>> y = X[:, 0] - X[:, 1]
+        >>> reg = MLPRegressor(hidden_layer_sizes=(3,), activation="tanh", solver="lbfgs", random_state=0).fit(X, y)
+        >>> reg.predict(X).shape, reg.predict(X[:1]).shape
+        ((4,), (1,))
         """
         check_is_fitted(self)
         y = self._forward(self._validate_X_predict(X))
