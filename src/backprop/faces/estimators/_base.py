@@ -147,7 +147,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]  # (scikit-learn has no typ
     # ---- parameters -----------------------------------------------------------------------------
     def _hidden_sizes(self) -> list[int]:
         given = self.hidden_layer_sizes
-        sizes = list(given) if isinstance(given, Iterable) else [given]
+        sizes = list(given) if hasattr(given, "__iter__") else [given]
         for h in sizes:
             if not isinstance(h, (Integral, np.integer)) or isinstance(h, bool) or h <= 0:
                 raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
