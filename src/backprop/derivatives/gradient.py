@@ -1,11 +1,20 @@
 """The loss and its gradient by backpropagation."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from numpy.typing import ArrayLike, NDArray
+
 from .. import dispatch
 from ..engine.objective import Objective, planned
 
+if TYPE_CHECKING:
+    from ..engine.network import Network
+    from ..losses import Loss
 
-def loss_and_grad(net, loss, X, T):
+
+def loss_and_grad(net: Network, loss: str | dict[str, Any] | Loss, X: ArrayLike,
+                  T: ArrayLike) -> tuple[float, NDArray[Any]]:
     """Loss value and its gradient with respect to every parameter, by backpropagation.
 
     The forward pass computes z_k = y_{k-1} W_k^T + b_k, y_k = f_k(z_k); the backward pass starts
@@ -16,9 +25,11 @@ def loss_and_grad(net, loss, X, T):
     Parameters
     ----------
     net : Network
-    loss : str or Loss
+        The network, at its current parameters ``net.params``.
+    loss : str, dict or Loss
         ``"l2"``, ``"bce"``, ``"cross_entropy"``, ... or a Loss (which carries the ``l2`` strength).
     X : array-like of shape (B, d)
+        The inputs, one row per instance.
     T : array-like
         Targets: (B, c), or (B,) integer labels for cross_entropy, or (B,) when c == 1.
 
@@ -29,6 +40,15 @@ def loss_and_grad(net, loss, X, T):
         lambda/2 ||W||^2.
     grad : ndarray of shape (n_params,)
         dE/dw in the order of ``net.params``.
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 3, 1], hidden="tanh", output="identity", seed=0)
+    >>> X, T = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]), np.array([1.0, 1.0, 0.0])
+    >>> E, g = bp.loss_and_grad(net, "l2", X, T)
+    >>> g.shape, bool(E > 0)
+    ((13,), True)
     """
     if (on_dask := dispatch.on_dask("loss_and_grad", X, T)) is not None:
         return on_dask(net, loss, X, T)
@@ -37,7 +57,7 @@ def loss_and_grad(net, loss, X, T):
         return obj.value(), grad
 
 
-def backprop(net, loss, X, T):
+def backprop(net: Network, loss: str | dict[str, Any] | Loss, X: ArrayLike, T: ArrayLike) -> Objective:
     """Run the forward and backward pass and return the Objective, for inspection.
 
     Parameters
@@ -69,6 +89,7 @@ def backprop(net, loss, X, T):
     True
     """
     obj = Objective(net, loss, X, T)
-    obj.grad = obj.gradient(need_input=True)
-    obj.deltas = obj.instance_deltas()
+    # the engine's Objective does not declare these two inspection attributes (yet): they are set here only
+    obj.grad = obj.gradient(need_input=True)  # type: ignore[attr-defined]
+    obj.deltas = obj.instance_deltas()  # type: ignore[attr-defined]
     return obj

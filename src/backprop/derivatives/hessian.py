@@ -33,15 +33,27 @@ triangle; working memory stays within about the size of the result (units and sa
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .. import dispatch
 from ..engine import l2, passes
 from ..engine.objective import Objective
 from ..engine.plan import acquire
 from ..validation import MAX_MATRIX_BYTES, check_matrix_size
-from .jacobian import is_dense
+from .jacobian import DenseLike, is_dense
+
+if TYPE_CHECKING:
+    from ..engine.network import Network
+    from ..engine.plan import Plan
+    from ..losses import Loss
+
+#: per node, the swept directions: None for nodes the sweep does not reach, else (m, B, width)
+Sweep = Sequence["NDArray[Any] | None"]
+#: node -> (rows, units): the directions seeded at that node and the unit each one perturbs
+Seeds = Mapping[int, "tuple[NDArray[np.integer[Any]], NDArray[np.integer[Any]]]"]
 
 HESSIAN_HINT = ("use bp.hvp (Hessian-vector products, O(W) memory) or bp.hessian_diag (the diagonal) "
                 "instead")
@@ -52,8 +64,25 @@ MIN_BUDGET = 1 << 16
 GROUP_ELEMENTS = 1 << 17
 
 
-def mirror_upper(H, tile=256):
-    """Copy the upper triangle of H onto the lower one, tile by tile (cache-sized, no W x W temporary)."""
+def mirror_upper(H: NDArray[Any], tile: int = 256) -> None:
+    """Copy the upper triangle of H onto the lower one, tile by tile (cache-sized, no W x W temporary).
+
+    Parameters
+    ----------
+    H : ndarray of shape (W, W)
+        Changed in place: on return H[i, j] = H[j, i] = the old H[min(i, j), max(i, j)].
+    tile : int, default 256
+        Side of the square tiles copied at once.
+
+    Examples
+    --------
+    >>> H = np.arange(9.0).reshape(3, 3)
+    >>> mirror_upper(H)
+    >>> H
+    array([[0., 1., 2.],
+           [1., 4., 5.],
+           [2., 5., 8.]])
+    """
     W = H.shape[0]
     if W <= 32:
         low = np.tril_indices(W, -1)
@@ -69,22 +98,45 @@ def mirror_upper(H, tile=256):
 class _Layout:
     """Where each dense layer's parameters live and which nodes it reads and writes."""
 
-    def __init__(self, net, j):
-        op = net.ops[j]
+    def __init__(self, net: Network, j: int, op: DenseLike) -> None:
         self.j, self.op = j, op
-        self.inp, self.out = net.inputs[j][0], j + 1          # node of x^p and node of z^p = a^p
-        self.n_in, self.n_out = op.n_in, op.size
+        self.inp: int = net.inputs[j][0]                      # node of x^p
+        self.out = j + 1                                      # node of z^p = a^p
+        self.n_in: int = op.n_in
+        self.n_out: int = op.size
         self.off = int(net.offsets[j])
-        self.nW = op.n_in * op.size
-        self.size = op.n_params
+        self.nW: int = op.n_in * op.size
+        self.size: int = op.n_params
 
 
-def unit_sweeps(obj, seeds):
+def unit_sweeps(obj: Objective, seeds: Seeds) -> tuple[list[NDArray[Any] | None], list[NDArray[Any] | None]]:
     """Forward and second-order backward sweeps seeded with unit tangents at pre-activations.
 
-    ``seeds`` maps node -> (rows, units): direction r = rows[t] perturbs unit units[t] of that node
-    for every sample at once (the samples are independent). Returns (tan, tadj): tan[i] = da_i/da_j
-    and tadj[i] = R_j{dE/d node i}, each (m, B, width) or None, direction-major.
+    Parameters
+    ----------
+    obj : Objective
+        An objective whose gradient has been computed (``obj.gradient()``).
+    seeds : dict
+        node -> (rows, units): direction r = rows[t] perturbs unit units[t] of that node for every sample
+        at once (the samples are independent); m directions in all.
+
+    Returns
+    -------
+    tan : list
+        tan[i] = da_i/da_j, (m, B, width) or None where the sweep does not reach node i.
+    tadj : list
+        tadj[i] = R_j{dE/d node i}, (m, B, width) or None; direction-major like ``tan``.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> from backprop.engine.objective import Objective
+    >>> net = bp.MLP([2, 3, 1], hidden="tanh", output="identity", seed=0)
+    >>> obj = Objective(net, "l2", np.ones((4, 2)), np.zeros(4))
+    >>> _ = obj.gradient()
+    >>> tan, tadj = unit_sweeps(obj, {1: (np.arange(3), np.arange(3))})   # the 3 units of z_1
+    >>> tan[0] is None, tan[1].shape, tadj[3].shape
+    (True, (3, 4, 3), (3, 4, 1))
     """
     net, B = obj.net, obj.B
     m = sum(len(r) for r, _ in seeds.values())
@@ -99,16 +151,17 @@ def unit_sweeps(obj, seeds):
     return tan, tadj
 
 
-def _unit_chunks(layers, per_unit, budget):
+def _unit_chunks(layers: Sequence[_Layout], per_unit: int, budget: int) -> list[list[tuple[int, int]]]:
     """Group the (layer, unit) pairs of all dense layers, in order, into chunks of directions."""
     size = max(1, int(budget // max(1, per_unit)))
     flat = [(li, u) for li, L in enumerate(layers) for u in range(L.n_out)]
     return [flat[s:s + size] for s in range(0, len(flat), size)]
 
 
-def _segments(chunk):
+def _segments(chunk: Sequence[tuple[int, int]]) -> list[tuple[int, int, int, int]]:
     """Split a chunk of (layer, unit) pairs into runs of one layer: (layer, first row, unit0, unit1)."""
-    out, start = [], 0
+    out: list[tuple[int, int, int, int]] = []
+    start = 0
     for t in range(1, len(chunk) + 1):
         if t == len(chunk) or chunk[t][0] != chunk[start][0]:
             out.append((chunk[start][0], start, chunk[start][1], chunk[t - 1][1] + 1))
@@ -116,7 +169,8 @@ def _segments(chunk):
     return out
 
 
-def _add_block(H, P, Q, r, obj, tan, tadj, j0, j1, scale, first, buf):
+def _add_block(H: NDArray[Any], P: _Layout, Q: _Layout, r: slice, obj: Objective, tan: Sweep, tadj: Sweep,
+               j0: int, j1: int, scale: float, first: bool, buf: NDArray[Any]) -> None:
     """Rows of units j0..j1 of layer P times the columns of layer Q (Q at or after P) of H.
 
     ``r`` selects the sweep directions of those units. With C of shape (B, units, W_q),
@@ -128,12 +182,13 @@ def _add_block(H, P, Q, r, obj, tan, tadj, j0, j1, scale, first, buf):
     (large ones). Within a layer's own block only the columns from the group's first unit on are
     needed (the rest is lower triangle, copied at the end). ``first``: the block is still zero.
     """
-    M = tadj[Q.out]                                        # M_{n,kj} = R_j{delta^q}_{n,k}, (m, B, n_out_q)
-    if M is None:
+    Mq = tadj[Q.out]                                       # M_{n,kj} = R_j{delta^q}_{n,k}, (m, B, n_out_q)
+    if Mq is None:
         return
-    M = M[r]
+    M = Mq[r]
     xq = obj.values[Q.inp]
-    dxq = tan[Q.inp][r] if tan[Q.inp] is not None else None    # dx^q/da^p_j, (J, B, n_in_q)
+    tq = tan[Q.inp]
+    dxq = tq[r] if tq is not None else None                # dx^q/da^p_j, (J, B, n_in_q)
     delta = obj.adjoints[Q.out]
     xpT = obj.values[P.inp].T
     if scale != 1:
@@ -180,7 +235,8 @@ def _add_block(H, P, Q, r, obj, tan, tadj, j0, j1, scale, first, buf):
             brows += bsum
 
 
-def _unit_hvps(net, obj, ops, budget):
+def _unit_hvps(net: Network, obj: Objective, ops: Sequence[int],
+               budget: int) -> Iterator[tuple[int, int, NDArray[Any]]]:
     """For ops that are not dense layers: yield (a, b, H[a:b]) = H e_w for parameters w in a..b-1 of
     each op, by the R-operator, as many unit directions at once as the budget allows."""
     W = net.n_params
@@ -194,26 +250,49 @@ def _unit_hvps(net, obj, ops, budget):
             yield a, b, obj.hvp(V)
 
 
-def _hvp_rows(H, net, obj, ops, scale, budget):
+def _hvp_rows(H: NDArray[Any], net: Network, obj: Objective, ops: Sequence[int], scale: float, budget: int) -> None:
     """Rows of ops that are not dense layers: H e_w for each of their parameters, by the R-operator."""
     for a, b, Hv in _unit_hvps(net, obj, ops, budget):
         H[a:b] += Hv * scale if scale != 1 else Hv
 
 
-def _split_by_path(net):
+def _split_by_path(net: Network) -> tuple[list[_Layout], list[int]]:
     """(dense layers for the per-sample fast path, indices of the other ops with parameters).
 
     The fast path sums per-sample blocks (x_n x_n^T times M_n), which needs rows that do not depend on one
     another: with a batch-coupled op in the network every op's rows come from products H e_w instead.
     """
     coupled = bool(net.batch_coupled_ops)
-    layers = [] if coupled else [_Layout(net, j) for j, op in enumerate(net.ops) if op.n_params and is_dense(op)]
+    layers = [] if coupled else [_Layout(net, j, op) for j, op in enumerate(net.ops) if op.n_params and is_dense(op)]
     others = [j for j, op in enumerate(net.ops) if op.n_params and (coupled or not is_dense(op))]
     return layers, others
 
 
-def hessian_matrix(obj, budget=None):
-    """The exact Hessian for a validated Objective ``obj`` (see ``hessian``); ``budget`` in elements."""
+def hessian_matrix(obj: Objective, budget: int | None = None) -> NDArray[Any]:
+    """The exact Hessian for a validated Objective ``obj`` (see ``hessian``).
+
+    Parameters
+    ----------
+    obj : Objective
+        A validated objective: the network, the loss and the batch.
+    budget : int, optional
+        Working memory in elements (default: about the size of the result, at least ``MIN_BUDGET``).
+
+    Returns
+    -------
+    ndarray of shape (n_params, n_params)
+        Exactly symmetric, including the L2 term.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> from backprop.engine.objective import Objective
+    >>> net = bp.MLP([2, 3, 1], hidden="tanh", output="identity", seed=0)
+    >>> X, T = np.ones((4, 2)), np.zeros(4)
+    >>> H = hessian_matrix(Objective(net, "l2", X, T), budget=1000)
+    >>> bool(np.allclose(H, bp.hessian(net, "l2", X, T)))
+    True
+    """
     net = obj.net
     W, B = net.n_params, obj.B
     budget = max(W * W, MIN_BUDGET) if budget is None else int(budget)
@@ -237,7 +316,8 @@ def hessian_matrix(obj, budget=None):
     return H
 
 
-def _chunks(H, obj, plan, layers, others, B, Bc, per, biggest, budget):
+def _chunks(H: NDArray[Any], obj: Objective, plan: Plan, layers: Sequence[_Layout], others: Sequence[int], B: int,
+            Bc: int, per: int, biggest: int, budget: int) -> None:
     """The upper block rows of H (and the rows of ops that are not dense), chunk of samples by chunk."""
     net = obj.net
     for s in range(0, B, Bc):
@@ -254,7 +334,7 @@ def _chunks(H, obj, plan, layers, others, B, Bc, per, biggest, budget):
             buf = np.empty(2 * max(n * biggest, group), dtype=net.dtype)
             for chunk in _unit_chunks(layers, per * n, budget - 2 * group):
                 segs = _segments(chunk)
-                seeds = {}
+                seeds: dict[int, tuple[NDArray[np.integer[Any]], NDArray[np.integer[Any]]]] = {}
                 for li, r0, u0, u1 in segs:
                     rows = np.arange(r0, r0 + u1 - u0)
                     seeds[layers[li].out] = (rows, np.arange(u0, u1))
@@ -267,7 +347,8 @@ def _chunks(H, obj, plan, layers, others, B, Bc, per, biggest, budget):
             _hvp_rows(H, net, o, others, scale, budget)
 
 
-def hessian(net, loss, X, T, max_bytes=MAX_MATRIX_BYTES):
+def hessian(net: Network, loss: str | dict[str, Any] | Loss, X: ArrayLike, T: ArrayLike,
+            max_bytes: int | None = MAX_MATRIX_BYTES) -> NDArray[Any]:
     """Exact Hessian of the training loss with respect to all weights and biases.
 
     E(w) = 1/B sum_n Div(y_n, t_n) + lambda/2 ||W||^2, with every weight and bias relabelled by
@@ -278,8 +359,11 @@ def hessian(net, loss, X, T, max_bytes=MAX_MATRIX_BYTES):
     Parameters
     ----------
     net : Network
-    loss : str or Loss
+        The network, at its current parameters ``net.params``.
+    loss : str, dict or Loss
+        As for ``loss_and_grad``.
     X : array-like of shape (B, d)
+        The inputs, one row per instance.
     T : array-like
         Targets, as for ``loss_and_grad``.
     max_bytes : int or None
@@ -306,13 +390,31 @@ def hessian(net, loss, X, T, max_bytes=MAX_MATRIX_BYTES):
     return hessian_matrix(Objective(net, loss, X, T))
 
 
-def weighted_squares(M, x):
+def weighted_squares(M: NDArray[Any], x: NDArray[Any]) -> NDArray[Any]:
     """sum_n M[j, n] x[n, i]^2 as a (J, d) array, without forming x^2.
 
     x^2 overflows for |x| > 1e154 even where M is 0 (a saturated unit: f' = 0) and the product is 0;
     0 * inf would then be NaN. With s_i = max_n |x_{n,i}| the sum is (sum_n M[j, n] (x_{n,i} / s_i)^2) s_i^2,
     whose first factor cannot overflow; it is scaled back only where it is not zero. Entries whose true value
     exceeds the largest float come out as inf, the others finite.
+
+    Parameters
+    ----------
+    M : ndarray of shape (J, N)
+        The weights M[j, n].
+    x : ndarray of shape (N, d)
+        The values whose squares are weighted.
+
+    Returns
+    -------
+    ndarray of shape (J, d)
+
+    Examples
+    --------
+    >>> weighted_squares(np.array([[1.0, 2.0]]), np.array([[3.0], [1.0]]))      # 1 * 9 + 2 * 1
+    array([[11.]])
+    >>> weighted_squares(np.array([[0.0]]), np.array([[1e200]]))                # 0 * 1e400 is 0, not NaN
+    array([[0.]])
     """
     s = np.abs(x).max(axis=0)
     s[s == 0] = 1
@@ -322,8 +424,30 @@ def weighted_squares(M, x):
         return np.where(r == 0, 0, (r * s) * s)
 
 
-def hessian_diagonal(obj, budget=None):
-    """diag(H) for a validated Objective: only the (p, p) blocks' diagonals M_jj x_i^2, no W x W matrix."""
+def hessian_diagonal(obj: Objective, budget: int | None = None) -> NDArray[Any]:
+    """diag(H) for a validated Objective: only the (p, p) blocks' diagonals M_jj x_i^2, no W x W matrix.
+
+    Parameters
+    ----------
+    obj : Objective
+        A validated objective: the network, the loss and the batch.
+    budget : int, optional
+        Working memory in elements (default: at least 2**20).
+
+    Returns
+    -------
+    ndarray of shape (n_params,)
+        The diagonal of ``hessian_matrix(obj)``, including the L2 term.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> from backprop.engine.objective import Objective
+    >>> net = bp.MLP([2, 3, 1], hidden="tanh", output="identity", seed=0)
+    >>> obj = Objective(net, "l2", np.ones((4, 2)), np.zeros(4))
+    >>> bool(np.allclose(hessian_diagonal(obj), np.diag(hessian_matrix(obj))))
+    True
+    """
     net = obj.net
     W, B = net.n_params, obj.B
     budget = max(16 * W, MIN_BUDGET, 1 << 20) if budget is None else int(budget)
@@ -348,10 +472,11 @@ def hessian_diagonal(obj, budget=None):
                 _, tadj = unit_sweeps(o, seeds)
                 for li, r0, u0, u1 in segs:
                     P = layers[li]
-                    if tadj[P.out] is None:
+                    Mp = tadj[P.out]
+                    if Mp is None:
                         continue
                     units = np.arange(u0, u1)
-                    Mjj = tadj[P.out][r0 + units - u0, :, units] * scale     # M_{n,jj}, (J, n)
+                    Mjj = Mp[r0 + units - u0, :, units] * scale     # M_{n,jj}, (J, n)
                     x = o.values[P.inp]
                     # H[(j,i),(j,i)] = sum_n M_{n,jj} x_{n,i}^2 ;  H[b_j, b_j] = sum_n M_{n,jj}
                     diag[P.off + u0 * P.n_in:P.off + u1 * P.n_in] += weighted_squares(Mjj, x).ravel()
@@ -362,7 +487,7 @@ def hessian_diagonal(obj, budget=None):
     return diag
 
 
-def hessian_diag(net, loss, X, T):
+def hessian_diag(net: Network, loss: str | dict[str, Any] | Loss, X: ArrayLike, T: ArrayLike) -> NDArray[Any]:
     """Diagonal of the exact Hessian, d2E/dw_k^2 for every weight and bias, without forming the matrix.
 
     The same per-layer backward sweeps of M as ``hessian``, keeping only M_jj:
@@ -376,6 +501,16 @@ def hessian_diag(net, loss, X, T):
     Returns
     -------
     ndarray of shape (n_params,)
+        d2E/dw_k^2 in the order of ``net.params``, including the L2 term lambda on the weights.
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> net = bp.MLP([2, 3, 1], hidden="tanh", output="identity", seed=0)
+    >>> X, T = np.ones((4, 2)), np.zeros(4)
+    >>> d = bp.hessian_diag(net, "l2", X, T)
+    >>> d.shape, bool(np.allclose(d, np.diag(bp.hessian(net, "l2", X, T))))
+    ((13,), True)
     """
     if (on_dask := dispatch.on_dask("hessian_diag", X, T)) is not None:
         return on_dask(net, loss, X, T)

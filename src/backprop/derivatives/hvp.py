@@ -6,7 +6,10 @@ R{dE/dW} (``backward_tangent``) gives it in about the cost of two more gradients
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from .. import dispatch
 from ..engine.objective import planned
@@ -14,9 +17,43 @@ from ..engine.passes import as_directions
 from ..errors import InputError
 from ..validation import all_finite, as_numeric
 
+if TYPE_CHECKING:
+    from ..engine.network import Network
+    from ..losses import Loss
 
-def check_vectors(v, n_params, dtype, name="v"):
-    """Validate directions: (n_params,) or (n_params, m), finite numbers; return them as an array of dtype."""
+def check_vectors(v: ArrayLike, n_params: int, dtype: DTypeLike, name: str = "v") -> NDArray[Any]:
+    """Validate directions: (n_params,) or (n_params, m), finite numbers; return them as an array of dtype.
+
+    Parameters
+    ----------
+    v : array-like of shape (n_params,) or (n_params, m)
+        One direction, or m >= 1 directions as columns.
+    n_params : int
+        The number of parameters: the length of each direction.
+    dtype : dtype
+        The dtype of the result (the network's).
+    name : str, default "v"
+        The argument's name, for the messages.
+
+    Returns
+    -------
+    ndarray of shape (n_params,) or (n_params, m)
+        ``v`` as an array of ``dtype`` (not a copy when it already is one).
+
+    Raises
+    ------
+    InputError
+        For another shape, entries that are not numbers, NaN or inf.
+
+    Examples
+    --------
+    >>> check_vectors([1, 2, 3], 3, np.float64)
+    array([1., 2., 3.])
+    >>> check_vectors([1, 2], 3, np.float64)
+    Traceback (most recent call last):
+    ...
+    backprop.errors.InputError: v must have shape (3,) or (3, m) with m >= 1, one entry per parameter; got shape (2,)
+    """
     arr = as_numeric(v, name, f"({n_params},) or ({n_params}, m)")
     if arr.ndim not in (1, 2) or arr.shape[0] != n_params or (arr.ndim == 2 and arr.shape[1] == 0):
         raise InputError(f"{name} must have shape ({n_params},) or ({n_params}, m) with m >= 1, "
@@ -27,7 +64,7 @@ def check_vectors(v, n_params, dtype, name="v"):
     return arr
 
 
-def hvp(net, loss, X, T, v):
+def hvp(net: Network, loss: str | dict[str, Any] | Loss, X: ArrayLike, T: ArrayLike, v: ArrayLike) -> NDArray[Any]:
     """Exact Hessian-vector product H v of the training loss (mean or, with ``reduction="sum"``, summed
     over the batch), by the R-operator.
 
@@ -38,8 +75,11 @@ def hvp(net, loss, X, T, v):
     Parameters
     ----------
     net : Network
-    loss : str or Loss
+        The network, at its current parameters ``net.params``.
+    loss : str, dict or Loss
+        As for ``loss_and_grad``.
     X : array-like of shape (B, d)
+        The inputs, one row per instance.
     T : array-like
         Targets, as for ``loss_and_grad``.
     v : array-like of shape (n_params,) or (n_params, m)
@@ -62,6 +102,6 @@ def hvp(net, loss, X, T, v):
     if (on_dask := dispatch.on_dask("hvp", X, T)) is not None:
         return on_dask(net, loss, X, T, v)
     with planned(net, loss, X, T, want="hvp") as obj:
-        v = check_vectors(v, net.n_params, net.dtype)
-        HV = obj.hvp(as_directions(v, net.n_params, net.dtype))
-    return HV[0] if v.ndim == 1 else HV.T
+        V = check_vectors(v, net.n_params, net.dtype)
+        HV = obj.hvp(as_directions(V, net.n_params, net.dtype))
+    return HV[0] if V.ndim == 1 else HV.T

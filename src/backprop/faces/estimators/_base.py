@@ -5,6 +5,7 @@ import copy
 import math
 import warnings
 from numbers import Integral, Real
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Sequence, TypeVar, Union, overload
 
 import numpy as np
 import scipy.optimize
@@ -26,12 +27,91 @@ from ...ops.dropout import Dropout
 from ._common import refuse_non_real, refuse_summed_loss
 from ._params import Interval, Options, StrOptions, check_sample_weight, validate_params
 from ._common import _ACTIVATION_NAMES, _Epochs, _FLOAT_DTYPES, _STOCHASTIC_SOLVERS, _activation, _activation_spec, _glorot_init, _mean_divergence, _pickle_param, _sklearn_name, _unpickle_param, batch_objective, chain_forward, chain_layers, fit_plan
+from ._common import Activation, Matrix
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
+    from scipy.optimize import OptimizeResult
+
+    from ...engine.network import Network
+    from ...engine.objective import Objective
+    from ...losses import Loss
+    from ...training.optimizers import Optimizer
+
+#: an activation as the estimators take it: a name, a ScalarActivation or its config dict
+ActivationSpec = Union[str, ScalarActivation, dict[str, Any]]
+#: a held-out validation set: inputs, targets in the loss's format, labels, sample weights
+Validation = tuple[Matrix, "NDArray[Any]", "NDArray[Any]", "NDArray[Any] | None"]
+
+M = TypeVar("M", bound="_BaseMLP")
 
 
-class _BaseMLP(BaseEstimator):
+class _BaseMLP(BaseEstimator):  # type: ignore[misc]  # (scikit-learn has no type information: BaseEstimator is Any)
     """Everything MLPClassifier and MLPRegressor share: parameters, network, solvers, fitted attributes."""
 
-    _parameter_constraints: dict = {
+    # the constructor parameters (each estimator's __init__ stores them)
+    hidden_layer_sizes: int | Sequence[int]
+    activation: ActivationSpec | Sequence[ActivationSpec]
+    solver: str
+    alpha: float
+    batch_size: int | str
+    learning_rate: str
+    learning_rate_init: float
+    power_t: float
+    max_iter: int
+    shuffle: bool
+    random_state: int | np.random.RandomState | None
+    tol: float
+    verbose: bool | int
+    warm_start: bool
+    momentum: float
+    nesterovs_momentum: bool
+    early_stopping: bool
+    validation_fraction: float
+    beta_1: float
+    beta_2: float
+    epsilon: float
+    n_iter_no_change: float
+    max_fun: int
+    loss: str | Loss
+    output_activation: ActivationSpec | None
+    dtype: str | type | np.dtype[Any] | None
+    dropout: float
+    normalization: str | None
+
+    # the fitted attributes (``coefs_`` and ``intercepts_`` are properties over ``network_``)
+    network_: MLP
+    n_iter_: int
+    t_: int
+    n_outputs_: int
+    n_layers_: int
+    out_activation_: str
+    loss_: float
+    loss_curve_: list[float]
+    best_loss_: float | None
+    validation_scores_: list[float] | None
+    validation_loss_curve_: list[float] | None
+    best_validation_score_: float | None
+    _best_params: NDArray[Any]
+    _best_buffers: list[dict[str, NDArray[Any]] | None]
+    _no_improvement_count: int
+    _optimizer: Optimizer | None
+
+    if TYPE_CHECKING:     # what MLPClassifier and MLPRegressor each define
+        def _is_classifier(self) -> bool: ...
+
+        def _validate_input(self, X: Matrix, y: ArrayLike, incremental: bool,
+                            reset: bool) -> tuple[Matrix, NDArray[Any]]: ...
+
+        def _output_and_loss(self, n_outputs: int) -> tuple[Activation, Loss]: ...
+
+        def _targets(self, Y: NDArray[Any], loss: Loss, output: Activation, dtype: type) -> NDArray[Any]: ...
+
+        def _labels_from_targets(self, Y: NDArray[Any]) -> NDArray[Any]: ...
+
+        def _validation_score(self, net: Network, X: Matrix, y: NDArray[Any], sw: NDArray[Any] | None) -> float: ...
+
+    _parameter_constraints: dict[str, list[object]] = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(_ACTIVATION_NAMES), ScalarActivation, dict, list, tuple],
         "solver": [StrOptions({"lbfgs", "sgd", "adam", "trust-ncg"})],
@@ -61,19 +141,19 @@ class _BaseMLP(BaseEstimator):
         "normalization": [None, StrOptions(set(NORMALIZATIONS))],
     }
 
-    def _validate_params(self):
+    def _validate_params(self) -> None:
         validate_params(self._parameter_constraints, self.get_params(deep=False), type(self).__name__)
 
     # ---- parameters -----------------------------------------------------------------------------
-    def _hidden_sizes(self):
-        sizes = self.hidden_layer_sizes
-        sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
+    def _hidden_sizes(self) -> list[int]:
+        given = self.hidden_layer_sizes
+        sizes = list(given) if hasattr(given, "__iter__") else [given]
         for h in sizes:
             if not isinstance(h, (Integral, np.integer)) or isinstance(h, bool) or h <= 0:
                 raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
         return [int(h) for h in sizes]
 
-    def _hidden_activations(self, n_hidden):
+    def _hidden_activations(self, n_hidden: int) -> list[Activation]:
         spec = self.activation
         if isinstance(spec, (list, tuple)):
             if len(spec) != n_hidden:
@@ -85,7 +165,7 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("softmax is an output activation; choose another hidden activation")
         return [act] * n_hidden
 
-    def _dtype_for(self, X):
+    def _dtype_for(self, X: Matrix) -> type[np.floating[Any]]:
         if self.dtype is None:
             return X.dtype.type if X.dtype.type in _FLOAT_DTYPES else np.float64
         dt = np.dtype(self.dtype)
@@ -93,28 +173,38 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"dtype must be float32, float64 or None; got {self.dtype!r}")
         return dt.type
 
-    def _is_logistic(self, act):
+    def _is_logistic(self, act: Activation) -> bool:
         return not isinstance(act, str) and act.name == "sigmoid"
 
     # ---- network and fitted attributes ----------------------------------------------------------
-    def _network(self):
+    def _network(self) -> MLP:
         net = self.__dict__.get("network_")
         if net is None:
             raise AttributeError(f"This {type(self).__name__} instance is not fitted yet; call 'fit' first.")
         return net
 
     @property
-    def coefs_(self):
+    def coefs_(self) -> list[NDArray[Any]]:
         """Weight matrices, one per layer, of shape (fan_in, fan_out) as in scikit-learn.
 
         They are views (``W.T``) into ``network_.params``: writing into them changes the network, and
         they follow it. Assigning a list of arrays copies them into the network.
+
+        Examples
+        --------
+        >>> from backprop.sklearn import MLPRegressor
+        >>> reg = MLPRegressor(hidden_layer_sizes=(3,), solver="lbfgs", random_state=0).fit(np.eye(2), [0.0, 1.0])
+        >>> [W.shape for W in reg.coefs_]
+        [(2, 3), (3, 1)]
+        >>> reg.coefs_[1][...] = 0.0                   # through the view: the network now outputs its last bias
+        >>> bool(np.allclose(reg.predict(np.eye(2)), reg.intercepts_[1]))
+        True
         """
         net = self._network()
         return [net.views(jd)[0].T for jd, _ in chain_layers(net)]
 
     @coefs_.setter
-    def coefs_(self, value):
+    def coefs_(self, value: Iterable[ArrayLike]) -> None:
         net = self._network()
         views = [net.views(jd)[0] for jd, _ in chain_layers(net)]
         value = list(value)
@@ -125,13 +215,24 @@ class _BaseMLP(BaseEstimator):
             W[...] = np.asarray(c).T
 
     @property
-    def intercepts_(self):
-        """Bias vectors, one per layer, of shape (fan_out,): views into ``network_.params``."""
+    def intercepts_(self) -> list[NDArray[Any]]:
+        """Bias vectors, one per layer, of shape (fan_out,): views into ``network_.params``.
+
+        Examples
+        --------
+        >>> from backprop.sklearn import MLPRegressor
+        >>> reg = MLPRegressor(hidden_layer_sizes=(3,), solver="lbfgs", random_state=0).fit(np.eye(2), [0.0, 1.0])
+        >>> [b.shape for b in reg.intercepts_]
+        [(3,), (1,)]
+        >>> reg.intercepts_ = [np.zeros(3), np.ones(1)]      # copied into the network
+        >>> reg.network_.params[-1]
+        np.float64(1.0)
+        """
         net = self._network()
         return [net.views(jd)[1] for jd, _ in chain_layers(net)]
 
     @intercepts_.setter
-    def intercepts_(self, value):
+    def intercepts_(self, value: Iterable[ArrayLike]) -> None:
         net = self._network()
         views = [net.views(jd)[1] for jd, _ in chain_layers(net)]
         value = list(value)
@@ -141,10 +242,11 @@ class _BaseMLP(BaseEstimator):
         for b, c in zip(views, value):
             b[...] = c
 
-    def __sklearn_is_fitted__(self):
+    def __sklearn_is_fitted__(self) -> bool:
         return "network_" in self.__dict__
 
-    def _new_network(self, sizes, hidden, output, dtype, rs):
+    def _new_network(self, sizes: list[int], hidden: list[Activation], output: Activation, dtype: type,
+                     rs: np.random.RandomState) -> MLP:
         # scikit-learn's factor depends on the hidden activation; the output layer takes the last hidden one's
         logistic = [self._is_logistic(a) for a in hidden]
         if hidden:
@@ -169,13 +271,13 @@ class _BaseMLP(BaseEstimator):
         return net
 
     # ---- fit -------------------------------------------------------------------------------------
-    def _check_solver(self):
+    def _check_solver(self) -> bool:
         if self.solver not in _STOCHASTIC_SOLVERS:
             raise AttributeError(f"partial_fit is only available for stochastic optimizers. "
                                  f"{self.solver} is not stochastic.")
         return True
 
-    def _fit(self, X, y, sample_weight=None, incremental=False):
+    def _fit(self: M, X: Matrix, y: ArrayLike, sample_weight: ArrayLike | None = None, incremental: bool = False) -> M:
         """Fit, or on failure leave the estimator exactly as it was (no partial state change)."""
         self._validate_params()
         saved = dict(self.__dict__)
@@ -188,12 +290,13 @@ class _BaseMLP(BaseEstimator):
             raise
         return self
 
-    def _fit_unguarded(self, X, y, sample_weight, incremental):
+    def _fit_unguarded(self, X: Matrix, y: ArrayLike, sample_weight: ArrayLike | None, incremental: bool) -> None:
         if float(self.dropout) and self.solver not in _STOCHASTIC_SOLVERS:
             raise ValueError(f"dropout={self.dropout} needs a stochastic solver ('sgd' or 'adam'), which draws a "
                              f"fresh mask per update; solver={self.solver!r} minimises one fixed function")
         if (on_dask := dispatch.on_dask("estimator_fit", X, y)) is not None:    # blocks of a Dask array
-            return on_dask(self, X, y, sample_weight, incremental)
+            on_dask(self, X, y, sample_weight, incremental)
+            return
         hidden_sizes = self._hidden_sizes()
         hidden = self._hidden_activations(len(hidden_sizes))
         first_pass = "network_" not in self.__dict__ or (not self.warm_start and not incremental)
@@ -230,7 +333,9 @@ class _BaseMLP(BaseEstimator):
                 raise ValueError(f"the fitted network has layer sizes {net.sizes} and normalization "
                                  f"{net.normalization!r} but this call needs {sizes} and {self.normalization!r}; "
                                  "refit with warm_start=False to change the architecture or the outputs")
-            net = net.copy()       # train a copy: a failed call leaves the fitted network untouched
+            copied = net.copy()    # train a copy: a failed call leaves the fitted network untouched
+            assert isinstance(copied, MLP)                 # (a copy has the type of the original)
+            net = copied
         self.network_ = net
 
         if self.solver in _STOCHASTIC_SOLVERS:
@@ -243,7 +348,7 @@ class _BaseMLP(BaseEstimator):
             raise DivergenceError("Solver produced non-finite parameter weights. The input data may contain "
                                   "large values and need to be preprocessed, or learning_rate_init is too large.")
 
-    def _initialize(self, net, output):
+    def _initialize(self, net: MLP, output: Activation) -> None:
         """Fitted attributes of a first fit (scikit-learn's ``_initialize``)."""
         self.n_iter_ = 0
         self.t_ = 0
@@ -265,25 +370,27 @@ class _BaseMLP(BaseEstimator):
             self.best_validation_score_ = None
         self._optimizer = None
 
-    def _new_optimizer(self):
+    def _new_optimizer(self) -> SGD | Adam:
         if self.solver == "sgd":
             mu = float(self.momentum)
             return SGD(lr=self.learning_rate_init, momentum=mu, nesterov=bool(self.nesterovs_momentum and mu > 0))
         return Adam(lr=self.learning_rate_init, beta1=self.beta_1, beta2=self.beta_2, eps=self.epsilon)
 
-    def _batch_size(self, n):
-        if self.batch_size == "auto":
+    def _batch_size(self, n: int) -> int:
+        if isinstance(self.batch_size, str):           # "auto", the one string the constraints allow
             return min(200, n)
         if self.batch_size > n:
             warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
         return int(np.clip(self.batch_size, 1, n))
 
-    def _fit_stochastic(self, net, loss, X, Y, D, sw, rs, incremental):
+    def _fit_stochastic(self, net: Network, loss: Loss, X: Matrix, Y: NDArray[Any], D: NDArray[Any],
+                        sw: NDArray[Any] | None, rs: np.random.RandomState, incremental: bool) -> None:
         """sgd or adam: epochs of mini-batches with scikit-learn's schedules and stopping rules."""
-        if not incremental or self.__dict__.get("_optimizer") is None:
-            opt = self._new_optimizer()
+        old = self.__dict__.get("_optimizer")
+        if not incremental or old is None:
+            opt: Optimizer = self._new_optimizer()
         else:
-            opt = copy.deepcopy(self._optimizer)   # the old one stays as it was if this call fails
+            opt = copy.deepcopy(old)               # the old one stays as it was if this call fails
         self._optimizer = opt
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
@@ -337,7 +444,8 @@ class _BaseMLP(BaseEstimator):
                     for k, v in state.items():
                         op.state[k][...] = v
 
-    def _split_validation(self, X, Y, D, sw, rs):
+    def _split_validation(self, X: Matrix, Y: NDArray[Any], D: NDArray[Any], sw: NDArray[Any] | None,
+                          rs: np.random.RandomState) -> tuple[Matrix, NDArray[Any], NDArray[Any] | None, Validation]:
         """Hold out validation_fraction of the samples as scikit-learn does (stratified unless multi-label)."""
         stratify = Y if self._is_classifier() and Y.shape[1] == 1 else None
         idx_train, idx_val = train_test_split(np.arange(X.shape[0]), random_state=rs,
@@ -352,7 +460,7 @@ class _BaseMLP(BaseEstimator):
         val = (X[idx_val], D[idx_val], self._labels_from_targets(Y[idx_val]), None if sw is None else sw[idx_val])
         return X[idx_train], D[idx_train], None if sw is None else sw[idx_train], val
 
-    def _stop_or_slow_down(self, opt, val):
+    def _stop_or_slow_down(self, opt: Optimizer, val: Validation | None) -> bool:
         """n_iter_no_change epochs without progress: divide an adaptive sgd rate by 5, otherwise stop."""
         what = "Validation score" if val is not None else "Training loss"
         msg = f"{what} did not improve more than tol={self.tol:f} for {self.n_iter_no_change} consecutive epochs."
@@ -367,7 +475,7 @@ class _BaseMLP(BaseEstimator):
             print(msg + (" Learning rate too small. Stopping." if adaptive else " Stopping."))
         return True
 
-    def _update_training_loss(self):
+    def _update_training_loss(self) -> None:
         last = self.loss_curve_[-1]
         if self.best_loss_ is None:
             self.best_loss_ = np.inf
@@ -375,36 +483,40 @@ class _BaseMLP(BaseEstimator):
         if last < self.best_loss_:
             self.best_loss_ = last
 
-    def _update_validation(self, net, loss, X_val, D_val, y_val, sw_val):
+    def _update_validation(self, net: Network, loss: Loss, X_val: Matrix, D_val: NDArray[Any], y_val: NDArray[Any],
+                           sw_val: NDArray[Any] | None) -> None:
         score = self._validation_score(net, X_val, y_val, sw_val)
-        self.validation_scores_.append(score)
-        self.validation_loss_curve_.append(_mean_divergence(net, loss, X_val, D_val, sw_val))
+        scores, losses, best = self.validation_scores_, self.validation_loss_curve_, self.best_validation_score_
+        assert scores is not None and losses is not None and best is not None     # set with the validation split
+        scores.append(score)
+        losses.append(_mean_divergence(net, loss, X_val, D_val, sw_val))
         if self.verbose:
             print("Validation score: %f" % score)
         self._no_improvement_count = (self._no_improvement_count + 1
-                                      if score < self.best_validation_score_ + self.tol else 0)
-        if score > self.best_validation_score_:
+                                      if score < best + self.tol else 0)
+        if score > best:
             self.best_validation_score_ = score
             self._best_params = net.params.copy()
             self._best_buffers = [{k: v.copy() for k, v in op.state.items()} if op.state_specs else None
                                   for op in net.ops]
 
-    def _fit_full_batch(self, net, loss, X, D, sw):
+    def _fit_full_batch(self, net: Network, loss: Loss, X: Matrix, D: NDArray[Any], sw: NDArray[Any] | None) -> None:
         """L-BFGS-B (scikit-learn's lbfgs) or trust-ncg with exact Hessian-vector products, through scipy."""
         alpha = float(self.alpha)
         params = net.params
-        curve = []
+        curve: list[float] = []
 
-        def record(intermediate_result):
+        def record(intermediate_result: OptimizeResult) -> None:
             curve.append(float(intermediate_result.fun))
             if self.verbose:
                 print("Iteration %d, loss = %.8f" % (len(curve), curve[-1]))
 
         if self.solver == "lbfgs":
             with fit_plan(net, loss, X, X.shape[0]) as plan:
-                def fun(x):
+                def fun(x: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
                     params[...] = x
                     obj = batch_objective(net, loss, X, D, sw, alpha, plan=plan)
+                    assert obj is not None         # the weights are not all zero (check_sample_weight)
                     grad = obj.gradient()
                     return obj.value(), grad.astype(np.float64)
 
@@ -424,7 +536,8 @@ class _BaseMLP(BaseEstimator):
                           + (" or max_fun" if self.solver == "lbfgs" else "")
                           + " to improve the convergence, or scale the data.", ConvergenceWarning)
 
-    def _trust_ncg(self, net, loss, X, D, sw, alpha, record):
+    def _trust_ncg(self, net: Network, loss: Loss, X: Matrix, D: NDArray[Any], sw: NDArray[Any] | None, alpha: float,
+                   record: Callable[[OptimizeResult], None]) -> OptimizeResult:
         for _, ja in chain_layers(net):
             act = getattr(net.ops[ja], "act", None)
             if act is not None and not act.has_d2f:
@@ -435,19 +548,20 @@ class _BaseMLP(BaseEstimator):
         X = X if dispatch.is_dask(X) else np.ascontiguousarray(X)
         params = net.params
         with fit_plan(net, loss, X, X.shape[0]) as plan:
-            def evaluate(x):
+            def evaluate(x: NDArray[np.float64]) -> tuple[Objective, NDArray[np.float64]]:
                 # the point's values stay in the plan's buffers until the next point (hessp reads them)
                 params[...] = x
                 obj = batch_objective(net, loss, X, D, sw, alpha, plan=plan)
+                assert obj is not None             # the weights are not all zero (check_sample_weight)
                 return obj, obj.gradient().astype(np.float64)
 
             at = AtPoint(evaluate)
 
-            def fun(x):
+            def fun(x: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
                 obj, grad = at(x)
                 return obj.value(), grad
 
-            def hessp(x, p):
+            def hessp(x: NDArray[np.float64], p: NDArray[np.float64]) -> NDArray[np.float64]:
                 obj, _ = at(x)
                 return obj.hvp(p.astype(net.dtype)[None, :])[0].astype(np.float64)
 
@@ -456,18 +570,24 @@ class _BaseMLP(BaseEstimator):
                                            options={"maxiter": self.max_iter, "gtol": self.tol})
 
     # ---- prediction -------------------------------------------------------------------------------
-    def _validate_X_predict(self, X):
+    def _validate_X_predict(self, X: Matrix) -> Matrix:
         refuse_non_real(X, "X")
         X = validate_data(self, X, accept_sparse=["csr", "csc"], dtype=_FLOAT_DTYPES, reset=False)
         return X.astype(self.network_.dtype, copy=False)
 
-    def _forward(self, X, logits=False):
+    @overload
+    def _forward(self, X: Matrix, logits: Literal[False] = ...) -> NDArray[Any]: ...
+
+    @overload
+    def _forward(self, X: Matrix, logits: Literal[True]) -> tuple[NDArray[Any], NDArray[Any]]: ...
+
+    def _forward(self, X: Matrix, logits: bool = False) -> NDArray[Any] | tuple[NDArray[Any], NDArray[Any]]:
         with np.errstate(over="ignore", under="ignore"):
             return chain_forward(self.network_, X, logits=logits)
 
     # ---- pickling: networks hold lambdas, so they travel as (sizes, activations, dtype, params, normalization,
     # buffers) -----------------------------------------------------------------------------------------
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         state = dict(super().__getstate__())
         net = state.pop("network_", None)
         if net is not None:
@@ -482,7 +602,7 @@ class _BaseMLP(BaseEstimator):
                 state[key] = _pickle_param(state[key])
         return state
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
         saved = state.pop("_network_state", None)
         for key in ("activation", "output_activation"):
@@ -494,15 +614,15 @@ class _BaseMLP(BaseEstimator):
             acts = [_activation(a, "activation") if not isinstance(a, ScalarActivation) else a for a in acts]
             net = MLP(sizes, hidden=acts[:-1], output=acts[-1], dtype=np.dtype(dtype).type, params=params,
                       dropout=dropouts[0]["p"] if dropouts else 0.0, normalization=normalization)
-            for op, cfg in zip([op for op in net.ops if isinstance(op, Dropout)], dropouts):
-                op.seed = cfg["seed"]
+            for drop, cfg in zip([op for op in net.ops if isinstance(op, Dropout)], dropouts):
+                drop.seed = cfg["seed"]
             for op, buf in zip(net.ops, buffers):
                 if buf is not None:
                     op.state = {k: np.array(v, dtype=op.state[k].dtype) for k, v in buf.items()}
             net.step = step
             self.network_ = net
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags

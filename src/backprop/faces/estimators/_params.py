@@ -18,9 +18,12 @@ behave like scikit-learn's; written here because that machinery is private to sc
 from __future__ import annotations
 
 import math
+from abc import ABCMeta
 from numbers import Integral, Real
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from ...errors import ConfigError
 
@@ -29,6 +32,11 @@ class InvalidParameterError(ConfigError, TypeError):
     """A constructor parameter of an estimator has a value that none of its constraints allows.
 
     A ``ValueError`` (like every configuration error of backprop) and a ``TypeError``, as scikit-learn's.
+
+    Examples
+    --------
+    >>> issubclass(InvalidParameterError, ValueError), issubclass(InvalidParameterError, TypeError)
+    (True, True)
     """
 
 
@@ -36,9 +44,27 @@ class Interval:
     """Numbers of kind ``type`` (``Integral`` or ``Real``) from ``left`` to ``right`` (None: unbounded).
 
     ``closed`` says which bounds belong to the interval: "left", "right", "both" or "neither".
+
+    Parameters
+    ----------
+    type : {numbers.Integral, numbers.Real}
+        The kind of number.
+    left, right : number or None
+        The bounds; None for no bound on that side.
+    closed : {"left", "right", "both", "neither"}
+        Which bounds belong to the interval.
+
+    Examples
+    --------
+    >>> from numbers import Integral
+    >>> positive = Interval(Integral, 1, None, closed="left")
+    >>> positive.is_satisfied_by(3), positive.is_satisfied_by(0), positive.is_satisfied_by(2.0)
+    (True, False, False)
+    >>> print(positive)
+    an int in the range [1, inf)
     """
 
-    def __init__(self, type, left, right, *, closed):
+    def __init__(self, type: ABCMeta, left: float | None, right: float | None, *, closed: str) -> None:
         if type not in (Integral, Real):
             raise ValueError(f"Interval type must be numbers.Integral or numbers.Real, got {type!r}")
         if closed not in ("left", "right", "both", "neither"):
@@ -51,7 +77,7 @@ class Interval:
             raise ValueError(f"an Interval needs left < right; got [{left}, {right}]")
         self.type, self.left, self.right, self.closed = type, left, right, closed
 
-    def __contains__(self, val):
+    def __contains__(self, val: Real) -> bool:
         if not isinstance(val, Integral) and math.isnan(val):
             return False
         # a missing bound is -inf or inf, which belongs to the interval only if that side is closed
@@ -59,17 +85,35 @@ class Interval:
         right = math.inf if self.right is None else self.right
         if val < left or (val == left and self.closed in ("right", "neither")):
             return False
-        if val > right or (val == right and self.closed in ("left", "neither")):
+        if not val <= right or (val == right and self.closed in ("left", "neither")):     # NaN returned above
             return False
         return True
 
-    def is_satisfied_by(self, val):
-        return isinstance(val, self.type) and val in self
+    def is_satisfied_by(self, val: object) -> bool:
+        """True if ``val`` is a number of this kind inside the interval.
 
-    def __str__(self):
+        Parameters
+        ----------
+        val : object
+            Any value.
+
+        Returns
+        -------
+        bool
+
+        Examples
+        --------
+        >>> from numbers import Real
+        >>> Interval(Real, 0, 1, closed="left").is_satisfied_by(1.0)
+        False
+        """
+        # ``type`` is Integral or Real, both kinds of Real: the second test says so to the type checker
+        return isinstance(val, self.type) and isinstance(val, Real) and val in self
+
+    def __str__(self) -> str:
         kind = "an int" if self.type is Integral else "a float"
 
-        def bound(b, infinity):
+        def bound(b: float | None, infinity: str) -> float | str:
             if b is None:
                 return infinity
             return b if self.type is Integral else float(b)
@@ -80,33 +124,77 @@ class Interval:
 
 
 class Options:
-    """One of the values in ``options``, which must be an instance of ``type``."""
+    """One of the values in ``options``, which must be an instance of ``type``.
 
-    def __init__(self, type, options):
+    Parameters
+    ----------
+    type : type
+        The type of the values.
+    options : iterable
+        The values allowed.
+
+    Examples
+    --------
+    >>> from numbers import Real
+    >>> Options(Real, {np.inf}).is_satisfied_by(np.inf), Options(Real, {np.inf}).is_satisfied_by(1.0)
+    (True, False)
+    """
+
+    def __init__(self, type: type, options: Iterable[object]) -> None:
         self.type, self.options = type, set(options)
 
-    def is_satisfied_by(self, val):
+    def is_satisfied_by(self, val: object) -> bool:
+        """True if ``val`` is an instance of ``type`` and one of the options.
+
+        Parameters
+        ----------
+        val : object
+            Any value.
+
+        Returns
+        -------
+        bool
+
+        Examples
+        --------
+        >>> Options(int, {1, 2}).is_satisfied_by(2), Options(int, {1, 2}).is_satisfied_by(2.0)
+        (True, False)
+        """
         return isinstance(val, self.type) and val in self.options
 
-    def _kind(self):
+    def _kind(self) -> str:
         return f"a {_type_name(self.type)}"
 
-    def __str__(self):
+    def __str__(self) -> str:
         listed = ", ".join(repr(o) for o in sorted(self.options, key=repr))
         return f"{self._kind()} among {{{listed}}}"
 
 
 class StrOptions(Options):
-    """One of the strings in ``options``."""
+    """One of the strings in ``options``.
 
-    def __init__(self, options):
+    Parameters
+    ----------
+    options : iterable of str
+        The strings allowed.
+
+    Examples
+    --------
+    >>> solvers = StrOptions({"adam", "sgd"})
+    >>> solvers.is_satisfied_by("sgd"), solvers.is_satisfied_by("lbfgs")
+    (True, False)
+    >>> print(solvers)
+    a str among {'adam', 'sgd'}
+    """
+
+    def __init__(self, options: Iterable[str]) -> None:
         super().__init__(str, options)
 
-    def _kind(self):
+    def _kind(self) -> str:
         return "a str"
 
 
-def _type_name(t):
+def _type_name(t: type) -> str:
     if t.__module__ == "builtins":
         return t.__qualname__
     if t in (Integral, Real):
@@ -117,18 +205,18 @@ def _type_name(t):
 class _Rule:
     """A constraint given by name or by a type or None, with its test and its description."""
 
-    def __init__(self, test, text):
+    def __init__(self, test: Callable[[object], bool], text: str) -> None:
         self.is_satisfied_by, self.text = test, text
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.text
 
 
-def _is_array_like(val):
+def _is_array_like(val: object) -> bool:
     return (hasattr(val, "__len__") or hasattr(val, "shape") or hasattr(val, "__array__")) and not np.isscalar(val)
 
 
-def _is_boolean(val):
+def _is_boolean(val: object) -> bool:
     return isinstance(val, (bool, np.bool_))
 
 
@@ -145,7 +233,7 @@ _NAMED = {
 }
 
 
-def _rule(constraint):
+def _rule(constraint: object) -> Interval | Options | _Rule:
     """The constraint object for a declaration (an Interval/Options as is; a name, type or None as a _Rule)."""
     if isinstance(constraint, (Interval, Options)):
         return constraint
@@ -156,12 +244,13 @@ def _rule(constraint):
             raise ValueError(f"unknown parameter constraint {constraint!r}; expected one of {sorted(_NAMED)}")
         return _NAMED[constraint]
     if isinstance(constraint, type):
-        return _Rule(lambda v: isinstance(v, constraint), f"an instance of {_type_name(constraint)!r}")
+        cls = constraint
+        return _Rule(lambda v: isinstance(v, cls), f"an instance of {_type_name(cls)!r}")
     raise ValueError(f"unknown parameter constraint {constraint!r}: expected an Interval, Options, None, a type "
                      f"or one of {sorted(_NAMED)}")
 
 
-def validate_params(constraints, params, caller):
+def validate_params(constraints: Mapping[str, Sequence[object]], params: Mapping[str, object], caller: str) -> None:
     """Raise :class:`InvalidParameterError` for the first parameter that meets none of its constraints.
 
     Parameters
@@ -199,7 +288,7 @@ def validate_params(constraints, params, caller):
         raise InvalidParameterError(f"The {name!r} parameter of {caller} must be {allowed}. Got {value!r} instead.")
 
 
-def check_sample_weight(sample_weight, n_samples, dtype=np.float64):
+def check_sample_weight(sample_weight: ArrayLike | None, n_samples: int, dtype: DTypeLike = np.float64) -> NDArray[Any]:
     """Sample weights as a C-contiguous float vector of length ``n_samples``: finite, >= 0, not all zero.
 
     Parameters

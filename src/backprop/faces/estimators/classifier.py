@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from numbers import Real
+from typing import TYPE_CHECKING, Any, Sequence, TypeVar
 
 import numpy as np
 from scipy.special import expit
@@ -9,7 +10,6 @@ from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import column_or_1d
-from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -17,14 +17,22 @@ from ... import dispatch
 from ...losses import BinaryCrossEntropy, CrossEntropy, Loss, get_loss, loss_names, softplus
 from ...ops.softmax import log_softmax
 from ._params import Interval, StrOptions
-from ._common import _FLOAT_DTYPES, _activation, _sklearn_name, chain_forward
-from ._base import _BaseMLP
+from ._common import _FLOAT_DTYPES, _activation, _sklearn_name, available_if, chain_forward
+from ._base import ActivationSpec, _BaseMLP
+from ._common import Activation, Matrix
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
+
+    from ...engine.network import Network
 
 #: the kinds of loss a classifier fits: classification losses, and regression ones on the indicator targets
 CLASSIFIER_TASKS = ("binary", "multiclass", "regression")
 
+C = TypeVar("C", bound="MLPClassifier")
 
-class MLPClassifier(ClassifierMixin, _BaseMLP):
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):  # type: ignore[misc]  # (ClassifierMixin is Any: scikit-learn is untyped)
     """Multi-layer perceptron classifier trained by backpropagation: scikit-learn's MLPClassifier on backprop.
 
     The parameters mean what they mean in ``sklearn.neural_network.MLPClassifier`` and have its defaults;
@@ -116,19 +124,27 @@ default='relu'
     True
     """
 
-    _parameter_constraints: dict = {
+    label_smoothing: float
+    classes_: NDArray[Any]
+    _label_binarizer: LabelBinarizer
+
+    _parameter_constraints: dict[str, list[object]] = {
         **_BaseMLP._parameter_constraints,
         "loss": [StrOptions({"log_loss", *loss_names(CLASSIFIER_TASKS)}), Loss],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
-                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
-                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
-                 momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 loss="log_loss", output_activation=None, label_smoothing=0.0, dtype=None, dropout=0.0,
-                 normalization=None):
+    def __init__(self, hidden_layer_sizes: int | Sequence[int] = (100,),
+                 activation: ActivationSpec | Sequence[ActivationSpec] = "relu", *, solver: str = "adam",
+                 alpha: float = 0.0001, batch_size: int | str = "auto", learning_rate: str = "constant",
+                 learning_rate_init: float = 0.001, power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
+                 random_state: int | np.random.RandomState | None = None, tol: float = 1e-4,
+                 verbose: bool | int = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False, validation_fraction: float = 0.1,
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8, n_iter_no_change: float = 10,
+                 max_fun: int = 15000, loss: str | Loss = "log_loss", output_activation: ActivationSpec | None = None,
+                 label_smoothing: float = 0.0, dtype: str | type | np.dtype[Any] | None = None, dropout: float = 0.0,
+                 normalization: str | None = None) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -159,20 +175,20 @@ default='relu'
         self.dropout = dropout
         self.normalization = normalization
 
-    def _is_classifier(self):
+    def _is_classifier(self) -> bool:
         return True
 
-    def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-                             dtype=_FLOAT_DTYPES, reset=reset)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
+    def _validate_input(self, X: Matrix, y: ArrayLike, incremental: bool, reset: bool) -> tuple[Matrix, NDArray[Any]]:
+        X, labels = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                                  dtype=_FLOAT_DTYPES, reset=reset)
+        if labels.ndim == 2 and labels.shape[1] == 1:
+            labels = column_or_1d(labels, warn=True)
+        check_classification_targets(labels)
         if "classes_" not in self.__dict__ or (not self.warm_start and not incremental):
-            self._label_binarizer = LabelBinarizer().fit(y)
+            self._label_binarizer = LabelBinarizer().fit(labels)
             self.classes_ = self._label_binarizer.classes_
         else:
-            classes = unique_labels(y)
+            classes = unique_labels(labels)
             if self.warm_start:
                 if set(classes) != set(self.classes_):
                     raise ValueError("warm_start can only be used where `y` has the same classes as in the "
@@ -180,10 +196,10 @@ default='relu'
             elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
                 raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. "
                                  f"'y' has {classes}.")
-        Y = self._label_binarizer.transform(y)
+        Y = self._label_binarizer.transform(labels)
         return X, np.asarray(Y)
 
-    def _output_and_loss(self, n_outputs):
+    def _output_and_loss(self, n_outputs: int) -> tuple[Activation, Loss]:
         multiclass = self._label_binarizer.y_type_ == "multiclass"
         if self.output_activation is not None:
             output = _activation(self.output_activation, "output_activation")
@@ -202,8 +218,8 @@ default='relu'
                              "sigmoid output: use loss='log_loss' or 'bce'")
         return output, loss
 
-    def _targets(self, Y, loss, output, dtype):
-        D = Y.astype(dtype)
+    def _targets(self, Y: NDArray[Any], loss: Loss, output: Activation, dtype: type) -> NDArray[Any]:
+        D: NDArray[Any] = Y.astype(dtype)
         eps = float(self.label_smoothing)
         if eps:
             K = D.shape[1] if output == "softmax" else 2
@@ -212,19 +228,19 @@ default='relu'
             D = D * (1 - K * eps) + eps
         return loss.prepare(D, D.shape[0], D.shape[1], dtype)
 
-    def _labels_from_targets(self, Y):
+    def _labels_from_targets(self, Y: NDArray[Any]) -> NDArray[Any]:
         return self._label_binarizer.inverse_transform(Y)
 
-    def _validation_score(self, net, X, y, sw):
+    def _validation_score(self, net: Network, X: Matrix, y: NDArray[Any], sw: NDArray[Any] | None) -> float:
         y_pred = self._predict_from_output(chain_forward(net, X))
         return accuracy_score(y, y_pred, sample_weight=sw)
 
-    def _predict_from_output(self, y_out):
+    def _predict_from_output(self, y_out: NDArray[Any]) -> NDArray[Any]:
         if self.n_outputs_ == 1:
             y_out = y_out.ravel()
         return self._label_binarizer.inverse_transform(y_out)
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self: C, X: Matrix, y: ArrayLike, sample_weight: ArrayLike | None = None) -> C:
         """Fit the model to data matrix X and targets y.
 
         Parameters
@@ -238,11 +254,22 @@ default='relu'
         Returns
         -------
         self : MLPClassifier
+            The fitted estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backprop.sklearn import MLPClassifier
+        >>> X, y = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]), np.array([0, 0, 1, 1])
+        >>> clf = MLPClassifier(hidden_layer_sizes=(3,), solver="lbfgs", alpha=0.01, random_state=0).fit(X, y)
+        >>> clf.predict(X), clf.n_iter_ < 200
+        (array([0, 0, 1, 1]), True)
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
     @available_if(lambda est: est._check_solver())
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(self: C, X: Matrix, y: ArrayLike, sample_weight: ArrayLike | None = None,
+                    classes: ArrayLike | None = None) -> C:
         """One epoch of sgd or adam over (X, y).
 
         Parameters
@@ -256,6 +283,17 @@ default='relu'
         Returns
         -------
         self : MLPClassifier
+            The estimator, one epoch further.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backprop.sklearn import MLPClassifier
+        >>> X, y = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]), np.array([0, 0, 1, 1])
+        >>> clf = MLPClassifier(hidden_layer_sizes=(3,), random_state=0).partial_fit(X, y, classes=[0, 1])
+        >>> clf = clf.partial_fit(X, y)
+        >>> clf.n_iter_, clf.t_, clf.classes_
+        (1, 8, array([0, 1]))
         """
         if (on_dask := dispatch.on_dask("estimator_partial_fit", X, y)) is not None:   # streams the blocks
             return on_dask(self, X, y, sample_weight, classes)
@@ -278,7 +316,7 @@ default='relu'
                 raise
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
-    def predict(self, X):
+    def predict(self, X: Matrix) -> NDArray[Any]:
         """Predict class labels.
 
         Parameters
@@ -288,11 +326,21 @@ default='relu'
         Returns
         -------
         ndarray of shape (n_samples,) or (n_samples, n_classes)
+            The labels (for multi-label problems, a 0/1 indicator matrix).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backprop.sklearn import MLPClassifier
+        >>> X, y = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]), np.array([0, 0, 1, 1])
+        >>> clf = MLPClassifier(hidden_layer_sizes=(3,), solver="lbfgs", alpha=0.01, random_state=0).fit(X, y)
+        >>> clf.predict(X)
+        array([0, 0, 1, 1])
         """
         check_is_fitted(self)
         return self._predict_from_output(self._forward(self._validate_X_predict(X)))
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: Matrix) -> NDArray[Any]:
         """Class probabilities, columns in the order of ``classes_``.
 
         Parameters
@@ -302,6 +350,17 @@ default='relu'
         Returns
         -------
         ndarray of shape (n_samples, n_classes)
+            Each row sums to 1.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backprop.sklearn import MLPClassifier
+        >>> X, y = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]), np.array([0, 0, 1, 1])
+        >>> clf = MLPClassifier(hidden_layer_sizes=(3,), solver="lbfgs", alpha=0.01, random_state=0).fit(X, y)
+        >>> P = clf.predict_proba(X)
+        >>> P.shape, P.argmax(axis=1), bool(np.allclose(P.sum(axis=1), 1))
+        ((4, 2), array([0, 0, 1, 1]), True)
         """
         check_is_fitted(self)
         y, z = self._forward(self._validate_X_predict(X), logits=True)
@@ -313,14 +372,14 @@ default='relu'
             return np.column_stack([1 - p, p])
         return y
 
-    def _has_logits(self):
+    def _has_logits(self) -> bool:
         out = self.output_activation
         if out is not None and _sklearn_name(_activation(out, "output_activation")) not in ("softmax", "logistic"):
             raise AttributeError("decision_function needs a softmax or sigmoid output: it returns their logits")
         return True
 
     @available_if(lambda est: est._has_logits())
-    def decision_function(self, X):
+    def decision_function(self, X: Matrix) -> NDArray[Any]:
         """Logits z_L of the output layer: softmax(z) or sigmoid(z) is ``predict_proba``.
 
         Parameters
@@ -330,12 +389,22 @@ default='relu'
         Returns
         -------
         ndarray of shape (n_samples,) for binary problems, else (n_samples, n_outputs)
+            The logits.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backprop.sklearn import MLPClassifier
+        >>> X, y = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]), np.array([0, 0, 1, 1])
+        >>> clf = MLPClassifier(hidden_layer_sizes=(3,), solver="lbfgs", alpha=0.01, random_state=0).fit(X, y)
+        >>> (clf.decision_function(X) > 0).astype(int)          # one sigmoid output: z > 0 is class 1
+        array([0, 0, 1, 1])
         """
         check_is_fitted(self)
         z = self._forward(self._validate_X_predict(X), logits=True)[1]
         return z.ravel() if self.n_outputs_ == 1 else z
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: Matrix) -> NDArray[Any]:
         """Log of ``predict_proba``, computed from the logits (finite where the probability underflows).
 
         Parameters
@@ -345,6 +414,16 @@ default='relu'
         Returns
         -------
         ndarray of shape (n_samples, n_classes)
+            log P, finite where P underflows to 0.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backprop.sklearn import MLPClassifier
+        >>> X, y = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]), np.array([0, 0, 1, 1])
+        >>> clf = MLPClassifier(hidden_layer_sizes=(3,), solver="lbfgs", alpha=0.01, random_state=0).fit(X, y)
+        >>> bool(np.allclose(np.exp(clf.predict_log_proba(X)), clf.predict_proba(X)))
+        True
         """
         check_is_fitted(self)
         y, z = self._forward(self._validate_X_predict(X), logits=True)
@@ -361,7 +440,7 @@ default='relu'
         with np.errstate(divide="ignore"):
             return np.log(p)
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
