@@ -26,6 +26,7 @@ a contract method with no docstring of its own gets the base's, and that counts)
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import inspect
 import textwrap
@@ -33,9 +34,10 @@ import warnings
 from pathlib import Path
 
 import pytest
-from numpydoc.docscrape import NumpyDocString
 
 import backprop
+
+NumpyDocString = pytest.importorskip("numpydoc.docscrape").NumpyDocString
 
 MODULES = ("backprop", "backprop.sklearn", "backprop.cluster", "backprop.datasets", "backprop.training.schedules")
 SRC = Path(backprop.__file__).resolve().parent
@@ -165,22 +167,22 @@ def _returns_value(func):
 
 
 def missing(obj, owner=None):
-    """What the docstring of an item lacks, as a list of short phrases (empty when it is complete)."""
+    """What is wrong with the docstring of an item, as a list of short phrases (empty when it is complete)."""
     if owner is not None:
         name = next(n for n, v in vars(owner).items() if v is obj)
         doc = inspect.getdoc(getattr(owner, name))
     else:
         doc = inspect.getdoc(obj)
     if isinstance(obj, property):
-        return [] if doc and doc.strip() else ["a docstring"]
+        return [] if doc and doc.strip() else ["no docstring"]
     if not doc or not doc.strip():
-        return ["a docstring"]
+        return ["no docstring"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             parsed = NumpyDocString(doc)
         except Exception as exc:   # numpydoc raises ValueError and others on a malformed section
-            return [f"a docstring numpydoc can parse ({exc})"]
+            return [f"a docstring numpydoc cannot parse ({exc})"]
     problems = [f"numpydoc: {w.message}" for w in caught]
     func = _function_of(obj)
     params = _signature_parameters(func)
@@ -189,19 +191,19 @@ def missing(obj, owner=None):
         documented.update(n.strip().lstrip("*") for n in p.name.split(","))
     names = [p.name for p in params]
     if names and not parsed["Parameters"]:
-        problems.append("a Parameters section")
+        problems.append("no Parameters section")
     else:
         undocumented = [n for n in names if n not in documented]
         if undocumented:
-            problems.append(f"parameters {undocumented} in Parameters")
+            problems.append(f"parameters {undocumented} not in Parameters")
         takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params)
         unknown = sorted(documented - set(names))
         if unknown and not takes_kwargs:
-            problems.append(f"no Parameters entry for {unknown}, which the signature lacks")
+            problems.append(f"Parameters names {unknown}, which the signature lacks")
     if not inspect.isclass(func) and _returns_value(func) and not parsed["Returns"] and not parsed["Yields"]:
-        problems.append("a Returns section")
+        problems.append("no Returns section")
     if not any(line.lstrip().startswith(">>>") for line in parsed["Examples"]):
-        problems.append("an Examples section with a >>> line")
+        problems.append("no Examples section with a >>> line")
     return problems
 
 
@@ -211,7 +213,7 @@ def report(items):
     for name, obj, owner in items:
         lacks = missing(obj, owner)
         if lacks:
-            by_file.setdefault(source_file(obj), []).append(f"  {name}: lacks {'; '.join(lacks)}")
+            by_file.setdefault(source_file(obj), []).append(f"  {name}: {'; '.join(lacks)}")
     return by_file
 
 
@@ -228,22 +230,31 @@ def _format(by_file):
 ITEMS = public_items()
 
 
-def test_the_reference_has_many_items():
+@functools.lru_cache(maxsize=1)
+def _report():
+    return report(ITEMS)
+
+
+def test_the_items_are_those_the_reference_shows():
     assert len(ITEMS) > 250
     names = {name for name, _, _ in ITEMS}
-    assert {"backprop.train", "backprop.Loss.grad", "backprop.sklearn.MLPClassifier.fit",
+    assert {"backprop.train", "backprop.Loss.grad", "backprop.sklearn.MLPClassifier.fit", "backprop.History.final_loss",
             "backprop.cluster.hvp", "backprop.datasets.digits", "backprop.training.schedules.Cosine"} <= names
+    # inherited from scikit-learn or from a backprop base without an override: not shown, not checked here
+    assert not {"backprop.sklearn.MLPClassifier.get_params", "backprop.sklearn.MLPClassifier.score",
+                "backprop.L2.div_grad", "backprop.SGD.step"} & names
+    assert len(names) == len(ITEMS)
 
 
 def test_every_item_of_the_api_reference_has_parameters_returns_and_an_example():
-    by_file = report(ITEMS)
-    left = {path: lines for path, lines in by_file.items() if path not in NOT_YET_DOCUMENTED}
+    left = {path: lines for path, lines in _report().items() if path not in NOT_YET_DOCUMENTED}
     count = sum(map(len, left.values()))
-    assert not left, f"{count} items of the API reference lack part of their docstring:\n{_format(left)}"
+    assert not left, (f"{count} items of the API reference lack part of their docstring (fix them in these "
+                      f"files):\n{_format(left)}")
 
 
 def test_not_yet_documented_lists_only_files_that_still_fail():
-    by_file = report(ITEMS)
+    by_file = _report()
     for path in NOT_YET_DOCUMENTED:
         assert (SRC / path).is_file(), f"NOT_YET_DOCUMENTED names {path}, which is not a file of src/backprop"
     passing = sorted(p for p in NOT_YET_DOCUMENTED if p not in by_file)
@@ -345,14 +356,14 @@ class _Override(_Base):
 
 
 def test_the_checker_names_each_missing_part():
-    assert missing(_bare) == ["a docstring"]
+    assert missing(_bare) == ["no docstring"]
     assert missing(_complete) == []
     lacks = missing(_wrong_name)
-    assert "parameters ['x'] in Parameters" in lacks
-    assert "no Parameters entry for ['z'], which the signature lacks" in lacks
-    assert "a Returns section" in lacks
-    assert "an Examples section with a >>> line" in lacks
+    assert "parameters ['x'] not in Parameters" in lacks
+    assert "Parameters names ['z'], which the signature lacks" in lacks
+    assert "no Returns section" in lacks
+    assert "no Examples section with a >>> line" in lacks
     assert missing(_returns_nothing) == []
     assert missing(vars(_Override)["value"], _Override) == []
-    assert missing(vars(_Base)["size"], _Base) == ["a docstring"]
+    assert missing(vars(_Base)["size"], _Base) == ["no docstring"]
     assert source_file(backprop.train) == "training/loop.py"
