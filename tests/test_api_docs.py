@@ -12,9 +12,11 @@ checked once, on the base. Submodules and constants of ``__all__`` are not funct
 What numpydoc's ``docscrape`` must find in the docstring (``inspect.getdoc``, so an op's or loss's override of
 a contract method with no docstring of its own gets the base's, and that counts):
 
-* a function, method or class whose signature has parameters (other than ``self``/``cls``; for a class, its
-  ``__init__``) has a Parameters section naming each of them (``*args``/``**kwargs`` as ``*args``/``args``),
-  and names no parameter the signature lacks (unless the signature takes ``**kwargs``);
+* a function, method or class whose signature has parameters (other than ``self``/``cls``; for a class, those
+  of the ``__init__`` it or a backprop base defines, none for an exception that keeps Exception's) has a
+  Parameters section naming each of them (``*args`` and ``**kwargs`` by the numpydoc convention, with or
+  without their stars; several names may share one entry, ``x, y : float``), and names no parameter the
+  signature lacks (unless the signature takes ``**kwargs``);
 * a function or method returns something unless it returns None, and then has a Returns (or Yields) section.
   It returns something when its return annotation says so (anything but ``None``/``NoReturn``), or, without
   an annotation, when its own body (not a nested function) holds ``return <value>`` or ``yield``;
