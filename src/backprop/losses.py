@@ -180,41 +180,216 @@ class Loss:
         self.l2 = l2
         self.reduction = reduction
 
+    # ---- the contract: every loss defines div, grad and hvp; the others have defaults ---------------------
+    # In the examples, y and d are (B, c) arrays: B instances of c outputs and their targets.
     def prepare(self, T: ArrayLike, B: int, c: int, dtype: DTypeLike) -> NDArray[Any]:
-        """Validate targets against a batch of B outputs of width c; return them as (B, c) arrays."""
+        """Validate targets against a batch of B outputs of width c and return them as a (B, c) array.
+
+        Parameters
+        ----------
+        T : array_like
+            The targets, shape (B, c) (or (B,) when c is 1; class indices for ``CrossEntropy``).
+        B : int
+            Number of instances in the batch.
+        c : int
+            Number of outputs per instance.
+        dtype : dtype
+            The dtype of the network's outputs, which the targets take.
+
+        Returns
+        -------
+        ndarray of shape (B, c)
+            The targets as this loss's ``div``, ``grad`` and ``hvp`` take them.
+
+        Raises
+        ------
+        InputError
+            When the targets do not have the shape or the values this loss takes.
+
+        Examples
+        --------
+        >>> L2().prepare([1.0, 2.0], B=2, c=1, dtype=np.float64)
+        array([[1.],
+               [2.]])
+        """
         return _as_targets(T, B, c, dtype, self.name)
 
     def make_targets(self, rng: np.random.Generator, B: int, c: int) -> NDArray[Any]:
-        """Random targets of this loss's kind for B samples of c outputs (for tests and examples)."""
+        """Random targets of this loss's kind for B samples of c outputs (for tests and examples).
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The source of randomness.
+        B : int
+            Number of samples.
+        c : int
+            Number of outputs per sample.
+
+        Returns
+        -------
+        ndarray
+            Targets that ``prepare`` accepts for a batch of B outputs of width c.
+
+        Examples
+        --------
+        >>> L2().make_targets(np.random.default_rng(0), 2, 3).shape
+        (2, 3)
+        """
         return rng.normal(size=(B, c))
 
     def kink_distance(self, y: NDArray[Any], d: NDArray[Any]) -> float:
-        """How far the outputs y are from a point where the loss's second derivative jumps (inf for a smooth
-        loss): finite differences across such a point do not measure the Hessian."""
+        """How far the outputs y are from a point where the loss's second derivative jumps.
+
+        Finite differences across such a point do not measure the Hessian, so checks against them stay
+        farther away than this.
+
+        Parameters
+        ----------
+        y : ndarray of shape (B, c)
+            Outputs of the network.
+        d : ndarray of shape (B, c)
+            Targets.
+
+        Returns
+        -------
+        float
+            The smallest distance of an output to a kink, ``inf`` for a smooth loss.
+
+        Examples
+        --------
+        >>> L2().kink_distance(np.zeros((1, 1)), np.ones((1, 1)))
+        inf
+        >>> float(Huber(delta=1.0).kink_distance(np.array([[0.25]]), np.zeros((1, 1))))
+        0.75
+        """
         return np.inf
 
     def div(self, y: NDArray[Any], d: NDArray[Any]) -> NDArray[Any]:
-        """Per-instance divergence, shape (B,)."""
+        """The divergence Div(y_n, d_n) of each instance.
+
+        Parameters
+        ----------
+        y : ndarray of shape (B, c)
+            Outputs of the network (for a fused loss: the logits z).
+        d : ndarray of shape (B, c)
+            Targets, as ``prepare`` returns them.
+
+        Returns
+        -------
+        ndarray of shape (B,)
+            One divergence per instance.
+
+        Examples
+        --------
+        >>> L2().div(np.array([[0.5, 2.0]]), np.array([[0.0, 0.0]]))
+        array([2.125])
+        """
         raise NotImplementedError
 
     def grad(self, y: NDArray[Any], d: NDArray[Any]) -> NDArray[Any]:
-        """dDiv/dy per instance, shape (B, c)."""
+        """The gradient dDiv/dy of each instance's divergence with respect to its outputs.
+
+        Parameters
+        ----------
+        y : ndarray of shape (B, c)
+            Outputs of the network (for a fused loss: the logits z).
+        d : ndarray of shape (B, c)
+            Targets, as ``prepare`` returns them.
+
+        Returns
+        -------
+        ndarray of shape (B, c)
+            dDiv_n/dy_n, row n for instance n.
+
+        Examples
+        --------
+        >>> L2().grad(np.array([[0.5, 2.0]]), np.array([[0.0, 1.0]]))
+        array([[0.5, 1. ]])
+        """
         raise NotImplementedError
 
     def hvp(self, y: NDArray[Any], d: NDArray[Any], ty: NDArray[Any]) -> NDArray[Any]:
-        """(d2Div/dy2) R{y} per instance for tangents ty of shape (m, B, c)."""
+        """The second derivative applied to tangents: (d2Div/dy2) R{y} per instance.
+
+        Parameters
+        ----------
+        y : ndarray of shape (B, c)
+            Outputs of the network (for a fused loss: the logits z).
+        d : ndarray of shape (B, c)
+            Targets, as ``prepare`` returns them.
+        ty : ndarray of shape (m, B, c)
+            m tangents R{y} of the outputs.
+
+        Returns
+        -------
+        ndarray of shape (m, B, c)
+            (d2Div_n/dy_n2) R{y_n} for each tangent and instance.
+
+        Examples
+        --------
+        >>> y, d = np.array([[0.5, 2.0]]), np.zeros((1, 2))
+        >>> L2().hvp(y, d, np.ones((1, 1, 2)))
+        array([[[1., 1.]]])
+        """
         raise NotImplementedError
 
     def div_grad(self, y: NDArray[Any], d: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
-        """(div, grad) together; losses that share work between the two override this."""
+        """``div`` and ``grad`` together; losses that share work between the two override this.
+
+        Parameters
+        ----------
+        y : ndarray of shape (B, c)
+            Outputs of the network (for a fused loss: the logits z).
+        d : ndarray of shape (B, c)
+            Targets, as ``prepare`` returns them.
+
+        Returns
+        -------
+        div : ndarray of shape (B,)
+            One divergence per instance.
+        grad : ndarray of shape (B, c)
+            dDiv_n/dy_n.
+
+        Examples
+        --------
+        >>> L2().div_grad(np.array([[1.0]]), np.array([[0.0]]))
+        (array([0.5]), array([[1.]]))
+        """
         return self.div(y, d), self.grad(y, d)
 
     def fused(self) -> Loss | None:
-        """The same loss taking the logits z of the ``fuses_with`` activation, or None."""
+        """The same loss taking the logits z of the ``fuses_with`` activation, or None.
+
+        Returns
+        -------
+        Loss or None
+            A loss whose ``div``, ``grad`` and ``hvp`` take the logits (dDiv/dz = y - d), or None when this
+            loss has no such form.
+
+        Examples
+        --------
+        >>> print(L2().fused())
+        None
+        >>> CrossEntropy().fused().grad(np.array([[0.0, 0.0]]), np.array([[1.0, 0.0]]))
+        array([[-0.5,  0.5]])
+        """
         return None
 
     def fused_head(self) -> Loss | None:
-        """``fused()``, built once per loss and its current options."""
+        """``fused()``, built once per loss and its current options.
+
+        Returns
+        -------
+        Loss or None
+            What ``fused()`` returns, the same object while the options stay the same.
+
+        Examples
+        --------
+        >>> loss = BinaryCrossEntropy()
+        >>> loss.fused_head() is loss.fused_head()
+        True
+        """
         key = (self.l2, tuple(sorted(self.config().items())))
         cached = getattr(self, "_fused_cache", None)
         if cached is None or cached[0] != key:
@@ -223,19 +398,77 @@ class Loss:
         return cached[1]
 
     def label(self) -> str:
-        """The registered name that gives this loss with its options (``"kl"`` for cross_entropy with kl=True)."""
+        """The registered name that gives this loss with its options.
+
+        Returns
+        -------
+        str
+            A name of ``LOSSES``: ``"kl"`` for cross_entropy with kl=True.
+
+        Examples
+        --------
+        >>> CrossEntropy(kl=True).label()
+        'kl'
+        """
         return self.name
 
     # ---- the rows bp.trace prints ------------------------------------------------------------------
     # outs: [(name, y, t, x)] of the outputs of one instance; S: the trace's symbols (S.y, S.t, S.x of a
     # name); f, m: a number as a term and as a factor (negative numbers in parentheses). Terms whose
     # coefficient is zero are left out of the numbers, so every printed number can be evaluated as written.
+    # The examples stand in for the trace's symbols with y(name) and t(name), and for f and m with str.
     def trace_E(self, outs: Sequence[Output], S: Any, f: Format, m: Format) -> Rows | None:
-        """(formula, formula with numbers) of Div for one instance, or None to print it unexpanded."""
+        """The row of Div for one instance in ``bp.trace``: the formula, and the formula with its numbers.
+
+        Parameters
+        ----------
+        outs : sequence of (name, y, t, x)
+            The outputs of one instance: name, output value y, target t, logit x.
+        S : Symbols
+            The trace's notation: ``S.y(name)``, ``S.t(name)``, ``S.x(name)`` are the symbols of an output.
+        f, m : callable
+            A number written as a term and as a factor (negative numbers in parentheses).
+
+        Returns
+        -------
+        (str, str) or None
+            The formula in symbols and with numbers, or None to print Div unexpanded.
+
+        Examples
+        --------
+        >>> from types import SimpleNamespace
+        >>> S = SimpleNamespace(y=lambda n: f"y({n})", t=lambda n: f"t({n})")
+        >>> L2().trace_E([("o1", 0.5, 1.0, 0.5)], S, str, str)
+        ('1/2 * (y(o1) - t(o1))^2', '1/2 * (0.5 - 1.0)^2')
+        """
         return None
 
     def trace_dE_dy(self, name: str, y: float, t: float, S: Any, f: Format, m: Format) -> Rows | None:
-        """(formula, formula with numbers) of dDiv/dy of one output, or None to print its value only."""
+        """The row of dDiv/dy of one output in ``bp.trace``: the formula, and the formula with its numbers.
+
+        Parameters
+        ----------
+        name : str
+            The output's name.
+        y, t : float
+            Its value and its target.
+        S : Symbols
+            The trace's notation: ``S.y(name)``, ``S.t(name)`` are the symbols of an output.
+        f, m : callable
+            A number written as a term and as a factor (negative numbers in parentheses).
+
+        Returns
+        -------
+        (str, str) or None
+            The formula in symbols and with numbers, or None to print the value only.
+
+        Examples
+        --------
+        >>> from types import SimpleNamespace
+        >>> S = SimpleNamespace(y=lambda n: f"y({n})", t=lambda n: f"t({n})")
+        >>> L2().trace_dE_dy("o1", 0.5, 1.0, S, str, str)
+        ('(y(o1) - t(o1))', '(0.5 - 1.0)')
+        """
         return None
 
     # the rows of a loss taken on the logits of its output (what ``fused()`` returns)
@@ -244,8 +477,26 @@ class Loss:
     note = ""
 
     def trace_note(self, S: Any = None) -> str:
-        """One line for the trace's header: how E is taken on the logits ("" for none), written in the
-        symbols of ``S`` (a ``Symbols``; note 004's x(k), y(k), t(k), E when None)."""
+        """One line for the trace's header: how E is taken on the logits ("" for none).
+
+        Parameters
+        ----------
+        S : Symbols, optional
+            The trace's notation, whose ``generic_output()`` gives the symbols of output k; when None, note
+            004's x(k), y(k), t(k), E.
+
+        Returns
+        -------
+        str
+            The line, or "" when this loss is not taken on logits.
+
+        Examples
+        --------
+        >>> L2().trace_note()
+        ''
+        >>> CrossEntropy().fused().trace_note()
+        'softmax output with cross_entropy, taken on the logits x(k): ...'
+        """
         if not self.note:
             return ""
         fields = S.generic_output() if S is not None else {
@@ -254,17 +505,84 @@ class Loss:
 
     def trace_dE_dx(self, name: str, y: float, t: float, outs: Sequence[Output], S: Any, f: Format,
                     m: Format) -> Rows | None:
-        """(formula, formula with numbers) of dE/dx(o) at the logit x(o) of an output, or None to print its
-        value only."""
+        """The row of dE/dx(o) at the logit x(o) of an output in ``bp.trace`` (for a loss on logits).
+
+        Parameters
+        ----------
+        name : str
+            The output's name.
+        y, t : float
+            Its value and its target.
+        outs : sequence of (name, y, t, x)
+            All outputs of the instance: name, output value y, target t, logit x.
+        S : Symbols
+            The trace's notation: ``S.y(name)``, ``S.t(name)`` are the symbols of an output.
+        f, m : callable
+            A number written as a term and as a factor (negative numbers in parentheses).
+
+        Returns
+        -------
+        (str, str) or None
+            The formula in symbols and with numbers, or None to print the value only.
+
+        Examples
+        --------
+        >>> from types import SimpleNamespace
+        >>> S = SimpleNamespace(y=lambda n: f"y({n})", t=lambda n: f"t({n})")
+        >>> BinaryCrossEntropy().fused().trace_dE_dx("o1", 0.25, 1.0, [("o1", 0.25, 1.0, -1.1)], S, str, str)
+        ('y(o1) - t(o1)', '0.25 - 1.0')
+        """
         return None
 
     def trace_M(self, k: str, k2: str, y: float, y2: float, same: bool, outs: Sequence[Output], S: Any, f: Format,
                 m: Format) -> Rows | None:
-        """(formula, formula with numbers) of d2E/dx(k)dx(k2) at the logits of outputs k, k2 (values y, y2),
-        or None to print the value only."""
+        """The row of d2E/dx(k)dx(k2) at the logits of outputs k and k2 in ``bp.hessian_trace``.
+
+        Parameters
+        ----------
+        k, k2 : str
+            The two outputs' names.
+        y, y2 : float
+            Their values.
+        same : bool
+            Whether k and k2 are the same output (a diagonal entry).
+        outs : sequence of (name, y, t, x)
+            All outputs of the instance: name, output value y, target t, logit x.
+        S : Symbols
+            The trace's notation: ``S.y(name)`` is the symbol of an output's value.
+        f, m : callable
+            A number written as a term and as a factor (negative numbers in parentheses).
+
+        Returns
+        -------
+        (str, str) or None
+            The formula in symbols and with numbers, or None to print the value only.
+
+        Examples
+        --------
+        >>> from types import SimpleNamespace
+        >>> S = SimpleNamespace(y=lambda n: f"y({n})", t=lambda n: f"t({n})")
+        >>> BinaryCrossEntropy().fused().trace_M("o1", "o1", 0.25, 0.25, True, [("o1", 0.25, 1.0, -1.1)],
+        ...                                      S, str, str)
+        ('y(o1)*(1 - y(o1))', '0.25*(1 - 0.25)')
+        """
         return None
 
     def config(self) -> dict[str, Any]:
+        """The loss's name and the options that differ from their defaults (what ``get_loss`` takes back).
+
+        Returns
+        -------
+        dict
+            ``{"name": ..., option: value, ...}``.
+
+        Examples
+        --------
+        >>> Huber(delta=2.0).config()
+        {'name': 'huber', 'delta': 2.0}
+        >>> get_loss(Huber(delta=2.0).config()).delta
+        2.0
+        """
         cfg: dict[str, Any] = {"name": self.name}
         if self.l2:
             cfg["l2"] = self.l2

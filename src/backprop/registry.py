@@ -52,7 +52,33 @@ class Registry:
     def register(self, name: str, obj: Any = None, *, aliases: tuple[str, ...] = ()) -> Any:
         """Add ``obj`` under ``name`` (and ``aliases``); without ``obj``, a decorator that adds what it decorates.
 
-        Returns ``obj`` (or the decorator), so that registering does not change what is registered.
+        Parameters
+        ----------
+        name : str
+            The member's name.
+        obj : object, optional
+            The member; without it, ``register`` returns a decorator.
+        aliases : tuple of str, default ()
+            Other names that stand for it.
+
+        Returns
+        -------
+        object
+            ``obj`` (or the decorator), so that registering does not change what is registered.
+
+        Raises
+        ------
+        ConfigError
+            When a name is empty or already taken.
+
+        Examples
+        --------
+        >>> shapes = Registry("shape")
+        >>> @shapes.register("circle", aliases=("round",))
+        ... def circle(r):
+        ...     return 3 * r * r
+        >>> shapes.get("round") is circle, shapes.register("square", 4)
+        (True, 4)
         """
         if obj is None:
             def deco(member: Any) -> Any:
@@ -69,7 +95,31 @@ class Registry:
         return obj
 
     def canonical(self, name: object, *, error: Callable[[str], Exception] = ConfigError) -> str:
-        """The registered name that ``name`` (a name or an alias) stands for."""
+        """The registered name that ``name`` (a name or an alias) stands for.
+
+        Parameters
+        ----------
+        name : object
+            A name or an alias.
+        error : callable, default ConfigError
+            Builds the exception raised for an unknown name, from its message.
+
+        Returns
+        -------
+        str
+            The registered name.
+
+        Examples
+        --------
+        >>> shapes = Registry("shape")
+        >>> _ = shapes.register("square", 4, aliases=("quad",))
+        >>> shapes.canonical("quad")
+        'square'
+        >>> shapes.canonical("circle")
+        Traceback (most recent call last):
+        ...
+        backprop.errors.ConfigError: unknown shape 'circle'; known: square
+        """
         if isinstance(name, str):
             if name in self._members:
                 return name
@@ -80,18 +130,76 @@ class Registry:
         raise error(f"unknown {self.family} {what}; known: {known}")
 
     def get(self, name: object, *, error: Callable[[str], Exception] = ConfigError) -> Any:
-        """The member registered as ``name`` (or an alias of it); ``error`` (ConfigError) names the known ones."""
+        """The member registered as ``name`` (or an alias of it).
+
+        Parameters
+        ----------
+        name : object
+            A name or an alias.
+        error : callable, default ConfigError
+            Builds the exception raised for an unknown name (its message names the known ones).
+
+        Returns
+        -------
+        object
+            The member.
+
+        Examples
+        --------
+        >>> shapes = Registry("shape")
+        >>> _ = shapes.register("square", 4, aliases=("quad",))
+        >>> shapes.get("quad")
+        4
+        """
         return self._members[self.canonical(name, error=error)]
 
     def names(self) -> tuple[str, ...]:
-        """The registered names, in registration order (aliases left out)."""
+        """The registered names, in registration order (aliases left out).
+
+        Returns
+        -------
+        tuple of str
+
+        Examples
+        --------
+        >>> shapes = Registry("shape")
+        >>> _ = shapes.register("square", 4, aliases=("quad",)); _ = shapes.register("triangle", 3)
+        >>> shapes.names()
+        ('square', 'triangle')
+        """
         return tuple(self._members)
 
     def aliases(self) -> dict[str, str]:
-        """Alias -> registered name."""
+        """The aliases and the registered names they stand for.
+
+        Returns
+        -------
+        dict
+            Alias -> registered name.
+
+        Examples
+        --------
+        >>> shapes = Registry("shape")
+        >>> _ = shapes.register("square", 4, aliases=("quad",))
+        >>> shapes.aliases()
+        {'quad': 'square'}
+        """
         return dict(self._aliases)
 
     def items(self) -> Iterator[tuple[str, Any]]:
+        """The (registered name, member) pairs, in registration order.
+
+        Returns
+        -------
+        iterator of (str, object)
+
+        Examples
+        --------
+        >>> shapes = Registry("shape")
+        >>> _ = shapes.register("square", 4, aliases=("quad",))
+        >>> list(shapes.items())
+        [('square', 4)]
+        """
         return iter(self._members.items())
 
     def __contains__(self, name: object) -> bool:

@@ -40,6 +40,18 @@ def _per_block(X: Any, net: Network, wrt: str | None, trailing: tuple[int, ...])
 def predict(net: Network, X: Any) -> Any:
     """``net.predict`` over a Dask array: a Dask array (N, c) with the row blocks of X.
 
+    Parameters
+    ----------
+    net : Network
+        The network.
+    X : Dask array (N, d) or Dask DataFrame
+        The inputs, chunked along the samples.
+
+    Returns
+    -------
+    dask.array.Array of shape (N, c)
+        The outputs, computed block by block when asked for.
+
     Examples
     --------
     >>> import numpy as np, dask.array as da, backprop as bp
@@ -52,7 +64,31 @@ def predict(net: Network, X: Any) -> Any:
 
 
 def jacobian(net: Network, X: Any, wrt: str | None = "inputs") -> Any:
-    """``backprop.jacobian`` over a Dask array: a Dask array (N, c, d) or (N, c, n_params), by row blocks."""
+    """``backprop.jacobian`` over a Dask array: a Dask array (N, c, d) or (N, c, n_params), by row blocks.
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+    X : Dask array (N, d) or Dask DataFrame
+        The inputs, chunked along the samples.
+    wrt : {"inputs", "params"}, default "inputs"
+        Differentiate the outputs with respect to the inputs or to the parameters.
+
+    Returns
+    -------
+    dask.array.Array of shape (N, c, d) or (N, c, n_params)
+        dy_n/dx_n (or dy_n/dw) per sample, with the row blocks of X.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, backprop as bp
+    >>> net = bp.MLP([3, 4, 2], seed=0)
+    >>> X = np.random.default_rng(0).normal(size=(6, 3))
+    >>> J = bp.cluster.jacobian(net, da.from_array(X, chunks=3))
+    >>> J.shape, bool(np.allclose(J.compute(), bp.jacobian(net, X)))
+    ((6, 2, 3), True)
+    """
     if wrt not in ("inputs", "params"):
         raise ConfigError(f"wrt must be 'inputs' or 'params'; got {wrt!r}")
     X = _rows(X, net)
@@ -68,10 +104,36 @@ def check_gradient(net: Network, loss: Any, X: Any, T: Any, eps: float | None = 
     brought to the driver (rows drawn without replacement with ``seed``, kept in their order). The
     derivative being checked is the same formula on any data, so a sample checks it as well as the whole.
 
+    Parameters
+    ----------
+    net : Network
+        The network.
+    loss : str or Loss
+        The loss E.
+    X : Dask array (N, d) or Dask DataFrame
+        The inputs, chunked along the samples.
+    T : Dask or NumPy array
+        The targets, as for ``backprop.loss_and_grad``.
+    eps, n, tol, order, floor
+        As for ``backprop.check_gradient``.
+    seed : int or None, default 0
+        Seed of the sample of rows (and of the random subset of parameters).
+    n_samples : int, default 256
+        Number of rows checked (all when the data set has fewer).
+
     Returns
     -------
     CheckReport
         Identical to ``backprop.check_gradient`` on ``X[rows], T[rows]``.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, backprop as bp
+    >>> net = bp.MLP([2, 3, 1], hidden="tanh", output="identity", seed=0)
+    >>> X = np.random.default_rng(0).normal(size=(20, 2))
+    >>> report = bp.cluster.check_gradient(net, "l2", da.from_array(X, chunks=5), X[:, :1], n_samples=8)
+    >>> report.passed
+    True
     """
     dask, da = _dask()
     X = _rows(X, net)

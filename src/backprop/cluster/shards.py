@@ -20,7 +20,17 @@ from ..errors import InputError
 
 class ClusterError(RuntimeError):
     """The cluster did not deliver every block's result (a worker was lost, a task failed for a reason
-    that is not the data's); nothing partial is returned."""
+    that is not the data's); nothing partial is returned.
+
+    A ``RuntimeError``, not a ``ValueError``: the call was right and may succeed when run again.
+
+    Examples
+    --------
+    >>> raise ClusterError("hvp on the cluster failed and returned nothing: a worker was lost")
+    Traceback (most recent call last):
+    ...
+    backprop.cluster.shards.ClusterError: hvp on the cluster failed and returned nothing: a worker was lost
+    """
 
 
 def _dask() -> Any:
@@ -107,6 +117,9 @@ class Shards:
     T : Dask array, DataFrame or NumPy array, or None
         Targets, one row per sample; re-chunked to X's row blocks.
     sample_weight : Dask or NumPy array (N,), optional
+        Weights of the samples; re-chunked to X's row blocks.
+    n_features : int, optional
+        The number of columns X must have (the network's inputs).
 
     Attributes
     ----------
@@ -114,6 +127,13 @@ class Shards:
         Number of samples N.
     sizes : tuple of int
         Rows per block (empty blocks dropped).
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da
+    >>> shards = Shards(da.ones((10, 2), chunks=4), np.zeros(10))
+    >>> shards.n, shards.sizes, len(shards)
+    (10, (4, 4, 2), 3)
     """
 
     def __init__(self, X: Any, T: Any = None, sample_weight: Any = None, n_features: int | None = None) -> None:
@@ -148,8 +168,29 @@ class Shards:
     def map(self, kernel: Any, *shared: Any, per_block: list[Any] | None = None, what: str = "the computation") -> Any:
         """``kernel(*shared, X_b, T_b, s_b[, extra_b])`` for every block b, in one round trip.
 
-        ``shared`` are sent once (one key each), ``per_block`` is a list with one small argument per block.
-        Returns the list of results in block order, all of them or none.
+        Parameters
+        ----------
+        kernel : callable
+            Run on each block where it lives: ``kernel(*shared, X_b, T_b, s_b)``, and ``per_block[b]`` last
+            when given.
+        *shared
+            Arguments every block gets, sent once (one key each).
+        per_block : list, optional
+            One small argument per block.
+        what : str, default "the computation"
+            Names the computation in a ClusterError's message.
+
+        Returns
+        -------
+        list
+            The kernel's results in block order, all of them or none (ClusterError).
+
+        Examples
+        --------
+        >>> import numpy as np, dask.array as da
+        >>> shards = Shards(da.ones((10, 2), chunks=4), np.zeros(10))
+        >>> shards.map(lambda scale, X, T, s: scale * float(X.sum()), 0.5)
+        [4.0, 4.0, 2.0]
         """
         dask, _ = _dask()
         delayed = dask.delayed
@@ -178,6 +219,24 @@ class Shards:
         return results
 
     def fetch(self, b: int) -> Any:
-        """Block b as NumPy arrays (X_b, T_b, s_b) on the driver."""
+        """Block b as NumPy arrays (X_b, T_b, s_b) on the driver.
+
+        Parameters
+        ----------
+        b : int
+            The block's index, 0 <= b < ``len(self)``.
+
+        Returns
+        -------
+        tuple
+            X_b, T_b and s_b as NumPy arrays (None for T or sample_weight when there is none).
+
+        Examples
+        --------
+        >>> import numpy as np, dask.array as da
+        >>> X_b, T_b, s_b = Shards(da.ones((10, 2), chunks=4), np.arange(10.0)).fetch(2)
+        >>> X_b.shape, T_b.tolist(), s_b
+        ((2, 2), [8.0, 9.0], None)
+        """
         dask, _ = _dask()
         return dask.compute(*self.blocks[b])

@@ -64,8 +64,36 @@ def minimize(net: Network, loss: Any, X: Any, T: Any, method: str = "trust-ncg",
              tol: float | None = None, callback: Any = None, options: Any = None, sample_weight: Any = None) -> Any:
     """``backprop.minimize`` over a Dask data set: exact gradients and Hessian-vector products by the cluster.
 
-    Parameters and return value as for ``backprop.minimize``; ``sample_weight`` (N,) optionally weights
-    the mean. The result's ``nfev_cluster`` counts the gradient round trips, ``nhvp`` the H p ones.
+    The result's ``nfev_cluster`` counts the gradient round trips, ``nhvp`` the H p ones.
+
+    Parameters
+    ----------
+    net : Network
+        Trained in place: on return it holds the parameters with the lowest loss seen.
+    loss : str or Loss
+        The loss E.
+    X : Dask array (N, d) or Dask DataFrame
+        The inputs, chunked along the samples.
+    T : Dask or NumPy array
+        The targets, as for ``backprop.loss_and_grad``.
+    method : {"trust-ncg", "trust-krylov", "newton-cg", "trust-exact", "L-BFGS-B", "BFGS", "CG"}
+        The method of ``scipy.optimize.minimize``.
+    maxiter : int
+        Largest number of iterations (outer iterations for the Newton methods).
+    tol : float, optional
+        Tolerance passed to scipy (its meaning depends on the method).
+    callback : callable, optional
+        Passed to scipy unchanged.
+    options : dict, optional
+        Further solver options for scipy (``maxiter`` is set from the argument).
+    sample_weight : array (N,), optional
+        Weights s_n of the weighted mean 1/S sum_n s_n Div_n.
+
+    Returns
+    -------
+    scipy.optimize.OptimizeResult
+        As ``backprop.minimize`` returns it (``x``, ``fun``, ``nit``, ``nfev``, ``success``, ``message``,
+        ``nhvp``), and ``nfev_cluster``.
 
     Examples
     --------

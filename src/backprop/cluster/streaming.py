@@ -123,10 +123,16 @@ def train(net: Network, loss: Any, X: Any, T: Any, optimizer: Any = "sgd", lr: f
         Print one line per epoch.
     data_parallel : bool, default False
         Spread every step's batch over all blocks (one cluster round trip per step) instead of streaming.
+    **unsupported
+        The options of ``backprop.train`` that need the data in memory (``validation_data``,
+        ``validation_fraction``, ``early_stopping``, ``checkpoint``, ``checkpoint_every``, ``resume``):
+        accepted only when None or False, so that a script written for ``backprop.train`` says what it
+        cannot do here.
 
     Returns
     -------
     History
+        One row per epoch, as ``backprop.train`` returns it.
 
     Raises
     ------
@@ -134,6 +140,16 @@ def train(net: Network, loss: Any, X: Any, T: Any, optimizer: Any = "sgd", lr: f
         For the options of ``backprop.train`` that need the data in memory (validation split, checkpoints).
     DivergenceError
         As for ``backprop.train``: the parameters of the last finite epoch are kept.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, backprop as bp
+    >>> X, y = bp.datasets.xor()
+    >>> net = bp.MLP([2, 3, 1], output="sigmoid", seed=0)
+    >>> h = bp.train(net, "bce", da.from_array(np.tile(X, (2, 1)), chunks=4), np.tile(y, 2), epochs=2,
+    ...              batch_size=4, verbose=False)
+    >>> len(h), h["epoch"].tolist()
+    (2, [1, 2])
     """
     given = [k for k in _UNSUPPORTED if unsupported.get(k) not in (None, False)]
     extra = [k for k in unsupported if k not in _UNSUPPORTED and k != "restore_best"]

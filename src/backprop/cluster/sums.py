@@ -171,34 +171,214 @@ def _directions(net: Network, v: Any) -> Any:
 
 
 def hvp(net: Network, loss: Any, X: Any, T: Any, v: Any, sample_weight: Any = None) -> NDArray[Any]:
-    """``backprop.hvp`` over a Dask data set (the directions travel once, with the parameters)."""
+    """``backprop.hvp`` over a Dask data set (the directions travel once, with the parameters).
+
+    Parameters
+    ----------
+    net : Network
+        The network, at its current parameters.
+    loss : str or Loss
+        The loss E.
+    X : Dask array (N, d) or Dask DataFrame
+        The inputs, chunked along the samples.
+    T : Dask or NumPy array
+        The targets, as for ``backprop.loss_and_grad``.
+    v : array_like of shape (n_params,) or (n_params, m)
+        One direction, or m directions as columns.
+    sample_weight : array (N,), optional
+        Weights s_n of the weighted mean 1/S sum_n s_n Div_n.
+
+    Returns
+    -------
+    ndarray of shape (n_params,) or (n_params, m)
+        H v, including the L2 term lambda v on the weights.
+        Equal to the in-memory result on the same data up to rounding (summation order).
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, backprop as bp
+    >>> net = bp.MLP([2, 2, 1], hidden="tanh", output="identity", seed=0)
+    >>> X = np.random.default_rng(0).normal(size=(8, 2)); y = X[:, :1] ** 2
+    >>> v = np.ones(net.n_params)
+    >>> Hv = bp.cluster.hvp(net, "l2", da.from_array(X, chunks=4), y, v)
+    >>> bool(np.allclose(Hv, bp.hvp(net, "l2", X, y, v)))
+    True
+    """
     v, V = _directions(net, v)
     HV = Sums(net, loss, X, T, sample_weight).products("hvp", V)
     return HV[0] if v.ndim == 1 else HV.T
 
 
 def gnvp(net: Network, loss: Any, X: Any, T: Any, v: Any, sample_weight: Any = None) -> NDArray[Any]:
-    """``backprop.gnvp`` over a Dask data set."""
+    """``backprop.gnvp`` over a Dask data set.
+
+    Parameters
+    ----------
+    net : Network
+        The network, at its current parameters.
+    loss : str or Loss
+        The loss E.
+    X : Dask array (N, d) or Dask DataFrame
+        The inputs, chunked along the samples.
+    T : Dask or NumPy array
+        The targets, as for ``backprop.loss_and_grad``.
+    v : array_like of shape (n_params,) or (n_params, m)
+        One direction, or m directions as columns.
+    sample_weight : array (N,), optional
+        Weights s_n of the weighted mean 1/S sum_n s_n Div_n.
+
+    Returns
+    -------
+    ndarray of shape (n_params,) or (n_params, m)
+        G v, the Gauss-Newton matrix times v (with the L2 term).
+        Equal to the in-memory result on the same data up to rounding (summation order).
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, backprop as bp
+    >>> net = bp.MLP([2, 2, 1], hidden="tanh", output="identity", seed=0)
+    >>> X = np.random.default_rng(0).normal(size=(8, 2)); y = X[:, :1] ** 2
+    >>> v = np.ones(net.n_params)
+    >>> Gv = bp.cluster.gnvp(net, "l2", da.from_array(X, chunks=4), y, v)
+    >>> bool(np.allclose(Gv, bp.gnvp(net, "l2", X, y, v)))
+    True
+    """
     v, V = _directions(net, v)
     GV = Sums(net, loss, X, T, sample_weight).products("gnvp", V)
     return GV[0] if v.ndim == 1 else GV.T
 
 
 def gauss_newton(net: Network, loss: Any, X: Any, T: Any, sample_weight: Any = None) -> NDArray[Any]:
-    """``backprop.gauss_newton`` over a Dask data set: one W x W matrix per block, summed."""
+    """``backprop.gauss_newton`` over a Dask data set: one W x W matrix per block, summed.
+
+    Parameters
+    ----------
+    net : Network
+        The network, at its current parameters.
+    loss : str or Loss
+        The loss E.
+    X : Dask array (N, d) or Dask DataFrame
+        The inputs, chunked along the samples.
+    T : Dask or NumPy array
+        The targets, as for ``backprop.loss_and_grad``.
+    sample_weight : array (N,), optional
+        Weights s_n of the weighted mean 1/S sum_n s_n Div_n.
+
+    Returns
+    -------
+    ndarray of shape (n_params, n_params)
+        The Gauss-Newton matrix G (with the L2 term).
+        Equal to the in-memory result on the same data up to rounding (summation order).
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, backprop as bp
+    >>> net = bp.MLP([2, 2, 1], hidden="tanh", output="identity", seed=0)
+    >>> X = np.random.default_rng(0).normal(size=(8, 2)); y = X[:, :1] ** 2
+    >>> G = bp.cluster.gauss_newton(net, "l2", da.from_array(X, chunks=4), y)
+    >>> bool(np.allclose(G, bp.gauss_newton(net, "l2", X, y)))
+    True
+    """
     return Sums(net, loss, X, T, sample_weight).matrix("gauss_newton")
 
 
 def gauss_newton_diag(net: Network, loss: Any, X: Any, T: Any, sample_weight: Any = None) -> NDArray[Any]:
-    """``backprop.gauss_newton_diag`` over a Dask data set."""
+    """``backprop.gauss_newton_diag`` over a Dask data set.
+
+    Parameters
+    ----------
+    net : Network
+        The network, at its current parameters.
+    loss : str or Loss
+        The loss E.
+    X : Dask array (N, d) or Dask DataFrame
+        The inputs, chunked along the samples.
+    T : Dask or NumPy array
+        The targets, as for ``backprop.loss_and_grad``.
+    sample_weight : array (N,), optional
+        Weights s_n of the weighted mean 1/S sum_n s_n Div_n.
+
+    Returns
+    -------
+    ndarray of shape (n_params,)
+        The diagonal of G (with the L2 term).
+        Equal to the in-memory result on the same data up to rounding (summation order).
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, backprop as bp
+    >>> net = bp.MLP([2, 2, 1], hidden="tanh", output="identity", seed=0)
+    >>> X = np.random.default_rng(0).normal(size=(8, 2)); y = X[:, :1] ** 2
+    >>> d = bp.cluster.gauss_newton_diag(net, "l2", da.from_array(X, chunks=4), y)
+    >>> bool(np.allclose(d, bp.gauss_newton_diag(net, "l2", X, y)))
+    True
+    """
     return Sums(net, loss, X, T, sample_weight).diagonal("gauss_newton_diag")
 
 
 def hessian(net: Network, loss: Any, X: Any, T: Any, sample_weight: Any = None) -> NDArray[Any]:
-    """``backprop.hessian`` over a Dask data set: one W x W matrix per block, summed."""
+    """``backprop.hessian`` over a Dask data set: one W x W matrix per block, summed.
+
+    Parameters
+    ----------
+    net : Network
+        The network, at its current parameters.
+    loss : str or Loss
+        The loss E.
+    X : Dask array (N, d) or Dask DataFrame
+        The inputs, chunked along the samples.
+    T : Dask or NumPy array
+        The targets, as for ``backprop.loss_and_grad``.
+    sample_weight : array (N,), optional
+        Weights s_n of the weighted mean 1/S sum_n s_n Div_n.
+
+    Returns
+    -------
+    ndarray of shape (n_params, n_params)
+        The Hessian H of the loss (with the L2 term).
+        Equal to the in-memory result on the same data up to rounding (summation order).
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, backprop as bp
+    >>> net = bp.MLP([2, 2, 1], hidden="tanh", output="identity", seed=0)
+    >>> X = np.random.default_rng(0).normal(size=(8, 2)); y = X[:, :1] ** 2
+    >>> H = bp.cluster.hessian(net, "l2", da.from_array(X, chunks=4), y)
+    >>> bool(np.allclose(H, bp.hessian(net, "l2", X, y)))
+    True
+    """
     return Sums(net, loss, X, T, sample_weight).matrix("hessian")
 
 
 def hessian_diag(net: Network, loss: Any, X: Any, T: Any, sample_weight: Any = None) -> NDArray[Any]:
-    """``backprop.hessian_diag`` over a Dask data set."""
+    """``backprop.hessian_diag`` over a Dask data set.
+
+    Parameters
+    ----------
+    net : Network
+        The network, at its current parameters.
+    loss : str or Loss
+        The loss E.
+    X : Dask array (N, d) or Dask DataFrame
+        The inputs, chunked along the samples.
+    T : Dask or NumPy array
+        The targets, as for ``backprop.loss_and_grad``.
+    sample_weight : array (N,), optional
+        Weights s_n of the weighted mean 1/S sum_n s_n Div_n.
+
+    Returns
+    -------
+    ndarray of shape (n_params,)
+        The diagonal of H (with the L2 term).
+        Equal to the in-memory result on the same data up to rounding (summation order).
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, backprop as bp
+    >>> net = bp.MLP([2, 2, 1], hidden="tanh", output="identity", seed=0)
+    >>> X = np.random.default_rng(0).normal(size=(8, 2)); y = X[:, :1] ** 2
+    >>> d = bp.cluster.hessian_diag(net, "l2", da.from_array(X, chunks=4), y)
+    >>> bool(np.allclose(d, bp.hessian_diag(net, "l2", X, y)))
+    True
+    """
     return Sums(net, loss, X, T, sample_weight).diagonal("hessian_diag")

@@ -135,6 +135,13 @@ class Standardizer:
         -------
         Standardizer
             ``self``, so calls can be chained.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> s = Standardizer().fit(np.array([[1.0, 5.0], [3.0, 5.0]]))
+        >>> s.mean_.tolist(), s.scale_.tolist()
+        ([2.0, 5.0], [1.0, 1.0])
         """
         data = self._as_matrix(X)
         if data.shape[0] == 0:
@@ -167,6 +174,13 @@ class Standardizer:
         -------
         ndarray, shape (n_samples, n_features)
             ``(X - mean_) / scale_``; float input keeps its dtype, other input becomes float64.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> s = Standardizer().fit(np.array([[0.0], [4.0]]))
+        >>> s.transform(np.array([[2.0], [6.0]])).ravel().tolist()
+        [0.0, 2.0]
         """
         data = self._checked(X)
         return ((data - self.mean_) / self.scale_).astype(self._out_dtype(data), copy=False)
@@ -183,6 +197,12 @@ class Standardizer:
         -------
         ndarray, shape (n_samples, n_features)
             Same as ``fit(X).transform(X)``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> Standardizer().fit_transform(np.array([[1.0], [2.0], [3.0]])).ravel().round(4).tolist()
+        [-1.2247, 0.0, 1.2247]
         """
         return self.fit(X).transform(X)
 
@@ -198,6 +218,13 @@ class Standardizer:
         -------
         ndarray, shape (n_samples, n_features)
             ``X * scale_ + mean_``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> s = Standardizer().fit(np.array([[0.0], [4.0]]))
+        >>> s.inverse_transform(np.array([[0.0], [1.0]])).ravel().tolist()
+        [2.0, 4.0]
         """
         data = self._checked(X)
         return (data * self.scale_ + self.mean_).astype(self._out_dtype(data), copy=False)

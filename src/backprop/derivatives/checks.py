@@ -72,6 +72,7 @@ class CheckReport:
 
     @property
     def passed(self) -> bool:
+        """Whether the largest relative error is within ``tol`` (also the report's truth value)."""
         return bool(self.max_rel_error <= self.tol)
 
     def __bool__(self) -> bool:

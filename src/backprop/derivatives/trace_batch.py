@@ -125,7 +125,25 @@ class BatchTrace:
         return _factor(v, self.digits)
 
     def values(self, key: str) -> np.ndarray:
-        """One quantity over the instances, by its key ("y(h1_1)", "dE/dx(o1)", "dE/dw(x1,h1_1)", "E")."""
+        """One quantity over the instances, by its key.
+
+        Parameters
+        ----------
+        key : str
+            A node's quantity (``"y(h1_1)"``, ``"dE/dx(o1)"``), an edge's (``"dE/dw(x1,h1_1)"``), or ``"E"``.
+
+        Returns
+        -------
+        ndarray of shape (B,)
+            Its value for each instance of the batch.
+
+        Examples
+        --------
+        >>> import backprop as bp
+        >>> bt = bp.trace_batch(bp.MLP([1, 1, 1], seed=0, output="identity"), [[1.0], [2.0]], [0.5, 0.0])
+        >>> bt.values("E").round(6).tolist()
+        [0.363222, 0.173794]
+        """
         out = []
         for tr in self.instances:
             match = [s.value for s in tr.steps if s.key == key]
@@ -172,7 +190,24 @@ class BatchTrace:
 
     # ---- text -----------------------------------------------------------------------------------------
     def table(self) -> str:
-        """Per-instance values and deltas side by side, then the batch gradient entry by entry."""
+        """Per-instance values and deltas side by side, then the batch gradient entry by entry.
+
+        Returns
+        -------
+        str
+            The forward values and the local gradients, one column per instance, then each entry of the
+            batch gradient as the mean of the instances' terms.
+
+        Examples
+        --------
+        >>> import backprop as bp
+        >>> bt = bp.trace_batch(bp.MLP([1, 1, 1], seed=0, output="identity"), [[1.0], [2.0]], [0.5, 0.0])
+        >>> print(bt.table())
+        trace of a batch of 2 instances; loss l2 (mean over the batch)
+        ...
+        E               =  1/B sum_n E_n  =  1/2 * (0.363222 + 0.173794)  =  0.268508
+        ...
+        """
         S, lay, f = self.sym, self.layout, self._f
         cols = [f"n={k + 1}" for k in range(self.B)]
 

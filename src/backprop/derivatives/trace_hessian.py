@@ -296,6 +296,23 @@ class HessianTrace:
 
     # ---- text ------------------------------------------------------------------------------------------
     def table(self) -> str:
+        """The steps of note 002's Hessian as a text table, section by section.
+
+        Returns
+        -------
+        str
+            The forward sweep, M at the outputs and at the hidden units, then every entry of the blocks
+            (a), (b), (c): step, quantity, formula, the formula with numbers, value.
+
+        Examples
+        --------
+        >>> import backprop as bp
+        >>> ht = bp.hessian_trace(bp.MLP([1, 1, 1], seed=0, output="identity"), [1.0], 0.5)
+        >>> print(ht.table())
+        exact Hessian of one instance, note 002 (loss l2); ...
+        -- 1. forward sweep: da_k/da_j = w_kj h'(a_j), dy_k/da_j = sum_k' dy_k/da_k' da_k'/da_j
+        ...
+        """
         titles = {"sweep": "-- 1. forward sweep: da_k/da_j = w_kj h'(a_j), dy_k/da_j = sum_k' dy_k/da_k' da_k'/da_j",
                   "M outputs": "-- 2. M at the outputs: M_kk' = d2E_n/(da_k da_k')",
                   "M hidden": "-- 3. M backpropagated to the hidden units (002's (**))",

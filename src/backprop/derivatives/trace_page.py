@@ -57,6 +57,7 @@ def _slot(s: Any) -> Any:
 
 def _step(k: int, s: Any, f: Any, phase: str | None = None, slot: str | None = None, nodes: Any = None,
           edges: Any = None) -> dict[str, Any]:
+    """One step of a trace as the page's JSON: its formulas, value, and the nodes and edges it lights."""
     node = s.node if s.node is not None else ("E" if s.phase == "loss" else None)
     return {"k": k, "phase": phase or s.phase, "quantity": s.quantity, "symbolic": s.symbolic,
             "numeric": s.numeric, "value": s.value, "value_text": f(s.value), "key": s.key,

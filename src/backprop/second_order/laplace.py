@@ -181,11 +181,22 @@ class Laplace:
         Parameters
         ----------
         X : array-like of shape (B, d)
+            The inputs.
 
         Returns
         -------
         ndarray of shape (B, c, c)
             J(x) A^-1 J(x)^T, with J the Jacobian with respect to the parameters.
+
+        Examples
+        --------
+        >>> import numpy as np, backprop as bp
+        >>> X = np.linspace(-1, 1, 6)[:, None]
+        >>> net = bp.MLP([1, 2, 1], hidden="tanh", output="identity", seed=0)
+        >>> la = bp.Laplace(net, "l2", X, X ** 2, hessian="gauss_newton", noise_variance=0.01)
+        >>> C = la.function_covariance(np.array([[0.0], [2.0]]))
+        >>> C.shape, bool(C[1, 0, 0] > C[0, 0, 0])        # less certain away from the data
+        ((2, 1, 1), True)
         """
         net = self.net
         X = check_X(X, net.n_inputs, net.dtype)
@@ -211,7 +222,9 @@ class Laplace:
         Parameters
         ----------
         X : array-like of shape (B, d)
-        return_var : bool
+            The inputs.
+        return_var : bool, default False
+            Also return the variance.
 
         Returns
         -------
@@ -219,6 +232,17 @@ class Laplace:
             Outputs (regression) or class probabilities (classification).
         var : ndarray of shape (B, c)
             Only with ``return_var``.
+
+        Examples
+        --------
+        >>> import numpy as np, backprop as bp
+        >>> X = np.linspace(-1, 1, 6)[:, None]
+        >>> net = bp.MLP([1, 2, 1], hidden="tanh", output="identity", seed=0)
+        >>> la = bp.Laplace(net, "l2", X, X ** 2, hessian="gauss_newton", noise_variance=0.01)
+        >>> x = np.array([[0.0]])
+        >>> mean, var = la.predict(x, return_var=True)
+        >>> bool(np.allclose(mean, net.predict(x))), bool(np.allclose(var, la.function_covariance(x)[:, 0] + 0.01))
+        (True, True)
         """
         if (on_dask := dispatch.on_dask("laplace_predict", X)) is not None:
             return on_dask(self, X, return_var)

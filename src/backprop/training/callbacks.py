@@ -48,24 +48,105 @@ class Callback:
     optimizer: Any = None
     run: Any = None
 
+    # the hooks, in the order train calls them; a subclass overrides those it needs
     def set_run(self, run: Any) -> None:
+        """Called once before training starts: keep the run, its network and its optimiser.
+
+        Parameters
+        ----------
+        run : object
+            The training run, with ``run.net`` (the network) and ``run.opt`` (the optimiser).
+
+        Examples
+        --------
+        >>> from types import SimpleNamespace
+        >>> c = Callback()
+        >>> c.set_run(SimpleNamespace(net="the network", opt="the optimiser"))
+        >>> c.net, c.optimizer
+        ('the network', 'the optimiser')
+        """
         self.run, self.net, self.optimizer = run, run.net, run.opt
 
     def on_train_begin(self, history: History) -> None:
-        pass
+        """Called when training starts, before the first epoch.
+
+        Parameters
+        ----------
+        history : History
+            The run's history, empty or holding the epochs of a resumed run.
+
+        Examples
+        --------
+        >>> from backprop.training.history import History
+        >>> Callback().on_train_begin(History())
+        """
 
     def on_epoch_begin(self, epoch: int) -> None:
-        pass
+        """Called at the start of each epoch.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch about to run (1, 2, ...).
+
+        Examples
+        --------
+        >>> Callback().on_epoch_begin(1)
+        """
 
     def on_batch_end(self, batch: int, loss: Loss) -> None:
-        pass
+        """Called after each update.
+
+        Parameters
+        ----------
+        batch : int
+            The batch's index in its epoch (0, 1, ...).
+        loss : float
+            The batch's loss, at the parameters before the update.
+
+        Examples
+        --------
+        >>> Callback().on_batch_end(0, 0.25)
+        """
 
     def on_epoch_end(self, epoch: int, record: dict[str, Any]) -> bool | None:
-        """After epoch ``epoch`` (1, 2, ...) with its history row; True stops training."""
+        """Called after each epoch with its history row; returning True stops training.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch that ended (1, 2, ...).
+        record : dict
+            Its history row: ``loss``, ``val_loss``, ``train_metric``, ``val_metric``, ``lr``, ``time``, ...
+
+        Returns
+        -------
+        bool or None
+            True to stop training (``stop_reason "callback"``); False or None to go on.
+
+        Examples
+        --------
+        >>> print(Callback().on_epoch_end(1, {"loss": 0.5}))
+        None
+        >>> stop = EarlyStopping(monitor="loss", patience=1)
+        >>> stop.on_epoch_end(1, {"loss": 0.5}), stop.on_epoch_end(2, {"loss": 0.6})
+        (None, True)
+        """
         return None
 
     def on_train_end(self, history: History) -> None:
-        pass
+        """Called once when training ends, however it ends.
+
+        Parameters
+        ----------
+        history : History
+            The run's history, with its ``stop_reason``.
+
+        Examples
+        --------
+        >>> from backprop.training.history import History
+        >>> Callback().on_train_end(History(stop_reason="max_epochs"))
+        """
 
 
 def check_callbacks(callbacks: Any) -> list[Any]:
@@ -79,6 +160,7 @@ def check_callbacks(callbacks: Any) -> list[Any]:
     Returns
     -------
     list of Callback
+        The callbacks, in the order they are called.
 
     Examples
     --------
@@ -131,7 +213,9 @@ class EarlyStopping(Callback):
     monitor : str, default "val_loss"
         A column of the history: ``loss``, ``val_loss``, ``train_metric`` or ``val_metric``.
     patience : int, default 10
+        Epochs without improvement before training stops.
     min_delta : float, default 0.0
+        How much better a value must be to count as an improvement.
     mode : {"auto", "min", "max"}, default "auto"
         "auto": larger is better for the metrics, smaller for the losses.
     restore_best : bool, default False

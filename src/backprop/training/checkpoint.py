@@ -44,6 +44,7 @@ class TrainState:
 
 
 def exists(path: str | os.PathLike[str]) -> bool:
+    """Whether a checkpoint file exists at ``path``."""
     return Path(os.fspath(path)).is_file()
 
 
@@ -95,6 +96,7 @@ def write(path: str | os.PathLike[str], net: Network, optimizer: Optimizer, rng:
 
 @dataclass
 class Loaded:
+    """A checkpoint read and checked: the run's state, history, parameters, optimiser and RNG state."""
     state: TrainState
     history: History
     params: np.ndarray
@@ -128,6 +130,7 @@ _MAX_COUNT = 2 ** 63 - 1
 
 
 def _int(field: str, value: Any, low: int = 0, high: int = _MAX_COUNT) -> int:
+    """A stored count checked to be an integer in [low, high]."""
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         top = "2**63 - 1" if high == _MAX_COUNT else ("2**128 - 1" if high == 2 ** 128 - 1 else str(high))
         raise _Bad(field, f"an integer in [{low}, {top}]", value)
@@ -139,6 +142,7 @@ def _scalar(field: str, arrays: Mapping[str, Any], required: Literal[True] = ...
 @overload
 def _scalar(field: str, arrays: Mapping[str, Any], required: bool) -> float | None: ...
 def _scalar(field: str, arrays: Mapping[str, Any], required: bool = True) -> float | None:
+    """A stored float64 scalar (None when absent and not required)."""
     if field not in arrays:
         if required:
             raise _Bad(field, "present (a float64 scalar)", _Desc("nothing"))
@@ -150,6 +154,7 @@ def _scalar(field: str, arrays: Mapping[str, Any], required: bool = True) -> flo
 
 
 def _vector(field: str, a: Any, net: Network) -> NDArray[Any]:
+    """A stored parameter-shaped float vector, checked finite in the network's dtype."""
     if a.ndim != 1 or a.shape != net.params.shape or a.dtype.kind != "f":
         raise _Bad(field, f"a float vector of {net.n_params} entries", _Desc(f"a {a.dtype} array of shape {a.shape}"))
     v = a.astype(net.dtype)
@@ -229,6 +234,7 @@ def read(path: str | os.PathLike[str], net: Network, optimizer: Optimizer, n_sam
 
 def _read(path: str | os.PathLike[str], saved: Any, meta: dict[str, Any], arrays: Mapping[str, Any], net: Network,
           optimizer: Optimizer, n_samples: int, layers: Sequence[str] | None, metric: str | None) -> Loaded:
+    """Check every part of a checkpoint against this run (network, optimiser, data) and read it."""
     if set(meta) != {"kind", "n_samples", "optimizer", "rng", "state", "history"}:
         raise _Bad("metadata", "an object with the keys kind, n_samples, optimizer, rng, state, history",
                    _Desc("the keys " + ", ".join(sorted(map(str, meta)))))

@@ -109,6 +109,7 @@ class History:
 
     @property
     def start_loss(self) -> float | None:
+        """Training loss over the whole training set at the parameters the run started from (None if unknown)."""
         return self._resolved("_start_loss")
 
     @start_loss.setter
@@ -117,6 +118,7 @@ class History:
 
     @property
     def end_loss(self) -> float | None:
+        """Training loss over the whole training set at the parameters the run ended with (None if unknown)."""
         return self._resolved("_end_loss")
 
     @end_loss.setter
@@ -138,6 +140,22 @@ class History:
 
     # ---- access ------------------------------------------------------------------------------
     def append(self, record: dict[str, Any]) -> None:
+        """Add one epoch's row (a copy of ``record``).
+
+        Parameters
+        ----------
+        record : dict
+            The epoch's columns: ``epoch``, ``loss``, ``val_loss``, ``train_metric``, ``val_metric``, ``lr``,
+            ``grad_norms``, ``time``.
+
+        Examples
+        --------
+        >>> h = History()
+        >>> h.append({"epoch": 1, "loss": 0.5, "val_loss": float("nan"), "train_metric": float("nan"),
+        ...           "val_metric": float("nan"), "lr": 0.1, "grad_norms": [], "time": 0.0})
+        >>> len(h), h["loss"].tolist()
+        (1, [0.5])
+        """
         self.records.append(dict(record))
 
     def __len__(self) -> int:
@@ -168,18 +186,22 @@ class History:
 
     @property
     def interrupted(self) -> bool:
+        """Whether the run was stopped by Ctrl-C (``stop_reason == "interrupted"``)."""
         return self.stop_reason == "interrupted"
 
     @property
     def converged(self) -> bool:
+        """Whether the run stopped because it converged (``"converged"`` or ``"early_stopping"``)."""
         return self.stop_reason in ("converged", "early_stopping")
 
     @property
     def total_time(self) -> float:
+        """Wall time of all recorded epochs, in seconds."""
         return float(sum(r["time"] for r in self.records))
 
     @property
     def final_loss(self) -> float:
+        """Mean training loss of the last epoch (NaN with no epoch)."""
         return self.records[-1]["loss"] if self.records else float("nan")
 
     @property
@@ -207,8 +229,21 @@ class History:
         return out
 
     def to_pandas(self) -> Any:
-        """The history as a pandas DataFrame indexed by epoch: one column per scalar column and one
-        ``grad_norm[LAYER]`` column per layer (needs pandas: the ``tables`` extra)."""
+        """The history as a pandas DataFrame indexed by epoch (needs pandas: the ``tables`` extra).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One column per scalar column and one ``grad_norm[LAYER]`` column per layer, one row per epoch.
+
+        Examples
+        --------
+        >>> h = History(layers=["W1"], records=[{"epoch": 1, "loss": 0.5, "val_loss": float("nan"),
+        ...     "train_metric": float("nan"), "val_metric": float("nan"), "lr": 0.1, "grad_norms": [2.0],
+        ...     "time": 0.0}])
+        >>> list(h.to_pandas().columns)
+        ['loss', 'val_loss', 'train_metric', 'val_metric', 'lr', 'time', 'grad_norm[W1]']
+        """
         from .._optional import require
 
         pd = require("pandas", extra="tables", feature="History.to_pandas")
@@ -254,7 +289,22 @@ class History:
 
     # ---- files -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict (non-finite numbers become null)."""
+        """The history as a JSON-able dict, which ``from_dict`` reads back.
+
+        Returns
+        -------
+        dict
+            ``{"format": "backprop-history", "metric": ..., "records": [...], ...}``; non-finite numbers
+            become None (null).
+
+        Examples
+        --------
+        >>> h = History(records=[{"epoch": 1, "loss": 0.5, "val_loss": float("nan"), "train_metric": float("nan"),
+        ...     "val_metric": float("nan"), "lr": 0.1, "grad_norms": [], "time": 0.0}], stop_reason="max_epochs")
+        >>> d = h.to_dict()
+        >>> d["format"], d["records"][0]["loss"], d["records"][0]["val_loss"]
+        ('backprop-history', 0.5, None)
+        """
         rows = []
         for r in self.records:
             row: dict[str, Any] = {k: _json_number(r.get(k)) for k in COLUMNS if k not in ("epoch", "grad_norms")}
@@ -270,10 +320,33 @@ class History:
     def from_dict(cls, d: dict[str, Any], source: str = "history") -> "History":
         """Rebuild a history from ``to_dict``'s output, checking every value (the dict may come from a file).
 
+        Parameters
+        ----------
+        d : dict
+            What ``to_dict`` returned (or JSON read from a file).
+        source : str, default "history"
+            What to call the dict in an error message (a file name).
+
+        Returns
+        -------
+        History
+            The same rows and end of run.
+
         Raises
         ------
         FileFormatError
             Naming the first bad entry and what it should be.
+
+        Examples
+        --------
+        >>> h = History(records=[{"epoch": 1, "loss": 0.5, "val_loss": float("nan"), "train_metric": float("nan"),
+        ...     "val_metric": float("nan"), "lr": 0.1, "grad_norms": [], "time": 0.0}], stop_reason="max_epochs")
+        >>> History.from_dict(h.to_dict())
+        <History: 1 epochs, loss 0.5, stopped: max_epochs>
+        >>> History.from_dict({"format": "backprop-history", "records": [{"epoch": 0}]})
+        Traceback (most recent call last):
+        ...
+        backprop.errors.FileFormatError: history is not a valid backprop training history: records[0].epoch must be an integer > 0 (epochs count up from 1); got 0
         """
         def bad(field: str, expected: str, value: Any) -> FileFormatError:
             shown = repr(value) if not isinstance(value, (list, dict)) else type(value).__name__
@@ -336,13 +409,48 @@ class History:
         return cls(metric, layers, records, stop, best, start_loss, end_loss, diverged)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the history as JSON, atomically."""
+        """Write the history as JSON, atomically (``load`` reads it back).
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write.
+
+        Examples
+        --------
+        >>> h = History(records=[{"epoch": 1, "loss": 0.5, "val_loss": float("nan"), "train_metric": float("nan"),
+        ...     "val_metric": float("nan"), "lr": 0.1, "grad_norms": [], "time": 0.0}], stop_reason="max_epochs")
+        >>> h.save("history.json")
+        >>> History.load("history.json")
+        <History: 1 epochs, loss 0.5, stopped: max_epochs>
+        """
         text = json.dumps(self.to_dict(), indent=1)
         atomic_write(path, lambda f: f.write(text), binary=False)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "History":
-        """Read a history written by ``save``."""
+        """Read a history written by ``save``, checking every value.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A JSON file written by ``History.save``.
+
+        Returns
+        -------
+        History
+
+        Raises
+        ------
+        FileFormatError
+            When the file does not exist, is not JSON, or holds a bad entry.
+
+        Examples
+        --------
+        >>> History(records=[], stop_reason="max_epochs").save("empty.json")
+        >>> History.load("empty.json")
+        <History: no epochs>
+        """
         path = Path(os.fspath(path))
         if not path.is_file():
             raise FileFormatError(f"cannot read history {path}: it does not exist")

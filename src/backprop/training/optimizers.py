@@ -111,6 +111,7 @@ class Optimizer:
     # ---- state -------------------------------------------------------------------------------
     @property
     def decay_mask(self) -> NDArray[Any] | None:
+        """Which parameters weight decay applies to (None: the weights of the network given to ``step``)."""
         return self._decay_mask
 
     @decay_mask.setter
@@ -129,7 +130,19 @@ class Optimizer:
         return self._buffers
 
     def reset(self) -> None:
-        """Forget the state (momentum, moment estimates, step count); hyper-parameters stay."""
+        """Forget the state (momentum, moment estimates, step count); hyper-parameters stay.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> opt = Adam(lr=0.1)
+        >>> opt.step(np.zeros(2), np.ones(2))
+        >>> opt.t, opt.m is None
+        (1, False)
+        >>> opt.reset()
+        >>> opt.t, opt.m is None, opt.lr
+        (0, True, 0.1)
+        """
         self.t = 0
         self._shape = None
         self._dtype = None
@@ -228,7 +241,23 @@ class Optimizer:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
-        """Hyper-parameters, step count and copies of the state arrays (None before the first step)."""
+        """The optimiser's state, for ``load_state_dict`` (and checkpoints).
+
+        Returns
+        -------
+        dict
+            ``name``, the step count ``t``, the hyper-parameters, and copies of the state arrays (None
+            before the first step).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> opt = SGD(lr=0.1, momentum=0.9)
+        >>> opt.step(np.zeros(2), np.ones(2))
+        >>> opt.state_dict()
+        {'name': 'sgd', 't': 1, 'lr': 0.1, 'momentum': 0.9, 'nesterov': False, 'weight_decay': 0.0,
+         'delta': array([1., 1.])}
+        """
         state = {"name": self.name, "t": self.t}
         state.update({k: getattr(self, k) for k in self._hyper})
         for name in self._buffers:
@@ -243,6 +272,26 @@ class Optimizer:
         entries, hyper-parameters out of range, state arrays that are not finite or that no sequence of
         gradients could have produced) raises ConfigError naming the entry, and leaves the optimiser
         as it was. ``decay_mask`` is kept.
+
+        Parameters
+        ----------
+        state : dict
+            What ``state_dict`` of an optimiser of this kind returned.
+
+        Raises
+        ------
+        ConfigError
+            Naming the first bad entry and what it should be.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> a = SGD(lr=0.1, momentum=0.9)
+        >>> a.step(np.zeros(2), np.ones(2))
+        >>> b = SGD()
+        >>> b.load_state_dict(a.state_dict())
+        >>> b.t, b.lr, b.delta
+        (1, 0.1, array([1., 1.]))
         """
         probe = self.validated_state(state)
         mask = self._decay_mask
@@ -252,10 +301,30 @@ class Optimizer:
     def validated_state(self, state: dict[str, Any]) -> "Optimizer":
         """Check ``state`` completely; return a fresh optimiser of this kind holding it (self is untouched).
 
+        Parameters
+        ----------
+        state : dict
+            What ``state_dict`` of an optimiser of this kind returned.
+
+        Returns
+        -------
+        Optimizer
+            A new optimiser of this kind in that state.
+
         Raises
         ------
         ConfigError
             Naming the first bad entry and what it should be.
+
+        Examples
+        --------
+        >>> SGD().validated_state({"name": "sgd", "t": 0, "lr": 0.5, "momentum": 0.0, "nesterov": False,
+        ...                        "weight_decay": 0.0, "delta": None})
+        SGD(lr=0.5, momentum=0.0, nesterov=False, weight_decay=0.0)
+        >>> SGD().validated_state({"name": "adam"})
+        Traceback (most recent call last):
+        ...
+        backprop.errors.ConfigError: optimiser state is for 'adam'; this optimiser is 'sgd'
         """
         if not isinstance(state, dict) or state.get("name") != self.name:
             got = state.get("name") if isinstance(state, dict) else type(state).__name__
@@ -397,7 +466,17 @@ class GD(SGD):
 
     ``train`` uses one batch of all samples per epoch with this optimiser, so every
     step is W <- W - eta dLoss/dW with the exact gradient of the training loss.
-    Parameters as for :class:`SGD`.
+
+    Parameters
+    ----------
+    lr : float, default 0.01
+        Learning rate eta > 0.
+    momentum : float, default 0.0
+        mu in [0, 1): Delta <- mu Delta + dL/dW, W <- W - eta Delta (mu = 0 is plain gradient descent).
+    nesterov : bool, default False
+        Look ahead: W <- W - eta (dL/dW + mu Delta), with Delta already updated.
+    weight_decay : float, default 0.0
+        lambda in [0, 1): W <- W - eta Delta - lambda W.
 
     Examples
     --------

@@ -459,7 +459,23 @@ class Trace:
 
     # ---- text ---------------------------------------------------------------------------------
     def table(self) -> str:
-        """The steps as a text table: step, quantity, formula, the formula with numbers, value."""
+        """The steps as a text table: step, quantity, formula, the formula with numbers, value.
+
+        Returns
+        -------
+        str
+            A header naming the instance, the loss and the rules, then one line per step.
+
+        Examples
+        --------
+        >>> import backprop as bp
+        >>> tr = bp.trace(bp.MLP([1, 1, 1], seed=0, output="identity"), [1.0], 0.5)
+        >>> print(tr.table())
+        trace of one instance: x1=1; target o1=0.5; loss l2
+        ...
+         5  E               1/2 * (y(o1) - t(o1))^2     1/2 * (-0.352317 - 0.5)^2   0.363222
+        ...
+        """
         return table(self)
 
     __str__ = table
@@ -473,6 +489,19 @@ class Trace:
         A0 (input), Z0, A1, Z1, ..., the loss L, then dLdA{L}, dLdZ{L-1}, dLdW{L-1}, dLdb{L-1}, dLdA{L-1}, ...,
         dLdZ0, dLdW0, dLdb0, dLdA0; vectors of shape (units,), W and dLdW of shape (out, in) as in
         ``net.params``. Needs a layered network (every edge from one layer to the next).
+
+        Returns
+        -------
+        dict
+            Name -> ndarray (the loss ``L``: a float).
+
+        Examples
+        --------
+        >>> import backprop as bp
+        >>> tr = bp.trace(bp.MLP([1, 1, 1], seed=0, output="identity"), [1.0], 0.5)
+        >>> list(tr.layers())
+        ['A0', 'W0', 'b0', 'Z0', 'A1', 'W1', 'b1', 'Z1', 'A2', 'L', 'dLdA2', 'dLdZ1', 'dLdW1', 'dLdb1', 'dLdA1',
+         'dLdZ0', 'dLdW0', 'dLdb0', 'dLdA0']
         """
         from ..trace_layers import named_intermediates
         return named_intermediates(self)
@@ -522,12 +551,32 @@ class Trace:
         -------
         str
             The page.
+
+        Examples
+        --------
+        >>> import backprop as bp
+        >>> tr = bp.trace(bp.MLP([1, 1, 1], seed=0, output="identity"), [1.0], 0.5)
+        >>> tr.to_html("trace.html").startswith("<!DOCTYPE html>")
+        True
         """
         from ..trace_page import to_html
         return to_html(self, path, title=title, training=training)
 
     def to_dict(self) -> dict[str, Any]:
-        """The numbers as plain Python data (for JSON)."""
+        """The numbers as plain Python data (for JSON).
+
+        Returns
+        -------
+        dict
+            ``E``, ``nodes`` (name -> values), ``edges`` (a list of {"src", "dst", "w", "dE/dw"}) and ``steps``.
+
+        Examples
+        --------
+        >>> import backprop as bp
+        >>> d = bp.trace(bp.MLP([1, 1, 1], seed=0, output="identity"), [1.0], 0.5).to_dict()
+        >>> sorted(d), list(d["nodes"]), round(d["E"], 6)
+        (['E', 'edges', 'nodes', 'steps'], ['x1', 'h1_1', 'o1'], 0.363222)
+        """
         return {"E": self.E, "nodes": self.nodes,
                 "edges": [{"src": s, "dst": d, **v} for (s, d), v in self.edges.items()],
                 "steps": [s.__dict__ for s in self.steps]}

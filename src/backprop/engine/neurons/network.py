@@ -70,7 +70,24 @@ class NeuronNetwork(Network):
     """A compiled NeuronGraph: a ``Network`` that also answers questions about single neurons.
 
     Everything that takes a Network takes it (loss_and_grad, check_gradient, jacobian, hessian,
-    hvp, train, save). The extra methods name nodes and edges as the graph did.
+    hvp, train, save). The extra methods name nodes and edges as the graph did. It is usually made by
+    ``NeuronGraph.compile``; the examples below use its network ``net``: one input x, one identity neuron h,
+    the edge x -> h of weight 2.
+
+    Parameters
+    ----------
+    n_inputs : int
+        Width d of the input node.
+    ops : list of Op
+        The operations, in order; ``ops[i]`` computes node ``i + 1``.
+    inputs : list of tuple of int, optional
+        ``inputs[i]`` lists the nodes ``ops[i]`` reads; default: the chain ``(i,)``.
+    seed : int or None, default 0
+        Seed of the random initialisation.
+    dtype : float32 or float64, default float64
+        The dtype of the parameters and of every computation.
+    params : array, optional
+        Initial parameter vector (otherwise initialised from ``seed``).
 
     Examples
     --------
@@ -83,7 +100,25 @@ class NeuronNetwork(Network):
 
     @classmethod
     def check_loaded(cls, net: Network, where: str) -> None:
-        """Check the unit names of a network read from a file (``check_unit_names``)."""
+        """Check the unit names of a network read from a file (``check_unit_names``).
+
+        Parameters
+        ----------
+        net : Network
+            The network read.
+        where : str
+            Names the file in messages.
+
+        Raises
+        ------
+        FileFormatError
+            When a name is missing, not a one-line string, or appears twice.
+
+        Examples
+        --------
+        >>> from backprop.engine.neurons.graph import NeuronGraph
+        >>> NeuronNetwork.check_loaded(NeuronGraph.mlp([2, 3, 2]).compile(), "m.npz")
+        """
         check_unit_names(net, where)
 
     @property
@@ -114,11 +149,46 @@ class NeuronNetwork(Network):
         return [(lay.names[e.src], lay.names[e.dst]) for e in lay.edges]
 
     def weight(self, src: str, dst: str) -> float:
-        """Current weight w of the edge src -> dst."""
+        """Current weight w of the edge src -> dst.
+
+        Parameters
+        ----------
+        src, dst : str
+            The names of the edge's two nodes.
+
+        Returns
+        -------
+        float
+            Its entry of ``params``.
+
+        Examples
+        --------
+        >>> from backprop.engine.neurons.graph import NeuronGraph
+        >>> g = NeuronGraph(); x = g.input("x"); h = g.neuron("h", output=True); g.connect(x, h, 2.0)
+        >>> g.compile().weight("x", "h")
+        2.0
+        """
         return float(self.params[self.layout.edges[self.layout.find_edge(src, dst)].param])
 
     def set_weight(self, src: str, dst: str, value: float) -> None:
-        """Set the weight of the edge src -> dst."""
+        """Set the weight of the edge src -> dst (its entry of ``params``).
+
+        Parameters
+        ----------
+        src, dst : str
+            The names of the edge's two nodes.
+        value : float
+            The new weight; ConfigError if it is not finite.
+
+        Examples
+        --------
+        >>> from backprop.engine.neurons.graph import NeuronGraph
+        >>> g = NeuronGraph(); x = g.input("x"); h = g.neuron("h", output=True); g.connect(x, h, 2.0)
+        >>> net = g.compile()
+        >>> net.set_weight("x", "h", -1.5)
+        >>> net.weight("x", "h"), net.params.tolist()
+        (-1.5, [-1.5, 0.0])
+        """
         k = self.layout.edges[self.layout.find_edge(src, dst)].param
         value = float(value)
         if not np.isfinite(value):
@@ -126,11 +196,46 @@ class NeuronNetwork(Network):
         self.params[k] = value
 
     def bias(self, name: str) -> float:
-        """Current bias b of a neuron (ConfigError if it has none)."""
+        """Current bias b of a neuron (ConfigError if it has none).
+
+        Parameters
+        ----------
+        name : str
+            The neuron's name.
+
+        Returns
+        -------
+        float
+            Its entry of ``params``.
+
+        Examples
+        --------
+        >>> from backprop.engine.neurons.graph import NeuronGraph
+        >>> g = NeuronGraph(); x = g.input("x"); h = g.neuron("h", output=True); g.connect(x, h, 2.0)
+        >>> g.compile().bias("h")
+        0.0
+        """
         return float(self.params[self._bias_index(name)])
 
     def set_bias(self, name: str, value: float) -> None:
-        """Set the bias of a neuron (ConfigError if it has none or ``value`` is not finite)."""
+        """Set the bias of a neuron (ConfigError if it has none or ``value`` is not finite).
+
+        Parameters
+        ----------
+        name : str
+            The neuron's name.
+        value : float
+            The new bias.
+
+        Examples
+        --------
+        >>> from backprop.engine.neurons.graph import NeuronGraph
+        >>> g = NeuronGraph(); x = g.input("x"); h = g.neuron("h", output=True); g.connect(x, h, 2.0)
+        >>> net = g.compile()
+        >>> net.set_bias("h", 0.5)
+        >>> net.bias("h")
+        0.5
+        """
         value = float(value)
         if not np.isfinite(value):
             raise ConfigError(f"bias must be finite; got {value}")
@@ -143,17 +248,66 @@ class NeuronNetwork(Network):
         return u.bias
 
     def param_names(self) -> list[str]:
-        """A name for every entry of ``params``: 'w[src->dst]' or 'b[node]'."""
+        """A name for every entry of ``params``: 'w[src->dst]' or 'b[node]'.
+
+        Returns
+        -------
+        list of str
+            One name per parameter, in the order of ``params``.
+
+        Examples
+        --------
+        >>> from backprop.engine.neurons.graph import NeuronGraph
+        >>> g = NeuronGraph(); x = g.input("x"); h = g.neuron("h", output=True); g.connect(x, h, 2.0)
+        >>> g.compile().param_names()
+        ['w[x->h]', 'b[h]']
+        """
         return [self.layout.param_label(k) or f"p[{k}]" for k in range(self.n_params)]
 
     def locate(self, k: int) -> str:
-        """Parameter ``k`` described by its edge or bias (``'w[x->h] (parameter 0)'``)."""
+        """Parameter ``k`` described by its edge or bias.
+
+        Parameters
+        ----------
+        k : int
+            An index into ``params``.
+
+        Returns
+        -------
+        str
+            ``'w[src->dst] (parameter k)'`` or ``'b[node] (parameter k)'``.
+
+        Examples
+        --------
+        >>> from backprop.engine.neurons.graph import NeuronGraph
+        >>> g = NeuronGraph(); x = g.input("x"); h = g.neuron("h", output=True); g.connect(x, h, 2.0)
+        >>> g.compile().locate(0)
+        'w[x->h] (parameter 0)'
+        """
         label = self.layout.param_label(k)
         return f"{label} (parameter {k})" if label else super().locate(k)
 
     # ---- per-neuron values and derivatives for a batch -----------------------------------------
     def node_values(self, X: ArrayLike) -> dict[str, tuple[NDArray[Any], NDArray[Any]]]:
-        """{name: (x_j, y_j)} for every node, arrays of shape (B,) (a forward pass only)."""
+        """Every node's input x_j and output y_j over a batch (a forward pass only).
+
+        Parameters
+        ----------
+        X : array_like of shape (B, n_inputs)
+            The inputs.
+
+        Returns
+        -------
+        dict
+            ``{name: (x_j, y_j)}``, arrays of shape (B,).
+
+        Examples
+        --------
+        >>> from backprop.engine.neurons.graph import NeuronGraph
+        >>> g = NeuronGraph(); x = g.input("x"); h = g.neuron("h", output=True); g.connect(x, h, 2.0)
+        >>> g.compile().node_values([[1.0], [0.5]])["h"]
+        (array([2., 1.]), array([2., 1.]))
+        """
         from ...validation import check_X
         X = check_X(X, self.n_inputs, self.dtype)
         values, _ = self.forward_values(X)
@@ -165,15 +319,73 @@ class NeuronNetwork(Network):
         return out
 
     def node_grads(self, loss: str | Loss, X: ArrayLike, T: ArrayLike) -> dict[str, tuple[NDArray[Any], NDArray[Any]]]:
-        """{name: (dE/dy_j, dE/dx_j)} for every node after one backward pass, arrays of shape (B,)."""
+        """Every node's dE/dy_j and dE/dx_j after one backward pass over a batch.
+
+        Parameters
+        ----------
+        loss : str or Loss
+            The loss E.
+        X : array_like of shape (B, n_inputs)
+            The inputs.
+        T : array_like
+            The targets, as for ``loss_and_grad``.
+
+        Returns
+        -------
+        dict
+            ``{name: (dE/dy_j, dE/dx_j)}``, arrays of shape (B,).
+
+        Examples
+        --------
+        >>> from backprop.engine.neurons.graph import NeuronGraph
+        >>> g = NeuronGraph(); x = g.input("x"); h = g.neuron("h", output=True); g.connect(x, h, 2.0)
+        >>> g.compile().node_grads("l2", [[1.0]], [[0.0]])["h"]      # y = 2, t = 0: dE/dy = y - t
+        (array([2.]), array([2.]))
+        """
         return neuron_pass(self, loss, X, T).node_grads()
 
     def edge_grads(self, loss: str | Loss, X: ArrayLike, T: ArrayLike) -> dict[tuple[str, str], NDArray[Any]]:
-        """{(src, dst): dE/dw_ij per instance} = y_i dE/dx_j, arrays of shape (B,)."""
+        """Every edge's dE/dw_ij = y_i dE/dx_j, per instance of a batch.
+
+        Parameters
+        ----------
+        loss : str or Loss
+            The loss E.
+        X : array_like of shape (B, n_inputs)
+            The inputs.
+        T : array_like
+            The targets, as for ``loss_and_grad``.
+
+        Returns
+        -------
+        dict
+            ``{(src, dst): dE/dw_ij}``, arrays of shape (B,).
+
+        Examples
+        --------
+        >>> from backprop.engine.neurons.graph import NeuronGraph
+        >>> g = NeuronGraph(); x = g.input("x"); h = g.neuron("h", output=True); g.connect(x, h, 2.0)
+        >>> g.compile().edge_grads("l2", [[1.0]], [[0.0]])
+        {('x', 'h'): array([2.])}
+        """
         return neuron_pass(self, loss, X, T).edge_grads()
 
     def summary(self) -> str:
-        """The network's summary, headed by its counts of inputs, units, edges, outputs and levels."""
+        """The network's summary, headed by its counts of inputs, units, edges, outputs and levels.
+
+        Returns
+        -------
+        str
+            The head line, then one line per operation as ``Network.summary`` gives them.
+
+        Examples
+        --------
+        >>> from backprop.engine.neurons.graph import NeuronGraph
+        >>> g = NeuronGraph(); x = g.input("x"); h = g.neuron("h", output=True); g.connect(x, h, 2.0)
+        >>> print(g.compile().summary())
+        NeuronNetwork: 1 inputs, 1 units, 1 edges, 1 outputs, 2 parameters, 1 levels, float64
+        ...
+        """
         lay = self.layout
         head = (f"NeuronNetwork: {self.n_inputs} inputs, {len(lay.units) - self.n_inputs} units, "
                 f"{len(lay.edges)} edges, {len(lay.outputs)} outputs, {self.n_params} parameters, "

@@ -49,6 +49,25 @@ class NeuronPass:
     grad : ndarray
         dE/dw for all of ``net.params`` (including the L2 term if the loss has one).
 
+    Parameters
+    ----------
+    layout : NeuronLayout
+        The scalar-node view of the network.
+    x, y : ndarray of shape (B, n_units)
+        Every unit's input and output.
+    dE_dy, dE_dx : ndarray of shape (B, n_units)
+        The adjoints of the batch objective E.
+    value : float
+        E, the loss of the batch.
+    grad : ndarray
+        dE/dw for all of the network's parameters.
+    loss : Loss
+        The loss.
+    D : ndarray
+        The targets as the loss took them.
+    dEn_dy, dEn_dx : ndarray of shape (B, n_units), optional
+        The per-instance deltas (without them ``node_deltas`` is not available).
+
     Examples
     --------
     >>> import backprop as bp
@@ -70,30 +89,119 @@ class NeuronPass:
         self.value, self.grad, self.loss, self.D = value, grad, loss, D
 
     def node_values(self) -> dict[str, tuple[Array, Array]]:
-        """{name: (x_j, y_j)}, arrays of shape (B,)."""
+        """Every unit's input x_j and output y_j.
+
+        Returns
+        -------
+        dict
+            ``{name: (x_j, y_j)}``, arrays of shape (B,).
+
+        Examples
+        --------
+        >>> import backprop as bp
+        >>> p = neuron_pass(bp.MLP([1, 1, 1], seed=0, output="identity"), "l2", [[1.0]], [[0.5]])
+        >>> p.node_values()["x1"]
+        (array([1.]), array([1.]))
+        """
         return {n: (self.x[:, j], self.y[:, j]) for j, n in enumerate(self.names)}
 
     def node_grads(self) -> dict[str, tuple[Array, Array]]:
-        """{name: (dE/dy_j, dE/dx_j)}, arrays of shape (B,)."""
+        """Every unit's adjoints dE/dy_j and dE/dx_j of the batch objective E.
+
+        Returns
+        -------
+        dict
+            ``{name: (dE/dy_j, dE/dx_j)}``, arrays of shape (B,).
+
+        Examples
+        --------
+        >>> import backprop as bp
+        >>> p = neuron_pass(bp.MLP([1, 1, 1], seed=0, output="identity"), "l2", [[1.0]], [[0.5]])
+        >>> dy, dx = p.node_grads()["o1"]
+        >>> bool(dy[0] == p.y[0, -1] - 0.5)
+        True
+        """
         return {n: (self.dE_dy[:, j], self.dE_dx[:, j]) for j, n in enumerate(self.names)}
 
     def node_deltas(self) -> dict[str, tuple[Array, Array]]:
-        """{name: (dE_n/dy_j, dE_n/dx_j)}: the per-instance deltas, arrays of shape (B,)."""
+        """The per-instance deltas dE_n/dy_j and dE_n/dx_j (no 1/B, whichever the loss's reduction).
+
+        Returns
+        -------
+        dict
+            ``{name: (dE_n/dy_j, dE_n/dx_j)}``, arrays of shape (B,).
+
+        Examples
+        --------
+        >>> import backprop as bp
+        >>> p = neuron_pass(bp.MLP([1, 1, 1], seed=0, output="identity"), "l2", [[1.0], [1.0]], [[0.5], [0.5]])
+        >>> bool(np.allclose(p.node_deltas()["o1"][1], 2 * p.node_grads()["o1"][1]))     # E = mean of 2 E_n
+        True
+        """
         assert self.dEn_dy is not None and self.dEn_dx is not None, "the pass was made without per-instance deltas"
         return {n: (self.dEn_dy[:, j], self.dEn_dx[:, j]) for j, n in enumerate(self.names)}
 
     def edge_grads(self) -> dict[tuple[str, str], Array]:
-        """{(src, dst): dE/dw per instance}, arrays of shape (B,)."""
+        """Every edge's dE/dw_ij = y_i dE/dx_j, per instance.
+
+        Returns
+        -------
+        dict
+            ``{(src, dst): dE/dw_ij}``, arrays of shape (B,).
+
+        Examples
+        --------
+        >>> import backprop as bp
+        >>> p = neuron_pass(bp.MLP([1, 1, 1], seed=0, output="identity"), "l2", [[1.0]], [[0.5]])
+        >>> list(p.edge_grads())
+        [('x1', 'h1_1'), ('h1_1', 'o1')]
+        """
         nm = self.names
         return {(nm[e.src], nm[e.dst]): self.dE_dw[:, k] for k, e in enumerate(self.layout.edges)}
 
     def node(self, name: str) -> dict[str, Array]:
-        """x, y, dE/dy, dE/dx of one unit, arrays of shape (B,)."""
+        """x, y, dE/dy, dE/dx of one unit.
+
+        Parameters
+        ----------
+        name : str
+            The unit's name.
+
+        Returns
+        -------
+        dict
+            ``{"x": ..., "y": ..., "dE/dy": ..., "dE/dx": ...}``, arrays of shape (B,).
+
+        Examples
+        --------
+        >>> import backprop as bp
+        >>> p = neuron_pass(bp.MLP([1, 1, 1], seed=0, output="identity"), "l2", [[1.0]], [[0.5]])
+        >>> sorted(p.node("h1_1"))
+        ['dE/dx', 'dE/dy', 'x', 'y']
+        """
         j = self.layout.find(name)
         return {"x": self.x[:, j], "y": self.y[:, j], "dE/dy": self.dE_dy[:, j], "dE/dx": self.dE_dx[:, j]}
 
     def edge(self, src: str, dst: str) -> Array:
-        """dE/dw of the edge src -> dst per instance, shape (B,)."""
+        """dE/dw of the edge src -> dst, per instance.
+
+        Parameters
+        ----------
+        src, dst : str
+            The names of the edge's two nodes.
+
+        Returns
+        -------
+        ndarray of shape (B,)
+            y_src dE/dx_dst for each instance.
+
+        Examples
+        --------
+        >>> import backprop as bp
+        >>> p = neuron_pass(bp.MLP([1, 1, 1], seed=0, output="identity"), "l2", [[1.0]], [[0.5]])
+        >>> bool(p.edge("x1", "h1_1")[0] == p.node("h1_1")["dE/dx"][0])      # y(x1) = 1
+        True
+        """
         return self.dE_dw[:, self.layout.find_edge(src, dst)]
 
 

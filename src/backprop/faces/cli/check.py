@@ -29,6 +29,7 @@ EXAMPLES = """examples:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``backprop check``: the data, a saved model or a new network, the sample and the order."""
     add_data_options(p)
     p.add_argument("--model", help="check this saved model (default: a new network from the options below)")
     add_network_options(p, seed_default=None)
@@ -38,6 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _saved(args: argparse.Namespace) -> tuple[Network, Task, Data, NDArray[Any]]:
+    """The saved model of ``--model``, its task, the data and the inputs as the model takes them."""
     for k in NETWORK_DEFAULTS:
         if given(args, k):
             refuse(option(k), f"with --model {args.model}: the saved model fixes the network and its loss")
@@ -47,6 +49,7 @@ def _saved(args: argparse.Namespace) -> tuple[Network, Task, Data, NDArray[Any]]
 
 
 def _new(args: argparse.Namespace) -> tuple[Network, Task, Data, NDArray[Any]]:
+    """A new network from the options, its task (from the data's target), the data and its inputs."""
     hidden = hidden_sizes(args.hidden)
     check_activation_option(args, hidden)
     check_activation_names(args)
@@ -58,6 +61,7 @@ def _new(args: argparse.Namespace) -> tuple[Network, Task, Data, NDArray[Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``backprop check``: finite differences against backprop's gradient on a sample; 0 if it passes."""
     check_target_option(args)
     seed_given = args.seed is not None
     args.seed = args.seed if seed_given else 0

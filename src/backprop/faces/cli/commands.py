@@ -17,6 +17,7 @@ from . import check, evaluate, export, plot, predict, trace, train
 
 @dataclass
 class Subcommand:
+    """One command of the CLI: its help line, its options, what runs it and its usage examples."""
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]

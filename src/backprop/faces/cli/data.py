@@ -45,6 +45,7 @@ MIN_SPLIT = 20
 
 @dataclass
 class Data:
+    """A data set as the CLI reads it: inputs X, target y, column names and where they came from."""
     name: str
     X: np.ndarray
     y: Any                     # the target column (an ndarray), None for data without one
@@ -58,6 +59,7 @@ class Data:
 
 def add_data_options(p: argparse.ArgumentParser, target_help: str = "target column of a CSV file",
                      columns: bool | str = False) -> None:
+    """The options that choose the data: ``--data``, ``--target`` and the table options."""
     p.add_argument("--data", required=True,
                    help=f"{', '.join(BUILTIN_DATA)}, mnist:DIR (IDX files), PATH.csv or PATH.parquet")
     p.add_argument("--target", help=target_help)
@@ -95,10 +97,12 @@ def table_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def is_builtin(spec: str) -> bool:
+    """Whether ``spec`` names a built-in data set (or ``mnist:DIR``) rather than a file."""
     return spec in BUILTIN_DATA or spec.startswith("mnist:")
 
 
 def check_target_option(args: argparse.Namespace) -> None:
+    """Refuse ``--target`` with a built-in data set, and check the table options."""
     if args.target is not None and is_builtin(args.data):
         refuse("--target", f"with --data {args.data}: built-in data sets bring their own labels (--target "
                "names a column of a CSV file)")
@@ -219,6 +223,7 @@ def missing_cells(data: Data) -> str | None:
 
 def _headerless_model_data(spec: str, meta: dict[str, Any], names: list[str], target: str | None,
                            need_target: bool) -> Data:
+    """A CSV file without a header row read as the columns the model was trained on, in that order."""
     columns = meta.get("columns") or []
     if need_target and target is None:
         target = meta.get("target")

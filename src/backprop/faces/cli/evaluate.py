@@ -27,6 +27,7 @@ EXAMPLES = """examples:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``backprop evaluate``: the model, the data and the split to evaluate on."""
     p.add_argument("model", help="a model file written by 'backprop train'")
     add_data_options(p, "target column of a CSV file (default: the one the model was trained on)", columns="model")
     p.add_argument("--split", choices=("all", "train", "test"),
@@ -44,6 +45,7 @@ def _default_split(args: argparse.Namespace, meta: dict[str, Any], data: Data) -
 
 
 def run(args: argparse.Namespace) -> int:
+    """``backprop evaluate``: the model's loss and metric on the data (or on one part of its split)."""
     check_target_option(args)
     net, meta, task, scaler = load_model(args.model)
     check_model_table_options(args, meta, scaler, "evaluate")

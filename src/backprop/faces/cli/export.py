@@ -14,6 +14,7 @@ EXAMPLES = """examples:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``backprop export``: the model, the format and the file to write."""
     p.add_argument("model", help="a model file (.npz from 'backprop train' or net.save, or .safetensors)")
     p.add_argument("--to", required=True, choices=FORMATS, dest="format",
                    help="onnx (an ONNX graph, input standardisation included), safetensors (the parameters "
@@ -27,6 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``backprop export``: write the model as ONNX, safetensors or a torch.export program."""
     net = export_model(args.model, args.format, args.out, opset=args.opset, network_only=args.network_only)
     print(f"wrote {args.out} ({args.format}, {net!r})")
     return 0

@@ -47,6 +47,7 @@ def _os_message(e: OSError) -> str:
 
 
 def _report(message: object, kind: str = "error: ") -> None:
+    """Print one line ``backprop: error: ...`` to standard error (nothing if standard error is gone)."""
     try:
         print(f"{PROG}: {kind}{one_line(message)}", file=sys.stderr)
     except (BrokenPipeError, OSError, ValueError):

@@ -31,6 +31,7 @@ NETWORK_DEFAULTS = {"hidden": "32", "activation": "tanh", "output": "auto", "los
 
 
 def add_network_options(p: argparse.ArgumentParser, seed_default: int | None = 0) -> None:
+    """The options that build a network: hidden widths, activations, loss, L2 and seed."""
     p.add_argument("--hidden", help=f"hidden layer widths, e.g. 64,32 (default {NETWORK_DEFAULTS['hidden']}; "
                    "'none' for none)")
     p.add_argument("--activation", help=f"hidden activation: {', '.join(ACTIVATIONS[:-1])} "
@@ -44,6 +45,7 @@ def add_network_options(p: argparse.ArgumentParser, seed_default: int | None = 0
 
 
 def hidden_sizes(text: str) -> list[int]:
+    """The hidden layer widths of ``--hidden`` ("64,32"; "none" for none); UsageError if malformed."""
     text = NETWORK_DEFAULTS["hidden"] if text is None else text
     if text.strip().lower() in ("", "none", "0"):
         return []
@@ -57,12 +59,14 @@ def hidden_sizes(text: str) -> list[int]:
 
 
 def check_activation_option(args: argparse.Namespace, hidden: list[int]) -> None:
+    """Refuse ``--activation`` for a network without hidden layers."""
     if not hidden and args.activation is not None:
         refuse("--activation", f"with --hidden {args.hidden}: a network without hidden layers has no hidden "
                "activation (the output activation is --output)")
 
 
 def build_network(sizes: list[int], args: argparse.Namespace, task: Task, dtype: str = "float64") -> MLP:
+    """The MLP of these layer sizes with the options' activations, the task's output and the seed."""
     return MLP(sizes, hidden=args.activation, output=task.output, seed=args.seed, dtype=np.dtype(dtype))
 
 
@@ -83,6 +87,7 @@ class Scaler:
 
     @classmethod
     def fit(cls, X: NDArray[Any], fill: NDArray[Any] | None = None) -> Scaler:
+        """The scaler that standardises the columns of X (and fills missing cells with ``fill``)."""
         s = Standardizer().fit(X)
         return cls(s.mean_, s.scale_, fill)
 
@@ -92,6 +97,7 @@ class Scaler:
         return X if self.mean is None else (X - self.mean) / self.scale
 
     def arrays(self) -> dict[str, Any]:
+        """The arrays saved with the model: input_mean, input_scale and input_fill where present."""
         out = {} if self.mean is None else {"input_mean": self.mean, "input_scale": self.scale}
         return out if self.fill is None else {**out, "input_fill": self.fill}
 
@@ -111,6 +117,7 @@ def prepared_inputs(data: Data, scaler: Scaler, fill: bool = True) -> NDArray[An
 
 
 def save_model(net: Network, path: str, meta: dict[str, Any], scaler: Scaler) -> None:
+    """Write the network with its metadata and the scaler's arrays."""
     save(net, path, metadata=meta, arrays=scaler.arrays())
 
 

@@ -25,4 +25,5 @@ def shown(names: Sequence[str], k: int = 6) -> str:
 
 
 def one_line(message: object) -> str:
+    """``message`` on one line: every run of whitespace, line breaks included, becomes one space."""
     return " ".join(str(message).split())

@@ -23,6 +23,7 @@ EXAMPLES = """examples:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``backprop plot``: the history or model file, the figure file and its title."""
     p.add_argument("source", help="a history JSON file (train --history) or a model file from 'backprop train'")
     p.add_argument("--out", help="the figure file; its extension chooses the format: .png, .svg, .pdf or "
                    "another that matplotlib writes (default: SOURCE with the suffix -history.png)")
@@ -30,6 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _history(src: Path) -> History:
+    """The training history in a history JSON file or in a model file written by ``backprop train``."""
     if src.suffix.lower() == ".json":
         return History.load(src)
     _, meta, _ = load_bundle(src)
@@ -39,6 +41,7 @@ def _history(src: Path) -> History:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``backprop plot``: the curves of a training history, written to a figure file."""
     src = Path(args.source)
     out = args.out or str(src.with_name(src.stem + "-history.png"))
     try:

@@ -21,6 +21,7 @@ EXAMPLES = """examples:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``backprop predict``: the model, the data, the table options and the output."""
     p.add_argument("model", help="a model file written by 'backprop train'")
     p.add_argument("--data", required=True, help="PATH.csv holding the model's feature columns, taken by name "
                    "from the header row (other columns are ignored) or, without header row, exactly the "
@@ -32,6 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``backprop predict``: one predicted label or value per row (and class probabilities)."""
     check_output_path("--out", args.out)
     check_table_options(args)
     net, meta, task, scaler = load_model(args.model)

@@ -37,6 +37,7 @@ TASKS = ("auto", "classification", "regression")
 
 @dataclass
 class Task:
+    """What a model learns: the kind of target, its loss and output, the classes or the target scaling."""
     kind: str                  # "multiclass", "binary" or "regression"
     loss: Loss
     output: str
@@ -72,12 +73,14 @@ class Task:
         return Y if self.kind == "multiclass" else np.column_stack([1 - Y[:, 0], Y[:, 0]])
 
     def to_dict(self) -> dict[str, Any]:
+        """The task as JSON-able data, for the model file's metadata."""
         return {"kind": self.kind, "loss": self.loss.config(), "output": self.output,
                 "n_outputs": self.n_outputs, "classes": self.classes, "y_mean": self.y_mean,
                 "y_scale": self.y_scale}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Task:
+        """The task stored by ``to_dict``, checked (ValueError if a stored value is impossible)."""
         y_mean, y_scale = float(d.get("y_mean", 0.0)), float(d.get("y_scale", 1.0))
         if not (np.isfinite(y_mean) and np.isfinite(y_scale) and y_scale > 0):
             raise ValueError(f"the stored target scaling ({y_mean}, {y_scale}) is not finite and positive")

@@ -56,6 +56,7 @@ OPTIMIZER_OPTIONS = ("lr", "momentum", "nesterov", "weight_decay")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``backprop train``: data, task, network, optimiser, schedule, split and files."""
     add_data_options(p, columns=True)
     p.add_argument("--task", choices=TASKS, default="auto", help="classification or regression; auto: labels "
                    f"(text, booleans, or at most {MAX_AUTO_CLASSES} distinct whole numbers) are classes, other "
@@ -146,6 +147,7 @@ def _check_options(args: argparse.Namespace, hidden: list[int], opt: Optimizer) 
 
 
 def _check_split_options(args: argparse.Namespace, data: Data) -> None:
+    """Refuse ``--test-size`` for data with their own test part or too few samples to split."""
     if args.test_size is None:
         return
     if data.test is not None:
@@ -178,10 +180,12 @@ def _fill_values(X: NDArray[Any], how: str, name: str) -> NDArray[Any]:
 
 
 def _filled(X: NDArray[Any], values: NDArray[Any] | None) -> NDArray[Any]:
+    """X with its missing cells (NaN) replaced by ``values`` (X itself when there are none)."""
     return X if values is None else np.where(np.isnan(X), values, X)
 
 
 def _check_resume(args: argparse.Namespace) -> None:
+    """Note a ``--resume`` whose checkpoint does not exist yet; refuse one that would train nothing."""
     if args.resume and not ckpt.exists(args.checkpoint):
         print(f"{PROG}: note: --resume: {args.checkpoint} does not exist yet; training starts from scratch",
               file=sys.stderr)
@@ -193,6 +197,7 @@ def _check_resume(args: argparse.Namespace) -> None:
 
 
 def _check_label_smoothing(args: argparse.Namespace, task: Task, T_train: NDArray[Any], net: Network) -> None:
+    """Refuse ``--label-smoothing`` when the task's loss cannot take it."""
     if args.label_smoothing:
         try:
             task.loss.prepare(T_train[:1], 1, task.n_outputs, net.dtype)
@@ -207,11 +212,13 @@ class _Log:
         self.file = None if path is None else open(path, "w", encoding="utf-8")
 
     def write(self, text: str) -> None:
+        """Write ``text`` to standard output and to the log file."""
         sys.stdout.write(text)
         if self.file is not None:
             self.file.write(text)
 
     def flush(self) -> None:
+        """Flush standard output and the log file."""
         sys.stdout.flush()
         if self.file is not None:
             self.file.flush()
@@ -232,6 +239,7 @@ class _Log:
         return None
 
     def close(self) -> None:
+        """Close the log file."""
         if self.file is not None:
             self.file.close()
 
@@ -261,6 +269,7 @@ def _fit(args: argparse.Namespace, net: Network, task: Task, opt: Optimizer, X_t
 
 
 def run(args: argparse.Namespace) -> int:
+    """``backprop train``: train a network on the data and save it with what predicting needs."""
     hidden = hidden_sizes(args.hidden)
     if args.optimizer is None:
         args.optimizer = TRAIN_DEFAULTS["optimizer"]
@@ -355,6 +364,7 @@ def _finish(args: argparse.Namespace, history: History, opt: Optimizer, checkpoi
 
 
 def _mtime(path: str | None) -> int | None:
+    """The file's modification time in nanoseconds, None if it does not exist."""
     try:
         return os.stat(path).st_mtime_ns if path is not None else None
     except OSError:

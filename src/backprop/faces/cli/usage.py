@@ -37,6 +37,7 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
+        """Raise UsageError with argparse's message instead of exiting."""
         raise UsageError(message)
 
 
@@ -44,6 +45,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
     """Defaults in the help of each option; the description (with its usage examples) kept as written."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
+        """An option's help, with its default unless it is unset (None or False)."""
         # an unset option is None on the parsed arguments (so that "given" can be told from "default");
         # its help states the default in words instead
         if action.default is None or action.default is False or action.default is argparse.SUPPRESS:
@@ -54,6 +56,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 # ---- option value types -----------------------------------------------------------------------------
 
 def _whole_number(text: str, lo: int) -> int:
+    """``text`` as a whole number >= lo; argparse.ArgumentTypeError otherwise."""
     try:
         v = int(text)
     except ValueError:
@@ -64,20 +67,24 @@ def _whole_number(text: str, lo: int) -> int:
 
 
 def seed(text: str) -> int:
+    """A seed: a whole number >= 0."""
     return _whole_number(text, 0)
 
 
 def positive_int(text: str) -> int:
+    """A whole number >= 1."""
     return _whole_number(text, 1)
 
 
 def batch_size(text: str) -> int | None:
+    """A batch size: a whole number >= 1, or full/all/none for the whole training set (None)."""
     if text.lower() in ("full", "all", "none"):
         return None
     return positive_int(text)
 
 
 def finite(text: str) -> float:
+    """A finite number."""
     try:
         v = float(text)
     except ValueError:
@@ -88,6 +95,7 @@ def finite(text: str) -> float:
 
 
 def non_negative(text: str) -> float:
+    """A finite number >= 0."""
     v = finite(text)
     if not v >= 0:
         raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
@@ -95,6 +103,7 @@ def non_negative(text: str) -> float:
 
 
 def fraction(text: str) -> float:
+    """A fraction in [0, 1)."""
     v = finite(text)
     if not 0 <= v < 1:
         raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
@@ -118,6 +127,7 @@ def given(args: argparse.Namespace, name: str) -> bool:
 
 
 def option(name: str) -> str:
+    """The command-line flag of a parameter: ``test_size`` -> ``--test-size``."""
     return "--" + name.replace("_", "-")
 
 
@@ -132,12 +142,14 @@ def option_error(name: str, value: object, error: Exception | str, flag: str | N
 
 
 def with_defaults(args: argparse.Namespace, defaults: dict[str, Any]) -> None:
+    """Set every option of ``defaults`` that was not given to its default value."""
     for k, v in defaults.items():
         if getattr(args, k) is None:
             setattr(args, k, v)
 
 
 def refuse(flag: str, reason: str) -> NoReturn:
+    """Raise UsageError: ``flag`` does nothing in this situation, for ``reason``."""
     raise UsageError(f"{flag} does nothing {reason}")
 
 

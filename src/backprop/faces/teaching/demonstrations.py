@@ -26,10 +26,12 @@ if TYPE_CHECKING:
 
 
 def _f(v: float, digits: int) -> str:
+    """A number as a term of a printed formula."""
     return _fmt(v, digits)
 
 
 def _m(v: float, digits: int) -> str:
+    """A number as a factor of a printed formula (negative numbers in parentheses)."""
     return _factor(v, digits)
 
 
@@ -75,6 +77,7 @@ class UpdateOrderDemo:
         self.steps, self.labels = steps, labels
 
     def table(self) -> str:
+        """The parameters before, after the correct step and after the mistaken one, and their difference."""
         d = self.trace.digits
         out = [f"one gradient-descent step, lr = {self.lr:g}: correct (every gradient first, then every update) "
                "and mistaken (each layer updated as soon as its gradient is known, note 000)", ""]
@@ -183,6 +186,7 @@ class OptimizerTrace:
         self.rows: list[Any] = []
 
     def table(self) -> str:
+        """The optimiser's steps as a text table: each parameter's gradient, state and update."""
         o, d = self.opt, self.digits
         hyper = ", ".join(f"{k} = {getattr(o, k)}" for k in o._hyper)
         out = [f"{type(o).__name__} ({hyper}); weight decay on the weights only" if o.weight_decay
@@ -246,6 +250,7 @@ def optimizer_trace(net: Network, loss: Any, X: ArrayLike, T: ArrayLike, optimiz
 
 
 def _labels(net: Network) -> list[str]:
+    """A name for every parameter ('w[src->dst]', 'b[node]'; 'p[k]' where the network has none)."""
     from ...engine.neurons.layout import neuron_layout
     try:
         lay = neuron_layout(net)
@@ -256,6 +261,7 @@ def _labels(net: Network) -> list[str]:
 
 def _rows(out: OptimizerTrace, opt: Optimizer, n: int, before: NDArray[Any], g: NDArray[Any], prev: dict[str, Any],
           state: dict[str, Any], after: NDArray[Any], reg: NDArray[Any]) -> None:
+    """Add the rows of one optimiser step, parameter by parameter, to the trace ``out``."""
     d, lr, lam = out.digits, opt.lr, opt.weight_decay
     ph = f"step {n}"
     for k, name in enumerate(out.labels):
