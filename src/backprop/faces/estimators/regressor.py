@@ -47,6 +47,9 @@ validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun
     dropout : float in [0, 1), default=0.0
         With p > 0, inverted dropout of probability p after each hidden activation while training (a
         stochastic solver, sgd or adam, is needed); prediction runs in evaluation mode, without it.
+    normalization : {None, 'batch', 'layer'}, default=None
+        A normalisation layer after each hidden layer's weights, before its activation: 'batch' (batch
+        statistics while training, running ones at prediction; needs a stochastic solver) or 'layer'.
 
     Attributes
     ----------
