@@ -7,34 +7,59 @@ weights would be the update-ordering mistake). One epoch is one pass over the sh
 from __future__ import annotations
 
 import math
+import os
 import signal
 import sys
 import threading
 import time
 import warnings
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
+from types import FrameType
+from typing import Any, Callable, Literal, Optional, Union, cast, overload
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .. import dispatch
 from ..engine.network import Network
 from ..engine.objective import Objective, loss_head
 from ..engine.plan import acquire
 from ..errors import ConfigError, DivergenceError, DivergenceWarning, InputError
-from ..losses import get_loss
+from ..losses import Loss, get_loss
+from ..ops.arrays import Array
 from ..validation import all_finite, check_sample_weight, check_seed, check_X
 from . import checkpoint as ckpt
-from .callbacks import check_callbacks
-from .history import DIVERGED_FACTOR, History
-from .metrics import get_metric
-from .optimizers import get_optimizer
+from .callbacks import Callback, check_callbacks
+from .history import DIVERGED_FACTOR as DIVERGED_FACTOR      # re-exported: the CLI reads it from here
+from .history import History
+from .metrics import Metric, get_metric
+from .optimizers import Optimizer, get_optimizer
 from .pairing import check_output_loss
-from .schedules import get_schedule
+from .schedules import Schedule, get_schedule
+
+#: ``on_batch(i, loss_value, objective, grad)`` of :func:`run_epoch`; a true return value ends the epoch
+OnBatch = Callable[[int, float, Objective, Array], object]
+#: ``on_epoch_end(epoch, record)`` of :func:`train`; True stops training
+OnEpochEnd = Callable[[int, dict[str, Any]], object]
+#: a learning-rate schedule as :func:`train` takes it
+ScheduleSpec = Union[str, Schedule, Callable[[int, int], float], None]
+#: a metric as :func:`train` takes it
+MetricSpec = Union[str, Metric, Callable[[Array, Array], float], None]
+#: (X, D, X_val, D_val, w, w_val): the training part, the validation part (or None), their sample weights
+Parts = tuple[Array, Array, Optional[Array], Optional[Array], Optional[Array], Optional[Array]]
+#: the network's step counter and a copy of every op's buffers (None for ops without)
+Buffers = tuple[int, list[Optional[dict[str, Array]]]]
+#: what :class:`SetLoss` evaluates the network on: the loss, X, D, the batch size and the sample weights
+LossArgs = tuple[Loss, Array, Array, Optional[int], Optional[Array]]
 
 
-def _check_count(name, value, minimum=1, allow_none=False):
+@overload
+def _check_count(name: str, value: object, minimum: int = ..., allow_none: Literal[False] = ...) -> int: ...
+@overload
+def _check_count(name: str, value: object, minimum: int = ..., allow_none: bool = ...) -> int | None: ...
+def _check_count(name: str, value: object, minimum: int = 1, allow_none: bool = False) -> int | None:
     if value is None and allow_none:
         return None
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
@@ -43,7 +68,9 @@ def _check_count(name, value, minimum=1, allow_none=False):
     return int(value)
 
 
-def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None, sample_weight=None) -> float:
+def run_epoch(net: Network, loss: str | Loss, X: Array, D: Array, optimizer: Optimizer, batch_size: int | None,
+              rng: np.random.Generator | None = None, on_batch: OnBatch | None = None,
+              sample_weight: Array | None = None) -> float:
     """One pass over the training data in mini-batches, one optimiser step per batch.
 
     Parameters
@@ -81,6 +108,20 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None, s
         parameters before its update (in training mode): their mean for a loss with reduction "mean",
         their sum (plus the L2 term once) for reduction "sum". If a batch's loss or gradient is NaN or
         inf, the epoch stops before updating with it and the non-finite value is returned.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import backprop as bp
+    >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    >>> net = bp.MLP([2, 3, 1], output="sigmoid")
+    >>> loss = bp.get_loss("bce")
+    >>> D = loss.prepare([0, 1, 1, 1], 4, 1, net.dtype)         # the targets of x1 OR x2
+    >>> opt = bp.SGD(lr=0.5)
+    >>> first = bp.run_epoch(net, loss, X, D, opt, batch_size=2)
+    >>> losses = [bp.run_epoch(net, loss, X, D, opt, batch_size=2) for _ in range(49)]
+    >>> losses[-1] < first, net.step                            # 50 epochs of 2 updates
+    (True, 100)
     """
     loss = get_loss(loss)
     n = X.shape[0]
@@ -88,7 +129,8 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None, s
     w = sample_weight
     # one permutation per epoch; every batch is gathered through it into its plan's buffers
     order = rng.permutation(n) if rng is not None else None
-    total, seen = 0.0, 0
+    total = 0.0
+    seen: float = 0
     summed = loss.reduction == "sum"
     head = loss_head(net, loss)
     seed_node = head[1]
@@ -114,7 +156,8 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None, s
                     return value
                 # ||dL/dp||^2 of each layer, one dot product each: the finiteness check of the whole
                 # gradient and, through ``obj.grad_squares``, the history's per-layer gradient norms
-                obj.grad_squares = squares = [float(np.dot(g, g)) for g in (grad[a:b] for a, b in segments)]
+                squares = [float(np.dot(g, g)) for g in (grad[a:b] for a, b in segments)]
+                setattr(obj, "grad_squares", squares)       # this loop's attribute: Objective does not declare it
                 if not math.isfinite(sum(squares)) and not np.isfinite(grad).all():
                     return math.nan
                 # ---- the one place for what follows a training-mode forward that drives an update:
@@ -136,14 +179,14 @@ def run_epoch(net, loss, X, D, optimizer, batch_size, rng=None, on_batch=None, s
 
 
 @contextmanager
-def _graceful_interrupt():
+def _graceful_interrupt() -> Iterator[list[bool]]:
     """While active, the first Ctrl-C only sets ``flag[0]`` (the loop stops after the current batch);
     a second one interrupts at once. Only in the main thread, and only over Python's default handler."""
     flag = [False]
     installed = (threading.current_thread() is threading.main_thread()
                  and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
     if installed:
-        def handler(signum, frame):
+        def handler(signum: int, frame: FrameType | None) -> None:
             flag[0] = True
             signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGINT, handler)
@@ -154,11 +197,11 @@ def _graceful_interrupt():
             signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _layer_names(net):
+def _layer_names(net: Network) -> list[str]:
     return [f"layer {k + 1} ({op.describe()})" for k, (_, op, _) in enumerate(net.param_layers())]
 
 
-def _split_validation(X, D, fraction, rng, w=None):
+def _split_validation(X: Array, D: Array, fraction: float, rng: np.random.Generator, w: Array | None = None) -> Parts:
     n = X.shape[0]
     if not isinstance(fraction, (float, np.floating)) or not 0.0 < fraction < 1.0:
         raise ConfigError(f"validation_fraction must be a number strictly between 0 and 1; got {fraction!r}")
@@ -176,14 +219,14 @@ def _split_validation(X, D, fraction, rng, w=None):
 class _Progress:
     """tqdm bar over epochs (or nothing when not verbose)."""
 
-    def __init__(self, verbose, total, initial):
-        self.bar = None
+    def __init__(self, verbose: bool, total: int, initial: int) -> None:
+        self.bar: Any = None         # tqdm.tqdm or _optional's plain bar
         if verbose:
             from .._optional import progress_bar as tqdm     # tqdm's bar, or a plain one without tqdm
             self.bar = tqdm(total=total, initial=initial, desc="training", unit="epoch", file=sys.stderr,
                             dynamic_ncols=True, leave=True)
 
-    def update(self, record, metric_name):
+    def update(self, record: dict[str, Any], metric_name: str | None) -> None:
         if self.bar is None:
             return
         parts = [f"loss={record['loss']:.4f}"]
@@ -196,7 +239,7 @@ class _Progress:
         self.bar.set_postfix_str(" ".join(parts), refresh=False)
         self.bar.update(1)
 
-    def close(self):
+    def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
 
@@ -205,7 +248,12 @@ class _Progress:
 class TrainOptions:
     """The options of :func:`train`, as given; :meth:`prepare` checks them all, once, before any update.
 
-    The fields are :func:`train`'s keyword arguments (see there).
+    Parameters
+    ----------
+    optimizer, lr, batch_size, epochs, momentum, weight_decay, schedule, shuffle, seed, validation_data, \
+validation_fraction, early_stopping, restore_best, tol, n_iter_no_change, metric, verbose, on_epoch_end, \
+checkpoint, checkpoint_every, resume, sample_weight, callbacks
+        The keyword arguments of :func:`train`, with the same defaults and meaning.
 
     Examples
     --------
@@ -216,36 +264,60 @@ class TrainOptions:
     (2, 2)
     """
 
-    optimizer: object = "sgd"
+    optimizer: str | Optimizer = "sgd"
     lr: float | None = None
     batch_size: int | None = 32
     epochs: int = 100
     momentum: float | None = None
     weight_decay: float | None = None
-    schedule: object = None
+    schedule: ScheduleSpec = None
     shuffle: bool = True
     seed: int | None = 0
-    validation_data: tuple | None = None
+    validation_data: tuple[ArrayLike, ArrayLike] | None = None
     validation_fraction: float | None = None
     early_stopping: bool | None = None
     restore_best: bool = True
     tol: float | None = 1e-6
     n_iter_no_change: int = 10
-    metric: object = "auto"
+    metric: MetricSpec = "auto"
     verbose: bool = True
-    on_epoch_end: Callable | None = None
-    checkpoint: object = None
+    on_epoch_end: OnEpochEnd | None = None
+    checkpoint: str | os.PathLike[str] | None = None
     checkpoint_every: int | None = None
     resume: bool = False
-    sample_weight: object = None
-    callbacks: object = None
+    sample_weight: ArrayLike | None = None
+    callbacks: Callback | Sequence[Callback] | None = None
 
-    def prepare(self, net, loss, X, T) -> "_Run":
+    def prepare(self, net: Network, loss: str | Loss, X: ArrayLike, T: ArrayLike) -> _Run:
         """Every check of a training run, in one place: the data, the options, the checkpoint file.
 
-        Returns the run with its data prepared (targets as the loss needs them, the validation part
-        split off) and its optimiser, schedule and metric made. Raises ConfigError or InputError,
-        changing nothing.
+        Parameters
+        ----------
+        net : Network
+        loss : str or Loss
+        X : array-like of shape (B, d)
+        T : array-like
+            Targets, as :func:`train` takes them.
+
+        Returns
+        -------
+        _Run
+            The run with its data prepared (targets as the loss needs them, the validation part split
+            off) and its optimiser, schedule and metric made; ``fit`` (in ``backprop.training.loop``) trains it.
+
+        Raises
+        ------
+        ConfigError, InputError
+            For bad data or options; nothing is changed.
+
+        Examples
+        --------
+        >>> import backprop as bp
+        >>> net = bp.MLP([2, 3, 1], output="sigmoid")
+        >>> X, T = [[0, 0], [0, 1], [1, 0], [1, 1]], [0, 1, 1, 1]
+        >>> run = TrainOptions(validation_fraction=0.25).prepare(net, "bce", X, T)
+        >>> run.X.shape, run.Xv.shape, run.early_stopping           # one sample held out
+        ((3, 2), (1, 2), True)
         """
         if not isinstance(net, Network):
             raise ConfigError(f"train needs a backprop Network; got {type(net).__name__}")
@@ -285,7 +357,8 @@ class TrainOptions:
                     verbose=self.verbose, on_epoch_end=self.on_epoch_end, checkpoint=checkpoint,
                     checkpoint_every=checkpoint_every, resume=self.resume, callbacks=callbacks)
 
-    def _validation(self, net, loss, X, D, split_seq, w):
+    def _validation(self, net: Network, loss: Loss, X: Array, D: Array, split_seq: np.random.SeedSequence,
+                    w: Array | None) -> Parts:
         """(X, D, X_val, D_val, w, w_val): the validation part given, split off, or None; the weights of
         both parts (validation data given: unweighted)."""
         fraction, data = self.validation_fraction, self.validation_data
@@ -305,7 +378,7 @@ class TrainOptions:
         return X, D, Xv, loss.prepare(Tv, Xv.shape[0], net.n_outputs, net.dtype), w, None
 
 
-def _check_tol(tol):
+def _check_tol(tol: float | None) -> float | None:
     if tol is None:
         return None
     try:
@@ -322,16 +395,16 @@ class _Run:
     """A checked training run: data, optimiser, schedule, metric and stopping rules."""
 
     net: Network
-    loss: object
-    X: np.ndarray
-    D: np.ndarray
-    Xv: np.ndarray | None
-    Dv: np.ndarray | None
-    w: np.ndarray | None
-    wv: np.ndarray | None
-    opt: object
-    sched: object
-    metric_fn: object
+    loss: Loss
+    X: Array
+    D: Array
+    Xv: Array | None
+    Dv: Array | None
+    w: Array | None
+    wv: Array | None
+    opt: Optimizer
+    sched: Schedule
+    metric_fn: Metric | None
     epochs: int
     batch_size: int | None
     tol: float | None
@@ -341,23 +414,27 @@ class _Run:
     rng: np.random.Generator
     shuffle: bool
     verbose: bool
-    on_epoch_end: Callable | None
-    checkpoint: object
+    on_epoch_end: OnEpochEnd | None
+    checkpoint: str | os.PathLike[str] | None
     checkpoint_every: int | None
     resume: bool
-    callbacks: list
+    callbacks: list[Any]           # duck-typed: each has at least one of the hooks (check_callbacks)
     lr_scale: float = 1.0          # times the schedule's learning rate (ReduceLROnPlateau lowers it)
 
     @property
-    def has_val(self):
+    def has_val(self) -> bool:
         return self.Xv is not None
 
 
-def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, *, momentum=None,
-          weight_decay=None, schedule=None, shuffle=True, seed=0, validation_data=None,
-          validation_fraction=None, early_stopping=None, restore_best=True, tol=1e-6, n_iter_no_change=10,
-          metric="auto", verbose=True, on_epoch_end=None, checkpoint=None, checkpoint_every=None,
-          resume=False, sample_weight=None, callbacks=None) -> History:
+def train(net: Network, loss: str | Loss, X: ArrayLike, T: ArrayLike, optimizer: str | Optimizer = "sgd",
+          lr: float | None = None, batch_size: int | None = 32, epochs: int = 100, *, momentum: float | None = None,
+          weight_decay: float | None = None, schedule: ScheduleSpec = None, shuffle: bool = True,
+          seed: int | None = 0, validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+          validation_fraction: float | None = None, early_stopping: bool | None = None, restore_best: bool = True,
+          tol: float | None = 1e-6, n_iter_no_change: int = 10, metric: MetricSpec = "auto", verbose: bool = True,
+          on_epoch_end: OnEpochEnd | None = None, checkpoint: str | os.PathLike[str] | None = None,
+          checkpoint_every: int | None = None, resume: bool = False, sample_weight: ArrayLike | None = None,
+          callbacks: Callback | Sequence[Callback] | None = None) -> History:
     """Train ``net`` in place by mini-batch gradient descent on ``loss`` over (X, T).
 
     Every input is checked before the first update, so a call that fails leaves the network as it was.
@@ -442,6 +519,21 @@ def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, 
         last finished epoch (the last finite ones); ``err.history`` holds the epochs before.
     InputError, ConfigError
         For bad data or options, before anything is changed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import backprop as bp
+    >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    >>> T = np.array([0, 1, 1, 1])                              # x1 OR x2
+    >>> net = bp.MLP([2, 3, 1], output="sigmoid")
+    >>> history = bp.train(net, "bce", X, T, optimizer="adam", lr=0.1, epochs=100, verbose=False)
+    >>> len(history), history.stop_reason
+    (100, 'max_epochs')
+    >>> history.end_loss < history.start_loss
+    True
+    >>> (net.predict(X) > 0.5).astype(int).ravel()
+    array([0, 1, 1, 1])
     """
     if (on_dask := dispatch.on_dask("train", X, T)) is not None:       # streams the blocks (backprop.cluster)
         if sample_weight is not None or callbacks:
@@ -460,11 +552,11 @@ def train(net, loss, X, T, optimizer="sgd", lr=None, batch_size=32, epochs=100, 
     return fit(options.prepare(net, loss, X, T))
 
 
-def _start(run):
+def _start(run: _Run) -> tuple[ckpt.TrainState, History]:
     """(state, history) of a fresh run, or of the checkpoint resumed (checked completely, then applied)."""
     state = ckpt.TrainState()
     history = History(run.metric_fn.name if run.metric_fn else None, _layer_names(run.net))
-    if run.resume and ckpt.exists(run.checkpoint):
+    if run.resume and run.checkpoint is not None and ckpt.exists(run.checkpoint):
         loaded = ckpt.read(run.checkpoint, run.net, run.opt, n_samples=run.X.shape[0], layers=history.layers,
                            metric=history.metric)
         state, history = loaded.state, loaded.history
@@ -485,14 +577,32 @@ class SetLoss:
     buffers, mode) as it was then, and the run's data, evaluates once (forward passes only, through an
     execution plan) and then lets them go. The divergence check at the end of ``train`` reads both
     losses, so a finished run holds values, not copies.
+
+    Parameters
+    ----------
+    run : _Run
+        A prepared run (:meth:`TrainOptions.prepare`): its network as it is now, and its data.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> net = bp.MLP([2, 3, 1], output="sigmoid")
+    >>> X, T = [[0, 0], [0, 1], [1, 0], [1, 1]], [0, 1, 1, 1]
+    >>> run = TrainOptions(optimizer="adam", lr=0.1, epochs=20, verbose=False).prepare(net, "bce", X, T)
+    >>> start = SetLoss(run)                    # the loss at the parameters before training
+    >>> history = fit(run)
+    >>> value = start()                         # evaluated now, at the copy
+    >>> value == history.start_loss, value > history.end_loss, start.net is None
+    (True, True, True)
     """
 
-    def __init__(self, run):
-        self.net = run.net.copy()       # the parameters, and the ops with a mode or buffers, as they are now
-        self.args = (run.loss, run.X, run.D, run.batch_size, run.w)
+    def __init__(self, run: _Run) -> None:
+        # the parameters, and the ops with a mode or buffers, as they are now; both dropped once evaluated
+        self.net: Network | None = run.net.copy()
+        self.args: LossArgs | None = (run.loss, run.X, run.D, run.batch_size, run.w)
 
     def __call__(self) -> float:
-        value = _training_loss(self.net, *self.args)
+        value = _training_loss(cast(Network, self.net), *cast(LossArgs, self.args))
         self.net = self.args = None
         return value
 
@@ -501,16 +611,16 @@ class _BatchStats:
     """What one epoch gathers over its batches: per-layer gradient norms and the training metric; it
     also steps the schedule per update and asks for the stop after a Ctrl-C."""
 
-    def __init__(self, run, state, flag):
+    def __init__(self, run: _Run, state: ckpt.TrainState, flag: list[bool]) -> None:
         self.run, self.state, self.flag = run, state, flag
         net = run.net
         self.segments = [(int(net.offsets[j]), int(net.offsets[j + 1])) for j, _, _ in net.param_layers()]
         self.reset()
 
-    def reset(self):
+    def reset(self) -> None:
         self.norms, self.batches, self.metric, self.seen = np.zeros(len(self.segments)), 0, 0.0, 0
 
-    def __call__(self, i, value, obj, grad):
+    def __call__(self, i: int, value: float, obj: Objective, grad: Array) -> bool:
         # per-layer ||dL/dp||, from the squares run_epoch took for its finiteness check (else one dot each)
         squares = getattr(obj, "grad_squares", None)
         if squares is None:
@@ -530,22 +640,24 @@ class _BatchStats:
         return self.flag[0]
 
 
-def _record(run, state, value, lr0, stats):
+def _record(run: _Run, state: ckpt.TrainState, value: float, lr0: float, stats: _BatchStats) -> dict[str, Any]:
     """The history row of the epoch just run (validation loss and metric measured now)."""
     record = {"epoch": state.epoch + 1, "loss": value, "val_loss": math.nan,
               "train_metric": (stats.metric / stats.seen) if stats.seen else math.nan,
               "val_metric": math.nan, "lr": lr0,
               "grad_norms": (stats.norms / max(stats.batches, 1)).tolist(), "time": 0.0}
-    if run.has_val:
+    Xv, Dv = run.Xv, run.Dv
+    if Xv is not None and Dv is not None:          # run.has_val (the two are given together)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"), run.net.using_mode(False):
-            vobj = Objective(run.net, run.loss, run.Xv, run.Dv, validate=False, sample_weight=run.wv)
+            vobj = Objective(run.net, run.loss, Xv, Dv, validate=False, sample_weight=run.wv)
             record["val_loss"] = vobj.value()
             if run.metric_fn is not None:
-                record["val_metric"] = run.metric_fn(vobj.output, run.Dv)
+                record["val_metric"] = run.metric_fn(vobj.output, Dv)
     return record
 
 
-def _epoch(run, state, history, stats, last_good, best):
+def _epoch(run: _Run, state: ckpt.TrainState, history: History, stats: _BatchStats, last_good: Array,
+           best: Array | None) -> str | None:
     """One epoch: the updates, the divergence check, the record, the stopping rules, the checkpoint.
     Returns the stop reason, or None to go on."""
     net, opt, params = run.net, run.opt, run.net.params
@@ -563,7 +675,7 @@ def _epoch(run, state, history, stats, last_good, best):
         np.copyto(params, last_good)
         opt.load_state_dict(opt_snapshot)
         _restore_buffers(net, state_snapshot)
-        if not history.records and not math.isfinite(start := history.start_loss):
+        if not history.records and (start := history.start_loss) is not None and not math.isfinite(start):
             # the first epoch of the run, and already the loss at the starting parameters is not finite
             raise _divergence(0, start, lr0, history, before_update=True)
         raise _divergence(state.epoch, value, lr0, history)
@@ -576,12 +688,12 @@ def _epoch(run, state, history, stats, last_good, best):
     return stop
 
 
-def _buffers(net):
+def _buffers(net: Network) -> Buffers:
     """A copy of the step counter and of every op's buffers, to go back to when an epoch diverges."""
     return net.step, [{k: v.copy() for k, v in op.state.items()} if op.state_specs else None for op in net.ops]
 
 
-def _restore_buffers(net, snapshot):
+def _restore_buffers(net: Network, snapshot: Buffers) -> None:
     step, states = snapshot
     net.step = step
     for op, st in zip(net.ops, states):
@@ -589,17 +701,36 @@ def _restore_buffers(net, snapshot):
             op.state = st
 
 
-def fit(run) -> History:
+def fit(run: _Run) -> History:
     """Train a prepared run (:meth:`TrainOptions.prepare`) to its end; see :func:`train`.
 
     The updates run in training mode, the loss records and validation in evaluation mode; the network
     ends in the mode it had (also when training fails).
+
+    Parameters
+    ----------
+    run : _Run
+        What :meth:`TrainOptions.prepare` returned; its network is trained in place.
+
+    Returns
+    -------
+    History
+        As :func:`train` returns it.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> net = bp.MLP([2, 3, 1], output="sigmoid")
+    >>> run = TrainOptions(epochs=5, verbose=False).prepare(net, "bce", [[0, 0], [1, 1]], [0, 1])
+    >>> history = fit(run)
+    >>> len(history), history.stop_reason
+    (5, 'max_epochs')
     """
     with run.net.using_mode(False):
         return _fit(run)
 
 
-def _fit(run) -> History:
+def _fit(run: _Run) -> History:
     state, history = _start(run)
     params = run.net.params
     last_good = params.copy()
@@ -628,7 +759,8 @@ def _fit(run) -> History:
                         stop = stop or "callback"
                 if stop:
                     stop_reason = stop
-                if run.checkpoint is not None and (state.epoch % run.checkpoint_every == 0 or stop
+                if run.checkpoint is not None and run.checkpoint_every is not None and (
+                        state.epoch % run.checkpoint_every == 0 or stop
                                                    or state.epoch == run.epochs):
                     ckpt.write(run.checkpoint, run.net, run.opt, run.rng, state, history, best,
                                n_samples=run.X.shape[0])
@@ -642,10 +774,10 @@ def _fit(run) -> History:
     return _end(run, state, history, best, stop_reason)
 
 
-def _end(run, state, history, best, stop_reason):
+def _end(run: _Run, state: ckpt.TrainState, history: History, best: Array | None, stop_reason: str) -> History:
     """The best parameters restored, the end loss measured, a worsening run flagged."""
     history.best_epoch = state.best_epoch
-    if run.has_val and run.restore_best and state.best_epoch is not None:
+    if run.has_val and run.restore_best and state.best_epoch is not None and best is not None:
         np.copyto(run.net.params, best)
     for c in run.callbacks:
         c.on_train_end(history) if hasattr(c, "on_train_end") else None
@@ -658,13 +790,15 @@ def _end(run, state, history, best, stop_reason):
     return history
 
 
-def _update_stopping(state, record, has_val, early_stopping, tol, n_iter_no_change, params, best):
+def _update_stopping(state: ckpt.TrainState, record: dict[str, Any], has_val: bool, early_stopping: bool,
+                     tol: float | None, n_iter_no_change: int, params: Array, best: Array | None) -> str | None:
     """Advance the convergence and early-stopping counters; return a stop reason or None."""
     reason = None
     if has_val:
         v = record["val_loss"]
         improved = math.isfinite(v) and (not math.isfinite(state.best_val) or v < state.best_val - (tol or 0.0))
         if state.best_epoch is None or improved:
+            assert best is not None             # with validation data the caller keeps the best parameters here
             state.best_val, state.best_epoch, state.wait = v, record["epoch"], 0
             np.copyto(best, params)
         else:
@@ -682,7 +816,8 @@ def _update_stopping(state, record, has_val, early_stopping, tol, n_iter_no_chan
     return reason
 
 
-def _training_loss(net, loss, X, D, batch_size, w=None):
+def _training_loss(net: Network, loss: Loss, X: Array, D: Array, batch_size: int | None,
+                   w: Array | None = None) -> float:
     """The loss over the whole training set at the current parameters, in batches (forward passes only);
     with weights ``w`` their weighted mean (or sum)."""
     n = X.shape[0]
@@ -703,11 +838,11 @@ def _training_loss(net, loss, X, D, batch_size, w=None):
         return (total if obj.reduction == "sum" else total / count) + obj.regularization()
 
 
-def _worse(start, end) -> bool:
+def _worse(start: float, end: float) -> bool:
     return not math.isfinite(end) or end - start > (DIVERGED_FACTOR - 1) * max(abs(start), 1e-12)
 
 
-def _check_worsening(history, opt):
+def _check_worsening(history: History, opt: Optimizer) -> None:
     """Flag and warn about a run that ends far worse than it started (without ever reaching NaN or inf).
 
     The exact whole-set losses at the start and at the end (``history.start_loss``, ``end_loss``: two
@@ -729,7 +864,7 @@ def _check_worsening(history, opt):
         f"one (e.g. {lr / 10:g}). history.diverged is True.", DivergenceWarning, stacklevel=6)   # train, fit, _fit, _end, here
 
 
-def _divergence(epoch, value, lr, history, before_update=False):
+def _divergence(epoch: int, value: float, lr: float, history: History, before_update: bool = False) -> DivergenceError:
     if before_update:
         err = DivergenceError(
             f"the training loss is already {value} at the initial parameters, before any update, so the "
@@ -742,8 +877,9 @@ def _divergence(epoch, value, lr, history, before_update=False):
             f"training diverged in epoch {epoch + 1}: {what}; the learning rate "
             f"{lr:g} is probably too large, try a smaller one (e.g. {lr / 10:g}). The network keeps its "
             f"parameters from {where}, the last finite ones.")
-    err.epoch = epoch + 1
-    err.history = history
+    # what the caller catching it reads (DivergenceError does not declare these attributes)
+    setattr(err, "epoch", epoch + 1)
+    setattr(err, "history", history)
     history.stop_reason = "diverged"
     history.diverged = True
     return err
