@@ -57,7 +57,6 @@ NOT_YET_DOCUMENTED = {
     "ops/normalization.py",
     "ops/rrelu.py",
     "ops/softmax.py",
-    "training/loop.py",
 }
 
 NONE_ANNOTATIONS = {"None", "NoReturn", "Never", "typing.NoReturn", "typing.Never"}

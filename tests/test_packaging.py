@@ -19,7 +19,7 @@ SRC = ROOT / "src" / "backprop"
 
 #: every optional dependency the library may import (top-level module names)
 OPTIONAL = ("matplotlib", "sklearn", "pandas", "pyarrow", "tqdm", "networkx", "torch", "onnx", "onnxruntime",
-            "safetensors", "skl2onnx", "dask", "distributed")
+            "safetensors", "skl2onnx", "dask", "distributed", "numba")
 
 
 def _pyproject():
@@ -363,6 +363,18 @@ EXTRA_SMOKE = {
         net = bp.MLP([4, 5, 1], output="identity", seed=0)
         grad = bp.loss_and_grad(net, "l2", da.from_array(X, chunks=(10, 4)), da.from_array(T, chunks=(10, 1)))[1]
         assert np.allclose(grad, bp.loss_and_grad(net, "l2", X, T)[1])
+        """,
+    "fast": """
+        from backprop.training import fused
+        X = np.random.default_rng(0).random((64, 300))
+        y = np.random.default_rng(1).integers(0, 10, 64)
+        runs = []
+        for flag in ("0", "1"):
+            os.environ["BACKPROP_FUSED"] = flag
+            net = bp.MLP([300, 256, 10], hidden="relu", output="softmax", seed=0)
+            bp.train(net, "cross_entropy", X, y, bp.SGD(lr=0.05, momentum=0.9), epochs=1, verbose=False)
+            runs.append(net.params)
+        assert fused.available() and fused._KERNELS is not None and np.array_equal(*runs)
         """,
 }
 

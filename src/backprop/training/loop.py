@@ -97,10 +97,6 @@ def run_epoch(net: Network, loss: str | Loss, X: Array, D: Array, optimizer: Opt
         Checked weights of the samples: each batch's loss is their weighted mean (or sum), and the
         epoch's loss the weighted mean over the batches. A batch whose weights are all zero makes no update.
 
-    The updates run in training mode (dropout on, batch statistics), whatever the network's mode, which
-    is restored on return: after each batch's forward pass every op with buffers updates them
-    (``op.update_state``), and ``net.step`` advances by one per update (a fresh dropout mask each time).
-
     Returns
     -------
     float
@@ -108,6 +104,12 @@ def run_epoch(net: Network, loss: str | Loss, X: Array, D: Array, optimizer: Opt
         parameters before its update (in training mode): their mean for a loss with reduction "mean",
         their sum (plus the L2 term once) for reduction "sum". If a batch's loss or gradient is NaN or
         inf, the epoch stops before updating with it and the non-finite value is returned.
+
+    Notes
+    -----
+    The updates run in training mode (dropout on, batch statistics), whatever the network's mode, which
+    is restored on return: after each batch's forward pass every op with buffers updates them
+    (``op.update_state``), and ``net.step`` advances by one per update (a fresh dropout mask each time).
 
     Examples
     --------

@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 from ..engine.network import Network
 from ..errors import ConfigError
 from ..registry import Registry
+from . import fused
 
 if TYPE_CHECKING:
     from ..engine.network import Network
@@ -441,6 +442,9 @@ class SGD(Optimizer):
 
     def _update(self, params: NDArray[Any], grad: NDArray[Any]) -> None:
         buf, mu = self._scratch, self.momentum
+        # large vectors: the same arithmetic in one fused loop when numba is installed (training/fused.py)
+        if fused.sgd_update(params, grad, self.delta if mu else None, self.lr, mu, self.nesterov):
+            return
         if not mu:
             # W <- W - eta g
             np.multiply(grad, self.lr, out=buf)
