@@ -267,6 +267,10 @@ class ScalarActivation(UserFunctions):
         return f"{type(self).__name__}({self.name!r}{extra})"
 
 
+#: what names an activation: a name, a ScalarActivation, or a saved model's dict ({"name": ..., options})
+ActivationSpec = str | ScalarActivation | dict[str, Any]
+
+
 def _picklable(fn: object) -> bool:
     """Whether the standard library can pickle ``fn`` (a module-level function, a ufunc, a partial of those)."""
     try:
@@ -538,7 +542,7 @@ ALIASES = ACTIVATIONS.aliases()
 SCALAR_NAMES = ACTIVATIONS.names()
 
 
-def get_activation(spec: str | ScalarActivation | dict[str, Any]) -> ScalarActivation:
+def get_activation(spec: ActivationSpec) -> ScalarActivation:
     """Return the scalar activation named ``spec`` (or ``spec`` itself if already one).
 
     Parameters

@@ -5,7 +5,7 @@ from typing import Any, Sequence, cast
 
 import numpy as np
 
-from .activations import ACTIVATIONS, ScalarActivation, get_activation
+from .activations import ACTIVATIONS, ActivationSpec, ScalarActivation, get_activation
 from .arrays import Array, Maybe
 from .base import At, Op, accumulate
 from .fields import Activation, Size
@@ -34,7 +34,7 @@ class Elementwise(Op):
     config_fields = (Size("size"), Activation("activation", attr="act"))
     in_segments = True
 
-    def __init__(self, size: int, activation: str | ScalarActivation | dict[str, Any]):
+    def __init__(self, size: int, activation: ActivationSpec):
         self.size = int(size)
         self.act: ScalarActivation = get_activation(activation)
 
