@@ -127,7 +127,7 @@ def split_directions(net: Network, V: Array) -> Views:
     Returns
     -------
     list of tuple of ndarray or None
-        Per op, its arrays as views (m, *shape).
+        Per op, its arrays as views ``(m, *shape)``.
 
     Examples
     --------

@@ -328,7 +328,7 @@ class Op:
         txs : list of ndarray or None
             R{x} (m, B, width) for each input x; None stands for a zero tangent.
         tp : tuple of ndarray or None
-            R{p} (m, *shape) for each parameter array, or None (zero, or no parameters).
+            R{p} ``(m, *shape)`` for each parameter array, or None (zero, or no parameters).
 
         Returns
         -------
@@ -364,9 +364,9 @@ class Op:
         ty : ndarray or None
             The output tangent R{y} (m, B, size).
         tp : tuple of ndarray or None
-            The parameter tangents R{p} (m, *shape), or None.
+            The parameter tangents R{p} ``(m, *shape)``, or None.
         tgp : tuple of ndarray or None
-            Views (m, *shape) that receive R{dE/dp}: the op OVERWRITES them. None: not wanted.
+            Views ``(m, *shape)`` that receive R{dE/dp}: the op OVERWRITES them. None: not wanted.
         need : list of bool
             ``need[i]``: whether R{dE/dx} of input i is wanted.
 
