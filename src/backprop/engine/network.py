@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy as _copy
 import os
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence, cast
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
@@ -26,7 +26,7 @@ from ..errors import ConfigError
 from ..registry import Registry
 from ..ops.activations import ActivationSpec
 from ..ops.arrays import Array, Maybe
-from ..ops.base import BufferedOp, Op, size_of
+from ..ops.base import Op, size_of
 from ..ops.dense import Dense
 from ..ops.dropout import Dropout
 from ..ops.elementwise import Elementwise
@@ -35,6 +35,9 @@ from ..ops.rrelu import RReLU
 from ..ops.softmax import Softmax
 from ..validation import check_seed, check_X
 from .model_formats import save as save_model
+
+if TYPE_CHECKING:
+    from ..ops.base import BufferedOp
 
 _DTYPES = (np.float32, np.float64)
 
@@ -604,7 +607,7 @@ class Network:
             if buf is None:
                 y, cache = op.forward([values[i] for i in ix], p)
             else:
-                y, cache = cast(BufferedOp, op).forward([values[i] for i in ix], p, out=buf)
+                y, cache = cast("BufferedOp", op).forward([values[i] for i in ix], p, out=buf)
             values.append(y)
             caches.append(cache)
         return values, caches

@@ -28,11 +28,12 @@ from numpy.typing import ArrayLike
 
 from ..losses import Loss, get_loss
 from ..ops.arrays import Array, Maybe
-from ..ops.base import At, BufferedOp
+from ..ops.base import At
 from ..validation import check_sample_weight, check_X
 from . import l2, passes, plan as plans
 
 if TYPE_CHECKING:
+    from ..ops.base import BufferedOp
     from .network import Network
     from .plan import Plan
 
@@ -185,7 +186,7 @@ class Objective:
             for j in range(len(self.values) - 1, len(net.ops)):
                 xs, buf = [self.values[i] for i in net.inputs[j]], None if self.plan is None else self.plan.fwd_out[j]
                 y, cache = (net.ops[j].forward(xs, net.views(j)) if buf is None else
-                            cast(BufferedOp, net.ops[j]).forward(xs, net.views(j), out=buf))
+                            cast("BufferedOp", net.ops[j]).forward(xs, net.views(j), out=buf))
                 self.values.append(y)
                 self.caches.append(cache)
         return self.values[-1]

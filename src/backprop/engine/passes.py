@@ -15,9 +15,10 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from ..ops.arrays import Array, Maybe
-from ..ops.base import At, BufferedOp, accumulate
+from ..ops.base import At, accumulate
 
 if TYPE_CHECKING:
+    from ..ops.base import BufferedOp
     from .network import Network
     from .plan import Plan
 
@@ -88,7 +89,7 @@ def backward(net: Network, values: Sequence[Array], caches: Sequence[object], se
             gp = None if grad is None or not counts[j] else plan.gp[j] if grad is plan.grad else net.split(grad, j)
             need, out = plan.need[j], plan.vjp_out[j]
             dxs = (op.vjp(at, dy, gp=gp, need=need) if out is None else
-                   cast(BufferedOp, op).vjp(at, dy, gp=gp, need=need, out=out))
+                   cast("BufferedOp", op).vjp(at, dy, gp=gp, need=need, out=out))
         for i, dx, nd in zip(ix, dxs, need):
             if nd:
                 adj[i] = accumulate(adj[i], dx)

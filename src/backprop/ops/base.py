@@ -598,72 +598,18 @@ class Op:
         return self.op_name
 
 
-class BufferedOp(Protocol):
-    """The passes of an op with ``takes_out``: ``forward`` and ``vjp`` that accept output buffers ``out=``.
+if TYPE_CHECKING:
+    class BufferedOp(Protocol):
+        """For the type checker only (no such class at run time): the passes of an op with ``takes_out``.
 
-    The engine calls an op through this interface only when ``accepts_out`` says it may.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from typing import cast
-    >>> from backprop.ops.dense import Dense
-    >>> op, buf = Dense(1, 1), np.empty((1, 1))
-    >>> y, _ = cast(BufferedOp, op).forward([np.ones((1, 1))], (np.full((1, 1), 2.0), np.zeros(1)), out=buf)
-    >>> y is buf, y
-    (True, array([[2.]]))
-    """
-
-    def forward(self, xs: Sequence[Array], p: Any, out: Array | None = None) -> tuple[Array, object]:
-        """``Op.forward`` that may write y into ``out``.
-
-        Parameters
-        ----------
-        xs, p
-            As for ``Op.forward``.
-        out : ndarray or None
-            A C-contiguous (B, size) buffer of the network's dtype; None: allocate.
-
-        Returns
-        -------
-        y, cache
-            As for ``Op.forward`` (``y`` may be ``out``).
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from backprop.ops.softmax import Softmax
-        >>> buf = np.empty((1, 2))
-        >>> Softmax(2).forward([np.zeros((1, 2))], None, out=buf)[0] is buf
-        True
+        ``forward(xs, p, out=buf)`` and ``vjp(at, dy, gp=..., need=..., out=bufs)`` as the module notes
+        describe them; the engine calls an op through them only when ``accepts_out`` says it may.
         """
 
-    def vjp(self, at: At, dy: Array, *, gp: Sequence[Array] | None, need: Sequence[bool],
-            out: Sequence[Maybe] | None = None) -> list[Maybe]:
-        """``Op.vjp`` that may write each dE/dx into its buffer in ``out``.
+        def forward(self, xs: Sequence[Array], p: Any, out: Array | None = None) -> tuple[Array, object]: ...
 
-        Parameters
-        ----------
-        at, dy, gp, need
-            As for ``Op.vjp``.
-        out : list of ndarray or None, optional
-            One (B, width) buffer or None per input; None: allocate.
-
-        Returns
-        -------
-        list of ndarray or None
-            As for ``Op.vjp`` (an entry may be its buffer).
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from backprop.ops.softmax import Softmax
-        >>> y, _ = Softmax(2).forward([np.zeros((1, 2))], None)
-        >>> buf = np.empty((1, 2))
-        >>> Softmax(2).vjp(At([np.zeros((1, 2))], y, None, None), np.array([[1.0, 0.0]]), gp=None,
-        ...                need=[True], out=[buf])[0] is buf
-        True
-        """
+        def vjp(self, at: At, dy: Array, *, gp: Sequence[Array] | None, need: Sequence[bool],
+                out: Sequence[Maybe] | None = None) -> list[Maybe]: ...
 
 
 def size_of(op: Op) -> int:
