@@ -158,13 +158,11 @@ class Network:
     >>> import backprop as bp
     >>> from backprop.ops.dense import Dense
     >>> from backprop.ops.elementwise import Elementwise
-    >>> net = Network(2, [Dense(2, 3), Elementwise(3, "tanh"), Dense(5, 1)], inputs=[(0,), (1,), (0, 2)][:2] + [(2,)])
-    Traceback (most recent call last):
-    ...
-    backprop.errors.ConfigError: node 3 (dense 5->1) expects input 0 of width 5; node 2 has width 3
     >>> net = Network(2, [Dense(2, 3), Elementwise(3, "tanh"), Dense(3, 1)])
-    >>> net.widths, net.n_params
-    ([2, 3, 3, 1], 13)
+    >>> net.widths, net.inputs, net.n_params
+    ([2, 3, 3, 1], [(0,), (1,), (2,)], 13)
+    >>> Network(2, [Dense(2, 3), Dense(2, 1)], inputs=[(0,), (0,)]).widths      # both read the input X
+    [2, 3, 1]
     """
 
     def __init__(self, n_inputs: int, ops: Iterable[Op], inputs: Iterable[Iterable[int]] | None = None,
@@ -340,10 +338,10 @@ class Network:
 
         Examples
         --------
-        >>> import backprop as bp
+        >>> import numpy as np, backprop as bp
         >>> net = bp.MLP([3, 4, 2])
         >>> W, b = net.views(0)
-        >>> W.shape, W.base is net.params or W.base is net.params.base
+        >>> W.shape, np.shares_memory(W, net.params)
         ((4, 3), True)
         """
         return self._views[j]
@@ -939,7 +937,7 @@ class MLP(Network):
         except TypeError:
             pass                # not iterable: refused just below
         if not isinstance(given, list) or len(given) < 2:
-            raise ConfigError(f"sizes must list at least [n_inputs, n_outputs]; got {sizes!r}")
+            raise ConfigError(f"sizes must list at least [n_inputs, n_outputs]; got {given!r}")
         sizes = given
         for s in sizes:
             if not isinstance(s, (int, np.integer)) or isinstance(s, bool) or s < 1:

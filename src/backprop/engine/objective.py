@@ -150,7 +150,6 @@ class Objective:
             X = cast(Array, X)
             self.D = T
             sw = cast("Array | None", sample_weight)
-        sample_weight = sw
         self.X: Array = X
         self.B: int = X.shape[0]
         self.reduction = self.loss.reduction
