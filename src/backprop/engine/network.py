@@ -14,15 +14,19 @@ sees views into it, so ``net.params[:] = v`` changes the network.
 from __future__ import annotations
 
 import copy as _copy
+import os
 from contextlib import contextmanager
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence, cast
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from .. import dispatch
 from ..errors import ConfigError
 from ..registry import Registry
-from ..ops.base import Op
+from ..ops.activations import ActivationSpec
+from ..ops.arrays import Array, Maybe
+from ..ops.base import Op, size_of
 from ..ops.dense import Dense
 from ..ops.dropout import Dropout
 from ..ops.elementwise import Elementwise
@@ -32,6 +36,9 @@ from ..ops.softmax import Softmax
 from ..validation import check_seed, check_X
 from .model_formats import save as save_model
 
+if TYPE_CHECKING:
+    from ..ops.base import BufferedOp
+
 _DTYPES = (np.float32, np.float64)
 
 
@@ -40,31 +47,69 @@ NETWORK_CLASSES = Registry("network class")
 
 
 class ParamLayer(NamedTuple):
-    """An op with parameters at position ``index`` of the graph, and its views into ``net.params``."""
+    """An op with parameters at position ``index`` of the graph, and its views into ``net.params``.
 
-    index: int
+    Parameters
+    ----------
+    index : int
+        The op's position j in ``net.ops`` (it computes node j + 1).
+    op : Op
+        The op.
+    views : tuple of ndarray
+        Its parameter arrays, views of ``net.params``.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> [(L.index, L.op.describe(), len(L.views)) for L in bp.MLP([3, 4, 2]).param_layers()]
+    [(0, 'dense 3->4', 2), (2, 'dense 4->2', 2)]
+    """
+
+    index: int  # type: ignore[assignment]  # the field's name shadows tuple.index; callers read ``L.index``
     op: Op
-    views: tuple
+    views: tuple[Array, ...]
 
 
 class Layer:
-    """One layer with parameters, its arrays by their declared names (``W``, ``b``) as views of ``net.params``."""
+    """One layer with parameters, its arrays by their declared names (``W``, ``b``) as views of ``net.params``.
+
+    Assigning an array (``layer.W = W0``) checks its shape and values and writes it into ``net.params``.
+
+    Parameters
+    ----------
+    index : int
+        The op's position in ``net.ops``.
+    op : Op
+        The op.
+    views : tuple of ndarray
+        Its parameter arrays, views of ``net.params``, in ``op.param_names`` order.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> net = bp.MLP([3, 4, 2])
+    >>> net.layers[0]
+    Layer(0, dense 3->4: W(4, 3), b(4,))
+    """
 
     __slots__ = ("index", "op", "_views")
+    index: int
+    op: Op
+    _views: dict[str, Array]
 
-    def __init__(self, index, op, views):
+    def __init__(self, index: int, op: Op, views: Sequence[Array]):
         object.__setattr__(self, "index", index)
         object.__setattr__(self, "op", op)
         object.__setattr__(self, "_views", dict(zip(op.param_names, views)))
 
-    def __getattr__(self, name):
-        views = object.__getattribute__(self, "_views")
+    def __getattr__(self, name: str) -> Array:
+        views: dict[str, Array] = object.__getattribute__(self, "_views")
         if name in views:
             return views[name]
         raise AttributeError(f"{type(self).__name__} ({self.op.describe()}) has no parameter {name!r}; "
                              f"it has {', '.join(views)}")
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: ArrayLike) -> None:
         if name not in self._views:
             raise AttributeError(f"{self.op.describe()} has no parameter {name!r}; it has {', '.join(self._views)}")
         view = self._views[name]
@@ -75,11 +120,11 @@ class Layer:
             raise ConfigError(f"{name} must be finite numbers")
         view[...] = v
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Layer({self.index}, {self.op.describe()}: {', '.join(f'{k}{v.shape}' for k, v in self._views.items())})"
 
 
-def _check_dtype(dtype):
+def _check_dtype(dtype: DTypeLike) -> np.dtype[Any]:
     try:
         dt = np.dtype(dtype)
     except (TypeError, ValueError):
@@ -107,9 +152,22 @@ class Network:
     dtype : float32 or float64
     params : array, optional
         Initial parameter vector (otherwise initialised from ``seed``).
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> from backprop.ops.dense import Dense
+    >>> from backprop.ops.elementwise import Elementwise
+    >>> net = Network(2, [Dense(2, 3), Elementwise(3, "tanh"), Dense(3, 1)])
+    >>> net.widths, net.inputs, net.n_params
+    ([2, 3, 3, 1], [(0,), (1,), (2,)], 13)
+    >>> Network(2, [Dense(2, 3), Dense(2, 1)], inputs=[(0,), (0,)]).widths      # both read the input X
+    [2, 3, 1]
     """
 
-    def __init__(self, n_inputs, ops, inputs=None, seed=0, dtype=np.float64, params=None):
+    def __init__(self, n_inputs: int, ops: Iterable[Op], inputs: Iterable[Iterable[int]] | None = None,
+                 seed: int | np.random.Generator | None = 0, dtype: DTypeLike = np.float64,
+                 params: ArrayLike | None = None):
         if not isinstance(n_inputs, (int, np.integer)) or isinstance(n_inputs, bool) or n_inputs < 1:
             raise ConfigError(f"the number of inputs must be an integer >= 1; got {n_inputs!r}")
         try:
@@ -123,6 +181,7 @@ class Network:
         self.n_inputs = int(n_inputs)
         self.ops: list[Op] = list(ops)
         try:
+            self.inputs: list[tuple[int, ...]]
             self.inputs = ([tuple(int(i) if isinstance(i, (int, np.integer)) and not isinstance(i, bool) else i
                                   for i in ix) for ix in inputs]
                            if inputs is not None else [(i,) for i in range(len(ops))])
@@ -133,10 +192,10 @@ class Network:
         # parameter layout: op j owns params[offsets[j]:offsets[j+1]], one (start, stop, shape) per array
         sizes = [op.n_params for op in self.ops]
         self.param_counts = sizes
-        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-        self._layout = []
+        self.offsets: NDArray[np.int_] = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        self._layout: list[list[tuple[int, int, tuple[int, ...]]]] = []
         for j, op in enumerate(self.ops):
-            pos, parts = int(self.offsets[j]), []
+            pos, parts = int(self.offsets[j]), cast("list[tuple[int, int, tuple[int, ...]]]", [])
             for shape in op.param_shapes:
                 n = int(np.prod(shape, dtype=int))
                 parts.append((pos, pos + n, tuple(shape)))
@@ -153,15 +212,29 @@ class Network:
         else:
             rng = np.random.default_rng(seed)
             for op, views in zip(self.ops, self._views):
-                op.init_params(rng, views)
-        self._reg_mask = None
+                op.init_params(rng, views if views is not None else ())
+        self._reg_mask: NDArray[np.bool_] | None = None
 
     @classmethod
-    def check_loaded(cls, net, where: str) -> None:
-        """Checks a subclass makes on a network rebuilt from a file (none for a plain Network)."""
+    def check_loaded(cls, net: Network, where: str) -> None:
+        """Checks a subclass makes on a network rebuilt from a file (none for a plain Network).
+
+        Parameters
+        ----------
+        net : Network
+            The network read from a file.
+        where : str
+            The file, for messages.
+
+        Examples
+        --------
+        >>> import backprop as bp
+        >>> Network.check_loaded(bp.MLP([2, 1], output="identity"), "model.npz") is None
+        True
+        """
 
     # ---- structure ------------------------------------------------------------------------
-    def _check_graph(self):
+    def _check_graph(self) -> None:
         if len(self.inputs) != len(self.ops):
             raise ConfigError(f"inputs lists {len(self.inputs)} entries for {len(self.ops)} operations")
         widths = [self.n_inputs]
@@ -181,7 +254,7 @@ class Network:
                 if want is not None and want != widths[i]:
                     raise ConfigError(f"node {node} ({op.describe()}) expects input {k} of width {want}; "
                                       f"node {i} has width {widths[i]}")
-            widths.append(op.size)
+            widths.append(size_of(op))
         self.widths = widths
         # nodes whose value depends on some parameter: only those need adjoints in the backward pass
         dep = [False]
@@ -191,6 +264,7 @@ class Network:
 
     @property
     def n_outputs(self) -> int:
+        """The width c of the output node."""
         return self.widths[-1]
 
     @property
@@ -205,12 +279,30 @@ class Network:
 
     @property
     def n_params(self) -> int:
+        """The number of parameters, the length of ``params``."""
         return int(self.offsets[-1])
 
-    def split(self, flat, j):
+    def split(self, flat: Array, j: int) -> tuple[Array, ...] | None:
         """The parameter arrays of op j as views of ``flat``, whose last axis is the parameter index.
 
-        ``flat`` may have leading axes (e.g. m directions): views then have shape ``(m, *shape)``.
+        Parameters
+        ----------
+        flat : ndarray
+            A vector over the parameters (n_params,), or with leading axes (m, n_params) (e.g. m directions).
+        j : int
+            The op's position in ``ops``.
+
+        Returns
+        -------
+        tuple of ndarray or None
+            Views of ``flat``, of shape ``shape`` or ``(m, *shape)``; None for an op without parameters.
+
+        Examples
+        --------
+        >>> import numpy as np, backprop as bp
+        >>> net = bp.MLP([3, 4, 2])
+        >>> [v.shape for v in net.split(np.zeros((5, net.n_params)), 2)], net.split(net.params, 1)
+        ([(5, 2, 4), (5, 2)], None)
         """
         lead = flat.shape[:-1]
         out = tuple(flat[..., a:b].reshape(lead + shape) for a, b, shape in self._layout[j])
@@ -222,7 +314,7 @@ class Network:
         return self._params
 
     @params.setter
-    def params(self, value):
+    def params(self, value: ArrayLike) -> None:
         v = np.asarray(value)
         if v.shape != self._params.shape:
             raise ConfigError(f"params must have shape ({self.n_params},); got {v.shape}")
@@ -230,8 +322,28 @@ class Network:
             raise ConfigError("params must be finite numbers")
         self._params[...] = v
 
-    def views(self, j):
-        """Parameter views of op j into ``net.params``."""
+    # tuple[Array, ...] | None; typed Any because callers index the views of ops they know have parameters
+    def views(self, j: int) -> Any:
+        """Parameter views of op j into ``net.params``.
+
+        Parameters
+        ----------
+        j : int
+            The op's position in ``ops``.
+
+        Returns
+        -------
+        tuple of ndarray or None
+            Its arrays (``W``, ``b``, ...) as views; None for an op without parameters.
+
+        Examples
+        --------
+        >>> import numpy as np, backprop as bp
+        >>> net = bp.MLP([3, 4, 2])
+        >>> W, b = net.views(0)
+        >>> W.shape, np.shares_memory(W, net.params)
+        ((4, 3), True)
+        """
         return self._views[j]
 
     @property
@@ -245,12 +357,23 @@ class Network:
             self._reg_mask = mask
         return self._reg_mask
 
-    def param_layers(self):
-        """(index, op, views) for every op that has parameters, in order: what the engine iterates over."""
-        return [ParamLayer(j, op, self._views[j]) for j, op in enumerate(self.ops) if self.param_counts[j]]
+    def param_layers(self) -> list[ParamLayer]:
+        """(index, op, views) for every op that has parameters, in order: what the engine iterates over.
+
+        Returns
+        -------
+        list of ParamLayer
+
+        Examples
+        --------
+        >>> import backprop as bp
+        >>> [L.index for L in bp.MLP([3, 4, 4, 2]).param_layers()]
+        [0, 2, 4]
+        """
+        return [ParamLayer(j, op, self._views[j] or ()) for j, op in enumerate(self.ops) if self.param_counts[j]]
 
     @property
-    def layers(self) -> list:
+    def layers(self) -> list[Layer]:
         """The layers with parameters: ``net.layers[k].W`` and ``.b`` are views into ``net.params``.
 
         Writes go both ways: ``net.layers[0].W[0, 0] = 1`` and ``net.layers[0].W = W0`` change
@@ -268,7 +391,24 @@ class Network:
         return [Layer(j, op, views) for j, op, views in self.param_layers()]
 
     def locate(self, k: int) -> str:
-        """Describe flat parameter index k, e.g. ``'layer 2 (dense 32->10) W[3, 7]'``."""
+        """Describe flat parameter index k, e.g. ``'layer 2 (dense 32->10) W[3, 7]'``.
+
+        Parameters
+        ----------
+        k : int
+            An index into ``params``.
+
+        Returns
+        -------
+        str
+            The layer (counted from 1 over the layers with parameters), its op, array and position.
+
+        Examples
+        --------
+        >>> import backprop as bp
+        >>> bp.MLP([3, 4, 2]).locate(17)
+        'layer 2 (dense 4->2) W[0, 1]'
+        """
         j = int(np.searchsorted(self.offsets, k, side="right") - 1)
         op = self.ops[j]
         layer = [L.index for L in self.param_layers()].index(j) + 1
@@ -289,7 +429,7 @@ class Network:
         return self._step
 
     @step.setter
-    def step(self, value):
+    def step(self, value: int) -> None:
         if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)) or value < 0:
             raise ConfigError(f"step must be an integer >= 0; got {value!r}")
         self._step = int(value)
@@ -298,11 +438,11 @@ class Network:
                 op.step = self._step
 
     @property
-    def batch_coupled_ops(self) -> list:
+    def batch_coupled_ops(self) -> list[tuple[int, Op]]:
         """(node, op) for every op whose output rows depend on other rows in the current mode."""
         return [(j + 1, op) for j, op in enumerate(self.ops) if op.batch_coupled]
 
-    def _row_dependence(self, draws=True):
+    def _row_dependence(self, draws: bool = True) -> tuple[int, Op, str] | None:
         """(node, op, why) of the first op that makes the rows of a batch depend on the batch as a whole in
         the current mode, or None: a batch-coupled op, or (with ``draws``) a random op in training mode, whose
         draw depends on the batch shape, so that a split or repeated batch would draw other masks."""
@@ -321,8 +461,26 @@ class Network:
 
     def check_rows_independent(self, what: str, draws: bool = True) -> None:
         """ConfigError when ``what`` (a per-row or batch-splitting computation) meets an op whose rows depend
-        on the whole batch in the current mode: batch statistics, or (``draws=True``, for a computation that
-        splits or repeats the batch) dropout/rrelu draws in training mode."""
+        on the whole batch in the current mode.
+
+        Parameters
+        ----------
+        what : str
+            The computation, for the message.
+        draws : bool, default True
+            Also refuse random ops (dropout, rrelu) in training mode, whose draws depend on the batch shape
+            (for a computation that splits or repeats the batch); False: batch statistics only.
+
+        Examples
+        --------
+        >>> import backprop as bp
+        >>> net = bp.MLP([2, 3, 2], dropout=0.5).train()
+        >>> net.check_rows_independent("per-row gradients", draws=False)
+        >>> net.check_rows_independent("per-row gradients")
+        Traceback (most recent call last):
+        ...
+        backprop.errors.ConfigError: per-row gradients treats the rows of a batch independently ...
+        """
         found = self._row_dependence(draws)
         if found is not None:
             node, op, why = found
@@ -331,9 +489,30 @@ class Network:
                               "the whole-batch gradient, Hessian or HVP, which are exact in either mode")
 
     @contextmanager
-    def using_mode(self, training: bool):
+    def using_mode(self, training: bool) -> Iterator[Network]:
         """Within the block every op with a mode is in ``training`` (True) or evaluation mode; afterwards,
-        also on error, each op has the mode it had before."""
+        also on error, each op has the mode it had before.
+
+        Parameters
+        ----------
+        training : bool
+            The mode inside the block.
+
+        Returns
+        -------
+        context manager
+            Yields the network.
+
+        Examples
+        --------
+        >>> import backprop as bp
+        >>> net = bp.MLP([2, 3, 2], dropout=0.5)
+        >>> with net.using_mode(True):
+        ...     net.training
+        True
+        >>> net.training
+        False
+        """
         before = [(op, op.training) for op in self.ops if op.has_modes]
         self.train(training)
         try:
@@ -347,8 +526,25 @@ class Network:
         """True in training mode (batch statistics, dropout on); False in evaluation mode (the default)."""
         return any(op.training for op in self.ops if op.has_modes)
 
-    def train(self, mode: bool = True) -> "Network":
-        """Switch every op with a mode to training (``mode=True``) or evaluation; returns the network."""
+    def train(self, mode: bool = True) -> Network:
+        """Switch every op with a mode to training (``mode=True``) or evaluation; returns the network.
+
+        Parameters
+        ----------
+        mode : bool, default True
+            True: training mode (batch statistics, dropout on); False: evaluation mode.
+
+        Returns
+        -------
+        Network
+            The network itself.
+
+        Examples
+        --------
+        >>> import backprop as bp
+        >>> bp.MLP([2, 3, 2], dropout=0.5).train().training
+        True
+        """
         if not isinstance(mode, (bool, np.bool_)):
             raise ConfigError(f"mode must be True (training) or False (evaluation); got {mode!r}")
         for op in self.ops:
@@ -356,30 +552,65 @@ class Network:
                 op.training = bool(mode)
         return self
 
-    def eval(self) -> "Network":
-        """Switch to evaluation mode (running statistics, dropout off); returns the network."""
+    def eval(self) -> Network:
+        """Switch to evaluation mode (running statistics, dropout off); returns the network.
+
+        Returns
+        -------
+        Network
+            The network itself.
+
+        Examples
+        --------
+        >>> import backprop as bp
+        >>> bp.MLP([2, 3, 2], dropout=0.5).train().eval().training
+        False
+        """
         return self.train(False)
 
     # ---- evaluation -----------------------------------------------------------------------
-    def forward_values(self, X, upto=None, out=None):
+    def forward_values(self, X: Array, upto: int | None = None,
+                       out: Sequence[Maybe] | None = None) -> tuple[list[Array], list[object]]:
         """Node values for a validated batch X: list of arrays, node 0 first (up to node ``upto``).
 
-        ``out`` (an execution plan's buffers): one array or None per op; op j is given ``out=out[j]``
-        when that is not None (see ``ops.base`` on output buffers).
+        Parameters
+        ----------
+        X : ndarray of shape (B, d)
+            A validated batch (``validation.check_X``) of the network's dtype.
+        upto : int, optional
+            The last node to compute (default: the output).
+        out : list of ndarray or None, optional
+            An execution plan's buffers: one array or None per op; op j is given ``out=out[j]`` when that
+            is not None (see ``ops.base`` on output buffers).
+
+        Returns
+        -------
+        values : list of ndarray
+            ``values[i]`` = node i (B, width), node 0 = X.
+        caches : list
+            What each op's ``forward`` returned beside its output.
+
+        Examples
+        --------
+        >>> import numpy as np, backprop as bp
+        >>> values, caches = bp.MLP([3, 4, 2]).forward_values(np.zeros((5, 3)))
+        >>> [v.shape for v in values]
+        [(5, 3), (5, 4), (5, 4), (5, 2), (5, 2)]
         """
-        values, caches = [X], []
+        values: list[Array] = [X]
+        caches: list[object] = []
         n = len(self.ops) if upto is None else upto
         for j, (op, ix, p) in enumerate(zip(self.ops[:n], self.inputs[:n], self._views[:n])):
             buf = None if out is None else out[j]
             if buf is None:
                 y, cache = op.forward([values[i] for i in ix], p)
             else:
-                y, cache = op.forward([values[i] for i in ix], p, out=buf)
+                y, cache = cast("BufferedOp", op).forward([values[i] for i in ix], p, out=buf)
             values.append(y)
             caches.append(cache)
         return values, caches
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> Array:
         """Network output for a batch.
 
         Always in evaluation mode (inference: dropout off, running statistics), whatever ``net.training``.
@@ -391,9 +622,17 @@ class Network:
         Returns
         -------
         ndarray of shape (B, c)
+
+        Examples
+        --------
+        >>> import numpy as np, backprop as bp
+        >>> Y = bp.MLP([3, 4, 2]).predict(np.zeros((5, 3)))
+        >>> Y.shape, np.allclose(Y.sum(axis=1), 1)
+        ((5, 2), True)
         """
         if (on_dask := dispatch.on_dask("predict", X)) is not None:
-            return on_dask(self, X)
+            result: Array = on_dask(self, X)
+            return result
         X = check_X(X, self.n_inputs, self.dtype)
         with self.using_mode(False):
             return self.forward_values(X)[0][-1]
@@ -410,11 +649,26 @@ class Network:
             return op.act.name
         return None
 
-    def config(self) -> dict:
+    def config(self) -> dict[str, Any]:
+        """The architecture as JSON-able data: what a model file records beside the parameters.
+
+        Returns
+        -------
+        dict
+            ``{"n_inputs", "dtype", "ops": [op.config(), ...], "inputs": [[node, ...], ...]}``.
+
+        Examples
+        --------
+        >>> import backprop as bp
+        >>> bp.MLP([3, 2], output="sigmoid").config()
+        {'n_inputs': 3, 'dtype': 'float64',
+         'ops': [{'op': 'dense', 'n_in': 3, 'n_out': 2, 'init': 'glorot'},
+                 {'op': 'activation', 'size': 2, 'activation': {'name': 'sigmoid'}}], 'inputs': [[0], [1]]}
+        """
         return {"n_inputs": self.n_inputs, "dtype": self.dtype.name,
                 "ops": [op.config() for op in self.ops], "inputs": [list(ix) for ix in self.inputs]}
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Array]:
         """The parameters and buffers by name, with the keys of the equivalent PyTorch ``nn.Sequential``.
 
         Returns
@@ -433,7 +687,7 @@ class Network:
         from .state_dict import state_dict
         return state_dict(self)
 
-    def load_state_dict(self, state_dict) -> None:
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Set the parameters and buffers from a ``state_dict()``-shaped mapping (NumPy arrays or torch tensors).
 
         Parameters
@@ -441,21 +695,55 @@ class Network:
         state_dict : mapping of str -> array
             Exactly this network's keys, each with its shape (buffers: finite, counters whole numbers >= 0);
             otherwise ConfigError and nothing changes.
+
+        Examples
+        --------
+        >>> import numpy as np, backprop as bp
+        >>> a, b = bp.MLP([3, 4, 2], seed=0), bp.MLP([3, 4, 2], seed=1)
+        >>> b.load_state_dict(a.state_dict())
+        >>> bool(np.array_equal(a.params, b.params))
+        True
         """
         from .state_dict import load_state_dict
         load_state_dict(self, state_dict)
 
-    def save(self, path) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Save architecture (JSON) and parameters to ``path``, atomically; see ``backprop.load``.
 
-        A path ending in ``.safetensors`` writes the safetensors format (parameters under the
-        ``state_dict()`` keys, readable by PyTorch); any other path a backprop ``.npz`` model file.
+        Parameters
+        ----------
+        path : str or path-like
+            A path ending in ``.safetensors`` writes the safetensors format (parameters under the
+            ``state_dict()`` keys, readable by PyTorch); any other path a backprop ``.npz`` model file.
+
+        Examples
+        --------
+        >>> import numpy as np, backprop as bp
+        >>> net = bp.MLP([3, 4, 2])
+        >>> net.save("tiny.npz")
+        >>> bool(np.array_equal(bp.load("tiny.npz").params, net.params))
+        True
         """
         save_model(self, path)
 
-    def copy(self) -> "Network":
+    def copy(self) -> Network:
         """An independent network with the same structure, a copy of the parameters, and of every op with
-        a mode or buffers (its mode, step and state), so changing one network never changes the other."""
+        a mode or buffers (its mode, step and state), so changing one network never changes the other.
+
+        Returns
+        -------
+        Network
+            A network of the same class.
+
+        Examples
+        --------
+        >>> import backprop as bp
+        >>> net = bp.MLP([3, 4, 2])
+        >>> twin = net.copy()
+        >>> twin.params[0] = 7.0
+        >>> float(twin.params[0]), float(net.params[0]) == 7.0
+        (7.0, False)
+        """
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
         new.ops = [_copy.deepcopy(op) if (op.has_modes or op.state_specs) else op for op in self.ops]
@@ -464,29 +752,45 @@ class Network:
         return new
 
     def summary(self) -> str:
+        """A table of the nodes: what each reads, its op, width and number of parameters.
+
+        Returns
+        -------
+        str
+            One header line, then one line per node.
+
+        Examples
+        --------
+        >>> import backprop as bp
+        >>> print(bp.MLP([3, 2], output="sigmoid").summary())
+        MLP: 3 inputs -> 2 outputs, 8 parameters, float64
+          node   1 <- 0      dense 3->2             width     2  params 8
+          node   2 <- 1      sigmoid                width     2  params 0
+        """
         lines = [f"{type(self).__name__}: {self.n_inputs} inputs -> {self.n_outputs} outputs, "
                  f"{self.n_params} parameters, {self.dtype.name}"]
         for j, (op, ix) in enumerate(zip(self.ops, self.inputs)):
             src = ",".join(map(str, ix))
-            lines.append(f"  node {j + 1:>3} <- {src:<6} {op.describe():<22} width {op.size:>5}  params {op.n_params}")
+            width = size_of(op)
+            lines.append(f"  node {j + 1:>3} <- {src:<6} {op.describe():<22} width {width:>5}  params {op.n_params}")
         return "\n".join(lines)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.n_inputs}->{self.n_outputs}, {self.n_params} params, {self.dtype.name}>"
 
 
 #: activations that are ops of their own (a mode, a random draw), not scalar functions: name -> class
-_OP_ACTIVATIONS = {"softmax": Softmax, "rrelu": RReLU}
+_OP_ACTIVATIONS: dict[str, Callable[..., Op]] = {"softmax": Softmax, "rrelu": RReLU}
 
 
-def _op_seed(seed, k):
+def _op_seed(seed: int | np.random.Generator | None, k: int) -> int:
     """The seed of the k-th random op of a network built from ``seed``: distinct per op, reproducible."""
     if isinstance(seed, np.random.Generator):
         return int(seed.integers(2 ** 32))
     return int(np.random.SeedSequence(None if seed is None else [int(seed), int(k)]).generate_state(1)[0])
 
 
-def _activation_op(size, spec, seed=0, k=0):
+def _activation_op(size: int, spec: ActivationSpec, seed: int | np.random.Generator | None = 0, k: int = 0) -> Op:
     """The op computing activation ``spec``: softmax, rrelu (a name, or {"name": "rrelu", options}) or a scalar one."""
     name = spec.get("name") if isinstance(spec, dict) else spec
     if isinstance(name, str) and name in _OP_ACTIVATIONS:
@@ -500,7 +804,7 @@ def _activation_op(size, spec, seed=0, k=0):
     return Elementwise(size, spec)
 
 
-def _init_for(spec):
+def _init_for(spec: ActivationSpec) -> str:
     name = spec.get("name") if isinstance(spec, dict) else spec
     if isinstance(name, str) and name in _OP_ACTIVATIONS:
         return "he" if name == "rrelu" else "glorot"
@@ -509,40 +813,68 @@ def _init_for(spec):
 
 
 #: ``bp.MLP(..., normalization=...)``: the op inserted after each hidden dense layer, before its activation
-NORMALIZATIONS = {"batch": BatchNorm, "layer": LayerNorm}
+NORMALIZATIONS: dict[str, type[BatchNorm] | type[LayerNorm]] = {"batch": BatchNorm, "layer": LayerNorm}
 
 
-def _check_normalization(normalization):
+def _check_normalization(normalization: object) -> str | None:
     if normalization is not None and (not isinstance(normalization, str) or normalization not in NORMALIZATIONS):
         raise ConfigError(f"unknown normalization {normalization!r}; expected None, "
                           f"{', '.join(map(repr, NORMALIZATIONS))}")
     return normalization
 
 
-def _normalization_of(op):
+def _normalization_of(op: Op) -> str | None:
     """The ``normalization`` name of a normalisation op (None for any other op)."""
     return next((name for name, cls in NORMALIZATIONS.items() if type(op) is cls), None)
 
 
-def mlp_layout(n_inputs, ops, inputs):
+def mlp_layout(n_inputs: int, ops: Sequence[Op],
+               inputs: Sequence[Sequence[int]]) -> tuple[list[int], str | None, float] | None:
     """(sizes, normalization, dropout) when ``ops`` chained by ``inputs`` are the layers of a ``bp.MLP``, else None.
 
     An MLP is a chain of layers, each a dense op, then (hidden layers only, the same kind in every one) a
     normalisation op, then an activation op, then (hidden layers only, the same p in every one) a dropout op.
+
+    Parameters
+    ----------
+    n_inputs : int
+        The width of the input node.
+    ops : list of Op
+        The network's ops.
+    inputs : list of list of int
+        The nodes each op reads.
+
+    Returns
+    -------
+    tuple or None
+        ``(sizes, normalization, dropout)``, the arguments of ``bp.MLP`` that build these ops; None if they
+        are not an MLP.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> net = bp.MLP([3, 4, 2], hidden="relu", dropout=0.25)
+    >>> mlp_layout(net.n_inputs, net.ops, net.inputs)
+    ([3, 4, 2], None, 0.25)
+    >>> mlp_layout(3, net.ops[1:], net.inputs[:-1]) is None          # not starting with a dense op
+    True
     """
     if any(list(ix) != [i] for i, ix in enumerate(inputs)):
         return None
-    sizes, kinds, drops, k = [int(n_inputs)], [], [], 0
+    sizes, k = [int(n_inputs)], 0
+    kinds: list[str | None] = []
+    drops: list[float] = []
     while k < len(ops):
         if not isinstance(ops[k], Dense):
             return None
-        sizes.append(ops[k].size)
+        sizes.append(size_of(ops[k]))
         kinds.append(_normalization_of(ops[k + 1]) if k + 1 < len(ops) else None)
         k += 2 if kinds[-1] else 1
         if k >= len(ops) or isinstance(ops[k], (Dense, Dropout)) or _normalization_of(ops[k]):
             return None
         k += 1
-        drops.append(ops[k].p if k < len(ops) and isinstance(ops[k], Dropout) else 0.0)
+        op_k = ops[k] if k < len(ops) else None
+        drops.append(op_k.p if isinstance(op_k, Dropout) else 0.0)
         k += 1 if drops[-1] else 0
     if kinds[-1] is not None or len(set(kinds[:-1])) > 1 or drops[-1] or len(set(drops[:-1])) > 1:
         return None
@@ -591,23 +923,28 @@ class MLP(Network):
     """
 
     #: the normalisation after each hidden dense layer (None, "batch" or "layer")
-    normalization = None
+    normalization: str | None = None
     #: the dropout probability after each hidden activation
     dropout = 0.0
 
-    def __init__(self, sizes, hidden="tanh", output="softmax", seed=0, dtype=np.float64, params=None, *,
-                 normalization=None, dropout=0.0):
+    def __init__(self, sizes: Sequence[int], hidden: ActivationSpec | Sequence[ActivationSpec] = "tanh",
+                 output: ActivationSpec = "softmax", seed: int | np.random.Generator | None = 0,
+                 dtype: DTypeLike = np.float64, params: ArrayLike | None = None, *,
+                 normalization: str | None = None, dropout: float = 0.0):
+        given: object = sizes
         try:
-            sizes = list(sizes) if not isinstance(sizes, (str, bytes, dict)) else sizes
+            given = list(sizes) if not isinstance(sizes, (str, bytes, dict)) else sizes
         except TypeError:
-            sizes = sizes       # not iterable: refused just below
-        if not isinstance(sizes, list) or len(sizes) < 2:
-            raise ConfigError(f"sizes must list at least [n_inputs, n_outputs]; got {sizes!r}")
+            pass                # not iterable: refused just below
+        if not isinstance(given, list) or len(given) < 2:
+            raise ConfigError(f"sizes must list at least [n_inputs, n_outputs]; got {given!r}")
+        sizes = given
         for s in sizes:
             if not isinstance(s, (int, np.integer)) or isinstance(s, bool) or s < 1:
                 raise ConfigError(f"every layer size must be an integer >= 1; got sizes={sizes!r}")
         n_hidden = len(sizes) - 2
-        acts = list(hidden) if isinstance(hidden, (list, tuple)) else [hidden] * n_hidden
+        acts: list[ActivationSpec] = (list(hidden) if isinstance(hidden, (list, tuple))
+                                      else [cast(ActivationSpec, hidden)] * n_hidden)
         if len(acts) != n_hidden:
             raise ConfigError(f"hidden lists {len(acts)} activations for {n_hidden} hidden layers")
         acts.append(output)
@@ -615,8 +952,9 @@ class MLP(Network):
                 or not 0.0 <= float(dropout) < 1.0:
             raise ConfigError(f"dropout must be a probability with 0 <= dropout < 1; got {dropout!r}")
         seed = check_seed(seed)
-        norm = NORMALIZATIONS.get(_check_normalization(normalization))
-        ops = []
+        kind = _check_normalization(normalization)
+        norm = None if kind is None else NORMALIZATIONS[kind]
+        ops: list[Op] = []
         for k, act in enumerate(acts):
             ops.append(Dense(int(sizes[k]), int(sizes[k + 1]), init=_init_for(act)))
             if norm is not None and k < n_hidden:
@@ -630,15 +968,22 @@ class MLP(Network):
         super().__init__(int(sizes[0]), ops, seed=seed, dtype=dtype, params=params)
 
 
-def Sequential(n_inputs, layers, seed=0, dtype=np.float64, params=None) -> Network:
+def Sequential(n_inputs: int, layers: Iterable[Any], seed: int | np.random.Generator | None = 0,
+               dtype: DTypeLike = np.float64, params: ArrayLike | None = None) -> Network:
     """Compose a chain network from layer specifications.
 
     Parameters
     ----------
     n_inputs : int
+        Width d of the input node.
     layers : list
         Each entry is ``("dense", n_out)`` (or just an int ``n_out``), an activation
         name or ScalarActivation (``"relu"``, ``"softmax"``, ``bp.activation(...)``), or an Op.
+    seed : int or None
+        Seed of the random initialisation (and of the rrelu draws).
+    dtype : float32 or float64
+    params : array, optional
+        Initial parameter vector (otherwise initialised from ``seed``).
 
     Returns
     -------
@@ -647,6 +992,8 @@ def Sequential(n_inputs, layers, seed=0, dtype=np.float64, params=None) -> Netwo
     Examples
     --------
     >>> net = Sequential(2, [4, "relu", 3, "tanh", 1, "sigmoid"])
+    >>> [op.describe() for op in net.ops]
+    ['dense 2->4', 'relu', 'dense 4->3', 'tanh', 'dense 3->1', 'sigmoid']
     """
     if not isinstance(n_inputs, (int, np.integer)) or isinstance(n_inputs, bool) or n_inputs < 1:
         raise ConfigError(f"the number of inputs must be an integer >= 1; got {n_inputs!r}")
@@ -654,8 +1001,8 @@ def Sequential(n_inputs, layers, seed=0, dtype=np.float64, params=None) -> Netwo
     if isinstance(layers, (str, bytes, dict)) or not hasattr(layers, "__iter__"):
         raise ConfigError(f"layers must be a list of layer specifications (ints, activation names, ops); "
                           f"got {layers!r}")
-    ops, width = [], int(n_inputs)
-    pending_dense = None
+    ops: list[Op | tuple[Any, ...]] = []
+    width = int(n_inputs)
     for spec in layers:
         if isinstance(spec, tuple) and spec and spec[0] == "dense":
             spec = spec[1]
@@ -665,11 +1012,12 @@ def Sequential(n_inputs, layers, seed=0, dtype=np.float64, params=None) -> Netwo
             width = pending_dense
         elif isinstance(spec, Op):
             ops.append(spec)
-            width = spec.size
+            width = size_of(spec)
         else:
             # the initialisation of the dense layer before an activation suits that activation
-            if ops and isinstance(ops[-1], tuple):
-                ops[-1] = ops[-1] + (_init_for(spec),)
+            last = ops[-1] if ops else None
+            if isinstance(last, tuple):
+                ops[-1] = last + (_init_for(spec),)
             ops.append(_activation_op(width, spec, seed, len(ops)))
     built = [Dense(t[1], t[2], init=t[3] if len(t) > 3 else "glorot") if isinstance(t, tuple) else t for t in ops]
     return Network(n_inputs, built, seed=seed, dtype=dtype, params=params)

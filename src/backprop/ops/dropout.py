@@ -118,6 +118,16 @@ class Dropout(Op):
         -------
         ndarray or None
             0 or 1 / (1 - p) per element in training mode; None in evaluation mode or for p = 0.
+
+        Examples
+        --------
+        >>> op = Dropout(4, p=0.5)
+        >>> op.scale((2, 4), np.dtype(np.float64)) is None       # evaluation mode
+        True
+        >>> op.training = True
+        >>> op.scale((2, 4), np.dtype(np.float64))
+        array([[0., 2., 2., 2.],
+               [0., 0., 0., 2.]])
         """
         if not self.training or self.p == 0.0:
             return None

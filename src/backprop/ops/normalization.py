@@ -97,7 +97,24 @@ class Standardized:
 
     # dxhat/dx u = s (u - mean(u) - xhat mean(xhat u)): the JVP (u = t) and the VJP (u = g) alike
     def d(self, u: Maybe) -> Maybe:
-        """dxhat/dx u (the JVP of a tangent, the VJP of an adjoint: the map is symmetric); None for None."""
+        """dxhat/dx u (the JVP of a tangent, the VJP of an adjoint: the map is symmetric); None for None.
+
+        Parameters
+        ----------
+        u : ndarray or None
+            A tangent R{x} or an adjoint dE/dxhat, (B, N) or (m, B, N).
+
+        Returns
+        -------
+        ndarray or None
+            s (u - mean(u) - xhat mean(xhat u)) over each group (s u with fixed statistics).
+
+        Examples
+        --------
+        >>> st = Standardized(np.array([[1.0, 2.0, 4.0]]), -1, 0.0)
+        >>> np.round(st.d(np.array([[1.0, 0.0, 0.0]])), 4)
+        array([[ 0.2291, -0.3436,  0.1145]])
+        """
         if u is None:
             return None
         if self.axis is None:
@@ -107,7 +124,33 @@ class Standardized:
 
     # R{dE/dx} = d(R{g}) - s (r dE/dx + R{xhat} c + xhat mean(g R{xhat})),  r = mean(xhat t), c = mean(g xhat)
     def d_tangent(self, g: Array, tg: Maybe, t: Maybe, th: Maybe, dx: Maybe) -> Maybe:
-        """R{dE/dx} from g = dE/dxhat, its tangent ``tg``, the input tangent ``t`` and th = R{xhat} = d(t)."""
+        """R{dE/dx} from g = dE/dxhat, its tangent ``tg``, the input tangent ``t`` and th = R{xhat} = d(t).
+
+        Parameters
+        ----------
+        g : ndarray
+            dE/dxhat (B, N).
+        tg : ndarray or None
+            R{g} (m, B, N).
+        t : ndarray or None
+            R{x} (m, B, N).
+        th : ndarray or None
+            R{xhat} = ``d(t)``, given with ``t``.
+        dx : ndarray or None
+            dE/dx = ``d(g)``, given with ``t``.
+
+        Returns
+        -------
+        ndarray or None
+            R{dE/dx} (m, B, N), None when zero.
+
+        Examples
+        --------
+        >>> st = Standardized(np.array([[1.0, 2.0, 4.0]]), -1, 0.0)
+        >>> t, g = np.array([[[1.0, 0.0, 0.0]]]), np.array([[0.0, 1.0, 0.0]])
+        >>> np.round(st.d_tangent(g, None, t, st.d(t), st.d(g)), 4)
+        array([[[-0.18  ,  0.0982,  0.0818]]])
+        """
         out = self.d(tg)
         if t is None or self.axis is None:
             return out
@@ -160,17 +203,70 @@ class AffineNormalization:
         self.param_specs = (Param("weight", (self.size,)), Param("bias", (self.size,))) if affine else ()
 
     def standardize(self, x: Array) -> Standardized:
-        """The standardisation of ``x`` (B, size): the op's choice of statistics."""
+        """The standardisation of ``x`` (B, size): the op's choice of statistics.
+
+        Parameters
+        ----------
+        x : ndarray
+            The input (B, size).
+
+        Returns
+        -------
+        Standardized
+            xhat and its maps (over each row for LayerNorm; over the batch, or the running statistics, for
+            BatchNorm).
+
+        Examples
+        --------
+        >>> LayerNorm(2).standardize(np.array([[1.0, 3.0]])).mu
+        array([[2.]])
+        """
         raise NotImplementedError
 
     def init_params(self, rng: np.random.Generator, views: Sequence[Array]) -> None:
-        """weight ones and bias zeros, in place in ``views`` (none without ``affine``)."""
+        """weight ones and bias zeros, in place in ``views`` (none without ``affine``).
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            Not used (the initial values are fixed).
+        views : tuple of ndarray
+            (weight, bias), or empty without ``affine``.
+
+        Examples
+        --------
+        >>> w, b = np.empty(2), np.empty(2)
+        >>> LayerNorm(2).init_params(np.random.default_rng(0), (w, b)); w, b
+        (array([1., 1.]), array([0., 0.]))
+        """
         if views:
             views[0][...] = 1
             views[1][...] = 0
 
     # y = weight * xhat + bias
     def forward(self, xs: Sequence[Array], p: Sequence[Array] | None) -> tuple[Array, Standardized]:
+        """``Op.forward`` of the normalisation ops: y = weight * xhat + bias (y = xhat without ``affine``).
+
+        Parameters
+        ----------
+        xs : list of ndarray
+            The input x (B, size).
+        p : tuple of ndarray or None
+            (weight, bias), or None without ``affine``.
+
+        Returns
+        -------
+        y : ndarray
+            (B, size).
+        cache : Standardized
+            The standardisation, for the other passes.
+
+        Examples
+        --------
+        >>> y, st = LayerNorm(2).forward([np.array([[1.0, 3.0]])], (np.ones(2), np.zeros(2)))
+        >>> np.round(y, 4), st.mu
+        (array([[-1.,  1.]]), array([[2.]]))
+        """
         st = self.standardize(xs[0])
         if p is None:
             return st.xhat, st
@@ -178,6 +274,34 @@ class AffineNormalization:
 
     # dE/dweight = sum_n dE/dy xhat,  dE/dbias = sum_n dE/dy,  dE/dx = dxhat/dx^T (weight dE/dy)
     def vjp(self, at: At, dy: Array, *, gp: Sequence[Array] | None, need: Sequence[bool]) -> list[Maybe]:
+        """``Op.vjp`` of the normalisation ops: dE/dweight and dE/dbias into ``gp``, dE/dx returned.
+
+        Parameters
+        ----------
+        at : At
+            The point of the forward pass (its cache the ``Standardized``).
+        dy : ndarray
+            dE/dy (B, size).
+        gp : tuple of ndarray or None
+            Views that receive (dE/dweight, dE/dbias), overwritten; None: not wanted.
+        need : list of bool
+            Whether dE/dx is wanted.
+
+        Returns
+        -------
+        list of ndarray or None
+            [dE/dx (B, size)], or [None].
+
+        Examples
+        --------
+        >>> op, x, p = LayerNorm(2), np.array([[1.0, 3.0]]), (np.ones(2), np.zeros(2))
+        >>> y, st = op.forward([x], p)
+        >>> gw, gb = np.empty(2), np.empty(2)
+        >>> op.vjp(At([x], y, st, p), np.array([[1.0, 0.0]]), gp=(gw, gb), need=[False])
+        [None]
+        >>> np.round(gw, 4), gb                       # sum_n dE/dy xhat, sum_n dE/dy
+        (array([-1.,  0.]), array([1., 0.]))
+        """
         st, p = cast(Standardized, at.cache), cast("Sequence[Array] | None", at.p)
         if gp is not None:
             np.sum(dy * st.xhat, axis=0, out=gp[0])
@@ -188,6 +312,29 @@ class AffineNormalization:
 
     # R{y} = R{weight} xhat + weight R{xhat} + R{bias},  R{xhat} = dxhat/dx R{x}
     def jvp(self, at: At, txs: Sequence[Maybe], tp: Sequence[Array] | None) -> Maybe:
+        """``Op.jvp`` of the normalisation ops: R{y} from R{x} and R{weight}, R{bias}.
+
+        Parameters
+        ----------
+        at : At
+            The point of the forward pass.
+        txs : list of ndarray or None
+            [R{x}] (m, B, size), or [None].
+        tp : tuple of ndarray or None
+            (R{weight}, R{bias}), each (m, size), or None.
+
+        Returns
+        -------
+        ndarray or None
+            R{y} (m, B, size), None when zero.
+
+        Examples
+        --------
+        >>> op, x, p = LayerNorm(2), np.array([[1.0, 3.0]]), (np.ones(2), np.zeros(2))
+        >>> y, st = op.forward([x], p)
+        >>> op.jvp(At([x], y, st, p), [None], (np.zeros((1, 2)), np.ones((1, 2))))     # R{bias}
+        array([[[1., 1.]]])
+        """
         st, p = cast(Standardized, at.cache), cast("Sequence[Array] | None", at.p)
         th = st.d(txs[0])
         if p is None:
@@ -202,6 +349,43 @@ class AffineNormalization:
     # R{dE/dx} = the standardisation's second-order map with g = weight dE/dy, R{g} = R{weight} dE/dy + weight R{dE/dy}
     def vjp_tangent(self, at: At, dy: Array, tdy: Maybe, txs: Sequence[Maybe], ty: Maybe,
                     tp: Sequence[Array] | None, *, tgp: Sequence[Array] | None, need: Sequence[bool]) -> list[Maybe]:
+        """``Op.vjp_tangent`` of the normalisation ops: R{dE/dweight}, R{dE/dbias} into ``tgp``, R{dE/dx} returned.
+
+        Parameters
+        ----------
+        at : At
+            The point of the forward pass.
+        dy : ndarray
+            dE/dy (B, size).
+        tdy : ndarray or None
+            R{dE/dy} (m, B, size).
+        txs : list of ndarray or None
+            [R{x}] (m, B, size).
+        ty : ndarray or None
+            R{y} (not needed here).
+        tp : tuple of ndarray or None
+            (R{weight}, R{bias}), or None.
+        tgp : tuple of ndarray or None
+            Views (m, size) that receive (R{dE/dweight}, R{dE/dbias}), overwritten; None: not wanted.
+        need : list of bool
+            Whether R{dE/dx} is wanted.
+
+        Returns
+        -------
+        list of ndarray or None
+            [R{dE/dx} (m, B, size)], or [None].
+
+        Examples
+        --------
+        >>> op, x, p = LayerNorm(2), np.array([[1.0, 3.0]]), (np.ones(2), np.zeros(2))
+        >>> y, st = op.forward([x], p)
+        >>> tgw, tgb = np.empty((1, 2)), np.empty((1, 2))
+        >>> op.vjp_tangent(At([x], y, st, p), np.array([[1.0, 0.0]]), np.array([[[1.0, 2.0]]]), [None], None,
+        ...                None, tgp=(tgw, tgb), need=[False])
+        [None]
+        >>> tgb, np.round(tgw, 4)                     # sum_n R{dE/dy}, sum_n R{dE/dy} xhat
+        (array([[1., 2.]]), array([[-1.,  2.]]))
+        """
         st, p = cast(Standardized, at.cache), cast("Sequence[Array] | None", at.p)
         t = txs[0]
         th = st.d(t)
@@ -225,6 +409,23 @@ class AffineNormalization:
         return [st.d_tangent(g, tg, t, th, dx)]
 
     def input_width(self, k: int) -> int:
+        """``Op.input_width``: the input has the op's width.
+
+        Parameters
+        ----------
+        k : int
+            The input (0).
+
+        Returns
+        -------
+        int
+            ``size``.
+
+        Examples
+        --------
+        >>> LayerNorm(3).input_width(0)
+        3
+        """
         return self.size
 
 
@@ -317,8 +518,8 @@ class BatchNorm(AffineNormalization, Op):
         """In training mode: each output row depends on the other rows (batch statistics)."""
         return bool(self.training)
 
+    # running_mean zeros, running_var ones, num_batches_tracked 0 (as torch)
     def init_state(self, dtype: DTypeLike) -> None:
-        """running_mean zeros, running_var ones, num_batches_tracked 0 (as torch)."""
         super().init_state(dtype)
         self.state["running_var"][...] = 1
 
@@ -331,8 +532,8 @@ class BatchNorm(AffineNormalization, Op):
         return Standardized(x, None, self.eps, mu=self.state["running_mean"].astype(x.dtype, copy=False),
                             var=self.state["running_var"].astype(x.dtype, copy=False))
 
+    # running = (1 - m) running + m batch (the unbiased batch variance), m = momentum or 1 / (batches seen)
     def update_state(self, at: At) -> None:
-        """Move the running statistics towards those of the training-mode batch at ``at`` (torch's rule)."""
         st = cast(Standardized, at.cache)
         if st.axis is None:         # an evaluation-mode forward: no batch statistics to take
             return

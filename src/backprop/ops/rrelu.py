@@ -70,6 +70,16 @@ class RReLU(Op):
         -------
         ndarray or numpy scalar
             An array of ``shape`` in training mode, else the scalar (lower + upper) / 2.
+
+        Examples
+        --------
+        >>> op = RReLU(2, lower=0.1, upper=0.3)
+        >>> float(op.slopes((1, 2), np.dtype(np.float64)))      # evaluation mode: the mean
+        0.2
+        >>> op.training = True
+        >>> a = op.slopes((1, 2), np.dtype(np.float64))
+        >>> a.shape, bool(np.all((0.1 <= a) & (a <= 0.3)))
+        ((1, 2), True)
         """
         if not self.training or self.lower == self.upper:
             return dtype.type((self.lower + self.upper) / 2)
