@@ -907,6 +907,8 @@ class MLP(Network):
     dropout : float, default 0.0
         With p > 0, a Dropout(p) after each hidden activation (active in training mode only).
 
+    Notes
+    -----
     The hidden activation may be ``"rrelu"`` (or ``{"name": "rrelu", "lower": ..., "upper": ...}``), the
     randomized leaky ReLU: random slopes in training mode, their mean in evaluation mode.
 

@@ -390,7 +390,8 @@ class Objective:
         """
         net, plan = self.net, (None if need_input else self.plan)
         copy = plan is not None and fresh and net.n_params <= plans.COPY_FRESH
-        grad = np.empty(net.n_params, dtype=net.dtype) if plan is None or (fresh and not copy) else plan.grad
+        grad = (np.empty(net.n_params, dtype=net.dtype) if plan is None or plan.grad is None or (fresh and not copy)
+                else plan.grad)
         self.adjoints = passes.backward(net, self.values, self.caches, self.seed_node, self.seed_adjoint(),
                                         grad, need_input=need_input, plan=plan)
         # + lambda W on the weights (biases are not regularised)
@@ -477,7 +478,9 @@ class Objective:
         plan = self.plan
         one = plan is not None and plan.V1 is not None and V.shape[0] == 1
         tgps: passes.Views | None
-        if plan is not None and one:                  # one direction: the plan's buffers and their views
+        tgrad: Array
+        if plan is not None and one and plan.V1 is not None and plan.tgrad1 is not None:
+            # one direction: the plan's buffers and their views
             np.copyto(plan.V1, V)
             V, Vs, tgrad, tgps = plan.V1, plan.Vs1, plan.tgrad1, plan.tgp1
         else:

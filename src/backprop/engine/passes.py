@@ -99,15 +99,17 @@ def backward(net: Network, values: Sequence[Array], caches: Sequence[object], se
 def _backward_planned(values: Sequence[Array], caches: Sequence[object], adj: list[Maybe],
                       plan: Plan) -> list[Maybe]:
     """``backward`` into the plan's gradient buffer, on the plan's lists (the same passes, in the same order)."""
-    seed_node = plan.seed_node
-    for j, op, ix, p, gp, need, out, share in plan.back:
+    seed_node, back = plan.seed_node, plan.back
+    assert back is not None, "a plan with a backward sweep (want 'grad' or 'hvp')"
+    for j, op, ix, p, gp, need, out, share in back:
         dy = adj[j + 1] if j < seed_node else None
         if dy is None:
             if share is not None:
                 share[...] = 0
             continue
         at = At([values[i] for i in ix], values[j + 1], caches[j], p)
-        dxs = op.vjp(at, dy, gp=gp, need=need) if out is None else op.vjp(at, dy, gp=gp, need=need, out=out)
+        dxs = (op.vjp(at, dy, gp=gp, need=need) if out is None else
+               cast("BufferedOp", op).vjp(at, dy, gp=gp, need=need, out=out))
         for i, dx, nd in zip(ix, dxs, need):
             if nd:
                 adj[i] = accumulate(adj[i], dx)

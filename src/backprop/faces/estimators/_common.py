@@ -161,7 +161,7 @@ def _activation(spec: object, what: str) -> Activation:
             return "softmax"
         spec = _SKLEARN_ACTIVATIONS.get(spec, spec)
     try:
-        return get_activation(spec)
+        return get_activation(spec)         # type: ignore[arg-type]  # get_activation checks any spec itself
     except ConfigError as e:
         raise ConfigError(f"{what}: {e}") from None
 
