@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # one BLAS thread per test worker: two workers on two cores
 TEST_ENV := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: demo test test-extras docs bench clean
+.PHONY: demo test docs bench clean
 
 $(STAMP): pyproject.toml requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,13 +28,11 @@ $(CHROMIUM):
 		echo "note: $(CHROMIUM) is missing; the browser tests need it: sudo apt-get install -y chromium"; \
 	fi
 
+# every test, including each extra installed with the built wheel into a fresh virtualenv of its own and
+# a smoke call of its features (tests/test_packaging.py; pip takes the packages from its cache after the
+# first run); a plain `pytest` leaves those installs out unless BACKPROP_TEST_EXTRAS=1
 test: $(STAMP) $(CHROMIUM)
-	$(TEST_ENV) $(PY) -m pytest -n 2 --dist loadgroup -q
-
-# each extra in a fresh virtualenv with the built wheel, and a smoke call of its features (about 3 minutes:
-# pip installs every extra's packages eight times)
-test-extras: $(STAMP)
-	BACKPROP_TEST_EXTRAS=1 $(TEST_ENV) $(PY) -m pytest -q -p no:cacheprovider tests/test_packaging.py -k extra
+	BACKPROP_TEST_EXTRAS=1 $(TEST_ENV) $(PY) -m pytest -n 2 --dist loadgroup -q
 
 # the documentation site: warnings are errors (-W, all reported with --keep-going), every reference must
 # resolve (-n); tests/test_docs.py builds it the same way in a temporary directory during `make test`

@@ -598,12 +598,13 @@ def row_step(cfg, rep, torch, jax):
             t = _timed_row(fns, cfg.fast_repeat, cfg.block)
             name = np.dtype(dtype).name
             rows.append([name, B] + [fmt_time(t[k]) if k in t else "-" for k in ("backprop", "numpy", "torch", "jax")]
-                        + [fmt_ratio(ratio(t, "backprop", "torch"))])
+                        + [fmt_ratio(ratio(t, "backprop", "torch")), fmt_ratio(ratio(t, "numpy", "torch")),
+                           fmt_ratio(ratio(t, "backprop", "numpy"))])
             bound = {32: 0.55, 128: 0.75, 512: 0.85}[B]
             rep.target("step", f"step {name} batch {B}: backprop / torch time",
                        ratio(t, "backprop", "torch"), "<=", bound)
     print_table(f"gradient step (forward, loss, backward): {'-'.join(map(str, MNIST))} relu, median time",
-                ["dtype", "batch", "backprop", "numpy", "torch", "jax", "bp/torch"], rows)
+                ["dtype", "batch", "backprop", "numpy", "torch", "jax", "bp/torch", "numpy/torch", "bp/numpy"], rows)
 
 
 def flat_peers(sizes, hidden, net, X, y, torch, jax, rep, what, label):

@@ -403,8 +403,8 @@ def built_wheel(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.xdist_group("extras")
 @pytest.mark.skipif(not os.environ.get("BACKPROP_TEST_EXTRAS"),
-                    reason="installs every extra into its own virtualenv (minutes, and the package index): "
-                           "set BACKPROP_TEST_EXTRAS=1")
+                    reason="installs every extra into its own virtualenv (the package index): `make test` "
+                           "runs it, or set BACKPROP_TEST_EXTRAS=1")
 @pytest.mark.parametrize("extra", sorted(EXTRA_SMOKE))
 def test_each_extra_works_in_a_fresh_virtualenv_with_the_wheel(extra, built_wheel, tmp_path):
     env = _env_without_sources()
