@@ -380,6 +380,60 @@ def test_hessian_diag_at_1e300_where_f_prime_is_zero_is_zero_not_nan():
     assert np.all(diag[:6] == 0)              # the first layer's weights: tanh' = 0 at every sample
 
 
+def _exact_sums(M, x):
+    """(sum_n M x^2, sum_n |M| x^2) per entry, in exact rational arithmetic."""
+    from fractions import Fraction
+    J, N, d = M.shape[0], M.shape[1], x.shape[1]
+    exact, size = {}, {}
+    for j in range(J):
+        for i in range(d):
+            terms = [Fraction(float(M[j, n])) * Fraction(float(x[n, i])) ** 2 for n in range(N)]
+            exact[j, i], size[j, i] = sum(terms), sum(abs(t) for t in terms)
+    return exact, size
+
+
+#: a float at any binary order from the subnormals to near the largest, or 0
+_ANY = st.one_of(st.just(0.0), st.builds(lambda m, e: float(np.ldexp(m, e)), st.floats(-1.0, 1.0), st.integers(-1070, 1023)))
+#: the weights M: second-derivative factors of a network, of any sign, within 2^-100 .. 2^100, or 0
+_WEIGHT = st.one_of(st.just(0.0), st.builds(lambda m, sign, e: float(np.ldexp(sign * m, e)), st.floats(0.5, 1.0),
+                                             st.sampled_from([-1.0, 1.0]), st.integers(-100, 100)))
+
+
+@fast(200)
+@given(J=st.integers(1, 3), N=st.integers(1, 4), d=st.integers(1, 3), data=st.data())
+def test_weighted_squares_is_right_for_every_finite_input(J, N, d, data):
+    """The diagonal's sum_n M x^2 at any magnitude of x: no 0 * inf = NaN, no term lost to underflow
+    (M = [0, 2], x = [1e200, 1] gives 2), +-inf exactly where the true value overflows, else within a
+    few roundings of the exact sum (relative to the sum of |terms|)."""
+    from fractions import Fraction
+    from backprop.derivatives.hessian import weighted_squares
+    M = np.array(data.draw(st.lists(_WEIGHT, min_size=J * N, max_size=J * N))).reshape(J, N)
+    x = np.array(data.draw(st.lists(_ANY, min_size=N * d, max_size=N * d))).reshape(N, d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = weighted_squares(M, x)
+    exact, size = _exact_sums(M, x)
+    largest = Fraction(float(np.finfo(float).max))
+    for (j, i), e in exact.items():
+        g = got[j, i]
+        assert not np.isnan(g), (M, x)
+        tol = 8 * (N + 2) * Fraction(float(np.finfo(float).eps)) * size[j, i] + Fraction(2.0 ** -1070)
+        if abs(e) > largest + tol:
+            assert g == (np.inf if e > 0 else -np.inf), (M, x, float(e) if abs(e) < largest else e, g)
+        elif np.isfinite(g):
+            assert abs(Fraction(float(g)) - e) <= tol, (M, x, g)
+        else:
+            assert size[j, i] > largest, (M, x, g)      # inf only where the terms themselves overflow
+
+
+def test_weighted_squares_keeps_a_term_beside_a_huge_entry():
+    from backprop.derivatives.hessian import weighted_squares
+    assert weighted_squares(np.array([[0.0, 2.0]]), np.array([[1e200], [1.0]]))[0, 0] == 2.0
+    assert weighted_squares(np.array([[1e300, 1.0]]), np.array([[1e-200], [1.0]]))[0, 0] == 1.0
+    got32 = weighted_squares(np.array([[0.0, 2.0]], np.float32), np.array([[1e30], [1.0]], np.float32))
+    assert got32.dtype == np.float32 and got32[0, 0] == 2.0
+
+
 # ---- 5. reduction="sum" and per-instance deltas -------------------------------------------------------
 
 LOSSES = [(out, name, {}) for out, name in heads(("tanh", "l2"), ("softmax", "l2"))] + \

@@ -391,12 +391,19 @@ def hessian(net: Network, loss: str | dict[str, Any] | Loss, X: ArrayLike, T: Ar
 
 
 def weighted_squares(M: NDArray[Any], x: NDArray[Any]) -> NDArray[Any]:
-    """sum_n M[j, n] x[n, i]^2 as a (J, d) array, without forming x^2.
+    """sum_n M[j, n] x[n, i]^2 as a (J, d) array, right for every finite x and M.
 
-    x^2 overflows for |x| > 1e154 even where M is 0 (a saturated unit: f' = 0) and the product is 0;
-    0 * inf would then be NaN. With s_i = max_n |x_{n,i}| the sum is (sum_n M[j, n] (x_{n,i} / s_i)^2) s_i^2,
-    whose first factor cannot overflow; it is scaled back only where it is not zero. Entries whose true value
-    exceeds the largest float come out as inf, the others finite.
+    Where every non-zero |x| lies between the square roots of the dtype's smallest normal and largest
+    number (1.5e-154 and 1.3e154 in float64), x^2 neither overflows nor underflows and the sum is the
+    plain product M (x * x). Otherwise x^2 would overflow (and 0 * inf be NaN where M is 0: a saturated
+    unit, f' = 0) or underflow to 0 (and a term M x^2 that matters vanish). Then each entry is written
+    exactly as x = u 2^(s k) with 1 <= |u| < 2^s, in bands k of s binary orders (s = 341 in float64, 42
+    in float32), and M as Mh 2^a with |Mh| < 1: u^2 < 2^(2s) and each band's sum Mh (u * u) stay finite,
+    are scaled back exactly by 2^(2 s k + a), and the bands are added from the highest down (a band
+    that overflows decides the sign of the inf). An entry whose true value exceeds the largest float
+    comes out as +-inf, the others finite. (An entry of M smaller than 2^-1074 times the largest |M|
+    is 0 in Mh: M's non-zero entries are taken to span less than that, 1e323, as the second-derivative
+    factors of a network do.)
 
     Parameters
     ----------
@@ -415,13 +422,30 @@ def weighted_squares(M: NDArray[Any], x: NDArray[Any]) -> NDArray[Any]:
     array([[11.]])
     >>> weighted_squares(np.array([[0.0]]), np.array([[1e200]]))                # 0 * 1e400 is 0, not NaN
     array([[0.]])
+    >>> weighted_squares(np.array([[0.0, 2.0]]), np.array([[1e200], [1.0]]))    # 0 * 1e400 + 2 * 1
+    array([[2.]])
     """
-    s = np.abs(x).max(axis=0)
-    s[s == 0] = 1
-    u = x / s
-    r = M @ (u * u)
-    with np.errstate(over="ignore"):
-        return np.where(r == 0, 0, (r * s) * s)
+    dtype = np.result_type(M, x)
+    info = np.finfo(dtype)
+    ax = np.abs(x)
+    present = ax > 0
+    if not present.any():
+        return np.zeros((M.shape[0], x.shape[1]), dtype=dtype)
+    nz = ax[present]
+    if nz.min() >= np.sqrt(info.tiny) and nz.max() <= np.sqrt(info.max):
+        with np.errstate(over="ignore"):
+            return M @ (x * x)
+    s = info.maxexp // 3                  # bits per band: N 2^(2s) stays far below the largest float
+    band = (np.frexp(ax)[1] - 1) // s     # |x| in [2^(s k), 2^(s (k + 1)))
+    a = int(np.frexp(np.abs(M).max())[1])
+    Mh = np.ldexp(M, -a).astype(dtype, copy=False)          # M = Mh 2^a exactly, |Mh| < 1
+    out = np.zeros((M.shape[0], x.shape[1]), dtype=dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in np.unique(band[present])[::-1]:
+            u = np.where(present & (band == k), np.ldexp(x, -s * int(k)), 0).astype(dtype, copy=False)
+            part = np.ldexp(Mh @ (u * u), 2 * s * int(k) + a).astype(dtype, copy=False)
+            out = np.where(np.isinf(out), out, out + part)
+    return out
 
 
 def hessian_diagonal(obj: Objective, budget: int | None = None) -> NDArray[Any]:
