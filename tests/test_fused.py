@@ -1,4 +1,6 @@
 """The fused SGD updates (training/fused.py) compute NumPy's numbers bitwise, and run only where they qualify."""
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -94,3 +96,25 @@ def test_a_large_update_is_fused_when_numba_is_there(monkeypatch):
     assert fused.available()
     assert fused.sgd_update(W, g, d, 0.5, 0.9, False) is True
     assert np.all(d == 2.0) and np.all(W == 0.0)          # Delta = 0.9 * 0 + 2, W = 1 - 0.5 * 2
+
+
+def test_a_numba_that_cannot_load_leaves_the_update_to_numpy_with_a_warning(monkeypatch):
+    """An installed numba that fails to import (say, built for another NumPy): one warning, the same numbers."""
+    monkeypatch.delenv("BACKPROP_FUSED", raising=False)
+    monkeypatch.setattr(fused, "_KERNELS", None)
+    monkeypatch.setattr(fused, "_AVAILABLE", True)
+
+    def broken(*args, **kwargs):
+        raise ImportError("Numba needs NumPy 2.3 or less")
+    monkeypatch.setattr(fused, "require", broken)
+    n = fused.MIN_SIZE
+    W, g = np.ones(n), np.full(n, 2.0)
+    opt = bp.SGD(lr=0.5, momentum=0.9)
+    with pytest.warns(RuntimeWarning, match="NumPy passes instead"):
+        opt.step(W, g)
+    assert np.all(W == 0.0) and np.all(opt.delta == 2.0)
+    assert fused.available() is False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opt.step(W, g)                              # no second warning: NumPy from now on
+    assert np.all(opt.delta == 0.9 * 2.0 + 2.0)

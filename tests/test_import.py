@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 # scipy as a whole loads on first use: numpy alone is what `import backprop` costs
-HEAVY = ("scipy", "matplotlib", "sklearn", "pandas", "torch", "dask")
+HEAVY = ("scipy", "matplotlib", "sklearn", "pandas", "torch", "dask", "numba")
 
 # a spy on ctypes: reports any lookup of glibc's mallopt (the allocator tuning) while backprop is imported
 SPY = """

@@ -17,12 +17,14 @@ the same parameters bitwise with and without numba (``tests/test_fused.py``). Th
 * every array is a contiguous float32 or float64 vector of one dtype.
 
 Otherwise the caller runs its NumPy passes. numba is imported on the first update that qualifies,
-never at import.
+never at import. A numba that is installed but cannot serve (built for another NumPy, unable to
+compile) is reported once with a RuntimeWarning, and NumPy's passes run from then on.
 """
 from __future__ import annotations
 
 import importlib.util
 import os
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -57,11 +59,29 @@ def available() -> bool:
     return _AVAILABLE
 
 
-def _kernels() -> dict[str, Callable[..., None]]:
+def _unusable(reason: object) -> None:
+    """numba is installed but cannot serve (an import or compile error): NumPy's passes from now on."""
+    global _AVAILABLE
+    _AVAILABLE = False
+    warnings.warn(f"numba is installed but cannot compile the fused SGD updates ({reason}); the updates run "
+                  "as NumPy passes instead (the same numbers, slower)", RuntimeWarning, stacklevel=4)
+
+
+def _jit(numba: Any, fn: Callable[..., None]) -> Callable[..., None]:
+    try:
+        return numba.njit(cache=True, nogil=True)(fn)          # compiled code kept for the next process
+    except RuntimeError:                                       # no writable place for numba's cache
+        return numba.njit(nogil=True)(fn)
+
+
+def _kernels() -> dict[str, Callable[..., None]] | None:
     global _KERNELS
     if _KERNELS is None:
-        numba = require("numba", extra="fast", feature="the fused SGD updates")
-        jit = numba.njit(cache=True, nogil=True)
+        try:
+            numba = require("numba", extra="fast", feature="the fused SGD updates")
+        except ImportError as e:          # e.g. a numba built for another NumPy
+            _unusable(e)
+            return None
 
         # W <- W - eta g
         def plain(p: Any, g: Any, lr: Any) -> None:
@@ -80,7 +100,8 @@ def _kernels() -> dict[str, Callable[..., None]]:
                 d[i] = d[i] * mu + g[i]
                 p[i] -= (d[i] * mu + g[i]) * lr
 
-        _KERNELS = {"plain": jit(plain), "momentum": jit(momentum), "nesterov": jit(nesterov)}
+        _KERNELS = {"plain": _jit(numba, plain), "momentum": _jit(numba, momentum),
+                    "nesterov": _jit(numba, nesterov)}
     return _KERNELS
 
 
@@ -122,8 +143,16 @@ def sgd_update(params: NDArray[Any], grad: NDArray[Any], delta: NDArray[Any] | N
             a.dtype != dtype or a.ndim != 1 or not a.flags.c_contiguous for a in arrays) or not params.flags.writeable:
         return False
     k, cast = _kernels(), dtype.type
-    if delta is None or not mu:
-        k["plain"](params, grad, cast(lr))
-    else:
-        k["nesterov" if nesterov else "momentum"](params, delta, grad, cast(mu), cast(lr))
+    if k is None:
+        return False
+    try:                    # a signature's first call compiles it, before any entry is written
+        if delta is None or not mu:
+            k["plain"](params, grad, cast(lr))
+        else:
+            k["nesterov" if nesterov else "momentum"](params, delta, grad, cast(mu), cast(lr))
+    except Exception as e:
+        if type(e).__module__.split(".")[0] != "numba":
+            raise
+        _unusable(e)
+        return False
     return True
