@@ -312,6 +312,32 @@ def test_sdist_and_wheel_build_install_and_run_with_the_core_only(tmp_path):
     assert " passed" in ran.stdout and "failed" not in ran.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("extras")
+@pytest.mark.skipif(not os.environ.get("BACKPROP_TEST_EXTRAS"),
+                    reason="runs the whole suite again from the sdist (minutes): `make test` runs it, or set "
+                           "BACKPROP_TEST_EXTRAS=1")
+def test_the_whole_test_suite_passes_from_the_unpacked_sdist(tmp_path):
+    """What a packager does: unpack the sdist and run its tests against its own sources (this file aside:
+    it builds and installs the package itself)."""
+    pytest.importorskip("build")
+    env = _env_without_sources()
+    project = tmp_path / "project"
+    _copy_sources(project)
+    _run([sys.executable, "-m", "build", "--sdist", "--outdir", str(tmp_path / "dist"), str(project)], env=env)
+    (sdist,) = (tmp_path / "dist").glob("*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        tar.extractall(tmp_path / "unpacked", filter="data")
+    (unpacked,) = (tmp_path / "unpacked").iterdir()
+    env = dict(env, PYTHONPATH=str(unpacked / "src"))
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--dist",
+                          "loadgroup", "--ignore=tests/test_packaging.py"],
+                         capture_output=True, text=True, env=env, cwd=unpacked, timeout=1200)
+    summary = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+    assert out.returncode == 0 and " passed" in summary and "failed" not in summary and "error" not in summary, \
+        f"the sdist's suite: {summary}\n{out.stdout[-4000:]}\n{out.stderr[-2000:]}"
+
+
 # ---- each extra's features work after installing it ------------------------------------------------------
 
 #: a smoke call of each extra's features, run in a fresh virtualenv holding the wheel and that extra only
