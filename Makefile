@@ -29,8 +29,8 @@ $(CHROMIUM):
 	fi
 
 # every test, including each extra installed with the built wheel into a fresh virtualenv of its own and
-# a smoke call of its features (tests/test_packaging.py; pip takes the packages from its cache after the
-# first run); a plain `pytest` leaves those installs out unless BACKPROP_TEST_EXTRAS=1
+# a smoke call of its features, and the whole suite once more from the unpacked sdist
+# (tests/test_packaging.py); a plain `pytest` leaves those out unless BACKPROP_TEST_EXTRAS=1
 test: $(STAMP) $(CHROMIUM)
 	BACKPROP_TEST_EXTRAS=1 $(TEST_ENV) $(PY) -m pytest -n 2 --dist loadgroup -q
 
