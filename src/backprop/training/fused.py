@@ -4,7 +4,7 @@ NumPy runs SGD's update of the flat parameter vector as separate passes over mem
 momentum: four, Delta *= mu, Delta += g, buf = eta Delta, W -= buf), and in a training step the
 vectors are out of cache by then, after the batch's matrix products. One loop that reads and
 writes every entry once does the same arithmetic in a fraction of the time
-(``benchmarks/bench_kernels.py``: 2.5x at W = 235k).
+(``benchmarks/bench_kernels.py``: 1.7-2.2x at W = 235k after a batch's products).
 
 The loops here compute exactly what NumPy's passes compute, operation by operation in the same
 order and precision, without fused multiply-adds (numba's default, no ``fastmath``), so a run gives
