@@ -810,7 +810,7 @@ class Config:
         self.quick = quick
         self.train_samples = 3072 if quick else 60000
         self.train_epochs = 3
-        self.train_repeat = 3
+        self.train_repeat = 3 if quick else 5
         self.fast_repeat = 20 if quick else 200       # timed calls of the fast functions
         self.block = 10 if quick else 25
         self.slow_repeat = 4 if quick else 30
