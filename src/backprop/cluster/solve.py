@@ -60,7 +60,7 @@ class _Evaluator:
         return self.sums.matrix("hessian").astype(np.float64)
 
 
-def minimize(net: Network, loss: Any, X: Any, T: Any, method: str = "trust-ncg", maxiter: int | None = 100,
+def minimize(net: Network, loss: Any, X: Any, T: Any, method: str = "trust-ncg", maxiter: int = 100,
              tol: float | None = None, callback: Any = None, options: Any = None, sample_weight: Any = None) -> Any:
     """``backprop.minimize`` over a Dask data set: exact gradients and Hessian-vector products by the cluster.
 

@@ -119,6 +119,8 @@ class Objective:
         After ``gradient()``: dE/d(node) of the batch objective (see the module notes).
     values, caches : lists
         Forward-pass values of every node.
+    grad_squares : list of float or None
+        Set by a training step (``training.run_epoch``): ||dE/dp||^2 of each layer with parameters.
 
     Examples
     --------
@@ -131,6 +133,9 @@ class Objective:
     >>> obj.gradient()                          # dE/dW = mean (y - d) x, dE/db = mean (y - d)
     array([3.5, 2. ])
     """
+
+    #: set by a training step: ||dE/dp||^2 of each layer with parameters (see the class notes)
+    grad_squares: list[float] | None = None
 
     def __init__(self, net: Network, loss: LossSpec, X: ArrayLike, T: Any, *,
                  sample_weight: ArrayLike | None = None, l2: float | None = None, validate: bool = True,
@@ -476,13 +481,14 @@ class Objective:
         if self.adjoints is None:
             self.gradient()
         plan = self.plan
-        one = plan is not None and plan.V1 is not None and V.shape[0] == 1
+        V1, tgrad1 = (None, None) if plan is None or V.shape[0] != 1 else (plan.V1, plan.tgrad1)
+        one = V1 is not None and tgrad1 is not None
         tgps: passes.Views | None
         tgrad: Array
-        if plan is not None and one and plan.V1 is not None and plan.tgrad1 is not None:
+        if plan is not None and V1 is not None and tgrad1 is not None:
             # one direction: the plan's buffers and their views
-            np.copyto(plan.V1, V)
-            V, Vs, tgrad, tgps = plan.V1, plan.Vs1, plan.tgrad1, plan.tgp1
+            np.copyto(V1, V)
+            V, Vs, tgrad, tgps = V1, plan.Vs1, tgrad1, plan.tgp1
         else:
             Vs = passes.split_directions(net, V)      # each op's directions, for both sweeps
             tgrad, tgps = np.empty(V.shape, dtype=net.dtype), None

@@ -288,7 +288,7 @@ def _check_maxiter(maxiter: object) -> int:
     return int(maxiter)
 
 
-def solve(net: Network, ev: EvaluatorLike, method: str, key: str, maxiter: int | None, tol: float | None,
+def solve(net: Network, ev: EvaluatorLike, method: str, key: str, maxiter: int, tol: float | None,
           callback: Callable[..., object] | None, options: Mapping[str, Any] | None) -> OptimizeResult:
     """Run scipy's ``method`` on the evaluator ``ev``, leave the best point found in ``net.params`` and return
     scipy's result.
@@ -338,7 +338,7 @@ def solve(net: Network, ev: EvaluatorLike, method: str, key: str, maxiter: int |
     (array([1., 1.]), True)
     """
     opts = dict(options or {})
-    opts["maxiter"] = _check_maxiter(maxiter)
+    opts["maxiter"] = int(maxiter)
     kw: dict[str, Callable[..., NDArray[Any]]] = {}
     if METHODS[key] == "hessp":
         kw["hessp"] = ev.hessp

@@ -136,7 +136,7 @@ def run_epoch(net: Network, loss: str | Loss, X: Array, D: Array, optimizer: Opt
     summed = loss.reduction == "sum"
     head = loss_head(net, loss)
     seed_node = head[1]
-    stateful = [j for j, op in enumerate(net.ops) if op.state_specs]     # ops whose buffers follow the updates
+    stateful = any(op.state_specs for op in net.ops)     # ops whose buffers follow the updates
     segments = [(int(net.offsets[j]), int(net.offsets[j + 1])) for j, _, _ in net.param_layers()]
     # the network's execution plan for batches of bs samples (the last, smaller batch runs on its leading
     # rows), held for the whole epoch
@@ -159,16 +159,11 @@ def run_epoch(net: Network, loss: str | Loss, X: Array, D: Array, optimizer: Opt
                 # ||dL/dp||^2 of each layer, one dot product each: the finiteness check of the whole
                 # gradient and, through ``obj.grad_squares``, the history's per-layer gradient norms
                 squares = [float(np.dot(g, g)) for g in (grad[a:b] for a, b in segments)]
-                setattr(obj, "grad_squares", squares)       # this loop's attribute: Objective does not declare it
+                obj.grad_squares = squares
                 if not math.isfinite(sum(squares)) and not np.isfinite(grad).all():
                     return math.nan
-                # ---- the one place for what follows a training-mode forward that drives an update:
-                # the ops' buffers (op.update_state) and the network's step counter (net.step)
-                if stateful:
-                    obj.update_state()
-                net.step += 1                      # the next update draws fresh dropout masks
-                penalty = obj.regularization() if summed else 0.0
-                optimizer.step(net, grad)          # weight decay, if any, on the network's weights only
+                penalty = obj.regularization() if summed else 0.0      # at the parameters before the update
+                apply_update(obj, optimizer, net, grad, stateful)   # weight decay, if any, on the weights only
                 # mean: the batch means weighted by batch size; sum: the batch sums added, the L2 term once
                 size = obj.B if wb is None else float(np.sum(wb, dtype=np.float64))
                 total += value - penalty if summed else value * size
@@ -178,6 +173,44 @@ def run_epoch(net: Network, loss: str | Loss, X: Array, D: Array, optimizer: Opt
     if summed:
         return total + (penalty if seen else 0.0)
     return total / seen
+
+
+def apply_update(obj: Objective, optimizer: Optimizer, target: Network | Array, grad: Array,
+                 stateful: bool) -> None:
+    """What follows a training-mode forward pass that drives an update, in one place for every training loop.
+
+    The ops' buffers follow this forward pass (``op.update_state``, when ``stateful``), the network's step
+    counter advances (``net.step``: the next update draws fresh dropout masks), and the optimiser updates
+    the parameters with ``grad``, the whole gradient at the parameters of this forward pass.
+
+    Parameters
+    ----------
+    obj : Objective
+        The batch's objective, after its training-mode forward pass and ``gradient()``.
+    optimizer : Optimizer
+        Stepped as ``optimizer.step(target, grad)``.
+    target : Network or ndarray
+        The network (weight decay then applies to its weights only) or its flat parameter vector.
+    grad : ndarray of shape (n_params,)
+        dE/dw at the parameters before the update.
+    stateful : bool
+        Whether any op of the network has buffers (``op.state_specs``); computed once per loop.
+
+    Examples
+    --------
+    >>> import numpy as np, backprop as bp
+    >>> from backprop.engine.objective import Objective
+    >>> net = bp.MLP([2, 1], output="identity", seed=0)
+    >>> obj = Objective(net, "l2", np.ones((1, 2)), np.zeros((1, 1)))
+    >>> before, g = net.params.copy(), obj.gradient().copy()
+    >>> apply_update(obj, bp.SGD(lr=0.1), net, g, stateful=False)
+    >>> net.step, bool(np.allclose(net.params, before - 0.1 * g))
+    (1, True)
+    """
+    if stateful:
+        obj.update_state()
+    obj.net.step += 1
+    optimizer.step(target, grad)
 
 
 @contextmanager
@@ -623,11 +656,8 @@ class _BatchStats:
         self.norms, self.batches, self.metric, self.seen = np.zeros(len(self.segments)), 0, 0.0, 0
 
     def __call__(self, i: int, value: float, obj: Objective, grad: Array) -> bool:
-        # per-layer ||dL/dp||, from the squares run_epoch took for its finiteness check (else one dot each)
-        squares = getattr(obj, "grad_squares", None)
-        if squares is None:
-            squares = [float(np.dot(grad[a:b], grad[a:b])) for a, b in self.segments]
-        for k, sq in enumerate(squares):
+        # per-layer ||dL/dp||, from the squares run_epoch took for its finiteness check
+        for k, sq in enumerate(obj.grad_squares or ()):
             self.norms[k] += math.sqrt(sq)
         self.batches += 1
         metric_fn = self.run.metric_fn

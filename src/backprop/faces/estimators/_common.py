@@ -18,6 +18,7 @@ from ...engine.plan import acquire
 from ...errors import ConfigError, InputError
 from ...ops.activations import ALIASES, SCALAR_NAMES, ScalarActivation, get_activation
 from ...ops.dense import Dense, glorot_bound
+from ...training.loop import apply_update
 
 if TYPE_CHECKING:
     from ...engine.network import Network
@@ -376,8 +377,8 @@ def fit_plan(net: Network, loss: Loss, X: Matrix, B: int) -> Iterator[Plan | Non
 def _mean_divergence(net: Network, loss: Loss, X: Matrix, D: NDArray[Any], w: NDArray[Any] | None) -> float:
     """Weighted mean divergence of ``net`` on (X, D), without the penalty: the validation loss."""
     y, z = chain_forward(net, X, logits=True)
-    fused = loss.fused() if loss.fuses_with == net.output_activation else None
-    div = loss.div(y, D) if fused is None else fused.div(z, D)
+    head, node = loss_head(net, loss)            # the fused form on the logits where there is one
+    div = head.div(y if node == len(net.ops) else z, D)
     div = div.astype(np.float64)
     return float(div.mean()) if w is None else float(np.dot(w, div) / w.sum())
 
@@ -431,8 +432,5 @@ class _Epochs:
             return 0.0
         grad = obj.gradient()      # the whole gradient first, then the update
         value = obj.value() * (sl.stop - sl.start)
-        if self.stateful:
-            obj.update_state()    # buffers (running statistics) from this update's forward pass
-        opt.step(params, grad)
-        net.step += 1
+        apply_update(obj, opt, params, grad, self.stateful)
         return value
