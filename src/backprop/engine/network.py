@@ -726,6 +726,44 @@ class Network:
         """
         save_model(self, path)
 
+    def buffers(self) -> list[dict[str, Array] | None]:
+        """A copy of every op's buffers (``op.state``: running statistics and the like), for ``set_buffers``.
+
+        Returns
+        -------
+        list
+            Per op, a dict of copies of its buffers, or None for an op without any.
+
+        Examples
+        --------
+        >>> import numpy as np, backprop as bp
+        >>> net = bp.MLP([2, 3, 1], output="identity", normalization="batch")
+        >>> saved = net.buffers()
+        >>> net.ops[1].state["running_mean"][:] = 5.0
+        >>> net.set_buffers(saved)
+        >>> net.ops[1].state["running_mean"]
+        array([0., 0., 0.])
+        """
+        return [{k: v.copy() for k, v in op.state.items()} if op.state_specs else None for op in self.ops]
+
+    def set_buffers(self, buffers: Sequence[Mapping[str, ArrayLike] | None]) -> None:
+        """Give every op copies of the buffers ``buffers()`` took (or checked ones of the same shapes).
+
+        Parameters
+        ----------
+        buffers : list
+            Per op, a dict of its buffers or None, as ``buffers()`` returns; each is copied in the op's dtype.
+
+        Examples
+        --------
+        >>> import backprop as bp
+        >>> net = bp.MLP([2, 3, 1], output="identity", normalization="batch")
+        >>> net.set_buffers(net.buffers())
+        """
+        for op, state in zip(self.ops, buffers):
+            if state is not None:
+                op.state = {k: np.array(v, dtype=op.state[k].dtype) for k, v in state.items()}
+
     def copy(self) -> Network:
         """An independent network with the same structure, a copy of the parameters, and of every op with
         a mode or buffers (its mode, step and state), so changing one network never changes the other.

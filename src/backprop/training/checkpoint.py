@@ -112,9 +112,7 @@ class Loaded:
         optimizer.load_state_dict(self.opt_state)
         rng.bit_generator.state = self.rng_state
         net.params = self.params
-        for op, buffers in zip(net.ops, self.buffers or ()):
-            if buffers is not None:
-                op.state = {k: v.copy() for k, v in buffers.items()}
+        net.set_buffers(self.buffers or ())
         net.step = self.net_step
 
 

@@ -722,15 +722,12 @@ def _epoch(run: _Run, state: ckpt.TrainState, history: History, stats: _BatchSta
 
 def _buffers(net: Network) -> Buffers:
     """A copy of the step counter and of every op's buffers, to go back to when an epoch diverges."""
-    return net.step, [{k: v.copy() for k, v in op.state.items()} if op.state_specs else None for op in net.ops]
+    return net.step, net.buffers()
 
 
 def _restore_buffers(net: Network, snapshot: Buffers) -> None:
-    step, states = snapshot
-    net.step = step
-    for op, st in zip(net.ops, states):
-        if st is not None:
-            op.state = st
+    net.step, states = snapshot
+    net.set_buffers(states)
 
 
 def fit(run: _Run) -> History:

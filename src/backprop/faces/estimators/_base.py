@@ -439,10 +439,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]  # (scikit-learn has no typ
             warnings.warn("Training interrupted by user.")
         if val is not None:
             net.params[...] = self._best_params     # the parameters of the best validation score
-            for op, state in zip(net.ops, self.__dict__.get("_best_buffers") or ()):
-                if state is not None:                # and the running statistics they were scored with
-                    for k, v in state.items():
-                        op.state[k][...] = v
+            net.set_buffers(self.__dict__.get("_best_buffers") or ())    # and the running statistics they had
 
     def _split_validation(self, X: Matrix, Y: NDArray[Any], D: NDArray[Any], sw: NDArray[Any] | None,
                           rs: np.random.RandomState) -> tuple[Matrix, NDArray[Any], NDArray[Any] | None, Validation]:
@@ -497,8 +494,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]  # (scikit-learn has no typ
         if score > best:
             self.best_validation_score_ = score
             self._best_params = net.params.copy()
-            self._best_buffers = [{k: v.copy() for k, v in op.state.items()} if op.state_specs else None
-                                  for op in net.ops]
+            self._best_buffers = net.buffers()
 
     def _fit_full_batch(self, net: Network, loss: Loss, X: Matrix, D: NDArray[Any], sw: NDArray[Any] | None) -> None:
         """L-BFGS-B (scikit-learn's lbfgs) or trust-ncg with exact Hessian-vector products, through scipy."""
@@ -593,7 +589,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]  # (scikit-learn has no typ
         if net is not None:
             acts = [_activation_spec(net.ops[ja].act if not isinstance(net.ops[ja], Softmax) else "softmax")
                     for _, ja in chain_layers(net)]
-            buffers = [{k: v.copy() for k, v in op.state.items()} if op.state_specs else None for op in net.ops]
+            buffers = net.buffers()
             state["_network_state"] = (list(net.sizes), acts, net.dtype.name, net.params.copy(),
                                        [op.config() for op in net.ops if isinstance(op, Dropout)], net.step,
                                        net.normalization, buffers)
@@ -616,9 +612,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]  # (scikit-learn has no typ
                       dropout=dropouts[0]["p"] if dropouts else 0.0, normalization=normalization)
             for drop, cfg in zip([op for op in net.ops if isinstance(op, Dropout)], dropouts):
                 drop.seed = cfg["seed"]
-            for op, buf in zip(net.ops, buffers):
-                if buf is not None:
-                    op.state = {k: np.array(v, dtype=op.state[k].dtype) for k, v in buf.items()}
+            net.set_buffers(buffers)
             net.step = step
             self.network_ = net
 
